@@ -1,0 +1,461 @@
+//! The command-line interface, as clap types. Nothing outside `cli` sees these.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ROOT_EXAMPLES: &str = "\
+Examples:
+  # Inventory MSK clusters in two regions, with metrics and costs
+  kcp discover --region us-east-1 --region eu-west-1
+
+  # Scan every cluster named in a credentials file
+  kcp scan clusters --credentials-file kcp-credentials.yaml
+
+  # Check the state file
+  kcp state validate --state-file ./kcp-state.json";
+
+/// Plan and execute zero-downtime Kafka cluster migrations.
+///
+/// kcp inventories AWS MSK and any Kafka-compatible cluster into one state
+/// file (`kcp-state.json`), turns it into cost, metrics and migration-plan
+/// reports and Terraform assets, and drives an embedded replicator through a
+/// phased cutover.
+#[derive(Debug, Parser)]
+#[command(name = "kcp", version, after_help = ROOT_EXAMPLES, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The state file to read and update
+    #[arg(
+        long,
+        global = true,
+        env = "KCP_STATE_FILE",
+        default_value = "kcp-state.json",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub state_file: PathBuf,
+
+    /// More detail on stderr (-v: info, -vv: debug, -vvv: trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors and warnings on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Format of the data written to stdout
+    #[arg(long, global = true, value_enum, default_value_t = OutputArg::Table, value_name = "FORMAT")]
+    pub output: OutputArg,
+
+    /// Never draw progress bars (they are drawn only on a terminal anyway)
+    #[arg(long, global = true, env = "KCP_NO_PROGRESS", hide_env_values = true)]
+    pub no_progress: bool,
+
+    /// When to colour stderr (NO_COLOR is honoured in auto mode)
+    #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
+    pub color: ColorArg,
+}
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// Tables and text for people
+    Table,
+    /// One JSON document for programs
+    Json,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inventory AWS MSK clusters, their CloudWatch metrics and their costs
+    Discover(DiscoverArgs),
+
+    /// Scan Kafka clusters through the Kafka protocol
+    #[command(subcommand)]
+    Scan(ScanCommand),
+
+    /// Turn the state file into cost, metrics and migration-plan reports
+    #[command(subcommand)]
+    Report(ReportCommand),
+
+    /// Generate Terraform and deployment assets for the migration target
+    CreateAsset(CreateAssetArgs),
+
+    /// Plan and run a phased, zero-downtime cutover
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+
+    /// Inspect, validate and upgrade the state file
+    #[command(subcommand)]
+    State(StateCommand),
+
+    /// Print the version of kcp, librdkafka and the state schema
+    Version,
+
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  kcp completions bash > /etc/bash_completion.d/kcp\n  kcp completions zsh > \"${fpath[1]}/_kcp\""
+    )]
+    Completions {
+        /// The shell to generate completions for
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `kcp discover`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  kcp discover --region us-east-1\n  kcp discover --cluster-arn arn:aws:kafka:eu-west-1:123456789012:cluster/orders/1a2b --skip-costs\n  kcp discover --print-iam-policy"
+)]
+pub struct DiscoverArgs {
+    /// AWS region to inventory (repeatable)
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// Only this MSK cluster (repeatable)
+    #[arg(long = "cluster-arn", value_name = "ARN")]
+    pub cluster_arns: Vec<String>,
+
+    /// Do not read CloudWatch metrics
+    #[arg(long)]
+    pub skip_metrics: bool,
+
+    /// Do not read Cost Explorer costs
+    #[arg(long)]
+    pub skip_costs: bool,
+
+    /// Metric period; sets the default look-back (1m: 15 days, 5m: 63 days, 1h and 1d: 365 days)
+    #[arg(long, value_enum, default_value_t = Granularity::OneHour, value_name = "PERIOD")]
+    pub metrics_granularity: Granularity,
+
+    /// Start of the metrics and costs window (YYYY-MM-DD, UTC)
+    #[arg(long, value_name = "DATE")]
+    pub start: Option<String>,
+
+    /// End of the metrics and costs window (YYYY-MM-DD, UTC, exclusive)
+    #[arg(long, value_name = "DATE")]
+    pub end: Option<String>,
+
+    /// AWS profile to use instead of the default credential chain
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Where to write the credentials-file template for `kcp scan`
+    #[arg(long, default_value = "kcp-credentials.yaml", value_name = "PATH")]
+    pub credentials_out: PathBuf,
+
+    /// Print the least-privilege IAM policy for this command and exit
+    #[arg(long)]
+    pub print_iam_policy: bool,
+}
+
+/// `--metrics-granularity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Granularity {
+    #[value(name = "1m")]
+    OneMinute,
+    #[value(name = "5m")]
+    FiveMinutes,
+    #[value(name = "1h")]
+    OneHour,
+    #[value(name = "1d")]
+    OneDay,
+}
+
+/// `kcp scan ...`.
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// Scan brokers, topics, configs, ACLs, consumer groups and offsets
+    #[command(
+        after_help = "Examples:\n  kcp scan clusters --credentials-file kcp-credentials.yaml\n  kcp scan clusters --credentials-file creds.yaml --cluster prod --rate-window 30"
+    )]
+    Clusters(ScanClustersArgs),
+}
+
+/// `kcp scan clusters`.
+#[derive(Debug, Args)]
+pub struct ScanClustersArgs {
+    /// Credentials file naming the clusters and how to authenticate
+    #[arg(
+        long,
+        env = "KCP_CREDENTIALS_FILE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub credentials_file: PathBuf,
+
+    /// Only this cluster from the credentials file (repeatable; default: all)
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub clusters: Vec<String>,
+
+    /// Seconds between the two offset snapshots that give message rates
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub rate_window: u64,
+
+    /// Seconds to wait for a cluster to connect and for each request
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// `kcp report ...`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Costs per region, service and usage type
+    #[command(
+        after_help = "Examples:\n  kcp report costs --format md --out costs.md\n  kcp report costs --region us-east-1 --start 2026-10-01 --end 2026-11-01 --format csv"
+    )]
+    Costs(ReportArgs),
+    /// Metrics per cluster: averages, peaks and percentiles
+    #[command(
+        after_help = "Examples:\n  kcp report metrics --cluster orders --format html --out metrics.html"
+    )]
+    Metrics(ReportArgs),
+    /// The migration plan for a source and a target
+    #[command(
+        after_help = "Examples:\n  kcp report plan --source prod-msk --target confluent-cloud --format md"
+    )]
+    Plan(PlanArgs),
+}
+
+/// Flags shared by reports.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Start of the window (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub start: Option<String>,
+    /// End of the window (YYYY-MM-DD, exclusive)
+    #[arg(long, value_name = "DATE")]
+    pub end: Option<String>,
+    /// Only this region (repeatable)
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// Only this cluster (repeatable)
+    #[arg(long = "cluster", value_name = "NAME")]
+    pub clusters: Vec<String>,
+    /// Report format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+/// `kcp report plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The source cluster (a name from the state file)
+    #[arg(long, value_name = "CLUSTER")]
+    pub source: String,
+    /// The target cluster or target type
+    #[arg(long, value_name = "TARGET")]
+    pub target: String,
+    /// Replication throughput to assume for copy-time estimates (MB/s)
+    #[arg(long, value_name = "MBPS")]
+    pub replication_mbps: Option<f64>,
+    #[command(flatten)]
+    pub common: ReportArgs,
+}
+
+/// `--format` of reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Json,
+    Csv,
+    Html,
+}
+
+/// `kcp create-asset`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  kcp create-asset topics --source prod --target-type confluent-cloud --out ./assets/topics\n  kcp create-asset acls --source prod --target-type kafka --out ./assets/acls --dry-run"
+)]
+pub struct CreateAssetArgs {
+    /// What to generate
+    #[arg(value_enum)]
+    pub kind: AssetKind,
+    /// The scanned source cluster (a name from the state file)
+    #[arg(long, value_name = "CLUSTER")]
+    pub source: String,
+    /// The kind of target
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub target_type: TargetType,
+    /// Only topics matching this regular expression
+    #[arg(long, value_name = "REGEX")]
+    pub topics_include: Option<String>,
+    /// Leave out topics matching this regular expression
+    #[arg(long, value_name = "REGEX")]
+    pub topics_exclude: Option<String>,
+    /// Directory to write the generated project to
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+    /// List the files that would be written, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Asset kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AssetKind {
+    /// The target cluster itself
+    TargetInfra,
+    /// The topics, with their configs
+    Topics,
+    /// The ACLs, translated for the target
+    Acls,
+    /// Deployment of the replicator workers
+    Replicator,
+}
+
+/// Target types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetType {
+    /// Confluent Cloud (confluentinc/confluent provider)
+    ConfluentCloud,
+    /// AWS MSK (hashicorp/aws provider)
+    Msk,
+    /// Any Kafka-compatible cluster (Mongey/kafka provider)
+    Kafka,
+}
+
+/// `kcp migrate ...`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Write a migration plan for a source and a target
+    #[command(
+        after_help = "Examples:\n  kcp migrate init --source prod --target new --credentials-file creds.yaml --plan-out plan.yaml"
+    )]
+    Init(MigrateInitArgs),
+    /// Run (or resume) the migration described by a plan
+    #[command(
+        after_help = "Examples:\n  kcp migrate execute --plan plan.yaml\n  kcp migrate execute --plan plan.yaml --dry-run"
+    )]
+    Execute(MigrateExecuteArgs),
+    /// Show the phase, lag and progress of a migration
+    #[command(after_help = "Examples:\n  kcp migrate status --plan plan.yaml --watch")]
+    Status(MigrateStatusArgs),
+    /// Undo a migration that has not passed the point of no return
+    #[command(after_help = "Examples:\n  kcp migrate rollback --plan plan.yaml")]
+    Rollback(MigratePlanArgs),
+    /// Run only the replicator for a plan (scale out by running several)
+    #[command(
+        after_help = "Examples:\n  kcp migrate replicate --plan plan.yaml --max-bytes-per-sec 50000000"
+    )]
+    Replicate(MigrateReplicateArgs),
+}
+
+/// `kcp migrate init`.
+#[derive(Debug, Args)]
+pub struct MigrateInitArgs {
+    /// The source cluster (a name from the credentials file)
+    #[arg(long, value_name = "CLUSTER")]
+    pub source: String,
+    /// The target cluster (a name from the credentials file)
+    #[arg(long, value_name = "CLUSTER")]
+    pub target: String,
+    /// Credentials file naming both clusters
+    #[arg(
+        long,
+        env = "KCP_CREDENTIALS_FILE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub credentials_file: PathBuf,
+    /// Only topics matching this regular expression
+    #[arg(long, value_name = "REGEX")]
+    pub topics_include: Option<String>,
+    /// Only consumer groups matching this regular expression
+    #[arg(long, value_name = "REGEX")]
+    pub groups_include: Option<String>,
+    /// Where to write the plan
+    #[arg(long, default_value = "kcp-migration.yaml", value_name = "PATH")]
+    pub plan_out: PathBuf,
+}
+
+/// A plan file.
+#[derive(Debug, Args)]
+pub struct MigratePlanArgs {
+    /// The migration plan file
+    #[arg(long, value_name = "PATH")]
+    pub plan: PathBuf,
+    /// Do not ask for confirmation before irreversible steps
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `kcp migrate execute`.
+#[derive(Debug, Args)]
+pub struct MigrateExecuteArgs {
+    #[command(flatten)]
+    pub plan: MigratePlanArgs,
+    /// Print the steps that would run from the current state, run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `kcp migrate status`.
+#[derive(Debug, Args)]
+pub struct MigrateStatusArgs {
+    /// The migration plan file
+    #[arg(long, value_name = "PATH")]
+    pub plan: PathBuf,
+    /// Refresh until interrupted
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// `kcp migrate replicate`.
+#[derive(Debug, Args)]
+pub struct MigrateReplicateArgs {
+    /// The migration plan file
+    #[arg(long, value_name = "PATH")]
+    pub plan: PathBuf,
+    /// Throttle the copy to this many bytes per second
+    #[arg(long, value_name = "BYTES")]
+    pub max_bytes_per_sec: Option<u64>,
+}
+
+/// `kcp state ...`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Show the schema version of the state file and of this kcp
+    #[command(
+        after_help = "Examples:\n  kcp state version\n  kcp state version --state-file old.json --output json"
+    )]
+    Version,
+    /// Rewrite the state file in the current schema (keeps a .bak copy)
+    #[command(after_help = "Examples:\n  kcp state upgrade\n  kcp state upgrade --dry-run")]
+    Upgrade {
+        /// Show what would change, write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check the state file and explain any problem
+    #[command(
+        after_help = "Examples:\n  kcp state validate\n  kcp state validate --state-file state-examples/msk-region.json"
+    )]
+    Validate,
+}

@@ -1,0 +1,144 @@
+//! The command layer: parses arguments, sets up logging and the [`Printer`],
+//! runs one command and maps its outcome to an exit code.
+//!
+//! Commands here are thin: they resolve flags into plain values, call a
+//! domain module and print through the printer. They may use `anyhow`; the
+//! domain modules may not.
+
+mod args;
+mod state_cmd;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+pub use args::Cli;
+use args::{ColorArg, Command, GlobalArgs, MigrateCommand, OutputArg, ReportCommand, ScanCommand};
+
+use crate::exit::{self, ExitStatus, NotImplemented};
+use crate::output::{ColorMode, Format, Printer, Verbosity};
+
+/// Parses `std::env::args`, runs the command and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0; usage errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                ExitStatus::BadInput.code()
+            } else {
+                0
+            });
+        }
+    };
+    let printer = printer(&cli.global);
+    init_logging(&cli.global, printer.color());
+    match run(cli, &printer) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            let message = err
+                .chain()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": ");
+            printer.error(&message, &exit::hints_for(&err));
+            exit::status_for(&err).into()
+        }
+    }
+}
+
+fn printer(global: &GlobalArgs) -> Printer {
+    let format = match global.output {
+        OutputArg::Table => Format::Table,
+        OutputArg::Json => Format::Json,
+    };
+    let verbosity = if global.quiet {
+        Verbosity::Quiet
+    } else if global.verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let color = match global.color {
+        ColorArg::Auto => ColorMode::Auto,
+        ColorArg::Always => ColorMode::Always,
+        ColorArg::Never => ColorMode::Never,
+    };
+    Printer::new(format, verbosity, !global.no_progress, color)
+}
+
+/// Logs go to stderr. `-v` raises the level, `KCP_LOG` (an `EnvFilter`
+/// directive such as `kcp=debug,librdkafka=info`) overrides it.
+fn init_logging(global: &GlobalArgs, color: bool) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KCP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .with_target(global.verbose > 1)
+        .without_time()
+        .try_init();
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let global = &cli.global;
+    let not_yet = |command: &'static str| -> anyhow::Result<ExitStatus> {
+        Err(NotImplemented { command }.into())
+    };
+    match cli.command {
+        Command::State(command) => state_cmd::run(command, global, printer),
+        Command::Version => version(printer),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kcp", &mut out);
+            printer.data(&String::from_utf8_lossy(&out))?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Discover(_) => not_yet("discover"),
+        Command::Scan(ScanCommand::Clusters(_)) => not_yet("scan clusters"),
+        Command::Report(ReportCommand::Costs(_)) => not_yet("report costs"),
+        Command::Report(ReportCommand::Metrics(_)) => not_yet("report metrics"),
+        Command::Report(ReportCommand::Plan(_)) => not_yet("report plan"),
+        Command::CreateAsset(_) => not_yet("create-asset"),
+        Command::Migrate(MigrateCommand::Init(_)) => not_yet("migrate init"),
+        Command::Migrate(MigrateCommand::Execute(_)) => not_yet("migrate execute"),
+        Command::Migrate(MigrateCommand::Status(_)) => not_yet("migrate status"),
+        Command::Migrate(MigrateCommand::Rollback(_)) => not_yet("migrate rollback"),
+        Command::Migrate(MigrateCommand::Replicate(_)) => not_yet("migrate replicate"),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct VersionInfo {
+    kcp: &'static str,
+    librdkafka: String,
+    state_schema_version: u32,
+    target: &'static str,
+}
+
+fn version(printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let info = VersionInfo {
+        kcp: crate::VERSION,
+        librdkafka: rdkafka::util::get_rdkafka_version().1,
+        state_schema_version: crate::state::CURRENT_SCHEMA_VERSION,
+        target: std::env::consts::ARCH,
+    };
+    match printer.format() {
+        Format::Json => printer.json(&info)?,
+        Format::Table => printer.data(&format!(
+            "kcp {}\nlibrdkafka {}\nstate schema version {}\narch {}",
+            info.kcp, info.librdkafka, info.state_schema_version, info.target
+        ))?,
+    }
+    Ok(ExitStatus::Success)
+}

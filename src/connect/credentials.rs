@@ -1,0 +1,598 @@
+//! The credentials file (YAML): the clusters `kcp` may connect to, each with
+//! its bootstrap servers and exactly one auth method.
+//!
+//! ```yaml
+//! clusters:
+//!   - name: prod
+//!     bootstrap_servers: ["b-1.example:9096", "b-2.example:9096"]
+//!     auth:
+//!       method: sasl_scram
+//!       mechanism: SCRAM-SHA-512
+//!       username: migrator
+//!       password: ${PROD_KAFKA_PASSWORD}
+//!       tls: { ca_cert: /etc/kcp/ca.pem }
+//! ```
+//!
+//! `${VAR}` anywhere in a string value is replaced by the environment
+//! variable `VAR` (`${VAR:-fallback}` gives a fallback, `$${` a literal `${`),
+//! so secrets need not be written into the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::secret::Secret;
+
+/// A parsed, interpolated and validated credentials file.
+#[derive(Debug, Clone)]
+pub struct CredentialsFile {
+    pub path: PathBuf,
+    pub clusters: Vec<ClusterCredentials>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    clusters: Vec<ClusterCredentials>,
+}
+
+/// One cluster entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterCredentials {
+    /// The name used on the command line and as the key in the state file.
+    pub name: String,
+    /// `host:port` pairs.
+    pub bootstrap_servers: Vec<String>,
+    /// How to authenticate.
+    pub auth: AuthMethod,
+    /// The MSK cluster ARN, for clusters found by `kcp discover`.
+    #[serde(default)]
+    pub msk_arn: Option<String>,
+    /// Extra librdkafka client properties (tuning only; security properties
+    /// belong in `auth` and are refused here).
+    #[serde(default)]
+    pub client_properties: BTreeMap<String, String>,
+}
+
+/// One auth method. The YAML key `method` selects the variant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthMethod {
+    /// No encryption, no authentication. (A struct variant so that unknown
+    /// keys next to `method: plaintext` are refused like everywhere else.)
+    Plaintext {},
+    /// TLS encryption, no client authentication.
+    Tls {
+        #[serde(default)]
+        ca_cert: Option<PathBuf>,
+        #[serde(default)]
+        insecure_skip_verify: bool,
+    },
+    /// TLS with a client certificate (mutual TLS).
+    Mtls {
+        #[serde(default)]
+        ca_cert: Option<PathBuf>,
+        client_cert: PathBuf,
+        client_key: PathBuf,
+        #[serde(default)]
+        client_key_password: Option<Secret>,
+        #[serde(default)]
+        insecure_skip_verify: bool,
+    },
+    /// SASL/PLAIN, over TLS when `tls` is given.
+    SaslPlain {
+        username: String,
+        password: Secret,
+        #[serde(default)]
+        tls: Option<TlsOptions>,
+    },
+    /// SASL/SCRAM-SHA-256 or -512, over TLS when `tls` is given.
+    SaslScram {
+        mechanism: ScramMechanism,
+        username: String,
+        password: Secret,
+        #[serde(default)]
+        tls: Option<TlsOptions>,
+    },
+    /// AWS MSK IAM (SASL/OAUTHBEARER with signed tokens, always over TLS),
+    /// with credentials from the standard AWS chain, a named profile or an
+    /// assumed role.
+    MskIam {
+        region: String,
+        #[serde(default)]
+        profile: Option<String>,
+        #[serde(default)]
+        role_arn: Option<String>,
+    },
+}
+
+/// SCRAM variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ScramMechanism {
+    #[serde(rename = "SCRAM-SHA-256")]
+    Sha256,
+    #[serde(rename = "SCRAM-SHA-512")]
+    Sha512,
+}
+
+impl ScramMechanism {
+    /// The SASL mechanism name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScramMechanism::Sha256 => "SCRAM-SHA-256",
+            ScramMechanism::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// TLS settings for SASL methods.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsOptions {
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl ClusterCredentials {
+    /// A fresh state entry for this cluster: where it is and how it is
+    /// reached, without any secret.
+    pub fn state_entry(&self) -> crate::state::KafkaCluster {
+        crate::state::KafkaCluster {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            auth_method: self.auth.kind().to_owned(),
+            msk_arn: self.msk_arn.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+impl AuthMethod {
+    /// The short name stored in the state (`sasl_scram`, ...). Never contains secrets.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthMethod::Plaintext {} => "plaintext",
+            AuthMethod::Tls { .. } => "tls",
+            AuthMethod::Mtls { .. } => "mtls",
+            AuthMethod::SaslPlain { .. } => "sasl_plain",
+            AuthMethod::SaslScram { .. } => "sasl_scram",
+            AuthMethod::MskIam { .. } => "msk_iam",
+        }
+    }
+
+    /// A human description for messages, e.g. `SASL/SCRAM-SHA-512 as user alice`.
+    pub fn describe(&self) -> String {
+        match self {
+            AuthMethod::Plaintext {} => "PLAINTEXT (no authentication)".to_owned(),
+            AuthMethod::Tls { .. } => "TLS (no client authentication)".to_owned(),
+            AuthMethod::Mtls { client_cert, .. } => format!(
+                "mutual TLS with client certificate `{}`",
+                client_cert.display()
+            ),
+            AuthMethod::SaslPlain { username, .. } => format!("SASL/PLAIN as user `{username}`"),
+            AuthMethod::SaslScram {
+                mechanism,
+                username,
+                ..
+            } => format!("SASL/{} as user `{username}`", mechanism.as_str()),
+            AuthMethod::MskIam { region, .. } => format!("AWS MSK IAM in {region}"),
+        }
+    }
+}
+
+/// Librdkafka properties that carry security settings or secrets; they must
+/// come from `auth`, not from `client_properties`.
+const RESERVED_PROPERTIES: &[&str] = &[
+    "bootstrap.servers",
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.config",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "ssl.keystore.password",
+    "ssl.certificate.pem",
+];
+
+/// Problems with a credentials file.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("cannot read credentials file `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("credentials file `{path}` is not valid YAML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("credentials file `{path}`, at `{location}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        location: String,
+        message: String,
+    },
+    #[error("credentials file `{path}`, at `{location}`: environment variable `{var}` is not set")]
+    MissingEnv {
+        path: PathBuf,
+        location: String,
+        var: String,
+    },
+    #[error("credentials file `{path}` names no cluster `{name}` (it has: {})", if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    UnknownCluster {
+        path: PathBuf,
+        name: String,
+        known: Vec<String>,
+    },
+}
+
+impl CredentialsError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            CredentialsError::Read { .. } => "pass the right file with `--credentials-file`".to_owned(),
+            CredentialsError::Syntax { .. } | CredentialsError::Invalid { .. } => {
+                "see docs/reference/credentials.md for the format and an example of every auth method".to_owned()
+            }
+            CredentialsError::MissingEnv { var, .. } => {
+                format!("export {var}=... before running kcp, or write `${{{var}:-fallback}}` in the file")
+            }
+            CredentialsError::UnknownCluster { .. } => "add the cluster to the credentials file, or fix the name".to_owned(),
+        })
+    }
+}
+
+impl CredentialsFile {
+    /// Reads, interpolates and validates a credentials file, taking
+    /// environment variables from the process.
+    pub fn load(path: &Path) -> Result<Self, CredentialsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text, |var| std::env::var(var).ok())
+    }
+
+    /// Parses credentials-file text; `env` looks up variables.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, CredentialsError> {
+        let mut doc: serde_norway::Value =
+            serde_norway::from_str(text).map_err(|e| CredentialsError::Syntax {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        if doc.is_null() {
+            doc = serde_norway::Value::Mapping(Default::default());
+        }
+        interpolate_tree(&mut doc, &mut String::new(), &env).map_err(|(location, var)| {
+            CredentialsError::MissingEnv {
+                path: path.to_owned(),
+                location,
+                var,
+            }
+        })?;
+        let raw: RawFile =
+            serde_path_to_error::deserialize(doc).map_err(|e| CredentialsError::Invalid {
+                path: path.to_owned(),
+                location: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        let file = CredentialsFile {
+            path: path.to_owned(),
+            clusters: raw.clusters,
+        };
+        file.validate()?;
+        Ok(file)
+    }
+
+    /// The entry for `name`.
+    pub fn cluster(&self, name: &str) -> Result<&ClusterCredentials, CredentialsError> {
+        self.clusters
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| CredentialsError::UnknownCluster {
+                path: self.path.clone(),
+                name: name.to_owned(),
+                known: self.clusters.iter().map(|c| c.name.clone()).collect(),
+            })
+    }
+
+    fn validate(&self) -> Result<(), CredentialsError> {
+        let invalid = |location: String, message: String| CredentialsError::Invalid {
+            path: self.path.clone(),
+            location,
+            message,
+        };
+        let mut seen = BTreeSet::new();
+        for (i, cluster) in self.clusters.iter().enumerate() {
+            let at = format!("clusters[{i}]");
+            if cluster.name.trim().is_empty() {
+                return Err(invalid(format!("{at}.name"), "must not be empty".into()));
+            }
+            if !seen.insert(cluster.name.as_str()) {
+                return Err(invalid(
+                    format!("{at}.name"),
+                    format!("cluster `{}` is listed twice", cluster.name),
+                ));
+            }
+            if cluster.bootstrap_servers.is_empty() {
+                return Err(invalid(
+                    format!("{at}.bootstrap_servers"),
+                    "must list at least one host:port".into(),
+                ));
+            }
+            for (j, server) in cluster.bootstrap_servers.iter().enumerate() {
+                if !valid_host_port(server) {
+                    return Err(invalid(
+                        format!("{at}.bootstrap_servers[{j}]"),
+                        format!("`{server}` is not host:port (e.g. `b-1.example.com:9092`)"),
+                    ));
+                }
+            }
+            if let Some(key) = cluster.client_properties.keys().find(|k| {
+                RESERVED_PROPERTIES.contains(&k.as_str())
+                    || k.starts_with("ssl.")
+                    || k.starts_with("sasl.")
+            }) {
+                return Err(invalid(
+                    format!("{at}.client_properties.{key}"),
+                    "security settings belong in `auth`, not in `client_properties`".into(),
+                ));
+            }
+            match &cluster.auth {
+                AuthMethod::SaslPlain {
+                    username, password, ..
+                }
+                | AuthMethod::SaslScram {
+                    username, password, ..
+                } => {
+                    if username.is_empty() {
+                        return Err(invalid(
+                            format!("{at}.auth.username"),
+                            "must not be empty".into(),
+                        ));
+                    }
+                    if password.is_empty() {
+                        return Err(invalid(
+                            format!("{at}.auth.password"),
+                            "must not be empty".into(),
+                        ));
+                    }
+                }
+                AuthMethod::MskIam {
+                    region,
+                    profile,
+                    role_arn,
+                } => {
+                    if region.trim().is_empty() {
+                        return Err(invalid(
+                            format!("{at}.auth.region"),
+                            "must name an AWS region, e.g. us-east-1".into(),
+                        ));
+                    }
+                    if profile.is_some() && role_arn.is_some() {
+                        return Err(invalid(
+                            format!("{at}.auth"),
+                            "give either `profile` or `role_arn`, not both".into(),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn valid_host_port(server: &str) -> bool {
+    match server.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && !host.contains(char::is_whitespace)
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        }
+        None => false,
+    }
+}
+
+/// Replaces `${VAR}` and `${VAR:-fallback}` in `text`; `$${` stands for a
+/// literal `${`. Returns the name of the first unset variable on failure.
+pub fn interpolate_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(body) = tail.strip_prefix("${")
+            && let Some(end) = body.find('}')
+        {
+            let expr = &body[..end];
+            let (name, fallback) = match expr.split_once(":-") {
+                Some((n, f)) => (n, Some(f)),
+                None => (expr, None),
+            };
+            match env(name)
+                .filter(|v| !v.is_empty())
+                .or_else(|| fallback.map(str::to_owned))
+            {
+                Some(value) => out.push_str(&value),
+                None => return Err(name.to_owned()),
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn interpolate_tree(
+    value: &mut serde_norway::Value,
+    location: &mut String,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), (String, String)> {
+    use serde_norway::Value;
+    match value {
+        Value::String(s) => {
+            *s = interpolate_env(s, env).map_err(|var| (location.clone(), var))?;
+        }
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                let len = location.len();
+                location.push_str(&format!("[{i}]"));
+                interpolate_tree(item, location, env)?;
+                location.truncate(len);
+            }
+        }
+        Value::Mapping(map) => {
+            for (key, item) in map.iter_mut() {
+                let len = location.len();
+                if !location.is_empty() {
+                    location.push('.');
+                }
+                location.push_str(key.as_str().unwrap_or("?"));
+                interpolate_tree(item, location, env)?;
+                location.truncate(len);
+            }
+        }
+        Value::Tagged(tagged) => interpolate_tree(&mut tagged.value, location, env)?,
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(var: &str) -> Option<String> {
+        match var {
+            "PW" => Some("s3cret".into()),
+            "USER" => Some("alice".into()),
+            _ => None,
+        }
+    }
+
+    fn parse(text: &str) -> Result<CredentialsFile, CredentialsError> {
+        CredentialsFile::parse(Path::new("creds.yaml"), text, env)
+    }
+
+    #[test]
+    fn interpolation() {
+        assert_eq!(interpolate_env("a-${USER}-b", env).unwrap(), "a-alice-b");
+        assert_eq!(interpolate_env("${NOPE:-dflt}", env).unwrap(), "dflt");
+        assert_eq!(
+            interpolate_env("$${USER} $5 $", env).unwrap(),
+            "${USER} $5 $"
+        );
+        assert_eq!(interpolate_env("${NOPE}", env).unwrap_err(), "NOPE");
+        assert_eq!(
+            interpolate_env("${unterminated", env).unwrap(),
+            "${unterminated"
+        );
+    }
+
+    #[test]
+    fn every_auth_method_parses() {
+        let file = parse(
+            r#"
+clusters:
+  - name: plain
+    bootstrap_servers: ["127.0.0.1:9092"]
+    auth: { method: plaintext }
+  - name: tls
+    bootstrap_servers: ["k:9094"]
+    auth: { method: tls, ca_cert: /ca.pem }
+  - name: mtls
+    bootstrap_servers: ["k:9094"]
+    auth: { method: mtls, client_cert: /c.pem, client_key: /k.pem, client_key_password: "${PW}" }
+  - name: sasl-plain
+    bootstrap_servers: ["k:9092"]
+    auth: { method: sasl_plain, username: "${USER}", password: "${PW}", tls: {} }
+  - name: scram
+    bootstrap_servers: ["k:9096"]
+    auth: { method: sasl_scram, mechanism: SCRAM-SHA-512, username: u, password: "${PW}" }
+  - name: iam
+    bootstrap_servers: ["b-1.x.kafka.us-east-1.amazonaws.com:9098"]
+    msk_arn: "arn:aws:kafka:us-east-1:123456789012:cluster/x/abc"
+    auth: { method: msk_iam, region: us-east-1, profile: prod }
+"#,
+        )
+        .unwrap();
+        let kinds: Vec<_> = file.clusters.iter().map(|c| c.auth.kind()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "plaintext",
+                "tls",
+                "mtls",
+                "sasl_plain",
+                "sasl_scram",
+                "msk_iam"
+            ]
+        );
+        match &file.cluster("sasl-plain").unwrap().auth {
+            AuthMethod::SaslPlain {
+                username,
+                password,
+                tls,
+            } => {
+                assert_eq!(username, "alice");
+                assert_eq!(password.expose(), "s3cret");
+                assert!(tls.is_some());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Debug output of the whole file never shows the secret.
+        assert!(!format!("{file:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn errors_name_the_location() {
+        let e = parse("clusters:\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: { method: sasl_scram, mechanism: SCRAM-SHA-1, username: u, password: p }\n").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("clusters[0].auth"), "{text}");
+        assert!(text.contains("SCRAM-SHA-1"), "{text}");
+
+        let e = parse("clusters:\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: { method: sasl_plain, username: u, password: \"${MISSING}\" }\n").unwrap_err();
+        assert!(
+            matches!(&e, CredentialsError::MissingEnv { var, location, .. } if var == "MISSING" && location == "clusters[0].auth.password"),
+            "{e}"
+        );
+
+        let e = parse("clusters:\n  - name: a\n    bootstrap_servers: [\"nohost\"]\n    auth: { method: plaintext }\n").unwrap_err();
+        assert!(
+            e.to_string().contains("clusters[0].bootstrap_servers[0]"),
+            "{e}"
+        );
+
+        let e = parse("clusters:\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: { method: plaintext, user: x }\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+
+        let e = parse("clusters:\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: { method: plaintext }\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: { method: plaintext }\n").unwrap_err();
+        assert!(e.to_string().contains("listed twice"), "{e}");
+
+        let e = parse("clusters:\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: { method: plaintext }\n    client_properties: { sasl.password: x }\n").unwrap_err();
+        assert!(e.to_string().contains("belong in `auth`"), "{e}");
+
+        let e = parse("clusters: [").unwrap_err();
+        assert!(matches!(e, CredentialsError::Syntax { .. }));
+
+        let file = parse("clusters: []").unwrap();
+        let e = file.cluster("x").unwrap_err();
+        assert!(e.to_string().contains("names no cluster `x`"));
+    }
+}

@@ -1,0 +1,100 @@
+//! Exit codes: the one place where an outcome or an error becomes a process status.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | the operation failed (network, broker, AWS, I/O, not implemented yet) |
+//! | 2 | bad input: command-line usage, or an invalid state, credentials or plan file |
+//! | 3 | partial success: results were saved but some clusters or calls failed |
+//! | 4 | the state file is locked by another `kcp` process |
+//! | 130 | interrupted (SIGINT/SIGTERM) |
+
+use crate::connect::{ConnectError, CredentialsError};
+use crate::state::StateError;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    Failure,
+    BadInput,
+    Partial,
+    Locked,
+    Interrupted,
+}
+
+impl ExitStatus {
+    /// The numeric process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::BadInput => 2,
+            ExitStatus::Partial => 3,
+            ExitStatus::Locked => 4,
+            ExitStatus::Interrupted => 130,
+        }
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        std::process::ExitCode::from(status.code())
+    }
+}
+
+/// A feature that a later release fills in. Commands that are not built yet
+/// return this instead of pretending to work.
+#[derive(Debug, thiserror::Error)]
+#[error("`kcp {command}` is not implemented yet")]
+pub struct NotImplemented {
+    /// The command path, e.g. `report costs`.
+    pub command: &'static str,
+}
+
+/// Chooses the exit status for an error by looking at the typed errors in its chain.
+pub fn status_for(err: &anyhow::Error) -> ExitStatus {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<StateError>() {
+            return match e {
+                StateError::Locked { .. } => ExitStatus::Locked,
+                StateError::Io { .. } | StateError::Write { .. } => ExitStatus::Failure,
+                _ => ExitStatus::BadInput,
+            };
+        }
+        if cause.downcast_ref::<CredentialsError>().is_some() {
+            return ExitStatus::BadInput;
+        }
+        if cause.downcast_ref::<ConnectError>().is_some() {
+            return ExitStatus::Failure;
+        }
+    }
+    ExitStatus::Failure
+}
+
+/// The hints to print under an error, collected from the typed errors in its chain.
+pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
+    let mut hints = Vec::new();
+    for cause in err.chain() {
+        let hint = if let Some(e) = cause.downcast_ref::<StateError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<CredentialsError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<ConnectError>() {
+            e.hint()
+        } else if cause.downcast_ref::<NotImplemented>().is_some() {
+            Some(
+                "this command is planned; see `kcp --help` for the commands that work today"
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        if let Some(hint) = hint
+            && !hints.contains(&hint)
+        {
+            hints.push(hint);
+        }
+    }
+    hints
+}

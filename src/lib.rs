@@ -1,0 +1,30 @@
+//! `kcp` plans and executes zero-downtime Kafka cluster migrations.
+//!
+//! The crate is one library with a tiny binary (`src/main.rs`). Layers, from the
+//! outside in:
+//!
+//! - [`cli`]: clap types, argument resolution and the thin command functions.
+//!   Nothing outside this module knows about clap.
+//! - [`output`]: the one object that writes data to stdout and status to stderr.
+//! - [`exit`]: the single mapping from outcomes and error types to exit codes.
+//! - Domain modules hold the logic and know nothing about the terminal:
+//!   [`state`] (the versioned `kcp-state.json`), [`connect`] (credentials
+//!   files and Kafka client connections).
+//! - [`secret`]: the redacting secret type used wherever a password or key is held.
+//!
+//! Data flow: `main` → [`cli::run`] → command → domain module → state file.
+
+pub mod cli;
+pub mod connect;
+pub mod exit;
+pub mod output;
+pub mod secret;
+pub mod state;
+
+/// The version of this build, as written into state files and reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Entry point used by the binary: parse arguments, run, map the outcome to an exit code.
+pub fn main() -> std::process::ExitCode {
+    cli::main()
+}

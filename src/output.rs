@@ -1,0 +1,131 @@
+//! The one output object: data goes to stdout (a table or JSON), status,
+//! warnings and progress go to stderr.
+//!
+//! Commands never print directly; they call [`Printer`]. This keeps stdout
+//! clean for pipes (`kcp state version --output json | jq`) and lets tests
+//! capture both streams.
+
+use std::io::{self, IsTerminal, Write};
+
+/// How data is written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Human-readable tables and text.
+    #[default]
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// How much status text goes to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// When to colour stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorMode {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Writes data and status according to the global flags.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    format: Format,
+    verbosity: Verbosity,
+    progress: bool,
+    color: bool,
+}
+
+impl Printer {
+    /// Builds a printer. Colour in `Auto` mode follows `NO_COLOR` and whether
+    /// stderr is a terminal; progress bars are shown only on a terminal.
+    pub fn new(format: Format, verbosity: Verbosity, progress: bool, color: ColorMode) -> Self {
+        let tty = io::stderr().is_terminal();
+        let color = match color {
+            ColorMode::Always => true,
+            ColorMode::Never => false,
+            ColorMode::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+        };
+        Printer {
+            format,
+            verbosity,
+            progress: progress && tty && verbosity == Verbosity::Normal,
+            color,
+        }
+    }
+
+    /// The data format chosen with `--output`.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Whether progress bars may be drawn.
+    pub fn progress_enabled(&self) -> bool {
+        self.progress
+    }
+
+    /// Whether stderr is coloured.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// Writes data text to stdout.
+    pub fn data(&self, text: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        if !text.ends_with('\n') {
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+
+    /// Writes a value as pretty JSON to stdout.
+    pub fn json<T: serde::Serialize>(&self, value: &T) -> io::Result<()> {
+        let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+        self.data(&text)
+    }
+
+    /// A status line on stderr (suppressed by `-q`).
+    pub fn status(&self, message: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.stderr_line("", message);
+        }
+    }
+
+    /// A warning on stderr (always shown).
+    pub fn warn(&self, message: &str) {
+        self.stderr_line(&self.paint("warning", "33"), message);
+    }
+
+    /// An error and its hints on stderr (always shown).
+    pub fn error(&self, message: &str, hints: &[String]) {
+        self.stderr_line(&self.paint("error", "31"), message);
+        for hint in hints {
+            self.stderr_line(&self.paint("hint", "36"), hint);
+        }
+    }
+
+    fn paint(&self, label: &str, ansi: &str) -> String {
+        if self.color {
+            format!("\x1b[1;{ansi}m{label}\x1b[0m")
+        } else {
+            label.to_owned()
+        }
+    }
+
+    fn stderr_line(&self, label: &str, message: &str) {
+        let mut err = io::stderr().lock();
+        // A closed stderr is not worth failing the command for.
+        let _ = if label.is_empty() {
+            writeln!(err, "{message}")
+        } else {
+            writeln!(err, "{label}: {message}")
+        };
+    }
+}

@@ -1,0 +1,336 @@
+//! Upgrades of older state files: ordered, pure steps over raw JSON.
+//!
+//! Each step turns the layout of schema version `from` into `from + 1`. Steps
+//! never touch the disk or the clock; the caller supplies `now` and decides
+//! whether to write the result (`kcp state upgrade` does, after a `.bak`
+//! copy; other commands upgrade in memory only). Every historical version has
+//! a fixture under `tests/fixtures/state/` that the tests upgrade.
+//!
+//! Versions:
+//! - **0**: the pre-release layout written by kcp 0.0.x development builds:
+//!   no `schema_version`, a `kcp_version` string, a single `timestamp`,
+//!   `regions` and `clusters` as lists, bootstrap servers as one
+//!   comma-separated string and topics with a bare partition count.
+//! - **1**: the current layout ([`super::model`]).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use super::model::CURRENT_SCHEMA_VERSION;
+
+/// A step failed because the input does not have the layout of its version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot upgrade from schema version {from}: {pointer}: {message}")]
+pub struct UpgradeError {
+    pub from: u32,
+    /// JSON pointer of the offending value.
+    pub pointer: String,
+    pub message: String,
+}
+
+type StepFn = fn(Value, DateTime<Utc>) -> Result<Value, UpgradeError>;
+
+/// One upgrade step.
+pub struct Step {
+    pub from: u32,
+    pub description: &'static str,
+    apply: StepFn,
+}
+
+/// All steps, in order. `STEPS[i].from == i`.
+pub const STEPS: &[Step] = &[Step {
+    from: 0,
+    description: "pre-release layout: lists become maps keyed by name, timestamps split into created_at/updated_at",
+    apply: v0_to_v1,
+}];
+
+/// Reads the schema version of a raw document. Version 0 files have no
+/// `schema_version` but carry `kcp_version`.
+pub fn detect_version(doc: &Value) -> Result<u32, String> {
+    let obj = doc
+        .as_object()
+        .ok_or_else(|| "the top level must be a JSON object".to_owned())?;
+    match obj.get("schema_version") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                format!("`schema_version` must be a small non-negative integer, found {n}")
+            }),
+        Some(other) => Err(format!(
+            "`schema_version` must be an integer, found {}",
+            type_name(other)
+        )),
+        None if obj.contains_key("kcp_version") => Ok(0),
+        None => {
+            Err("no `schema_version` field: this does not look like a kcp state file".to_owned())
+        }
+    }
+}
+
+/// Applies every step from `from` up to the current version.
+/// Returns the upgraded document and the versions it went through.
+pub fn upgrade(mut doc: Value, from: u32, now: DateTime<Utc>) -> Result<Value, UpgradeError> {
+    for step in STEPS.iter().skip(from as usize) {
+        doc = (step.apply)(doc, now)?;
+        record(&mut doc, step.from, now);
+    }
+    debug_assert_eq!(doc["schema_version"], json!(CURRENT_SCHEMA_VERSION));
+    Ok(doc)
+}
+
+fn record(doc: &mut Value, from: u32, now: DateTime<Utc>) {
+    let entry = json!({
+        "from": from,
+        "to": from + 1,
+        "at": now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        "by": crate::VERSION,
+    });
+    if let Some(obj) = doc.as_object_mut() {
+        obj.entry("upgrades")
+            .or_insert_with(|| Value::Array(Vec::new()))
+            .as_array_mut()
+            .map(|a| a.push(entry));
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn err(from: u32, pointer: impl Into<String>, message: impl Into<String>) -> UpgradeError {
+    UpgradeError {
+        from,
+        pointer: pointer.into(),
+        message: message.into(),
+    }
+}
+
+fn take_array(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    at: &str,
+) -> Result<Vec<Value>, UpgradeError> {
+    match obj.remove(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items),
+        Some(other) => Err(err(
+            0,
+            format!("{at}/{key}"),
+            format!("expected an array, found {}", type_name(&other)),
+        )),
+    }
+}
+
+fn take_name(obj: &mut Map<String, Value>, at: &str) -> Result<String, UpgradeError> {
+    match obj.remove("name") {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        _ => Err(err(0, format!("{at}/name"), "expected a non-empty string")),
+    }
+}
+
+fn as_object(v: Value, at: &str) -> Result<Map<String, Value>, UpgradeError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(err(
+            0,
+            at,
+            format!("expected an object, found {}", type_name(&other)),
+        )),
+    }
+}
+
+/// v0 → v1.
+fn v0_to_v1(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
+    let mut root = as_object(doc, "")?;
+    let version = match root.remove("kcp_version") {
+        Some(Value::String(s)) => s,
+        _ => return Err(err(0, "/kcp_version", "expected a string")),
+    };
+    let timestamp = root
+        .remove("timestamp")
+        .ok_or_else(|| err(0, "/timestamp", "missing"))?;
+
+    let mut regions = Map::new();
+    for (i, region) in take_array(&mut root, "regions", "")?
+        .into_iter()
+        .enumerate()
+    {
+        let at = format!("/regions/{i}");
+        let mut region = as_object(region, &at)?;
+        let name = take_name(&mut region, &at)?;
+        let mut clusters = Map::new();
+        for (j, cluster) in take_array(&mut region, "clusters", &at)?
+            .into_iter()
+            .enumerate()
+        {
+            let cat = format!("{at}/clusters/{j}");
+            let mut c = as_object(cluster, &cat)?;
+            let arn = match c.get("arn") {
+                Some(Value::String(s)) => s.clone(),
+                _ => return Err(err(0, format!("{cat}/arn"), "expected a string")),
+            };
+            // v0 had a free-form `type`; v1 has a closed enum.
+            let kind = match c.remove("type").as_ref().and_then(Value::as_str) {
+                Some("SERVERLESS") | Some("serverless") => "serverless",
+                _ => "provisioned",
+            };
+            c.insert("cluster_type".into(), json!(kind));
+            c.entry("state").or_insert_with(|| json!("UNKNOWN"));
+            for key in [
+                "created_at",
+                "kafka_version",
+                "broker_count",
+                "instance_type",
+                "storage_gb_per_broker",
+            ] {
+                c.entry(key).or_insert(Value::Null);
+            }
+            clusters.insert(arn, Value::Object(c));
+        }
+        regions.insert(
+            name,
+            json!({ "discovered_at": timestamp.clone(), "clusters": clusters }),
+        );
+    }
+
+    let mut clusters = Map::new();
+    for (i, cluster) in take_array(&mut root, "clusters", "")?
+        .into_iter()
+        .enumerate()
+    {
+        let at = format!("/clusters/{i}");
+        let mut c = as_object(cluster, &at)?;
+        let name = take_name(&mut c, &at)?;
+        let servers: Vec<Value> = match c.remove("bootstrap_servers") {
+            Some(Value::String(s)) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| json!(s))
+                .collect(),
+            _ => {
+                return Err(err(
+                    0,
+                    format!("{at}/bootstrap_servers"),
+                    "expected a comma-separated string",
+                ));
+            }
+        };
+        let mut topics = Map::new();
+        for (j, topic) in take_array(&mut c, "topics", &at)?.into_iter().enumerate() {
+            let tat = format!("{at}/topics/{j}");
+            let mut t = as_object(topic, &tat)?;
+            let tname = take_name(&mut t, &tat)?;
+            let count = t
+                .get("partitions")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| err(0, format!("{tat}/partitions"), "expected a partition count"))?;
+            let rf = t
+                .get("replication_factor")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
+            let partitions: Vec<Value> = (0..count)
+                .map(|id| json!({ "id": id, "leader": null, "earliest_offset": null, "latest_offset": null }))
+                .collect();
+            // v0 stored configs as plain strings; their source was not recorded.
+            let mut configs = Map::new();
+            if let Some(Value::Object(cfg)) = t.remove("configs") {
+                for (k, v) in cfg {
+                    let value = match v {
+                        Value::String(s) => json!(s),
+                        Value::Null => Value::Null,
+                        other => json!(other.to_string()),
+                    };
+                    configs.insert(k, json!({ "value": value, "source": "unknown" }));
+                }
+            }
+            let kind = if tname.starts_with("__") {
+                "internal"
+            } else {
+                "user"
+            };
+            topics.insert(
+                tname,
+                json!({ "kind": kind, "replication_factor": rf, "partitions": partitions, "configs": configs }),
+            );
+        }
+        clusters.insert(
+            name,
+            json!({
+                "bootstrap_servers": servers,
+                "auth_method": c.remove("auth").unwrap_or_else(|| json!("unknown")),
+                "cluster_id": c.remove("cluster_id").unwrap_or(Value::Null),
+                "controller_id": null,
+                "kafka_version": null,
+                "scanned_at": timestamp.clone(),
+                "topics": topics,
+            }),
+        );
+    }
+
+    let mut out = Map::new();
+    out.insert("schema_version".into(), json!(1));
+    out.insert("created_at".into(), timestamp.clone());
+    out.insert("updated_at".into(), timestamp);
+    out.insert(
+        "written_by".into(),
+        json!({ "name": "kcp", "version": version }),
+    );
+    out.insert("msk_regions".into(), Value::Object(regions));
+    out.insert("clusters".into(), Value::Object(clusters));
+    if let Some((key, _)) = root.into_iter().next() {
+        return Err(err(
+            0,
+            format!("/{key}"),
+            "unknown field in a version 0 file",
+        ));
+    }
+    Ok(Value::Object(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_contiguous_and_end_at_current() {
+        for (i, step) in STEPS.iter().enumerate() {
+            assert_eq!(step.from as usize, i);
+            assert!(!step.description.is_empty());
+        }
+        assert_eq!(STEPS.len() as u32, CURRENT_SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn detects_versions() {
+        assert_eq!(detect_version(&json!({"schema_version": 1})), Ok(1));
+        assert_eq!(detect_version(&json!({"kcp_version": "0.0.3"})), Ok(0));
+        assert!(
+            detect_version(&json!({}))
+                .unwrap_err()
+                .contains("does not look like")
+        );
+        assert!(detect_version(&json!([])).unwrap_err().contains("object"));
+        assert!(
+            detect_version(&json!({"schema_version": "1"}))
+                .unwrap_err()
+                .contains("integer")
+        );
+    }
+
+    #[test]
+    fn v0_bad_layout_names_the_pointer() {
+        let doc = json!({"kcp_version": "0.0.1", "timestamp": "2025-01-01T00:00:00Z",
+            "clusters": [{"name": "a", "bootstrap_servers": 5}]});
+        let e = upgrade(doc, 0, Utc::now()).unwrap_err();
+        assert_eq!(e.pointer, "/clusters/0/bootstrap_servers");
+    }
+}
