@@ -9,7 +9,8 @@
 //! - [`exit`]: the single mapping from outcomes and error types to exit codes.
 //! - Domain modules hold the logic and know nothing about the terminal:
 //!   [`state`] (the versioned `kcp-state.json`), [`connect`] (credentials
-//!   files and Kafka client connections).
+//!   files and Kafka client connections), [`scan`] (cluster inventory over
+//!   the Kafka protocol).
 //! - [`secret`]: the redacting secret type used wherever a password or key is held.
 //!
 //! Data flow: `main` → [`cli::run`] → command → domain module → state file.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod connect;
 pub mod exit;
 pub mod output;
+pub mod scan;
 pub mod secret;
 pub mod state;
 

@@ -6,6 +6,8 @@
 //! domain modules may not.
 
 mod args;
+mod progress;
+mod scan_cmd;
 mod state_cmd;
 
 use std::process::ExitCode;
@@ -105,7 +107,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Command::Discover(_) => not_yet("discover"),
-        Command::Scan(ScanCommand::Clusters(_)) => not_yet("scan clusters"),
+        Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
         Command::Report(ReportCommand::Costs(_)) => not_yet("report costs"),
         Command::Report(ReportCommand::Metrics(_)) => not_yet("report metrics"),
         Command::Report(ReportCommand::Plan(_)) => not_yet("report plan"),

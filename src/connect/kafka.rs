@@ -75,7 +75,7 @@ pub enum ConnectError {
         cluster: String,
         operation: String,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
 }
 
@@ -151,24 +151,16 @@ impl KcpContext {
 impl ClientContext for KcpContext {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
+    /// librdkafka's own log lines go to `debug` (`-vv`): the failures that
+    /// matter reach the user through the error callback as actionable
+    /// errors, and librdkafka would otherwise repeat them at ERROR level.
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         let cluster = &self.cluster;
         match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
                 tracing::error!(target: "librdkafka", %cluster, "{fac}: {message}")
             }
-            RDKafkaLogLevel::Warning => {
-                tracing::warn!(target: "librdkafka", %cluster, "{fac}: {message}")
-            }
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", %cluster, "{fac}: {message}")
-            }
-            RDKafkaLogLevel::Debug => {
-                tracing::debug!(target: "librdkafka", %cluster, "{fac}: {message}")
-            }
+            _ => tracing::debug!(target: "librdkafka", %cluster, "{fac}: {message}"),
         }
     }
 
@@ -533,7 +525,7 @@ impl Connection {
             source => ConnectError::Kafka {
                 cluster: self.creds.name.clone(),
                 operation: operation.to_owned(),
-                source,
+                source: Box::new(source),
             },
         }
     }

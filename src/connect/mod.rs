@@ -6,6 +6,7 @@
 //! security. Secrets only pass through [`crate::secret::Secret`] and are
 //! exposed at the moment they are handed to librdkafka.
 
+pub mod admin;
 mod credentials;
 mod kafka;
 mod msk_iam;

@@ -86,11 +86,13 @@ fn record(doc: &mut Value, from: u32, now: DateTime<Utc>) {
         "at": now.to_rfc3339_opts(SecondsFormat::Secs, true),
         "by": crate::VERSION,
     });
-    if let Some(obj) = doc.as_object_mut() {
-        obj.entry("upgrades")
+    if let Some(obj) = doc.as_object_mut()
+        && let Some(upgrades) = obj
+            .entry("upgrades")
             .or_insert_with(|| Value::Array(Vec::new()))
             .as_array_mut()
-            .map(|a| a.push(entry));
+    {
+        upgrades.push(entry);
     }
 }
 

@@ -1,11 +1,12 @@
 //! End-to-end tests of the `kcp` binary and library, one module per area.
-#![allow(unreachable_pub)]
+#![allow(unreachable_pub, clippy::print_stderr)]
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod connect;
 mod help;
+mod scan;
 mod state;
 
 use std::path::{Path, PathBuf};

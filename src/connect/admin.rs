@@ -1,0 +1,677 @@
+//! Admin calls that rust-rdkafka does not wrap, over librdkafka's C admin
+//! API (bundled librdkafka 2.12.1): DescribeCluster, DescribeAcls,
+//! ListConsumerGroups, DescribeConsumerGroups, ListConsumerGroupOffsets and
+//! ListOffsets.
+//!
+//! This is the only module with `unsafe` code. Every call follows one
+//! pattern, kept in [`Pending`]: create a result queue and admin options
+//! (with the connection's timeout), start the request, poll the queue once,
+//! copy everything out of the result event into owned Rust values, and free
+//! the C objects in `Drop`. Nothing borrowed from librdkafka escapes.
+//! Requests are started before any is awaited, so many can be in flight at
+//! once (one per consumer group, for example).
+#![allow(unsafe_code)]
+
+use std::ffi::{CStr, CString, c_char};
+use std::ptr;
+use std::time::Duration;
+
+use rdkafka::TopicPartitionList;
+use rdkafka::bindings as rd;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::types::RDKafkaRespErr;
+
+use super::Connection;
+
+/// A failed admin call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    #[error("{call} did not answer within {}s", timeout.as_secs_f32())]
+    Timeout {
+        call: &'static str,
+        timeout: Duration,
+    },
+    #[error("{call} failed: {code}: {message}")]
+    Failed {
+        call: &'static str,
+        /// librdkafka's error name, e.g. `SECURITY_DISABLED`, `_TIMED_OUT`.
+        code: String,
+        message: String,
+    },
+}
+
+impl AdminError {
+    /// The error name (`_TIMED_OUT` for a timeout).
+    pub fn code(&self) -> &str {
+        match self {
+            AdminError::Timeout { .. } => "_TIMED_OUT",
+            AdminError::Failed { code, .. } => code,
+        }
+    }
+}
+
+/// A broker as described by DescribeCluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+/// The answer to DescribeCluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDescription {
+    pub cluster_id: Option<String>,
+    pub controller_id: Option<i32>,
+    pub nodes: Vec<Node>,
+}
+
+/// An ACL binding as librdkafka names its parts (`TOPIC`, `LITERAL`,
+/// `READ`, `ALLOW`); turned into typed state by the scanner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawAcl {
+    pub resource_type: String,
+    pub resource_name: String,
+    pub pattern_type: String,
+    pub principal: String,
+    pub host: String,
+    pub operation: String,
+    pub permission: String,
+}
+
+/// A group from ListConsumerGroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group_id: String,
+    /// `Stable`, `Empty`, ... or `Unknown`.
+    pub state: String,
+    /// A group that only commits offsets, with no members ever joining.
+    pub simple: bool,
+}
+
+/// A member of a described group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberInfo {
+    pub member_id: String,
+    pub client_id: String,
+    pub host: String,
+    pub assignment: Vec<(String, i32)>,
+}
+
+/// A group from DescribeConsumerGroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group_id: String,
+    pub state: String,
+    pub partition_assignor: String,
+    pub simple: bool,
+    pub members: Vec<MemberInfo>,
+    /// Set when this group could not be described.
+    pub error: Option<String>,
+}
+
+/// One partition's answer to ListOffsets or ListConsumerGroupOffsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffset {
+    pub topic: String,
+    pub partition: i32,
+    /// The offset, or the partition-level error.
+    pub offset: Result<i64, String>,
+}
+
+/// Which offset ListOffsets asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    Earliest,
+    Latest,
+}
+
+/// Describes the cluster: id, controller and brokers with racks.
+pub fn describe_cluster(conn: &Connection) -> Result<ClusterDescription, AdminError> {
+    let pending = Pending::new(
+        conn,
+        "DescribeCluster",
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECLUSTER,
+    )?;
+    // SAFETY: `pending` holds a valid client, options and queue.
+    unsafe { rd::rd_kafka_DescribeCluster(pending.rk, pending.options, pending.queue) };
+    let event = pending.wait()?;
+    // SAFETY: the event is a DescribeCluster result that lives until `event` drops;
+    // strings and nodes are copied before that.
+    unsafe {
+        let result = rd::rd_kafka_event_DescribeCluster_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected("DescribeCluster"));
+        }
+        let mut count = 0usize;
+        let nodes = rd::rd_kafka_DescribeCluster_result_nodes(result, &mut count);
+        let nodes = slice(nodes, count).iter().map(|n| node(*n)).collect();
+        let controller = rd::rd_kafka_DescribeCluster_result_controller(result);
+        Ok(ClusterDescription {
+            cluster_id: opt_string(rd::rd_kafka_DescribeCluster_result_cluster_id(result)),
+            controller_id: (!controller.is_null()).then(|| rd::rd_kafka_Node_id(controller)),
+            nodes,
+        })
+    }
+}
+
+/// Lists every ACL binding (a match-all filter).
+pub fn describe_acls(conn: &Connection) -> Result<Vec<RawAcl>, AdminError> {
+    let pending = Pending::new(
+        conn,
+        "DescribeAcls",
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBEACLS,
+    )?;
+    let mut errstr = [0 as c_char; 512];
+    // SAFETY: a filter with null strings matches everything; it is copied by
+    // DescribeAcls and destroyed right after.
+    unsafe {
+        let filter = rd::rd_kafka_AclBindingFilter_new(
+            rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_ANY,
+            ptr::null(),
+            rd::rd_kafka_ResourcePatternType_t::RD_KAFKA_RESOURCE_PATTERN_ANY,
+            ptr::null(),
+            ptr::null(),
+            rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_ANY,
+            rd::rd_kafka_AclPermissionType_t::RD_KAFKA_ACL_PERMISSION_TYPE_ANY,
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        );
+        if filter.is_null() {
+            return Err(AdminError::Failed {
+                call: "DescribeAcls",
+                code: "_INVALID_ARG".into(),
+                message: string(errstr.as_ptr()),
+            });
+        }
+        rd::rd_kafka_DescribeAcls(pending.rk, filter, pending.options, pending.queue);
+        rd::rd_kafka_AclBinding_destroy(filter);
+    }
+    let event = pending.wait()?;
+    // SAFETY: the event is a DescribeAcls result; bindings are copied out.
+    unsafe {
+        let result = rd::rd_kafka_event_DescribeAcls_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected("DescribeAcls"));
+        }
+        let mut count = 0usize;
+        let acls = rd::rd_kafka_DescribeAcls_result_acls(result, &mut count);
+        Ok(slice(acls, count)
+            .iter()
+            .map(|&acl| RawAcl {
+                resource_type: string(rd::rd_kafka_ResourceType_name(
+                    rd::rd_kafka_AclBinding_restype(acl),
+                )),
+                resource_name: string(rd::rd_kafka_AclBinding_name(acl)),
+                pattern_type: string(rd::rd_kafka_ResourcePatternType_name(
+                    rd::rd_kafka_AclBinding_resource_pattern_type(acl),
+                )),
+                principal: string(rd::rd_kafka_AclBinding_principal(acl)),
+                host: string(rd::rd_kafka_AclBinding_host(acl)),
+                operation: string(rd::rd_kafka_AclOperation_name(
+                    rd::rd_kafka_AclBinding_operation(acl),
+                )),
+                permission: string(rd::rd_kafka_AclPermissionType_name(
+                    rd::rd_kafka_AclBinding_permission_type(acl),
+                )),
+            })
+            .collect())
+    }
+}
+
+/// Lists consumer groups. Returns the groups and the per-broker errors
+/// (a broker that could not answer does not hide the others' groups).
+pub fn list_consumer_groups(
+    conn: &Connection,
+) -> Result<(Vec<GroupListing>, Vec<String>), AdminError> {
+    let pending = Pending::new(
+        conn,
+        "ListConsumerGroups",
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS,
+    )?;
+    // SAFETY: valid client, options and queue.
+    unsafe { rd::rd_kafka_ListConsumerGroups(pending.rk, pending.options, pending.queue) };
+    let event = pending.wait()?;
+    // SAFETY: the event is a ListConsumerGroups result; everything is copied out.
+    unsafe {
+        let result = rd::rd_kafka_event_ListConsumerGroups_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected("ListConsumerGroups"));
+        }
+        let mut count = 0usize;
+        let valid = rd::rd_kafka_ListConsumerGroups_result_valid(result, &mut count);
+        let groups = slice(valid, count)
+            .iter()
+            .map(|&g| GroupListing {
+                group_id: string(rd::rd_kafka_ConsumerGroupListing_group_id(g)),
+                state: string(rd::rd_kafka_consumer_group_state_name(
+                    rd::rd_kafka_ConsumerGroupListing_state(g),
+                )),
+                simple: rd::rd_kafka_ConsumerGroupListing_is_simple_consumer_group(g) != 0,
+            })
+            .collect();
+        let mut count = 0usize;
+        let errors = rd::rd_kafka_ListConsumerGroups_result_errors(result, &mut count);
+        let errors = slice(errors, count)
+            .iter()
+            .map(|&e| string(rd::rd_kafka_error_string(e)))
+            .collect();
+        Ok((groups, errors))
+    }
+}
+
+/// Describes consumer groups: state, assignor and members with assignments.
+pub fn describe_consumer_groups(
+    conn: &Connection,
+    group_ids: &[String],
+) -> Result<Vec<GroupDescription>, AdminError> {
+    if group_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names = c_strings(group_ids, "DescribeConsumerGroups")?;
+    let mut pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
+    let pending = Pending::new(
+        conn,
+        "DescribeConsumerGroups",
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
+    )?;
+    // SAFETY: the names outlive the call, which copies them.
+    unsafe {
+        rd::rd_kafka_DescribeConsumerGroups(
+            pending.rk,
+            pointers.as_mut_ptr(),
+            pointers.len(),
+            pending.options,
+            pending.queue,
+        );
+    }
+    let event = pending.wait()?;
+    // SAFETY: the event is a DescribeConsumerGroups result; everything is copied out.
+    unsafe {
+        let result = rd::rd_kafka_event_DescribeConsumerGroups_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected("DescribeConsumerGroups"));
+        }
+        let mut count = 0usize;
+        let groups = rd::rd_kafka_DescribeConsumerGroups_result_groups(result, &mut count);
+        Ok(slice(groups, count)
+            .iter()
+            .map(|&g| {
+                let error = rd::rd_kafka_ConsumerGroupDescription_error(g);
+                let members = (0..rd::rd_kafka_ConsumerGroupDescription_member_count(g))
+                    .map(|i| {
+                        let m = rd::rd_kafka_ConsumerGroupDescription_member(g, i);
+                        let assignment = rd::rd_kafka_MemberDescription_assignment(m);
+                        let partitions = if assignment.is_null() {
+                            Vec::new()
+                        } else {
+                            partitions(rd::rd_kafka_MemberAssignment_partitions(assignment))
+                                .into_iter()
+                                .map(|p| (p.topic, p.partition))
+                                .collect()
+                        };
+                        MemberInfo {
+                            member_id: string(rd::rd_kafka_MemberDescription_consumer_id(m)),
+                            client_id: string(rd::rd_kafka_MemberDescription_client_id(m)),
+                            host: string(rd::rd_kafka_MemberDescription_host(m)),
+                            assignment: partitions,
+                        }
+                    })
+                    .collect();
+                GroupDescription {
+                    group_id: string(rd::rd_kafka_ConsumerGroupDescription_group_id(g)),
+                    state: string(rd::rd_kafka_consumer_group_state_name(
+                        rd::rd_kafka_ConsumerGroupDescription_state(g),
+                    )),
+                    partition_assignor: string(
+                        rd::rd_kafka_ConsumerGroupDescription_partition_assignor(g),
+                    ),
+                    simple: rd::rd_kafka_ConsumerGroupDescription_is_simple_consumer_group(g) != 0,
+                    members,
+                    error: (!error.is_null()).then(|| string(rd::rd_kafka_error_string(error))),
+                }
+            })
+            .collect())
+    }
+}
+
+/// Committed offsets of several groups, all requested at once. The result
+/// has one entry per group, in order.
+pub fn list_group_offsets(
+    conn: &Connection,
+    group_ids: &[String],
+) -> Vec<Result<Vec<PartitionOffset>, AdminError>> {
+    let started: Vec<Result<Pending, AdminError>> = group_ids
+        .iter()
+        .map(|group| {
+            let name =
+                CString::new(group.as_str()).map_err(|_| nul_error("ListConsumerGroupOffsets"))?;
+            let pending = Pending::new(
+                conn,
+                "ListConsumerGroupOffsets",
+                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+            )?;
+            // SAFETY: a request for all partitions of one group (librdkafka
+            // accepts one group per call); it is copied by the call and
+            // destroyed after it.
+            unsafe {
+                let mut request =
+                    rd::rd_kafka_ListConsumerGroupOffsets_new(name.as_ptr(), ptr::null());
+                rd::rd_kafka_ListConsumerGroupOffsets(
+                    pending.rk,
+                    &mut request,
+                    1,
+                    pending.options,
+                    pending.queue,
+                );
+                rd::rd_kafka_ListConsumerGroupOffsets_destroy(request);
+            }
+            Ok(pending)
+        })
+        .collect();
+    started
+        .into_iter()
+        .map(|pending| {
+            let event = pending?.wait()?;
+            // SAFETY: the event is a ListConsumerGroupOffsets result; copied out.
+            unsafe {
+                let result = rd::rd_kafka_event_ListConsumerGroupOffsets_result(event.0);
+                if result.is_null() {
+                    return Err(event.unexpected("ListConsumerGroupOffsets"));
+                }
+                let mut count = 0usize;
+                let groups =
+                    rd::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count);
+                let mut out = Vec::new();
+                for &g in slice(groups, count) {
+                    let error = rd::rd_kafka_group_result_error(g);
+                    if !error.is_null() {
+                        return Err(AdminError::Failed {
+                            call: "ListConsumerGroupOffsets",
+                            code: string(rd::rd_kafka_error_name(error)),
+                            message: string(rd::rd_kafka_error_string(error)),
+                        });
+                    }
+                    out.extend(partitions(rd::rd_kafka_group_result_partitions(g)));
+                }
+                Ok(out)
+            }
+        })
+        .collect()
+}
+
+/// Earliest or latest offsets of many partitions in one request; librdkafka
+/// sends one ListOffsets per partition leader.
+pub fn list_offsets(
+    conn: &Connection,
+    partitions_wanted: &[(String, i32)],
+    spec: OffsetSpec,
+) -> Result<Vec<PartitionOffset>, AdminError> {
+    if partitions_wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let offset = match spec {
+        OffsetSpec::Earliest => rdkafka::Offset::Beginning,
+        OffsetSpec::Latest => rdkafka::Offset::End,
+    };
+    let mut list = TopicPartitionList::with_capacity(partitions_wanted.len());
+    for (topic, partition) in partitions_wanted {
+        list.add_partition_offset(topic, *partition, offset)
+            .map_err(|e| AdminError::Failed {
+                call: "ListOffsets",
+                code: "_INVALID_ARG".into(),
+                message: e.to_string(),
+            })?;
+    }
+    let pending = Pending::new(
+        conn,
+        "ListOffsets",
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTOFFSETS,
+    )?;
+    // SAFETY: the list outlives the call, which copies it.
+    unsafe { rd::rd_kafka_ListOffsets(pending.rk, list.ptr(), pending.options, pending.queue) };
+    let event = pending.wait()?;
+    // SAFETY: the event is a ListOffsets result; copied out.
+    unsafe {
+        let result = rd::rd_kafka_event_ListOffsets_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected("ListOffsets"));
+        }
+        let mut count = 0usize;
+        let infos = rd::rd_kafka_ListOffsets_result_infos(result, &mut count);
+        Ok(slice(infos, count)
+            .iter()
+            .map(|&info| partition(&*rd::rd_kafka_ListOffsetsResultInfo_topic_partition(info)))
+            .collect())
+    }
+}
+
+/// An admin request in flight: its queue and options, freed on drop.
+struct Pending {
+    rk: *mut rd::rd_kafka_t,
+    options: *mut rd::rd_kafka_AdminOptions_t,
+    queue: *mut rd::rd_kafka_queue_t,
+    call: &'static str,
+    timeout: Duration,
+}
+
+impl Pending {
+    fn new(
+        conn: &Connection,
+        call: &'static str,
+        op: rd::rd_kafka_admin_op_t,
+    ) -> Result<Self, AdminError> {
+        let rk = conn.consumer().client().native_ptr();
+        let timeout = conn.timeout();
+        let mut errstr = [0 as c_char; 512];
+        // SAFETY: `rk` is a live client owned by `conn`, which outlives this
+        // request (the event is polled before `conn` can be dropped).
+        unsafe {
+            let queue = rd::rd_kafka_queue_new(rk);
+            let options = rd::rd_kafka_AdminOptions_new(rk, op);
+            let pending = Pending {
+                rk,
+                options,
+                queue,
+                call,
+                timeout,
+            };
+            let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+            let err = rd::rd_kafka_AdminOptions_set_request_timeout(
+                options,
+                ms,
+                errstr.as_mut_ptr(),
+                errstr.len(),
+            );
+            if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+                return Err(AdminError::Failed {
+                    call,
+                    code: "_INVALID_ARG".into(),
+                    message: string(errstr.as_ptr()),
+                });
+            }
+            Ok(pending)
+        }
+    }
+
+    /// Waits for the result event, a little longer than the request timeout
+    /// so that librdkafka reports its own timeout first.
+    fn wait(self) -> Result<Event, AdminError> {
+        let ms =
+            i32::try_from((self.timeout + Duration::from_secs(2)).as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: the queue is live until `self` drops.
+        let event = unsafe { rd::rd_kafka_queue_poll(self.queue, ms) };
+        if event.is_null() {
+            return Err(AdminError::Timeout {
+                call: self.call,
+                timeout: self.timeout,
+            });
+        }
+        let event = Event(event);
+        // SAFETY: a live event.
+        let err = unsafe { rd::rd_kafka_event_error(event.0) };
+        if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+            let code = RDKafkaErrorCode::from(err);
+            if code == RDKafkaErrorCode::OperationTimedOut
+                || code == RDKafkaErrorCode::RequestTimedOut
+            {
+                return Err(AdminError::Timeout {
+                    call: self.call,
+                    timeout: self.timeout,
+                });
+            }
+            return Err(AdminError::Failed {
+                call: self.call,
+                code: err_name(err),
+                // SAFETY: a live event.
+                message: string(unsafe { rd::rd_kafka_event_error_string(event.0) }),
+            });
+        }
+        Ok(event)
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        // SAFETY: created in `new` and not freed elsewhere.
+        unsafe {
+            rd::rd_kafka_AdminOptions_destroy(self.options);
+            rd::rd_kafka_queue_destroy(self.queue);
+        }
+    }
+}
+
+/// A result event, destroyed on drop.
+struct Event(*mut rd::rd_kafka_event_t);
+
+impl Event {
+    fn unexpected(&self, call: &'static str) -> AdminError {
+        AdminError::Failed {
+            call,
+            code: "_BAD_MSG".into(),
+            message: "librdkafka returned an event of an unexpected type".into(),
+        }
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: polled from a queue and owned by this value.
+        unsafe { rd::rd_kafka_event_destroy(self.0) };
+    }
+}
+
+fn nul_error(call: &'static str) -> AdminError {
+    AdminError::Failed {
+        call,
+        code: "_INVALID_ARG".into(),
+        message: "a name contains a NUL byte".into(),
+    }
+}
+
+fn c_strings(values: &[String], call: &'static str) -> Result<Vec<CString>, AdminError> {
+    values
+        .iter()
+        .map(|v| CString::new(v.as_str()).map_err(|_| nul_error(call)))
+        .collect()
+}
+
+fn err_name(err: RDKafkaRespErr) -> String {
+    // SAFETY: librdkafka returns a static string for every code.
+    string(unsafe { rd::rd_kafka_err2name(err) })
+}
+
+/// Copies a C string; null becomes empty.
+fn string(p: *const c_char) -> String {
+    opt_string(p).unwrap_or_default()
+}
+
+fn opt_string(p: *const c_char) -> Option<String> {
+    // SAFETY: librdkafka strings are NUL-terminated and live as long as
+    // their result event, which outlives this copy.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// A C array of `count` items as a slice; an empty slice for null.
+///
+/// # Safety
+/// `items` must point to `count` valid items that outlive the slice.
+unsafe fn slice<'a, T>(items: *const T, count: usize) -> &'a [T] {
+    if items.is_null() || count == 0 {
+        &[]
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts(items, count) }
+    }
+}
+
+/// # Safety
+/// `node` must be a live librdkafka node.
+unsafe fn node(node: *const rd::rd_kafka_Node_t) -> Node {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        Node {
+            id: rd::rd_kafka_Node_id(node),
+            host: string(rd::rd_kafka_Node_host(node)),
+            port: rd::rd_kafka_Node_port(node),
+            rack: opt_string(rd::rd_kafka_Node_rack(node)),
+        }
+    }
+}
+
+fn partition(p: &rd::rd_kafka_topic_partition_t) -> PartitionOffset {
+    PartitionOffset {
+        topic: string(p.topic),
+        partition: p.partition,
+        offset: if p.err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(p.offset)
+        } else {
+            Err(err_name(p.err))
+        },
+    }
+}
+
+/// # Safety
+/// `list` must be null or a live topic-partition list.
+unsafe fn partitions(list: *const rd::rd_kafka_topic_partition_list_t) -> Vec<PartitionOffset> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: guaranteed by the caller; `elems` holds `cnt` items.
+    unsafe {
+        let list = &*list;
+        slice(list.elems, usize::try_from(list.cnt).unwrap_or(0))
+            .iter()
+            .map(partition)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_and_slices_handle_null() {
+        assert_eq!(string(ptr::null()), "");
+        assert_eq!(opt_string(ptr::null()), None);
+        // SAFETY: null with any count is an empty slice.
+        assert!(unsafe { slice::<u8>(ptr::null(), 3) }.is_empty());
+        let text = CString::new("héllo").unwrap();
+        assert_eq!(string(text.as_ptr()), "héllo");
+    }
+
+    #[test]
+    fn error_names_come_from_librdkafka() {
+        assert_eq!(
+            err_name(RDKafkaRespErr::RD_KAFKA_RESP_ERR_SECURITY_DISABLED),
+            "SECURITY_DISABLED"
+        );
+        assert_eq!(
+            err_name(RDKafkaRespErr::RD_KAFKA_RESP_ERR__TIMED_OUT),
+            "_TIMED_OUT"
+        );
+    }
+}
