@@ -8,6 +8,7 @@ mod connect;
 mod help;
 mod scan;
 mod state;
+mod testbed;
 
 use std::path::{Path, PathBuf};
 

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct Testbed {
     pub tansu: PathBuf,
+    /// The venv's Python, with moto, cbor2, boto3 and confluent-kafka.
+    pub python: PathBuf,
 }
 
 fn cache_dir() -> PathBuf {
@@ -34,12 +36,23 @@ pub fn testbed() -> Option<Testbed> {
     let tansu = std::env::var_os("KCP_TANSU_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| cache_dir().join("tansu-0.6.0/bin/tansu"));
-    if tansu.is_file() {
-        return Some(Testbed { tansu });
+    let python = std::env::var_os("KCP_TESTBED_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("testbed/venv/bin/python"));
+    let missing: Vec<String> = [
+        (&tansu, "Tansu broker", "KCP_TANSU_BIN"),
+        (&python, "test-bed Python", "KCP_TESTBED_PYTHON"),
+    ]
+    .iter()
+    .filter(|(path, _, _)| !path.is_file())
+    .map(|(path, what, var)| format!("no {what} at `{}` (or set {var})", path.display()))
+    .collect();
+    if missing.is_empty() {
+        return Some(Testbed { tansu, python });
     }
     let message = format!(
-        "test bed missing: no Tansu broker at `{}`. Run `bash testbed/install.sh` (or set KCP_TANSU_BIN)",
-        tansu.display()
+        "test bed missing: {}. Run `bash testbed/install.sh`",
+        missing.join("; ")
     );
     if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
         panic!("{message}");
@@ -187,6 +200,84 @@ impl Drop for TansuBroker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The test bed's scripts folder.
+pub fn testbed_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testbed")
+}
+
+/// moto (through the MSK timestamp wrapper) with the CloudWatch CBOR shim in
+/// front: one endpoint for MSK, CloudWatch and Cost Explorer. Both
+/// processes are killed on drop.
+pub struct Moto {
+    moto: Child,
+    shim: Child,
+    /// The shim's port: point `AWS_ENDPOINT_URL` here.
+    pub port: u16,
+    pub moto_port: u16,
+}
+
+impl Moto {
+    pub fn start(tb: &Testbed) -> Self {
+        let moto_port = free_port();
+        let mut moto = Command::new(&tb.python)
+            .arg(testbed_dir().join("moto_tz_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", moto_port)).is_err() {
+            if let Ok(Some(status)) = moto.try_wait() {
+                panic!("moto exited with {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto did not open port {moto_port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut shim = Command::new(&tb.python)
+            .arg(testbed_dir().join("cw_cbor_shim.py"))
+            .arg("0")
+            .arg(format!("http://127.0.0.1:{moto_port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the CBOR shim");
+        let mut line = String::new();
+        let stdout = shim.stdout.take().expect("shim stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("shim ready line");
+        let port = line
+            .strip_prefix("ready ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected shim output {line:?}"));
+        Moto {
+            moto,
+            shim,
+            port,
+            moto_port,
+        }
+    }
+
+    /// `http://127.0.0.1:<shim port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        for child in [&mut self.shim, &mut self.moto] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
