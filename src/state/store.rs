@@ -58,9 +58,11 @@ impl StateFile {
     /// need not exist yet.
     pub fn open(path: &Path, access: Access) -> Result<Self, StateError> {
         let lock_path = sibling(path, ".", ".lock");
-        // A reader of a file that does not exist has nothing to protect, and
-        // should not leave a lock file behind.
-        let lock = if access == Access::Shared && !path.exists() {
+        // Readers never create the lock file: saves are atomic renames, so a
+        // reader sees the old or the new file whatever a writer does, and
+        // read-only runs leave nothing behind. They still honour a lock a
+        // writer holds.
+        let lock = if access == Access::Shared && !lock_path.exists() {
             None
         } else {
             open_lock(&lock_path, access)?
