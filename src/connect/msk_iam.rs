@@ -73,3 +73,70 @@ pub fn generate_token(
         .join()
         .map_err(|_| "the MSK IAM signing thread panicked".to_owned())?
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    /// Runs in a child process (see below) with fake AWS credentials in its
+    /// environment; signing is local, so no AWS endpoint is needed.
+    #[test]
+    #[ignore = "run by signs_a_connect_url_with_env_credentials in a child process"]
+    fn child_signs_with_env_credentials() {
+        let token = super::generate_token("eu-west-1", None, None).unwrap();
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&token.token)
+            .unwrap();
+        let url = String::from_utf8(url).unwrap();
+        assert!(
+            url.starts_with(
+                "https://kafka.eu-west-1.amazonaws.com/?Action=kafka-cluster%3AConnect"
+            ),
+            "{url}"
+        );
+        assert!(url.contains("X-Amz-Credential=AKIDKCPTEST%2F"), "{url}");
+        assert!(
+            url.contains("%2Feu-west-1%2Fkafka-cluster%2Faws4_request"),
+            "{url}"
+        );
+        assert!(url.contains("X-Amz-Signature="), "{url}");
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let lifetime = token.expires_at_ms - now_ms;
+        assert!(
+            (800_000..=900_000).contains(&lifetime),
+            "token lifetime {lifetime} ms"
+        );
+        assert!(
+            !format!("{token:?}").contains(&token.token),
+            "Debug must redact the token"
+        );
+    }
+
+    #[test]
+    fn signs_a_connect_url_with_env_credentials() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "connect::msk_iam::tests::child_signs_with_env_credentials",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "AKIDKCPTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "kcp-test-secret-key")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "the child ran no test: {text}");
+    }
+}

@@ -421,6 +421,8 @@ fn read_groups(
 
     // Descriptions (state, members, assignments). Brokers that cannot describe
     // groups (Tansu on SQLite drops the connection) leave the listing's data.
+    // Groups that could not be described, by error text.
+    let mut undescribed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for chunk in ids.chunks(GROUP_BATCH) {
         match admin::describe_consumer_groups(conn, chunk) {
             Ok(descriptions) => {
@@ -429,12 +431,7 @@ fn read_groups(
                         continue;
                     };
                     if let Some(error) = d.error {
-                        warnings.push(Warning {
-                            call: "DescribeConsumerGroups".into(),
-                            code: "GROUP_ERROR".into(),
-                            message: format!("group `{}`: {error}", d.group_id),
-                            hint: "its members and assignments are not in the state".into(),
-                        });
+                        undescribed.entry(error).or_default().push(d.group_id);
                         continue;
                     }
                     group.state = Some(d.state);
@@ -466,6 +463,20 @@ fn read_groups(
                 break;
             }
         }
+    }
+    for (error, ids) in undescribed {
+        warnings.push(Warning {
+            call: "DescribeConsumerGroups".into(),
+            code: "GROUP_ERROR".into(),
+            message: format!(
+                "{} groups could not be described ({error}): {}",
+                ids.len(),
+                ids.join(", ")
+            ),
+            hint:
+                "their members and assignments are not in the state; committed offsets and lag are"
+                    .into(),
+        });
     }
 
     // Committed offsets and lag, every group in flight at once.
