@@ -10,6 +10,7 @@
 //! | 130 | interrupted (SIGINT/SIGTERM) |
 
 use crate::connect::{ConnectError, CredentialsError};
+use crate::report::ReportError;
 use crate::state::StateError;
 
 /// How a command ended.
@@ -62,7 +63,9 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
                 _ => ExitStatus::BadInput,
             };
         }
-        if cause.downcast_ref::<CredentialsError>().is_some() {
+        if cause.downcast_ref::<CredentialsError>().is_some()
+            || cause.downcast_ref::<ReportError>().is_some()
+        {
             return ExitStatus::BadInput;
         }
         if cause.downcast_ref::<ConnectError>().is_some() {
@@ -81,6 +84,8 @@ pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
         } else if let Some(e) = cause.downcast_ref::<CredentialsError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<ConnectError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<ReportError>() {
             e.hint()
         } else if cause.downcast_ref::<NotImplemented>().is_some() {
             Some(

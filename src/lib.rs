@@ -10,7 +10,7 @@
 //! - Domain modules hold the logic and know nothing about the terminal:
 //!   [`state`] (the versioned `kcp-state.json`), [`connect`] (credentials
 //!   files and Kafka client connections), [`scan`] (cluster inventory over
-//!   the Kafka protocol).
+//!   the Kafka protocol), [`report`] (cost, metrics and plan reports).
 //! - [`secret`]: the redacting secret type used wherever a password or key is held.
 //!
 //! Data flow: `main` → [`cli::run`] → command → domain module → state file.
@@ -19,6 +19,7 @@ pub mod cli;
 pub mod connect;
 pub mod exit;
 pub mod output;
+pub mod report;
 pub mod scan;
 pub mod secret;
 pub mod state;

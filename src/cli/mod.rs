@@ -7,6 +7,7 @@
 
 mod args;
 mod progress;
+mod report_cmd;
 mod scan_cmd;
 mod state_cmd;
 
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 pub use args::Cli;
-use args::{ColorArg, Command, GlobalArgs, MigrateCommand, OutputArg, ReportCommand, ScanCommand};
+use args::{ColorArg, Command, GlobalArgs, MigrateCommand, OutputArg, ScanCommand};
 
 use crate::exit::{self, ExitStatus, NotImplemented};
 use crate::output::{ColorMode, Format, Printer, Verbosity};
@@ -108,9 +109,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         }
         Command::Discover(_) => not_yet("discover"),
         Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
-        Command::Report(ReportCommand::Costs(_)) => not_yet("report costs"),
-        Command::Report(ReportCommand::Metrics(_)) => not_yet("report metrics"),
-        Command::Report(ReportCommand::Plan(_)) => not_yet("report plan"),
+        Command::Report(command) => report_cmd::run(command, global, printer),
         Command::CreateAsset(_) => not_yet("create-asset"),
         Command::Migrate(MigrateCommand::Init(_)) => not_yet("migrate init"),
         Command::Migrate(MigrateCommand::Execute(_)) => not_yet("migrate execute"),

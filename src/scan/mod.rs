@@ -435,12 +435,8 @@ fn read_groups(
                         continue;
                     }
                     group.state = Some(d.state);
-                    group.protocol_type = Some(if d.simple {
-                        String::new()
-                    } else {
-                        "consumer".to_owned()
-                    })
-                    .filter(|s| !s.is_empty());
+                    // librdkafka's group description does not carry the protocol
+                    // type (consumer, connect, ...), so none is invented here.
                     group.protocol = Some(d.partition_assignor).filter(|s| !s.is_empty());
                     group.members = d
                         .members

@@ -6,6 +6,7 @@ mod support;
 
 mod connect;
 mod help;
+mod report;
 mod scan;
 mod state;
 mod testbed;
