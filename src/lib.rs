@@ -11,6 +11,7 @@
 //!   [`state`] (the versioned `kcp-state.json`), [`connect`] (credentials
 //!   files and Kafka client connections), [`scan`] (cluster inventory over
 //!   the Kafka protocol), [`report`] (cost, metrics and plan reports).
+//! - [`topic_config`]: which topic configs a migration carries to the target.
 //! - [`secret`]: the redacting secret type used wherever a password or key is held.
 //!
 //! Data flow: `main` → [`cli::run`] → command → domain module → state file.
@@ -23,6 +24,7 @@ pub mod report;
 pub mod scan;
 pub mod secret;
 pub mod state;
+pub mod topic_config;
 
 /// The version of this build, as written into state files and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on local defaults: start a local Kafka-compatible
-# cluster (Tansu), load sample data, scan it with kcp into a state file, and
-# validate the state. Everything lands in ./kcp-demo/ (override with
+# cluster (Tansu), load sample data, scan it with kcp into a state file,
+# validate the state and write the migration-plan report. Everything lands in ./kcp-demo/ (override with
 # KCP_DEMO_DIR); the broker is stopped on exit.
 #
 # As later commands land (report, create-asset, migrate), they join here.
@@ -44,4 +44,8 @@ echo "==> kcp scan clusters" >&2
 "$kcp" scan clusters --credentials-file "$work/credentials.yaml" --rate-window 2
 echo "==> kcp state validate" >&2
 "$kcp" state validate
-echo "==> done: state in $KCP_STATE_FILE" >&2
+echo "==> kcp report plan (Markdown on stdout, HTML and CSV in $work)" >&2
+"$kcp" report plan --source local --target confluent-cloud
+"$kcp" report plan --source local --target confluent-cloud --format html --out "$work/plan.html"
+"$kcp" report plan --source local --target confluent-cloud --format csv --out "$work/plan.csv"
+echo "==> done: state in $KCP_STATE_FILE, reports in $work" >&2

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::doc::{Block, Document, Section, Table, csv, num};
 use super::{ReportError, Stamp};
-use crate::state::{AclOperation, AclResourceType, ConfigSource, KafkaCluster, State, TopicKind};
+use crate::state::{AclOperation, AclResourceType, KafkaCluster, State, TopicKind};
 
 /// Replication throughput assumed when `--replication-mbps` is not given.
 /// An assumption until the replicator benchmark measures the real figure
@@ -76,7 +76,8 @@ pub struct TopicToCreate {
     pub topic: String,
     pub partitions: usize,
     pub replication_factor: u16,
-    /// Configs set on the topic (not inherited) that the target accepts.
+    /// Configs to carry (set on the topic or differing from Kafka's
+    /// default, see [`crate::topic_config`]) that the target accepts.
     pub configs: BTreeMap<String, String>,
     /// Set configs the target does not accept, dropped.
     pub dropped_configs: Vec<String>,
@@ -143,17 +144,6 @@ fn partition_limit(kind: &str) -> Option<(usize, &'static str)> {
         )),
         _ => None,
     }
-}
-
-fn set_configs(cluster: &KafkaCluster, topic: &str) -> BTreeMap<String, String> {
-    cluster.topics[topic]
-        .configs
-        .iter()
-        .filter(|(_, c)| {
-            matches!(c.source, ConfigSource::DynamicTopic | ConfigSource::Unknown) && !c.sensitive
-        })
-        .filter_map(|(k, c)| c.value.clone().map(|v| (k.clone(), v)))
-        .collect()
 }
 
 fn msk_bytes_per_record(state: &State, cluster: &KafkaCluster) -> Option<f64> {
@@ -262,7 +252,7 @@ pub fn build(
         }
         bytes += topic_bytes;
         migrated_partitions += topic.partitions.len();
-        let configs = set_configs(cluster, name);
+        let configs = crate::topic_config::to_carry(topic);
         let (accepted, dropped): (BTreeMap<_, _>, BTreeMap<_, _>) =
             configs.into_iter().partition(|(k, _)| {
                 kind != "confluent-cloud" || CONFLUENT_CLOUD_TOPIC_CONFIGS.contains(&k.as_str())

@@ -1,0 +1,112 @@
+//! What a topic's configs mean for a migration: which ones must be carried
+//! to the target so the topic behaves the same there.
+//!
+//! A config is carried when it was set on the topic, or when its effective
+//! value differs from Apache Kafka's default (a broker-level override such
+//! as MSK's `min.insync.replicas=2` shapes the topic just the same, and some
+//! brokers, Tansu among them, report set configs with source `default`).
+//! Used by the plan report, and meant for asset generation and the
+//! replicator's target-topic creation.
+
+use std::collections::BTreeMap;
+
+use crate::state::{ConfigSource, Topic};
+
+/// Apache Kafka 3.x topic-level defaults.
+pub const KAFKA_TOPIC_DEFAULTS: &[(&str, &str)] = &[
+    ("cleanup.policy", "delete"),
+    ("compression.type", "producer"),
+    ("delete.retention.ms", "86400000"),
+    ("file.delete.delay.ms", "60000"),
+    ("flush.messages", "9223372036854775807"),
+    ("flush.ms", "9223372036854775807"),
+    ("index.interval.bytes", "4096"),
+    ("local.retention.bytes", "-2"),
+    ("local.retention.ms", "-2"),
+    ("max.compaction.lag.ms", "9223372036854775807"),
+    ("max.message.bytes", "1048588"),
+    ("message.downconversion.enable", "true"),
+    ("message.timestamp.after.max.ms", "9223372036854775807"),
+    ("message.timestamp.before.max.ms", "9223372036854775807"),
+    ("message.timestamp.difference.max.ms", "9223372036854775807"),
+    ("message.timestamp.type", "CreateTime"),
+    ("min.cleanable.dirty.ratio", "0.5"),
+    ("min.compaction.lag.ms", "0"),
+    ("min.insync.replicas", "1"),
+    ("preallocate", "false"),
+    ("remote.storage.enable", "false"),
+    ("retention.bytes", "-1"),
+    ("retention.ms", "604800000"),
+    ("segment.bytes", "1073741824"),
+    ("segment.index.bytes", "10485760"),
+    ("segment.jitter.ms", "0"),
+    ("segment.ms", "604800000"),
+    ("unclean.leader.election.enable", "false"),
+];
+
+/// The Apache Kafka default of a topic config, if it is a known one.
+pub fn kafka_default(key: &str) -> Option<&'static str> {
+    KAFKA_TOPIC_DEFAULTS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+}
+
+/// The configs to set on the target topic: set on the topic, or differing
+/// from Kafka's default. Sensitive values (never stored) are left out.
+pub fn to_carry(topic: &Topic) -> BTreeMap<String, String> {
+    topic
+        .configs
+        .iter()
+        .filter(|(_, c)| !c.sensitive)
+        .filter_map(|(key, c)| {
+            let value = c.value.as_ref()?;
+            let set_on_topic =
+                matches!(c.source, ConfigSource::DynamicTopic | ConfigSource::Unknown);
+            let differs = kafka_default(key).is_some_and(|d| d != value);
+            (set_on_topic || differs).then(|| (key.clone(), value.clone()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::TopicConfig;
+
+    fn topic(configs: &[(&str, &str, ConfigSource)]) -> Topic {
+        Topic {
+            configs: configs
+                .iter()
+                .map(|(k, v, s)| {
+                    (
+                        (*k).to_owned(),
+                        TopicConfig {
+                            value: Some((*v).to_owned()),
+                            source: *s,
+                            sensitive: false,
+                        },
+                    )
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn carries_set_and_non_default_configs() {
+        let t = topic(&[
+            ("retention.ms", "86400000", ConfigSource::DynamicTopic),
+            ("cleanup.policy", "compact", ConfigSource::Default),
+            ("min.insync.replicas", "2", ConfigSource::StaticBroker),
+            ("segment.bytes", "1073741824", ConfigSource::Default),
+            ("compression.type", "producer", ConfigSource::StaticBroker),
+            ("some.vendor.config", "x", ConfigSource::DynamicBroker),
+        ]);
+        let carried = to_carry(&t);
+        assert_eq!(
+            carried.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["cleanup.policy", "min.insync.replicas", "retention.ms"]
+        );
+    }
+}
