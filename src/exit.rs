@@ -10,6 +10,7 @@
 //! | 130 | interrupted (SIGINT/SIGTERM) |
 
 use crate::connect::{ConnectError, CredentialsError};
+use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
 use crate::state::StateError;
 
@@ -68,6 +69,12 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
         {
             return ExitStatus::BadInput;
         }
+        if cause.downcast_ref::<PlanError>().is_some() {
+            return ExitStatus::BadInput;
+        }
+        if let Some(ReplicatorError::FewerPartitions { .. }) = cause.downcast_ref::<ReplicatorError>() {
+            return ExitStatus::BadInput;
+        }
         if cause.downcast_ref::<ConnectError>().is_some() {
             return ExitStatus::Failure;
         }
@@ -86,6 +93,10 @@ pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
         } else if let Some(e) = cause.downcast_ref::<ConnectError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<ReportError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<PlanError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<ReplicatorError>() {
             e.hint()
         } else if cause.downcast_ref::<NotImplemented>().is_some() {
             Some(

@@ -11,6 +11,8 @@
 //!   [`state`] (the versioned `kcp-state.json`), [`connect`] (credentials
 //!   files and Kafka client connections), [`scan`] (cluster inventory over
 //!   the Kafka protocol), [`report`] (cost, metrics and plan reports).
+//! - [`replicator`]: the embedded replicator (exact, resumable copy with
+//!   offset translation); no dependency on the CLI.
 //! - [`topic_config`]: which topic configs a migration carries to the target.
 //! - [`secret`]: the redacting secret type used wherever a password or key is held.
 //!
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod connect;
 pub mod exit;
 pub mod output;
+pub mod replicator;
 pub mod report;
 pub mod scan;
 pub mod secret;

@@ -436,6 +436,15 @@ pub struct MigrateReplicateArgs {
     /// Throttle the copy to this many bytes per second
     #[arg(long, value_name = "BYTES")]
     pub max_bytes_per_sec: Option<u64>,
+    /// Stop once every partition is copied up to the source's end
+    #[arg(long)]
+    pub until_caught_up: bool,
+    /// Seconds to wait for each cluster to connect and for each request
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Milliseconds between stats (JSON lines with `--output json`)
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub stats_interval_ms: u64,
 }
 
 /// `kcp state ...`.

@@ -6,6 +6,7 @@
 //! domain modules may not.
 
 mod args;
+mod migrate_cmd;
 mod progress;
 mod report_cmd;
 mod scan_cmd;
@@ -115,7 +116,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Migrate(MigrateCommand::Execute(_)) => not_yet("migrate execute"),
         Command::Migrate(MigrateCommand::Status(_)) => not_yet("migrate status"),
         Command::Migrate(MigrateCommand::Rollback(_)) => not_yet("migrate rollback"),
-        Command::Migrate(MigrateCommand::Replicate(_)) => not_yet("migrate replicate"),
+        Command::Migrate(MigrateCommand::Replicate(args)) => migrate_cmd::replicate(args, global, printer),
     }
 }
 

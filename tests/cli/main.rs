@@ -6,6 +6,8 @@ mod support;
 
 mod connect;
 mod help;
+mod kafka;
+mod replicate;
 mod report;
 mod scan;
 mod state;

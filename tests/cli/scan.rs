@@ -9,92 +9,13 @@
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use serde_json::Value;
+
+use crate::kafka::{admin, block, commit, create_topics, produce};
 
 use crate::support::{TansuBroker, write_credentials};
 use crate::{kcp, require_testbed, run};
-
-fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap()
-}
-
-fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// Name, partition count and configs of a topic to create.
-type TopicSpec<'a> = (&'a str, i32, &'a [(&'a str, &'a str)]);
-
-fn create_topics(bootstrap: &str, topics: &[TopicSpec<'_>]) {
-    let new: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|(name, partitions, configs)| {
-            configs.iter().fold(
-                NewTopic::new(name, *partitions, TopicReplication::Fixed(1)),
-                |t, (k, v)| t.set(k, v),
-            )
-        })
-        .collect();
-    for result in block(admin(bootstrap).create_topics(&new, &AdminOptions::new())).unwrap() {
-        result.unwrap();
-    }
-}
-
-fn produce(bootstrap: &str, topic: &str, counts: &[usize]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    for (partition, count) in counts.iter().enumerate() {
-        for i in 0..*count {
-            let key = format!("key-{i}");
-            let value = format!("value {i} of {topic}/{partition}");
-            let headers = OwnedHeaders::new().insert(Header {
-                key: "trace-id",
-                value: Some(&format!("t{i}")),
-            });
-            let record = BaseRecord::to(topic)
-                .partition(partition as i32)
-                .key(&key)
-                .payload(&value)
-                .headers(headers);
-            producer.send(record).map_err(|(e, _)| e).unwrap();
-            producer.poll(Duration::ZERO);
-        }
-    }
-    producer.flush(Duration::from_secs(20)).unwrap();
-}
-
-fn commit(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut list = TopicPartitionList::new();
-    for (topic, partition, offset) in offsets {
-        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-            .unwrap();
-    }
-    consumer.commit(&list, CommitMode::Sync).unwrap();
-}
 
 fn scan(dir: &std::path::Path, bootstrap: &str, extra: &[&str]) -> (crate::Run, Value) {
     let creds = write_credentials(
@@ -184,7 +105,7 @@ fn scan_records_topics_offsets_configs_and_group_lag() {
         broker.log_text()
     );
     let cluster = &state["clusters"]["source"];
-    assert_eq!(cluster["cluster_id"], "tansu_cluster");
+    assert_eq!(cluster["cluster_id"], broker.cluster_id);
     assert_eq!(cluster["brokers"].as_array().unwrap().len(), 1);
     assert_eq!(cluster["auth_method"], "plaintext");
 

@@ -86,24 +86,33 @@ pub fn free_port() -> u16 {
 pub struct TansuBroker {
     child: Child,
     pub port: u16,
+    /// The Kafka cluster id it reports.
+    pub cluster_id: String,
     dir: Arc<tempfile::TempDir>,
     log: PathBuf,
 }
 
 impl TansuBroker {
-    /// Starts a broker with its own, empty SQLite database.
+    /// Starts a broker with its own, empty SQLite database (cluster id
+    /// `tansu_cluster`, Tansu's default).
     pub fn start(tb: &Testbed) -> Self {
+        Self::start_named(tb, "tansu_cluster")
+    }
+
+    /// Starts a broker with its own database and the given cluster id (source
+    /// and target clusters of a replication need different ids).
+    pub fn start_named(tb: &Testbed, cluster_id: &str) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::spawn(tb, dir, false)
+        Self::spawn(tb, dir, false, cluster_id)
     }
 
     /// Starts another broker on the same database as `self`, optionally
     /// requiring SASL authentication.
     pub fn start_sharing(&self, tb: &Testbed, authentication: bool) -> Self {
-        Self::spawn(tb, self.dir.clone(), authentication)
+        Self::spawn(tb, self.dir.clone(), authentication, &self.cluster_id.clone())
     }
 
-    fn spawn(tb: &Testbed, dir: Arc<tempfile::TempDir>, authentication: bool) -> Self {
+    fn spawn(tb: &Testbed, dir: Arc<tempfile::TempDir>, authentication: bool, cluster_id: &str) -> Self {
         let mut last_error = String::new();
         // A port picked as free may be taken before Tansu binds it: retry.
         for _ in 0..5 {
@@ -115,7 +124,7 @@ impl TansuBroker {
             cmd.arg("broker")
                 .args(["--listener-url", &url, "--advertised-listener-url", &url])
                 // Tansu resolves sqlite:// paths against its working directory.
-                .args(["--storage-engine", "sqlite://tansu.db"])
+                .args(["--storage-engine", "sqlite://tansu.db", "--cluster-id", cluster_id])
                 .current_dir(dir.path())
                 .env_remove("LISTENER_URL")
                 .env_remove("ADVERTISED_LISTENER_URL")
@@ -132,6 +141,7 @@ impl TansuBroker {
                 .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", tb.tansu.display()));
             let mut broker = TansuBroker {
                 child,
+                cluster_id: cluster_id.to_owned(),
                 port,
                 dir: dir.clone(),
                 log,

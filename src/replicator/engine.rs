@@ -1,0 +1,757 @@
+//! The copy loop: one source consumer (assigned partitions, explicit start
+//! offsets), one idempotent `acks=all` target producer, offset maps updated
+//! from delivery reports, periodic checkpoints to the map topic, stats.
+//!
+//! Ordering and exactly-once across crashes come from three rules:
+//! 1. the idempotent producer keeps per-partition order and never
+//!    duplicates within a session;
+//! 2. a map entry is written only from a delivery report, i.e. once the
+//!    record is on the target;
+//! 3. on start, each map is extended with the provenance of the records on
+//!    the target past the map's end, and copying resumes right after the
+//!    last source offset present on the target.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, OAuthToken};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, Timestamp, TopicPartitionList};
+use serde::Serialize;
+
+use super::map_store;
+use super::offset_map::OffsetMap;
+use super::plan::LoadedPlan;
+use super::provenance::{HEADER, Provenance};
+use super::ReplicatorError;
+use crate::connect::admin::{self, OffsetSpec};
+use crate::connect::{ClusterCredentials, ConnectOptions, Connection, KcpContext, client_config, connect};
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub timeout: Duration,
+    /// Stop once every partition is copied up to the source's end.
+    pub until_caught_up: bool,
+    /// Overrides the plan's throttle.
+    pub max_bytes_per_sec: Option<u64>,
+    /// How often stats are reported.
+    pub stats_interval: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { timeout: Duration::from_secs(10), until_caught_up: false, max_bytes_per_sec: None, stats_interval: Duration::from_secs(1) }
+    }
+}
+
+/// Per-partition progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionStats {
+    pub topic: String,
+    pub partition: i32,
+    /// Next source offset to copy.
+    pub position: i64,
+    pub high_watermark: i64,
+    pub lag: i64,
+    pub copied: u64,
+    /// Age of the last copied record (now minus its timestamp), in ms.
+    pub record_age_ms: Option<i64>,
+}
+
+/// A stats sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub elapsed_secs: f64,
+    pub copied: u64,
+    pub bytes: u64,
+    pub skipped_cycles: u64,
+    pub records_per_sec: f64,
+    pub bytes_per_sec: f64,
+    pub lag: i64,
+    pub partitions: Vec<PartitionStats>,
+}
+
+/// Receives stats and notices (progress bars or JSON lines in the CLI).
+pub trait Observer: Sync {
+    fn stats(&self, stats: &Stats);
+    fn notice(&self, message: &str);
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub copied: u64,
+    pub bytes: u64,
+    pub skipped_cycles: u64,
+    pub partitions: usize,
+    pub caught_up: bool,
+    pub interrupted: bool,
+    pub elapsed_secs: f64,
+}
+
+type Delivery = (usize, i64, Result<i64, KafkaError>);
+
+/// Producer context: records delivery reports for the loop to apply.
+struct DeliveryContext {
+    inner: KcpContext,
+    deliveries: Mutex<Vec<Delivery>>,
+}
+
+impl ClientContext for DeliveryContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.inner.log(level, fac, message);
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.inner.error(error, reason);
+    }
+    fn generate_oauth_token(&self, config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.inner.generate_oauth_token(config)
+    }
+}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<(usize, i64)>;
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
+        let (slot, src) = *opaque;
+        let outcome = match result {
+            Ok(m) => Ok(m.offset()),
+            Err((e, _)) => Err(e.clone()),
+        };
+        if let Ok(mut d) = self.deliveries.lock() {
+            d.push((slot, src, outcome));
+        }
+    }
+}
+
+/// A partition being copied.
+struct Slot {
+    topic: String,
+    target_topic: String,
+    partition: i32,
+    map: OffsetMap,
+    in_flight: u64,
+    copied: u64,
+    dirty: bool,
+    /// The source's high watermark; `None` until it has been read, so a
+    /// partition is never taken for caught up on missing information.
+    high_watermark: Option<i64>,
+    last_timestamp: Option<i64>,
+}
+
+fn consumer(creds: &ClusterCredentials, extra: &[(&str, &str)]) -> Result<BaseConsumer<KcpContext>, ReplicatorError> {
+    let mut config = client_config(creds)?;
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    config.create_with_context(KcpContext::new(creds)).map_err(ReplicatorError::kafka("creating a consumer"))
+}
+
+fn cluster_id(conn: &Connection) -> Result<String, ReplicatorError> {
+    admin::describe_cluster(conn)
+        .ok()
+        .and_then(|d| d.cluster_id)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ReplicatorError::Setup(format!("cluster `{}` did not report a cluster id (DescribeCluster)", conn.cluster())))
+}
+
+fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ReplicatorError::Setup(format!("cannot start a runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
+/// The selected source topics and their partition counts.
+fn source_topics(conn: &Connection, plan: &LoadedPlan) -> Result<BTreeMap<String, i32>, ReplicatorError> {
+    let md = conn.fetch_metadata(None)?;
+    Ok(md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && plan.selects(t.name()))
+        .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+        .collect())
+}
+
+/// Creates missing target topics with the source's partition count and
+/// carried configs; grows or refuses target topics with fewer partitions.
+fn prepare_target(
+    src: &Connection,
+    dst: &Connection,
+    plan: &LoadedPlan,
+    topics: &BTreeMap<String, i32>,
+    observer: &dyn Observer,
+) -> Result<(), ReplicatorError> {
+    let md = dst.fetch_metadata(None)?;
+    let existing: HashMap<&str, (i32, bool)> = md.topics().iter().map(|t| (t.name(), (t.partitions().len() as i32, t.error().is_none()))).collect();
+    let admin_dst = dst.admin_client()?;
+    let mut to_create = Vec::new();
+    for (topic, partitions) in topics {
+        let target = plan.target_topic(topic);
+        match existing.get(target.as_str()) {
+            Some((have, true)) if have < partitions => {
+                return Err(ReplicatorError::FewerPartitions { topic: target, target_partitions: *have, source_partitions: *partitions });
+            }
+            Some(_) => {}
+            None => to_create.push((topic.clone(), target, *partitions)),
+        }
+    }
+    if to_create.is_empty() {
+        return Ok(());
+    }
+    // Configs to carry, from the source.
+    let admin_src = src.admin_client()?;
+    let specs: Vec<rdkafka::admin::ResourceSpecifier<'_>> =
+        to_create.iter().map(|(t, _, _)| rdkafka::admin::ResourceSpecifier::Topic(t)).collect();
+    let described = block(admin_src.describe_configs(&specs, &src.admin_options()))?.unwrap_or_default();
+    let mut configs: Vec<BTreeMap<String, String>> = Vec::new();
+    for r in &described {
+        let topic = crate::state::Topic {
+            configs: r
+                .as_ref()
+                .map(|r| {
+                    r.entries
+                        .iter()
+                        .map(|e| {
+                            (e.name.clone(), crate::state::TopicConfig {
+                                value: e.value.clone(),
+                                source: crate::scan::classify::config_source(&e.source),
+                                sensitive: e.is_sensitive,
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        configs.push(crate::topic_config::to_carry(&topic));
+    }
+    configs.resize(to_create.len(), BTreeMap::new());
+    let new: Vec<NewTopic<'_>> = to_create
+        .iter()
+        .zip(&configs)
+        .map(|((_, target, partitions), cfg)| {
+            cfg.iter().fold(NewTopic::new(target, *partitions, TopicReplication::Fixed(-1)), |t, (k, v)| t.set(k, v))
+        })
+        .collect();
+    let results = block(admin_dst.create_topics(&new, &dst.admin_options()))?.map_err(ReplicatorError::kafka("creating target topics"))?;
+    for result in results {
+        match result {
+            Ok(name) => observer.notice(&format!("created topic `{name}` on the target")),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => observer.notice(&format!("topic `{name}` already exists on the target")),
+            Err((name, code)) => return Err(ReplicatorError::Setup(format!("cannot create topic `{name}` on the target: {code}"))),
+        }
+    }
+    Ok(())
+}
+
+fn ensure_map_topic(dst: &Connection, topic: &str) -> Result<Vec<(i32, i64)>, ReplicatorError> {
+    let md = dst.fetch_metadata(Some(topic))?;
+    let exists = md.topics().first().is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
+    if !exists {
+        let admin_dst = dst.admin_client()?;
+        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
+        let results = block(admin_dst.create_topics(&[new], &dst.admin_options()))?.map_err(ReplicatorError::kafka("creating the offset-map topic"))?;
+        for r in results {
+            if let Err((name, code)) = r
+                && code != RDKafkaErrorCode::TopicAlreadyExists
+            {
+                return Err(ReplicatorError::Setup(format!("cannot create the offset-map topic `{name}`: {code}")));
+            }
+        }
+    }
+    let md = dst.fetch_metadata(Some(topic))?;
+    let partitions: Vec<(String, i32)> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| (topic.to_owned(), p.id()))).collect();
+    let hw = admin::list_offsets(dst, &partitions, OffsetSpec::Latest)?;
+    Ok(hw.into_iter().map(|o| (o.partition, o.offset.unwrap_or(0))).collect())
+}
+
+/// Runs the replicator until `stop` is set (or, with `until_caught_up`,
+/// until every partition is copied). Blocking.
+pub fn run(
+    plan: &LoadedPlan,
+    source: &ClusterCredentials,
+    target: &ClusterCredentials,
+    options: &RunOptions,
+    observer: &dyn Observer,
+    stop: &AtomicBool,
+) -> Result<Summary, ReplicatorError> {
+    let started = Instant::now();
+    let settings = &plan.plan.replication;
+    let src = connect(source, ConnectOptions { timeout: options.timeout })?;
+    let dst = connect(target, ConnectOptions { timeout: options.timeout })?;
+    let src_id = cluster_id(&src)?;
+    let dst_id = cluster_id(&dst)?;
+    if src_id == dst_id {
+        return Err(ReplicatorError::Setup(format!("source and target are the same cluster (id {src_id})")));
+    }
+
+    let mut topics = source_topics(&src, plan)?;
+    if topics.is_empty() {
+        return Err(ReplicatorError::Setup("the plan selects no topic on the source".into()));
+    }
+    prepare_target(&src, &dst, plan, &topics, observer)?;
+    let map_topic = settings.offset_map_topic.clone();
+    let map_watermarks = ensure_map_topic(&dst, &map_topic)?;
+
+    // Load maps, then repair them from what is really on the target.
+    // Both consumers assign partitions explicitly and never commit or join:
+    // the group id only satisfies librdkafka's position and assignment calls.
+    let group = format!("kcp-replicator.{}", plan.plan.name);
+    let reader = consumer(target, &[("group.id", &group), ("enable.auto.commit", "false"), ("isolation.level", "read_uncommitted")])?;
+    let mut maps = map_store::load(&reader, &map_topic, &map_watermarks, &src_id, options.timeout)?;
+    let mut slots: Vec<Slot> = Vec::new();
+    let source_consumer = consumer(
+        source,
+        &[
+            ("group.id", &group),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", if settings.read_committed { "read_committed" } else { "read_uncommitted" }),
+            ("fetch.max.bytes", "52428800"),
+            ("queued.max.messages.kbytes", "65536"),
+            ("enable.partition.eof", "false"),
+        ],
+    )?;
+    add_partitions(&src, &dst, plan, &topics, &reader, &src_id, &mut maps, &mut slots, &source_consumer, options.timeout, observer)?;
+
+    let producer: BaseProducer<DeliveryContext> = {
+        let mut config = client_config(target)?;
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("max.in.flight.requests.per.connection", "5")
+            .set("linger.ms", "5")
+            .set("batch.size", "1048576")
+            .set("compression.type", &settings.compression)
+            .set("queue.buffering.max.kbytes", "65536")
+            .set("message.max.bytes", "20971520");
+        config
+            .create_with_context(DeliveryContext { inner: KcpContext::new(target), deliveries: Mutex::new(Vec::new()) })
+            .map_err(ReplicatorError::kafka("creating the target producer"))?
+    };
+
+    let throttle = options.max_bytes_per_sec.or(settings.max_bytes_per_sec);
+    let checkpoint_every = Duration::from_millis(settings.checkpoint_interval_ms);
+    let discovery_every = Duration::from_secs(settings.topic_discovery_interval_secs.max(1));
+    let (mut bytes, mut skipped) = (0u64, 0u64);
+    let mut last_checkpoint = Instant::now();
+    let mut last_stats = Instant::now();
+    let mut last_discovery = Instant::now();
+    let mut last_watermarks = Instant::now() - Duration::from_secs(60);
+    let mut window = (Instant::now(), 0u64, 0u64);
+    let mut budget_started = Instant::now();
+    let mut budget_bytes = 0u64;
+    let mut index: HashMap<(String, i32), usize> = slots.iter().enumerate().map(|(i, s)| ((s.topic.clone(), s.partition), i)).collect();
+    let mut caught_up = false;
+
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        // Apply delivery reports first (acks before new work).
+        producer.poll(Duration::ZERO);
+        apply_deliveries(&producer, &mut slots)?;
+
+        if let Some(result) = source_consumer.poll(Duration::from_millis(50)) {
+            let m = result.map_err(ReplicatorError::kafka("reading the source"))?;
+            let Some(&slot_index) = index.get(&(m.topic().to_owned(), m.partition())) else { continue };
+            let headers: Vec<(String, Option<Vec<u8>>)> =
+                m.headers().map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default();
+            // A record that came from the target (another replicator running
+            // the other way) is not copied back: no cycles.
+            if Provenance::find(headers.iter().map(|(k, v)| (k.as_str(), v.as_deref()))).is_some_and(|p| p.cluster_id == dst_id) {
+                skipped += 1;
+                let slot = &mut slots[slot_index];
+                if slot.in_flight == 0 {
+                    slot.map.advance_source(m.offset() + 1);
+                    slot.dirty = true;
+                }
+                continue;
+            }
+            let slot = &slots[slot_index];
+            // Owned, so that `slots` can take delivery reports while this
+            // record waits for room in the producer queue.
+            let target_topic = slot.target_topic.clone();
+            let partition = slot.partition;
+            let provenance = Provenance { cluster_id: src_id.clone(), topic: slot.topic.clone(), partition, offset: m.offset() }.encode();
+            let mut out_headers = OwnedHeaders::new_with_capacity(headers.len() + 1);
+            for (k, v) in &headers {
+                if k != HEADER {
+                    out_headers = out_headers.insert(Header { key: k, value: v.as_deref() });
+                }
+            }
+            out_headers = out_headers.insert(Header { key: HEADER, value: Some(provenance.as_bytes()) });
+            let mut record: BaseRecord<'_, [u8], [u8], Box<(usize, i64)>> =
+                BaseRecord::with_opaque_to(&target_topic, Box::new((slot_index, m.offset()))).partition(partition).headers(out_headers);
+            if let Some(k) = m.key() {
+                record = record.key(k);
+            }
+            if let Some(v) = m.payload() {
+                record = record.payload(v);
+            }
+            let ts = match m.timestamp() {
+                Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+                Timestamp::NotAvailable => None,
+            };
+            if let Some(t) = ts {
+                record = record.timestamp(t);
+            }
+            let size = (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        // Backpressure: serve deliveries until there is room.
+                        record = back;
+                        producer.poll(Duration::from_millis(50));
+                        apply_deliveries(&producer, &mut slots)?;
+                    }
+                    Err((e, _)) => return Err(ReplicatorError::Kafka { operation: "producing to the target".into(), source: Box::new(e) }),
+                }
+            }
+            let slot = &mut slots[slot_index];
+            slot.in_flight += 1;
+            slot.last_timestamp = ts;
+            bytes += size;
+            window.2 += size;
+            budget_bytes += size;
+            if let Some(limit) = throttle {
+                let allowed = limit as f64 * budget_started.elapsed().as_secs_f64();
+                if budget_bytes as f64 > allowed {
+                    let wait = Duration::from_secs_f64((budget_bytes as f64 - allowed) / limit as f64);
+                    std::thread::sleep(wait.min(Duration::from_millis(500)));
+                }
+                if budget_started.elapsed() > Duration::from_secs(5) {
+                    budget_started = Instant::now();
+                    budget_bytes = 0;
+                }
+            }
+        }
+
+        if last_checkpoint.elapsed() >= checkpoint_every {
+            advance_idle_positions(&source_consumer, &mut slots)?;
+            checkpoint(&producer, &map_topic, &src_id, &mut slots)?;
+            last_checkpoint = Instant::now();
+        }
+        if last_watermarks.elapsed() >= Duration::from_secs(2) || (options.until_caught_up && last_watermarks.elapsed() >= Duration::from_millis(500)) {
+            refresh_watermarks(&src, &mut slots, observer);
+            last_watermarks = Instant::now();
+            if options.until_caught_up {
+                advance_idle_positions(&source_consumer, &mut slots)?;
+                if slots.iter().all(|s| s.in_flight == 0 && s.high_watermark.is_some_and(|hw| s.map.src_end >= hw)) {
+                    caught_up = true;
+                    break;
+                }
+            }
+        }
+        if last_stats.elapsed() >= options.stats_interval {
+            let now_copied: u64 = slots.iter().map(|s| s.copied).sum();
+            let secs = window.0.elapsed().as_secs_f64().max(1e-3);
+            observer.stats(&stats(&slots, started, now_copied, bytes, skipped, (now_copied - window.1) as f64 / secs, window.2 as f64 / secs));
+            window = (Instant::now(), now_copied, 0);
+            last_stats = Instant::now();
+        }
+        if last_discovery.elapsed() >= discovery_every {
+            let now = source_topics(&src, plan)?;
+            let grown: BTreeMap<String, i32> = now.iter().filter(|(t, n)| topics.get(*t) != Some(n)).map(|(t, n)| (t.clone(), *n)).collect();
+            if !grown.is_empty() {
+                observer.notice(&format!("new topics or partitions on the source: {}", grown.keys().cloned().collect::<Vec<_>>().join(", ")));
+                grow_target(&dst, plan, &grown, &topics)?;
+                prepare_target(&src, &dst, plan, &grown, observer)?;
+                add_partitions(&src, &dst, plan, &grown, &reader, &src_id, &mut maps, &mut slots, &source_consumer, options.timeout, observer)?;
+                index = slots.iter().enumerate().map(|(i, s)| ((s.topic.clone(), s.partition), i)).collect();
+                topics.extend(grown);
+            }
+            last_discovery = Instant::now();
+        }
+    }
+
+    // Drain: stop fetching, flush, apply the last deliveries, checkpoint.
+    let interrupted = stop.load(Ordering::Relaxed);
+    source_consumer.unassign().ok();
+    producer.flush(options.timeout * 3).map_err(ReplicatorError::kafka("flushing the target producer"))?;
+    apply_deliveries(&producer, &mut slots)?;
+    checkpoint(&producer, &map_topic, &src_id, &mut slots)?;
+    producer.flush(options.timeout).map_err(ReplicatorError::kafka("flushing the offset maps"))?;
+    let total: u64 = slots.iter().map(|s| s.copied).sum();
+    observer.stats(&stats(&slots, started, total, bytes, skipped, 0.0, 0.0));
+    Ok(Summary {
+        copied: total,
+        bytes,
+        skipped_cycles: skipped,
+        partitions: slots.len(),
+        caught_up,
+        interrupted,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Grows target topics whose source gained partitions (CreatePartitions).
+fn grow_target(dst: &Connection, plan: &LoadedPlan, grown: &BTreeMap<String, i32>, known: &BTreeMap<String, i32>) -> Result<(), ReplicatorError> {
+    let growing: Vec<(String, usize)> = grown
+        .iter()
+        .filter(|(t, _)| known.contains_key(*t))
+        .map(|(t, n)| (plan.target_topic(t), *n as usize))
+        .collect();
+    if growing.is_empty() {
+        return Ok(());
+    }
+    let admin_dst = dst.admin_client()?;
+    let new: Vec<NewPartitions<'_>> = growing.iter().map(|(t, n)| NewPartitions::new(t, *n)).collect();
+    let results = block(admin_dst.create_partitions(&new, &AdminOptions::new().operation_timeout(Some(dst.timeout()))))?
+        .map_err(ReplicatorError::kafka("adding partitions on the target"))?;
+    for r in results {
+        if let Err((name, code)) = r {
+            return Err(ReplicatorError::Setup(format!("cannot add partitions to `{name}` on the target: {code}")));
+        }
+    }
+    Ok(())
+}
+
+/// Repairs maps and assigns the given topics' partitions from their resume points.
+#[allow(clippy::too_many_arguments)]
+fn add_partitions(
+    src: &Connection,
+    dst: &Connection,
+    plan: &LoadedPlan,
+    topics: &BTreeMap<String, i32>,
+    reader: &BaseConsumer<KcpContext>,
+    src_id: &str,
+    maps: &mut HashMap<(String, i32), OffsetMap>,
+    slots: &mut Vec<Slot>,
+    source_consumer: &BaseConsumer<KcpContext>,
+    timeout: Duration,
+    observer: &dyn Observer,
+) -> Result<(), ReplicatorError> {
+    let known: std::collections::HashSet<(String, i32)> = slots.iter().map(|s| (s.topic.clone(), s.partition)).collect();
+    let wanted: Vec<(String, i32)> = topics
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
+        .filter(|tp| !known.contains(tp))
+        .collect();
+    let target_parts: Vec<(String, i32)> = wanted.iter().map(|(t, p)| (plan.target_topic(t), *p)).collect();
+    let target_hw = admin::list_offsets(dst, &target_parts, OffsetSpec::Latest)?;
+    let hw_of: HashMap<(String, i32), i64> = target_hw.into_iter().map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0))).collect();
+    let targets: Vec<(String, String, i32, i64)> = wanted
+        .iter()
+        .map(|(t, p)| {
+            let dst_topic = plan.target_topic(t);
+            let hw = hw_of.get(&(dst_topic.clone(), *p)).copied().unwrap_or(0);
+            (t.clone(), dst_topic, *p, hw)
+        })
+        .collect();
+    let repaired = map_store::repair(reader, src_id, &targets, maps, timeout)?;
+    if repaired > 0 {
+        observer.notice(&format!("resumed: {repaired} copied records found on the target past the last checkpoint"));
+    }
+    let earliest = admin::list_offsets(src, &wanted, OffsetSpec::Earliest)?;
+    let earliest_of: HashMap<(String, i32), i64> = earliest.into_iter().map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0))).collect();
+    let mut assignment = TopicPartitionList::new();
+    for (topic, dst_topic, partition, hw) in targets {
+        let mut map = maps.remove(&(topic.clone(), partition)).unwrap_or_default();
+        let log_start = earliest_of.get(&(topic.clone(), partition)).copied().unwrap_or(0);
+        map.start_at(log_start, hw);
+        if map.src_end < log_start {
+            observer.notice(&format!(
+                "{topic}-{partition}: source records {}..{log_start} were deleted by retention before they were copied",
+                map.src_end
+            ));
+            map.advance_source(log_start);
+        }
+        assignment
+            .add_partition_offset(&topic, partition, Offset::Offset(map.src_end))
+            .map_err(ReplicatorError::kafka("assigning"))?;
+        slots.push(Slot {
+            topic,
+            target_topic: dst_topic,
+            partition,
+            map,
+            in_flight: 0,
+            copied: 0,
+            dirty: true,
+            high_watermark: None,
+            last_timestamp: None,
+        });
+    }
+    if assignment.count() > 0 {
+        // Assign mode has no incremental assignment without a group: assign
+        // the whole list again, keeping the positions of partitions already
+        // being copied so that nothing in flight is fetched twice.
+        let current = source_consumer.position().map_err(ReplicatorError::kafka("reading positions"))?;
+        for e in current.elements() {
+            if assignment.find_partition(e.topic(), e.partition()).is_none() {
+                assignment.add_partition_offset(e.topic(), e.partition(), e.offset()).map_err(ReplicatorError::kafka("assigning"))?;
+            }
+        }
+        source_consumer.assign(&assignment).map_err(ReplicatorError::kafka("assigning source partitions"))?;
+    }
+    Ok(())
+}
+
+fn apply_deliveries(producer: &BaseProducer<DeliveryContext>, slots: &mut [Slot]) -> Result<(), ReplicatorError> {
+    let batch = std::mem::take(&mut *producer.context().deliveries.lock().map_err(|_| ReplicatorError::Setup("delivery lock poisoned".into()))?);
+    for (slot, src, outcome) in batch {
+        if slot == usize::MAX {
+            // An offset-map checkpoint.
+            outcome.map_err(|e| ReplicatorError::Kafka { operation: "writing offset maps".into(), source: Box::new(e) })?;
+            continue;
+        }
+        let s = &mut slots[slot];
+        s.in_flight -= 1;
+        match outcome {
+            Ok(dst) => {
+                s.map.record_copy(src, dst);
+                s.copied += 1;
+                s.dirty = true;
+            }
+            // The idempotent producer already retried; a record that did
+            // not land stops the run, which resumes from the target's truth.
+            Err(e) => {
+                return Err(ReplicatorError::Kafka {
+                    operation: format!("copying {}-{} offset {src}", s.topic, s.partition),
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Partitions with nothing in flight have processed everything up to the
+/// consumer's position (transaction markers and skipped records included).
+fn advance_idle_positions(consumer: &BaseConsumer<KcpContext>, slots: &mut [Slot]) -> Result<(), ReplicatorError> {
+    let positions = consumer.position().map_err(ReplicatorError::kafka("reading positions"))?;
+    let pos: HashMap<(String, i32), i64> = positions
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
+            _ => None,
+        })
+        .collect();
+    for s in slots.iter_mut().filter(|s| s.in_flight == 0) {
+        if let Some(&p) = pos.get(&(s.topic.clone(), s.partition))
+            && p > s.map.src_end
+        {
+            s.map.advance_source(p);
+            s.dirty = true;
+        }
+    }
+    Ok(())
+}
+
+fn checkpoint(producer: &BaseProducer<DeliveryContext>, map_topic: &str, src_id: &str, slots: &mut [Slot]) -> Result<(), ReplicatorError> {
+    for s in slots.iter_mut().filter(|s| s.dirty) {
+        let key = map_store::key(src_id, &s.topic, s.partition);
+        let value = serde_json::to_vec(&s.map).map_err(|e| ReplicatorError::Setup(format!("cannot encode an offset map: {e}")))?;
+        let mut record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> = BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0))).key(key.as_str()).payload(value.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(50));
+                }
+                Err((e, _)) => return Err(ReplicatorError::Kafka { operation: "writing offset maps".into(), source: Box::new(e) }),
+            }
+        }
+        s.dirty = false;
+    }
+    Ok(())
+}
+
+fn refresh_watermarks(src: &Connection, slots: &mut [Slot], observer: &dyn Observer) {
+    let parts: Vec<(String, i32)> = slots.iter().map(|s| (s.topic.clone(), s.partition)).collect();
+    match admin::list_offsets(src, &parts, OffsetSpec::Latest) {
+        Ok(offsets) => {
+            let hw: HashMap<(String, i32), i64> = offsets.into_iter().filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?))).collect();
+            for s in slots.iter_mut() {
+                if let Some(h) = hw.get(&(s.topic.clone(), s.partition)) {
+                    s.high_watermark = Some(*h);
+                }
+            }
+        }
+        // Lag is unknown until the next refresh; copying goes on.
+        Err(e) => observer.notice(&format!("cannot read the source's latest offsets: {e}")),
+    }
+}
+
+fn stats(slots: &[Slot], started: Instant, copied: u64, bytes: u64, skipped: u64, rps: f64, bps: f64) -> Stats {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let partitions: Vec<PartitionStats> = slots
+        .iter()
+        .map(|s| PartitionStats {
+            topic: s.topic.clone(),
+            partition: s.partition,
+            position: s.map.src_end,
+            high_watermark: s.high_watermark.unwrap_or(0),
+            lag: s.high_watermark.map_or(0, |hw| (hw - s.map.src_end).max(0)),
+            copied: s.copied,
+            record_age_ms: s.last_timestamp.map(|t| now_ms - t),
+        })
+        .collect();
+    Stats {
+        elapsed_secs: started.elapsed().as_secs_f64(),
+        copied,
+        bytes,
+        skipped_cycles: skipped,
+        records_per_sec: rps,
+        bytes_per_sec: bps,
+        lag: partitions.iter().map(|p| p.lag).sum(),
+        partitions,
+    }
+}
+
+/// Loads the offset maps of every selected source partition, repaired from
+/// the provenance on the target: what any process needs to translate a
+/// group's committed offsets exactly. Read-only on both clusters.
+pub fn offset_maps(
+    plan: &LoadedPlan,
+    source: &ClusterCredentials,
+    target: &ClusterCredentials,
+    timeout: Duration,
+) -> Result<HashMap<(String, i32), OffsetMap>, ReplicatorError> {
+    let src = connect(source, ConnectOptions { timeout })?;
+    let dst = connect(target, ConnectOptions { timeout })?;
+    let src_id = cluster_id(&src)?;
+    let topics = source_topics(&src, plan)?;
+    let map_topic = &plan.plan.replication.offset_map_topic;
+    let md = dst.fetch_metadata(Some(map_topic))?;
+    let map_parts: Vec<(String, i32)> = md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| (map_topic.clone(), p.id())))
+        .collect();
+    let watermarks: Vec<(i32, i64)> = admin::list_offsets(&dst, &map_parts, OffsetSpec::Latest)?
+        .into_iter()
+        .map(|o| (o.partition, o.offset.unwrap_or(0)))
+        .collect();
+    let group = format!("kcp-replicator.{}.reader", plan.plan.name);
+    let reader = consumer(target, &[("group.id", &group), ("enable.auto.commit", "false")])?;
+    let mut maps = map_store::load(&reader, map_topic, &watermarks, &src_id, timeout)?;
+    let parts: Vec<(String, i32)> = topics.iter().flat_map(|(t, n)| (0..*n).map(move |p| (plan.target_topic(t), p))).collect();
+    let hw: HashMap<(String, i32), i64> =
+        admin::list_offsets(&dst, &parts, OffsetSpec::Latest)?.into_iter().map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0))).collect();
+    let targets: Vec<(String, String, i32, i64)> = topics
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
+        .map(|(t, p)| {
+            let dst_topic = plan.target_topic(&t);
+            let h = hw.get(&(dst_topic.clone(), p)).copied().unwrap_or(0);
+            (t, dst_topic, p, h)
+        })
+        .collect();
+    map_store::repair(&reader, &src_id, &targets, &mut maps, timeout)?;
+    Ok(maps)
+}

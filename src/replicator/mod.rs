@@ -1,0 +1,66 @@
+//! The embedded replicator: an exact, resumable, partition-preserving copy
+//! of selected topics from a source cluster to a target cluster.
+//!
+//! - [`plan`]: the plan file (which clusters, which topics, tuning).
+//! - [`provenance`]: the header every copied record carries.
+//! - [`offset_map`]: runs of source→target offsets and exact translation of
+//!   committed offsets.
+//! - [`map_store`]: maps persisted in a compacted topic on the target and
+//!   repaired from provenance headers.
+//! - [`engine`]: the copy loop.
+//!
+//! No dependency on the CLI: progress goes through [`engine::Observer`], and
+//! the caller passes the stop flag (set on SIGINT/SIGTERM by the CLI).
+
+pub mod engine;
+pub mod map_store;
+pub mod offset_map;
+pub mod plan;
+pub mod provenance;
+
+use rdkafka::error::KafkaError;
+
+pub use engine::{Observer, RunOptions, Stats, Summary, offset_maps, run};
+pub use offset_map::{OffsetMap, Translation};
+pub use plan::{LoadedPlan, PlanError};
+
+/// Why replication stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicatorError {
+    #[error(transparent)]
+    Connect(#[from] crate::connect::ConnectError),
+    #[error(transparent)]
+    Admin(#[from] crate::connect::admin::AdminError),
+    #[error("{operation} failed")]
+    Kafka {
+        operation: String,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    #[error("target topic `{topic}` has {target_partitions} partitions but the source has {source_partitions}; copying would break partition order")]
+    FewerPartitions { topic: String, target_partitions: i32, source_partitions: i32 },
+    #[error("{0}")]
+    Setup(String),
+    #[error("no progress while {what}")]
+    Stalled { what: String },
+}
+
+impl ReplicatorError {
+    pub(crate) fn kafka(operation: &str) -> impl FnOnce(KafkaError) -> ReplicatorError + '_ {
+        move |source| ReplicatorError::Kafka { operation: operation.to_owned(), source: Box::new(source) }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ReplicatorError::Connect(e) => e.hint(),
+            ReplicatorError::FewerPartitions { .. } => {
+                Some("add partitions to the target topic (kafka-topics --alter --partitions) or delete it and let kcp create it".into())
+            }
+            ReplicatorError::Kafka { .. } | ReplicatorError::Stalled { .. } => {
+                Some("run the same command again: it resumes from what is on the target, without loss or duplicates".into())
+            }
+            _ => None,
+        }
+    }
+}

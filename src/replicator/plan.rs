@@ -1,0 +1,240 @@
+//! The replication part of a migration plan file (YAML).
+//!
+//! ```yaml
+//! version: 1
+//! name: orders-to-new
+//! credentials_file: kcp-credentials.yaml   # relative to the plan file
+//! source: prod                            # names in the credentials file
+//! target: new-cluster
+//! topics:
+//!   include: '^orders\.'                  # default: every non-internal topic
+//!   exclude: '\.tmp$'
+//!   rename: { prefix: '', suffix: '' }
+//! replication:
+//!   read_committed: true
+//!   max_bytes_per_sec: 50000000
+//!   checkpoint_interval_ms: 2000
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+
+/// Default name of the compacted topic on the target that holds offset maps.
+pub const DEFAULT_MAP_TOPIC: &str = "_kcp-offset-map";
+
+/// A plan file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub version: u32,
+    pub name: String,
+    pub credentials_file: PathBuf,
+    pub source: String,
+    pub target: String,
+    #[serde(default)]
+    pub topics: TopicSelection,
+    #[serde(default)]
+    pub replication: ReplicationSettings,
+}
+
+/// Which topics to copy and what to call them on the target.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSelection {
+    #[serde(default)]
+    pub include: Option<String>,
+    #[serde(default)]
+    pub exclude: Option<String>,
+    #[serde(default)]
+    pub rename: Rename,
+}
+
+/// Target topic name = prefix + source name + suffix.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub suffix: String,
+}
+
+/// Replicator tuning.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationSettings {
+    /// Read only committed transactional data (aborted records are not copied).
+    #[serde(default = "yes")]
+    pub read_committed: bool,
+    #[serde(default)]
+    pub max_bytes_per_sec: Option<u64>,
+    #[serde(default = "default_checkpoint_ms")]
+    pub checkpoint_interval_ms: u64,
+    #[serde(default = "default_map_topic")]
+    pub offset_map_topic: String,
+    /// Compression of produced batches (librdkafka `compression.type`).
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// Seconds between checks for new topics and partitions on the source.
+    #[serde(default = "default_discovery_secs")]
+    pub topic_discovery_interval_secs: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_checkpoint_ms() -> u64 {
+    2_000
+}
+fn default_map_topic() -> String {
+    DEFAULT_MAP_TOPIC.to_owned()
+}
+fn default_compression() -> String {
+    "lz4".to_owned()
+}
+fn default_discovery_secs() -> u64 {
+    30
+}
+
+impl Default for ReplicationSettings {
+    fn default() -> Self {
+        ReplicationSettings {
+            read_committed: true,
+            max_bytes_per_sec: None,
+            checkpoint_interval_ms: default_checkpoint_ms(),
+            offset_map_topic: default_map_topic(),
+            compression: default_compression(),
+            topic_discovery_interval_secs: default_discovery_secs(),
+        }
+    }
+}
+
+/// Problems with a plan file.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read plan file `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("plan file `{path}`, at `{location}`: {message}")]
+    Invalid { path: PathBuf, location: String, message: String },
+    #[error("plan file `{path}` has version {found}; this kcp reads version 1")]
+    Version { path: PathBuf, found: u32 },
+}
+
+impl PlanError {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            PlanError::Read { .. } => "pass an existing file with `--plan` (write one with `kcp migrate init`)".into(),
+            PlanError::Invalid { .. } => "see docs/reference/plan-file.md for the format".into(),
+            PlanError::Version { .. } => "install the kcp that wrote the plan, or write a new plan".into(),
+        })
+    }
+}
+
+/// A plan with its selection compiled.
+#[derive(Debug, Clone)]
+pub struct LoadedPlan {
+    pub path: PathBuf,
+    pub plan: Plan,
+    include: Option<Regex>,
+    exclude: Option<Regex>,
+}
+
+impl LoadedPlan {
+    /// Reads and checks a plan file.
+    pub fn load(path: &Path) -> Result<Self, PlanError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read { path: path.to_owned(), source })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses plan text; `path` is used for messages and relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, PlanError> {
+        let invalid = |location: &str, message: String| PlanError::Invalid { path: path.to_owned(), location: location.to_owned(), message };
+        let de = serde_norway::Deserializer::from_str(text);
+        let plan: Plan = serde_path_to_error::deserialize(de).map_err(|e| invalid(&e.path().to_string(), e.inner().to_string()))?;
+        if plan.version != 1 {
+            return Err(PlanError::Version { path: path.to_owned(), found: plan.version });
+        }
+        let compile = |field: &str, re: &Option<String>| -> Result<Option<Regex>, PlanError> {
+            re.as_deref()
+                .map(|r| Regex::new(&format!("^(?:{r})$")).map_err(|e| invalid(field, format!("not a valid regular expression: {e}"))))
+                .transpose()
+        };
+        let include = compile("topics.include", &plan.topics.include)?;
+        let exclude = compile("topics.exclude", &plan.topics.exclude)?;
+        if plan.source == plan.target {
+            return Err(invalid("target", "source and target must be different clusters".into()));
+        }
+        if plan.replication.checkpoint_interval_ms == 0 {
+            return Err(invalid("replication.checkpoint_interval_ms", "must be positive".into()));
+        }
+        Ok(LoadedPlan { path: path.to_owned(), plan, include, exclude })
+    }
+
+    /// The credentials file, resolved against the plan's folder.
+    pub fn credentials_path(&self) -> PathBuf {
+        let p = &self.plan.credentials_file;
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+
+    /// Whether a source topic is replicated. Internal topics (`__*`) and
+    /// kcp's own topics (`_kcp*`) never are.
+    pub fn selects(&self, topic: &str) -> bool {
+        if topic.starts_with("__") || topic.starts_with("_kcp") {
+            return false;
+        }
+        self.include.as_ref().is_none_or(|re| re.is_match(topic)) && !self.exclude.as_ref().is_some_and(|re| re.is_match(topic))
+    }
+
+    /// The target name of a source topic.
+    pub fn target_topic(&self, topic: &str) -> String {
+        format!("{}{topic}{}", self.plan.topics.rename.prefix, self.plan.topics.rename.suffix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(extra: &str) -> Result<LoadedPlan, PlanError> {
+        LoadedPlan::parse(
+            Path::new("/plans/p.yaml"),
+            &format!("version: 1\nname: p\ncredentials_file: creds.yaml\nsource: a\ntarget: b\n{extra}"),
+        )
+    }
+
+    #[test]
+    fn selection_and_rename() {
+        let p = plan("topics:\n  include: 'orders\\..*|payments'\n  exclude: '.*\\.tmp'\n  rename: { prefix: 'dc1.' }\n").unwrap();
+        assert!(p.selects("orders.created"));
+        assert!(p.selects("payments"));
+        assert!(!p.selects("payments-old"), "include is anchored at both ends");
+        assert!(!p.selects("orders.x.tmp"));
+        assert!(!p.selects("__consumer_offsets"));
+        assert!(!p.selects("_kcp-offset-map"));
+        assert_eq!(p.target_topic("orders.created"), "dc1.orders.created");
+        assert_eq!(p.credentials_path(), Path::new("/plans/creds.yaml"));
+        assert!(p.plan.replication.read_committed);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = plan("topics: { include: '(' }\n").unwrap_err();
+        assert!(e.to_string().contains("topics.include"), "{e}");
+        let e = plan("replication: { read_comitted: true }\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `read_comitted`"), "{e}");
+        let e = LoadedPlan::parse(Path::new("p"), "version: 2\nname: p\ncredentials_file: c\nsource: a\ntarget: b\n").unwrap_err();
+        assert!(matches!(e, PlanError::Version { found: 2, .. }));
+        let e = LoadedPlan::parse(Path::new("p"), "version: 1\nname: p\ncredentials_file: c\nsource: a\ntarget: a\n").unwrap_err();
+        assert!(e.to_string().contains("must be different"), "{e}");
+    }
+}

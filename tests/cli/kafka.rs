@@ -1,0 +1,131 @@
+//! Kafka helpers for tests: create topics, produce records, read partitions
+//! back, commit group offsets. Plain rdkafka clients, no kcp code.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, Timestamp, TopicPartitionList};
+
+pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap()
+}
+
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// Name, partition count and configs of a topic to create.
+pub type TopicSpec<'a> = (&'a str, i32, &'a [(&'a str, &'a str)]);
+
+pub fn create_topics(bootstrap: &str, topics: &[TopicSpec<'_>]) {
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, partitions, configs)| configs.iter().fold(NewTopic::new(name, *partitions, TopicReplication::Fixed(1)), |t, (k, v)| t.set(k, v)))
+        .collect();
+    for result in block(admin(bootstrap).create_topics(&new, &AdminOptions::new())).unwrap() {
+        result.unwrap();
+    }
+}
+
+pub fn producer(bootstrap: &str) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap()
+}
+
+/// Produces `counts[p]` keyed records with a header to each partition `p`.
+pub fn produce(bootstrap: &str, topic: &str, counts: &[usize]) {
+    let producer = producer(bootstrap);
+    for (partition, count) in counts.iter().enumerate() {
+        for i in 0..*count {
+            let key = format!("key-{i}");
+            let value = format!("value {i} of {topic}/{partition}");
+            let headers = OwnedHeaders::new().insert(Header { key: "trace-id", value: Some(&format!("t{i}")) });
+            let record = BaseRecord::to(topic).partition(partition as i32).key(&key).payload(&value).headers(headers);
+            send(&producer, record);
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// Sends, waiting on a full queue.
+pub fn send<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(producer: &BaseProducer, mut record: BaseRecord<'_, K, P>) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(20));
+            }
+            Err((e, _)) => panic!("produce: {e}"),
+        }
+    }
+}
+
+pub fn commit(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for (topic, partition, offset) in offsets {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset)).unwrap();
+    }
+    consumer.commit(&list, CommitMode::Sync).unwrap();
+}
+
+/// A record as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: Option<i64>,
+}
+
+/// Reads one partition from `from` to its current end.
+pub fn read_partition(bootstrap: &str, topic: &str, partition: i32, from: i64) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "kcp-test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let (_, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).unwrap();
+    let mut out = Vec::new();
+    if from >= high {
+        return out;
+    }
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, Offset::Offset(from)).unwrap();
+    consumer.assign(&list).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while out.last().is_none_or(|r: &Record| r.offset + 1 < high) {
+        assert!(Instant::now() < deadline, "reading {topic}-{partition}: stuck at {:?} of {high}", out.last().map(|r| r.offset));
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m.unwrap();
+            out.push(Record {
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                headers: m.headers().map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default(),
+                timestamp: match m.timestamp() {
+                    Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+                    Timestamp::NotAvailable => None,
+                },
+            });
+        }
+    }
+    out
+}
