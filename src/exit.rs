@@ -72,7 +72,9 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
         if cause.downcast_ref::<PlanError>().is_some() {
             return ExitStatus::BadInput;
         }
-        if let Some(ReplicatorError::FewerPartitions { .. }) = cause.downcast_ref::<ReplicatorError>() {
+        if let Some(ReplicatorError::FewerPartitions { .. }) =
+            cause.downcast_ref::<ReplicatorError>()
+        {
             return ExitStatus::BadInput;
         }
         if cause.downcast_ref::<ConnectError>().is_some() {

@@ -14,22 +14,30 @@ use crate::replicator::{self, LoadedPlan, Observer, RunOptions, Stats};
 
 /// Sets `stop` on the first SIGINT or SIGTERM; a second one exits at once.
 fn install_signal_handlers(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::thread::Builder::new().name("kcp-signals".into()).spawn(move || {
-        runtime.block_on(async move {
-            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
-            for _ in 0..2 {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("kcp-signals".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    return;
+                };
+                for _ in 0..2 {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                    if stop.swap(true, Ordering::SeqCst) {
+                        #[allow(clippy::exit)] // a second signal means "now"
+                        std::process::exit(i32::from(ExitStatus::Interrupted.code()));
+                    }
                 }
-                if stop.swap(true, Ordering::SeqCst) {
-                    #[allow(clippy::exit)] // a second signal means "now"
-                    std::process::exit(i32::from(ExitStatus::Interrupted.code()));
-                }
-            }
-        });
-    })?;
+            });
+        })?;
     Ok(())
 }
 
@@ -64,14 +72,21 @@ impl Observer for CliObserver<'_> {
     }
 }
 
-pub(super) fn replicate(args: MigrateReplicateArgs, _global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub(super) fn replicate(
+    args: MigrateReplicateArgs,
+    _global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
     let plan = LoadedPlan::load(&args.plan)?;
     let creds = CredentialsFile::load(&plan.credentials_path())?;
     let source = creds.cluster(&plan.plan.source)?.clone();
     let target = creds.cluster(&plan.plan.target)?.clone();
     let stop = Arc::new(AtomicBool::new(false));
     install_signal_handlers(stop.clone())?;
-    let observer = CliObserver { printer, spinners: Spinners::new(printer, &["replicate".to_owned()]) };
+    let observer = CliObserver {
+        printer,
+        spinners: Spinners::new(printer, &["replicate".to_owned()]),
+    };
     let options = RunOptions {
         timeout: Duration::from_secs(args.timeout.max(1)),
         until_caught_up: args.until_caught_up,
@@ -81,15 +96,25 @@ pub(super) fn replicate(args: MigrateReplicateArgs, _global: &GlobalArgs, printe
     let summary = replicator::run(&plan, &source, &target, &options, &observer, &stop)?;
     observer.spinners.clear();
     match printer.format() {
-        Format::Json => printer.data(&serde_json::to_string(&serde_json::json!({ "summary": summary }))?)?,
+        Format::Json => printer.data(&serde_json::to_string(
+            &serde_json::json!({ "summary": summary }),
+        )?)?,
         Format::Table => printer.status(&format!(
             "copied {} records ({:.1} MB) over {} partitions in {:.1}s{}",
             summary.copied,
             summary.bytes as f64 / 1e6,
             summary.partitions,
             summary.elapsed_secs,
-            if summary.interrupted { "; interrupted, progress saved" } else { "" }
+            if summary.interrupted {
+                "; interrupted, progress saved"
+            } else {
+                ""
+            }
         )),
     }
-    Ok(if summary.interrupted { ExitStatus::Interrupted } else { ExitStatus::Success })
+    Ok(if summary.interrupted {
+        ExitStatus::Interrupted
+    } else {
+        ExitStatus::Success
+    })
 }

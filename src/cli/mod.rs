@@ -116,7 +116,9 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Migrate(MigrateCommand::Execute(_)) => not_yet("migrate execute"),
         Command::Migrate(MigrateCommand::Status(_)) => not_yet("migrate status"),
         Command::Migrate(MigrateCommand::Rollback(_)) => not_yet("migrate rollback"),
-        Command::Migrate(MigrateCommand::Replicate(args)) => migrate_cmd::replicate(args, global, printer),
+        Command::Migrate(MigrateCommand::Replicate(args)) => {
+            migrate_cmd::replicate(args, global, printer)
+        }
     }
 }
 

@@ -27,13 +27,15 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, Timestamp, TopicPartitionList};
 use serde::Serialize;
 
+use super::ReplicatorError;
 use super::map_store;
 use super::offset_map::OffsetMap;
 use super::plan::LoadedPlan;
 use super::provenance::{HEADER, Provenance};
-use super::ReplicatorError;
 use crate::connect::admin::{self, OffsetSpec};
-use crate::connect::{ClusterCredentials, ConnectOptions, Connection, KcpContext, client_config, connect};
+use crate::connect::{
+    ClusterCredentials, ConnectOptions, Connection, KcpContext, client_config, connect,
+};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -49,7 +51,12 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { timeout: Duration::from_secs(10), until_caught_up: false, max_bytes_per_sec: None, stats_interval: Duration::from_secs(1) }
+        RunOptions {
+            timeout: Duration::from_secs(10),
+            until_caught_up: false,
+            max_bytes_per_sec: None,
+            stats_interval: Duration::from_secs(1),
+        }
     }
 }
 
@@ -114,7 +121,10 @@ impl ClientContext for DeliveryContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.inner.error(error, reason);
     }
-    fn generate_oauth_token(&self, config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
         self.inner.generate_oauth_token(config)
     }
 }
@@ -148,12 +158,17 @@ struct Slot {
     last_timestamp: Option<i64>,
 }
 
-fn consumer(creds: &ClusterCredentials, extra: &[(&str, &str)]) -> Result<BaseConsumer<KcpContext>, ReplicatorError> {
+fn consumer(
+    creds: &ClusterCredentials,
+    extra: &[(&str, &str)],
+) -> Result<BaseConsumer<KcpContext>, ReplicatorError> {
     let mut config = client_config(creds)?;
     for (k, v) in extra {
         config.set(*k, *v);
     }
-    config.create_with_context(KcpContext::new(creds)).map_err(ReplicatorError::kafka("creating a consumer"))
+    config
+        .create_with_context(KcpContext::new(creds))
+        .map_err(ReplicatorError::kafka("creating a consumer"))
 }
 
 fn cluster_id(conn: &Connection) -> Result<String, ReplicatorError> {
@@ -161,7 +176,12 @@ fn cluster_id(conn: &Connection) -> Result<String, ReplicatorError> {
         .ok()
         .and_then(|d| d.cluster_id)
         .filter(|id| !id.is_empty())
-        .ok_or_else(|| ReplicatorError::Setup(format!("cluster `{}` did not report a cluster id (DescribeCluster)", conn.cluster())))
+        .ok_or_else(|| {
+            ReplicatorError::Setup(format!(
+                "cluster `{}` did not report a cluster id (DescribeCluster)",
+                conn.cluster()
+            ))
+        })
 }
 
 fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
@@ -173,7 +193,10 @@ fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
 }
 
 /// The selected source topics and their partition counts.
-fn source_topics(conn: &Connection, plan: &LoadedPlan) -> Result<BTreeMap<String, i32>, ReplicatorError> {
+fn source_topics(
+    conn: &Connection,
+    plan: &LoadedPlan,
+) -> Result<BTreeMap<String, i32>, ReplicatorError> {
     let md = conn.fetch_metadata(None)?;
     Ok(md
         .topics()
@@ -193,14 +216,22 @@ fn prepare_target(
     observer: &dyn Observer,
 ) -> Result<(), ReplicatorError> {
     let md = dst.fetch_metadata(None)?;
-    let existing: HashMap<&str, (i32, bool)> = md.topics().iter().map(|t| (t.name(), (t.partitions().len() as i32, t.error().is_none()))).collect();
+    let existing: HashMap<&str, (i32, bool)> = md
+        .topics()
+        .iter()
+        .map(|t| (t.name(), (t.partitions().len() as i32, t.error().is_none())))
+        .collect();
     let admin_dst = dst.admin_client()?;
     let mut to_create = Vec::new();
     for (topic, partitions) in topics {
         let target = plan.target_topic(topic);
         match existing.get(target.as_str()) {
             Some((have, true)) if have < partitions => {
-                return Err(ReplicatorError::FewerPartitions { topic: target, target_partitions: *have, source_partitions: *partitions });
+                return Err(ReplicatorError::FewerPartitions {
+                    topic: target,
+                    target_partitions: *have,
+                    source_partitions: *partitions,
+                });
             }
             Some(_) => {}
             None => to_create.push((topic.clone(), target, *partitions)),
@@ -211,9 +242,12 @@ fn prepare_target(
     }
     // Configs to carry, from the source.
     let admin_src = src.admin_client()?;
-    let specs: Vec<rdkafka::admin::ResourceSpecifier<'_>> =
-        to_create.iter().map(|(t, _, _)| rdkafka::admin::ResourceSpecifier::Topic(t)).collect();
-    let described = block(admin_src.describe_configs(&specs, &src.admin_options()))?.unwrap_or_default();
+    let specs: Vec<rdkafka::admin::ResourceSpecifier<'_>> = to_create
+        .iter()
+        .map(|(t, _, _)| rdkafka::admin::ResourceSpecifier::Topic(t))
+        .collect();
+    let described =
+        block(admin_src.describe_configs(&specs, &src.admin_options()))?.unwrap_or_default();
     let mut configs: Vec<BTreeMap<String, String>> = Vec::new();
     for r in &described {
         let topic = crate::state::Topic {
@@ -223,11 +257,14 @@ fn prepare_target(
                     r.entries
                         .iter()
                         .map(|e| {
-                            (e.name.clone(), crate::state::TopicConfig {
-                                value: e.value.clone(),
-                                source: crate::scan::classify::config_source(&e.source),
-                                sensitive: e.is_sensitive,
-                            })
+                            (
+                                e.name.clone(),
+                                crate::state::TopicConfig {
+                                    value: e.value.clone(),
+                                    source: crate::scan::classify::config_source(&e.source),
+                                    sensitive: e.is_sensitive,
+                                },
+                            )
                         })
                         .collect()
                 })
@@ -241,15 +278,25 @@ fn prepare_target(
         .iter()
         .zip(&configs)
         .map(|((_, target, partitions), cfg)| {
-            cfg.iter().fold(NewTopic::new(target, *partitions, TopicReplication::Fixed(-1)), |t, (k, v)| t.set(k, v))
+            cfg.iter().fold(
+                NewTopic::new(target, *partitions, TopicReplication::Fixed(-1)),
+                |t, (k, v)| t.set(k, v),
+            )
         })
         .collect();
-    let results = block(admin_dst.create_topics(&new, &dst.admin_options()))?.map_err(ReplicatorError::kafka("creating target topics"))?;
+    let results = block(admin_dst.create_topics(&new, &dst.admin_options()))?
+        .map_err(ReplicatorError::kafka("creating target topics"))?;
     for result in results {
         match result {
             Ok(name) => observer.notice(&format!("created topic `{name}` on the target")),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => observer.notice(&format!("topic `{name}` already exists on the target")),
-            Err((name, code)) => return Err(ReplicatorError::Setup(format!("cannot create topic `{name}` on the target: {code}"))),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                observer.notice(&format!("topic `{name}` already exists on the target"))
+            }
+            Err((name, code)) => {
+                return Err(ReplicatorError::Setup(format!(
+                    "cannot create topic `{name}` on the target: {code}"
+                )));
+            }
         }
     }
     Ok(())
@@ -257,23 +304,37 @@ fn prepare_target(
 
 fn ensure_map_topic(dst: &Connection, topic: &str) -> Result<Vec<(i32, i64)>, ReplicatorError> {
     let md = dst.fetch_metadata(Some(topic))?;
-    let exists = md.topics().first().is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
+    let exists = md
+        .topics()
+        .first()
+        .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
     if !exists {
         let admin_dst = dst.admin_client()?;
-        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
-        let results = block(admin_dst.create_topics(&[new], &dst.admin_options()))?.map_err(ReplicatorError::kafka("creating the offset-map topic"))?;
+        let new =
+            NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
+        let results = block(admin_dst.create_topics(&[new], &dst.admin_options()))?
+            .map_err(ReplicatorError::kafka("creating the offset-map topic"))?;
         for r in results {
             if let Err((name, code)) = r
                 && code != RDKafkaErrorCode::TopicAlreadyExists
             {
-                return Err(ReplicatorError::Setup(format!("cannot create the offset-map topic `{name}`: {code}")));
+                return Err(ReplicatorError::Setup(format!(
+                    "cannot create the offset-map topic `{name}`: {code}"
+                )));
             }
         }
     }
     let md = dst.fetch_metadata(Some(topic))?;
-    let partitions: Vec<(String, i32)> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| (topic.to_owned(), p.id()))).collect();
+    let partitions: Vec<(String, i32)> = md
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| (topic.to_owned(), p.id())))
+        .collect();
     let hw = admin::list_offsets(dst, &partitions, OffsetSpec::Latest)?;
-    Ok(hw.into_iter().map(|o| (o.partition, o.offset.unwrap_or(0))).collect())
+    Ok(hw
+        .into_iter()
+        .map(|o| (o.partition, o.offset.unwrap_or(0)))
+        .collect())
 }
 
 /// Runs the replicator until `stop` is set (or, with `until_caught_up`,
@@ -288,17 +349,31 @@ pub fn run(
 ) -> Result<Summary, ReplicatorError> {
     let started = Instant::now();
     let settings = &plan.plan.replication;
-    let src = connect(source, ConnectOptions { timeout: options.timeout })?;
-    let dst = connect(target, ConnectOptions { timeout: options.timeout })?;
+    let src = connect(
+        source,
+        ConnectOptions {
+            timeout: options.timeout,
+        },
+    )?;
+    let dst = connect(
+        target,
+        ConnectOptions {
+            timeout: options.timeout,
+        },
+    )?;
     let src_id = cluster_id(&src)?;
     let dst_id = cluster_id(&dst)?;
     if src_id == dst_id {
-        return Err(ReplicatorError::Setup(format!("source and target are the same cluster (id {src_id})")));
+        return Err(ReplicatorError::Setup(format!(
+            "source and target are the same cluster (id {src_id})"
+        )));
     }
 
     let mut topics = source_topics(&src, plan)?;
     if topics.is_empty() {
-        return Err(ReplicatorError::Setup("the plan selects no topic on the source".into()));
+        return Err(ReplicatorError::Setup(
+            "the plan selects no topic on the source".into(),
+        ));
     }
     prepare_target(&src, &dst, plan, &topics, observer)?;
     let map_topic = settings.offset_map_topic.clone();
@@ -308,21 +383,53 @@ pub fn run(
     // Both consumers assign partitions explicitly and never commit or join:
     // the group id only satisfies librdkafka's position and assignment calls.
     let group = format!("kcp-replicator.{}", plan.plan.name);
-    let reader = consumer(target, &[("group.id", &group), ("enable.auto.commit", "false"), ("isolation.level", "read_uncommitted")])?;
-    let mut maps = map_store::load(&reader, &map_topic, &map_watermarks, &src_id, options.timeout)?;
+    let reader = consumer(
+        target,
+        &[
+            ("group.id", &group),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_uncommitted"),
+        ],
+    )?;
+    let mut maps = map_store::load(
+        &reader,
+        &map_topic,
+        &map_watermarks,
+        &src_id,
+        options.timeout,
+    )?;
     let mut slots: Vec<Slot> = Vec::new();
     let source_consumer = consumer(
         source,
         &[
             ("group.id", &group),
             ("enable.auto.commit", "false"),
-            ("isolation.level", if settings.read_committed { "read_committed" } else { "read_uncommitted" }),
+            (
+                "isolation.level",
+                if settings.read_committed {
+                    "read_committed"
+                } else {
+                    "read_uncommitted"
+                },
+            ),
             ("fetch.max.bytes", "52428800"),
             ("queued.max.messages.kbytes", "65536"),
             ("enable.partition.eof", "false"),
         ],
     )?;
-    add_partitions(&src, &dst, plan, &topics, &reader, &src_id, &mut maps, &mut slots, &source_consumer, options.timeout, observer)?;
+    add_partitions(
+        &src,
+        &dst,
+        plan,
+        &topics,
+        &reader,
+        &src_id,
+        &mut maps,
+        &mut slots,
+        &source_consumer,
+        options.timeout,
+        observer,
+    )?;
 
     let producer: BaseProducer<DeliveryContext> = {
         let mut config = client_config(target)?;
@@ -336,9 +443,16 @@ pub fn run(
             .set("queue.buffering.max.kbytes", "65536")
             .set("message.max.bytes", "20971520");
         config
-            .create_with_context(DeliveryContext { inner: KcpContext::new(target), deliveries: Mutex::new(Vec::new()) })
+            .create_with_context(DeliveryContext {
+                inner: KcpContext::new(target),
+                deliveries: Mutex::new(Vec::new()),
+            })
             .map_err(ReplicatorError::kafka("creating the target producer"))?
     };
+
+    // Record where each partition starts before copying anything, so that a
+    // crash before the first periodic checkpoint still leaves a map.
+    checkpoint(&producer, &map_topic, &src_id, &mut slots)?;
 
     let throttle = options.max_bytes_per_sec.or(settings.max_bytes_per_sec);
     let checkpoint_every = Duration::from_millis(settings.checkpoint_interval_ms);
@@ -351,7 +465,11 @@ pub fn run(
     let mut window = (Instant::now(), 0u64, 0u64);
     let mut budget_started = Instant::now();
     let mut budget_bytes = 0u64;
-    let mut index: HashMap<(String, i32), usize> = slots.iter().enumerate().map(|(i, s)| ((s.topic.clone(), s.partition), i)).collect();
+    let mut index: HashMap<(String, i32), usize> = slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((s.topic.clone(), s.partition), i))
+        .collect();
     let mut caught_up = false;
 
     loop {
@@ -364,12 +482,22 @@ pub fn run(
 
         if let Some(result) = source_consumer.poll(Duration::from_millis(50)) {
             let m = result.map_err(ReplicatorError::kafka("reading the source"))?;
-            let Some(&slot_index) = index.get(&(m.topic().to_owned(), m.partition())) else { continue };
-            let headers: Vec<(String, Option<Vec<u8>>)> =
-                m.headers().map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default();
+            let Some(&slot_index) = index.get(&(m.topic().to_owned(), m.partition())) else {
+                continue;
+            };
+            let headers: Vec<(String, Option<Vec<u8>>)> = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
+                .unwrap_or_default();
             // A record that came from the target (another replicator running
             // the other way) is not copied back: no cycles.
-            if Provenance::find(headers.iter().map(|(k, v)| (k.as_str(), v.as_deref()))).is_some_and(|p| p.cluster_id == dst_id) {
+            if Provenance::find(headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())))
+                .is_some_and(|p| p.cluster_id == dst_id)
+            {
                 skipped += 1;
                 let slot = &mut slots[slot_index];
                 if slot.in_flight == 0 {
@@ -383,16 +511,30 @@ pub fn run(
             // record waits for room in the producer queue.
             let target_topic = slot.target_topic.clone();
             let partition = slot.partition;
-            let provenance = Provenance { cluster_id: src_id.clone(), topic: slot.topic.clone(), partition, offset: m.offset() }.encode();
+            let provenance = Provenance {
+                cluster_id: src_id.clone(),
+                topic: slot.topic.clone(),
+                partition,
+                offset: m.offset(),
+            }
+            .encode();
             let mut out_headers = OwnedHeaders::new_with_capacity(headers.len() + 1);
             for (k, v) in &headers {
                 if k != HEADER {
-                    out_headers = out_headers.insert(Header { key: k, value: v.as_deref() });
+                    out_headers = out_headers.insert(Header {
+                        key: k,
+                        value: v.as_deref(),
+                    });
                 }
             }
-            out_headers = out_headers.insert(Header { key: HEADER, value: Some(provenance.as_bytes()) });
+            out_headers = out_headers.insert(Header {
+                key: HEADER,
+                value: Some(provenance.as_bytes()),
+            });
             let mut record: BaseRecord<'_, [u8], [u8], Box<(usize, i64)>> =
-                BaseRecord::with_opaque_to(&target_topic, Box::new((slot_index, m.offset()))).partition(partition).headers(out_headers);
+                BaseRecord::with_opaque_to(&target_topic, Box::new((slot_index, m.offset())))
+                    .partition(partition)
+                    .headers(out_headers);
             if let Some(k) = m.key() {
                 record = record.key(k);
             }
@@ -416,7 +558,12 @@ pub fn run(
                         producer.poll(Duration::from_millis(50));
                         apply_deliveries(&producer, &mut slots)?;
                     }
-                    Err((e, _)) => return Err(ReplicatorError::Kafka { operation: "producing to the target".into(), source: Box::new(e) }),
+                    Err((e, _)) => {
+                        return Err(ReplicatorError::Kafka {
+                            operation: "producing to the target".into(),
+                            source: Box::new(e),
+                        });
+                    }
                 }
             }
             let slot = &mut slots[slot_index];
@@ -428,7 +575,8 @@ pub fn run(
             if let Some(limit) = throttle {
                 let allowed = limit as f64 * budget_started.elapsed().as_secs_f64();
                 if budget_bytes as f64 > allowed {
-                    let wait = Duration::from_secs_f64((budget_bytes as f64 - allowed) / limit as f64);
+                    let wait =
+                        Duration::from_secs_f64((budget_bytes as f64 - allowed) / limit as f64);
                     std::thread::sleep(wait.min(Duration::from_millis(500)));
                 }
                 if budget_started.elapsed() > Duration::from_secs(5) {
@@ -443,12 +591,16 @@ pub fn run(
             checkpoint(&producer, &map_topic, &src_id, &mut slots)?;
             last_checkpoint = Instant::now();
         }
-        if last_watermarks.elapsed() >= Duration::from_secs(2) || (options.until_caught_up && last_watermarks.elapsed() >= Duration::from_millis(500)) {
+        if last_watermarks.elapsed() >= Duration::from_secs(2)
+            || (options.until_caught_up && last_watermarks.elapsed() >= Duration::from_millis(500))
+        {
             refresh_watermarks(&src, &mut slots, observer);
             last_watermarks = Instant::now();
             if options.until_caught_up {
                 advance_idle_positions(&source_consumer, &mut slots)?;
-                if slots.iter().all(|s| s.in_flight == 0 && s.high_watermark.is_some_and(|hw| s.map.src_end >= hw)) {
+                if slots.iter().all(|s| {
+                    s.in_flight == 0 && s.high_watermark.is_some_and(|hw| s.map.src_end >= hw)
+                }) {
                     caught_up = true;
                     break;
                 }
@@ -457,19 +609,50 @@ pub fn run(
         if last_stats.elapsed() >= options.stats_interval {
             let now_copied: u64 = slots.iter().map(|s| s.copied).sum();
             let secs = window.0.elapsed().as_secs_f64().max(1e-3);
-            observer.stats(&stats(&slots, started, now_copied, bytes, skipped, (now_copied - window.1) as f64 / secs, window.2 as f64 / secs));
+            observer.stats(&stats(
+                &slots,
+                started,
+                now_copied,
+                bytes,
+                skipped,
+                (now_copied - window.1) as f64 / secs,
+                window.2 as f64 / secs,
+            ));
             window = (Instant::now(), now_copied, 0);
             last_stats = Instant::now();
         }
         if last_discovery.elapsed() >= discovery_every {
             let now = source_topics(&src, plan)?;
-            let grown: BTreeMap<String, i32> = now.iter().filter(|(t, n)| topics.get(*t) != Some(n)).map(|(t, n)| (t.clone(), *n)).collect();
+            let grown: BTreeMap<String, i32> = now
+                .iter()
+                .filter(|(t, n)| topics.get(*t) != Some(n))
+                .map(|(t, n)| (t.clone(), *n))
+                .collect();
             if !grown.is_empty() {
-                observer.notice(&format!("new topics or partitions on the source: {}", grown.keys().cloned().collect::<Vec<_>>().join(", ")));
+                observer.notice(&format!(
+                    "new topics or partitions on the source: {}",
+                    grown.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
                 grow_target(&dst, plan, &grown, &topics)?;
                 prepare_target(&src, &dst, plan, &grown, observer)?;
-                add_partitions(&src, &dst, plan, &grown, &reader, &src_id, &mut maps, &mut slots, &source_consumer, options.timeout, observer)?;
-                index = slots.iter().enumerate().map(|(i, s)| ((s.topic.clone(), s.partition), i)).collect();
+                add_partitions(
+                    &src,
+                    &dst,
+                    plan,
+                    &grown,
+                    &reader,
+                    &src_id,
+                    &mut maps,
+                    &mut slots,
+                    &source_consumer,
+                    options.timeout,
+                    observer,
+                )?;
+                index = slots
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| ((s.topic.clone(), s.partition), i))
+                    .collect();
                 topics.extend(grown);
             }
             last_discovery = Instant::now();
@@ -479,10 +662,14 @@ pub fn run(
     // Drain: stop fetching, flush, apply the last deliveries, checkpoint.
     let interrupted = stop.load(Ordering::Relaxed);
     source_consumer.unassign().ok();
-    producer.flush(options.timeout * 3).map_err(ReplicatorError::kafka("flushing the target producer"))?;
+    producer
+        .flush(options.timeout * 3)
+        .map_err(ReplicatorError::kafka("flushing the target producer"))?;
     apply_deliveries(&producer, &mut slots)?;
     checkpoint(&producer, &map_topic, &src_id, &mut slots)?;
-    producer.flush(options.timeout).map_err(ReplicatorError::kafka("flushing the offset maps"))?;
+    producer
+        .flush(options.timeout)
+        .map_err(ReplicatorError::kafka("flushing the offset maps"))?;
     let total: u64 = slots.iter().map(|s| s.copied).sum();
     observer.stats(&stats(&slots, started, total, bytes, skipped, 0.0, 0.0));
     Ok(Summary {
@@ -497,7 +684,12 @@ pub fn run(
 }
 
 /// Grows target topics whose source gained partitions (CreatePartitions).
-fn grow_target(dst: &Connection, plan: &LoadedPlan, grown: &BTreeMap<String, i32>, known: &BTreeMap<String, i32>) -> Result<(), ReplicatorError> {
+fn grow_target(
+    dst: &Connection,
+    plan: &LoadedPlan,
+    grown: &BTreeMap<String, i32>,
+    known: &BTreeMap<String, i32>,
+) -> Result<(), ReplicatorError> {
     let growing: Vec<(String, usize)> = grown
         .iter()
         .filter(|(t, _)| known.contains_key(*t))
@@ -507,12 +699,20 @@ fn grow_target(dst: &Connection, plan: &LoadedPlan, grown: &BTreeMap<String, i32
         return Ok(());
     }
     let admin_dst = dst.admin_client()?;
-    let new: Vec<NewPartitions<'_>> = growing.iter().map(|(t, n)| NewPartitions::new(t, *n)).collect();
-    let results = block(admin_dst.create_partitions(&new, &AdminOptions::new().operation_timeout(Some(dst.timeout()))))?
-        .map_err(ReplicatorError::kafka("adding partitions on the target"))?;
+    let new: Vec<NewPartitions<'_>> = growing
+        .iter()
+        .map(|(t, n)| NewPartitions::new(t, *n))
+        .collect();
+    let results = block(admin_dst.create_partitions(
+        &new,
+        &AdminOptions::new().operation_timeout(Some(dst.timeout())),
+    ))?
+    .map_err(ReplicatorError::kafka("adding partitions on the target"))?;
     for r in results {
         if let Err((name, code)) = r {
-            return Err(ReplicatorError::Setup(format!("cannot add partitions to `{name}` on the target: {code}")));
+            return Err(ReplicatorError::Setup(format!(
+                "cannot add partitions to `{name}` on the target: {code}"
+            )));
         }
     }
     Ok(())
@@ -533,15 +733,24 @@ fn add_partitions(
     timeout: Duration,
     observer: &dyn Observer,
 ) -> Result<(), ReplicatorError> {
-    let known: std::collections::HashSet<(String, i32)> = slots.iter().map(|s| (s.topic.clone(), s.partition)).collect();
+    let known: std::collections::HashSet<(String, i32)> = slots
+        .iter()
+        .map(|s| (s.topic.clone(), s.partition))
+        .collect();
     let wanted: Vec<(String, i32)> = topics
         .iter()
         .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
         .filter(|tp| !known.contains(tp))
         .collect();
-    let target_parts: Vec<(String, i32)> = wanted.iter().map(|(t, p)| (plan.target_topic(t), *p)).collect();
+    let target_parts: Vec<(String, i32)> = wanted
+        .iter()
+        .map(|(t, p)| (plan.target_topic(t), *p))
+        .collect();
     let target_hw = admin::list_offsets(dst, &target_parts, OffsetSpec::Latest)?;
-    let hw_of: HashMap<(String, i32), i64> = target_hw.into_iter().map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0))).collect();
+    let hw_of: HashMap<(String, i32), i64> = target_hw
+        .into_iter()
+        .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
+        .collect();
     let targets: Vec<(String, String, i32, i64)> = wanted
         .iter()
         .map(|(t, p)| {
@@ -552,14 +761,22 @@ fn add_partitions(
         .collect();
     let repaired = map_store::repair(reader, src_id, &targets, maps, timeout)?;
     if repaired > 0 {
-        observer.notice(&format!("resumed: {repaired} copied records found on the target past the last checkpoint"));
+        observer.notice(&format!(
+            "resumed: {repaired} copied records found on the target past the last checkpoint"
+        ));
     }
     let earliest = admin::list_offsets(src, &wanted, OffsetSpec::Earliest)?;
-    let earliest_of: HashMap<(String, i32), i64> = earliest.into_iter().map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0))).collect();
+    let earliest_of: HashMap<(String, i32), i64> = earliest
+        .into_iter()
+        .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
+        .collect();
     let mut assignment = TopicPartitionList::new();
     for (topic, dst_topic, partition, hw) in targets {
         let mut map = maps.remove(&(topic.clone(), partition)).unwrap_or_default();
-        let log_start = earliest_of.get(&(topic.clone(), partition)).copied().unwrap_or(0);
+        let log_start = earliest_of
+            .get(&(topic.clone(), partition))
+            .copied()
+            .unwrap_or(0);
         map.start_at(log_start, hw);
         if map.src_end < log_start {
             observer.notice(&format!(
@@ -587,23 +804,44 @@ fn add_partitions(
         // Assign mode has no incremental assignment without a group: assign
         // the whole list again, keeping the positions of partitions already
         // being copied so that nothing in flight is fetched twice.
-        let current = source_consumer.position().map_err(ReplicatorError::kafka("reading positions"))?;
+        let current = source_consumer
+            .position()
+            .map_err(ReplicatorError::kafka("reading positions"))?;
         for e in current.elements() {
-            if assignment.find_partition(e.topic(), e.partition()).is_none() {
-                assignment.add_partition_offset(e.topic(), e.partition(), e.offset()).map_err(ReplicatorError::kafka("assigning"))?;
+            if assignment
+                .find_partition(e.topic(), e.partition())
+                .is_none()
+            {
+                assignment
+                    .add_partition_offset(e.topic(), e.partition(), e.offset())
+                    .map_err(ReplicatorError::kafka("assigning"))?;
             }
         }
-        source_consumer.assign(&assignment).map_err(ReplicatorError::kafka("assigning source partitions"))?;
+        source_consumer
+            .assign(&assignment)
+            .map_err(ReplicatorError::kafka("assigning source partitions"))?;
     }
     Ok(())
 }
 
-fn apply_deliveries(producer: &BaseProducer<DeliveryContext>, slots: &mut [Slot]) -> Result<(), ReplicatorError> {
-    let batch = std::mem::take(&mut *producer.context().deliveries.lock().map_err(|_| ReplicatorError::Setup("delivery lock poisoned".into()))?);
+fn apply_deliveries(
+    producer: &BaseProducer<DeliveryContext>,
+    slots: &mut [Slot],
+) -> Result<(), ReplicatorError> {
+    let batch = std::mem::take(
+        &mut *producer
+            .context()
+            .deliveries
+            .lock()
+            .map_err(|_| ReplicatorError::Setup("delivery lock poisoned".into()))?,
+    );
     for (slot, src, outcome) in batch {
         if slot == usize::MAX {
             // An offset-map checkpoint.
-            outcome.map_err(|e| ReplicatorError::Kafka { operation: "writing offset maps".into(), source: Box::new(e) })?;
+            outcome.map_err(|e| ReplicatorError::Kafka {
+                operation: "writing offset maps".into(),
+                source: Box::new(e),
+            })?;
             continue;
         }
         let s = &mut slots[slot];
@@ -629,8 +867,13 @@ fn apply_deliveries(producer: &BaseProducer<DeliveryContext>, slots: &mut [Slot]
 
 /// Partitions with nothing in flight have processed everything up to the
 /// consumer's position (transaction markers and skipped records included).
-fn advance_idle_positions(consumer: &BaseConsumer<KcpContext>, slots: &mut [Slot]) -> Result<(), ReplicatorError> {
-    let positions = consumer.position().map_err(ReplicatorError::kafka("reading positions"))?;
+fn advance_idle_positions(
+    consumer: &BaseConsumer<KcpContext>,
+    slots: &mut [Slot],
+) -> Result<(), ReplicatorError> {
+    let positions = consumer
+        .position()
+        .map_err(ReplicatorError::kafka("reading positions"))?;
     let pos: HashMap<(String, i32), i64> = positions
         .elements()
         .iter()
@@ -650,11 +893,20 @@ fn advance_idle_positions(consumer: &BaseConsumer<KcpContext>, slots: &mut [Slot
     Ok(())
 }
 
-fn checkpoint(producer: &BaseProducer<DeliveryContext>, map_topic: &str, src_id: &str, slots: &mut [Slot]) -> Result<(), ReplicatorError> {
+fn checkpoint(
+    producer: &BaseProducer<DeliveryContext>,
+    map_topic: &str,
+    src_id: &str,
+    slots: &mut [Slot],
+) -> Result<(), ReplicatorError> {
     for s in slots.iter_mut().filter(|s| s.dirty) {
         let key = map_store::key(src_id, &s.topic, s.partition);
-        let value = serde_json::to_vec(&s.map).map_err(|e| ReplicatorError::Setup(format!("cannot encode an offset map: {e}")))?;
-        let mut record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> = BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0))).key(key.as_str()).payload(value.as_slice());
+        let value = serde_json::to_vec(&s.map)
+            .map_err(|e| ReplicatorError::Setup(format!("cannot encode an offset map: {e}")))?;
+        let mut record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> =
+            BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0)))
+                .key(key.as_str())
+                .payload(value.as_slice());
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -662,7 +914,12 @@ fn checkpoint(producer: &BaseProducer<DeliveryContext>, map_topic: &str, src_id:
                     record = back;
                     producer.poll(Duration::from_millis(50));
                 }
-                Err((e, _)) => return Err(ReplicatorError::Kafka { operation: "writing offset maps".into(), source: Box::new(e) }),
+                Err((e, _)) => {
+                    return Err(ReplicatorError::Kafka {
+                        operation: "writing offset maps".into(),
+                        source: Box::new(e),
+                    });
+                }
             }
         }
         s.dirty = false;
@@ -671,10 +928,16 @@ fn checkpoint(producer: &BaseProducer<DeliveryContext>, map_topic: &str, src_id:
 }
 
 fn refresh_watermarks(src: &Connection, slots: &mut [Slot], observer: &dyn Observer) {
-    let parts: Vec<(String, i32)> = slots.iter().map(|s| (s.topic.clone(), s.partition)).collect();
+    let parts: Vec<(String, i32)> = slots
+        .iter()
+        .map(|s| (s.topic.clone(), s.partition))
+        .collect();
     match admin::list_offsets(src, &parts, OffsetSpec::Latest) {
         Ok(offsets) => {
-            let hw: HashMap<(String, i32), i64> = offsets.into_iter().filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?))).collect();
+            let hw: HashMap<(String, i32), i64> = offsets
+                .into_iter()
+                .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
+                .collect();
             for s in slots.iter_mut() {
                 if let Some(h) = hw.get(&(s.topic.clone(), s.partition)) {
                     s.high_watermark = Some(*h);
@@ -686,7 +949,15 @@ fn refresh_watermarks(src: &Connection, slots: &mut [Slot], observer: &dyn Obser
     }
 }
 
-fn stats(slots: &[Slot], started: Instant, copied: u64, bytes: u64, skipped: u64, rps: f64, bps: f64) -> Stats {
+fn stats(
+    slots: &[Slot],
+    started: Instant,
+    copied: u64,
+    bytes: u64,
+    skipped: u64,
+    rps: f64,
+    bps: f64,
+) -> Stats {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let partitions: Vec<PartitionStats> = slots
         .iter()
@@ -738,11 +1009,19 @@ pub fn offset_maps(
         .map(|o| (o.partition, o.offset.unwrap_or(0)))
         .collect();
     let group = format!("kcp-replicator.{}.reader", plan.plan.name);
-    let reader = consumer(target, &[("group.id", &group), ("enable.auto.commit", "false")])?;
+    let reader = consumer(
+        target,
+        &[("group.id", &group), ("enable.auto.commit", "false")],
+    )?;
     let mut maps = map_store::load(&reader, map_topic, &watermarks, &src_id, timeout)?;
-    let parts: Vec<(String, i32)> = topics.iter().flat_map(|(t, n)| (0..*n).map(move |p| (plan.target_topic(t), p))).collect();
-    let hw: HashMap<(String, i32), i64> =
-        admin::list_offsets(&dst, &parts, OffsetSpec::Latest)?.into_iter().map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0))).collect();
+    let parts: Vec<(String, i32)> = topics
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| (plan.target_topic(t), p)))
+        .collect();
+    let hw: HashMap<(String, i32), i64> = admin::list_offsets(&dst, &parts, OffsetSpec::Latest)?
+        .into_iter()
+        .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
+        .collect();
     let targets: Vec<(String, String, i32, i64)> = topics
         .iter()
         .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))

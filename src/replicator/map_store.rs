@@ -49,53 +49,84 @@ pub fn read_ranges(
     let mut list = TopicPartitionList::new();
     for (topic, partition, from, until) in ranges {
         if from < until {
-            list.add_partition_offset(topic, *partition, Offset::Offset(*from)).map_err(ReplicatorError::kafka("assigning"))?;
+            list.add_partition_offset(topic, *partition, Offset::Offset(*from))
+                .map_err(ReplicatorError::kafka("assigning"))?;
             pending.insert((topic.clone(), *partition), *until);
         }
     }
     if pending.is_empty() {
         return Ok(());
     }
-    consumer.assign(&list).map_err(ReplicatorError::kafka("assigning"))?;
+    consumer
+        .assign(&list)
+        .map_err(ReplicatorError::kafka("assigning"))?;
     let mut deadline = Instant::now() + timeout;
     while !pending.is_empty() {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 deadline = Instant::now() + timeout;
                 let key = (m.topic().to_owned(), m.partition());
-                let Some(until) = pending.get(&key).copied() else { continue };
+                let Some(until) = pending.get(&key).copied() else {
+                    continue;
+                };
                 if m.offset() < until {
                     let headers = m
                         .headers()
-                        .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                                .collect()
+                        })
                         .unwrap_or_default();
-                    visit(m.topic(), m.partition(), m.offset(), m.key(), m.payload(), headers);
+                    visit(
+                        m.topic(),
+                        m.partition(),
+                        m.offset(),
+                        m.key(),
+                        m.payload(),
+                        headers,
+                    );
                 }
                 if m.offset() + 1 >= until {
                     pending.remove(&key);
                 }
             }
-            Some(Err(e)) => return Err(ReplicatorError::Kafka { operation: "reading the target".into(), source: Box::new(e) }),
+            Some(Err(e)) => {
+                return Err(ReplicatorError::Kafka {
+                    operation: "reading the target".into(),
+                    source: Box::new(e),
+                });
+            }
             None => {
                 // A partition whose remaining offsets are gaps (transaction
                 // markers) never delivers `until - 1`: check positions.
-                let positions = consumer.position().map_err(ReplicatorError::kafka("reading positions"))?;
+                let positions = consumer
+                    .position()
+                    .map_err(ReplicatorError::kafka("reading positions"))?;
                 for e in positions.elements() {
                     if let Offset::Offset(pos) = e.offset()
-                        && pending.get(&(e.topic().to_owned(), e.partition())).is_some_and(|until| pos >= *until)
+                        && pending
+                            .get(&(e.topic().to_owned(), e.partition()))
+                            .is_some_and(|until| pos >= *until)
                     {
                         pending.remove(&(e.topic().to_owned(), e.partition()));
                     }
                 }
                 if Instant::now() > deadline {
                     return Err(ReplicatorError::Stalled {
-                        what: format!("reading {} partitions of the target ({:?})", pending.len(), pending.keys().take(3).collect::<Vec<_>>()),
+                        what: format!(
+                            "reading {} partitions of the target ({:?})",
+                            pending.len(),
+                            pending.keys().take(3).collect::<Vec<_>>()
+                        ),
                     });
                 }
             }
         }
     }
-    consumer.unassign().map_err(ReplicatorError::kafka("unassigning"))?;
+    consumer
+        .unassign()
+        .map_err(ReplicatorError::kafka("unassigning"))?;
     Ok(())
 }
 
@@ -108,11 +139,17 @@ pub fn load(
     cluster_id: &str,
     timeout: Duration,
 ) -> Result<HashMap<(String, i32), OffsetMap>, ReplicatorError> {
-    let ranges: Vec<_> = watermarks.iter().map(|(p, hw)| (map_topic.to_owned(), *p, 0, *hw)).collect();
+    let ranges: Vec<_> = watermarks
+        .iter()
+        .map(|(p, hw)| (map_topic.to_owned(), *p, 0, *hw))
+        .collect();
     let mut maps = HashMap::new();
     let mut bad = 0;
     read_ranges(consumer, &ranges, timeout, |_, _, _, key, value, _| {
-        let Some((cluster, topic, partition)) = key.and_then(|k| std::str::from_utf8(k).ok()).and_then(parse_key) else {
+        let Some((cluster, topic, partition)) = key
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .and_then(parse_key)
+        else {
             bad += 1;
             return;
         };
@@ -130,13 +167,24 @@ pub fn load(
         }
     })?;
     if bad > 0 {
-        tracing::warn!("{bad} unreadable records in `{map_topic}` were ignored; the maps are repaired from provenance headers");
+        tracing::warn!(
+            "{bad} unreadable records in `{map_topic}` were ignored; the maps are repaired from provenance headers"
+        );
     }
     Ok(maps)
 }
 
 /// Extends maps with the provenance found on the target between each map's
 /// `dst_end` and the target partition's high watermark.
+///
+/// Shortcut: when the last target record carries our provenance for source
+/// offset `P`, and the target holds exactly as many records past the map's
+/// `dst_end` as there are source offsets from the map's `src_end` to `P`,
+/// those records are one dense run: their source offsets are strictly
+/// increasing integers filling an interval of the same size. Only the last
+/// record is read then. This holds while only the replicator writes to the
+/// target partition (until its producers move, which ends its replication).
+/// Otherwise the range is read forward, record by record.
 pub fn repair(
     consumer: &BaseConsumer<KcpContext>,
     cluster_id: &str,
@@ -145,32 +193,78 @@ pub fn repair(
     timeout: Duration,
 ) -> Result<usize, ReplicatorError> {
     // (target topic, partition) → source topic.
-    let sources: HashMap<(String, i32), String> = targets.iter().map(|(src, dst, p, _)| ((dst.clone(), *p), src.clone())).collect();
-    let ranges: Vec<_> = targets
+    let sources: HashMap<(String, i32), String> = targets
         .iter()
-        .map(|(src, dst, p, hw)| {
-            let from = maps.get(&(src.clone(), *p)).map_or(0, |m| m.dst_end);
-            (dst.clone(), *p, from, *hw)
+        .map(|(src, dst, p, _)| ((dst.clone(), *p), src.clone()))
+        .collect();
+    let ours =
+        |topic: &str, partition: i32, headers: &[(String, Option<Vec<u8>>)]| -> Option<i64> {
+            let p = Provenance::find(headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())))?;
+            let src_topic = sources.get(&(topic.to_owned(), partition))?;
+            (p.cluster_id == cluster_id && &p.topic == src_topic && p.partition == partition)
+                .then_some(p.offset)
+        };
+
+    // The last record of every partition that grew past its map.
+    let behind: Vec<(String, i32, i64, i64)> = targets
+        .iter()
+        .filter_map(|(src, dst, p, hw)| {
+            let end = maps.get(&(src.clone(), *p)).map_or(0, |m| m.dst_end);
+            (*hw > end).then(|| (dst.clone(), *p, hw - 1, *hw))
         })
         .collect();
-    let mut found = 0;
-    read_ranges(consumer, &ranges, timeout, |topic, partition, offset, _, _, headers| {
-        let prov = Provenance::find(headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())));
-        let Some(src_topic) = sources.get(&(topic.to_owned(), partition)) else { return };
-        if let Some(p) = prov
-            && p.cluster_id == cluster_id
-            && &p.topic == src_topic
-            && p.partition == partition
-        {
-            let map = maps.entry((src_topic.clone(), partition)).or_default();
-            if map.last_copied().is_none_or(|last| p.offset > last) {
+    let mut last: HashMap<(String, i32), i64> = HashMap::new();
+    read_ranges(
+        consumer,
+        &behind,
+        timeout,
+        |topic, partition, _, _, _, headers| {
+            if let Some(offset) = ours(topic, partition, &headers) {
+                last.insert((topic.to_owned(), partition), offset);
+            }
+        },
+    )?;
+
+    let mut found = 0usize;
+    let mut slow = Vec::new();
+    for (src, dst, p, hw) in targets {
+        let map = maps.entry((src.clone(), *p)).or_default();
+        if *hw <= map.dst_end {
+            continue;
+        }
+        let records = hw - map.dst_end;
+        match last.get(&(dst.clone(), *p)) {
+            Some(&last_src) if last_src >= map.src_end && last_src - map.src_end + 1 == records => {
                 if map.src_start.is_none() {
-                    map.start_at(p.offset, offset);
+                    map.start_at(map.src_end, map.dst_end);
                 }
-                map.record_copy(p.offset, offset);
+                let (src_from, dst_from) = (map.src_end, map.dst_end);
+                map.record_run(src_from, dst_from, records);
+                found += records as usize;
+            }
+            _ => slow.push((dst.clone(), *p, map.dst_end, *hw)),
+        }
+    }
+    read_ranges(
+        consumer,
+        &slow,
+        timeout,
+        |topic, partition, offset, _, _, headers| {
+            let Some(src_offset) = ours(topic, partition, &headers) else {
+                return;
+            };
+            let Some(src_topic) = sources.get(&(topic.to_owned(), partition)) else {
+                return;
+            };
+            let map = maps.entry((src_topic.clone(), partition)).or_default();
+            if map.last_copied().is_none_or(|last| src_offset > last) {
+                if map.src_start.is_none() {
+                    map.start_at(src_offset, offset);
+                }
+                map.record_copy(src_offset, offset);
                 found += 1;
             }
-        }
-    })?;
+        },
+    )?;
     Ok(found)
 }

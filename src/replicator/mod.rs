@@ -37,8 +37,14 @@ pub enum ReplicatorError {
         #[source]
         source: Box<KafkaError>,
     },
-    #[error("target topic `{topic}` has {target_partitions} partitions but the source has {source_partitions}; copying would break partition order")]
-    FewerPartitions { topic: String, target_partitions: i32, source_partitions: i32 },
+    #[error(
+        "target topic `{topic}` has {target_partitions} partitions but the source has {source_partitions}; copying would break partition order"
+    )]
+    FewerPartitions {
+        topic: String,
+        target_partitions: i32,
+        source_partitions: i32,
+    },
     #[error("{0}")]
     Setup(String),
     #[error("no progress while {what}")]
@@ -47,7 +53,10 @@ pub enum ReplicatorError {
 
 impl ReplicatorError {
     pub(crate) fn kafka(operation: &str) -> impl FnOnce(KafkaError) -> ReplicatorError + '_ {
-        move |source| ReplicatorError::Kafka { operation: operation.to_owned(), source: Box::new(source) }
+        move |source| ReplicatorError::Kafka {
+            operation: operation.to_owned(),
+            source: Box::new(source),
+        }
     }
 
     /// What the user can do about it.

@@ -67,6 +67,20 @@ impl OffsetMap {
         self.dst_end = self.dst_end.max(dst + 1);
     }
 
+    /// Records that `len` consecutive source offsets from `src` landed at
+    /// consecutive target offsets from `dst`.
+    pub fn record_run(&mut self, src: i64, dst: i64, len: i64) {
+        if len <= 0 {
+            return;
+        }
+        match self.runs.last_mut() {
+            Some(run) if run.src + run.len == src && run.dst + run.len == dst => run.len += len,
+            _ => self.runs.push(Run { src, dst, len }),
+        }
+        self.src_end = self.src_end.max(src + len);
+        self.dst_end = self.dst_end.max(dst + len);
+    }
+
     /// Records that source offsets below `src_end` were processed, some
     /// without a copy (gaps, skipped records).
     pub fn advance_source(&mut self, src_end: i64) {
@@ -87,16 +101,22 @@ impl OffsetMap {
     /// read) into the target offset to commit.
     pub fn translate(&self, committed: i64) -> Translation {
         if committed > self.src_end {
-            return Translation::NotYetCopied { copied_up_to: self.src_end };
+            return Translation::NotYetCopied {
+                copied_up_to: self.src_end,
+            };
         }
         let start = self.src_start.or_else(|| self.first_source()).unwrap_or(0);
         if committed < start {
-            return Translation::BeforeStart { first_copied: start };
+            return Translation::BeforeStart {
+                first_copied: start,
+            };
         }
         // The first run that ends after `committed`.
         let i = self.runs.partition_point(|r| r.src + r.len <= committed);
         match self.runs.get(i) {
-            Some(run) if committed >= run.src => Translation::Exact(run.dst + (committed - run.src)),
+            Some(run) if committed >= run.src => {
+                Translation::Exact(run.dst + (committed - run.src))
+            }
             // In a gap before `run`: the next copied record is the run's first.
             Some(run) => Translation::Exact(run.dst),
             // After every copied record but within what was processed.
@@ -132,27 +152,51 @@ mod tests {
     #[test]
     fn consecutive_copies_form_one_run() {
         let m = map(&(0..1000).map(|i| (i, i)).collect::<Vec<_>>(), 1000);
-        assert_eq!(m.runs, [Run { src: 0, dst: 0, len: 1000 }]);
+        assert_eq!(
+            m.runs,
+            [Run {
+                src: 0,
+                dst: 0,
+                len: 1000
+            }]
+        );
         assert_eq!(m.translate(0), Translation::Exact(0));
         assert_eq!(m.translate(500), Translation::Exact(500));
         assert_eq!(m.translate(1000), Translation::Exact(1000));
-        assert_eq!(m.translate(1001), Translation::NotYetCopied { copied_up_to: 1000 });
+        assert_eq!(
+            m.translate(1001),
+            Translation::NotYetCopied { copied_up_to: 1000 }
+        );
     }
 
     #[test]
     fn gaps_start_new_runs_and_translate_to_the_next_copied_record() {
         // Source 0..5 copied, 5..8 compacted away, 8..10 copied, 10 is a
         // transaction marker, processed up to 11.
-        let m = map(&[(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (8, 5), (9, 6)], 11);
+        let m = map(
+            &[(0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (8, 5), (9, 6)],
+            11,
+        );
         assert_eq!(m.runs.len(), 2);
         assert_eq!(m.translate(4), Translation::Exact(4));
-        assert_eq!(m.translate(5), Translation::Exact(5), "in the gap: the next copied record");
+        assert_eq!(
+            m.translate(5),
+            Translation::Exact(5),
+            "in the gap: the next copied record"
+        );
         assert_eq!(m.translate(7), Translation::Exact(5));
         assert_eq!(m.translate(8), Translation::Exact(5));
         assert_eq!(m.translate(9), Translation::Exact(6));
-        assert_eq!(m.translate(10), Translation::Exact(7), "after the last copy, within what was processed");
+        assert_eq!(
+            m.translate(10),
+            Translation::Exact(7),
+            "after the last copy, within what was processed"
+        );
         assert_eq!(m.translate(11), Translation::Exact(7));
-        assert_eq!(m.translate(12), Translation::NotYetCopied { copied_up_to: 11 });
+        assert_eq!(
+            m.translate(12),
+            Translation::NotYetCopied { copied_up_to: 11 }
+        );
     }
 
     #[test]
@@ -160,15 +204,44 @@ mod tests {
         let mut m = OffsetMap::default();
         m.start_at(100, 0);
         m.extend_from([(100, 0), (101, 1)]);
-        assert_eq!(m.translate(50), Translation::BeforeStart { first_copied: 100 });
+        assert_eq!(
+            m.translate(50),
+            Translation::BeforeStart { first_copied: 100 }
+        );
         assert_eq!(m.translate(100), Translation::Exact(0));
+    }
+
+    #[test]
+    fn runs_extend_and_merge() {
+        let mut m = map(&[(0, 0), (1, 1)], 2);
+        m.record_run(2, 2, 98);
+        assert_eq!(
+            m.runs,
+            [Run {
+                src: 0,
+                dst: 0,
+                len: 100
+            }]
+        );
+        m.record_run(105, 100, 5);
+        assert_eq!(m.runs.len(), 2);
+        assert_eq!((m.src_end, m.dst_end), (110, 105));
+        m.record_run(110, 105, 0);
+        assert_eq!(m.runs.len(), 2);
     }
 
     #[test]
     fn extend_from_ignores_known_entries() {
         let mut m = map(&[(0, 0), (1, 1)], 2);
         m.extend_from([(1, 1), (2, 2), (3, 3)]);
-        assert_eq!(m.runs, [Run { src: 0, dst: 0, len: 4 }]);
+        assert_eq!(
+            m.runs,
+            [Run {
+                src: 0,
+                dst: 0,
+                len: 4
+            }]
+        );
         assert_eq!((m.src_end, m.dst_end), (4, 4));
     }
 
@@ -193,10 +266,20 @@ mod tests {
             let end = src + 1 + (next() % 3) as i64;
             let m = map(&copied, end);
             for committed in 1..=end {
-                let expected = copied.iter().find(|(s, _)| *s >= committed).map_or(dst, |(_, d)| *d);
-                assert_eq!(m.translate(committed), Translation::Exact(expected), "committed {committed}");
+                let expected = copied
+                    .iter()
+                    .find(|(s, _)| *s >= committed)
+                    .map_or(dst, |(_, d)| *d);
+                assert_eq!(
+                    m.translate(committed),
+                    Translation::Exact(expected),
+                    "committed {committed}"
+                );
             }
-            assert_eq!(m.translate(end + 1), Translation::NotYetCopied { copied_up_to: end });
+            assert_eq!(
+                m.translate(end + 1),
+                Translation::NotYetCopied { copied_up_to: end }
+            );
         }
     }
 }

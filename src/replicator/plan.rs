@@ -121,7 +121,11 @@ pub enum PlanError {
         source: std::io::Error,
     },
     #[error("plan file `{path}`, at `{location}`: {message}")]
-    Invalid { path: PathBuf, location: String, message: String },
+    Invalid {
+        path: PathBuf,
+        location: String,
+        message: String,
+    },
     #[error("plan file `{path}` has version {found}; this kcp reads version 1")]
     Version { path: PathBuf, found: u32 },
 }
@@ -129,9 +133,13 @@ pub enum PlanError {
 impl PlanError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
-            PlanError::Read { .. } => "pass an existing file with `--plan` (write one with `kcp migrate init`)".into(),
+            PlanError::Read { .. } => {
+                "pass an existing file with `--plan` (write one with `kcp migrate init`)".into()
+            }
             PlanError::Invalid { .. } => "see docs/reference/plan-file.md for the format".into(),
-            PlanError::Version { .. } => "install the kcp that wrote the plan, or write a new plan".into(),
+            PlanError::Version { .. } => {
+                "install the kcp that wrote the plan, or write a new plan".into()
+            }
         })
     }
 }
@@ -148,32 +156,57 @@ pub struct LoadedPlan {
 impl LoadedPlan {
     /// Reads and checks a plan file.
     pub fn load(path: &Path) -> Result<Self, PlanError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(path, &text)
     }
 
     /// Parses plan text; `path` is used for messages and relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Self, PlanError> {
-        let invalid = |location: &str, message: String| PlanError::Invalid { path: path.to_owned(), location: location.to_owned(), message };
+        let invalid = |location: &str, message: String| PlanError::Invalid {
+            path: path.to_owned(),
+            location: location.to_owned(),
+            message,
+        };
         let de = serde_norway::Deserializer::from_str(text);
-        let plan: Plan = serde_path_to_error::deserialize(de).map_err(|e| invalid(&e.path().to_string(), e.inner().to_string()))?;
+        let plan: Plan = serde_path_to_error::deserialize(de)
+            .map_err(|e| invalid(&e.path().to_string(), e.inner().to_string()))?;
         if plan.version != 1 {
-            return Err(PlanError::Version { path: path.to_owned(), found: plan.version });
+            return Err(PlanError::Version {
+                path: path.to_owned(),
+                found: plan.version,
+            });
         }
         let compile = |field: &str, re: &Option<String>| -> Result<Option<Regex>, PlanError> {
             re.as_deref()
-                .map(|r| Regex::new(&format!("^(?:{r})$")).map_err(|e| invalid(field, format!("not a valid regular expression: {e}"))))
+                .map(|r| {
+                    Regex::new(&format!("^(?:{r})$"))
+                        .map_err(|e| invalid(field, format!("not a valid regular expression: {e}")))
+                })
                 .transpose()
         };
         let include = compile("topics.include", &plan.topics.include)?;
         let exclude = compile("topics.exclude", &plan.topics.exclude)?;
         if plan.source == plan.target {
-            return Err(invalid("target", "source and target must be different clusters".into()));
+            return Err(invalid(
+                "target",
+                "source and target must be different clusters".into(),
+            ));
         }
         if plan.replication.checkpoint_interval_ms == 0 {
-            return Err(invalid("replication.checkpoint_interval_ms", "must be positive".into()));
+            return Err(invalid(
+                "replication.checkpoint_interval_ms",
+                "must be positive".into(),
+            ));
         }
-        Ok(LoadedPlan { path: path.to_owned(), plan, include, exclude })
+        Ok(LoadedPlan {
+            path: path.to_owned(),
+            plan,
+            include,
+            exclude,
+        })
     }
 
     /// The credentials file, resolved against the plan's folder.
@@ -192,12 +225,16 @@ impl LoadedPlan {
         if topic.starts_with("__") || topic.starts_with("_kcp") {
             return false;
         }
-        self.include.as_ref().is_none_or(|re| re.is_match(topic)) && !self.exclude.as_ref().is_some_and(|re| re.is_match(topic))
+        self.include.as_ref().is_none_or(|re| re.is_match(topic))
+            && !self.exclude.as_ref().is_some_and(|re| re.is_match(topic))
     }
 
     /// The target name of a source topic.
     pub fn target_topic(&self, topic: &str) -> String {
-        format!("{}{topic}{}", self.plan.topics.rename.prefix, self.plan.topics.rename.suffix)
+        format!(
+            "{}{topic}{}",
+            self.plan.topics.rename.prefix, self.plan.topics.rename.suffix
+        )
     }
 }
 
@@ -208,7 +245,9 @@ mod tests {
     fn plan(extra: &str) -> Result<LoadedPlan, PlanError> {
         LoadedPlan::parse(
             Path::new("/plans/p.yaml"),
-            &format!("version: 1\nname: p\ncredentials_file: creds.yaml\nsource: a\ntarget: b\n{extra}"),
+            &format!(
+                "version: 1\nname: p\ncredentials_file: creds.yaml\nsource: a\ntarget: b\n{extra}"
+            ),
         )
     }
 
@@ -217,7 +256,10 @@ mod tests {
         let p = plan("topics:\n  include: 'orders\\..*|payments'\n  exclude: '.*\\.tmp'\n  rename: { prefix: 'dc1.' }\n").unwrap();
         assert!(p.selects("orders.created"));
         assert!(p.selects("payments"));
-        assert!(!p.selects("payments-old"), "include is anchored at both ends");
+        assert!(
+            !p.selects("payments-old"),
+            "include is anchored at both ends"
+        );
         assert!(!p.selects("orders.x.tmp"));
         assert!(!p.selects("__consumer_offsets"));
         assert!(!p.selects("_kcp-offset-map"));
@@ -231,10 +273,21 @@ mod tests {
         let e = plan("topics: { include: '(' }\n").unwrap_err();
         assert!(e.to_string().contains("topics.include"), "{e}");
         let e = plan("replication: { read_comitted: true }\n").unwrap_err();
-        assert!(e.to_string().contains("unknown field `read_comitted`"), "{e}");
-        let e = LoadedPlan::parse(Path::new("p"), "version: 2\nname: p\ncredentials_file: c\nsource: a\ntarget: b\n").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `read_comitted`"),
+            "{e}"
+        );
+        let e = LoadedPlan::parse(
+            Path::new("p"),
+            "version: 2\nname: p\ncredentials_file: c\nsource: a\ntarget: b\n",
+        )
+        .unwrap_err();
         assert!(matches!(e, PlanError::Version { found: 2, .. }));
-        let e = LoadedPlan::parse(Path::new("p"), "version: 1\nname: p\ncredentials_file: c\nsource: a\ntarget: a\n").unwrap_err();
+        let e = LoadedPlan::parse(
+            Path::new("p"),
+            "version: 1\nname: p\ncredentials_file: c\nsource: a\ntarget: a\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("must be different"), "{e}");
     }
 }

@@ -22,7 +22,10 @@ pub struct Provenance {
 impl Provenance {
     /// The header value.
     pub fn encode(&self) -> String {
-        format!("v1;{};{};{};{}", self.cluster_id, self.topic, self.partition, self.offset)
+        format!(
+            "v1;{};{};{};{}",
+            self.cluster_id, self.topic, self.partition, self.offset
+        )
     }
 
     /// Parses a header value; `None` for anything else.
@@ -39,11 +42,18 @@ impl Provenance {
         if parts.next().is_some() || cluster_id.is_empty() || topic.is_empty() {
             return None;
         }
-        Some(Provenance { cluster_id, topic, partition, offset })
+        Some(Provenance {
+            cluster_id,
+            topic,
+            partition,
+            offset,
+        })
     }
 
     /// Finds and decodes the provenance header among a record's headers.
-    pub fn find<'a>(headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>) -> Option<Self> {
+    pub fn find<'a>(
+        headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    ) -> Option<Self> {
         headers
             .into_iter()
             .filter(|(k, _)| *k == HEADER)
@@ -57,17 +67,32 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let p = Provenance { cluster_id: "Xk3v9Q-T9mJ_8f".into(), topic: "orders.v1-eu".into(), partition: 7, offset: 1_234_567 };
+        let p = Provenance {
+            cluster_id: "Xk3v9Q-T9mJ_8f".into(),
+            topic: "orders.v1-eu".into(),
+            partition: 7,
+            offset: 1_234_567,
+        };
         assert_eq!(p.encode(), "v1;Xk3v9Q-T9mJ_8f;orders.v1-eu;7;1234567");
         assert_eq!(Provenance::decode(p.encode().as_bytes()), Some(p.clone()));
         let encoded = p.encode();
-        let headers = [("trace", Some(&b"x"[..])), (HEADER, Some(encoded.as_bytes()))];
+        let headers = [
+            ("trace", Some(&b"x"[..])),
+            (HEADER, Some(encoded.as_bytes())),
+        ];
         assert_eq!(Provenance::find(headers), Some(p));
     }
 
     #[test]
     fn rejects_foreign_values() {
-        for bad in ["", "v2;a;t;0;1", "v1;a;t;x;1", "v1;;t;0;1", "v1;a;t;0;1;extra", "v1;a;t;0"] {
+        for bad in [
+            "",
+            "v2;a;t;0;1",
+            "v1;a;t;x;1",
+            "v1;;t;0;1",
+            "v1;a;t;0;1;extra",
+            "v1;a;t;0",
+        ] {
             assert_eq!(Provenance::decode(bad.as_bytes()), None, "{bad}");
         }
         assert_eq!(Provenance::decode(&[0xff, 0xfe]), None);

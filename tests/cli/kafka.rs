@@ -6,17 +6,24 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::message::ToBytes;
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, Timestamp, TopicPartitionList};
 
 pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap()
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap()
 }
 
 pub fn block<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// Name, partition count and configs of a topic to create.
@@ -25,7 +32,12 @@ pub type TopicSpec<'a> = (&'a str, i32, &'a [(&'a str, &'a str)]);
 pub fn create_topics(bootstrap: &str, topics: &[TopicSpec<'_>]) {
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|(name, partitions, configs)| configs.iter().fold(NewTopic::new(name, *partitions, TopicReplication::Fixed(1)), |t, (k, v)| t.set(k, v)))
+        .map(|(name, partitions, configs)| {
+            configs.iter().fold(
+                NewTopic::new(name, *partitions, TopicReplication::Fixed(1)),
+                |t, (k, v)| t.set(k, v),
+            )
+        })
         .collect();
     for result in block(admin(bootstrap).create_topics(&new, &AdminOptions::new())).unwrap() {
         result.unwrap();
@@ -48,8 +60,15 @@ pub fn produce(bootstrap: &str, topic: &str, counts: &[usize]) {
         for i in 0..*count {
             let key = format!("key-{i}");
             let value = format!("value {i} of {topic}/{partition}");
-            let headers = OwnedHeaders::new().insert(Header { key: "trace-id", value: Some(&format!("t{i}")) });
-            let record = BaseRecord::to(topic).partition(partition as i32).key(&key).payload(&value).headers(headers);
+            let headers = OwnedHeaders::new().insert(Header {
+                key: "trace-id",
+                value: Some(&format!("t{i}")),
+            });
+            let record = BaseRecord::to(topic)
+                .partition(partition as i32)
+                .key(&key)
+                .payload(&value)
+                .headers(headers);
             send(&producer, record);
         }
     }
@@ -57,11 +76,19 @@ pub fn produce(bootstrap: &str, topic: &str, counts: &[usize]) {
 }
 
 /// Sends, waiting on a full queue.
-pub fn send<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(producer: &BaseProducer, mut record: BaseRecord<'_, K, P>) {
+pub fn send<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(
+    producer: &BaseProducer,
+    mut record: BaseRecord<'_, K, P>,
+) {
     loop {
         match producer.send(record) {
             Ok(()) => return,
-            Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                back,
+            )) => {
                 record = back;
                 producer.poll(Duration::from_millis(20));
             }
@@ -79,7 +106,8 @@ pub fn commit(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
         .unwrap();
     let mut list = TopicPartitionList::new();
     for (topic, partition, offset) in offsets {
-        list.add_partition_offset(topic, *partition, Offset::Offset(*offset)).unwrap();
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .unwrap();
     }
     consumer.commit(&list, CommitMode::Sync).unwrap();
 }
@@ -102,24 +130,38 @@ pub fn read_partition(bootstrap: &str, topic: &str, partition: i32, from: i64) -
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    let (_, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .unwrap();
     let mut out = Vec::new();
     if from >= high {
         return out;
     }
     let mut list = TopicPartitionList::new();
-    list.add_partition_offset(topic, partition, Offset::Offset(from)).unwrap();
+    list.add_partition_offset(topic, partition, Offset::Offset(from))
+        .unwrap();
     consumer.assign(&list).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while out.last().is_none_or(|r: &Record| r.offset + 1 < high) {
-        assert!(Instant::now() < deadline, "reading {topic}-{partition}: stuck at {:?} of {high}", out.last().map(|r| r.offset));
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic}-{partition}: stuck at {:?} of {high}",
+            out.last().map(|r| r.offset)
+        );
         if let Some(m) = consumer.poll(Duration::from_millis(200)) {
             let m = m.unwrap();
             out.push(Record {
                 offset: m.offset(),
                 key: m.key().map(<[u8]>::to_vec),
                 value: m.payload().map(<[u8]>::to_vec),
-                headers: m.headers().map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default(),
+                headers: m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 timestamp: match m.timestamp() {
                     Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
                     Timestamp::NotAvailable => None,

@@ -109,10 +109,20 @@ impl TansuBroker {
     /// Starts another broker on the same database as `self`, optionally
     /// requiring SASL authentication.
     pub fn start_sharing(&self, tb: &Testbed, authentication: bool) -> Self {
-        Self::spawn(tb, self.dir.clone(), authentication, &self.cluster_id.clone())
+        Self::spawn(
+            tb,
+            self.dir.clone(),
+            authentication,
+            &self.cluster_id.clone(),
+        )
     }
 
-    fn spawn(tb: &Testbed, dir: Arc<tempfile::TempDir>, authentication: bool, cluster_id: &str) -> Self {
+    fn spawn(
+        tb: &Testbed,
+        dir: Arc<tempfile::TempDir>,
+        authentication: bool,
+        cluster_id: &str,
+    ) -> Self {
         let mut last_error = String::new();
         // A port picked as free may be taken before Tansu binds it: retry.
         for _ in 0..5 {
@@ -124,7 +134,12 @@ impl TansuBroker {
             cmd.arg("broker")
                 .args(["--listener-url", &url, "--advertised-listener-url", &url])
                 // Tansu resolves sqlite:// paths against its working directory.
-                .args(["--storage-engine", "sqlite://tansu.db", "--cluster-id", cluster_id])
+                .args([
+                    "--storage-engine",
+                    "sqlite://tansu.db",
+                    "--cluster-id",
+                    cluster_id,
+                ])
                 .current_dir(dir.path())
                 .env_remove("LISTENER_URL")
                 .env_remove("ADVERTISED_LISTENER_URL")
