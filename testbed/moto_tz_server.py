@@ -1,11 +1,16 @@
-"""moto_server, with MSK timestamps made timezone-aware.
+"""`moto_server`, with MSK timestamps that carry a UTC offset.
 
-    python testbed/moto_tz_server.py -H 127.0.0.1 -p PORT
+    python testbed/moto_tz_server.py -H 127.0.0.1 -p PORT   # same argv as moto_server
 
-moto 5.2.5 writes MSK `creationTime` as a naive ISO time (no UTC offset);
-the Rust AWS SDK rejects that, so ListClustersV2 fails as soon as one cluster
-exists. This wrapper makes moto's kafka models use UTC-aware `now()` and then
-runs moto's own server entry point with the same arguments.
+Why: moto 5.2.5 stamps an MSK cluster with `datetime.now().isoformat()`, a
+naive local time such as `2026-11-25T08:31:10.123456`. The Rust AWS SDK reads
+`creationTime` as an RFC-3339 date-time and rejects a value without an
+offset, so `ListClustersV2` fails as soon as one cluster exists.
+
+How: `moto.kafka.models` imports the `datetime` class by name. We replace that
+one name with a subclass whose `now()` defaults to UTC, so the stored string
+becomes `2026-11-25T08:31:10.123456+00:00`, then hand the untouched argv to
+moto's own server entry point. Nothing else in moto is changed.
 """
 
 import datetime
@@ -13,18 +18,24 @@ import sys
 
 import moto.kafka.models as kafka_models
 
+# Fail loudly if a moto upgrade stops importing the class by name: the patch
+# below would then silently do nothing and the Rust SDK would break again.
+if getattr(kafka_models, "datetime", None) is not datetime.datetime:
+    sys.exit("moto_tz_server: moto.kafka.models no longer imports `datetime`; update the patch")
 
-class _AwareDateTime(datetime.datetime):
-    """`datetime.now()` that is UTC-aware unless a zone is given."""
+
+class _UtcDefaultDateTime(datetime.datetime):
+    """`datetime` whose `now()` is timezone-aware (UTC) unless a zone is given."""
 
     @classmethod
     def now(cls, tz=None):
         return datetime.datetime.now(tz or datetime.timezone.utc)
 
 
-kafka_models.datetime = _AwareDateTime
+kafka_models.datetime = _UtcDefaultDateTime
 
-from moto.server import main  # noqa: E402  (after the patch on purpose)
+# Imported only after the patch so that the server sees the patched module.
+from moto.server import main  # noqa: E402
 
 if __name__ == "__main__":
     main(sys.argv[1:])

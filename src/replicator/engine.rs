@@ -465,11 +465,7 @@ pub fn run(
     let mut window = (Instant::now(), 0u64, 0u64);
     let mut budget_started = Instant::now();
     let mut budget_bytes = 0u64;
-    let mut index: HashMap<(String, i32), usize> = slots
-        .iter()
-        .enumerate()
-        .map(|(i, s)| ((s.topic.clone(), s.partition), i))
-        .collect();
+    let (mut index, mut target_topics) = build_index(&slots);
     let mut caught_up = false;
 
     loop {
@@ -482,22 +478,24 @@ pub fn run(
 
         if let Some(result) = source_consumer.poll(Duration::from_millis(50)) {
             let m = result.map_err(ReplicatorError::kafka("reading the source"))?;
-            let Some(&slot_index) = index.get(&(m.topic().to_owned(), m.partition())) else {
+            let Some(slot_index) = index.get(m.topic()).and_then(|by_partition| {
+                by_partition
+                    .get(usize::try_from(m.partition()).ok()?)
+                    .copied()
+                    .flatten()
+            }) else {
                 continue;
             };
-            let headers: Vec<(String, Option<Vec<u8>>)> = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let headers = m.headers();
+            let header_iter = || {
+                headers
+                    .into_iter()
+                    .flat_map(|h| h.iter())
+                    .map(|h| (h.key, h.value))
+            };
             // A record that came from the target (another replicator running
             // the other way) is not copied back: no cycles.
-            if Provenance::find(headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())))
-                .is_some_and(|p| p.cluster_id == dst_id)
-            {
+            if Provenance::find(header_iter()).is_some_and(|p| p.cluster_id == dst_id) {
                 skipped += 1;
                 let slot = &mut slots[slot_index];
                 if slot.in_flight == 0 {
@@ -506,33 +504,24 @@ pub fn run(
                 }
                 continue;
             }
-            let slot = &slots[slot_index];
-            // Owned, so that `slots` can take delivery reports while this
-            // record waits for room in the producer queue.
-            let target_topic = slot.target_topic.clone();
-            let partition = slot.partition;
-            let provenance = Provenance {
-                cluster_id: src_id.clone(),
-                topic: slot.topic.clone(),
-                partition,
-                offset: m.offset(),
-            }
-            .encode();
-            let mut out_headers = OwnedHeaders::new_with_capacity(headers.len() + 1);
-            for (k, v) in &headers {
-                if k != HEADER {
-                    out_headers = out_headers.insert(Header {
-                        key: k,
-                        value: v.as_deref(),
-                    });
+            let partition = slots[slot_index].partition;
+            let provenance = format!("v1;{src_id};{};{partition};{}", m.topic(), m.offset());
+            let mut out_headers =
+                OwnedHeaders::new_with_capacity(headers.map_or(0, |h| h.count()) + 1);
+            for (key, value) in header_iter() {
+                if key != HEADER {
+                    out_headers = out_headers.insert(Header { key, value });
                 }
             }
             out_headers = out_headers.insert(Header {
                 key: HEADER,
                 value: Some(provenance.as_bytes()),
             });
+            // Target names live apart from `slots`, so that `slots` can take
+            // delivery reports while this record waits for queue room.
+            let target_topic = target_topics[slot_index].as_str();
             let mut record: BaseRecord<'_, [u8], [u8], Box<(usize, i64)>> =
-                BaseRecord::with_opaque_to(&target_topic, Box::new((slot_index, m.offset())))
+                BaseRecord::with_opaque_to(target_topic, Box::new((slot_index, m.offset())))
                     .partition(partition)
                     .headers(out_headers);
             if let Some(k) = m.key() {
@@ -648,11 +637,7 @@ pub fn run(
                     options.timeout,
                     observer,
                 )?;
-                index = slots
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| ((s.topic.clone(), s.partition), i))
-                    .collect();
+                (index, target_topics) = build_index(&slots);
                 topics.extend(grown);
             }
             last_discovery = Instant::now();
@@ -681,6 +666,24 @@ pub fn run(
         interrupted,
         elapsed_secs: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Slot lookup by topic and partition without allocating per record, and
+/// the target topic names by slot.
+fn build_index(slots: &[Slot]) -> (HashMap<String, Vec<Option<usize>>>, Vec<String>) {
+    let mut index: HashMap<String, Vec<Option<usize>>> = HashMap::new();
+    for (i, s) in slots.iter().enumerate() {
+        let by_partition = index.entry(s.topic.clone()).or_default();
+        let p = usize::try_from(s.partition).unwrap_or(0);
+        if by_partition.len() <= p {
+            by_partition.resize(p + 1, None);
+        }
+        by_partition[p] = Some(i);
+    }
+    (
+        index,
+        slots.iter().map(|s| s.target_topic.clone()).collect(),
+    )
 }
 
 /// Grows target topics whose source gained partitions (CreatePartitions).
