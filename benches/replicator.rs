@@ -158,14 +158,7 @@ fn main() {
     let both_time = both_consume.max(both_produce);
 
     let dir = tempfile::tempdir().unwrap();
-    support::write_credentials(
-        dir.path(),
-        &format!(
-            "clusters:\n  - name: src\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n  - name: dst\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n",
-            source.bootstrap(),
-            target.bootstrap()
-        ),
-    );
+    support::write_pair_credentials(dir.path(), &source, &target);
     let plan = dir.path().join("plan.yaml");
     std::fs::write(&plan, "version: 1\nname: bench\ncredentials_file: credentials.yaml\nsource: src\ntarget: dst\ntopics: { include: load }\n").unwrap();
     let started = Instant::now();

@@ -13,9 +13,11 @@ protocol, so this shim translates between the two:
             the caller's other headers (Authorization above all: moto picks the
             service and region from its credential scope) go along.
   response  JSON -> Python, typed by botocore's CloudWatch output shape for
-            <Op> (timestamps become aware datetimes, numbers in `double`
-            members become floats) -> CBOR with timestamps as tag 1.
-  errors    the upstream status, with a CBOR map {"__type", "message"}.
+            <Op> -> CBOR: timestamps as tag 1 around float epoch seconds,
+            numbers in `double` members as floats (the Rust SDK's decoder
+            refuses CBOR integers in both places), blobs as byte strings.
+  errors    the upstream status, with a CBOR map {"__type", "message"};
+            an operation CloudWatch lacks gets 404 UnknownOperationException.
 
 Every other request (any method, any path: MSK, Cost Explorer, STS,
 `/moto-api/...`) is relayed to moto unchanged, so one endpoint serves all
@@ -135,9 +137,9 @@ def epoch_seconds_tag(when):
 def json_to_cbor_value(value, shape):
     """Retypes a JSON answer for CBOR, walking the botocore shape alongside it.
 
-    JSON loses the distinction a CBOR reader cares about: the Rust SDK wants
-    tag-1 timestamps for `timestamp` members, floats (not integers) for
-    `double` members, and byte strings for `blob` members. Members absent
+    JSON loses distinctions a CBOR reader cares about: the Rust SDK wants
+    tag-1 float timestamps for `timestamp` members, floats (not integers)
+    for `double` members, and byte strings for `blob` members. Members absent
     from the model are passed through as they are; nulls are dropped.
     """
     if shape is None or value is None:

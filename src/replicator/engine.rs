@@ -417,19 +417,17 @@ pub fn run(
             ("enable.partition.eof", "false"),
         ],
     )?;
-    add_partitions(
-        &src,
-        &dst,
+    let cx = Context {
+        src: &src,
+        dst: &dst,
         plan,
-        &topics,
-        &reader,
-        &src_id,
-        &mut maps,
-        &mut slots,
-        &source_consumer,
-        options.timeout,
+        reader: &reader,
+        src_id: &src_id,
+        source_consumer: &source_consumer,
+        timeout: options.timeout,
         observer,
-    )?;
+    };
+    add_partitions(&cx, &topics, &mut maps, &mut slots)?;
 
     let producer: BaseProducer<DeliveryContext> = {
         let mut config = client_config(target)?;
@@ -624,19 +622,7 @@ pub fn run(
                 ));
                 grow_target(&dst, plan, &grown, &topics)?;
                 prepare_target(&src, &dst, plan, &grown, observer)?;
-                add_partitions(
-                    &src,
-                    &dst,
-                    plan,
-                    &grown,
-                    &reader,
-                    &src_id,
-                    &mut maps,
-                    &mut slots,
-                    &source_consumer,
-                    options.timeout,
-                    observer,
-                )?;
+                add_partitions(&cx, &grown, &mut maps, &mut slots)?;
                 (index, target_topics) = build_index(&slots);
                 topics.extend(grown);
             }
@@ -721,21 +707,36 @@ fn grow_target(
     Ok(())
 }
 
+/// What adding partitions to the copy needs, besides the maps and slots.
+struct Context<'a> {
+    src: &'a Connection,
+    dst: &'a Connection,
+    plan: &'a LoadedPlan,
+    /// A group-less reader of the target (map topic, provenance).
+    reader: &'a BaseConsumer<KcpContext>,
+    src_id: &'a str,
+    source_consumer: &'a BaseConsumer<KcpContext>,
+    timeout: Duration,
+    observer: &'a dyn Observer,
+}
+
 /// Repairs maps and assigns the given topics' partitions from their resume points.
-#[allow(clippy::too_many_arguments)]
 fn add_partitions(
-    src: &Connection,
-    dst: &Connection,
-    plan: &LoadedPlan,
+    cx: &Context<'_>,
     topics: &BTreeMap<String, i32>,
-    reader: &BaseConsumer<KcpContext>,
-    src_id: &str,
     maps: &mut HashMap<(String, i32), OffsetMap>,
     slots: &mut Vec<Slot>,
-    source_consumer: &BaseConsumer<KcpContext>,
-    timeout: Duration,
-    observer: &dyn Observer,
 ) -> Result<(), ReplicatorError> {
+    let Context {
+        src,
+        dst,
+        plan,
+        reader,
+        src_id,
+        source_consumer,
+        timeout,
+        observer,
+    } = *cx;
     let known: std::collections::HashSet<(String, i32)> = slots
         .iter()
         .map(|s| (s.topic.clone(), s.partition))

@@ -19,7 +19,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer};
 
 use crate::kafka::{create_topics, producer, read_partition, send};
-use crate::support::{TansuBroker, Testbed, write_credentials};
+use crate::support::{TansuBroker, Testbed, write_pair_credentials};
 use crate::{kcp, require_testbed, run};
 
 struct Pair {
@@ -33,14 +33,7 @@ fn pair(tb: &Testbed, topics_yaml: &str) -> Pair {
     let source = TansuBroker::start_named(tb, "source_cluster");
     let target = TansuBroker::start_named(tb, "target_cluster");
     let dir = tempfile::tempdir().unwrap();
-    write_credentials(
-        dir.path(),
-        &format!(
-            "clusters:\n  - name: src\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n  - name: dst\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n",
-            source.bootstrap(),
-            target.bootstrap()
-        ),
-    );
+    write_pair_credentials(dir.path(), &source, &target);
     let plan = dir.path().join("plan.yaml");
     std::fs::write(
         &plan,

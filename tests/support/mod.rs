@@ -306,6 +306,19 @@ impl Drop for Moto {
     }
 }
 
+/// Writes a credentials file naming `source` as `src` and `target` as
+/// `dst` (plaintext) into `dir` and returns its path.
+pub fn write_pair_credentials(dir: &Path, source: &TansuBroker, target: &TansuBroker) -> PathBuf {
+    write_credentials(
+        dir,
+        &format!(
+            "clusters:\n  - name: src\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n  - name: dst\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n",
+            source.bootstrap(),
+            target.bootstrap()
+        ),
+    )
+}
+
 /// Writes a credentials file into `dir` and returns its path.
 pub fn write_credentials(dir: &Path, yaml: &str) -> PathBuf {
     let path = dir.join("credentials.yaml");
