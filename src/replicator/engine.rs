@@ -222,6 +222,7 @@ fn prepare_target(
         .map(|t| (t.name(), (t.partitions().len() as i32, t.error().is_none())))
         .collect();
     let admin_dst = dst.admin_client()?;
+    warn_log_append_time(dst, plan, topics, &existing, observer)?;
     let mut to_create = Vec::new();
     for (topic, partitions) in topics {
         let target = plan.target_topic(topic);
@@ -297,6 +298,49 @@ fn prepare_target(
                     "cannot create topic `{name}` on the target: {code}"
                 )));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Existing target topics with `message.timestamp.type=LogAppendTime`
+/// replace every copied record's timestamp with the broker's append time.
+fn warn_log_append_time(
+    dst: &Connection,
+    plan: &LoadedPlan,
+    topics: &BTreeMap<String, i32>,
+    existing: &HashMap<&str, (i32, bool)>,
+    observer: &dyn Observer,
+) -> Result<(), ReplicatorError> {
+    let names: Vec<String> = topics
+        .keys()
+        .map(|t| plan.target_topic(t))
+        .filter(|t| existing.contains_key(t.as_str()))
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let specs: Vec<rdkafka::admin::ResourceSpecifier<'_>> = names
+        .iter()
+        .map(|t| rdkafka::admin::ResourceSpecifier::Topic(t))
+        .collect();
+    let admin_dst = dst.admin_client()?;
+    let Ok(described) = block(admin_dst.describe_configs(&specs, &dst.admin_options()))? else {
+        observer.notice("cannot read the target topics' configs; timestamps are not checked");
+        return Ok(());
+    };
+    for (name, result) in names.iter().zip(described) {
+        let log_append = result
+            .ok()
+            .and_then(|r| {
+                r.get("message.timestamp.type")
+                    .and_then(|e| e.value.clone())
+            })
+            .is_some_and(|v| v == "LogAppendTime");
+        if log_append {
+            observer.notice(&format!(
+                "target topic `{name}` uses message.timestamp.type=LogAppendTime: the broker replaces the copied records' timestamps with its own; set it to CreateTime to keep them"
+            ));
         }
     }
     Ok(())

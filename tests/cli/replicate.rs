@@ -473,3 +473,23 @@ fn refuses_a_target_topic_with_fewer_partitions() {
     );
     assert!(p.dir.path().exists());
 }
+
+#[test]
+fn reports_a_target_topic_that_overwrites_timestamps() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    create_topics(&p.source.bootstrap(), &[("clicks", 1, &[])]);
+    create_topics(
+        &p.target.bootstrap(),
+        &[("clicks", 1, &[("message.timestamp.type", "LogAppendTime")])],
+    );
+    crate::kafka::produce(&p.source.bootstrap(), "clicks", &[3]);
+    let out = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("target topic `clicks` uses message.timestamp.type=LogAppendTime"),
+        "{}",
+        out.stderr
+    );
+}
