@@ -505,8 +505,7 @@ pub fn run(
     let mut last_discovery = Instant::now();
     let mut last_watermarks = Instant::now() - Duration::from_secs(60);
     let mut window = (Instant::now(), 0u64, 0u64);
-    let mut budget_started = Instant::now();
-    let mut budget_bytes = 0u64;
+    let mut throttle = throttle.map(super::throttle::Throttle::new);
     let (mut index, mut target_topics) = build_index(&slots);
     let mut caught_up = false;
 
@@ -602,17 +601,10 @@ pub fn run(
             slot.last_timestamp = ts;
             bytes += size;
             window.2 += size;
-            budget_bytes += size;
-            if let Some(limit) = throttle {
-                let allowed = limit as f64 * budget_started.elapsed().as_secs_f64();
-                if budget_bytes as f64 > allowed {
-                    let wait =
-                        Duration::from_secs_f64((budget_bytes as f64 - allowed) / limit as f64);
-                    std::thread::sleep(wait.min(Duration::from_millis(500)));
-                }
-                if budget_started.elapsed() > Duration::from_secs(5) {
-                    budget_started = Instant::now();
-                    budget_bytes = 0;
+            if let Some(throttle) = throttle.as_mut() {
+                let wait = throttle.take(size, Instant::now());
+                if !wait.is_zero() {
+                    std::thread::sleep(wait.min(Duration::from_secs(1)));
                 }
             }
         }

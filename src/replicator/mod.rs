@@ -17,6 +17,7 @@ pub mod map_store;
 pub mod offset_map;
 pub mod plan;
 pub mod provenance;
+pub mod throttle;
 
 use rdkafka::error::KafkaError;
 

@@ -493,3 +493,52 @@ fn reports_a_target_topic_that_overwrites_timestamps() {
         out.stderr
     );
 }
+
+#[test]
+fn max_bytes_per_sec_holds_the_rate() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    create_topics(&p.source.bootstrap(), &[("metered", 2, &[])]);
+    let prod = producer(&p.source.bootstrap());
+    // 20,000 records of 20 bytes (key + value): 400 kB.
+    for i in 0..20_000 {
+        let key = format!("k{:09}", i);
+        send(
+            &prod,
+            BaseRecord::to("metered")
+                .partition(i % 2)
+                .key(&key)
+                .payload(&key),
+        );
+    }
+    prod.flush(Duration::from_secs(30)).unwrap();
+    let out = replicate(
+        &p.plan,
+        &["--until-caught-up", "--max-bytes-per-sec", "100000"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let samples: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"elapsed"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let copying: Vec<&serde_json::Value> = samples
+        .iter()
+        .filter(|s| s["copied"].as_u64() > Some(0))
+        .collect();
+    let first = copying.first().unwrap()["elapsed_secs"].as_f64().unwrap();
+    let last = copying.last().unwrap()["elapsed_secs"].as_f64().unwrap();
+    // One second of burst at most: 400 kB at 100 kB/s takes at least 3 s.
+    assert!(
+        last - first >= 2.5,
+        "copied 400 kB in {:.1} s at 100 kB/s",
+        last - first
+    );
+    for s in &copying {
+        assert!(
+            s["bytes_per_sec"].as_f64().unwrap() <= 125_000.0,
+            "sample over the limit: {s}"
+        );
+    }
+}
