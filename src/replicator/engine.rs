@@ -579,23 +579,10 @@ pub fn run(
                 record = record.timestamp(t);
             }
             let size = (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        // Backpressure: serve deliveries until there is room.
-                        record = back;
-                        producer.poll(Duration::from_millis(50));
-                        apply_deliveries(&producer, &mut slots)?;
-                    }
-                    Err((e, _)) => {
-                        return Err(ReplicatorError::Kafka {
-                            operation: "producing to the target".into(),
-                            source: Box::new(e),
-                        });
-                    }
-                }
-            }
+            // Backpressure: serve deliveries until there is room.
+            send_waiting(&producer, record, "producing to the target", |p| {
+                apply_deliveries(p, &mut slots)
+            })?;
             let slot = &mut slots[slot_index];
             slot.in_flight += 1;
             slot.last_timestamp = ts;
@@ -933,6 +920,32 @@ fn advance_idle_positions(
     Ok(())
 }
 
+/// Sends a record, waiting while the producer queue is full; `on_wait`
+/// runs after each wait (to apply delivery reports).
+fn send_waiting<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
+    producer: &BaseProducer<DeliveryContext>,
+    mut record: BaseRecord<'_, K, P, Box<(usize, i64)>>,
+    operation: &str,
+    mut on_wait: impl FnMut(&BaseProducer<DeliveryContext>) -> Result<(), ReplicatorError>,
+) -> Result<(), ReplicatorError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(50));
+                on_wait(producer)?;
+            }
+            Err((e, _)) => {
+                return Err(ReplicatorError::Kafka {
+                    operation: operation.to_owned(),
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+}
+
 fn checkpoint(
     producer: &BaseProducer<DeliveryContext>,
     map_topic: &str,
@@ -943,25 +956,11 @@ fn checkpoint(
         let key = map_store::key(src_id, &s.topic, s.partition);
         let value = serde_json::to_vec(&s.map)
             .map_err(|e| ReplicatorError::Setup(format!("cannot encode an offset map: {e}")))?;
-        let mut record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> =
+        let record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> =
             BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0)))
                 .key(key.as_str())
                 .payload(value.as_slice());
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(50));
-                }
-                Err((e, _)) => {
-                    return Err(ReplicatorError::Kafka {
-                        operation: "writing offset maps".into(),
-                        source: Box::new(e),
-                    });
-                }
-            }
-        }
+        send_waiting(producer, record, "writing offset maps", |_| Ok(()))?;
         s.dirty = false;
     }
     Ok(())
