@@ -196,6 +196,19 @@ fn copies_every_record_exactly_with_keys_values_headers_and_timestamps() {
     );
 }
 
+/// The pair's offset maps, loaded and repaired as any process would.
+fn offset_maps(p: &Pair) -> std::collections::HashMap<(String, i32), kcp::replicator::OffsetMap> {
+    let plan = LoadedPlan::load(&p.plan).unwrap();
+    let creds = CredentialsFile::load(&plan.credentials_path()).unwrap();
+    kcp::replicator::offset_maps(
+        &plan,
+        creds.cluster("src").unwrap(),
+        creds.cluster("dst").unwrap(),
+        Duration::from_secs(30),
+    )
+    .unwrap()
+}
+
 fn spawn_replicator(plan: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kcp"))
         .args(["migrate", "replicate", "--no-progress", "--plan"])
@@ -308,15 +321,7 @@ fn survives_sigkill_at_random_moments_with_every_record_exactly_once() {
     );
 
     // Every partition holds exactly its records, mapped as one dense run.
-    let plan = LoadedPlan::load(&p.plan).unwrap();
-    let creds = CredentialsFile::load(&plan.credentials_path()).unwrap();
-    let maps = kcp::replicator::offset_maps(
-        &plan,
-        creds.cluster("src").unwrap(),
-        creds.cluster("dst").unwrap(),
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let maps = offset_maps(&p);
     let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", p.target.bootstrap())
         .create()
@@ -401,15 +406,7 @@ fn translated_offsets_resume_exactly_where_the_source_consumer_would() {
     let skipped = 400 - copied_sources.values().map(Vec::len).sum::<usize>();
     assert_eq!(summary["summary"]["skipped_cycles"], skipped);
 
-    let plan = LoadedPlan::load(&p.plan).unwrap();
-    let creds = CredentialsFile::load(&plan.credentials_path()).unwrap();
-    let maps = kcp::replicator::offset_maps(
-        &plan,
-        creds.cluster("src").unwrap(),
-        creds.cluster("dst").unwrap(),
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let maps = offset_maps(&p);
     let mut seed = 42u64;
     for partition in 0..2 {
         let map = &maps[&("orders".to_owned(), partition)];
