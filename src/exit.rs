@@ -9,6 +9,7 @@
 //! | 4 | the state file is locked by another `kcp` process |
 //! | 130 | interrupted (SIGINT/SIGTERM) |
 
+use crate::assets::AssetError;
 use crate::connect::{ConnectError, CredentialsError};
 use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
@@ -69,6 +70,13 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
         {
             return ExitStatus::BadInput;
         }
+        if let Some(e) = cause.downcast_ref::<AssetError>() {
+            return if e.is_bad_input() {
+                ExitStatus::BadInput
+            } else {
+                ExitStatus::Failure
+            };
+        }
         if cause.downcast_ref::<PlanError>().is_some() {
             return ExitStatus::BadInput;
         }
@@ -99,6 +107,8 @@ pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
         } else if let Some(e) = cause.downcast_ref::<PlanError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<ReplicatorError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<AssetError>() {
             e.hint()
         } else if cause.downcast_ref::<NotImplemented>().is_some() {
             Some(

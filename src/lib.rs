@@ -18,6 +18,7 @@
 //!
 //! Data flow: `main` → [`cli::run`] → command → domain module → state file.
 
+pub mod assets;
 pub mod cli;
 pub mod connect;
 pub mod exit;

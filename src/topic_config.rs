@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::state::{ConfigSource, Topic};
+use crate::state::{ConfigSource, Topic, TopicKind};
 
 /// Apache Kafka 3.x topic-level defaults.
 pub const KAFKA_TOPIC_DEFAULTS: &[(&str, &str)] = &[
@@ -50,6 +50,47 @@ pub fn kafka_default(key: &str) -> Option<&'static str> {
         .iter()
         .find(|(k, _)| *k == key)
         .map(|(_, v)| *v)
+}
+
+/// Topic configs of Apache Kafka that are not in [`KAFKA_TOPIC_DEFAULTS`]
+/// but are still topic configs: the target may accept them.
+const OTHER_KAFKA_TOPIC_CONFIGS: &[&str] = &[
+    "follower.replication.throttled.replicas",
+    "leader.replication.throttled.replicas",
+    "message.format.version",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+];
+
+/// Why a config is not carried to a target of the given kind, or `None`
+/// when the target accepts it. `allow` is the target's allow-list, where it
+/// has one (Confluent Cloud); otherwise any Apache Kafka topic config passes.
+pub fn rejection(key: &str, allow: Option<&[&str]>) -> Option<&'static str> {
+    if key.ends_with("replication.throttled.replicas") {
+        return Some("replica throttling is operational state of the source brokers");
+    }
+    match allow {
+        Some(list) if !list.contains(&key) => Some("the target does not let users set it"),
+        Some(_) => None,
+        None if kafka_default(key).is_none() && !OTHER_KAFKA_TOPIC_CONFIGS.contains(&key) => {
+            Some("not an Apache Kafka topic config (vendor-specific)")
+        }
+        None => None,
+    }
+}
+
+/// Why topics of a kind are not migrated, or `None` when they are.
+pub fn not_migrated_reason(kind: TopicKind) -> Option<&'static str> {
+    match kind {
+        TopicKind::User | TopicKind::KafkaStreams => None,
+        TopicKind::Internal => Some("broker-internal topic; the target has its own"),
+        TopicKind::MirrorMaker2 => {
+            Some("MirrorMaker 2 bookkeeping of an existing replication flow")
+        }
+        TopicKind::Connect => {
+            Some("Kafka Connect bookkeeping; Connect clusters are re-created against the target")
+        }
+    }
 }
 
 /// The configs to set on the target topic: set on the topic, or differing

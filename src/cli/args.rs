@@ -306,6 +306,13 @@ pub struct CreateAssetArgs {
     /// Leave out topics matching this regular expression
     #[arg(long, value_name = "REGEX")]
     pub topics_exclude: Option<String>,
+    /// Name of the target: the new cluster's name (target-infra) or the
+    /// target's name in the credentials file (replicator) [default: <source>-target]
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// YAML file mapping source principals to target principals or service accounts (acls)
+    #[arg(long, value_name = "FILE")]
+    pub principal_map: Option<PathBuf>,
     /// Directory to write the generated project to
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

@@ -6,6 +6,7 @@
 //! domain modules may not.
 
 mod args;
+mod asset_cmd;
 mod migrate_cmd;
 mod progress;
 mod report_cmd;
@@ -111,7 +112,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Discover(_) => not_yet("discover"),
         Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
         Command::Report(command) => report_cmd::run(command, global, printer),
-        Command::CreateAsset(_) => not_yet("create-asset"),
+        Command::CreateAsset(args) => asset_cmd::run(args, global, printer),
         Command::Migrate(MigrateCommand::Init(_)) => not_yet("migrate init"),
         Command::Migrate(MigrateCommand::Execute(_)) => not_yet("migrate execute"),
         Command::Migrate(MigrateCommand::Status(_)) => not_yet("migrate status"),

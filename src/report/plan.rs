@@ -231,24 +231,12 @@ pub fn build(
         };
         messages += count;
         rate += topic.rate.map_or(0.0, |r| r.messages_per_sec);
-        match topic.kind {
-            TopicKind::User | TopicKind::KafkaStreams => {}
-            other => {
-                let reason = match other {
-                    TopicKind::Internal => "broker-internal topic; the target has its own",
-                    TopicKind::MirrorMaker2 => {
-                        "MirrorMaker 2 bookkeeping of an existing replication flow"
-                    }
-                    _ => {
-                        "Kafka Connect bookkeeping; Connect clusters are re-created against the target"
-                    }
-                };
-                not_migrated.push(Skipped {
-                    topic: name.clone(),
-                    reason: reason.to_owned(),
-                });
-                continue;
-            }
+        if let Some(reason) = crate::topic_config::not_migrated_reason(topic.kind) {
+            not_migrated.push(Skipped {
+                topic: name.clone(),
+                reason: reason.to_owned(),
+            });
+            continue;
         }
         bytes += topic_bytes;
         migrated_partitions += topic.partitions.len();

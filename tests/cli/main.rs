@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod assets;
 mod connect;
 mod help;
 mod kafka;

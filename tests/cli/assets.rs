@@ -1,0 +1,500 @@
+//! `kcp create-asset`: every generated file is snapshotted, every `.tf`
+//! parses with hcl-rs, passes `terraform fmt -check` and uses only resource
+//! types, arguments and blocks the pinned providers document (schemas under
+//! `tests/fixtures/terraform-schemas/`), every YAML file parses, and awkward
+//! names survive as literals.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value as Json;
+
+use crate::{fixture, kcp, repo, run};
+
+/// One generation case.
+struct Case {
+    name: &'static str,
+    state: &'static str,
+    source: &'static str,
+    kind: &'static str,
+    target_type: &'static str,
+    extra: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "topics_cc",
+        state: "self-managed.json",
+        source: "onprem-prod",
+        kind: "topics",
+        target_type: "confluent-cloud",
+        extra: &[],
+    },
+    Case {
+        name: "topics_kafka",
+        state: "msk-region.json",
+        source: "orders-prod",
+        kind: "topics",
+        target_type: "kafka",
+        extra: &["--topics-exclude", "orders\\.audit.*"],
+    },
+];
+
+fn example(name: &str) -> PathBuf {
+    repo().join("state-examples").join(name)
+}
+
+/// Runs one case into a fresh folder and returns the folder.
+fn generate(case: &Case, state: &Path, out: &Path) -> crate::Run {
+    let mut cmd = kcp();
+    cmd.arg("--state-file")
+        .arg(state)
+        .args(["create-asset", case.kind, "--source", case.source])
+        .args(["--target-type", case.target_type])
+        .args(case.extra)
+        .arg("--out")
+        .arg(out);
+    run(&mut cmd)
+}
+
+/// Every file under `dir`, relative path → contents.
+fn files(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The provider schemas, by provider local name.
+fn schemas() -> BTreeMap<&'static str, Json> {
+    let load = |f: &str| -> Json {
+        serde_json::from_str(
+            &std::fs::read_to_string(fixture(&format!("terraform-schemas/{f}"))).unwrap(),
+        )
+        .unwrap()
+    };
+    BTreeMap::from([
+        ("confluent", load("confluent.json")),
+        ("kafka", load("kafka.json")),
+        ("aws", load("aws-msk.json")),
+    ])
+}
+
+const META_ARGUMENTS: &[&str] = &["count", "for_each", "depends_on", "provider"];
+
+/// Checks a resource body against a schema argument tree; returns problems.
+fn check_body(at: &str, body: &hcl::Body, args: &serde_json::Map<String, Json>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut present = Vec::new();
+    for attr in body.attributes() {
+        let key = attr.key.as_str();
+        present.push(key.to_owned());
+        if META_ARGUMENTS.contains(&key) {
+            continue;
+        }
+        match args.get(key) {
+            None => problems.push(format!("{at}: unknown argument `{key}`")),
+            Some(a)
+                if a["type"] == "Block"
+                    && a.get("block")
+                        .is_some_and(|b| b.as_object().is_some_and(|b| !b.is_empty())) =>
+            {
+                problems.push(format!("{at}: `{key}` is a block, written as an attribute"))
+            }
+            Some(_) => {}
+        }
+    }
+    for block in body.blocks() {
+        let key = block.identifier.as_str();
+        present.push(key.to_owned());
+        if key == "lifecycle" {
+            continue;
+        }
+        match args
+            .get(key)
+            .and_then(|a| a.get("block"))
+            .and_then(Json::as_object)
+        {
+            Some(inner) => problems.extend(check_body(&format!("{at}.{key}"), &block.body, inner)),
+            None => problems.push(format!("{at}: unknown block `{key}`")),
+        }
+    }
+    for (name, arg) in args {
+        if arg["required"] == Json::Bool(true) && !present.contains(name) {
+            problems.push(format!("{at}: required argument `{name}` is missing"));
+        }
+    }
+    problems
+}
+
+/// Checks every resource of a file against the schemas, and pinned versions.
+fn check_terraform(file: &str, text: &str, schemas: &BTreeMap<&str, Json>) -> Vec<String> {
+    let body: hcl::Body = hcl::parse(text).unwrap_or_else(|e| panic!("{file} does not parse: {e}"));
+    let mut problems = Vec::new();
+    for block in body.blocks() {
+        match block.identifier.as_str() {
+            "resource" => {
+                let rtype = block.labels[0].as_str();
+                let provider = rtype.split('_').next().unwrap();
+                let Some(schema) = schemas
+                    .get(provider)
+                    .and_then(|s| s["resources"].get(rtype))
+                else {
+                    problems.push(format!(
+                        "{file}: resource type `{rtype}` is not in the provider schemas"
+                    ));
+                    continue;
+                };
+                let args = schema["arguments"].as_object().unwrap();
+                problems.extend(check_body(&format!("{file}: {rtype}"), &block.body, args));
+            }
+            "terraform" => {
+                for inner in block
+                    .body
+                    .blocks()
+                    .filter(|b| b.identifier.as_str() == "required_providers")
+                {
+                    for attr in inner.body.attributes() {
+                        let name = attr.key.as_str();
+                        let Some(schema) = schemas.get(name) else {
+                            problems
+                                .push(format!("{file}: provider `{name}` has no schema fixture"));
+                            continue;
+                        };
+                        let pinned = schema.get("pinned_as").unwrap_or(&schema["version"]);
+                        let text = hcl::format::to_string(&attr.expr).unwrap();
+                        if !text.contains(&format!("\"{}\"", pinned.as_str().unwrap())) {
+                            problems.push(format!(
+                                "{file}: provider `{name}` is not pinned to {pinned} ({text})"
+                            ));
+                        }
+                    }
+                }
+            }
+            "provider" | "variable" | "output" | "locals" | "data" => {}
+            other => problems.push(format!("{file}: unexpected top-level block `{other}`")),
+        }
+    }
+    problems
+}
+
+/// `terraform fmt -check` over a folder; `None` when terraform is missing
+/// outside CI (a loud skip). `.ci/run` makes sure it is present.
+fn terraform_fmt(dir: &Path) -> Option<(bool, String)> {
+    let out = match Command::new("terraform")
+        .args(["fmt", "-check", "-recursive", "-diff", "-no-color"])
+        .arg(dir)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "terraform is missing under CI ({e}); .ci/run checks for it"
+            );
+            eprintln!("\n*** SKIPPED terraform fmt -check: no terraform binary ({e}) ***\n");
+            return None;
+        }
+    };
+    Some((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+/// Checks one generated project; returns its files.
+fn check_project(dir: &Path) -> BTreeMap<String, String> {
+    let files = files(dir);
+    let schemas = schemas();
+    let mut problems = Vec::new();
+    for (name, text) in &files {
+        if name.ends_with(".tf") || name.ends_with(".tfvars.example") {
+            if name.ends_with(".tf") {
+                problems.extend(check_terraform(name, text, &schemas));
+            } else {
+                hcl::parse(text).unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
+            }
+        }
+        if name.ends_with(".yaml") || name.ends_with(".yml") {
+            for doc in serde_norway::Deserializer::from_str(text) {
+                let _: serde_norway::Value = serde::Deserialize::deserialize(doc)
+                    .unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
+            }
+        }
+        assert!(!text.contains("\r"), "{name} has a carriage return");
+    }
+    assert!(
+        problems.is_empty(),
+        "schema problems:\n{}",
+        problems.join("\n")
+    );
+    if let Some((ok, diff)) = terraform_fmt(dir) {
+        assert!(ok, "terraform fmt -check failed:\n{diff}");
+    }
+    files
+}
+
+#[test]
+fn every_case_matches_its_snapshots_and_checks_out() {
+    for case in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        let r = generate(case, &example(case.state), dir.path());
+        assert_eq!(r.code, 0, "{}: {}", case.name, r.stderr);
+        let files = check_project(dir.path());
+        for (name, text) in files {
+            insta::assert_snapshot!(
+                format!("asset_{}__{}", case.name, name.replace('/', "__")),
+                text
+            );
+        }
+    }
+}
+
+/// A state whose names need escaping everywhere.
+fn awkward_state(dir: &Path) -> PathBuf {
+    let mut state: Json =
+        serde_json::from_str(&std::fs::read_to_string(example("self-managed.json")).unwrap())
+            .unwrap();
+    let cluster = &mut state["clusters"]["onprem-prod"];
+    let template = cluster["topics"]["customers"].clone();
+    for name in AWKWARD {
+        let mut t = template.clone();
+        t["configs"]["retention.ms"] =
+            serde_json::json!({"value": "1000", "source": "dynamic_topic", "sensitive": false});
+        t["configs"]["cleanup.policy"] = serde_json::json!({"value": "compact,\"delete\" ${x}", "source": "dynamic_topic", "sensitive": false});
+        cluster["topics"][*name] = t;
+    }
+    let path = dir.join("awkward.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+    path
+}
+
+const AWKWARD: &[&str] = &[
+    "quote\"d",
+    "dots.and spaces",
+    "ünïcødé-トピック",
+    "tmpl ${var.x} %{ if true }",
+    "back\\slash",
+];
+
+#[test]
+fn awkward_names_and_values_stay_literal() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = awkward_state(dir.path());
+    for target in ["confluent-cloud", "kafka"] {
+        let out = dir.path().join(target);
+        let case = Case {
+            name: "awkward",
+            state: "",
+            source: "onprem-prod",
+            kind: "topics",
+            target_type: target,
+            extra: &[],
+        };
+        let r = generate(&case, &state, &out);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let files = check_project(&out);
+        let body: hcl::Body = hcl::parse(&files["main.tf"]).unwrap();
+        let locals = body
+            .blocks()
+            .find(|b| b.identifier.as_str() == "locals")
+            .unwrap();
+        let topics = locals
+            .body
+            .attributes()
+            .find(|a| a.key.as_str() == "topics")
+            .unwrap();
+        let value = hcl::eval::Evaluate::evaluate(&topics.expr, &hcl::eval::Context::new())
+            .unwrap_or_else(|e| panic!("locals.topics evaluates: {e}"));
+        let map = match value {
+            hcl::Value::Object(m) => m,
+            other => panic!("not an object: {other:?}"),
+        };
+        for name in AWKWARD {
+            let topic = map.get(*name).unwrap_or_else(|| {
+                panic!(
+                    "{target}: topic {name:?} not found as a literal key; keys: {:?}",
+                    map.keys()
+                )
+            });
+            let config = topic
+                .as_object()
+                .and_then(|t| t.get("config"))
+                .and_then(hcl::Value::as_object)
+                .unwrap();
+            assert_eq!(
+                config.get("cleanup.policy"),
+                Some(&hcl::Value::from("compact,\"delete\" ${x}")),
+                "{target}: {name:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn refuses_to_overwrite_without_force_and_dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("assets");
+    let case = &CASES[0];
+    let mut dry = Case { ..*case };
+    dry.extra = &["--dry-run"];
+    let r = generate(&dry, &example(case.state), &out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("main.tf"), "{}", r.stdout);
+    assert!(!out.exists(), "--dry-run wrote files");
+
+    assert_eq!(generate(case, &example(case.state), &out).code, 0);
+    std::fs::write(out.join("main.tf"), "# edited by hand\n").unwrap();
+    let r = generate(case, &example(case.state), &out);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("main.tf") && r.stderr.contains("--force"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("main.tf")).unwrap(),
+        "# edited by hand\n"
+    );
+
+    let mut force = Case { ..*case };
+    force.extra = &["--force"];
+    assert_eq!(generate(&force, &example(case.state), &out).code, 0);
+    assert!(
+        std::fs::read_to_string(out.join("main.tf"))
+            .unwrap()
+            .contains("confluent_kafka_topic")
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".kcp-asset"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind");
+}
+
+#[test]
+fn json_output_lists_files_and_what_was_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = kcp();
+    cmd.arg("--state-file")
+        .arg(example("self-managed.json"))
+        .args([
+            "--output",
+            "json",
+            "create-asset",
+            "topics",
+            "--source",
+            "onprem-prod",
+        ])
+        .args(["--target-type", "kafka", "--dry-run", "--out"])
+        .arg(dir.path());
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: Json = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["dry_run"], true);
+    let names: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "main.tf",
+            "variables.tf",
+            "outputs.tf",
+            "versions.tf",
+            "terraform.tfvars.example",
+            "README.md"
+        ]
+    );
+    assert!(
+        v["left_out"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["subject"] == "topic __consumer_offsets")
+    );
+}
+
+#[test]
+fn bad_input_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let bad = |args: &[&str], expect: &str| {
+        let mut cmd = kcp();
+        cmd.arg("--state-file")
+            .arg(example("self-managed.json"))
+            .arg("create-asset")
+            .args(args)
+            .arg("--out")
+            .arg(&out);
+        let r = run(&mut cmd);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(expect), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("hint:"), "{args:?}: {}", r.stderr);
+        assert!(!out.exists());
+    };
+    bad(
+        &["topics", "--source", "nope", "--target-type", "kafka"],
+        "no cluster named `nope`",
+    );
+    bad(
+        &[
+            "topics",
+            "--source",
+            "onprem-prod",
+            "--target-type",
+            "kafka",
+            "--topics-include",
+            "(",
+        ],
+        "--topics-include `(` is not a valid regular expression",
+    );
+    bad(
+        &[
+            "topics",
+            "--source",
+            "onprem-prod",
+            "--target-type",
+            "kafka",
+            "--topics-include",
+            "nothing-like-this",
+        ],
+        "no topic of `onprem-prod` is selected",
+    );
+}
+
+#[test]
+fn the_schema_check_catches_mistakes() {
+    let bad = "resource \"kafka_topic\" \"t\" {\n  name = \"a\"\n  partitons = 1\n  replication_factor = 1\n}\nresource \"kafka_nope\" \"x\" {}\nterraform {\n  required_providers {\n    kafka = { source = \"Mongey/kafka\", version = \"0.12.0\" }\n  }\n}\n";
+    let problems = check_terraform("bad.tf", bad, &schemas());
+    for expected in [
+        "unknown argument `partitons`",
+        "required argument `partitions` is missing",
+        "resource type `kafka_nope`",
+        "not pinned to \"0.13.1\"",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{expected}: {problems:?}"
+        );
+    }
+}
