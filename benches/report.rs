@@ -57,6 +57,7 @@ fn state() -> State {
         region.clusters.insert(
             arn.clone(),
             MskCluster {
+                iam_policies: Vec::new(),
                 name: name.clone(),
                 arn: arn.clone(),
                 cluster_type: MskClusterType::Provisioned,

@@ -171,7 +171,7 @@ class Load:
 
 
 def msk_cluster(name, uid, cluster_type, created, version, brokers, instance, storage, azs, auth, servers,
-                props=None, tags=None, metrics=None, warnings=None, notes=None):
+                props=None, tags=None, policies=None, metrics=None, warnings=None, notes=None):
     c = {
         "name": name,
         "arn": arn(name, uid),
@@ -190,6 +190,8 @@ def msk_cluster(name, uid, cluster_type, created, version, brokers, instance, st
         c["server_properties"] = dict(sorted(props.items()))
     if tags:
         c["tags"] = dict(sorted(tags.items()))
+    if policies:
+        c["iam_policies"] = sorted(policies, key=lambda p: p["source"])
     if metrics:
         c["metrics"] = sorted(metrics, key=lambda m: (m["metric"], m.get("topic") is not None, m.get("topic") or "",
                                                        m["statistic"], m["period_seconds"]))
@@ -198,6 +200,48 @@ def msk_cluster(name, uid, cluster_type, created, version, brokers, instance, st
     if notes:
         c["notes"] = notes
     return c
+
+
+def orders_iam_policies(name, uid):
+    """The cluster policy and one client's identity policy (IAM-authenticated clients)."""
+    def res(kind, rest=""):
+        base = f"arn:aws:kafka:{REGION}:{ACCOUNT}:{kind}/{name}/{uid}"
+        return base + (f"/{rest}" if rest else "")
+
+    def role(r):
+        return f"arn:aws:iam::{ACCOUNT}:role/{r}"
+
+    cluster_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "OrdersApi", "Effect": "Allow", "Principal": {"AWS": role("orders-api")},
+             "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeTopic", "kafka-cluster:WriteData",
+                        "kafka-cluster:ReadData", "kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
+             "Resource": [res("cluster"), res("topic", "orders.*"), res("topic", "payments.settled"),
+                          res("group", "orders-api")]},
+            {"Sid": "Etl", "Effect": "Allow", "Principal": {"AWS": [role("analytics-etl")]},
+             "Action": ["kafka-cluster:Connect", "kafka-cluster:DescribeTopic", "kafka-cluster:ReadData",
+                        "kafka-cluster:AlterGroup"],
+             "Resource": [res("cluster"), res("topic", "*"), res("group", "etl-*")]},
+            {"Sid": "EtlNoPayments", "Effect": "Deny", "Principal": {"AWS": role("analytics-etl")},
+             "Action": "kafka-cluster:ReadData", "Resource": res("topic", "payments.*")},
+            {"Sid": "OfficeOnly", "Effect": "Allow", "Principal": {"AWS": role("support-tools")},
+             "Action": "kafka-cluster:ReadData", "Resource": res("topic", "*"),
+             "Condition": {"IpAddress": {"aws:SourceIp": "10.20.0.0/16"}}},
+        ],
+    }
+    admin_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["kafka-cluster:*"],
+             "Resource": [res("cluster"), res("topic", "*"), res("group", "*"), res("transactional-id", "*")]},
+        ],
+    }
+    return [
+        {"source": "cluster-policy", "document": cluster_policy},
+        {"source": f"arn:aws:iam::{ACCOUNT}:policy/orders-kafka-admin", "attached_to": role("orders-admin"),
+         "document": admin_policy},
+    ]
 
 
 def access_denied(action, resource, hint):
@@ -372,6 +416,7 @@ def msk_region():
         props={"auto.create.topics.enable": "false", "default.replication.factor": "3", "min.insync.replicas": "2",
                "num.partitions": "6", "log.retention.hours": "168", "unclean.leader.election.enable": "false"},
         tags={"env": "prod", "team": "commerce", "cost-center": "cc-4411"},
+        policies=orders_iam_policies("orders-prod", orders_uid),
         metrics=orders_load.metrics())
     analytics = msk_cluster(
         "analytics-dev", "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a-4", "provisioned", "2025-01-20T16:05:03Z", "3.5.1",

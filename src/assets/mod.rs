@@ -14,7 +14,9 @@
 //! [`infra`] (`target-infra`) and [`replicator`] (deployments of
 //! `kcp migrate replicate`, and MirrorMaker 2 equivalents).
 
+pub mod acls;
 pub mod hcl;
+pub mod iam;
 pub mod principals;
 mod terraform;
 pub mod topics;
@@ -201,8 +203,8 @@ pub fn generate(state: &State, req: &Request) -> Result<Project, AssetError> {
     let cluster = source_cluster(state, &req.source)?;
     let (files, left_out) = match req.kind {
         AssetKind::Topics => topics::generate(cluster, req)?,
+        AssetKind::Acls => acls::generate(state, cluster, req)?,
         _ => {
-            let _ = state;
             return Err(AssetError::Unsupported {
                 kind: req.kind.name(),
                 target: req.target_type.name(),
@@ -410,6 +412,8 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "terraform/README.md.j2",
     "topics/confluent-cloud.tf.j2",
     "topics/kafka.tf.j2",
+    "acls/confluent-cloud.tf.j2",
+    "acls/kafka.tf.j2",
 );
 
 /// Writes a project under `out`. Refuses, before writing anything, when a

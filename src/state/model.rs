@@ -135,6 +135,10 @@ pub struct MskCluster {
     pub server_properties: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// IAM policies granting `kafka-cluster:*` actions on the cluster: its
+    /// resource-based cluster policy and the policies of known clients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iam_policies: Vec<IamPolicy>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<MetricSeries>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -142,6 +146,20 @@ pub struct MskCluster {
     /// Free text owned by the user; kept when discovery runs again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+}
+
+/// An IAM policy document that grants access to an MSK cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamPolicy {
+    /// Where it comes from: `cluster-policy`, or the policy's ARN or name.
+    pub source: String,
+    /// For an identity-based policy, the IAM role or user it is attached to
+    /// (a cluster policy names its principals in each statement).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_to: Option<String>,
+    /// The policy document as AWS returns it (JSON).
+    pub document: serde_json::Value,
 }
 
 /// Which client authentication methods an MSK cluster has enabled.
@@ -468,6 +486,7 @@ impl State {
             for cluster in region.clusters.values_mut() {
                 cluster.availability_zones.sort();
                 cluster.warnings.sort();
+                cluster.iam_policies.sort_by(|a, b| a.source.cmp(&b.source));
                 for servers in cluster.bootstrap_servers.values_mut() {
                     servers.sort();
                 }

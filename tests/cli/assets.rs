@@ -39,6 +39,25 @@ const CASES: &[Case] = &[
         target_type: "kafka",
         extra: &["--topics-exclude", "orders\\.audit.*"],
     },
+    Case {
+        name: "acls_cc",
+        state: "msk-region.json",
+        source: "orders-prod",
+        kind: "acls",
+        target_type: "confluent-cloud",
+        extra: &[
+            "--principal-map",
+            "tests/fixtures/assets/principal-map.yaml",
+        ],
+    },
+    Case {
+        name: "acls_kafka",
+        state: "self-managed.json",
+        source: "onprem-prod",
+        kind: "acls",
+        target_type: "kafka",
+        extra: &[],
+    },
 ];
 
 fn example(name: &str) -> PathBuf {
@@ -53,6 +72,7 @@ fn generate(case: &Case, state: &Path, out: &Path) -> crate::Run {
         .args(["create-asset", case.kind, "--source", case.source])
         .args(["--target-type", case.target_type])
         .args(case.extra)
+        .current_dir(repo())
         .arg("--out")
         .arg(out);
     run(&mut cmd)
@@ -279,10 +299,21 @@ fn awkward_state(dir: &Path) -> PathBuf {
         t["configs"]["cleanup.policy"] = serde_json::json!({"value": "compact,\"delete\" ${x}", "source": "dynamic_topic", "sensitive": false});
         cluster["topics"][*name] = t;
     }
+    let acls = cluster["acls"].as_array_mut().unwrap();
+    for (principal, host, rtype) in [
+        (AWKWARD_PRINCIPAL, "*", "topic"),
+        (AWKWARD_PRINCIPAL, "10.0.0.1", "topic"),
+        ("User:ops", "*", "delegation_token"),
+    ] {
+        acls.push(serde_json::json!({"resource_type": rtype, "resource_name": AWKWARD[3], "pattern_type": "literal",
+            "principal": principal, "host": host, "operation": "read", "permission": "allow"}));
+    }
     let path = dir.join("awkward.json");
     std::fs::write(&path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
     path
 }
+
+const AWKWARD_PRINCIPAL: &str = "User:CN=a \"b\",O=ü ${x} %{y}";
 
 const AWKWARD: &[&str] = &[
     "quote\"d",
@@ -343,6 +374,53 @@ fn awkward_names_and_values_stay_literal() {
                 "{target}: {name:?}"
             );
         }
+
+        // ACLs: the principal and resource name stay literal; the host-bound
+        // ACL is left out on Confluent Cloud only; delegation tokens everywhere.
+        let acl_out = dir.path().join(format!("{target}-acls"));
+        let case = Case {
+            kind: "acls",
+            ..case
+        };
+        let r = generate(&case, &state, &acl_out);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let files = check_project(&acl_out);
+        let body: hcl::Body = hcl::parse(&files["main.tf"]).unwrap();
+        let locals = body
+            .blocks()
+            .find(|b| b.identifier.as_str() == "locals")
+            .unwrap();
+        let acls = locals
+            .body
+            .attributes()
+            .find(|a| a.key.as_str() == "acls")
+            .unwrap();
+        let value = hcl::eval::Evaluate::evaluate(&acls.expr, &hcl::eval::Context::new()).unwrap();
+        let entries: Vec<&hcl::Map<String, hcl::Value>> = value
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(hcl::Value::as_object)
+            .filter(|e| e.get("principal") == Some(&hcl::Value::from(AWKWARD_PRINCIPAL)))
+            .collect();
+        assert_eq!(
+            entries.len(),
+            if target == "kafka" { 2 } else { 1 },
+            "{target}: {:?}",
+            value
+        );
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.get("resource_name") == Some(&hcl::Value::from(AWKWARD[3])))
+        );
+        let readme = &files["README.md"];
+        assert!(readme.contains("delegation"), "{readme}");
+        assert_eq!(
+            readme.contains("would widen access"),
+            target != "kafka",
+            "{readme}"
+        );
     }
 }
 
