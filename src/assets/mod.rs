@@ -17,6 +17,7 @@
 pub mod acls;
 pub mod hcl;
 pub mod iam;
+pub mod infra;
 pub mod principals;
 mod terraform;
 pub mod topics;
@@ -204,6 +205,7 @@ pub fn generate(state: &State, req: &Request) -> Result<Project, AssetError> {
     let (files, left_out) = match req.kind {
         AssetKind::Topics => topics::generate(cluster, req)?,
         AssetKind::Acls => acls::generate(state, cluster, req)?,
+        AssetKind::TargetInfra => infra::generate(state, cluster, req)?,
         _ => {
             return Err(AssetError::Unsupported {
                 kind: req.kind.name(),
@@ -343,7 +345,8 @@ pub(crate) fn render(name: &str, context: &impl Serialize) -> Result<String, Ass
 fn hcl_value(v: &minijinja::Value) -> String {
     use minijinja::value::ValueKind;
     match v.kind() {
-        ValueKind::Bool | ValueKind::Number => v.to_string(),
+        ValueKind::Bool => v.is_true().to_string(),
+        ValueKind::Number => v.to_string(),
         ValueKind::None | ValueKind::Undefined => "null".into(),
         ValueKind::Seq => {
             let items: Vec<String> = v
@@ -414,6 +417,8 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "topics/kafka.tf.j2",
     "acls/confluent-cloud.tf.j2",
     "acls/kafka.tf.j2",
+    "target-infra/confluent-cloud.tf.j2",
+    "target-infra/msk.tf.j2",
 );
 
 /// Writes a project under `out`. Refuses, before writing anything, when a
@@ -488,6 +493,18 @@ mod tests {
     fn properties_escape_round_trips_the_awkward_parts() {
         assert_eq!(properties_value(" a\\b\nü"), "\\ a\\\\b\\n\\u00fc");
         assert_eq!(properties_value("😀"), "\\ud83d\\ude00");
+    }
+
+    #[test]
+    fn hcl_filter_writes_hcl_literals() {
+        let v = minijinja::Value::from(minijinja::value::Serde(serde_json::json!({ "a b": true })));
+        assert_eq!(hcl_value(&v), r#"{ "a b" = true }"#);
+        assert_eq!(hcl_value(&minijinja::Value::from(false)), "false");
+        assert_eq!(hcl_value(&minijinja::Value::from(3)), "3");
+        assert_eq!(
+            hcl_value(&minijinja::Value::from(vec!["${x}"])),
+            r#"["$${x}"]"#
+        );
     }
 
     #[test]

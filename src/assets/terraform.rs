@@ -25,7 +25,6 @@ pub(crate) const KAFKA: Provider = Provider {
     source: "Mongey/kafka",
     version: "0.13.1",
 };
-#[allow(dead_code)] // used by target-infra (msk), next commit
 pub(crate) const AWS: Provider = Provider {
     name: "aws",
     source: "hashicorp/aws",

@@ -146,7 +146,7 @@ fn partition_limit(kind: &str) -> Option<(usize, &'static str)> {
     }
 }
 
-fn msk_bytes_per_record(state: &State, cluster: &KafkaCluster) -> Option<f64> {
+pub(crate) fn msk_bytes_per_record(state: &State, cluster: &KafkaCluster) -> Option<f64> {
     let arn = cluster.msk_arn.as_deref()?;
     let msk = state
         .msk_regions

@@ -58,6 +58,30 @@ const CASES: &[Case] = &[
         target_type: "kafka",
         extra: &[],
     },
+    Case {
+        name: "infra_cc",
+        state: "msk-region.json",
+        source: "orders-prod",
+        kind: "target-infra",
+        target_type: "confluent-cloud",
+        extra: &["--target", "orders-cc"],
+    },
+    Case {
+        name: "infra_msk_from_msk",
+        state: "msk-region.json",
+        source: "orders-prod",
+        kind: "target-infra",
+        target_type: "msk",
+        extra: &[],
+    },
+    Case {
+        name: "infra_msk_from_kafka",
+        state: "self-managed.json",
+        source: "onprem-prod",
+        kind: "target-infra",
+        target_type: "msk",
+        extra: &[],
+    },
 ];
 
 fn example(name: &str) -> PathBuf {
