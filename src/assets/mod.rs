@@ -19,6 +19,7 @@ pub mod hcl;
 pub mod iam;
 pub mod infra;
 pub mod principals;
+pub mod replicator;
 mod terraform;
 pub mod topics;
 
@@ -206,13 +207,7 @@ pub fn generate(state: &State, req: &Request) -> Result<Project, AssetError> {
         AssetKind::Topics => topics::generate(cluster, req)?,
         AssetKind::Acls => acls::generate(state, cluster, req)?,
         AssetKind::TargetInfra => infra::generate(state, cluster, req)?,
-        _ => {
-            return Err(AssetError::Unsupported {
-                kind: req.kind.name(),
-                target: req.target_type.name(),
-                why: "not yet",
-            });
-        }
+        AssetKind::Replicator => replicator::generate(cluster, req)?,
     };
     let mut left_out = left_out;
     left_out.sort();
@@ -419,6 +414,12 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "acls/kafka.tf.j2",
     "target-infra/confluent-cloud.tf.j2",
     "target-infra/msk.tf.j2",
+    "replicator/plan.yaml.j2",
+    "replicator/kubernetes.yaml.j2",
+    "replicator/kcp-replicator.service.j2",
+    "replicator/mm2.properties.j2",
+    "replicator/strimzi-mirrormaker2.yaml.j2",
+    "replicator/README.md.j2",
 );
 
 /// Writes a project under `out`. Refuses, before writing anything, when a

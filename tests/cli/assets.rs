@@ -82,6 +82,27 @@ const CASES: &[Case] = &[
         target_type: "msk",
         extra: &[],
     },
+    Case {
+        name: "replicator_cc",
+        state: "msk-region.json",
+        source: "orders-prod",
+        kind: "replicator",
+        target_type: "confluent-cloud",
+        extra: &[
+            "--target",
+            "orders-cc",
+            "--topics-include",
+            "orders\\..*|payments.*",
+        ],
+    },
+    Case {
+        name: "replicator_kafka",
+        state: "self-managed.json",
+        source: "onprem-prod",
+        kind: "replicator",
+        target_type: "kafka",
+        extra: &["--target", "new-dc", "--topics-exclude", "documents\\..*"],
+    },
 ];
 
 fn example(name: &str) -> PathBuf {
@@ -599,4 +620,58 @@ fn the_schema_check_catches_mistakes() {
             "{expected}: {problems:?}"
         );
     }
+}
+
+#[test]
+fn replicator_assets_agree_with_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = CASES.iter().find(|c| c.name == "replicator_cc").unwrap();
+    let r = generate(case, &example(case.state), dir.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = files(dir.path());
+    let plan = kcp::replicator::LoadedPlan::parse(Path::new("plan.yaml"), &files["plan.yaml"])
+        .unwrap_or_else(|e| panic!("generated plan does not load: {e}"));
+    assert_eq!(
+        (plan.plan.source.as_str(), plan.plan.target.as_str()),
+        ("orders-prod", "orders-cc")
+    );
+    assert!(plan.selects("orders.created") && plan.selects("payments.settled"));
+    assert!(!plan.selects("inventory.snapshots"));
+
+    let docs: Vec<serde_norway::Value> =
+        serde_norway::Deserializer::from_str(&files["kubernetes/kcp-replicator.yaml"])
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+    assert_eq!(docs[0]["kind"], "ConfigMap");
+    assert_eq!(
+        docs[0]["data"]["plan.yaml"].as_str().unwrap(),
+        files["plan.yaml"],
+        "the ConfigMap carries the plan"
+    );
+    assert_eq!(docs[1]["kind"], "Deployment");
+    assert_eq!(docs[1]["spec"]["replicas"], 1);
+    let args = &docs[1]["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert_eq!(args[3].as_str(), Some("/etc/kcp/plan/plan.yaml"));
+
+    let strimzi: serde_norway::Value =
+        serde_norway::from_str(&files["strimzi/kafka-mirror-maker-2.yaml"]).unwrap();
+    assert_eq!(
+        strimzi["spec"]["mirrors"][0]["topicsPattern"],
+        "orders\\..*|payments.*"
+    );
+
+    // The properties file: every setting is `key = value`; the regex is
+    // escaped the Java way; no secret values anywhere.
+    let props = &files["mirrormaker2/mm2.properties"];
+    for line in props
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        assert!(line.contains(" = "), "not a property: {line}");
+    }
+    assert!(
+        props.contains("source->target.topics = orders\\\\..*|payments.*"),
+        "{props}"
+    );
+    assert!(props.contains("${file:/etc/kafka/kcp-mm2-secrets.properties:source.password}"));
 }
