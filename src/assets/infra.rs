@@ -318,20 +318,7 @@ pub(crate) fn generate(
                     "Cloud provider: AWS, GCP or AZURE",
                     hcl::quote("AWS"),
                 ),
-                match region {
-                    Some(r) => Variable::with_default(
-                        "region",
-                        "string",
-                        "Cloud region (the source's region)",
-                        hcl::quote(r),
-                    ),
-                    None => Variable::required(
-                        "region",
-                        "string",
-                        "Cloud region",
-                        hcl::quote("us-east-1"),
-                    ),
-                },
+                region_variable(region, "Cloud region"),
                 Variable::with_default(
                     "availability",
                     "string",
@@ -457,10 +444,7 @@ pub(crate) fn generate(
             }
             project.providers.push(AWS);
             project.variables = vec![
-                match region {
-                    Some(r) => Variable::with_default("region", "string", "AWS region (the source's region)", hcl::quote(r)),
-                    None => Variable::required("region", "string", "AWS region", hcl::quote("us-east-1")),
-                },
+                region_variable(region, "AWS region"),
                 Variable::with_default("cluster_name", "string", "Name of the MSK cluster", hcl::quote(&name)),
                 Variable::with_default("kafka_version", "string", "Apache Kafka version (the source's)", hcl::quote(&version)),
                 Variable::with_default("instance_type", "string", "Broker instance type (sized from the source)", hcl::quote(size.instance_type)),
@@ -525,6 +509,19 @@ pub(crate) fn generate(
     }
     project.left_out = left_out.clone();
     Ok((project.files()?, left_out))
+}
+
+/// The `region` variable: the source's region as default when known.
+fn region_variable(region: Option<&str>, description: &str) -> Variable {
+    match region {
+        Some(r) => Variable::with_default(
+            "region",
+            "string",
+            &format!("{description} (the source's region)"),
+            hcl::quote(r),
+        ),
+        None => Variable::required("region", "string", description, hcl::quote("us-east-1")),
+    }
 }
 
 /// A one-line HCL object from a string map.

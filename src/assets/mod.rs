@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::Serialize;
 
+use crate::report::list;
 use crate::state::{KafkaCluster, State, Topic};
 pub use principals::PrincipalMap;
 
@@ -157,14 +158,6 @@ pub enum AssetError {
     },
     #[error("internal error rendering template `{template}`: {message}")]
     Template { template: String, message: String },
-}
-
-fn list(items: &[String]) -> String {
-    if items.is_empty() {
-        "none".to_owned()
-    } else {
-        items.join(", ")
-    }
 }
 
 impl AssetError {

@@ -130,7 +130,8 @@ pub enum ReportError {
     EmptyWindow { start: NaiveDate, end: NaiveDate },
 }
 
-fn list(items: &[String]) -> String {
+/// `a, b, c`, or `none`: for error messages listing what is known.
+pub(crate) fn list(items: &[String]) -> String {
     if items.is_empty() {
         "none".to_owned()
     } else {

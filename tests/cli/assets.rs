@@ -330,6 +330,22 @@ fn every_case_matches_its_snapshots_and_checks_out() {
     }
 }
 
+/// The evaluated value of `locals.<name>` in a `.tf` file.
+fn local_value(tf: &str, name: &str) -> hcl::Value {
+    let body: hcl::Body = hcl::parse(tf).unwrap();
+    let locals = body
+        .blocks()
+        .find(|b| b.identifier.as_str() == "locals")
+        .expect("a locals block");
+    let attr = locals
+        .body
+        .attributes()
+        .find(|a| a.key.as_str() == name)
+        .unwrap_or_else(|| panic!("no local `{name}`"));
+    hcl::eval::Evaluate::evaluate(&attr.expr, &hcl::eval::Context::new())
+        .unwrap_or_else(|e| panic!("locals.{name} evaluates: {e}"))
+}
+
 /// A state whose names need escaping everywhere.
 fn awkward_state(dir: &Path) -> PathBuf {
     let mut state: Json =
@@ -385,18 +401,7 @@ fn awkward_names_and_values_stay_literal() {
         let r = generate(&case, &state, &out);
         assert_eq!(r.code, 0, "{}", r.stderr);
         let files = check_project(&out);
-        let body: hcl::Body = hcl::parse(&files["main.tf"]).unwrap();
-        let locals = body
-            .blocks()
-            .find(|b| b.identifier.as_str() == "locals")
-            .unwrap();
-        let topics = locals
-            .body
-            .attributes()
-            .find(|a| a.key.as_str() == "topics")
-            .unwrap();
-        let value = hcl::eval::Evaluate::evaluate(&topics.expr, &hcl::eval::Context::new())
-            .unwrap_or_else(|e| panic!("locals.topics evaluates: {e}"));
+        let value = local_value(&files["main.tf"], "topics");
         let map = match value {
             hcl::Value::Object(m) => m,
             other => panic!("not an object: {other:?}"),
@@ -430,17 +435,7 @@ fn awkward_names_and_values_stay_literal() {
         let r = generate(&case, &state, &acl_out);
         assert_eq!(r.code, 0, "{}", r.stderr);
         let files = check_project(&acl_out);
-        let body: hcl::Body = hcl::parse(&files["main.tf"]).unwrap();
-        let locals = body
-            .blocks()
-            .find(|b| b.identifier.as_str() == "locals")
-            .unwrap();
-        let acls = locals
-            .body
-            .attributes()
-            .find(|a| a.key.as_str() == "acls")
-            .unwrap();
-        let value = hcl::eval::Evaluate::evaluate(&acls.expr, &hcl::eval::Context::new()).unwrap();
+        let value = local_value(&files["main.tf"], "acls");
         let entries: Vec<&hcl::Map<String, hcl::Value>> = value
             .as_object()
             .unwrap()
