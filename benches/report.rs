@@ -58,6 +58,12 @@ fn state() -> State {
             arn.clone(),
             MskCluster {
                 iam_policies: Vec::new(),
+                configuration: None,
+                nodes: Vec::new(),
+                scram_secrets: Vec::new(),
+                client_vpc_connections: Vec::new(),
+                operations: Vec::new(),
+                compatible_kafka_versions: Vec::new(),
                 name: name.clone(),
                 arn: arn.clone(),
                 cluster_type: MskClusterType::Provisioned,

@@ -11,6 +11,7 @@
 
 use crate::assets::AssetError;
 use crate::connect::{ConnectError, CredentialsError};
+use crate::discover::DiscoverError;
 use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
 use crate::state::StateError;
@@ -77,7 +78,9 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
                 ExitStatus::Failure
             };
         }
-        if cause.downcast_ref::<PlanError>().is_some() {
+        if cause.downcast_ref::<PlanError>().is_some()
+            || cause.downcast_ref::<DiscoverError>().is_some()
+        {
             return ExitStatus::BadInput;
         }
         if let Some(ReplicatorError::FewerPartitions { .. }) =
@@ -109,6 +112,8 @@ pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
         } else if let Some(e) = cause.downcast_ref::<ReplicatorError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<AssetError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<DiscoverError>() {
             e.hint()
         } else if cause.downcast_ref::<NotImplemented>().is_some() {
             Some(

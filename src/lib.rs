@@ -21,6 +21,7 @@
 pub mod assets;
 pub mod cli;
 pub mod connect;
+pub mod discover;
 pub mod exit;
 pub mod output;
 pub mod replicator;

@@ -361,7 +361,7 @@ fn hcl_value(v: &minijinja::Value) -> String {
 }
 
 /// A YAML double-quoted scalar (JSON string syntax is valid YAML).
-pub(crate) fn yaml_string(s: &str) -> String {
+pub fn yaml_string(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
 }
 

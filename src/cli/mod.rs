@@ -7,6 +7,7 @@
 
 mod args;
 mod asset_cmd;
+mod discover_cmd;
 mod migrate_cmd;
 mod progress;
 mod report_cmd;
@@ -109,7 +110,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             printer.data(&String::from_utf8_lossy(&out))?;
             Ok(ExitStatus::Success)
         }
-        Command::Discover(_) => not_yet("discover"),
+        Command::Discover(args) => discover_cmd::run(args, global, printer),
         Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
         Command::Report(command) => report_cmd::run(command, global, printer),
         Command::CreateAsset(args) => asset_cmd::run(args, global, printer),

@@ -78,3 +78,9 @@ impl crate::scan::Progress for Spinners {
         self.set(cluster, step);
     }
 }
+
+impl crate::discover::Progress for Spinners {
+    fn step(&self, region: &str, step: &str) {
+        self.set(region, step);
+    }
+}

@@ -139,6 +139,24 @@ pub struct MskCluster {
     /// resource-based cluster policy and the policies of known clients.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub iam_policies: Vec<IamPolicy>,
+    /// The MSK configuration the brokers run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<MskConfigurationRef>,
+    /// Brokers as `ListNodes` reports them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<MskNode>,
+    /// ARNs of the Secrets Manager secrets holding SASL/SCRAM users (no secret values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scram_secrets: Vec<String>,
+    /// ARNs of client VPC connections (multi-VPC private connectivity).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_vpc_connections: Vec<String>,
+    /// Recent cluster operations (upgrades, scaling, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<MskOperation>,
+    /// Kafka versions the cluster can be upgraded to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compatible_kafka_versions: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<MetricSeries>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -160,6 +178,43 @@ pub struct IamPolicy {
     pub attached_to: Option<String>,
     /// The policy document as AWS returns it (JSON).
     pub document: serde_json::Value,
+}
+
+/// The MSK configuration (server.properties) a cluster uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MskConfigurationRef {
+    pub arn: String,
+    pub revision: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The configuration's newest revision, when it is not the one in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_revision: Option<i64>,
+}
+
+/// One broker of an MSK cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MskNode {
+    pub broker_id: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_subnet: Option<String>,
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+}
+
+/// One MSK cluster operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MskOperation {
+    pub operation_type: String,
+    pub state: String,
+    pub start_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<DateTime<Utc>>,
 }
 
 /// Which client authentication methods an MSK cluster has enabled.

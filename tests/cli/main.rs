@@ -6,6 +6,7 @@ mod support;
 
 mod assets;
 mod connect;
+mod discover;
 mod help;
 mod kafka;
 mod replicate;

@@ -292,6 +292,11 @@ impl Moto {
     }
 
     /// `http://127.0.0.1:<shim port>`.
+    /// moto itself, without the shim (for seeding with boto3).
+    pub fn upstream(&self) -> String {
+        format!("http://127.0.0.1:{}", self.moto_port)
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
