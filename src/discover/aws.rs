@@ -191,6 +191,22 @@ impl RegionClients {
         }
     }
 
+    /// Clients built elsewhere (tests give them a canned HTTP client).
+    pub fn from_clients(
+        region: &str,
+        kafka: aws_sdk_kafka::Client,
+        cw: aws_sdk_cloudwatch::Client,
+        ce: aws_sdk_costexplorer::Client,
+    ) -> Self {
+        RegionClients {
+            region: region.to_owned(),
+            kafka,
+            cw,
+            ce,
+            calls: AtomicUsize::new(0),
+        }
+    }
+
     fn count(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
@@ -702,4 +718,154 @@ pub(crate) fn parse_properties(text: &str) -> Vec<(String, String)> {
             Some((k.trim().to_owned(), v.trim().to_owned()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Parsing of real MSK response bodies through the SDK, with the SDK's
+    //! own canned HTTP client (moto does not implement these calls).
+    use super::*;
+    use aws_smithy_http_client::test_util::infallible_client_fn;
+
+    const ARN: &str = "arn:aws:kafka:us-east-1:123456789012:cluster/orders/5a4f-2";
+
+    fn clients() -> RegionClients {
+        let http = infallible_client_fn(|req: http::Request<_>| {
+            let uri = req.uri().to_string();
+            let body = if uri.contains("/bootstrap-brokers") {
+                r#"{"bootstrapBrokerStringSaslScram":"b-1.orders:9096,b-2.orders:9096","bootstrapBrokerStringSaslIam":"b-1.orders:9098","bootstrapBrokerStringPublicSaslIam":"b-1-public.orders:9198"}"#.to_owned()
+            } else if uri.contains("/nodes") && !uri.contains("nextToken") {
+                r#"{"nodeInfoList":[{"brokerNodeInfo":{"brokerId":1.0,"clientSubnet":"subnet-a","endpoints":["b-1.orders"]},"instanceType":"kafka.m5.large","nodeType":"BROKER"}],"nextToken":"page2"}"#.to_owned()
+            } else if uri.contains("/nodes") {
+                r#"{"nodeInfoList":[{"brokerNodeInfo":{"brokerId":2.0,"clientSubnet":"subnet-b","endpoints":["b-2.orders"]},"instanceType":"kafka.m5.large","nodeType":"BROKER"}]}"#.to_owned()
+            } else if uri.contains("/scram-secrets") {
+                r#"{"secretArnList":["arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_orders-abc"]}"#.to_owned()
+            } else if uri.contains("/client-vpc-connections") {
+                r#"{"clientVpcConnections":[{"vpcConnectionArn":"arn:aws:kafka:us-east-1:123456789012:vpc-connection/x","owner":"210987654321","authentication":"SASL_IAM"}]}"#.to_owned()
+            } else if uri.contains("/operations") {
+                r#"{"clusterOperationInfoList":[{"clusterArn":"x","clusterType":"PROVISIONED","operationArn":"op","operationType":"UPDATE_BROKER_STORAGE","operationState":"UPDATE_COMPLETE","startTime":"2026-11-02T10:00:00.000Z","endTime":"2026-11-02T10:40:00.000Z"}]}"#.to_owned()
+            } else if uri.contains("/policy") {
+                r#"{"currentVersion":"v1","policy":"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:aws:iam::1:role/app\"},\"Action\":\"kafka-cluster:ReadData\",\"Resource\":\"*\"}]}"}"#.to_owned()
+            } else if uri.contains("/compatible-kafka-versions") {
+                r#"{"compatibleKafkaVersions":[{"sourceVersion":"3.6.0","targetVersions":["3.7.x","3.8.x"]}]}"#.to_owned()
+            } else if uri.contains("/revisions/") {
+                // server.properties is base64 in the JSON body.
+                r#"{"arn":"cfg","revision":3,"serverProperties":"YXV0by5jcmVhdGUudG9waWNzLmVuYWJsZT1mYWxzZQojIGNvbW1lbnQKbG9nLnJldGVudGlvbi5ob3Vycz0xNjgK"}"#.to_owned()
+            } else {
+                return http::Response::builder()
+                    .status(404)
+                    .body(String::new())
+                    .unwrap();
+            };
+            http::Response::builder().status(200).body(body).unwrap()
+        });
+        let creds = aws_sdk_kafka::config::Credentials::new("a", "b", None, None, "test");
+        let kafka = aws_sdk_kafka::Client::from_conf(
+            aws_sdk_kafka::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(creds.clone())
+                .http_client(http.clone())
+                .build(),
+        );
+        let cw = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(creds.clone())
+                .http_client(http.clone())
+                .build(),
+        );
+        let ce = aws_sdk_costexplorer::Client::from_conf(
+            aws_sdk_costexplorer::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(creds)
+                .http_client(http)
+                .build(),
+        );
+        RegionClients::from_clients("us-east-1", kafka, cw, ce)
+    }
+
+    #[tokio::test]
+    async fn parses_what_moto_cannot_serve() {
+        let c = clients();
+        let bootstrap = c.bootstrap_brokers(ARN).await.unwrap();
+        assert_eq!(
+            bootstrap,
+            [
+                (
+                    "sasl_scram".to_owned(),
+                    vec!["b-1.orders:9096".to_owned(), "b-2.orders:9096".to_owned()]
+                ),
+                ("sasl_iam".to_owned(), vec!["b-1.orders:9098".to_owned()]),
+                (
+                    "public_sasl_iam".to_owned(),
+                    vec!["b-1-public.orders:9198".to_owned()]
+                ),
+            ]
+        );
+        let nodes = c.nodes(ARN).await.unwrap();
+        assert_eq!(
+            nodes.iter().map(|n| n.broker_id).collect::<Vec<_>>(),
+            [1, 2],
+            "both pages"
+        );
+        assert_eq!(nodes[1].client_subnet.as_deref(), Some("subnet-b"));
+        assert_eq!(nodes[0].endpoints, ["b-1.orders"]);
+        assert_eq!(
+            c.scram_secrets(ARN).await.unwrap(),
+            ["arn:aws:secretsmanager:us-east-1:123456789012:secret:AmazonMSK_orders-abc"]
+        );
+        assert_eq!(
+            c.client_vpc_connections(ARN).await.unwrap(),
+            ["arn:aws:kafka:us-east-1:123456789012:vpc-connection/x"]
+        );
+        let ops = c.operations(ARN).await.unwrap();
+        assert_eq!(ops[0].operation_type, "UPDATE_BROKER_STORAGE");
+        assert_eq!(ops[0].state, "UPDATE_COMPLETE");
+        assert_eq!(
+            ops[0].start_time.unwrap().to_rfc3339(),
+            "2026-11-02T10:00:00+00:00"
+        );
+        let policy = c.cluster_policy(ARN).await.unwrap().unwrap();
+        assert_eq!(
+            policy.document["Statement"][0]["Action"],
+            "kafka-cluster:ReadData"
+        );
+        assert_eq!(
+            c.compatible_versions(ARN).await.unwrap(),
+            ["3.7.x", "3.8.x"]
+        );
+        let props = c
+            .server_properties(&MskConfigurationRef {
+                arn: "cfg".into(),
+                revision: 3,
+                name: None,
+                latest_revision: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            props,
+            [
+                ("auto.create.topics.enable".to_owned(), "false".to_owned()),
+                ("log.retention.hours".to_owned(), "168".to_owned())
+            ]
+        );
+        // One call per page.
+        assert_eq!(c.calls.load(Ordering::Relaxed), 9);
+    }
+
+    #[test]
+    fn the_policy_names_every_operation() {
+        let p = iam_policy();
+        let n: usize = p["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Action"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(n, Op::ALL.len());
+    }
 }
