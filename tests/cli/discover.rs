@@ -342,3 +342,28 @@ fn bad_input_is_refused_before_any_call() {
     );
     assert!(!dir.path().join("s.json").exists());
 }
+
+#[test]
+fn one_cluster_by_arn() {
+    let tb = require_testbed!();
+    let moto = Moto::start(&tb);
+    let seeded = seed(&tb, &moto, &["eu-west-1:2:0"], &[]);
+    let arn = seeded["clusters"]["eu-west-1"][1]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let r = discover(
+        &moto,
+        dir.path(),
+        &["--cluster-arn", &arn, "--skip-costs", "--skip-metrics"],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let s = state(dir.path());
+    let clusters = s["msk_regions"]["eu-west-1"]["clusters"]
+        .as_object()
+        .unwrap();
+    assert_eq!(clusters.keys().collect::<Vec<_>>(), [&arn]);
+    assert_eq!(clusters[&arn]["name"], "prov-eu-west-1-1");
+    assert!(s["msk_regions"]["eu-west-1"].get("costs").is_none());
+}

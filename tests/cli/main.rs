@@ -7,6 +7,7 @@ mod support;
 mod assets;
 mod connect;
 mod discover;
+mod docs;
 mod help;
 mod kafka;
 mod replicate;
