@@ -50,10 +50,10 @@ fn every_flag_is_documented() {
     let mut missing = Vec::new();
     let index = std::fs::read_to_string(repo().join("docs/commands/README.md")).unwrap();
     for arg in cli.get_arguments().filter(|a| a.is_global_set()) {
-        if let Some(long) = arg.get_long() {
-            if !documented(&index, &format!("--{long}")) {
-                missing.push(format!("docs/commands/README.md: global --{long}"));
-            }
+        if let Some(long) = arg.get_long()
+            && !documented(&index, &format!("--{long}"))
+        {
+            missing.push(format!("docs/commands/README.md: global --{long}"));
         }
     }
     for sub in cli.get_subcommands() {
