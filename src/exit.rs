@@ -12,6 +12,7 @@
 use crate::assets::AssetError;
 use crate::connect::{ConnectError, CredentialsError};
 use crate::discover::DiscoverError;
+use crate::migrate::init::InitError;
 use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
 use crate::state::StateError;
@@ -80,6 +81,7 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
         }
         if cause.downcast_ref::<PlanError>().is_some()
             || cause.downcast_ref::<DiscoverError>().is_some()
+            || cause.downcast_ref::<InitError>().is_some()
         {
             return ExitStatus::BadInput;
         }
@@ -114,6 +116,8 @@ pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
         } else if let Some(e) = cause.downcast_ref::<AssetError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<DiscoverError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<InitError>() {
             e.hint()
         } else if cause.downcast_ref::<NotImplemented>().is_some() {
             Some(

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod connect;
 pub mod discover;
 pub mod exit;
+pub mod migrate;
 pub mod output;
 pub mod replicator;
 pub mod report;

@@ -1,5 +1,5 @@
-//! `kcp migrate replicate` (the other `migrate` commands come with the
-//! cutover issue).
+//! `kcp migrate replicate` (`init` is in `migrate_init_cmd.rs`; execute,
+//! status and rollback come with the cutover issue).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,6 +9,7 @@ mod args;
 mod asset_cmd;
 mod discover_cmd;
 mod migrate_cmd;
+mod migrate_init_cmd;
 mod progress;
 mod report_cmd;
 mod scan_cmd;
@@ -114,7 +115,9 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
         Command::Report(command) => report_cmd::run(command, global, printer),
         Command::CreateAsset(args) => asset_cmd::run(args, global, printer),
-        Command::Migrate(MigrateCommand::Init(_)) => not_yet("migrate init"),
+        Command::Migrate(MigrateCommand::Init(args)) => {
+            migrate_init_cmd::run(args, global, printer)
+        }
         Command::Migrate(MigrateCommand::Execute(_)) => not_yet("migrate execute"),
         Command::Migrate(MigrateCommand::Status(_)) => not_yet("migrate status"),
         Command::Migrate(MigrateCommand::Rollback(_)) => not_yet("migrate rollback"),

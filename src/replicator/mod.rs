@@ -23,7 +23,7 @@ use rdkafka::error::KafkaError;
 
 pub use engine::{Observer, RunOptions, Stats, Summary, offset_maps, run};
 pub use offset_map::{OffsetMap, Translation};
-pub use plan::{LoadedPlan, PlanError};
+pub use plan::{Cutover, LoadedPlan, PlanError, Wave};
 
 /// Why replication stopped.
 #[derive(Debug, thiserror::Error)]

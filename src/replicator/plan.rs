@@ -37,6 +37,58 @@ pub struct Plan {
     pub topics: TopicSelection,
     #[serde(default)]
     pub replication: ReplicationSettings,
+    /// The phased cutover (`kcp migrate init` writes it; `migrate execute` runs it).
+    #[serde(default)]
+    pub cutover: Option<Cutover>,
+}
+
+/// How consumers and producers move to the target.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cutover {
+    /// Catch-up is done when every partition's lag stays below this many
+    /// records for `lag_sustain_secs`.
+    #[serde(default = "default_lag_threshold")]
+    pub lag_threshold_records: i64,
+    #[serde(default = "default_lag_sustain")]
+    pub lag_sustain_secs: u64,
+    /// Producers count as moved when no source partition grows for this long.
+    #[serde(default = "default_quiet")]
+    pub producer_quiet_secs: u64,
+    /// Shell command that points producers at the target.
+    #[serde(default)]
+    pub move_producers: Option<String>,
+    /// Consumer groups in the order they move.
+    #[serde(default)]
+    pub waves: Vec<Wave>,
+}
+
+/// Consumer groups that move together (they share topics).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wave {
+    pub name: String,
+    pub groups: Vec<String>,
+    /// Topics these groups read.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Shell command that stops the groups' consumers on the source (without
+    /// it, kcp waits until the groups have no members).
+    #[serde(default)]
+    pub stop_consumers: Option<String>,
+    /// Shell command that starts them against the target.
+    #[serde(default)]
+    pub start_consumers: Option<String>,
+}
+
+fn default_lag_threshold() -> i64 {
+    1_000
+}
+fn default_lag_sustain() -> u64 {
+    30
+}
+fn default_quiet() -> u64 {
+    10
 }
 
 /// Which topics to copy and what to call them on the target.
@@ -194,6 +246,19 @@ impl LoadedPlan {
                 "target",
                 "source and target must be different clusters".into(),
             ));
+        }
+        if let Some(cutover) = &plan.cutover {
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, wave) in cutover.waves.iter().enumerate() {
+                for group in &wave.groups {
+                    if !seen.insert(group.as_str()) {
+                        return Err(invalid(
+                            &format!("cutover.waves[{i}].groups"),
+                            format!("group `{group}` is in more than one wave"),
+                        ));
+                    }
+                }
+            }
         }
         if plan.replication.checkpoint_interval_ms == 0 {
             return Err(invalid(

@@ -406,38 +406,10 @@ pub fn build(
                 .flat_map(|m| m.assignments.iter().map(|a| a.topic.as_str())),
         );
     }
-    let groups: Vec<&str> = group_topics.keys().copied().collect();
-    let mut parent: Vec<usize> = (0..groups.len()).collect();
-    fn find(parent: &mut [usize], i: usize) -> usize {
-        let mut root = i;
-        while parent[root] != root {
-            root = parent[root];
-        }
-        parent[i] = root;
-        root
-    }
-    let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, g) in groups.iter().enumerate() {
-        for t in &group_topics[g] {
-            match owner.get(t) {
-                Some(&j) => {
-                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
-                    parent[a.max(b)] = a.min(b);
-                }
-                None => {
-                    owner.insert(t, i);
-                }
-            }
-        }
-    }
-    let mut components: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for (i, group) in groups.iter().enumerate() {
-        let root = find(&mut parent, i);
-        components.entry(root).or_default().push(group);
-    }
+    let components = group_components(&group_topics);
     let migrated: BTreeSet<&str> = create.iter().map(|c| c.topic.as_str()).collect();
     let mut waves: Vec<Wave> = components
-        .into_values()
+        .into_iter()
         .map(|members| {
             let topics: BTreeSet<&str> = members
                 .iter()
@@ -535,6 +507,42 @@ pub fn build(
         waves,
         risks,
     })
+}
+
+/// Groups that share a topic, transitively: each inner list moves together.
+/// Lists are in the order of their first group.
+pub(crate) fn group_components<'a>(
+    group_topics: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+) -> Vec<Vec<&'a str>> {
+    let names: Vec<&str> = group_topics.keys().copied().collect();
+    let mut parent: Vec<usize> = (0..names.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut owner: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, g) in names.iter().enumerate() {
+        for t in &group_topics[g] {
+            match owner.get(t) {
+                Some(&j) => {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                    parent[a.max(b)] = a.min(b);
+                }
+                None => {
+                    owner.insert(t, i);
+                }
+            }
+        }
+    }
+    let mut components: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (i, name) in names.iter().enumerate() {
+        let r = root(&mut parent, i);
+        components.entry(r).or_default().push(name);
+    }
+    components.into_values().collect()
 }
 
 fn severity_rank(s: &str) -> u8 {

@@ -10,6 +10,7 @@ mod discover;
 mod docs;
 mod help;
 mod kafka;
+mod migrate;
 mod replicate;
 mod report;
 mod scan;

@@ -1,0 +1,125 @@
+//! `kcp migrate init`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::Context;
+use chrono::Utc;
+use tabled::Tabled;
+
+use super::args::{GlobalArgs, MigrateInitArgs};
+use crate::connect::{ConnectOptions, CredentialsFile, connect};
+use crate::exit::ExitStatus;
+use crate::migrate::init::{self, InitError, InitRequest};
+use crate::output::{Format, Printer};
+use crate::state::{Access, StateFile};
+
+pub(super) fn run(
+    args: MigrateInitArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let req = InitRequest {
+        source: args.source,
+        target: args.target,
+        credentials_file: args.credentials_file,
+        topics_include: args.topics_include,
+        groups_include: args.groups_include,
+        plan_out: args.plan_out,
+    };
+    if req.plan_out.exists() {
+        return Err(InitError::Exists(req.plan_out.clone()).into());
+    }
+    let creds = CredentialsFile::load(&req.credentials_file)?;
+    let (src, dst) = (creds.cluster(&req.source)?, creds.cluster(&req.target)?);
+    let state = StateFile::open(&global.state_file, Access::Shared)?
+        .load(Utc::now())?
+        .state;
+    let draft = init::draft(&state, &req)?;
+
+    // Both clusters answer with these credentials; the target's topics fit.
+    printer.status(&format!("checking `{}` and `{}`", req.source, req.target));
+    let options = ConnectOptions::default();
+    let (src_conn, dst_conn) = std::thread::scope(|s| {
+        let a = s.spawn(|| connect(src, options));
+        let b = s.spawn(|| connect(dst, options));
+        (a.join(), b.join())
+    });
+    let _src_conn = src_conn.map_err(|_| anyhow::anyhow!("connection thread panicked"))??;
+    let dst_conn = dst_conn.map_err(|_| anyhow::anyhow!("connection thread panicked"))??;
+    let md = dst_conn.fetch_metadata(None)?;
+    let target_partitions: BTreeMap<String, usize> = md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .map(|t| (t.name().to_owned(), t.partitions().len()))
+        .collect();
+    init::check_target(&draft, &target_partitions)?;
+
+    let text = init::render(&req, &draft, crate::VERSION);
+    write_new(&req.plan_out, &text)?;
+
+    match printer.format() {
+        Format::Json => printer.json(&serde_json::json!({
+            "plan": req.plan_out,
+            "topics": draft.topics.len(),
+            "partitions": draft.topics.values().sum::<usize>(),
+            "waves": draft.waves.iter().enumerate().map(|(i, w)| serde_json::json!({
+                "name": format!("wave-{}", i + 1), "groups": w.groups, "topics": w.topics, "lag": w.lag,
+            })).collect::<Vec<_>>(),
+            "groups_left_out": draft.groups_left_out,
+        }))?,
+        Format::Table => {
+            let rows: Vec<Row> = draft
+                .waves
+                .iter()
+                .enumerate()
+                .map(|(i, w)| Row {
+                    wave: format!("wave-{}", i + 1),
+                    groups: w.groups.join(", "),
+                    topics: w.topics.join(", "),
+                    lag: w.lag,
+                })
+                .collect();
+            let mut table = tabled::Table::new(rows);
+            table.with(tabled::settings::Style::sharp());
+            printer.data(&format!("{table}\n"))?;
+        }
+    }
+    printer.status(&format!(
+        "plan written to `{}`: {} topic(s), {} wave(s); review the hooks, then run `kcp migrate execute --plan {}`",
+        req.plan_out.display(),
+        draft.topics.len(),
+        draft.waves.len(),
+        req.plan_out.display()
+    ));
+    Ok(ExitStatus::Success)
+}
+
+/// Writes a new file atomically; an existing file is never replaced.
+fn write_new(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kcp-plan")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path)
+        .map_err(|e| match e.error.kind() {
+            std::io::ErrorKind::AlreadyExists => InitError::Exists(path.to_owned()).into(),
+            _ => anyhow::Error::new(e.error).context(format!("cannot write `{}`", path.display())),
+        })?;
+    Ok(())
+}
+
+#[derive(Tabled)]
+struct Row {
+    wave: String,
+    groups: String,
+    topics: String,
+    lag: i64,
+}

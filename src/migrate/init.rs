@@ -1,0 +1,328 @@
+//! `kcp migrate init`: a migration plan from the scanned state.
+//!
+//! [`draft`] is pure: it selects the topics and consumer groups and groups
+//! the consumer groups into cutover waves (groups that share a topic move
+//! together, so no topic is read on both clusters at once), smallest lag
+//! first. [`check_target`] compares the draft with the target's live
+//! partition counts. [`render`] writes the documented YAML.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use crate::assets::yaml_string;
+use crate::replicator::plan::DEFAULT_MAP_TOPIC;
+use crate::state::State;
+
+/// What `init` was asked for.
+#[derive(Debug, Clone)]
+pub struct InitRequest {
+    pub source: String,
+    pub target: String,
+    pub credentials_file: PathBuf,
+    pub topics_include: Option<String>,
+    pub groups_include: Option<String>,
+    pub plan_out: PathBuf,
+}
+
+/// The plan before it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    /// Selected topic → partition count on the source.
+    pub topics: BTreeMap<String, usize>,
+    pub waves: Vec<DraftWave>,
+    /// Groups left out by `--groups-include`.
+    pub groups_left_out: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftWave {
+    pub groups: Vec<String>,
+    pub topics: Vec<String>,
+    pub lag: i64,
+}
+
+/// Problems with an init request.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(
+        "cluster `{name}` is not in the state file (scanned: {})",
+        crate::report::list(known)
+    )]
+    NotScanned { name: String, known: Vec<String> },
+    #[error("source and target must be different clusters (both are `{0}`)")]
+    SameCluster(String),
+    #[error("{flag} `{pattern}` is not a valid regular expression: {message}")]
+    BadPattern {
+        flag: &'static str,
+        pattern: String,
+        message: String,
+    },
+    #[error("no topic of `{0}` is selected")]
+    NoTopics(String),
+    #[error(
+        "target topic `{topic}` has {on_target} partition(s), fewer than the source's {on_source}: copying would break partition order"
+    )]
+    FewerPartitions {
+        topic: String,
+        on_source: usize,
+        on_target: usize,
+    },
+    #[error("`{}` already exists", .0.display())]
+    Exists(PathBuf),
+}
+
+impl InitError {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            InitError::NotScanned { .. } => "run `kcp scan clusters` for the source first".into(),
+            InitError::SameCluster(_) => {
+                "name the target cluster of the credentials file with --target".into()
+            }
+            InitError::BadPattern { .. } => {
+                "patterns use Rust regex syntax and match whole names".into()
+            }
+            InitError::NoTopics(_) => "check --topics-include against the scanned topics".into(),
+            InitError::FewerPartitions { .. } => {
+                "delete the target topic or add partitions to it, then run init again".into()
+            }
+            InitError::Exists(_) => "remove it, or write the plan elsewhere with --plan-out".into(),
+        })
+    }
+}
+
+fn compile(flag: &'static str, pattern: &Option<String>) -> Result<Option<Regex>, InitError> {
+    pattern
+        .as_deref()
+        .map(|p| {
+            Regex::new(&format!("^(?:{p})$")).map_err(|e| InitError::BadPattern {
+                flag,
+                pattern: p.to_owned(),
+                message: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+/// Topics, groups and waves for a request, from the state alone.
+pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
+    if req.source == req.target {
+        return Err(InitError::SameCluster(req.source.clone()));
+    }
+    let cluster = state
+        .clusters
+        .get(&req.source)
+        .filter(|c| c.scanned_at.is_some())
+        .ok_or_else(|| InitError::NotScanned {
+            name: req.source.clone(),
+            known: state.clusters.keys().cloned().collect(),
+        })?;
+    let topics_re = compile("--topics-include", &req.topics_include)?;
+    let groups_re = compile("--groups-include", &req.groups_include)?;
+    let topics: BTreeMap<String, usize> = cluster
+        .topics
+        .iter()
+        .filter(|(name, t)| {
+            !name.starts_with("__")
+                && !name.starts_with("_kcp")
+                && crate::topic_config::not_migrated_reason(t.kind).is_none()
+                && topics_re.as_ref().is_none_or(|re| re.is_match(name))
+        })
+        .map(|(name, t)| (name.clone(), t.partitions.len()))
+        .collect();
+    if topics.is_empty() {
+        return Err(InitError::NoTopics(req.source.clone()));
+    }
+    // Groups reading selected topics, by the topics they read.
+    let mut group_topics: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut groups_left_out = Vec::new();
+    for (group, g) in &cluster.consumer_groups {
+        let read: BTreeSet<&str> = g
+            .offsets
+            .iter()
+            .map(|o| o.topic.as_str())
+            .chain(
+                g.members
+                    .iter()
+                    .flat_map(|m| m.assignments.iter().map(|a| a.topic.as_str())),
+            )
+            .filter(|t| topics.contains_key(*t))
+            .collect();
+        if read.is_empty() {
+            continue;
+        }
+        if groups_re.as_ref().is_some_and(|re| !re.is_match(group)) {
+            groups_left_out.push(group.clone());
+            continue;
+        }
+        group_topics.insert(group, read);
+    }
+    let mut waves: Vec<DraftWave> = crate::report::plan::group_components(&group_topics)
+        .into_iter()
+        .map(|groups| {
+            let topics: BTreeSet<&str> = groups
+                .iter()
+                .flat_map(|g| group_topics[g].iter().copied())
+                .collect();
+            let lag = groups
+                .iter()
+                .flat_map(|g| &cluster.consumer_groups[*g].offsets)
+                .filter_map(|o| o.lag)
+                .sum();
+            DraftWave {
+                groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+                topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+                lag,
+            }
+        })
+        .collect();
+    // Least lag first: the quickest wave proves the procedure.
+    waves.sort_by(|a, b| (a.lag, &a.groups).cmp(&(b.lag, &b.groups)));
+    Ok(Draft {
+        topics,
+        waves,
+        groups_left_out,
+    })
+}
+
+/// Refuses target topics with fewer partitions than the source's.
+pub fn check_target(
+    draft: &Draft,
+    target_partitions: &BTreeMap<String, usize>,
+) -> Result<(), InitError> {
+    for (topic, &source) in &draft.topics {
+        if let Some(&target) = target_partitions.get(topic)
+            && target < source
+        {
+            return Err(InitError::FewerPartitions {
+                topic: topic.clone(),
+                on_source: source,
+                on_target: target,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The credentials path as the plan should name it: relative to the plan's
+/// folder when it sits there, absolute otherwise.
+fn credentials_ref(credentials: &Path, plan: &Path) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let (c, p) = (abs(credentials), abs(plan));
+    match (c.parent(), p.parent(), c.file_name()) {
+        (Some(a), Some(b), Some(name)) if a == b => name.to_string_lossy().into_owned(),
+        _ => c.display().to_string(),
+    }
+}
+
+/// The plan file text.
+pub fn render(req: &InitRequest, draft: &Draft, version: &str) -> String {
+    let q = yaml_string;
+    let mut s = format!(
+        "# kcp migration plan: {src} to {dst}, written by `kcp migrate init` (kcp {version}).\n\
+         # Reference: docs/reference/plan-file.md. Review the waves and fill in the\n\
+         # hooks, then run: kcp migrate execute --plan {plan}\n\
+         version: 1\nname: {name}\ncredentials_file: {creds}\nsource: {srcq}\ntarget: {dstq}\n",
+        src = req.source,
+        dst = req.target,
+        plan = req.plan_out.display(),
+        name = q(&format!("{}-to-{}", req.source, req.target)),
+        creds = q(&credentials_ref(&req.credentials_file, &req.plan_out)),
+        srcq = q(&req.source),
+        dstq = q(&req.target),
+    );
+    s.push_str(&format!(
+        "# {} topic(s), {} partition(s).\n",
+        draft.topics.len(),
+        draft.topics.values().sum::<usize>()
+    ));
+    if let Some(include) = &req.topics_include {
+        s.push_str(&format!("topics:\n  include: {}\n", q(include)));
+    }
+    s.push_str(&format!(
+        "replication:\n  read_committed: true\n  checkpoint_interval_ms: 2000\n  offset_map_topic: {}\n",
+        q(DEFAULT_MAP_TOPIC)
+    ));
+    s.push_str(
+        "cutover:\n\
+         \x20 # Catch-up ends when every partition's lag stays under this many records\n\
+         \x20 # for lag_sustain_secs.\n\
+         \x20 lag_threshold_records: 1000\n\
+         \x20 lag_sustain_secs: 30\n\
+         \x20 # Producers count as moved once no source partition grows for this long.\n\
+         \x20 producer_quiet_secs: 10\n\
+         \x20 # Shell command that points producers at the target (null: kcp waits for you).\n\
+         \x20 move_producers: null\n",
+    );
+    if draft.groups_left_out.is_empty() {
+        s.push_str("  # Consumer groups that share a topic move together; least lag first.\n");
+    } else {
+        s.push_str(&format!(
+            "  # Consumer groups that share a topic move together; least lag first.\n  # Left out by --groups-include: {}\n",
+            draft.groups_left_out.join(", ")
+        ));
+    }
+    if draft.waves.is_empty() {
+        s.push_str("  waves: []\n");
+    } else {
+        s.push_str("  waves:\n");
+        for (i, w) in draft.waves.iter().enumerate() {
+            let list = |items: &[String]| items.iter().map(|x| q(x)).collect::<Vec<_>>().join(", ");
+            s.push_str(&format!(
+                "    - name: {}\n      # lag at scan time: {} record(s)\n      groups: [{}]\n      topics: [{}]\n      # Stops these groups' consumers on the source (null: kcp waits until they leave).\n      stop_consumers: null\n      # Starts them against the target, from the translated offsets.\n      start_consumers: null\n",
+                q(&format!("wave-{}", i + 1)),
+                w.lag,
+                list(&w.groups),
+                list(&w.topics)
+            ));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_state_gives_a_documented_plan_the_replicator_reads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("state-examples/self-managed.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let state = crate::state::parse(&path, &text, chrono::Utc::now())
+            .unwrap()
+            .state;
+        let req = InitRequest {
+            source: "onprem-prod".into(),
+            target: "new-dc".into(),
+            credentials_file: "/plans/creds.yaml".into(),
+            topics_include: None,
+            groups_include: None,
+            plan_out: "/plans/plan.yaml".into(),
+        };
+        let d = draft(&state, &req).unwrap();
+        let yaml = render(&req, &d, "0.0.0");
+        insta::assert_snapshot!("plan_self_managed", yaml);
+        let loaded =
+            crate::replicator::LoadedPlan::parse(Path::new("/plans/plan.yaml"), &yaml).unwrap();
+        let waves = &loaded.plan.cutover.as_ref().unwrap().waves;
+        assert_eq!(waves.len(), d.waves.len());
+        assert!(!waves.is_empty());
+        assert!(
+            !d.topics.contains_key("__consumer_offsets")
+                && !d.topics.contains_key("connect-offsets")
+        );
+    }
+
+    #[test]
+    fn credentials_are_named_relative_to_the_plan_when_beside_it() {
+        assert_eq!(
+            credentials_ref(Path::new("/a/creds.yaml"), Path::new("/a/plan.yaml")),
+            "creds.yaml"
+        );
+        assert_eq!(
+            credentials_ref(Path::new("/b/creds.yaml"), Path::new("/a/plan.yaml")),
+            "/b/creds.yaml"
+        );
+    }
+}

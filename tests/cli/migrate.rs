@@ -1,0 +1,199 @@
+//! `kcp migrate init` on two Tansu brokers: the plan's waves come from the
+//! scanned state, the target is checked live, and bad input changes nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::kafka::{commit, create_topics, produce};
+use crate::support::{TansuBroker, write_pair_credentials};
+use crate::{kcp, require_testbed, run};
+
+struct Setup {
+    source: TansuBroker,
+    target: TansuBroker,
+    dir: tempfile::TempDir,
+    creds: PathBuf,
+}
+
+/// A scanned source with three groups: billing and audit share `orders`,
+/// ops reads `logs` alone.
+fn setup() -> Option<Setup> {
+    let tb = crate::support::testbed()?;
+    let source = TansuBroker::start_named(&tb, "source_cluster");
+    let target = TansuBroker::start_named(&tb, "target_cluster");
+    let bootstrap = source.bootstrap();
+    create_topics(
+        &bootstrap,
+        &[("orders", 3, &[]), ("payments", 2, &[]), ("logs", 1, &[])],
+    );
+    produce(&bootstrap, "orders", &[10, 10, 10]);
+    produce(&bootstrap, "payments", &[5, 5]);
+    produce(&bootstrap, "logs", &[50]);
+    commit(
+        &bootstrap,
+        "billing",
+        &[("orders", 0, 10), ("payments", 0, 1)],
+    );
+    commit(&bootstrap, "audit", &[("orders", 1, 2)]);
+    commit(&bootstrap, "ops", &[("logs", 0, 49)]);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_pair_credentials(dir.path(), &source, &target);
+    let r = run(kcp()
+        .arg("--state-file")
+        .arg(dir.path().join("state.json"))
+        .args([
+            "scan",
+            "clusters",
+            "--cluster",
+            "src",
+            "--rate-window",
+            "0",
+            "--credentials-file",
+        ])
+        .arg(&creds));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    Some(Setup {
+        source,
+        target,
+        dir,
+        creds,
+    })
+}
+
+fn init(s: &Setup, plan: &Path, extra: &[&str]) -> crate::Run {
+    run(kcp()
+        .arg("--state-file")
+        .arg(s.dir.path().join("state.json"))
+        .args([
+            "migrate",
+            "init",
+            "--source",
+            "src",
+            "--target",
+            "dst",
+            "--credentials-file",
+        ])
+        .arg(&s.creds)
+        .arg("--plan-out")
+        .arg(plan)
+        .args(extra))
+}
+
+#[test]
+fn writes_a_plan_with_waves_that_the_replicator_reads() {
+    let _ = require_testbed!();
+    let s = setup().unwrap();
+    let plan = s.dir.path().join("plan.yaml");
+    let r = init(&s, &plan, &["--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(summary["topics"], 3);
+    assert_eq!(summary["partitions"], 6);
+
+    let loaded = kcp::replicator::LoadedPlan::load(&plan).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.credentials_path(), s.creds);
+    let cutover = loaded.plan.cutover.clone().expect("a cutover section");
+    let waves: Vec<(Vec<String>, Vec<String>)> = cutover
+        .waves
+        .iter()
+        .map(|w| (w.groups.clone(), w.topics.clone()))
+        .collect();
+    // ops (lag 1) before billing+audit, who share orders (lag 0+20+8+...).
+    assert_eq!(waves.len(), 2, "{waves:?}");
+    assert_eq!(waves[0], (vec!["ops".to_owned()], vec!["logs".to_owned()]));
+    assert_eq!(waves[1].0, ["audit", "billing"]);
+    assert_eq!(waves[1].1, ["orders", "payments"]);
+    assert!(cutover.waves.iter().all(|w| w.stop_consumers.is_none()));
+    assert_eq!(cutover.lag_threshold_records, 1000);
+    assert!(loaded.selects("orders") && loaded.selects("logs"));
+
+    // --groups-include narrows the waves; the plan says what was left out.
+    let narrow = s.dir.path().join("narrow.yaml");
+    let r = init(&s, &narrow, &["--groups-include", "ops"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&narrow).unwrap();
+    assert!(
+        text.contains("Left out by --groups-include: audit, billing"),
+        "{text}"
+    );
+    let loaded = kcp::replicator::LoadedPlan::load(&narrow).unwrap();
+    assert_eq!(loaded.plan.cutover.unwrap().waves.len(), 1);
+    drop((s.source, s.target));
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    let _ = require_testbed!();
+    let s = setup().unwrap();
+    let plan = s.dir.path().join("plan.yaml");
+
+    // A target topic with fewer partitions than the source's.
+    create_topics(&s.target.bootstrap(), &[("orders", 1, &[])]);
+    let r = init(&s, &plan, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("target topic `orders` has 1 partition(s), fewer than the source's 3"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint:"));
+    assert!(!plan.exists());
+    // ... unless that topic is not part of the plan.
+    let r = init(&s, &plan, &["--topics-include", "logs|payments"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // An existing plan is never overwritten.
+    let before = std::fs::read_to_string(&plan).unwrap();
+    let r = init(&s, &plan, &["--topics-include", "logs"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&plan).unwrap(), before);
+
+    let other = s.dir.path().join("other.yaml");
+    // A cluster missing from the credentials file.
+    let r = run(kcp()
+        .arg("--state-file")
+        .arg(s.dir.path().join("state.json"))
+        .args([
+            "migrate",
+            "init",
+            "--source",
+            "src",
+            "--target",
+            "nope",
+            "--credentials-file",
+        ])
+        .arg(&s.creds)
+        .arg("--plan-out")
+        .arg(&other));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nope"), "{}", r.stderr);
+    // An unreachable target.
+    let creds = s.dir.path().join("down.yaml");
+    std::fs::write(
+        &creds,
+        format!(
+            "clusters:\n  - name: src\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n  - name: dst\n    bootstrap_servers: [\"127.0.0.1:{}\"]\n    auth: {{ method: plaintext }}\n",
+            s.source.bootstrap(),
+            crate::support::free_port()
+        ),
+    )
+    .unwrap();
+    let r = run(kcp()
+        .arg("--state-file")
+        .arg(s.dir.path().join("state.json"))
+        .args([
+            "migrate",
+            "init",
+            "--source",
+            "src",
+            "--target",
+            "dst",
+            "--credentials-file",
+        ])
+        .arg(&creds)
+        .arg("--plan-out")
+        .arg(&other));
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("`dst`"), "{}", r.stderr);
+    assert!(!other.exists());
+}
