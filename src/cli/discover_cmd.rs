@@ -1,7 +1,6 @@
 //! `kcp discover`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, NaiveTime, Utc};
@@ -102,7 +101,7 @@ pub(super) fn run(
     };
     match discover::template::update(existing.as_deref(), &clusters) {
         Ok((text, added)) if added > 0 || existing.is_none() => {
-            write_atomically(&args.credentials_out, &text)?;
+            super::write_file(&args.credentials_out, &text, true)?;
             printer.status(&format!(
                 "credentials template `{}`: {added} cluster(s) added; fill in user names and passwords, then run `kcp scan clusters --credentials-file {}`",
                 args.credentials_out.display(),
@@ -162,22 +161,6 @@ pub(super) fn run(
     }
     printer.warn("discovery is partial: the state holds everything else (exit code 3)");
     Ok(ExitStatus::Partial)
-}
-
-fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kcp-credentials")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write `{}`", path.display()))?;
-    Ok(())
 }
 
 #[derive(Tabled)]

@@ -1,10 +1,7 @@
 //! `kcp migrate init`.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-
-use anyhow::Context;
 use chrono::Utc;
+use std::collections::BTreeMap;
 use tabled::Tabled;
 
 use super::args::{GlobalArgs, MigrateInitArgs};
@@ -57,7 +54,9 @@ pub(super) fn run(
     init::check_target(&draft, &target_partitions)?;
 
     let text = init::render(&req, &draft, crate::VERSION);
-    write_new(&req.plan_out, &text)?;
+    if !super::write_file(&req.plan_out, &text, false)? {
+        return Err(InitError::Exists(req.plan_out.clone()).into());
+    }
 
     match printer.format() {
         Format::Json => printer.json(&serde_json::json!({
@@ -94,26 +93,6 @@ pub(super) fn run(
         req.plan_out.display()
     ));
     Ok(ExitStatus::Success)
-}
-
-/// Writes a new file atomically; an existing file is never replaced.
-fn write_new(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kcp-plan")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist_noclobber(path)
-        .map_err(|e| match e.error.kind() {
-            std::io::ErrorKind::AlreadyExists => InitError::Exists(path.to_owned()).into(),
-            _ => anyhow::Error::new(e.error).context(format!("cannot write `{}`", path.display())),
-        })?;
-    Ok(())
 }
 
 #[derive(Tabled)]
