@@ -34,6 +34,9 @@ pub struct Draft {
     pub waves: Vec<DraftWave>,
     /// Groups left out by `--groups-include`.
     pub groups_left_out: Vec<String>,
+    /// Topics kcp does not migrate (Connect and MirrorMaker 2 bookkeeping):
+    /// the plan excludes them so the replicator leaves them too.
+    pub topics_left_out: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +137,17 @@ pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
     if topics.is_empty() {
         return Err(InitError::NoTopics(req.source.clone()));
     }
+    let topics_left_out: Vec<String> = cluster
+        .topics
+        .iter()
+        .filter(|(name, t)| {
+            !name.starts_with("__")
+                && !name.starts_with("_kcp")
+                && crate::topic_config::not_migrated_reason(t.kind).is_some()
+                && topics_re.as_ref().is_none_or(|re| re.is_match(name))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
     // Groups reading selected topics, by the topics they read.
     let mut group_topics: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut groups_left_out = Vec::new();
@@ -183,6 +197,7 @@ pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
         topics,
         waves,
         groups_left_out,
+        topics_left_out,
     })
 }
 
@@ -237,8 +252,22 @@ pub fn render(req: &InitRequest, draft: &Draft, version: &str) -> String {
         draft.topics.len(),
         draft.topics.values().sum::<usize>()
     ));
+    if req.topics_include.is_some() || !draft.topics_left_out.is_empty() {
+        s.push_str("topics:\n");
+    }
     if let Some(include) = &req.topics_include {
-        s.push_str(&format!("topics:\n  include: {}\n", q(include)));
+        s.push_str(&format!("  include: {}\n", q(include)));
+    }
+    if !draft.topics_left_out.is_empty() {
+        let names: Vec<String> = draft
+            .topics_left_out
+            .iter()
+            .map(|t| regex::escape(t))
+            .collect();
+        s.push_str(&format!(
+            "  # Kafka Connect and MirrorMaker 2 bookkeeping: not migrated.\n  exclude: {}\n",
+            q(&names.join("|"))
+        ));
     }
     s.push_str(&format!(
         "replication:\n  read_committed: true\n  checkpoint_interval_ms: 2000\n  offset_map_topic: {}\n",
