@@ -474,4 +474,7 @@ pub enum StateCommand {
         after_help = "Examples:\n  kcp state validate\n  kcp state validate --state-file state-examples/msk-region.json"
     )]
     Validate,
+    /// Print the JSON Schema of the state file this kcp writes
+    #[command(after_help = "Examples:\n  kcp state schema > kcp-state.schema.json")]
+    Schema,
 }

@@ -17,6 +17,10 @@ pub(super) fn run(
     match command {
         StateCommand::Version => version(global, printer),
         StateCommand::Validate => validate(global, printer),
+        StateCommand::Schema => {
+            printer.data(&format!("{}\n", crate::state::json_schema()))?;
+            Ok(ExitStatus::Success)
+        }
         StateCommand::Upgrade { dry_run } => upgrade(global, printer, dry_run),
     }
 }

@@ -11,6 +11,14 @@ pub mod upgrade;
 mod validate;
 
 pub use model::*;
+
+/// The JSON Schema (draft 2020-12) of the state file this build writes,
+/// generated from the model; `docs/reference/state-schema.json` is a copy
+/// that the tests keep equal.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(State);
+    serde_json::to_string_pretty(&schema).expect("schemas serialize")
+}
 pub use store::{Access, Loaded, StateFile, parse};
 pub use validate::Problem;
 

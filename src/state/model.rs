@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub const CURRENT_SCHEMA_VERSION: u32 = 1;
 
 /// The whole state file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct State {
     /// Version of this file's layout; see `kcp state version`.
@@ -43,7 +43,7 @@ pub struct State {
 }
 
 /// Which tool wrote the file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolInfo {
     pub name: String,
@@ -61,7 +61,7 @@ impl ToolInfo {
 }
 
 /// One applied upgrade step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpgradeRecord {
     pub from: u32,
@@ -73,7 +73,9 @@ pub struct UpgradeRecord {
 
 /// A non-fatal problem recorded during discovery or a scan: a call that was
 /// denied, throttled to exhaustion or not implemented by the endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct Warning {
     /// The API call, e.g. `kafka:ListNodes` or `DescribeAcls`.
@@ -86,7 +88,7 @@ pub struct Warning {
 }
 
 /// MSK inventory of one AWS region.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MskRegion {
     pub discovered_at: Option<DateTime<Utc>>,
@@ -101,7 +103,7 @@ pub struct MskRegion {
 }
 
 /// Provisioned or serverless.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MskClusterType {
     Provisioned,
@@ -109,7 +111,7 @@ pub enum MskClusterType {
 }
 
 /// One MSK cluster as reported by the MSK API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MskCluster {
     pub name: String,
@@ -167,7 +169,7 @@ pub struct MskCluster {
 }
 
 /// An IAM policy document that grants access to an MSK cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IamPolicy {
     /// Where it comes from: `cluster-policy`, or the policy's ARN or name.
@@ -181,7 +183,7 @@ pub struct IamPolicy {
 }
 
 /// The MSK configuration (server.properties) a cluster uses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MskConfigurationRef {
     pub arn: String,
@@ -194,7 +196,7 @@ pub struct MskConfigurationRef {
 }
 
 /// One broker of an MSK cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MskNode {
     pub broker_id: u32,
@@ -207,7 +209,7 @@ pub struct MskNode {
 }
 
 /// One MSK cluster operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MskOperation {
     pub operation_type: String,
@@ -218,7 +220,9 @@ pub struct MskOperation {
 }
 
 /// Which client authentication methods an MSK cluster has enabled.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct MskAuth {
     pub iam: bool,
@@ -228,7 +232,7 @@ pub struct MskAuth {
 }
 
 /// A metric time series with the query that produced it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricSeries {
     /// e.g. `BytesInPerSec`.
@@ -247,7 +251,7 @@ pub struct MetricSeries {
 }
 
 /// One datapoint.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricPoint {
     pub t: DateTime<Utc>,
@@ -255,7 +259,7 @@ pub struct MetricPoint {
 }
 
 /// Cost Explorer results for one region.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostData {
     pub start: NaiveDate,
@@ -269,7 +273,7 @@ pub struct CostData {
 }
 
 /// The cost of one usage type of one service on one day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CostRow {
     pub date: NaiveDate,
@@ -281,7 +285,7 @@ pub struct CostRow {
 }
 
 /// An amount with its unit (`USD`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Amount {
     pub amount: f64,
@@ -289,7 +293,7 @@ pub struct Amount {
 }
 
 /// A Kafka cluster as seen through the Kafka protocol.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaCluster {
     pub bootstrap_servers: Vec<String>,
@@ -321,7 +325,7 @@ pub struct KafkaCluster {
 }
 
 /// A broker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Broker {
     pub id: i32,
@@ -331,7 +335,19 @@ pub struct Broker {
 }
 
 /// What a topic is for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TopicKind {
     /// An application topic.
@@ -348,7 +364,7 @@ pub enum TopicKind {
 }
 
 /// A topic with its partitions and configs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Topic {
     #[serde(default)]
@@ -363,7 +379,7 @@ pub struct Topic {
 }
 
 /// One partition.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Partition {
     pub id: i32,
@@ -380,7 +396,7 @@ pub struct Partition {
 }
 
 /// Where a config value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConfigSource {
     Default,
@@ -392,7 +408,7 @@ pub enum ConfigSource {
 }
 
 /// One topic config entry. Sensitive values are never stored (`value` is absent).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicConfig {
     pub value: Option<String>,
@@ -402,7 +418,7 @@ pub struct TopicConfig {
 }
 
 /// A rate sample for a topic.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicRate {
     pub messages_per_sec: f64,
@@ -412,7 +428,9 @@ pub struct TopicRate {
 }
 
 /// An ACL binding (resource pattern + access control entry).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct AclBinding {
     pub resource_type: AclResourceType,
@@ -426,7 +444,9 @@ pub struct AclBinding {
 }
 
 /// ACL resource types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AclResourceType {
     Topic,
@@ -438,7 +458,9 @@ pub enum AclResourceType {
 }
 
 /// ACL pattern types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AclPatternType {
     Literal,
@@ -446,7 +468,9 @@ pub enum AclPatternType {
 }
 
 /// ACL operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AclOperation {
     All,
@@ -465,7 +489,9 @@ pub enum AclOperation {
 }
 
 /// Allow or deny.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AclPermission {
     Allow,
@@ -473,7 +499,7 @@ pub enum AclPermission {
 }
 
 /// A consumer group with its committed offsets.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerGroup {
     /// `Stable`, `Empty`, `Dead`, ... or absent when the broker could not describe it.
@@ -487,7 +513,7 @@ pub struct ConsumerGroup {
 }
 
 /// A member of a consumer group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupMember {
     pub member_id: String,
@@ -498,7 +524,9 @@ pub struct GroupMember {
 }
 
 /// A topic partition.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct TopicPartitionRef {
     pub topic: String,
@@ -506,7 +534,7 @@ pub struct TopicPartitionRef {
 }
 
 /// A committed offset and the lag against the partition's latest offset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupOffset {
     pub topic: String,

@@ -114,3 +114,45 @@ fn relative_links_resolve() {
     }
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
 }
+
+#[test]
+fn the_state_schema_is_current_and_the_examples_follow_it() {
+    let r = crate::run(crate::kcp().args(["state", "schema"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let path = repo().join("docs/reference/state-schema.json");
+    let checked_in = std::fs::read_to_string(&path).unwrap();
+    if checked_in != r.stdout && std::env::var_os("KCP_UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &r.stdout).unwrap();
+        return;
+    }
+    assert_eq!(
+        checked_in, r.stdout,
+        "docs/reference/state-schema.json is stale: run `KCP_UPDATE_SCHEMA=1 cargo nextest run --test cli docs`"
+    );
+    // Every example state validates against it (Python's jsonschema, from the test bed).
+    let Some(tb) = crate::support::testbed() else {
+        return;
+    };
+    let out = std::process::Command::new(&tb.python)
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             v = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())\n\
+             for f in sys.argv[2:]:\n\
+             \x20   errors = [f'{list(e.absolute_path)}: {e.message}' for e in v.iter_errors(json.load(open(f)))]\n\
+             \x20   assert not errors, (f, errors[:5])\n\
+             print('ok', len(sys.argv) - 2)",
+        ])
+        .arg(&path)
+        .arg(repo().join("state-examples/msk-region.json"))
+        .arg(repo().join("state-examples/self-managed.json"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("ok 2"), "{text}");
+}
