@@ -79,6 +79,9 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
                 ExitStatus::Failure
             };
         }
+        if let Some(DiscoverError::NoCredentials(_)) = cause.downcast_ref::<DiscoverError>() {
+            return ExitStatus::Failure;
+        }
         if cause.downcast_ref::<PlanError>().is_some()
             || cause.downcast_ref::<DiscoverError>().is_some()
             || cause.downcast_ref::<InitError>().is_some()

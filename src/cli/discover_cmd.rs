@@ -76,6 +76,10 @@ pub(super) fn run(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let Err(e) = runtime.block_on(discover::check_credentials(&request)) {
+        spinners.clear();
+        return Err(e.into());
+    }
     let results = runtime.block_on(discover::discover(&request, &spinners));
     for r in &results {
         spinners.finish(&r.region, &format!("{} clusters", r.clusters.len()));

@@ -154,6 +154,37 @@ fn to_smithy(t: DateTime<Utc>) -> aws_sdk_kafka::primitives::DateTime {
     aws_sdk_kafka::primitives::DateTime::from_secs(t.timestamp())
 }
 
+/// Resolves the credentials the SDK would use; the error says why there are none.
+pub async fn resolve_credentials(region: &str, profile: Option<&str>) -> Result<(), String> {
+    use aws_sdk_kafka::config::ProvideCredentials;
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    let config = loader.load().await;
+    let provider = config
+        .credentials_provider()
+        .ok_or_else(|| "no credentials provider is configured".to_owned())?;
+    provider
+        .provide_credentials()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            // The error and its causes, without the SDK's debug dump.
+            let mut parts = vec![e.to_string()];
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !parts.iter().any(|p| p.contains(&text)) {
+                    parts.push(text);
+                }
+                source = s.source();
+            }
+            parts.join(": ")
+        })
+}
+
 /// The clients of one region, and a count of the calls made through them.
 pub struct RegionClients {
     pub region: String,

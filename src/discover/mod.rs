@@ -93,6 +93,8 @@ pub enum DiscoverError {
     BadArn { arn: String },
     #[error("--start {start} must be before --end {end}")]
     EmptyWindow { start: NaiveDate, end: NaiveDate },
+    #[error("no AWS credentials: {0}")]
+    NoCredentials(String),
 }
 
 impl DiscoverError {
@@ -103,6 +105,7 @@ impl DiscoverError {
             DiscoverError::EmptyWindow { .. } => {
                 "dates are YYYY-MM-DD, UTC; --end is exclusive".into()
             }
+            DiscoverError::NoCredentials(_) => "sign in (`aws sso login`), pass --profile NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; `kcp discover --print-iam-policy` shows the permissions needed".into(),
         })
     }
 }
@@ -145,6 +148,19 @@ pub struct RegionResult {
     pub costs: Option<CostData>,
     pub warnings: Vec<Warning>,
     pub calls: usize,
+}
+
+/// Resolves credentials once, before any call, so a missing identity is one
+/// clear error instead of a warning on every call.
+pub async fn check_credentials(req: &Request) -> Result<(), DiscoverError> {
+    let region = req
+        .all_regions()
+        .into_iter()
+        .next()
+        .ok_or(DiscoverError::NoRegion)?;
+    aws::resolve_credentials(&region, req.profile.as_deref())
+        .await
+        .map_err(DiscoverError::NoCredentials)
 }
 
 /// Discovers every requested region, regions concurrently.

@@ -367,3 +367,37 @@ fn one_cluster_by_arn() {
     assert_eq!(clusters[&arn]["name"], "prov-eu-west-1-1");
     assert!(s["msk_regions"]["eu-west-1"].get("costs").is_none());
 }
+
+#[test]
+fn missing_credentials_fail_once_and_clearly() {
+    let tb = require_testbed!();
+    let moto = Moto::start(&tb);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = kcp();
+    // No identity anywhere: no env keys, no profile files, no instance metadata.
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+        .env("HOME", dir.path())
+        .arg("--state-file")
+        .arg(dir.path().join("state.json"))
+        .args(["discover", "--region", "us-east-1", "--credentials-out"])
+        .arg(dir.path().join("creds.yaml"));
+    let r = run(&mut cmd);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no AWS credentials"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint: sign in"), "{}", r.stderr);
+    assert!(!dir.path().join("creds.yaml").exists());
+}
