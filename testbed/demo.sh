@@ -70,4 +70,6 @@ echo "==> kcp migrate init" >&2
 "$kcp" migrate init --source local --target target --credentials-file "$work/credentials.yaml" --plan-out "$work/plan.yaml"
 echo "==> kcp migrate replicate --until-caught-up" >&2
 "$kcp" migrate replicate --plan "$work/plan.yaml" --until-caught-up --no-progress
+echo "==> kcp migrate status" >&2
+"$kcp" migrate status --plan "$work/plan.yaml"
 echo "==> done: state in $KCP_STATE_FILE, reports in $work, assets in $work/assets, plan in $work/plan.yaml" >&2

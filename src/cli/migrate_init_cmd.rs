@@ -102,3 +102,100 @@ struct Row {
     topics: String,
     lag: i64,
 }
+
+/// `kcp migrate status [--watch]`.
+pub(super) fn status(
+    args: super::args::MigrateStatusArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    use crate::migrate::status::{Status, sample};
+    use crate::replicator::LoadedPlan;
+    use std::time::{Duration, Instant};
+
+    let plan = LoadedPlan::load(&args.plan)?;
+    let creds = CredentialsFile::load(&plan.credentials_path())?;
+    let (source, target) = (
+        creds.cluster(&plan.plan.source)?,
+        creds.cluster(&plan.plan.target)?,
+    );
+    let timeout = Duration::from_secs(10);
+    let mut previous: Option<(Status, Instant)> = None;
+    loop {
+        let status = sample(&plan, source, target, timeout)?;
+        let now = Instant::now();
+        let rate = previous
+            .as_ref()
+            .map(|(p, at)| Status::rate(p, &status, now - *at));
+        let eta = rate.filter(|r| *r > 0.0).map(|r| status.lag as f64 / r);
+        match printer.format() {
+            Format::Json => printer.json(&serde_json::json!({
+                "status": status, "records_per_sec": rate, "eta_secs": eta,
+            }))?,
+            Format::Table => {
+                let topics: Vec<TopicRow> = status
+                    .topics
+                    .iter()
+                    .map(|t| TopicRow {
+                        topic: t.topic.clone(),
+                        partitions: t.partitions,
+                        copied: t.copied,
+                        lag: t.lag,
+                    })
+                    .collect();
+                let mut table = tabled::Table::new(topics);
+                table.with(tabled::settings::Style::sharp());
+                printer.data(&format!("{table}\n"))?;
+                if !status.groups.is_empty() {
+                    let groups: Vec<GroupRow> = status
+                        .groups
+                        .iter()
+                        .map(|g| GroupRow {
+                            group: g.group.clone(),
+                            wave: g.wave.clone().unwrap_or_default(),
+                            translatable: format!("{}/{}", g.translatable, g.committed_partitions),
+                            on_target: if g.on_target { "yes" } else { "no" }.to_owned(),
+                        })
+                        .collect();
+                    let mut table = tabled::Table::new(groups);
+                    table.with(tabled::settings::Style::sharp());
+                    printer.data(&format!("{table}\n"))?;
+                }
+                printer.data(&format!(
+                    "{}: {}, {} record(s) copied, lag {}{}\n",
+                    status.plan,
+                    status.phase,
+                    status.copied,
+                    status.lag,
+                    match (rate, eta) {
+                        (Some(r), Some(e)) =>
+                            format!(", {r:.0} records/s, about {e:.0} s to catch up"),
+                        (Some(r), None) => format!(", {r:.0} records/s"),
+                        _ => String::new(),
+                    }
+                ))?;
+            }
+        }
+        if !args.watch {
+            return Ok(ExitStatus::Success);
+        }
+        previous = Some((status, now));
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+#[derive(Tabled)]
+struct TopicRow {
+    topic: String,
+    partitions: usize,
+    copied: i64,
+    lag: i64,
+}
+
+#[derive(Tabled)]
+struct GroupRow {
+    group: String,
+    wave: String,
+    translatable: String,
+    #[tabled(rename = "on target")]
+    on_target: String,
+}

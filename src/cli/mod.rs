@@ -119,7 +119,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             migrate_init_cmd::run(args, global, printer)
         }
         Command::Migrate(MigrateCommand::Execute(_)) => not_yet("migrate execute"),
-        Command::Migrate(MigrateCommand::Status(_)) => not_yet("migrate status"),
+        Command::Migrate(MigrateCommand::Status(args)) => migrate_init_cmd::status(args, printer),
         Command::Migrate(MigrateCommand::Rollback(_)) => not_yet("migrate rollback"),
         Command::Migrate(MigrateCommand::Replicate(args)) => {
             migrate_cmd::replicate(args, global, printer)

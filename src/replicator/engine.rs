@@ -11,7 +11,7 @@
 //!    the target past the map's end, and copying resumes right after the
 //!    last source offset present on the target.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -1053,9 +1053,18 @@ pub fn offset_maps(
         &[("group.id", &group), ("enable.auto.commit", "false")],
     )?;
     let mut maps = map_store::load(&reader, map_topic, &watermarks, &src_id, timeout)?;
+    // Target partitions that exist (before the first copy, none may).
+    let on_target: HashSet<(String, i32)> = dst
+        .fetch_metadata(None)?
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| (t.name().to_owned(), p.id())))
+        .collect();
     let parts: Vec<(String, i32)> = topics
         .iter()
         .flat_map(|(t, n)| (0..*n).map(move |p| (plan.target_topic(t), p)))
+        .filter(|key| on_target.contains(key))
         .collect();
     let hw: HashMap<(String, i32), i64> = admin::list_offsets(&dst, &parts, OffsetSpec::Latest)?
         .into_iter()

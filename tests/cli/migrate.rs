@@ -197,3 +197,59 @@ fn bad_input_changes_nothing() {
     assert!(r.stderr.contains("`dst`"), "{}", r.stderr);
     assert!(!other.exists());
 }
+
+#[test]
+fn status_shows_copy_lag_and_which_groups_can_move() {
+    let _ = require_testbed!();
+    let s = setup().unwrap();
+    let plan = s.dir.path().join("plan.yaml");
+    assert_eq!(init(&s, &plan, &[]).code, 0);
+    let status = |plan: &Path| {
+        let r = run(kcp()
+            .args(["--output", "json", "migrate", "status", "--plan"])
+            .arg(plan));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()["status"].clone()
+    };
+    let before = status(&plan);
+    assert_eq!(before["phase"], "not started");
+    assert_eq!(before["lag"], 90, "{before}");
+    assert_eq!(before["copied"], 0);
+    let groups = before["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 3);
+    assert!(
+        groups
+            .iter()
+            .all(|g| g["on_target"] == false && g["translatable"] == 0)
+    );
+
+    let r = run(kcp()
+        .args(["migrate", "replicate", "--until-caught-up", "--plan"])
+        .arg(&plan));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let after = status(&plan);
+    assert_eq!(after["phase"], "replicating");
+    assert_eq!(after["lag"], 0, "{after}");
+    assert_eq!(after["copied"], 90);
+    let orders = after["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["topic"] == "orders")
+        .unwrap();
+    assert_eq!(
+        (orders["partitions"].as_u64(), orders["copied"].as_u64()),
+        (Some(3), Some(30))
+    );
+    for g in after["groups"].as_array().unwrap() {
+        assert_eq!(g["translatable"], g["committed_partitions"], "{g}");
+        assert_eq!(g["on_target"], false);
+    }
+    // The table form says the same for people.
+    let r = run(kcp().args(["migrate", "status", "--plan"]).arg(&plan));
+    assert!(
+        r.stdout.contains("replicating, 90 record(s) copied, lag 0"),
+        "{}",
+        r.stdout
+    );
+}
