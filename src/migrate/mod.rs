@@ -3,8 +3,10 @@
 //! [`init`] writes the migration plan (the replicator's plan file plus a
 //! `cutover` section with waves and hooks) from the scanned state, after
 //! checking both clusters live; [`status`] reads how far the copy and the
-//! groups have come. The state machine that executes the cutover comes next
+//! groups have come; [`offsets`] moves a consumer group's committed offsets
+//! to the target exactly. The state machine that executes the cutover comes next
 //! (issue #8).
 
 pub mod init;
+pub mod offsets;
 pub mod status;

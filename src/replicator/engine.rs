@@ -158,7 +158,7 @@ struct Slot {
     last_timestamp: Option<i64>,
 }
 
-fn consumer(
+pub(crate) fn consumer(
     creds: &ClusterCredentials,
     extra: &[(&str, &str)],
 ) -> Result<BaseConsumer<KcpContext>, ReplicatorError> {

@@ -21,6 +21,7 @@ pub mod throttle;
 
 use rdkafka::error::KafkaError;
 
+pub(crate) use engine::consumer;
 pub use engine::{Observer, RunOptions, Stats, Summary, offset_maps, run};
 pub use offset_map::{OffsetMap, Translation};
 pub use plan::{Cutover, LoadedPlan, PlanError, Wave};

@@ -253,3 +253,76 @@ fn status_shows_copy_lag_and_which_groups_can_move() {
         r.stdout
     );
 }
+
+#[test]
+fn a_group_moves_to_exactly_where_it_stopped_on_the_source() {
+    let _ = require_testbed!();
+    let s = setup().unwrap();
+    let plan_path = s.dir.path().join("plan.yaml");
+    assert_eq!(init(&s, &plan_path, &[]).code, 0);
+    let r = run(kcp()
+        .args(["migrate", "replicate", "--until-caught-up", "--plan"])
+        .arg(&plan_path));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let plan = kcp::replicator::LoadedPlan::load(&plan_path).unwrap();
+    let creds = kcp::connect::CredentialsFile::load(&s.creds).unwrap();
+    let (src, dst) = (creds.cluster("src").unwrap(), creds.cluster("dst").unwrap());
+    let timeout = std::time::Duration::from_secs(10);
+    let moved = kcp::migrate::offsets::move_group(&plan, src, dst, "billing", timeout).unwrap();
+    let mut got: Vec<(String, i32, i64, i64)> = moved
+        .iter()
+        .map(|m| {
+            (
+                m.target_topic.clone(),
+                m.partition,
+                m.source_offset,
+                m.target_offset,
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("orders".to_owned(), 0, 10, 10),
+            ("payments".to_owned(), 0, 1, 1)
+        ]
+    );
+    // The next record the group reads on the target is the one it would
+    // have read on the source.
+    let next = crate::kafka::read_partition(&s.target.bootstrap(), "payments", 0, 1);
+    let provenance = next[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "kcp.provenance")
+        .and_then(|(_, v)| v.clone())
+        .unwrap();
+    assert!(
+        String::from_utf8(provenance)
+            .unwrap()
+            .ends_with(";payments;0;1")
+    );
+    let r = run(kcp()
+        .args(["--output", "json", "migrate", "status", "--plan"])
+        .arg(&plan_path));
+    let status: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let billing = status["status"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["group"] == "billing")
+        .unwrap()
+        .clone();
+    assert_eq!(billing["on_target"], true, "{billing}");
+
+    // A group committed past what is copied cannot move yet.
+    produce(&s.source.bootstrap(), "logs", &[5]);
+    commit(&s.source.bootstrap(), "ops", &[("logs", 0, 54)]);
+    let e = kcp::migrate::offsets::move_group(&plan, src, dst, "ops", timeout).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("only offsets below 50 are copied yet"),
+        "{e}"
+    );
+}

@@ -1,0 +1,246 @@
+//! Moving a consumer group to the target: its committed source offsets,
+//! translated exactly through the offset maps, committed on the target
+//! under the same group id, and read back to prove they landed.
+//!
+//! [`translate`] is pure and refuses to guess: every committed partition
+//! must translate exactly (copied far enough, not before the copy began).
+//! [`move_group`] does the I/O. The group must have no active members on
+//! the target (its consumers start there only after this).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Serialize;
+
+use crate::connect::admin;
+use crate::connect::{ClusterCredentials, ConnectOptions, connect};
+use crate::replicator::{self, LoadedPlan, OffsetMap, ReplicatorError, Translation};
+
+/// One partition of a moved group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MovedOffset {
+    pub source_topic: String,
+    pub target_topic: String,
+    pub partition: i32,
+    pub source_offset: i64,
+    pub target_offset: i64,
+}
+
+/// Why a group could not be moved.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error(transparent)]
+    Replicator(#[from] ReplicatorError),
+    #[error("group `{group}` has no committed offsets on the source for the plan's topics")]
+    NoOffsets { group: String },
+    #[error(
+        "group `{group}`: {topic}[{partition}] is committed at {committed} but only offsets below {copied_up_to} are copied yet"
+    )]
+    NotYetCopied {
+        group: String,
+        topic: String,
+        partition: i32,
+        committed: i64,
+        copied_up_to: i64,
+    },
+    #[error(
+        "group `{group}`: {topic}[{partition}] is committed at {committed}, before the first copied offset {first_copied} (the source had deleted those records when copying began)"
+    )]
+    BeforeStart {
+        group: String,
+        topic: String,
+        partition: i32,
+        committed: i64,
+        first_copied: i64,
+    },
+    #[error("group `{group}`: committing on the target failed: {message}")]
+    Commit { group: String, message: String },
+    #[error(
+        "group `{group}`: {topic}[{partition}] reads back as {found:?} on the target, not {expected}"
+    )]
+    Mismatch {
+        group: String,
+        topic: String,
+        partition: i32,
+        expected: i64,
+        found: Option<i64>,
+    },
+}
+
+impl MoveError {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            MoveError::NotYetCopied { .. } => "let the replicator catch up (kcp migrate status shows the lag), then move the group".into(),
+            MoveError::BeforeStart { .. } => "the group is behind the source's retention: reset it to the earliest offset on the target by hand".into(),
+            MoveError::Commit { .. } | MoveError::Mismatch { .. } => "stop the group's consumers on the target and move it again".into(),
+            _ => return None,
+        })
+    }
+}
+
+/// Translates a group's committed source offsets (`(topic, partition,
+/// offset)`, topics of the plan only) into target offsets.
+pub fn translate(
+    group: &str,
+    plan: &LoadedPlan,
+    maps: &HashMap<(String, i32), OffsetMap>,
+    committed: &[(String, i32, i64)],
+) -> Result<Vec<MovedOffset>, MoveError> {
+    let mut out = Vec::new();
+    for (topic, partition, offset) in committed {
+        let empty = OffsetMap::default();
+        let map = maps.get(&(topic.clone(), *partition)).unwrap_or(&empty);
+        match map.translate(*offset) {
+            Translation::Exact(target_offset) => out.push(MovedOffset {
+                source_topic: topic.clone(),
+                target_topic: plan.target_topic(topic),
+                partition: *partition,
+                source_offset: *offset,
+                target_offset,
+            }),
+            Translation::NotYetCopied { copied_up_to } => {
+                return Err(MoveError::NotYetCopied {
+                    group: group.to_owned(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    committed: *offset,
+                    copied_up_to,
+                });
+            }
+            Translation::BeforeStart { first_copied } => {
+                return Err(MoveError::BeforeStart {
+                    group: group.to_owned(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    committed: *offset,
+                    first_copied,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Moves `group`: reads its committed offsets on the source, translates
+/// them, commits them on the target and reads them back.
+pub fn move_group(
+    plan: &LoadedPlan,
+    source: &ClusterCredentials,
+    target: &ClusterCredentials,
+    group: &str,
+    timeout: Duration,
+) -> Result<Vec<MovedOffset>, MoveError> {
+    let maps = replicator::offset_maps(plan, source, target, timeout)?;
+    let src = connect(source, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
+    let committed: Vec<(String, i32, i64)> = admin::list_group_offsets(&src, &[group.to_owned()])
+        .pop()
+        .expect("one result per group")
+        .map_err(ReplicatorError::from)?
+        .into_iter()
+        .filter(|o| plan.selects(&o.topic))
+        .filter_map(|o| Some((o.topic, o.partition, o.offset.ok().filter(|c| *c >= 0)?)))
+        .collect();
+    if committed.is_empty() {
+        return Err(MoveError::NoOffsets {
+            group: group.to_owned(),
+        });
+    }
+    let moved = translate(group, plan, &maps, &committed)?;
+
+    let committer = replicator::consumer(
+        target,
+        &[("group.id", group), ("enable.auto.commit", "false")],
+    )?;
+    let mut list = TopicPartitionList::new();
+    for m in &moved {
+        list.add_partition_offset(
+            &m.target_topic,
+            m.partition,
+            Offset::Offset(m.target_offset),
+        )
+        .map_err(|e| MoveError::Commit {
+            group: group.to_owned(),
+            message: e.to_string(),
+        })?;
+    }
+    committer
+        .commit(&list, CommitMode::Sync)
+        .map_err(|e| MoveError::Commit {
+            group: group.to_owned(),
+            message: e.to_string(),
+        })?;
+
+    let dst = connect(target, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
+    let landed: HashMap<(String, i32), i64> = admin::list_group_offsets(&dst, &[group.to_owned()])
+        .pop()
+        .expect("one result per group")
+        .map_err(ReplicatorError::from)?
+        .into_iter()
+        .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
+        .collect();
+    for m in &moved {
+        let found = landed.get(&(m.target_topic.clone(), m.partition)).copied();
+        if found != Some(m.target_offset) {
+            return Err(MoveError::Mismatch {
+                group: group.to_owned(),
+                topic: m.target_topic.clone(),
+                partition: m.partition,
+                expected: m.target_offset,
+                found,
+            });
+        }
+    }
+    Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn refuses_to_guess() {
+        let plan = LoadedPlan::parse(
+            Path::new("p.yaml"),
+            "version: 1\nname: p\ncredentials_file: c.yaml\nsource: a\ntarget: b\ntopics: { rename: { prefix: 'dc1.' } }\n",
+        )
+        .unwrap();
+        let mut map = OffsetMap::default();
+        map.start_at(10, 0);
+        map.record_run(10, 0, 20);
+        map.advance_source(30);
+        let maps = HashMap::from([(("orders".to_owned(), 0), map)]);
+        let ok = translate("g", &plan, &maps, &[("orders".into(), 0, 15)]).unwrap();
+        assert_eq!(ok[0].target_topic, "dc1.orders");
+        assert_eq!(ok[0].target_offset, 5);
+        let e = translate("g", &plan, &maps, &[("orders".into(), 0, 31)]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MoveError::NotYetCopied {
+                    copied_up_to: 30,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = translate("g", &plan, &maps, &[("orders".into(), 0, 3)]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MoveError::BeforeStart {
+                    first_copied: 10,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = translate("g", &plan, &maps, &[("orders".into(), 1, 0)]);
+        assert!(
+            e.is_ok(),
+            "an empty partition's offset 0 translates to 0: {e:?}"
+        );
+    }
+}
