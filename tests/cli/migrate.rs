@@ -60,19 +60,16 @@ fn setup() -> Option<Setup> {
 }
 
 fn init(s: &Setup, plan: &Path, extra: &[&str]) -> crate::Run {
+    init_with(s, &s.creds, "dst", plan, extra)
+}
+
+fn init_with(s: &Setup, creds: &Path, target: &str, plan: &Path, extra: &[&str]) -> crate::Run {
     run(kcp()
         .arg("--state-file")
         .arg(s.dir.path().join("state.json"))
-        .args([
-            "migrate",
-            "init",
-            "--source",
-            "src",
-            "--target",
-            "dst",
-            "--credentials-file",
-        ])
-        .arg(&s.creds)
+        .args(["migrate", "init", "--source", "src", "--target", target])
+        .arg("--credentials-file")
+        .arg(creds)
         .arg("--plan-out")
         .arg(plan)
         .args(extra))
@@ -150,21 +147,7 @@ fn bad_input_changes_nothing() {
 
     let other = s.dir.path().join("other.yaml");
     // A cluster missing from the credentials file.
-    let r = run(kcp()
-        .arg("--state-file")
-        .arg(s.dir.path().join("state.json"))
-        .args([
-            "migrate",
-            "init",
-            "--source",
-            "src",
-            "--target",
-            "nope",
-            "--credentials-file",
-        ])
-        .arg(&s.creds)
-        .arg("--plan-out")
-        .arg(&other));
+    let r = init_with(&s, &s.creds, "nope", &other, &[]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("nope"), "{}", r.stderr);
     // An unreachable target.
@@ -178,21 +161,7 @@ fn bad_input_changes_nothing() {
         ),
     )
     .unwrap();
-    let r = run(kcp()
-        .arg("--state-file")
-        .arg(s.dir.path().join("state.json"))
-        .args([
-            "migrate",
-            "init",
-            "--source",
-            "src",
-            "--target",
-            "dst",
-            "--credentials-file",
-        ])
-        .arg(&creds)
-        .arg("--plan-out")
-        .arg(&other));
+    let r = init_with(&s, &creds, "dst", &other, &[]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("`dst`"), "{}", r.stderr);
     assert!(!other.exists());
