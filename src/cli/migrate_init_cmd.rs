@@ -199,3 +199,44 @@ struct GroupRow {
     #[tabled(rename = "on target")]
     on_target: String,
 }
+
+/// `kcp migrate execute`: `--dry-run` lists the steps; running them is
+/// not built yet.
+pub(super) fn execute(
+    args: super::args::MigrateExecuteArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    if !args.dry_run {
+        return Err(crate::exit::NotImplemented {
+            command: "migrate execute",
+        }
+        .into());
+    }
+    let plan = crate::replicator::LoadedPlan::load(&args.plan.plan)?;
+    let steps = crate::migrate::steps::steps(&plan);
+    match printer.format() {
+        Format::Json => {
+            printer.json(&serde_json::json!({ "plan": plan.plan.name, "steps": steps }))?
+        }
+        Format::Table => {
+            let mut text = String::new();
+            for (i, s) in steps.iter().enumerate() {
+                if s.point_of_no_return {
+                    text.push_str("   --- point of no return: rollback is possible only before this step ---\n");
+                }
+                let wave = s
+                    .wave
+                    .as_deref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default();
+                text.push_str(&format!("{:>2}. {}{wave}: {}\n", i + 1, s.phase, s.does));
+                for hook in &s.hooks {
+                    text.push_str(&format!("      hook: {hook}\n"));
+                }
+            }
+            printer.data(&text)?;
+        }
+    }
+    printer.status("dry run: nothing was run");
+    Ok(ExitStatus::Success)
+}

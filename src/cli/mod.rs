@@ -118,7 +118,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Migrate(MigrateCommand::Init(args)) => {
             migrate_init_cmd::run(args, global, printer)
         }
-        Command::Migrate(MigrateCommand::Execute(_)) => not_yet("migrate execute"),
+        Command::Migrate(MigrateCommand::Execute(args)) => migrate_init_cmd::execute(args, printer),
         Command::Migrate(MigrateCommand::Status(args)) => migrate_init_cmd::status(args, printer),
         Command::Migrate(MigrateCommand::Rollback(_)) => not_yet("migrate rollback"),
         Command::Migrate(MigrateCommand::Replicate(args)) => {

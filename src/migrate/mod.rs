@@ -4,9 +4,11 @@
 //! `cutover` section with waves and hooks) from the scanned state, after
 //! checking both clusters live; [`status`] reads how far the copy and the
 //! groups have come; [`offsets`] moves a consumer group's committed offsets
-//! to the target exactly. The state machine that executes the cutover comes next
+//! to the target exactly; [`steps`] lists the cutover for review
+//! (`migrate execute --dry-run`). The state machine that executes the cutover comes next
 //! (issue #8).
 
 pub mod init;
 pub mod offsets;
 pub mod status;
+pub mod steps;

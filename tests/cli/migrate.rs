@@ -295,3 +295,49 @@ fn a_group_moves_to_exactly_where_it_stopped_on_the_source() {
         "{e}"
     );
 }
+
+#[test]
+fn execute_dry_run_lists_the_steps_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: p\ncredentials_file: missing.yaml\nsource: a\ntarget: b\ncutover:\n  move_producers: ./switch-producers.sh\n  waves:\n    - { name: w1, groups: [billing], stop_consumers: ./stop.sh, start_consumers: ./start.sh }\n",
+    )
+    .unwrap();
+    let r = run(kcp()
+        .args([
+            "--output",
+            "json",
+            "migrate",
+            "execute",
+            "--dry-run",
+            "--plan",
+        ])
+        .arg(&plan));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 8);
+    assert_eq!(steps[4]["phase"], "consumer-cutover");
+    assert_eq!(
+        steps[4]["hooks"],
+        serde_json::json!(["./stop.sh", "./start.sh"])
+    );
+    assert_eq!(steps[5]["point_of_no_return"], true);
+    let r = run(kcp()
+        .args(["migrate", "execute", "--dry-run", "--plan"])
+        .arg(&plan));
+    assert!(r.stdout.contains("point of no return"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("hook: ./switch-producers.sh"),
+        "{}",
+        r.stdout
+    );
+    // A broken plan is bad input.
+    std::fs::write(&plan, "version: 1\nname: p\n").unwrap();
+    let r = run(kcp()
+        .args(["migrate", "execute", "--dry-run", "--plan"])
+        .arg(&plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
