@@ -341,3 +341,52 @@ fn execute_dry_run_lists_the_steps_and_runs_nothing() {
         .arg(&plan));
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+#[test]
+fn verify_agrees_after_a_copy_and_catches_a_tampered_target() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseRecord, Producer};
+    let _ = require_testbed!();
+    let s = setup().unwrap();
+    let plan_path = s.dir.path().join("plan.yaml");
+    assert_eq!(init(&s, &plan_path, &[]).code, 0);
+    let r = run(kcp()
+        .args(["migrate", "replicate", "--until-caught-up", "--plan"])
+        .arg(&plan_path));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan = kcp::replicator::LoadedPlan::load(&plan_path).unwrap();
+    let creds = kcp::connect::CredentialsFile::load(&s.creds).unwrap();
+    let (src, dst) = (creds.cluster("src").unwrap(), creds.cluster("dst").unwrap());
+    let timeout = std::time::Duration::from_secs(10);
+
+    // Producers already moved to the target do not disturb the check.
+    produce(&s.target.bootstrap(), "logs", &[3]);
+    let v = kcp::migrate::verify::verify(&plan, src, dst, timeout).unwrap();
+    assert!(v.ok, "{v:#?}");
+    assert_eq!(v.records, 90);
+    assert_eq!(v.partitions.len(), 6);
+    assert!(v.partitions.iter().all(|p| p.source_records == p.target_records && p.source_checksum == p.target_checksum));
+
+    // A record on the target that claims to be a copy but differs is caught.
+    let p = crate::kafka::producer(&s.target.bootstrap());
+    crate::kafka::send(
+        &p,
+        BaseRecord::<str, str>::to("payments")
+            .partition(1)
+            .payload("forged")
+            .headers(OwnedHeaders::new().insert(Header {
+                key: "kcp.provenance",
+                value: Some("v1;source_cluster;payments;1;0"),
+            })),
+    );
+    p.flush(timeout).unwrap();
+    let v = kcp::migrate::verify::verify(&plan, src, dst, timeout).unwrap();
+    assert!(!v.ok);
+    let bad: Vec<_> = v
+        .partitions
+        .iter()
+        .filter(|p| !p.ok)
+        .map(|p| (p.topic.as_str(), p.partition))
+        .collect();
+    assert_eq!(bad, [("payments", 1)]);
+}
