@@ -79,18 +79,28 @@ pub fn rejection(key: &str, allow: Option<&[&str]>) -> Option<&'static str> {
     }
 }
 
-/// Why topics of a kind are not migrated, or `None` when they are.
-pub fn not_migrated_reason(kind: TopicKind) -> Option<&'static str> {
+/// Topics no migration copies, by name alone: broker-internal (`__*`) and
+/// kcp's own (`_kcp*`, e.g. the offset-map topic).
+pub fn reserved_name(name: &str) -> bool {
+    name.starts_with("__") || name.starts_with("_kcp")
+}
+
+/// Why a topic is not migrated, or `None` when it is: by its kind (see
+/// [`TopicKind`]), then by [`reserved_name`].
+pub fn not_migrated_reason(name: &str, kind: TopicKind) -> Option<&'static str> {
     match kind {
-        TopicKind::User | TopicKind::KafkaStreams => None,
-        TopicKind::Internal => Some("broker-internal topic; the target has its own"),
+        TopicKind::User | TopicKind::KafkaStreams => {}
+        TopicKind::Internal => return Some("broker-internal topic; the target has its own"),
         TopicKind::MirrorMaker2 => {
-            Some("MirrorMaker 2 bookkeeping of an existing replication flow")
+            return Some("MirrorMaker 2 bookkeeping of an existing replication flow");
         }
         TopicKind::Connect => {
-            Some("Kafka Connect bookkeeping; Connect clusters are re-created against the target")
+            return Some(
+                "Kafka Connect bookkeeping; Connect clusters are re-created against the target",
+            );
         }
     }
+    reserved_name(name).then_some("internal topic (broker or kcp bookkeeping)")
 }
 
 /// The configs to set on the target topic: set on the topic, or differing

@@ -263,15 +263,10 @@ pub(crate) fn select_topics<'a>(
         {
             continue;
         }
-        let internal = name.starts_with("__") || name.starts_with("_kcp");
-        match crate::topic_config::not_migrated_reason(topic.kind) {
+        match crate::topic_config::not_migrated_reason(name, topic.kind) {
             Some(reason) => left_out.push(LeftOut {
                 subject: format!("topic {name}"),
                 reason: reason.to_owned(),
-            }),
-            None if internal => left_out.push(LeftOut {
-                subject: format!("topic {name}"),
-                reason: "internal topic (kcp or broker bookkeeping)".into(),
             }),
             None => selected.push((name.as_str(), topic)),
         }

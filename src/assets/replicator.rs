@@ -121,7 +121,7 @@ pub(crate) fn generate(
     exclude.extend(left_out.iter().filter_map(|l| {
         l.subject
             .strip_prefix("topic ")
-            .filter(|t| !t.starts_with("__") && !t.starts_with("_kcp"))
+            .filter(|t| !crate::topic_config::reserved_name(t))
             .map(|t| format!("\\Q{t}\\E"))
     }));
     if let Some(re) = &req.topics_exclude {

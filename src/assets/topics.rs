@@ -138,11 +138,6 @@ pub(crate) fn kafka_provider_variables(source_auth: &str) -> Vec<Variable> {
         "msk_iam" => (true, "aws-iam"),
         _ => (true, "scram-sha512"),
     };
-    let mut username = Variable::secret("sasl_username", "SASL user name (null for no SASL)");
-    username.default = Some("null".into());
-    username.sensitive = false;
-    let mut password = Variable::secret("sasl_password", "SASL password (null for no SASL)");
-    password.default = Some("null".into());
     vec![
         Variable::required(
             "bootstrap_servers",
@@ -162,7 +157,15 @@ pub(crate) fn kafka_provider_variables(source_auth: &str) -> Vec<Variable> {
             "SASL mechanism: plain, scram-sha256, scram-sha512 or aws-iam",
             hcl::quote(mechanism),
         ),
-        username,
-        password,
+        Variable::with_default(
+            "sasl_username",
+            "string",
+            "SASL user name (null for no SASL)",
+            "null".into(),
+        ),
+        Variable {
+            default: Some("null".into()),
+            ..Variable::secret("sasl_password", "SASL password (null for no SASL)")
+        },
     ]
 }

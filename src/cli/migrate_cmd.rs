@@ -1,5 +1,5 @@
-//! `kcp migrate replicate` (`init` is in `migrate_init_cmd.rs`; execute,
-//! status and rollback come with the cutover issue).
+//! `kcp migrate replicate` (`init`, `status` and `execute --dry-run` are in `cutover_cmd.rs`;
+//! running the cutover and rollback come with the cutover issue).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

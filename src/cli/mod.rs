@@ -7,9 +7,9 @@
 
 mod args;
 mod asset_cmd;
+mod cutover_cmd;
 mod discover_cmd;
 mod migrate_cmd;
-mod migrate_init_cmd;
 mod progress;
 mod report_cmd;
 mod scan_cmd;
@@ -115,11 +115,9 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
         Command::Report(command) => report_cmd::run(command, global, printer),
         Command::CreateAsset(args) => asset_cmd::run(args, global, printer),
-        Command::Migrate(MigrateCommand::Init(args)) => {
-            migrate_init_cmd::run(args, global, printer)
-        }
-        Command::Migrate(MigrateCommand::Execute(args)) => migrate_init_cmd::execute(args, printer),
-        Command::Migrate(MigrateCommand::Status(args)) => migrate_init_cmd::status(args, printer),
+        Command::Migrate(MigrateCommand::Init(args)) => cutover_cmd::run(args, global, printer),
+        Command::Migrate(MigrateCommand::Execute(args)) => cutover_cmd::execute(args, printer),
+        Command::Migrate(MigrateCommand::Status(args)) => cutover_cmd::status(args, printer),
         Command::Migrate(MigrateCommand::Rollback(_)) => not_yet("migrate rollback"),
         Command::Migrate(MigrateCommand::Replicate(args)) => {
             migrate_cmd::replicate(args, global, printer)

@@ -154,15 +154,26 @@ fn to_smithy(t: DateTime<Utc>) -> aws_sdk_kafka::primitives::DateTime {
     aws_sdk_kafka::primitives::DateTime::from_secs(t.timestamp())
 }
 
-/// Resolves the credentials the SDK would use; the error says why there are none.
-pub async fn resolve_credentials(region: &str, profile: Option<&str>) -> Result<(), String> {
-    use aws_sdk_kafka::config::ProvideCredentials;
+/// The SDK configuration for a region: the standard credential chain (or
+/// `profile`), `AWS_ENDPOINT_URL`, and six attempts per call (throttling and
+/// 429 retried with backoff) unless AWS_MAX_ATTEMPTS or the profile says
+/// otherwise, as for any AWS tool.
+async fn load_config(region: &str, profile: Option<&str>) -> aws_config::SdkConfig {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
+        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(6));
+    }
     if let Some(p) = profile {
         loader = loader.profile_name(p);
     }
-    let config = loader.load().await;
+    loader.load().await
+}
+
+/// Resolves the credentials the SDK would use; the error says why there are none.
+pub async fn resolve_credentials(region: &str, profile: Option<&str>) -> Result<(), String> {
+    use aws_sdk_kafka::config::ProvideCredentials;
+    let config = load_config(region, profile).await;
     let provider = config
         .credentials_provider()
         .ok_or_else(|| "no credentials provider is configured".to_owned())?;
@@ -198,17 +209,7 @@ impl RegionClients {
     /// Clients from the standard credential chain (or `profile`). Honours
     /// `AWS_ENDPOINT_URL` (tests point it at moto).
     pub async fn new(region: &str, profile: Option<&str>) -> Self {
-        let mut loader =
-            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
-        // Six attempts ride out throttling on large estates; AWS_MAX_ATTEMPTS
-        // (or the profile's max_attempts) overrides, as for any AWS tool.
-        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() {
-            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(6));
-        }
-        if let Some(p) = profile {
-            loader = loader.profile_name(p);
-        }
-        let config = loader.load().await;
+        let config = load_config(region, profile).await;
         // Cost Explorer has one endpoint, in us-east-1.
         let ce_config = aws_sdk_costexplorer::config::Builder::from(&config)
             .region(Region::new("us-east-1"))
@@ -473,7 +474,7 @@ impl RegionClients {
             .send();
         while let Some(page) = pages.next().await {
             self.count();
-            let page = page.map_err(|e| cw_warning(Op::ListMetrics, &e))?;
+            let page = page.map_err(|e| warning(Op::ListMetrics, &e))?;
             for m in page.metrics() {
                 if let Some(t) = m
                     .dimensions()
@@ -500,8 +501,6 @@ impl RegionClients {
             DateInterval, Dimension, DimensionValues, Expression, Granularity, GroupDefinition,
             GroupDefinitionType,
         };
-        let ce_warning =
-            |e: &aws_sdk_costexplorer::error::SdkError<_, _>| ce_warning(Op::GetCostAndUsage, e);
         let period = DateInterval::builder()
             .start(start.to_string())
             .end(end.to_string())
@@ -552,7 +551,10 @@ impl RegionClients {
             if let Some(t) = &token {
                 req = req.next_page_token(t);
             }
-            let out = req.send().await.map_err(|e| ce_warning(&e))?;
+            let out = req
+                .send()
+                .await
+                .map_err(|e| warning(Op::GetCostAndUsage, &e))?;
             for result in out.results_by_time() {
                 let Some(date) = result
                     .time_period()
@@ -593,22 +595,6 @@ impl RegionClients {
         }
         Ok(rows)
     }
-}
-
-fn cw_warning<E, R>(op: Op, err: &aws_sdk_cloudwatch::error::SdkError<E, R>) -> Warning
-where
-    E: aws_sdk_kafka::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HasStatus,
-{
-    warning(op, err)
-}
-
-fn ce_warning<E, R>(op: Op, err: &aws_sdk_costexplorer::error::SdkError<E, R>) -> Warning
-where
-    E: aws_sdk_kafka::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HasStatus,
-{
-    warning(op, err)
 }
 
 impl MetricSource for RegionClients {
@@ -661,7 +647,7 @@ impl MetricSource for RegionClients {
             .set_next_token(next_token)
             .send()
             .await
-            .map_err(|e| cw_warning(Op::GetMetricData, &e))?;
+            .map_err(|e| warning(Op::GetMetricData, &e))?;
         Ok(Page {
             series: out
                 .metric_data_results()

@@ -123,31 +123,28 @@ pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
         })?;
     let topics_re = compile("--topics-include", &req.topics_include)?;
     let groups_re = compile("--groups-include", &req.groups_include)?;
-    let topics: BTreeMap<String, usize> = cluster
-        .topics
-        .iter()
-        .filter(|(name, t)| {
-            !name.starts_with("__")
-                && !name.starts_with("_kcp")
-                && crate::topic_config::not_migrated_reason(t.kind).is_none()
-                && topics_re.as_ref().is_none_or(|re| re.is_match(name))
-        })
-        .map(|(name, t)| (name.clone(), t.partitions.len()))
-        .collect();
+    // Selected topics; those left out by their kind (Connect, MirrorMaker 2)
+    // are excluded in the plan so the replicator leaves them too (reserved
+    // names it never copies anyway).
+    let mut topics: BTreeMap<String, usize> = BTreeMap::new();
+    let mut topics_left_out = Vec::new();
+    for (name, t) in &cluster.topics {
+        if topics_re.as_ref().is_some_and(|re| !re.is_match(name)) {
+            continue;
+        }
+        match crate::topic_config::not_migrated_reason(name, t.kind) {
+            None => {
+                topics.insert(name.clone(), t.partitions.len());
+            }
+            Some(_) if !crate::topic_config::reserved_name(name) => {
+                topics_left_out.push(name.clone())
+            }
+            Some(_) => {}
+        }
+    }
     if topics.is_empty() {
         return Err(InitError::NoTopics(req.source.clone()));
     }
-    let topics_left_out: Vec<String> = cluster
-        .topics
-        .iter()
-        .filter(|(name, t)| {
-            !name.starts_with("__")
-                && !name.starts_with("_kcp")
-                && crate::topic_config::not_migrated_reason(t.kind).is_some()
-                && topics_re.as_ref().is_none_or(|re| re.is_match(name))
-        })
-        .map(|(name, _)| name.clone())
-        .collect();
     // Groups reading selected topics, by the topics they read.
     let mut group_topics: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut groups_left_out = Vec::new();

@@ -132,8 +132,9 @@ pub fn move_group(
     group: &str,
     timeout: Duration,
 ) -> Result<Vec<MovedOffset>, MoveError> {
-    let maps = replicator::offset_maps(plan, source, target, timeout)?;
     let src = connect(source, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
+    let dst = connect(target, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
+    let maps = replicator::offset_maps(plan, &src, &dst)?;
     let committed: Vec<(String, i32, i64)> = admin::list_group_offsets(&src, &[group.to_owned()])
         .pop()
         .expect("one result per group")
@@ -172,7 +173,6 @@ pub fn move_group(
             message: e.to_string(),
         })?;
 
-    let dst = connect(target, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
     let landed: HashMap<(String, i32), i64> = admin::list_group_offsets(&dst, &[group.to_owned()])
         .pop()
         .expect("one result per group")

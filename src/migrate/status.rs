@@ -79,10 +79,9 @@ pub fn sample(
     target: &ClusterCredentials,
     timeout: Duration,
 ) -> Result<Status, ReplicatorError> {
-    let maps: HashMap<(String, i32), OffsetMap> =
-        replicator::offset_maps(plan, source, target, timeout)?;
     let src = connect(source, ConnectOptions { timeout })?;
     let dst = connect(target, ConnectOptions { timeout })?;
+    let maps: HashMap<(String, i32), OffsetMap> = replicator::offset_maps(plan, &src, &dst)?;
     let md = src.fetch_metadata(None)?;
     let parts: Vec<(String, i32)> = md
         .topics()

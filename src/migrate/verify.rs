@@ -154,11 +154,10 @@ pub fn verify(
     target: &ClusterCredentials,
     timeout: Duration,
 ) -> Result<Verification, ReplicatorError> {
-    let maps = replicator::offset_maps(plan, source, target, timeout)?;
     let src = connect(source, ConnectOptions { timeout })?;
     let dst = connect(target, ConnectOptions { timeout })?;
-    let id = |c| admin::describe_cluster(c).ok().and_then(|d| d.cluster_id);
-    let (src_id, dst_id) = (id(&src), id(&dst));
+    let maps = replicator::offset_maps(plan, &src, &dst)?;
+    let (src_id, dst_id) = (replicator::cluster_id(&src)?, replicator::cluster_id(&dst)?);
     let isolation = if plan.plan.replication.read_committed {
         "read_committed"
     } else {
@@ -198,8 +197,7 @@ pub fn verify(
         let to = map.src_end;
         let (mut s_count, mut s_digest) = (0u64, Digest::new());
         scan(&src_reader, topic, *partition, from, to, timeout, |m| {
-            let cycle =
-                provenance(m).is_some_and(|p| dst_id.as_deref() == Some(p.cluster_id.as_str()));
+            let cycle = provenance(m).is_some_and(|p| p.cluster_id == dst_id);
             if !cycle {
                 s_count += 1;
                 s_digest.record(m);
@@ -220,7 +218,7 @@ pub fn verify(
             timeout,
             |m| {
                 let copied = provenance(m).is_some_and(|p| {
-                    src_id.as_deref() == Some(p.cluster_id.as_str())
+                    p.cluster_id == src_id
                         && p.topic == *topic
                         && p.partition == *partition
                         && (from..to).contains(&p.offset)

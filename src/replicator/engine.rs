@@ -171,7 +171,7 @@ pub(crate) fn consumer(
         .map_err(ReplicatorError::kafka("creating a consumer"))
 }
 
-fn cluster_id(conn: &Connection) -> Result<String, ReplicatorError> {
+pub(crate) fn cluster_id(conn: &Connection) -> Result<String, ReplicatorError> {
     admin::describe_cluster(conn)
         .ok()
         .and_then(|d| d.cluster_id)
@@ -1024,17 +1024,16 @@ fn stats(
 
 /// Loads the offset maps of every selected source partition, repaired from
 /// the provenance on the target: what any process needs to translate a
-/// group's committed offsets exactly. Read-only on both clusters.
+/// group's committed offsets exactly. Read-only on both clusters; uses the
+/// callers' connections (and the target connection's timeout).
 pub fn offset_maps(
     plan: &LoadedPlan,
-    source: &ClusterCredentials,
-    target: &ClusterCredentials,
-    timeout: Duration,
+    src: &Connection,
+    dst: &Connection,
 ) -> Result<HashMap<(String, i32), OffsetMap>, ReplicatorError> {
-    let src = connect(source, ConnectOptions { timeout })?;
-    let dst = connect(target, ConnectOptions { timeout })?;
-    let src_id = cluster_id(&src)?;
-    let topics = source_topics(&src, plan)?;
+    let (target, timeout) = (dst.credentials(), dst.timeout());
+    let src_id = cluster_id(src)?;
+    let topics = source_topics(src, plan)?;
     let map_topic = &plan.plan.replication.offset_map_topic;
     let md = dst.fetch_metadata(Some(map_topic))?;
     let map_parts: Vec<(String, i32)> = md
@@ -1043,7 +1042,7 @@ pub fn offset_maps(
         .filter(|t| t.error().is_none())
         .flat_map(|t| t.partitions().iter().map(|p| (map_topic.clone(), p.id())))
         .collect();
-    let watermarks: Vec<(i32, i64)> = admin::list_offsets(&dst, &map_parts, OffsetSpec::Latest)?
+    let watermarks: Vec<(i32, i64)> = admin::list_offsets(dst, &map_parts, OffsetSpec::Latest)?
         .into_iter()
         .map(|o| (o.partition, o.offset.unwrap_or(0)))
         .collect();
@@ -1066,7 +1065,7 @@ pub fn offset_maps(
         .flat_map(|(t, n)| (0..*n).map(move |p| (plan.target_topic(t), p)))
         .filter(|key| on_target.contains(key))
         .collect();
-    let hw: HashMap<(String, i32), i64> = admin::list_offsets(&dst, &parts, OffsetSpec::Latest)?
+    let hw: HashMap<(String, i32), i64> = admin::list_offsets(dst, &parts, OffsetSpec::Latest)?
         .into_iter()
         .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
         .collect();

@@ -21,8 +21,8 @@ pub mod throttle;
 
 use rdkafka::error::KafkaError;
 
-pub(crate) use engine::consumer;
 pub use engine::{Observer, RunOptions, Stats, Summary, offset_maps, run};
+pub(crate) use engine::{cluster_id, consumer};
 pub use offset_map::{OffsetMap, Translation};
 pub use plan::{Cutover, LoadedPlan, PlanError, Wave};
 

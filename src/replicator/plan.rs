@@ -287,7 +287,7 @@ impl LoadedPlan {
     /// Whether a source topic is replicated. Internal topics (`__*`) and
     /// kcp's own topics (`_kcp*`) never are.
     pub fn selects(&self, topic: &str) -> bool {
-        if topic.starts_with("__") || topic.starts_with("_kcp") {
+        if crate::topic_config::reserved_name(topic) {
             return false;
         }
         self.include.as_ref().is_none_or(|re| re.is_match(topic))

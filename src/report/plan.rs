@@ -231,7 +231,7 @@ pub fn build(
         };
         messages += count;
         rate += topic.rate.map_or(0.0, |r| r.messages_per_sec);
-        if let Some(reason) = crate::topic_config::not_migrated_reason(topic.kind) {
+        if let Some(reason) = crate::topic_config::not_migrated_reason(name, topic.kind) {
             not_migrated.push(Skipped {
                 topic: name.clone(),
                 reason: reason.to_owned(),

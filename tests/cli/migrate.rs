@@ -75,6 +75,22 @@ fn init_with(s: &Setup, creds: &Path, target: &str, plan: &Path, extra: &[&str])
         .args(extra))
 }
 
+/// Copies every topic of the plan to the target, until caught up.
+fn replicate_all(plan: &Path) {
+    let r = run(kcp()
+        .args(["migrate", "replicate", "--until-caught-up", "--plan"])
+        .arg(plan));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// The plan and the credentials file, as the library takes them.
+fn load(s: &Setup, plan: &Path) -> (kcp::replicator::LoadedPlan, kcp::connect::CredentialsFile) {
+    (
+        kcp::replicator::LoadedPlan::load(plan).unwrap(),
+        kcp::connect::CredentialsFile::load(&s.creds).unwrap(),
+    )
+}
+
 #[test]
 fn writes_a_plan_with_waves_that_the_replicator_reads() {
     let _ = require_testbed!();
@@ -192,10 +208,7 @@ fn status_shows_copy_lag_and_which_groups_can_move() {
             .all(|g| g["on_target"] == false && g["translatable"] == 0)
     );
 
-    let r = run(kcp()
-        .args(["migrate", "replicate", "--until-caught-up", "--plan"])
-        .arg(&plan));
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    replicate_all(&plan);
     let after = status(&plan);
     assert_eq!(after["phase"], "replicating");
     assert_eq!(after["lag"], 0, "{after}");
@@ -229,13 +242,9 @@ fn a_group_moves_to_exactly_where_it_stopped_on_the_source() {
     let s = setup().unwrap();
     let plan_path = s.dir.path().join("plan.yaml");
     assert_eq!(init(&s, &plan_path, &[]).code, 0);
-    let r = run(kcp()
-        .args(["migrate", "replicate", "--until-caught-up", "--plan"])
-        .arg(&plan_path));
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    replicate_all(&plan_path);
 
-    let plan = kcp::replicator::LoadedPlan::load(&plan_path).unwrap();
-    let creds = kcp::connect::CredentialsFile::load(&s.creds).unwrap();
+    let (plan, creds) = load(&s, &plan_path);
     let (src, dst) = (creds.cluster("src").unwrap(), creds.cluster("dst").unwrap());
     let timeout = std::time::Duration::from_secs(10);
     let moved = kcp::migrate::offsets::move_group(&plan, src, dst, "billing", timeout).unwrap();
@@ -350,12 +359,8 @@ fn verify_agrees_after_a_copy_and_catches_a_tampered_target() {
     let s = setup().unwrap();
     let plan_path = s.dir.path().join("plan.yaml");
     assert_eq!(init(&s, &plan_path, &[]).code, 0);
-    let r = run(kcp()
-        .args(["migrate", "replicate", "--until-caught-up", "--plan"])
-        .arg(&plan_path));
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let plan = kcp::replicator::LoadedPlan::load(&plan_path).unwrap();
-    let creds = kcp::connect::CredentialsFile::load(&s.creds).unwrap();
+    replicate_all(&plan_path);
+    let (plan, creds) = load(&s, &plan_path);
     let (src, dst) = (creds.cluster("src").unwrap(), creds.cluster("dst").unwrap());
     let timeout = std::time::Duration::from_secs(10);
 

@@ -200,13 +200,12 @@ fn copies_every_record_exactly_with_keys_values_headers_and_timestamps() {
 fn offset_maps(p: &Pair) -> std::collections::HashMap<(String, i32), kcp::replicator::OffsetMap> {
     let plan = LoadedPlan::load(&p.plan).unwrap();
     let creds = CredentialsFile::load(&plan.credentials_path()).unwrap();
-    kcp::replicator::offset_maps(
-        &plan,
-        creds.cluster("src").unwrap(),
-        creds.cluster("dst").unwrap(),
-        Duration::from_secs(30),
-    )
-    .unwrap()
+    let options = kcp::connect::ConnectOptions {
+        timeout: Duration::from_secs(30),
+    };
+    let src = kcp::connect::connect(creds.cluster("src").unwrap(), options).unwrap();
+    let dst = kcp::connect::connect(creds.cluster("dst").unwrap(), options).unwrap();
+    kcp::replicator::offset_maps(&plan, &src, &dst).unwrap()
 }
 
 fn spawn_replicator(plan: &Path) -> Child {

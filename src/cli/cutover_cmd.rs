@@ -1,4 +1,4 @@
-//! `kcp migrate init`.
+//! `kcp migrate init`, `kcp migrate status` and `kcp migrate execute` (the cutover commands).
 
 use chrono::Utc;
 use std::collections::BTreeMap;
