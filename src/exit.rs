@@ -3,15 +3,17 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success |
-//! | 1 | the operation failed (network, broker, AWS, I/O, not implemented yet) |
+//! | 1 | the operation failed (network, broker, AWS, I/O, a hook) |
 //! | 2 | bad input: command-line usage, or an invalid state, credentials or plan file |
 //! | 3 | partial success: results were saved but some clusters or calls failed |
-//! | 4 | the state file is locked by another `kcp` process |
+//! | 4 | the state file or a migration is locked by another `kcp` process |
 //! | 130 | interrupted (SIGINT/SIGTERM) |
 
 use crate::assets::AssetError;
 use crate::connect::{ConnectError, CredentialsError};
 use crate::discover::DiscoverError;
+use crate::migrate::execute::ExecuteError;
+use crate::migrate::hooks::HookError;
 use crate::migrate::init::InitError;
 use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
@@ -48,18 +50,20 @@ impl From<ExitStatus> for std::process::ExitCode {
     }
 }
 
-/// A feature that a later release fills in. Commands that are not built yet
-/// return this instead of pretending to work.
-#[derive(Debug, thiserror::Error)]
-#[error("`kcp {command}` is not implemented yet")]
-pub struct NotImplemented {
-    /// The command path, e.g. `report costs`.
-    pub command: &'static str,
-}
-
 /// Chooses the exit status for an error by looking at the typed errors in its chain.
 pub fn status_for(err: &anyhow::Error) -> ExitStatus {
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<ExecuteError>() {
+            return match e {
+                ExecuteError::Interrupted { .. }
+                | ExecuteError::Hook(HookError::Interrupted { .. }) => ExitStatus::Interrupted,
+                ExecuteError::RunState(crate::migrate::run_state::RunStateError::Locked {
+                    ..
+                }) => ExitStatus::Locked,
+                e if e.is_bad_input() => ExitStatus::BadInput,
+                _ => ExitStatus::Failure,
+            };
+        }
         if let Some(e) = cause.downcast_ref::<StateError>() {
             return match e {
                 StateError::Locked { .. } => ExitStatus::Locked,
@@ -104,7 +108,9 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
 pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
     let mut hints = Vec::new();
     for cause in err.chain() {
-        let hint = if let Some(e) = cause.downcast_ref::<StateError>() {
+        let hint = if let Some(e) = cause.downcast_ref::<ExecuteError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<StateError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<CredentialsError>() {
             e.hint()
@@ -122,11 +128,6 @@ pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<InitError>() {
             e.hint()
-        } else if cause.downcast_ref::<NotImplemented>().is_some() {
-            Some(
-                "this command is planned; see `kcp --help` for the commands that work today"
-                    .to_owned(),
-            )
         } else {
             None
         };

@@ -1,14 +1,22 @@
-//! `kcp migrate init`, `kcp migrate status` and `kcp migrate execute` (the cutover commands).
+//! `kcp migrate init`, `status`, `execute` and `rollback` (the cutover commands).
 
 use chrono::Utc;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use tabled::Tabled;
 
 use super::args::{GlobalArgs, MigrateInitArgs};
-use crate::connect::{ConnectOptions, CredentialsFile, connect};
+use super::progress::Spinners;
+use crate::connect::{ClusterCredentials, ConnectOptions, CredentialsFile, connect};
 use crate::exit::ExitStatus;
+use crate::migrate::execute::{self, Context, ExecuteError, Operator};
 use crate::migrate::init::{self, InitError, InitRequest};
+use crate::migrate::run_state;
+use crate::migrate::steps::{Step, steps};
 use crate::output::{Format, Printer};
+use crate::replicator::LoadedPlan;
 use crate::state::{Access, StateFile};
 
 pub(super) fn run(
@@ -109,8 +117,7 @@ pub(super) fn status(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     use crate::migrate::status::{Status, sample};
-    use crate::replicator::LoadedPlan;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     let plan = LoadedPlan::load(&args.plan)?;
     let creds = CredentialsFile::load(&plan.credentials_path())?;
@@ -121,7 +128,12 @@ pub(super) fn status(
     let timeout = Duration::from_secs(10);
     let mut previous: Option<(Status, Instant)> = None;
     loop {
-        let status = sample(&plan, source, target, timeout)?;
+        let mut status = sample(&plan, source, target, timeout)?;
+        // The phase `migrate execute` recorded, when it has run.
+        let migration = run_state::read(&run_state::path_for(&args.plan))?;
+        if let Some(m) = &migration {
+            status.phase = m.phase();
+        }
         let now = Instant::now();
         let rate = previous
             .as_ref()
@@ -130,6 +142,8 @@ pub(super) fn status(
         match printer.format() {
             Format::Json => printer.json(&serde_json::json!({
                 "status": status, "records_per_sec": rate, "eta_secs": eta,
+                "steps_done": migration.as_ref().map(|m| m.done.iter().map(|d| d.id.as_str()).collect::<Vec<_>>()),
+                "last_error": migration.as_ref().and_then(|m| m.last_error.as_deref()),
             }))?,
             Format::Table => {
                 let topics: Vec<TopicRow> = status
@@ -200,37 +214,194 @@ struct GroupRow {
     on_target: String,
 }
 
-/// `kcp migrate execute`: `--dry-run` lists the steps; running them is
-/// not built yet.
+/// Notices, progress and confirmation on the terminal.
+struct CliOperator<'a> {
+    printer: &'a Printer,
+    spinners: Spinners,
+    yes: bool,
+}
+
+impl Operator for CliOperator<'_> {
+    fn step(&self, step: &Step, resumed: bool) {
+        self.spinners.set(
+            "migrate",
+            &format!("{}{}", step.id, if resumed { " (resumed)" } else { "" }),
+        );
+        if self.printer.format() == Format::Json {
+            let _ = self.printer.data(
+                &serde_json::json!({"event": "step", "step": step.id, "phase": step.phase, "resumed": resumed}).to_string(),
+            );
+        } else {
+            self.printer.status(&format!(
+                "{}{}: {}",
+                step.id,
+                if resumed { " (resumed)" } else { "" },
+                step.does
+            ));
+        }
+    }
+    fn step_done(&self, step: &Step, secs: f64) {
+        if self.printer.format() == Format::Json {
+            let _ = self.printer.data(
+                &serde_json::json!({"event": "done", "step": step.id, "secs": secs}).to_string(),
+            );
+        } else {
+            self.printer
+                .status(&format!("{} done in {secs:.1} s", step.id));
+        }
+    }
+    fn notice(&self, message: &str) {
+        self.printer.status(message);
+    }
+    fn progress(&self, message: &str) {
+        self.spinners.set("migrate", message);
+    }
+    fn confirm(&self, question: &str) -> bool {
+        if self.yes {
+            return true;
+        }
+        use std::io::{BufRead, IsTerminal, Write};
+        if !std::io::stdin().is_terminal() {
+            return false;
+        }
+        self.spinners.clear();
+        let mut err = std::io::stderr();
+        let _ = write!(err, "{question} Type `yes` to go on: ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        answer.trim() == "yes"
+    }
+}
+
+struct Loaded {
+    plan: LoadedPlan,
+    source: ClusterCredentials,
+    target: ClusterCredentials,
+}
+
+fn load_plan(path: &std::path::Path) -> anyhow::Result<Loaded> {
+    let plan = LoadedPlan::load(path)?;
+    let creds = CredentialsFile::load(&plan.credentials_path())?;
+    let source = creds.cluster(&plan.plan.source)?.clone();
+    let target = creds.cluster(&plan.plan.target)?.clone();
+    Ok(Loaded {
+        plan,
+        source,
+        target,
+    })
+}
+
+/// `kcp migrate execute`: runs (or resumes) the cutover; `--dry-run` lists
+/// the steps from the current migration state.
 pub(super) fn execute(
     args: super::args::MigrateExecuteArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    if !args.dry_run {
-        return Err(crate::exit::NotImplemented {
-            command: "migrate execute",
+    let path = &args.plan.plan;
+    if args.dry_run {
+        return dry_run(path, printer);
+    }
+    let l = load_plan(path)?;
+    // Refuse before doing anything when the irreversible step could not be
+    // confirmed later.
+    let state = run_state::read(&run_state::path_for(path))?;
+    let no_return_done = steps(&l.plan)
+        .iter()
+        .filter(|s| s.point_of_no_return)
+        .all(|s| state.as_ref().is_some_and(|st| st.is_done(&s.id)));
+    if !args.plan.yes && !no_return_done && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(ExecuteError::NotConfirmed {
+            step: "producers/start".into(),
         }
         .into());
     }
-    let plan = crate::replicator::LoadedPlan::load(&args.plan.plan)?;
-    let steps = crate::migrate::steps::steps(&plan);
+    let stop = Arc::new(AtomicBool::new(false));
+    super::migrate_cmd::install_signal_handlers(stop.clone())?;
+    let operator = CliOperator {
+        printer,
+        spinners: Spinners::new(printer, &["migrate".to_owned()]),
+        yes: args.plan.yes,
+    };
+    let cx = Context {
+        plan: &l.plan,
+        plan_path: path,
+        source: &l.source,
+        target: &l.target,
+        timeout: Duration::from_secs(10),
+        operator: &operator,
+        stop: &stop,
+    };
+    let result = execute::execute(&cx);
+    operator.spinners.clear();
+    let done = result?;
+    let r = &done.report;
     match printer.format() {
-        Format::Json => {
-            printer.json(&serde_json::json!({ "plan": plan.plan.name, "steps": steps }))?
+        Format::Json => printer.data(
+            &serde_json::json!({"event": "finished", "report": done.report_path, "summary": r})
+                .to_string(),
+        )?,
+        Format::Table => {
+            let mut text = String::new();
+            for p in &r.phases {
+                text.push_str(&format!("{:<18} {:>8.1} s\n", p.phase, p.secs));
+            }
+            for (wave, secs) in &r.consumer_pauses {
+                text.push_str(&format!("consumers of {wave} paused for {secs:.1} s\n"));
+            }
+            if let Some(secs) = r.producer_pause_secs {
+                text.push_str(&format!("producers paused for {secs:.1} s\n"));
+            }
+            text.push_str(&format!(
+                "verified {} record(s) in {} partition(s)\n",
+                r.records_verified, r.partitions_verified
+            ));
+            printer.data(&text)?;
         }
+    }
+    printer.status(&format!(
+        "migration `{}` finished; run report in `{}`",
+        r.plan,
+        done.report_path.display()
+    ));
+    Ok(ExitStatus::Success)
+}
+
+fn dry_run(path: &std::path::Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let plan = LoadedPlan::load(path)?;
+    let state = run_state::read(&run_state::path_for(path))?;
+    let steps = steps(&plan);
+    let status_of = |s: &Step| -> &'static str {
+        match &state {
+            Some(st) if st.is_done(&s.id) => "done",
+            Some(st) if st.current.as_ref().is_some_and(|c| c.id == s.id) => "resumes here",
+            _ => "to do",
+        }
+    };
+    match printer.format() {
+        Format::Json => printer.json(&serde_json::json!({
+            "plan": plan.plan.name,
+            "phase": state.as_ref().map(|s| s.phase()),
+            "steps": steps.iter().map(|s| {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                v["status"] = status_of(s).into();
+                v
+            }).collect::<Vec<_>>(),
+        }))?,
         Format::Table => {
             let mut text = String::new();
             for (i, s) in steps.iter().enumerate() {
                 if s.point_of_no_return {
                     text.push_str("   --- point of no return: rollback is possible only before this step ---\n");
                 }
-                let wave = s
-                    .wave
-                    .as_deref()
-                    .map(|w| format!(" ({w})"))
-                    .unwrap_or_default();
-                text.push_str(&format!("{:>2}. {}{wave}: {}\n", i + 1, s.phase, s.does));
-                for hook in &s.hooks {
+                text.push_str(&format!(
+                    "{:>2}. [{}] {}: {}\n",
+                    i + 1,
+                    status_of(s),
+                    s.id,
+                    s.does
+                ));
+                if let Some(hook) = &s.hook {
                     text.push_str(&format!("      hook: {hook}\n"));
                 }
             }
@@ -238,5 +409,52 @@ pub(super) fn execute(
         }
     }
     printer.status("dry run: nothing was run");
+    Ok(ExitStatus::Success)
+}
+
+/// `kcp migrate rollback`.
+pub(super) fn rollback(
+    args: super::args::MigratePlanArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let l = load_plan(&args.plan)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    super::migrate_cmd::install_signal_handlers(stop.clone())?;
+    let operator = CliOperator {
+        printer,
+        spinners: Spinners::new(printer, &["migrate".to_owned()]),
+        yes: args.yes,
+    };
+    let cx = Context {
+        plan: &l.plan,
+        plan_path: &args.plan,
+        source: &l.source,
+        target: &l.target,
+        timeout: Duration::from_secs(10),
+        operator: &operator,
+        stop: &stop,
+    };
+    let result = execute::rollback(&cx);
+    operator.spinners.clear();
+    let out = result?;
+    match printer.format() {
+        Format::Json => printer.json(&out)?,
+        Format::Table => {
+            let mut text = String::new();
+            for id in &out.undone {
+                text.push_str(&format!("undone: {id}\n"));
+            }
+            for (group, n) in &out.groups_moved_back {
+                text.push_str(&format!(
+                    "group {group}: {n} partition offset(s) moved back to the source\n"
+                ));
+            }
+            printer.data(&text)?;
+        }
+    }
+    printer.status(&format!(
+        "migration `{}` rolled back: clients are on `{}` again; the target topics and their copied data were left in place",
+        l.plan.plan.name, l.plan.plan.source
+    ));
     Ok(ExitStatus::Success)
 }

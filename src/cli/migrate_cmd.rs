@@ -13,7 +13,7 @@ use crate::output::{Format, Printer};
 use crate::replicator::{self, LoadedPlan, Observer, RunOptions, Stats};
 
 /// Sets `stop` on the first SIGINT or SIGTERM; a second one exits at once.
-fn install_signal_handlers(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+pub(super) fn install_signal_handlers(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -22,7 +22,7 @@ use clap::{CommandFactory, Parser};
 pub use args::Cli;
 use args::{ColorArg, Command, GlobalArgs, MigrateCommand, OutputArg, ScanCommand};
 
-use crate::exit::{self, ExitStatus, NotImplemented};
+use crate::exit::{self, ExitStatus};
 use crate::output::{ColorMode, Format, Printer, Verbosity};
 
 /// Parses `std::env::args`, runs the command and returns the exit code.
@@ -99,9 +99,6 @@ fn init_logging(global: &GlobalArgs, color: bool) {
 /// Runs one parsed command.
 pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let global = &cli.global;
-    let not_yet = |command: &'static str| -> anyhow::Result<ExitStatus> {
-        Err(NotImplemented { command }.into())
-    };
     match cli.command {
         Command::State(command) => state_cmd::run(command, global, printer),
         Command::Version => version(printer),
@@ -118,7 +115,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Migrate(MigrateCommand::Init(args)) => cutover_cmd::run(args, global, printer),
         Command::Migrate(MigrateCommand::Execute(args)) => cutover_cmd::execute(args, printer),
         Command::Migrate(MigrateCommand::Status(args)) => cutover_cmd::status(args, printer),
-        Command::Migrate(MigrateCommand::Rollback(_)) => not_yet("migrate rollback"),
+        Command::Migrate(MigrateCommand::Rollback(args)) => cutover_cmd::rollback(args, printer),
         Command::Migrate(MigrateCommand::Replicate(args)) => {
             migrate_cmd::replicate(args, global, printer)
         }

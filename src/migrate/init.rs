@@ -276,10 +276,20 @@ pub fn render(req: &InitRequest, draft: &Draft, version: &str) -> String {
          \x20 # for lag_sustain_secs.\n\
          \x20 lag_threshold_records: 1000\n\
          \x20 lag_sustain_secs: 30\n\
-         \x20 # Producers count as moved once no source partition grows for this long.\n\
+         \x20 # Producers count as stopped once no source partition grows for this long.\n\
          \x20 producer_quiet_secs: 10\n\
-         \x20 # Shell command that points producers at the target (null: kcp waits for you).\n\
-         \x20 move_producers: null\n",
+         \x20 # Without a stop hook, on clusters that cannot list group members, a\n\
+         \x20 # group counts as stopped once its offsets stay unchanged this long.\n\
+         \x20 group_quiet_secs: 5\n\
+         \x20 # A hook still running after this long is killed and the step fails.\n\
+         \x20 hook_timeout_secs: 600\n\
+         \x20 # Shell commands run by `migrate execute` (null: kcp waits for you).\n\
+         \x20 # Hooks get KCP_PLAN, KCP_STEP, KCP_DIRECTION (forward|rollback),\n\
+         \x20 # KCP_START_ON (source|target), KCP_BOOTSTRAP (servers of that cluster),\n\
+         \x20 # KCP_WAVE and KCP_GROUPS. They must be safe to run twice.\n\
+         \x20 stop_producers: null\n\
+         \x20 # Starting producers on the target is the point of no return.\n\
+         \x20 start_producers: null\n",
     );
     if draft.groups_left_out.is_empty() {
         s.push_str("  # Consumer groups that share a topic move together; least lag first.\n");

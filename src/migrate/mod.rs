@@ -6,11 +6,16 @@
 //! groups have come; [`offsets`] moves a consumer group's committed offsets
 //! to the target exactly; [`steps`] lists the cutover for review
 //! (`migrate execute --dry-run`); [`verify`] compares counts and checksums
-//! of every copied partition on both clusters. The state machine that executes the cutover comes next
-//! (issue #8).
+//! of every copied partition on both clusters; [`execute`] runs the steps
+//! as a resumable state machine (and rolls them back), recording progress in
+//! the migration-state file ([`run_state`]) and calling the plan's
+//! [`hooks`].
 
+pub mod execute;
+pub mod hooks;
 pub mod init;
 pub mod offsets;
+pub mod run_state;
 pub mod status;
 pub mod steps;
 pub mod verify;

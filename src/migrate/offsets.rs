@@ -15,7 +15,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::connect::admin;
-use crate::connect::{ClusterCredentials, ConnectOptions, connect};
+use crate::connect::{ClusterCredentials, ConnectOptions, Connection, connect};
 use crate::replicator::{self, LoadedPlan, OffsetMap, ReplicatorError, Translation};
 
 /// One partition of a moved group.
@@ -150,47 +150,101 @@ pub fn move_group(
     }
     let moved = translate(group, plan, &maps, &committed)?;
 
+    let entries: Vec<(String, i32, i64)> = moved
+        .iter()
+        .map(|m| (m.target_topic.clone(), m.partition, m.target_offset))
+        .collect();
+    commit_checked(&dst, group, &entries)?;
+    Ok(moved)
+}
+
+/// Commits `entries` (topic, partition, offset) for `group` on the cluster
+/// of `conn` and reads them back.
+fn commit_checked(
+    conn: &Connection,
+    group: &str,
+    entries: &[(String, i32, i64)],
+) -> Result<(), MoveError> {
+    let commit_err = |e: rdkafka::error::KafkaError| MoveError::Commit {
+        group: group.to_owned(),
+        message: e.to_string(),
+    };
     let committer = replicator::consumer(
-        target,
+        conn.credentials(),
         &[("group.id", group), ("enable.auto.commit", "false")],
     )?;
     let mut list = TopicPartitionList::new();
-    for m in &moved {
-        list.add_partition_offset(
-            &m.target_topic,
-            m.partition,
-            Offset::Offset(m.target_offset),
-        )
-        .map_err(|e| MoveError::Commit {
-            group: group.to_owned(),
-            message: e.to_string(),
-        })?;
+    for (topic, partition, offset) in entries {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .map_err(commit_err)?;
     }
     committer
         .commit(&list, CommitMode::Sync)
-        .map_err(|e| MoveError::Commit {
-            group: group.to_owned(),
-            message: e.to_string(),
-        })?;
-
-    let landed: HashMap<(String, i32), i64> = admin::list_group_offsets(&dst, &[group.to_owned()])
+        .map_err(commit_err)?;
+    let landed: HashMap<(String, i32), i64> = admin::list_group_offsets(conn, &[group.to_owned()])
         .pop()
         .expect("one result per group")
         .map_err(ReplicatorError::from)?
         .into_iter()
         .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
         .collect();
-    for m in &moved {
-        let found = landed.get(&(m.target_topic.clone(), m.partition)).copied();
-        if found != Some(m.target_offset) {
+    for (topic, partition, offset) in entries {
+        let found = landed.get(&(topic.clone(), *partition)).copied();
+        if found != Some(*offset) {
             return Err(MoveError::Mismatch {
                 group: group.to_owned(),
-                topic: m.target_topic.clone(),
-                partition: m.partition,
-                expected: m.target_offset,
+                topic: topic.clone(),
+                partition: *partition,
+                expected: *offset,
                 found,
             });
         }
+    }
+    Ok(())
+}
+
+/// Moves `group` back to the source (rollback): its committed target
+/// offsets, translated back through the offset maps, committed on the
+/// source and read back. A group with nothing committed on the target keeps
+/// its source offsets (empty result).
+pub fn move_group_back(
+    plan: &LoadedPlan,
+    source: &ClusterCredentials,
+    target: &ClusterCredentials,
+    group: &str,
+    timeout: Duration,
+) -> Result<Vec<MovedOffset>, MoveError> {
+    let src = connect(source, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
+    let dst = connect(target, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
+    let maps = replicator::offset_maps(plan, &src, &dst)?;
+    let source_of: HashMap<(String, i32), &String> = maps
+        .keys()
+        .map(|(t, p)| ((plan.target_topic(t), *p), t))
+        .collect();
+    let moved: Vec<MovedOffset> = admin::list_group_offsets(&dst, &[group.to_owned()])
+        .pop()
+        .expect("one result per group")
+        .map_err(ReplicatorError::from)?
+        .into_iter()
+        .filter_map(|o| {
+            let offset = o.offset.ok().filter(|c| *c >= 0)?;
+            let source_topic = *source_of.get(&(o.topic.clone(), o.partition))?;
+            let map = &maps[&(source_topic.clone(), o.partition)];
+            Some(MovedOffset {
+                source_topic: source_topic.clone(),
+                target_topic: o.topic,
+                partition: o.partition,
+                source_offset: map.reverse(offset),
+                target_offset: offset,
+            })
+        })
+        .collect();
+    let entries: Vec<(String, i32, i64)> = moved
+        .iter()
+        .map(|m| (m.source_topic.clone(), m.partition, m.source_offset))
+        .collect();
+    if !entries.is_empty() {
+        commit_checked(&src, group, &entries)?;
     }
     Ok(moved)
 }

@@ -5,9 +5,31 @@ use serde::Serialize;
 
 use crate::replicator::{Cutover, LoadedPlan};
 
+/// What a step does, for the executor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Preflight,
+    PrepareTarget,
+    Backfill,
+    CatchUp,
+    /// Index into the plan's waves.
+    StopConsumers(usize),
+    MoveOffsets(usize),
+    StartConsumers(usize),
+    StopProducers,
+    Drain,
+    StartProducers,
+    Verify,
+    Finish,
+}
+
 /// One step of the cutover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
+    /// Stable id, recorded in the migration-state file when done
+    /// (`preflight`, `consumers/<wave>/offsets`, `producers/start`...).
+    pub id: String,
     /// `preflight`, `prepare-target`, `backfill`, `catch-up`,
     /// `consumer-cutover`, `producer-cutover`, `verify`, `finish`.
     pub phase: &'static str,
@@ -15,108 +37,161 @@ pub struct Step {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wave: Option<String>,
     pub does: String,
-    /// Hook commands the step runs, in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub hooks: Vec<String>,
-    /// Past this step, rollback can no longer restore the source as it was.
+    /// Hook command the step runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    /// This step cannot be undone: once producers write to the target,
+    /// rollback can no longer restore the source as the one truth.
     pub point_of_no_return: bool,
+    /// Needs the replicator running.
+    #[serde(skip)]
+    pub replicating: bool,
+    #[serde(skip)]
+    pub action: Action,
 }
 
-fn step(phase: &'static str, does: String) -> Step {
+fn step(id: &str, phase: &'static str, action: Action, does: String) -> Step {
     Step {
+        id: id.to_owned(),
         phase,
         wave: None,
         does,
-        hooks: Vec::new(),
+        hook: None,
         point_of_no_return: false,
+        replicating: matches!(
+            action,
+            Action::Backfill
+                | Action::CatchUp
+                | Action::StopConsumers(_)
+                | Action::MoveOffsets(_)
+                | Action::StartConsumers(_)
+                | Action::StopProducers
+                | Action::Drain
+        ),
+        action,
     }
 }
 
 /// The steps of a plan, in order.
 pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
     let p = &plan.plan;
-    let default = Cutover {
-        lag_threshold_records: 1_000,
-        lag_sustain_secs: 30,
-        producer_quiet_secs: 10,
-        move_producers: None,
-        waves: Vec::new(),
-    };
+    let default = Cutover::default();
     let c = p.cutover.as_ref().unwrap_or(&default);
     let mut out = vec![
         step(
             "preflight",
+            "preflight",
+            Action::Preflight,
             format!(
-                "connect to `{}` and `{}` with the credentials file; check that target topics are absent or have at least the source's partitions",
+                "connect to `{}` and `{}` with the credentials file; check that they differ, that the plan selects topics, that target topics are absent or have at least the source's partitions, and that every group of the waves has committed offsets on the source",
                 p.source, p.target
             ),
         ),
         step(
             "prepare-target",
-            "create the missing target topics with the source's partition counts and carried configs".into(),
+            "prepare-target",
+            Action::PrepareTarget,
+            "create the missing target topics with the source's partition counts and carried configs, and the offset-map topic".into(),
         ),
         step(
             "backfill",
-            "copy every selected topic's history with the replicator (provenance headers, offset maps on the target)".into(),
+            "backfill",
+            Action::Backfill,
+            "start the replicator and copy every selected topic's history (provenance headers, offset maps on the target)".into(),
         ),
         step(
             "catch-up",
+            "catch-up",
+            Action::CatchUp,
             format!(
-                "keep replicating until every partition's lag stays under {} record(s) for {} s",
+                "keep replicating until the total lag stays at or under {} record(s) for {} s",
                 c.lag_threshold_records, c.lag_sustain_secs
             ),
         ),
     ];
-    for w in &c.waves {
-        let mut hooks = Vec::new();
-        let stop = match &w.stop_consumers {
-            Some(cmd) => {
-                hooks.push(cmd.clone());
-                "run the stop hook, then wait until the groups have no members on the source"
-            }
-            None => {
-                "wait until the groups' consumers are stopped on the source (no hook: stop them yourself)"
-            }
-        };
-        let start = match &w.start_consumers {
-            Some(cmd) => {
-                hooks.push(cmd.clone());
-                "run the start hook"
-            }
-            None => "start the consumers against the target yourself",
-        };
-        out.push(Step {
-            phase: "consumer-cutover",
-            wave: Some(w.name.clone()),
-            does: format!(
-                "groups {}: {stop}; translate their committed offsets exactly and commit them on the target, read them back; {start}",
-                w.groups.join(", ")
+    for (i, w) in c.waves.iter().enumerate() {
+        let groups = w.groups.join(", ");
+        let mut stop = step(
+            &format!("consumers/{}/stop", w.name),
+            "consumer-cutover",
+            Action::StopConsumers(i),
+            match &w.stop_consumers {
+                Some(_) => format!(
+                    "run the stop hook, then wait until groups {groups} have no members on the source"
+                ),
+                None => format!(
+                    "wait until groups {groups} have no members on the source (no hook: stop their consumers yourself)"
+                ),
+            },
+        );
+        stop.hook = w.stop_consumers.clone();
+        let offsets = step(
+            &format!("consumers/{}/offsets", w.name),
+            "consumer-cutover",
+            Action::MoveOffsets(i),
+            format!(
+                "translate the committed offsets of {groups} exactly, commit them on the target and read them back"
             ),
-            hooks,
-            point_of_no_return: false,
-        });
+        );
+        let mut start = step(
+            &format!("consumers/{}/start", w.name),
+            "consumer-cutover",
+            Action::StartConsumers(i),
+            match &w.start_consumers {
+                Some(_) => "run the start hook (consumers resume on the target)".into(),
+                None => "start the consumers against the target yourself".into(),
+            },
+        );
+        start.hook = w.start_consumers.clone();
+        for mut s in [stop, offsets, start] {
+            s.wave = Some(w.name.clone());
+            out.push(s);
+        }
     }
-    out.push(Step {
-        phase: "producer-cutover",
-        wave: None,
-        does: format!(
-            "{}; wait until no source partition grows for {} s; drain the replicator to lag 0 on every partition",
-            match &c.move_producers {
-                Some(_) => "run the producer hook",
-                None => "point the producers at the target yourself",
+    let mut stop = step(
+        "producers/stop",
+        "producer-cutover",
+        Action::StopProducers,
+        format!(
+            "{}; wait until no source partition grows for {} s",
+            match &c.stop_producers {
+                Some(_) => "run the producer stop hook",
+                None => "stop the producers yourself",
             },
             c.producer_quiet_secs
         ),
-        hooks: c.move_producers.iter().cloned().collect(),
-        point_of_no_return: true,
-    });
+    );
+    stop.hook = c.stop_producers.clone();
+    out.push(stop);
+    out.push(step(
+        "producers/drain",
+        "producer-cutover",
+        Action::Drain,
+        "drain the replicator to lag 0 on every partition, then stop it".into(),
+    ));
+    let mut start = step(
+        "producers/start",
+        "producer-cutover",
+        Action::StartProducers,
+        match &c.start_producers {
+            Some(_) => "run the producer start hook: producers write to the target".into(),
+            None => "start the producers against the target yourself".into(),
+        },
+    );
+    start.hook = c.start_producers.clone();
+    start.point_of_no_return = true;
+    out.push(start);
     out.push(step(
         "verify",
+        "verify",
+        Action::Verify,
         "compare per-partition record counts and a checksum over the copied range".into(),
     ));
     out.push(step(
         "finish",
-        "stop replicating and write the run report (phases, timings, counts)".into(),
+        "finish",
+        Action::Finish,
+        "write the run report (phases, timings, counts)".into(),
     ));
     out
 }
@@ -130,28 +205,39 @@ mod tests {
     fn waves_become_steps_and_producers_mark_the_point_of_no_return() {
         let plan = LoadedPlan::parse(
             Path::new("p.yaml"),
-            "version: 1\nname: p\ncredentials_file: c\nsource: a\ntarget: b\ncutover:\n  move_producers: ./move.sh\n  waves:\n    - { name: w1, groups: [g1], stop_consumers: 'kubectl scale deploy/g1 --replicas=0' }\n    - { name: w2, groups: [g2, g3] }\n",
+            "version: 1\nname: p\ncredentials_file: c\nsource: a\ntarget: b\ncutover:\n  start_producers: ./move.sh\n  waves:\n    - { name: w1, groups: [g1], stop_consumers: 'kubectl scale deploy/g1 --replicas=0' }\n    - { name: w2, groups: [g2, g3] }\n",
         )
         .unwrap();
         let s = steps(&plan);
-        let phases: Vec<&str> = s.iter().map(|s| s.phase).collect();
+        let ids: Vec<&str> = s.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(
-            phases,
+            ids,
             [
                 "preflight",
                 "prepare-target",
                 "backfill",
                 "catch-up",
-                "consumer-cutover",
-                "consumer-cutover",
-                "producer-cutover",
+                "consumers/w1/stop",
+                "consumers/w1/offsets",
+                "consumers/w1/start",
+                "consumers/w2/stop",
+                "consumers/w2/offsets",
+                "consumers/w2/start",
+                "producers/stop",
+                "producers/drain",
+                "producers/start",
                 "verify",
                 "finish"
             ]
         );
-        assert_eq!(s[4].hooks, ["kubectl scale deploy/g1 --replicas=0"]);
-        assert!(s[5].does.contains("stop them yourself"));
+        assert_eq!(
+            s[4].hook.as_deref(),
+            Some("kubectl scale deploy/g1 --replicas=0")
+        );
+        assert!(s[7].does.contains("stop their consumers yourself"));
         assert_eq!(s.iter().filter(|s| s.point_of_no_return).count(), 1);
-        assert_eq!(s[6].hooks, ["./move.sh"]);
+        assert!(s[12].point_of_no_return);
+        assert_eq!(s[12].hook.as_deref(), Some("./move.sh"));
+        assert!(s[11].replicating && !s[12].replicating);
     }
 }

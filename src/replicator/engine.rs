@@ -84,6 +84,9 @@ pub struct Stats {
     pub records_per_sec: f64,
     pub bytes_per_sec: f64,
     pub lag: i64,
+    /// Every partition's source end offset has been read at least once
+    /// (until then `lag` undercounts).
+    pub watermarks_known: bool,
     pub partitions: Vec<PartitionStats>,
 }
 
@@ -204,6 +207,56 @@ fn source_topics(
         .filter(|t| t.error().is_none() && plan.selects(t.name()))
         .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
         .collect())
+}
+
+/// Checks, changing nothing, that the clusters differ, that the plan selects
+/// topics on the source and that no target topic has fewer partitions than
+/// its source. Returns the selected topics and their partition counts.
+pub fn preflight(
+    plan: &LoadedPlan,
+    src: &Connection,
+    dst: &Connection,
+) -> Result<BTreeMap<String, i32>, ReplicatorError> {
+    let (src_id, dst_id) = (cluster_id(src)?, cluster_id(dst)?);
+    if src_id == dst_id {
+        return Err(ReplicatorError::Setup(format!(
+            "source and target are the same cluster (id {src_id})"
+        )));
+    }
+    let topics = source_topics(src, plan)?;
+    if topics.is_empty() {
+        return Err(ReplicatorError::Setup(
+            "the plan selects no topic on the source".into(),
+        ));
+    }
+    let md = dst.fetch_metadata(None)?;
+    for t in md.topics().iter().filter(|t| t.error().is_none()) {
+        for (topic, partitions) in &topics {
+            let have = t.partitions().len() as i32;
+            if plan.target_topic(topic) == t.name() && have < *partitions {
+                return Err(ReplicatorError::FewerPartitions {
+                    topic: t.name().to_owned(),
+                    target_partitions: have,
+                    source_partitions: *partitions,
+                });
+            }
+        }
+    }
+    Ok(topics)
+}
+
+/// Creates the missing target topics and the offset-map topic: what a run
+/// does before copying, as a step of its own.
+pub fn prepare(
+    plan: &LoadedPlan,
+    src: &Connection,
+    dst: &Connection,
+    observer: &dyn Observer,
+) -> Result<(), ReplicatorError> {
+    let topics = preflight(plan, src, dst)?;
+    prepare_target(src, dst, plan, &topics, observer)?;
+    ensure_map_topic(dst, &plan.plan.replication.offset_map_topic)?;
+    Ok(())
 }
 
 /// Creates missing target topics with the source's partition count and
@@ -1018,6 +1071,7 @@ fn stats(
         records_per_sec: rps,
         bytes_per_sec: bps,
         lag: partitions.iter().map(|p| p.lag).sum(),
+        watermarks_known: !slots.is_empty() && slots.iter().all(|s| s.high_watermark.is_some()),
         partitions,
     }
 }

@@ -21,7 +21,7 @@ pub mod throttle;
 
 use rdkafka::error::KafkaError;
 
-pub use engine::{Observer, RunOptions, Stats, Summary, offset_maps, run};
+pub use engine::{Observer, RunOptions, Stats, Summary, offset_maps, preflight, prepare, run};
 pub(crate) use engine::{cluster_id, consumer};
 pub use offset_map::{OffsetMap, Translation};
 pub use plan::{Cutover, LoadedPlan, PlanError, Wave};

@@ -124,6 +124,21 @@ impl OffsetMap {
         }
     }
 
+    /// The reverse of [`translate`](Self::translate), for rollback: the
+    /// source offset a consumer resumes at after reading the target up to
+    /// `committed` (exclusive). Exact while only the replicator has written
+    /// to the target partition (before producers move).
+    pub fn reverse(&self, committed: i64) -> i64 {
+        let i = self.runs.partition_point(|r| r.dst + r.len <= committed);
+        match self.runs.get(i) {
+            Some(run) if committed >= run.dst => run.src + (committed - run.dst),
+            // Before `run` (or in a gap of the target): nothing of it read yet.
+            Some(run) if i > 0 || self.src_start.is_none() => run.src,
+            Some(_) => self.src_start.unwrap_or(0),
+            None => self.src_end,
+        }
+    }
+
     /// Merges entries appended later (from provenance headers read on the
     /// target) into this map; entries at or below `last_copied` are ignored.
     pub fn extend_from(&mut self, pairs: impl IntoIterator<Item = (i64, i64)>) {
@@ -281,5 +296,27 @@ mod tests {
                 Translation::NotYetCopied { copied_up_to: end }
             );
         }
+    }
+
+    #[test]
+    fn reverse_undoes_translate() {
+        let mut m = OffsetMap::default();
+        m.start_at(5, 0);
+        m.record_run(5, 0, 10); // 5..15 -> 0..10
+        m.advance_source(17); // 15, 16 were markers
+        m.record_run(17, 10, 3); // 17..20 -> 10..13
+        m.advance_source(21);
+        for committed in 5..=21 {
+            if let Translation::Exact(t) = m.translate(committed) {
+                // Going back lands on a source offset that resumes at the
+                // same record.
+                let back = m.reverse(t);
+                assert_eq!(m.translate(back), Translation::Exact(t), "{committed}");
+            }
+        }
+        assert_eq!(m.reverse(0), 5);
+        assert_eq!(m.reverse(10), 17);
+        assert_eq!(m.reverse(13), 21);
+        assert_eq!(m.reverse(12), 19);
     }
 }

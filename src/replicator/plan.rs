@@ -52,15 +52,42 @@ pub struct Cutover {
     pub lag_threshold_records: i64,
     #[serde(default = "default_lag_sustain")]
     pub lag_sustain_secs: u64,
-    /// Producers count as moved when no source partition grows for this long.
+    /// Producers count as stopped when no source partition grows for this long.
     #[serde(default = "default_quiet")]
     pub producer_quiet_secs: u64,
-    /// Shell command that points producers at the target.
+    /// Without a stop hook, how long a group's committed offsets must stay
+    /// unchanged before kcp takes its consumers as stopped when the cluster
+    /// cannot list group members (DescribeGroups refused).
+    #[serde(default = "default_group_quiet")]
+    pub group_quiet_secs: u64,
+    /// A hook still running after this long is killed and the step fails.
+    #[serde(default = "default_hook_timeout")]
+    pub hook_timeout_secs: u64,
+    /// Shell command that stops the producers writing to the source.
     #[serde(default)]
-    pub move_producers: Option<String>,
+    pub stop_producers: Option<String>,
+    /// Shell command that starts the producers against the target (the
+    /// point of no return).
+    #[serde(default)]
+    pub start_producers: Option<String>,
     /// Consumer groups in the order they move.
     #[serde(default)]
     pub waves: Vec<Wave>,
+}
+
+impl Default for Cutover {
+    fn default() -> Self {
+        Cutover {
+            lag_threshold_records: default_lag_threshold(),
+            lag_sustain_secs: default_lag_sustain(),
+            producer_quiet_secs: default_quiet(),
+            group_quiet_secs: default_group_quiet(),
+            hook_timeout_secs: default_hook_timeout(),
+            stop_producers: None,
+            start_producers: None,
+            waves: Vec::new(),
+        }
+    }
 }
 
 /// Consumer groups that move together (they share topics).
@@ -89,6 +116,12 @@ fn default_lag_sustain() -> u64 {
 }
 fn default_quiet() -> u64 {
     10
+}
+fn default_group_quiet() -> u64 {
+    5
+}
+fn default_hook_timeout() -> u64 {
+    600
 }
 
 /// Which topics to copy and what to call them on the target.

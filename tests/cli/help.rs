@@ -39,21 +39,6 @@ fn every_help_text_matches_its_snapshot() {
 }
 
 #[test]
-fn unbuilt_commands_fail_clearly() {
-    let cases: &[&[&str]] = &[&["migrate", "execute", "--plan", "p.yaml"]];
-    for args in cases {
-        let out = run(kcp().args(*args));
-        assert_eq!(out.code, 1, "{args:?}");
-        assert!(
-            out.stderr.contains("is not implemented yet"),
-            "{args:?}: {}",
-            out.stderr
-        );
-        assert!(out.stdout.is_empty());
-    }
-}
-
-#[test]
 fn usage_errors_exit_2() {
     let out = run(kcp().args(["state", "frobnicate"]));
     assert_eq!(out.code, 2);

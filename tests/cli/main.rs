@@ -6,6 +6,7 @@ mod support;
 
 mod assets;
 mod connect;
+mod cutover;
 mod discover;
 mod docs;
 mod help;

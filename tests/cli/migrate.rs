@@ -311,7 +311,7 @@ fn execute_dry_run_lists_the_steps_and_runs_nothing() {
     let plan = dir.path().join("plan.yaml");
     std::fs::write(
         &plan,
-        "version: 1\nname: p\ncredentials_file: missing.yaml\nsource: a\ntarget: b\ncutover:\n  move_producers: ./switch-producers.sh\n  waves:\n    - { name: w1, groups: [billing], stop_consumers: ./stop.sh, start_consumers: ./start.sh }\n",
+        "version: 1\nname: p\ncredentials_file: missing.yaml\nsource: a\ntarget: b\ncutover:\n  start_producers: ./switch-producers.sh\n  waves:\n    - { name: w1, groups: [billing], stop_consumers: ./stop.sh, start_consumers: ./start.sh }\n",
     )
     .unwrap();
     let r = run(kcp()
@@ -327,13 +327,19 @@ fn execute_dry_run_lists_the_steps_and_runs_nothing() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     let steps = v["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 8);
+    assert_eq!(steps.len(), 12);
+    assert_eq!(steps[4]["id"], "consumers/w1/stop");
     assert_eq!(steps[4]["phase"], "consumer-cutover");
-    assert_eq!(
-        steps[4]["hooks"],
-        serde_json::json!(["./stop.sh", "./start.sh"])
-    );
-    assert_eq!(steps[5]["point_of_no_return"], true);
+    assert_eq!(steps[4]["hook"], "./stop.sh");
+    assert_eq!(steps[6]["hook"], "./start.sh");
+    assert_eq!(steps[11]["id"], "finish");
+    assert!(steps.iter().all(|s| s["status"] == "to do"));
+    let no_return: Vec<&serde_json::Value> = steps
+        .iter()
+        .filter(|s| s["point_of_no_return"] == true)
+        .map(|s| &s["id"])
+        .collect();
+    assert_eq!(no_return, ["producers/start"]);
     let r = run(kcp()
         .args(["migrate", "execute", "--dry-run", "--plan"])
         .arg(&plan));
