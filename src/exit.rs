@@ -15,6 +15,7 @@ use crate::discover::DiscoverError;
 use crate::migrate::execute::ExecuteError;
 use crate::migrate::hooks::HookError;
 use crate::migrate::init::InitError;
+use crate::migrate::run_state::RunStateError;
 use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
 use crate::state::StateError;
@@ -57,9 +58,14 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
             return match e {
                 ExecuteError::Interrupted { .. }
                 | ExecuteError::Hook(HookError::Interrupted { .. }) => ExitStatus::Interrupted,
-                ExecuteError::RunState(crate::migrate::run_state::RunStateError::Locked {
-                    ..
-                }) => ExitStatus::Locked,
+                ExecuteError::RunState(RunStateError::Locked { .. }) => ExitStatus::Locked,
+                e if e.is_bad_input() => ExitStatus::BadInput,
+                _ => ExitStatus::Failure,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<RunStateError>() {
+            return match e {
+                RunStateError::Locked { .. } => ExitStatus::Locked,
                 e if e.is_bad_input() => ExitStatus::BadInput,
                 _ => ExitStatus::Failure,
             };
@@ -109,6 +115,8 @@ pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
     let mut hints = Vec::new();
     for cause in err.chain() {
         let hint = if let Some(e) = cause.downcast_ref::<ExecuteError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<RunStateError>() {
             e.hint()
         } else if let Some(e) = cause.downcast_ref::<StateError>() {
             e.hint()

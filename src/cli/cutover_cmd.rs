@@ -128,9 +128,9 @@ pub(super) fn status(
     let timeout = Duration::from_secs(10);
     let mut previous: Option<(Status, Instant)> = None;
     loop {
-        let mut status = sample(&plan, source, target, timeout)?;
         // The phase `migrate execute` recorded, when it has run.
         let migration = run_state::read(&run_state::path_for(&args.plan))?;
+        let mut status = sample(&plan, source, target, timeout)?;
         if let Some(m) = &migration {
             status.phase = m.phase();
         }
@@ -438,7 +438,10 @@ pub(super) fn rollback(
     operator.spinners.clear();
     let out = result?;
     match printer.format() {
-        Format::Json => printer.json(&out)?,
+        Format::Json => printer.data(
+            &serde_json::json!({"event": "rolled-back", "undone": out.undone, "groups_moved_back": out.groups_moved_back})
+                .to_string(),
+        )?,
         Format::Table => {
             let mut text = String::new();
             for id in &out.undone {

@@ -185,7 +185,11 @@ pub struct Executed {
 pub fn execute(cx: &Context<'_>) -> Result<Executed, ExecuteError> {
     let path = run_state::path_for(cx.plan_path);
     let file = RunStateFile::lock(&path)?;
-    let mut state = load_for(cx, &file)?.unwrap_or_else(|| {
+    let existing = load_for(cx, &file)?;
+    // A new migration writes nothing until preflight has passed: bad input
+    // leaves no trace.
+    let unsaved = existing.is_none();
+    let mut state = existing.unwrap_or_else(|| {
         MigrationState::new(
             &cx.plan.plan.name,
             &cx.plan.plan.source,
@@ -210,19 +214,20 @@ pub fn execute(cx: &Context<'_>) -> Result<Executed, ExecuteError> {
     }
     state.runs += 1;
     state.last_error = None;
-    file.save(&mut state, Utc::now())?;
     let mut run = Run {
         cx,
         file,
         state,
+        unsaved,
         replicator: None,
         conns: None,
         members_unknown: false,
     };
+    run.save()?;
     let result = run.all();
     if let Err(e) = &result {
         run.state.last_error = Some(e.to_string());
-        let _ = run.file.save(&mut run.state, Utc::now());
+        let _ = run.save();
     }
     let stopped = run.stop_replicator();
     let report = result?;
@@ -285,6 +290,8 @@ struct Run<'a, 'c> {
     cx: &'a Context<'c>,
     file: RunStateFile,
     state: MigrationState,
+    /// Nothing written yet (a new migration before preflight passed).
+    unsaved: bool,
     replicator: Option<Replicating>,
     conns: Option<(Connection, Connection)>,
     /// The source refused to list group members (DescribeGroups); waits use
@@ -295,6 +302,17 @@ struct Run<'a, 'c> {
 impl Run<'_, '_> {
     fn cutover(&self) -> Cutover {
         self.cx.plan.plan.cutover.clone().unwrap_or_default()
+    }
+
+    /// Writes the migration-state file (not before a new migration's
+    /// preflight has passed).
+    fn save(&mut self) -> Result<(), ExecuteError> {
+        if self.unsaved && !self.state.is_done("preflight") {
+            return Ok(());
+        }
+        self.unsaved = false;
+        self.file.save(&mut self.state, Utc::now())?;
+        Ok(())
     }
 
     fn all(&mut self) -> Result<Executed, ExecuteError> {
@@ -327,7 +345,7 @@ impl Run<'_, '_> {
                 id: step.id.clone(),
                 started_at,
             });
-            self.file.save(&mut self.state, Utc::now())?;
+            self.save()?;
             self.cx.operator.step(step, resumed);
             let clock = Instant::now();
             let detail = self.run_step(step)?;
@@ -343,7 +361,7 @@ impl Run<'_, '_> {
             if step.action == Action::Finish {
                 self.state.outcome = Outcome::Finished;
             }
-            self.file.save(&mut self.state, finished_at)?;
+            self.save()?;
             self.cx
                 .operator
                 .step_done(step, clock.elapsed().as_secs_f64());
@@ -715,11 +733,7 @@ impl Run<'_, '_> {
             .collect())
     }
 
-    fn wait_source_quiet(
-        &mut self,
-        step: &Step,
-        quiet_secs: u64,
-    ) -> Result<Ends, ExecuteError> {
+    fn wait_source_quiet(&mut self, step: &Step, quiet_secs: u64) -> Result<Ends, ExecuteError> {
         let quiet = Duration::from_secs(quiet_secs);
         let mut last: Option<(Ends, Instant)> = None;
         self.wait(step, None, |run| {
@@ -974,6 +988,7 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
         cx,
         file,
         state,
+        unsaved: false,
         replicator: None,
         conns: None,
         members_unknown: false,
@@ -1052,12 +1067,12 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
             finished_at: Utc::now(),
             detail,
         });
-        run.file.save(&mut run.state, Utc::now())?;
+        run.save()?;
         out.undone.push(step.id.clone());
     }
     run.state.outcome = Outcome::RolledBack;
     run.state.current = None;
-    run.file.save(&mut run.state, Utc::now())?;
+    run.save()?;
     Ok(out)
 }
 

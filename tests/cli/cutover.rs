@@ -352,3 +352,204 @@ fn survives_sigkill_in_every_phase() {
     let state = migration_state(&l.plan).unwrap();
     assert!(state["runs"].as_u64().unwrap() >= 8, "{state}");
 }
+
+/// Interrupted (SIGTERM) while producers stop, then rolled back: the
+/// producer goes back to the source, the consumer's progress on the target
+/// comes back to the source exactly.
+#[test]
+fn rollback_before_the_point_of_no_return_brings_clients_back() {
+    let _ = crate::require_testbed!();
+    let mut l = live().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+        .arg(&l.plan)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while migration_state(&l.plan).is_none_or(|s| s["current"]["id"] != "producers/stop") {
+        assert!(
+            Instant::now() < deadline,
+            "execute never reached producers/stop"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "execute ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    // The consumer has been reading from the target meanwhile.
+    std::thread::sleep(Duration::from_secs(1));
+
+    let r = run(kcp()
+        .args(["--output", "json", "migrate", "rollback", "--plan"])
+        .arg(&l.plan));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // JSON lines: one event per step, then the outcome.
+    let v: serde_json::Value = serde_json::from_str(r.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(v["event"], "rolled-back");
+    assert_eq!(
+        v["undone"],
+        serde_json::json!([
+            "producers/stop",
+            "consumers/wave-1/start",
+            "consumers/wave-1/stop"
+        ]),
+        "{v}"
+    );
+    assert!(
+        v["groups_moved_back"]["billing"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(l.path("produce.ctl")).unwrap(),
+        "source"
+    );
+    assert_eq!(
+        std::fs::read_to_string(l.path("consume.ctl")).unwrap(),
+        "source"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let v = l.finish_and_check();
+    for key in ["lost", "duplicates", "out_of_order", "unknown"] {
+        assert_eq!(v[key], 0, "{key}: {v}");
+    }
+    assert_eq!(v["produced_to"]["target"], 0, "{v}");
+    assert!(v["consumed_from"]["target"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(migration_state(&l.plan).unwrap()["outcome"], "rolled-back");
+    // Execute refuses a rolled-back migration.
+    let r = run(kcp()
+        .args(["migrate", "execute", "--yes", "--plan"])
+        .arg(&l.plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("rolled back"), "{}", r.stderr);
+}
+
+/// Target topic names of a cluster.
+fn topics(bootstrap: &str) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let md = c.fetch_metadata(None, Duration::from_secs(10)).unwrap();
+    let mut names: Vec<String> = md.topics().iter().map(|t| t.name().to_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let tb = crate::require_testbed!();
+    let source = TansuBroker::start_named(&tb, "source_cluster");
+    let target = TansuBroker::start_named(&tb, "target_cluster");
+    create_topics(&source.bootstrap(), &[("orders", 3, &[])]);
+    crate::kafka::produce(&source.bootstrap(), "orders", &[5, 5, 5]);
+    crate::kafka::commit(&source.bootstrap(), "billing", &[("orders", 0, 2)]);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_pair_credentials(dir.path(), &source, &target);
+    let plan = dir.path().join("plan.yaml");
+    let write_plan = |target: &str, group: &str| {
+        std::fs::write(
+            &plan,
+            format!(
+                "version: 1\nname: p\ncredentials_file: {}\nsource: src\ntarget: {target}\ncutover:\n  waves:\n    - {{ name: w1, groups: [{group}] }}\n",
+                creds.display()
+            ),
+        )
+        .unwrap();
+    };
+    let state = dir.path().join("plan.migration-state.json");
+    let execute = || {
+        run(kcp()
+            .args(["migrate", "execute", "--yes", "--plan"])
+            .arg(&plan))
+    };
+    let before = topics(&target.bootstrap());
+
+    // A group the source does not know.
+    write_plan("dst", "nope");
+    let r = execute();
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("names consumer group `nope` (wave `w1`)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+    assert!(!state.exists(), "a failed preflight leaves no state file");
+
+    // A cluster missing from the credentials file.
+    write_plan("elsewhere", "billing");
+    let r = execute();
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("elsewhere"), "{}", r.stderr);
+
+    // An unreachable cluster.
+    let dead = dir.path().join("dead.yaml");
+    std::fs::write(
+        &dead,
+        format!(
+            "clusters:\n  - name: src\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n  - name: dst\n    bootstrap_servers: [\"127.0.0.1:{}\"]\n    auth: {{ method: plaintext }}\n",
+            source.bootstrap(),
+            crate::support::free_port()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: p\ncredentials_file: {}\nsource: src\ntarget: dst\n",
+            dead.display()
+        ),
+    )
+    .unwrap();
+    let r = execute();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("`dst`"), "{}", r.stderr);
+    assert!(!state.exists());
+
+    // A target topic with fewer partitions.
+    create_topics(&target.bootstrap(), &[("orders", 1, &[])]);
+    let before_fewer = topics(&target.bootstrap());
+    write_plan("dst", "billing");
+    let r = execute();
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("target topic `orders` has 1 partitions but the source has 3"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(topics(&target.bootstrap()), before_fewer);
+    assert!(!state.exists());
+    assert_eq!(before.len() + 1, before_fewer.len());
+
+    // A corrupt migration-state file.
+    std::fs::write(&state, "{\"version\": 1, \"plan\": ").unwrap();
+    for args in [&["execute", "--yes"][..], &["rollback"], &["status"]] {
+        let r = run(kcp().arg("migrate").args(args).arg("--plan").arg(&plan));
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("migration-state file") && r.stderr.contains("is not valid"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("kcp did not change it"), "{}", r.stderr);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        "{\"version\": 1, \"plan\": "
+    );
+    assert_eq!(topics(&target.bootstrap()), before_fewer);
+
+    // Without --yes and without a terminal, nothing starts.
+    std::fs::remove_file(&state).unwrap();
+    let r = run(kcp().args(["migrate", "execute", "--plan"]).arg(&plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    assert!(!state.exists());
+}
