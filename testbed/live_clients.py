@@ -1,7 +1,7 @@
 """A live producer and consumer that keep working while kcp migrates them.
 
     python testbed/live_clients.py produce --control F --source B --target B
-        --topic T --log LOG [--keys 20] [--rate 200]
+        --topic T --log LOG [--keys 20] [--rate 200] [--partitions P]
     python testbed/live_clients.py consume --control F --source B --target B
         --topic T --group G --log LOG
     python testbed/live_clients.py switch --control F --to source|paused|target
@@ -62,7 +62,21 @@ def bootstrap_for(args, where):
     return args.source if where == "source" else args.target
 
 
+def create_topic(args):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": args.source})
+    for future in admin.create_topics([NewTopic(args.topic, args.partitions)]).values():
+        try:
+            future.result(30)
+        except KafkaException as e:
+            if "already exists" not in str(e).lower():
+                raise
+
+
 def produce(args):
+    if args.partitions:
+        create_topic(args)
     log = open(args.log, "a", buffering=1)
     seq = {}
     state, producer = None, None
@@ -234,6 +248,8 @@ def main():
         if name == "produce":
             p.add_argument("--keys", type=int, default=20)
             p.add_argument("--rate", type=float, default=200.0, help="records per second")
+            p.add_argument("--partitions", type=int, default=0,
+                           help="create the topic on the source with this many partitions first")
         else:
             p.add_argument("--group", required=True)
     p = sub.add_parser("switch")
