@@ -425,6 +425,17 @@ pub(super) fn rollback(
         spinners: Spinners::new(printer, &["migrate".to_owned()]),
         yes: args.yes,
     };
+    if run_state::read(&run_state::path_for(&args.plan))?.is_some()
+        && !operator.confirm(&format!(
+            "Roll back `{}`: clients go back to `{}` through the hooks.",
+            l.plan.plan.name, l.plan.plan.source
+        ))
+    {
+        return Err(ExecuteError::NotConfirmed {
+            step: "rollback".into(),
+        }
+        .into());
+    }
     let cx = Context {
         plan: &l.plan,
         plan_path: &args.plan,

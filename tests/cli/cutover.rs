@@ -256,7 +256,9 @@ fn live_clients_move_with_no_loss_duplicate_or_reordering() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["status"]["phase"], "finished");
-    let r = run(kcp().args(["migrate", "rollback", "--plan"]).arg(&l.plan));
+    let r = run(kcp()
+        .args(["migrate", "rollback", "--yes", "--plan"])
+        .arg(&l.plan));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("point of no return"), "{}", r.stderr);
 }
@@ -287,35 +289,55 @@ fn survives_sigkill_in_every_phase() {
             .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
             .arg(&l.plan)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // kcp announces a step on stderr right after recording it as
+        // current (a new migration's preflight is recorded nowhere: it
+        // writes nothing until it passes).
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
         let deadline = Instant::now() + Duration::from_secs(120);
+        let (started, resumed) = (format!("{target}: "), format!("{target} (resumed): "));
         loop {
-            let state = migration_state(&l.plan);
-            let current = state
-                .as_ref()
-                .and_then(|s| s["current"]["id"].as_str().map(str::to_owned));
-            if current.as_deref() == Some(target) {
-                child.kill().unwrap();
-                killed_in.push(target.to_owned());
-                break;
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.starts_with(&started) || line.starts_with(&resumed) => {
+                    child.kill().unwrap();
+                    killed_in.push(target.to_owned());
+                    break;
+                }
+                Ok(_) => {}
+                // The run ended (or hung) before reaching the step.
+                Err(_) => {
+                    let _ = child.kill();
+                    break;
+                }
             }
-            let done = state.as_ref().is_some_and(|s| {
-                s["done"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|d| d["id"] == target)
-            });
-            if done || child.try_wait().unwrap().is_some() || Instant::now() > deadline {
-                // Too quick to catch: killed right after instead.
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
         }
         let _ = child.wait();
+        let state = migration_state(&l.plan);
+        let done = state.as_ref().is_some_and(|s| {
+            s["done"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["id"] == target)
+        });
+        if done {
+            // It finished between the announcement and the kill.
+            killed_in.retain(|k| k != target);
+        }
     }
     // The last kill may land after `finish` completed.
     if migration_state(&l.plan).unwrap()["outcome"] != "finished" {
@@ -385,7 +407,7 @@ fn rollback_before_the_point_of_no_return_brings_clients_back() {
     std::thread::sleep(Duration::from_secs(1));
 
     let r = run(kcp()
-        .args(["--output", "json", "migrate", "rollback", "--plan"])
+        .args(["--output", "json", "migrate", "rollback", "--yes", "--plan"])
         .arg(&l.plan));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     // JSON lines: one event per step, then the outcome.
