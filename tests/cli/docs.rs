@@ -1,6 +1,7 @@
 //! The docs keep up with the code: every flag of every command is on its
 //! page under `docs/commands/`, global options on the index page, and every
-//! relative link in the Markdown files resolves.
+//! relative link in the Markdown files resolves, and every `kcp` example in
+//! a shell block parses with the current command line.
 
 use clap::CommandFactory;
 
@@ -155,4 +156,111 @@ fn the_state_schema_is_current_and_the_examples_follow_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success() && text.contains("ok 2"), "{text}");
+}
+
+/// Shell words of one command line: whitespace-separated, with single and
+/// double quotes (no escapes beyond `\"` in double quotes).
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') if chars.peek() == Some(&'"') => cur.push(chars.next().unwrap()),
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    out
+}
+
+/// Every `kcp ...` command in a `sh` block of the docs and the README
+/// parses with the current command line (flags exist, values are valid):
+/// examples cannot drift from the code.
+#[test]
+fn every_shell_example_parses() {
+    use clap::Parser;
+    let mut files = vec![repo().join("README.md")];
+    for dir in ["docs", "docs/commands", "docs/reference"] {
+        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+    }
+    let mut checked = 0;
+    let mut bad = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut in_sh = false;
+        let mut pending = String::new();
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with("```") {
+                in_sh = !in_sh && (t == "```sh" || t == "```bash" || t == "```console");
+                continue;
+            }
+            if !in_sh {
+                continue;
+            }
+            pending.push_str(t.trim_end_matches('\\'));
+            pending.push(' ');
+            if t.ends_with('\\') {
+                continue;
+            }
+            let command = std::mem::take(&mut pending);
+            let command = command.trim().trim_start_matches("$ ");
+            // Synopses (`[--flag ...]`, `<KIND>`) are not examples.
+            if !command.starts_with("kcp ") || command.contains("[--") || command.contains('<') {
+                continue;
+            }
+            // Up to a comment, a pipe, a redirection or a second command.
+            let cut = [" #", " |", " >", " 2>", " &&", " ;"]
+                .iter()
+                .filter_map(|s| command.find(s))
+                .min()
+                .unwrap_or(command.len());
+            let argv = words(&command[..cut]);
+            checked += 1;
+            if let Err(e) = kcp::cli::Cli::try_parse_from(&argv)
+                && !matches!(
+                    e.kind(),
+                    clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+                )
+            {
+                bad.push(format!(
+                    "{}: `{}`: {}",
+                    file.strip_prefix(repo()).unwrap().display(),
+                    &command[..cut],
+                    e.kind()
+                ));
+            }
+        }
+    }
+    assert!(checked >= 30, "only {checked} examples found");
+    assert!(
+        bad.is_empty(),
+        "examples that do not parse:\n{}",
+        bad.join("\n")
+    );
 }
