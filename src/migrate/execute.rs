@@ -719,13 +719,7 @@ impl Run<'_, '_> {
     fn source_ends(&mut self) -> Result<Ends, ExecuteError> {
         let plan = self.cx.plan;
         let (src, _) = self.conns()?;
-        let md = src.fetch_metadata(None).map_err(ReplicatorError::from)?;
-        let parts: Vec<(String, i32)> = md
-            .topics()
-            .iter()
-            .filter(|t| t.error().is_none() && plan.selects(t.name()))
-            .flat_map(|t| t.partitions().iter().map(|p| (t.name().to_owned(), p.id())))
-            .collect();
+        let parts = replicator::source_partitions(src, plan)?;
         Ok(admin::list_offsets(src, &parts, OffsetSpec::Latest)
             .map_err(ReplicatorError::from)?
             .into_iter()

@@ -82,13 +82,7 @@ pub fn sample(
     let src = connect(source, ConnectOptions { timeout })?;
     let dst = connect(target, ConnectOptions { timeout })?;
     let maps: HashMap<(String, i32), OffsetMap> = replicator::offset_maps(plan, &src, &dst)?;
-    let md = src.fetch_metadata(None)?;
-    let parts: Vec<(String, i32)> = md
-        .topics()
-        .iter()
-        .filter(|t| t.error().is_none() && plan.selects(t.name()))
-        .flat_map(|t| t.partitions().iter().map(|p| (t.name().to_owned(), p.id())))
-        .collect();
+    let parts = replicator::source_partitions(&src, plan)?;
     let offsets = |spec| -> Result<HashMap<(String, i32), i64>, ReplicatorError> {
         Ok(admin::list_offsets(&src, &parts, spec)?
             .into_iter()

@@ -209,6 +209,17 @@ fn source_topics(
         .collect())
 }
 
+/// The plan's selected source partitions, `(topic, partition)`.
+pub fn source_partitions(
+    src: &Connection,
+    plan: &LoadedPlan,
+) -> Result<Vec<(String, i32)>, ReplicatorError> {
+    Ok(source_topics(src, plan)?
+        .into_iter()
+        .flat_map(|(t, n)| (0..n).map(move |p| (t.clone(), p)))
+        .collect())
+}
+
 /// Checks, changing nothing, that the clusters differ, that the plan selects
 /// topics on the source and that no target topic has fewer partitions than
 /// its source. Returns the selected topics and their partition counts.

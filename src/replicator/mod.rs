@@ -21,7 +21,9 @@ pub mod throttle;
 
 use rdkafka::error::KafkaError;
 
-pub use engine::{Observer, RunOptions, Stats, Summary, offset_maps, preflight, prepare, run};
+pub use engine::{
+    Observer, RunOptions, Stats, Summary, offset_maps, preflight, prepare, run, source_partitions,
+};
 pub(crate) use engine::{cluster_id, consumer};
 pub use offset_map::{OffsetMap, Translation};
 pub use plan::{Cutover, LoadedPlan, PlanError, Wave};
