@@ -12,8 +12,8 @@
 //!    last source offset present on the target.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminOptions, NewPartitions, NewTopic, TopicReplication};
@@ -28,6 +28,7 @@ use rdkafka::{Message, Offset, Timestamp, TopicPartitionList};
 use serde::Serialize;
 
 use super::ReplicatorError;
+use super::group::{GroupEvent, GroupState, SourceContext};
 use super::map_store;
 use super::offset_map::OffsetMap;
 use super::plan::LoadedPlan;
@@ -111,7 +112,7 @@ pub struct Summary {
 type Delivery = (usize, i64, Result<i64, KafkaError>);
 
 /// Producer context: records delivery reports for the loop to apply.
-struct DeliveryContext {
+pub(super) struct DeliveryContext {
     inner: KcpContext,
     deliveries: Mutex<Vec<Delivery>>,
 }
@@ -152,6 +153,9 @@ struct Slot {
     target_topic: String,
     partition: i32,
     map: OffsetMap,
+    /// Copied by this process now (scale-out: the group may give the
+    /// partition to another process and back).
+    active: bool,
     in_flight: u64,
     copied: u64,
     dirty: bool,
@@ -410,7 +414,10 @@ fn warn_log_append_time(
     Ok(())
 }
 
-fn ensure_map_topic(dst: &Connection, topic: &str) -> Result<Vec<(i32, i64)>, ReplicatorError> {
+pub(super) fn ensure_map_topic(
+    dst: &Connection,
+    topic: &str,
+) -> Result<Vec<(i32, i64)>, ReplicatorError> {
     let md = dst.fetch_metadata(Some(topic))?;
     let exists = md
         .topics()
@@ -507,24 +514,54 @@ pub fn run(
         options.timeout,
     )?;
     let mut slots: Vec<Slot> = Vec::new();
-    let source_consumer = consumer(
-        source,
-        &[
-            ("group.id", &group),
-            ("enable.auto.commit", "false"),
-            (
+    // Scale-out: the rebalance callback works with its own connections.
+    let group_state = if settings.scale_out {
+        let timeout = ConnectOptions {
+            timeout: options.timeout,
+        };
+        Some(Arc::new(GroupState::new(
+            connect(source, timeout)?,
+            connect(target, timeout)?,
+            consumer(
+                target,
+                &[
+                    ("group.id", &format!("{group}.reader")),
+                    ("enable.auto.commit", "false"),
+                    ("isolation.level", "read_uncommitted"),
+                ],
+            )?,
+            plan.clone(),
+            src_id.clone(),
+            options.timeout,
+        )))
+    } else {
+        None
+    };
+    let source_consumer: BaseConsumer<SourceContext> = {
+        let mut config = client_config(source)?;
+        config
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set(
                 "isolation.level",
                 if settings.read_committed {
                     "read_committed"
                 } else {
                     "read_uncommitted"
                 },
-            ),
-            ("fetch.max.bytes", "52428800"),
-            ("queued.max.messages.kbytes", "65536"),
-            ("enable.partition.eof", "false"),
-        ],
-    )?;
+            )
+            .set("fetch.max.bytes", "52428800")
+            .set("queued.max.messages.kbytes", "65536")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000");
+        config
+            .create_with_context(SourceContext {
+                inner: KcpContext::new(source),
+                group: group_state.clone(),
+            })
+            .map_err(ReplicatorError::kafka("creating the source consumer"))?
+    };
     let cx = Context {
         src: &src,
         dst: &dst,
@@ -535,9 +572,20 @@ pub fn run(
         timeout: options.timeout,
         observer,
     };
-    add_partitions(&cx, &topics, &mut maps, &mut slots)?;
+    if group_state.is_some() {
+        let names: Vec<&str> = topics.keys().map(String::as_str).collect();
+        source_consumer
+            .subscribe(&names)
+            .map_err(ReplicatorError::kafka("joining the replicator group"))?;
+        observer.notice(&format!(
+            "scale-out: sharing {} topic(s) with the other replicators of this plan (group `{group}` on the source)",
+            names.len()
+        ));
+    } else {
+        add_partitions(&cx, &topics, &mut maps, &mut slots)?;
+    }
 
-    let producer: BaseProducer<DeliveryContext> = {
+    let producer: Arc<BaseProducer<DeliveryContext>> = Arc::new({
         let mut config = client_config(target)?;
         config
             .set("enable.idempotence", "true")
@@ -554,7 +602,12 @@ pub fn run(
                 deliveries: Mutex::new(Vec::new()),
             })
             .map_err(ReplicatorError::kafka("creating the target producer"))?
-    };
+    });
+    if let Some(g) = &group_state
+        && let Ok(mut p) = g.producer.lock()
+    {
+        *p = Some(producer.clone());
+    }
 
     // Record where each partition starts before copying anything, so that a
     // crash before the first periodic checkpoint still leaves a map.
@@ -581,7 +634,18 @@ pub fn run(
         producer.poll(Duration::ZERO);
         apply_deliveries(&producer, &mut slots)?;
 
-        if let Some(result) = source_consumer.poll(Duration::from_millis(50)) {
+        let polled = source_consumer.poll(Duration::from_millis(50));
+        if let Some(g) = &group_state {
+            // A rebalance served by that poll: its flush's deliveries first,
+            // then the new assignment.
+            let events = g.take()?;
+            if !events.is_empty() {
+                apply_deliveries(&producer, &mut slots)?;
+                apply_group_events(events, &mut slots, observer);
+                (index, target_topics) = build_index(&slots);
+            }
+        }
+        if let Some(result) = polled {
             let m = result.map_err(ReplicatorError::kafka("reading the source"))?;
             let Some(slot_index) = index.get(m.topic()).and_then(|by_partition| {
                 by_partition
@@ -591,6 +655,11 @@ pub fn run(
             }) else {
                 continue;
             };
+            // Not ours (any more), or fetched before a seek: never copy a
+            // record twice.
+            if !slots[slot_index].active || m.offset() < slots[slot_index].map.src_end {
+                continue;
+            }
             let headers = m.headers();
             let header_iter = || {
                 headers
@@ -672,9 +741,12 @@ pub fn run(
             last_watermarks = Instant::now();
             if options.until_caught_up {
                 advance_idle_positions(&source_consumer, &mut slots)?;
-                if slots.iter().all(|s| {
-                    s.in_flight == 0 && s.high_watermark.is_some_and(|hw| s.map.src_end >= hw)
-                }) {
+                let mut active = slots.iter().filter(|s| s.active).peekable();
+                if active.peek().is_some()
+                    && active.all(|s| {
+                        s.in_flight == 0 && s.high_watermark.is_some_and(|hw| s.map.src_end >= hw)
+                    })
+                {
                     caught_up = true;
                     break;
                 }
@@ -709,9 +781,18 @@ pub fn run(
                 ));
                 grow_target(&dst, plan, &grown, &topics)?;
                 prepare_target(&src, &dst, plan, &grown, observer)?;
-                add_partitions(&cx, &grown, &mut maps, &mut slots)?;
-                (index, target_topics) = build_index(&slots);
-                topics.extend(grown);
+                if group_state.is_some() {
+                    topics.extend(grown);
+                    // The group rebalances over the new list.
+                    let names: Vec<&str> = topics.keys().map(String::as_str).collect();
+                    source_consumer
+                        .subscribe(&names)
+                        .map_err(ReplicatorError::kafka("joining the replicator group"))?;
+                } else {
+                    add_partitions(&cx, &grown, &mut maps, &mut slots)?;
+                    (index, target_topics) = build_index(&slots);
+                    topics.extend(grown);
+                }
             }
             last_discovery = Instant::now();
         }
@@ -719,7 +800,15 @@ pub fn run(
 
     // Drain: stop fetching, flush, apply the last deliveries, checkpoint.
     let interrupted = stop.load(Ordering::Relaxed);
-    source_consumer.unassign().ok();
+    if group_state.is_some() {
+        // Stop fetching but stay in the group until the maps are written:
+        // leaving (when the consumer closes) hands the partitions over.
+        if let Ok(assigned) = source_consumer.assignment() {
+            source_consumer.pause(&assigned).ok();
+        }
+    } else {
+        source_consumer.unassign().ok();
+    }
     producer
         .flush(options.timeout * 3)
         .map_err(ReplicatorError::kafka("flushing the target producer"))?;
@@ -728,13 +817,19 @@ pub fn run(
     producer
         .flush(options.timeout)
         .map_err(ReplicatorError::kafka("flushing the offset maps"))?;
+    if let Some(g) = &group_state {
+        source_consumer.unsubscribe();
+        if let Ok(mut p) = g.producer.lock() {
+            *p = None;
+        }
+    }
     let total: u64 = slots.iter().map(|s| s.copied).sum();
     observer.stats(&stats(&slots, started, total, bytes, skipped, 0.0, 0.0));
     Ok(Summary {
         copied: total,
         bytes,
         skipped_cycles: skipped,
-        partitions: slots.len(),
+        partitions: slots.iter().filter(|s| s.active).count(),
         caught_up,
         interrupted,
         elapsed_secs: started.elapsed().as_secs_f64(),
@@ -802,37 +897,28 @@ struct Context<'a> {
     /// A group-less reader of the target (map topic, provenance).
     reader: &'a BaseConsumer<KcpContext>,
     src_id: &'a str,
-    source_consumer: &'a BaseConsumer<KcpContext>,
+    source_consumer: &'a BaseConsumer<SourceContext>,
     timeout: Duration,
     observer: &'a dyn Observer,
 }
 
-/// Repairs maps and assigns the given topics' partitions from their resume points.
-fn add_partitions(
-    cx: &Context<'_>,
-    topics: &BTreeMap<String, i32>,
+/// Where each of `wanted` (source topic, partition) resumes: its map,
+/// loaded from `maps` and repaired from the provenance on the target, begun
+/// at the source's log start if new, advanced past records retention
+/// deleted. Returns `(topic, target topic, partition, map)`; notices go to
+/// `notice`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn resume_maps(
+    src: &Connection,
+    dst: &Connection,
+    plan: &LoadedPlan,
+    reader: &BaseConsumer<KcpContext>,
+    src_id: &str,
     maps: &mut HashMap<(String, i32), OffsetMap>,
-    slots: &mut Vec<Slot>,
-) -> Result<(), ReplicatorError> {
-    let Context {
-        src,
-        dst,
-        plan,
-        reader,
-        src_id,
-        source_consumer,
-        timeout,
-        observer,
-    } = *cx;
-    let known: std::collections::HashSet<(String, i32)> = slots
-        .iter()
-        .map(|s| (s.topic.clone(), s.partition))
-        .collect();
-    let wanted: Vec<(String, i32)> = topics
-        .iter()
-        .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
-        .filter(|tp| !known.contains(tp))
-        .collect();
+    wanted: &[(String, i32)],
+    timeout: Duration,
+    notice: &mut dyn FnMut(String),
+) -> Result<Vec<(String, String, i32, OffsetMap)>, ReplicatorError> {
     let target_parts: Vec<(String, i32)> = wanted
         .iter()
         .map(|(t, p)| (plan.target_topic(t), *p))
@@ -852,16 +938,16 @@ fn add_partitions(
         .collect();
     let repaired = map_store::repair(reader, src_id, &targets, maps, timeout)?;
     if repaired > 0 {
-        observer.notice(&format!(
+        notice(format!(
             "resumed: {repaired} copied records found on the target past the last checkpoint"
         ));
     }
-    let earliest = admin::list_offsets(src, &wanted, OffsetSpec::Earliest)?;
+    let earliest = admin::list_offsets(src, wanted, OffsetSpec::Earliest)?;
     let earliest_of: HashMap<(String, i32), i64> = earliest
         .into_iter()
         .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
         .collect();
-    let mut assignment = TopicPartitionList::new();
+    let mut out = Vec::new();
     for (topic, dst_topic, partition, hw) in targets {
         let mut map = maps.remove(&(topic.clone(), partition)).unwrap_or_default();
         let log_start = earliest_of
@@ -870,32 +956,74 @@ fn add_partitions(
             .unwrap_or(0);
         map.start_at(log_start, hw);
         if map.src_end < log_start {
-            observer.notice(&format!(
+            notice(format!(
                 "{topic}-{partition}: source records {}..{log_start} were deleted by retention before they were copied",
                 map.src_end
             ));
             map.advance_source(log_start);
         }
-        assignment
-            .add_partition_offset(&topic, partition, Offset::Offset(map.src_end))
-            .map_err(ReplicatorError::kafka("assigning"))?;
-        slots.push(Slot {
+        out.push((topic, dst_topic, partition, map));
+    }
+    Ok(out)
+}
+
+impl Slot {
+    fn new(topic: String, target_topic: String, partition: i32, map: OffsetMap) -> Self {
+        Slot {
             topic,
-            target_topic: dst_topic,
+            target_topic,
             partition,
             map,
+            active: true,
             in_flight: 0,
             copied: 0,
             dirty: true,
             high_watermark: None,
             last_timestamp: None,
-        });
+        }
+    }
+}
+
+/// Repairs maps and assigns the given topics' partitions from their resume points.
+fn add_partitions(
+    cx: &Context<'_>,
+    topics: &BTreeMap<String, i32>,
+    maps: &mut HashMap<(String, i32), OffsetMap>,
+    slots: &mut Vec<Slot>,
+) -> Result<(), ReplicatorError> {
+    let known: std::collections::HashSet<(String, i32)> = slots
+        .iter()
+        .map(|s| (s.topic.clone(), s.partition))
+        .collect();
+    let wanted: Vec<(String, i32)> = topics
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
+        .filter(|tp| !known.contains(tp))
+        .collect();
+    let resumed = resume_maps(
+        cx.src,
+        cx.dst,
+        cx.plan,
+        cx.reader,
+        cx.src_id,
+        maps,
+        &wanted,
+        cx.timeout,
+        &mut |n| cx.observer.notice(&n),
+    )?;
+    let mut assignment = TopicPartitionList::new();
+    for (topic, dst_topic, partition, map) in resumed {
+        assignment
+            .add_partition_offset(&topic, partition, Offset::Offset(map.src_end))
+            .map_err(ReplicatorError::kafka("assigning"))?;
+        slots.push(Slot::new(topic, dst_topic, partition, map));
     }
     if assignment.count() > 0 {
         // Assign mode has no incremental assignment without a group: assign
         // the whole list again, keeping the positions of partitions already
         // being copied so that nothing in flight is fetched twice.
-        let current = source_consumer
+        let current = cx
+            .source_consumer
             .position()
             .map_err(ReplicatorError::kafka("reading positions"))?;
         for e in current.elements() {
@@ -908,11 +1036,53 @@ fn add_partitions(
                     .map_err(ReplicatorError::kafka("assigning"))?;
             }
         }
-        source_consumer
+        cx.source_consumer
             .assign(&assignment)
             .map_err(ReplicatorError::kafka("assigning source partitions"))?;
     }
     Ok(())
+}
+
+/// Activates assigned partitions with their resumed maps and deactivates
+/// revoked ones.
+fn apply_group_events(events: Vec<GroupEvent>, slots: &mut Vec<Slot>, observer: &dyn Observer) {
+    for event in events {
+        match event {
+            GroupEvent::Assigned(resumed) => {
+                let n = resumed.len();
+                for (topic, target_topic, partition, map) in resumed {
+                    match slots
+                        .iter_mut()
+                        .find(|s| s.topic == topic && s.partition == partition)
+                    {
+                        Some(s) => {
+                            s.map = map;
+                            s.active = true;
+                            s.dirty = true;
+                            s.high_watermark = None;
+                        }
+                        None => slots.push(Slot::new(topic, target_topic, partition, map)),
+                    }
+                }
+                observer.notice(&format!("scale-out: copying {n} partition(s)"));
+            }
+            GroupEvent::Revoked(parts) => {
+                for s in slots.iter_mut() {
+                    if parts
+                        .iter()
+                        .any(|(t, p)| *t == s.topic && *p == s.partition)
+                    {
+                        s.active = false;
+                    }
+                }
+                observer.notice(&format!(
+                    "scale-out: handed over {} partition(s)",
+                    parts.len()
+                ));
+            }
+            GroupEvent::Notice(n) => observer.notice(&n),
+        }
+    }
 }
 
 fn apply_deliveries(
@@ -959,7 +1129,7 @@ fn apply_deliveries(
 /// Partitions with nothing in flight have processed everything up to the
 /// consumer's position (transaction markers and skipped records included).
 fn advance_idle_positions(
-    consumer: &BaseConsumer<KcpContext>,
+    consumer: &BaseConsumer<SourceContext>,
     slots: &mut [Slot],
 ) -> Result<(), ReplicatorError> {
     let positions = consumer
@@ -973,7 +1143,7 @@ fn advance_idle_positions(
             _ => None,
         })
         .collect();
-    for s in slots.iter_mut().filter(|s| s.in_flight == 0) {
+    for s in slots.iter_mut().filter(|s| s.in_flight == 0 && s.active) {
         if let Some(&p) = pos.get(&(s.topic.clone(), s.partition))
             && p > s.map.src_end
         {
@@ -1016,7 +1186,8 @@ fn checkpoint(
     src_id: &str,
     slots: &mut [Slot],
 ) -> Result<(), ReplicatorError> {
-    for s in slots.iter_mut().filter(|s| s.dirty) {
+    // A revoked partition's map is the next owner's to write.
+    for s in slots.iter_mut().filter(|s| s.dirty && s.active) {
         let key = map_store::key(src_id, &s.topic, s.partition);
         let value = serde_json::to_vec(&s.map)
             .map_err(|e| ReplicatorError::Setup(format!("cannot encode an offset map: {e}")))?;
@@ -1033,6 +1204,7 @@ fn checkpoint(
 fn refresh_watermarks(src: &Connection, slots: &mut [Slot], observer: &dyn Observer) {
     let parts: Vec<(String, i32)> = slots
         .iter()
+        .filter(|s| s.active)
         .map(|s| (s.topic.clone(), s.partition))
         .collect();
     match admin::list_offsets(src, &parts, OffsetSpec::Latest) {
@@ -1064,6 +1236,7 @@ fn stats(
     let now_ms = chrono::Utc::now().timestamp_millis();
     let partitions: Vec<PartitionStats> = slots
         .iter()
+        .filter(|s| s.active)
         .map(|s| PartitionStats {
             topic: s.topic.clone(),
             partition: s.partition,
@@ -1082,7 +1255,11 @@ fn stats(
         records_per_sec: rps,
         bytes_per_sec: bps,
         lag: partitions.iter().map(|p| p.lag).sum(),
-        watermarks_known: !slots.is_empty() && slots.iter().all(|s| s.high_watermark.is_some()),
+        watermarks_known: slots.iter().any(|s| s.active)
+            && slots
+                .iter()
+                .filter(|s| s.active)
+                .all(|s| s.high_watermark.is_some()),
         partitions,
     }
 }

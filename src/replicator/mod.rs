@@ -8,11 +8,14 @@
 //! - [`map_store`]: maps persisted in a compacted topic on the target and
 //!   repaired from provenance headers.
 //! - [`engine`]: the copy loop.
+//! - `group`: scale-out, partitions shared by several processes through a
+//!   consumer group on the source.
 //!
 //! No dependency on the CLI: progress goes through [`engine::Observer`], and
 //! the caller passes the stop flag (set on SIGINT/SIGTERM by the CLI).
 
 pub mod engine;
+mod group;
 pub mod map_store;
 pub mod offset_map;
 pub mod plan;

@@ -165,6 +165,11 @@ pub struct ReplicationSettings {
     /// Seconds between checks for new topics and partitions on the source.
     #[serde(default = "default_discovery_secs")]
     pub topic_discovery_interval_secs: u64,
+    /// Share the partitions with every other replicator process running
+    /// this plan, through a consumer group on the source. All processes of
+    /// a plan must agree (it is a plan setting for that reason).
+    #[serde(default)]
+    pub scale_out: bool,
 }
 
 fn yes() -> bool {
@@ -192,6 +197,7 @@ impl Default for ReplicationSettings {
             offset_map_topic: default_map_topic(),
             compression: default_compression(),
             topic_discovery_interval_secs: default_discovery_secs(),
+            scale_out: false,
         }
     }
 }
