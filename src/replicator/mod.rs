@@ -56,6 +56,19 @@ pub enum ReplicatorError {
     Setup(String),
     #[error("no progress while {what}")]
     Stalled { what: String },
+    /// The target acknowledged a record without saying where it landed
+    /// (seen on librdkafka's mock cluster after repeated produce errors):
+    /// the copy stops rather than guess, and the restart resumes from the
+    /// records the target really holds.
+    #[error(
+        "the target acknowledged the copy of {topic}-{partition} offset {offset} without a valid offset ({reported}); stopping so nothing is lost"
+    )]
+    Unconfirmed {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        reported: i64,
+    },
 }
 
 impl ReplicatorError {
@@ -73,7 +86,9 @@ impl ReplicatorError {
             ReplicatorError::FewerPartitions { .. } => {
                 Some("add partitions to the target topic (kafka-topics --alter --partitions) or delete it and let kcp create it".into())
             }
-            ReplicatorError::Kafka { .. } | ReplicatorError::Stalled { .. } => {
+            ReplicatorError::Kafka { .. }
+            | ReplicatorError::Stalled { .. }
+            | ReplicatorError::Unconfirmed { .. } => {
                 Some("run the same command again: it resumes from what is on the target, without loss or duplicates".into())
             }
             _ => None,
