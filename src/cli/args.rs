@@ -57,8 +57,15 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = OutputArg::Table, value_name = "FORMAT")]
     pub output: OutputArg,
 
-    /// Never draw progress bars (they are drawn only on a terminal anyway)
-    #[arg(long, global = true, env = "KCP_NO_PROGRESS", hide_env_values = true)]
+    /// Never draw progress bars (they are drawn only on a terminal anyway);
+    /// KCP_NO_PROGRESS=1 (or true, yes, on) does the same
+    #[arg(
+        long,
+        global = true,
+        env = "KCP_NO_PROGRESS",
+        hide_env_values = true,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub no_progress: bool,
 
     /// When to colour stderr (NO_COLOR is honoured in auto mode)

@@ -455,7 +455,7 @@ fn read_groups(
                 }
             }
             Err(e) => {
-                warnings.push(warning(&e, "group states, members and assignments are not in the state; committed offsets and lag are"));
+                warnings.push(warning(&e, "group states, members and assignments are not in the state; committed offsets and lag are recorded"));
                 break;
             }
         }
@@ -470,7 +470,7 @@ fn read_groups(
                 ids.join(", ")
             ),
             hint:
-                "their members and assignments are not in the state; committed offsets and lag are"
+                "their members and assignments are not in the state; committed offsets and lag are recorded"
                     .into(),
         });
     }

@@ -9,6 +9,7 @@ mod connect;
 mod cutover;
 mod discover;
 mod docs;
+mod examples;
 mod help;
 mod kafka;
 mod migrate;
