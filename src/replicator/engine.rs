@@ -520,6 +520,7 @@ fn run_once(
         )));
     }
 
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: connected, cluster ids read");
     let mut topics = source_topics(&src, plan)?;
     if topics.is_empty() {
         return Err(ReplicatorError::Setup(
@@ -529,6 +530,7 @@ fn run_once(
     prepare_target(&src, &dst, plan, &topics, observer)?;
     let map_topic = settings.offset_map_topic.clone();
     let map_watermarks = ensure_map_topic(&dst, &map_topic)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: topics listed, target prepared");
 
     // Load maps, then repair them from what is really on the target.
     // Both consumers assign partitions explicitly and never commit or join:
@@ -549,6 +551,7 @@ fn run_once(
         &src_id,
         options.timeout,
     )?;
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: offset maps loaded");
     let mut slots: Vec<Slot> = Vec::new();
     // Scale-out: the rebalance callback works with its own connections.
     let group_state = if settings.scale_out {
@@ -621,6 +624,7 @@ fn run_once(
         add_partitions(&cx, &topics, &mut maps, &mut slots)?;
     }
 
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: partitions resumed from the target");
     let producer: Arc<BaseProducer<DeliveryContext>> = Arc::new({
         let mut config = client_config(target)?;
         // Tuning defaults the target's `client_properties` may override;
@@ -657,6 +661,7 @@ fn run_once(
     // Record where each partition starts before copying anything, so that a
     // crash before the first periodic checkpoint still leaves a map.
     checkpoint(&producer, &map_topic, &src_id, &mut slots)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: producer created, copying");
 
     let throttle = options.max_bytes_per_sec.or(settings.max_bytes_per_sec);
     let checkpoint_every = Duration::from_millis(settings.checkpoint_interval_ms);
@@ -707,6 +712,9 @@ fn run_once(
                 }
                 Err(e) => return Err(ReplicatorError::kafka("reading the source")(e)),
             };
+            if bytes == 0 {
+                tracing::debug!(elapsed = ?started.elapsed(), "first record read from the source");
+            }
             let Some(slot_index) = index.get(m.topic()).and_then(|by_partition| {
                 by_partition
                     .get(usize::try_from(m.partition()).ok()?)
@@ -859,6 +867,7 @@ fn run_once(
     }
 
     // Drain: stop fetching, flush, apply the last deliveries, checkpoint.
+    tracing::debug!(elapsed = ?started.elapsed(), caught_up, "copy loop left, draining");
     let interrupted = stop.load(Ordering::Relaxed);
     if group_state.is_some() {
         // Stop fetching but stay in the group until the maps are written:
