@@ -466,14 +466,16 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<Summary, ReplicatorError> {
     let started = Instant::now();
-    for restart in 0.. {
+    let mut restarts = 0;
+    loop {
         match run_once(plan, source, target, options, observer, stop) {
             // librdkafka acknowledges a batch without an offset when it
             // infers, from a later batch succeeding, that an earlier one
             // whose response was lost was written. Where it landed is
             // unknown, so the run starts over from the target's truth
             // (the crash-resume path) instead of guessing.
-            Err(e @ ReplicatorError::Unconfirmed { .. }) if restart < MAX_RESTARTS => {
+            Err(e @ ReplicatorError::Unconfirmed { .. }) if restarts < MAX_RESTARTS => {
+                restarts += 1;
                 observer.notice(&format!("{e}; resuming from what the target holds"));
             }
             result => {
@@ -484,7 +486,6 @@ pub fn run(
             }
         }
     }
-    unreachable!("the restart loop returns")
 }
 
 /// In-process restarts after an unconfirmed delivery before giving up.
@@ -1112,18 +1113,25 @@ fn add_partitions(
     Ok(())
 }
 
-/// Consumer errors librdkafka retries on its own.
+/// Consumer errors librdkafka recovers from on its own (connections,
+/// leadership, timeouts). Anything else (authorization, a deleted topic, an
+/// offset out of range) stops the run.
 fn transient(code: RDKafkaErrorCode) -> bool {
-    !matches!(
+    matches!(
         code,
-        RDKafkaErrorCode::TopicAuthorizationFailed
-            | RDKafkaErrorCode::GroupAuthorizationFailed
-            | RDKafkaErrorCode::ClusterAuthorizationFailed
-            | RDKafkaErrorCode::SaslAuthenticationFailed
-            | RDKafkaErrorCode::Authentication
-            | RDKafkaErrorCode::Fatal
-            | RDKafkaErrorCode::OffsetOutOfRange
-            | RDKafkaErrorCode::AutoOffsetReset
+        RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::Resolve
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::BrokerNotAvailable
+            | RDKafkaErrorCode::ReplicaNotAvailable
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::KafkaStorageError
+            | RDKafkaErrorCode::FencedLeaderEpoch
+            | RDKafkaErrorCode::UnknownLeaderEpoch
     )
 }
 
@@ -1493,6 +1501,57 @@ mod mock_tests {
             }
         }
         out
+    }
+
+    /// A delivery report that is a success without an offset (librdkafka's
+    /// implicit acknowledgement) stops the attempt and leaves the map as it
+    /// was, instead of recording a copy at offset -1001.
+    #[test]
+    fn an_acknowledgement_without_an_offset_is_not_recorded() {
+        let target = MockCluster::new(1).unwrap();
+        let creds = creds("b", target.bootstrap_servers());
+        let producer: BaseProducer<DeliveryContext> = client_config(&creds)
+            .unwrap()
+            .create_with_context(DeliveryContext {
+                inner: KcpContext::new(&creds),
+                deliveries: Mutex::new(Vec::new()),
+            })
+            .unwrap();
+        let mut map = OffsetMap::default();
+        map.record_copy(0, 0);
+        let mut slots = vec![Slot {
+            topic: "orders".into(),
+            target_topic: "orders".into(),
+            partition: 0,
+            map: map.clone(),
+            active: true,
+            in_flight: 2,
+            copied: 1,
+            dirty: false,
+            high_watermark: None,
+            last_timestamp: None,
+        }];
+        producer
+            .context()
+            .deliveries
+            .lock()
+            .unwrap()
+            .extend([(0, 1, Ok(1)), (0, 2, Ok(Offset::Invalid.to_raw().unwrap()))]);
+        let err = apply_deliveries(&producer, &mut slots).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReplicatorError::Unconfirmed {
+                    offset: 2,
+                    reported: -1001,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        map.record_copy(1, 1);
+        assert_eq!(slots[0].map, map, "only the confirmed copy is recorded");
+        assert_eq!(slots[0].copied, 2);
     }
 
     #[test]
