@@ -81,10 +81,8 @@ fn every_flag_is_documented() {
     assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
 }
 
-#[test]
-fn relative_links_resolve() {
-    let re = regex::Regex::new(r"\]\(([^)\s#]+)(#[^)]*)?\)").unwrap();
-    let mut files = vec![repo().join("README.md"), repo().join("ARCHITECTURE.md")];
+/// Every Markdown page under `docs/`, sorted.
+pub fn doc_pages() -> Vec<std::path::PathBuf> {
     fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
@@ -95,7 +93,17 @@ fn relative_links_resolve() {
             }
         }
     }
-    walk(&repo().join("docs"), &mut files);
+    let mut out = Vec::new();
+    walk(&repo().join("docs"), &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn relative_links_resolve() {
+    let re = regex::Regex::new(r"\]\(([^)\s#]+)(#[^)]*)?\)").unwrap();
+    let mut files = vec![repo().join("README.md"), repo().join("ARCHITECTURE.md")];
+    files.extend(doc_pages());
     let mut broken = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
@@ -200,14 +208,7 @@ fn words(line: &str) -> Vec<String> {
 fn every_shell_example_parses() {
     use clap::Parser;
     let mut files = vec![repo().join("README.md")];
-    for dir in ["docs", "docs/commands", "docs/reference"] {
-        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "md") {
-                files.push(path);
-            }
-        }
-    }
+    files.extend(doc_pages());
     let mut checked = 0;
     let mut bad = Vec::new();
     for file in &files {

@@ -155,6 +155,17 @@ fn run_example(dir: &Path, example: &Example) -> (i32, String) {
     )
 }
 
+/// A `console` block on a page missing from [`PAGES`] would never run.
+#[test]
+fn every_page_with_console_examples_is_run() {
+    let missing: Vec<String> = crate::docs::doc_pages()
+        .iter()
+        .map(|p| p.strip_prefix(repo()).unwrap().display().to_string())
+        .filter(|page| !PAGES.contains(&page.as_str()) && !examples(page).is_empty())
+        .collect();
+    assert!(missing.is_empty(), "add these pages to PAGES: {missing:?}");
+}
+
 #[test]
 fn console_examples_print_what_the_docs_show() {
     let tb = require_testbed!();
@@ -188,7 +199,8 @@ fn console_examples_print_what_the_docs_show() {
             ran += 1;
             let (code, output) = run_example(dir.path(), &example);
             let lines: Vec<&str> = output.lines().map(str::trim_end).collect();
-            if !lines_match(&example.expected, &lines) {
+            // Every example shows a command that succeeds.
+            if code != 0 || !lines_match(&example.expected, &lines) {
                 failures.push(format!(
                     "{}:{}: `{}` (exit {code}) printed:\n{}\n--- the docs show:\n{}\n",
                     example.page,
