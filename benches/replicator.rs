@@ -10,11 +10,18 @@
 //! 3. both at once: a consume-only client on the source and a produce-only
 //!    client on the target, concurrently. On a 2-core machine where both
 //!    brokers run too, this is the broker-bound limit of a copy;
-//! 4. the replicator (`kcp migrate replicate --until-caught-up`, release
+//! 4. a plain copy loop: a librdkafka consumer and producer with the
+//!    replicator's settings and none of its bookkeeping (what any copy tool
+//!    built on librdkafka gets from these brokers);
+//! 5. the replicator (`kcp migrate replicate --until-caught-up`, release
 //!    build) copies the N records; wall time (start-up included), CPU time
 //!    and peak RSS are read from /proc while it runs.
 //!
-//! The replicator's rate is printed as a ratio of the slower limit.
+//! 6. memory: the replicator copies a second topic whose backlog (60,000
+//!    records of 8 KiB, ~490 MB) is several times every client buffer;
+//!    its peak RSS shows whether memory stays bounded whatever the backlog.
+//!
+//! The replicator's rate is printed as a ratio of each limit.
 #![allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub)] // a benchmark reports on stdout
 
 #[path = "../tests/support/mod.rs"]
@@ -25,7 +32,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 const RECORDS: usize = 400_000;
 const PARTITIONS: i32 = 8;
@@ -53,7 +60,45 @@ fn create(bootstrap: &str, topic: &str) {
     }
 }
 
+/// The records of a run: how many, and the value size.
+#[derive(Clone, Copy)]
+struct Load {
+    records: usize,
+    value: usize,
+}
+
+/// The main load: small records, the per-record costs dominate.
+const SMALL: Load = Load {
+    records: RECORDS,
+    value: VALUE,
+};
+/// The memory run: a backlog several times every client buffer (librdkafka's
+/// fetch queue and producer queue are 64 MiB each by default here).
+const LARGE: Load = Load {
+    records: 60_000,
+    value: 8_192,
+};
+
+/// A value of `len` bytes that compresses about as well as typical
+/// payloads do (the same 64 printable bytes, shuffled per record), not
+/// a run of one byte that lz4 shrinks to nothing.
+fn value_for(i: usize, len: usize) -> Vec<u8> {
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'0' + (x % 64) as u8
+        })
+        .collect()
+}
+
 fn produce(bootstrap: &str, topic: &str, header: bool) -> Duration {
+    produce_load(bootstrap, topic, header, SMALL)
+}
+
+fn produce_load(bootstrap: &str, topic: &str, header: bool, load: Load) -> Duration {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
@@ -63,14 +108,21 @@ fn produce(bootstrap: &str, topic: &str, header: bool) -> Duration {
         .set("compression.type", "lz4")
         .create()
         .unwrap();
-    let value = vec![b'x'; VALUE];
+    let small = vec![b'x'; VALUE];
     let started = Instant::now();
-    for i in 0..RECORDS {
+    for i in 0..load.records {
         let key = format!("key-{i:08}");
+        let large;
+        let value = if load.value == VALUE {
+            &small
+        } else {
+            large = value_for(i, load.value);
+            &large
+        };
         let mut record = BaseRecord::to(topic)
             .partition((i % PARTITIONS as usize) as i32)
             .key(&key)
-            .payload(&value);
+            .payload(value);
         let provenance;
         if header {
             provenance = format!("v1;source_cluster;{topic};{};{i}", i % PARTITIONS as usize);
@@ -123,6 +175,79 @@ fn consume(bootstrap: &str, topic: &str) -> Duration {
     started.elapsed()
 }
 
+/// The simplest copy a librdkafka client can do, with the replicator's
+/// client settings and none of its bookkeeping: poll the source, send each
+/// record (with a provenance-sized header) to the same partition of the
+/// target, flush. Returns (whole run, time to the first record read).
+fn plain_copy(source: &str, target: &str, from: &str, to: &str) -> (Duration, Duration) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", source)
+        .set("group.id", "bench-copy")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("fetch.max.bytes", "52428800")
+        .set("queued.max.messages.kbytes", "65536")
+        .create()
+        .unwrap();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", target)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("max.in.flight.requests.per.connection", "5")
+        .set("linger.ms", "5")
+        .set("batch.size", "1048576")
+        .set("queue.buffering.max.kbytes", "65536")
+        .set("compression.type", "lz4")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        list.add_partition_offset(from, p, Offset::Beginning)
+            .unwrap();
+    }
+    let started = Instant::now();
+    consumer.assign(&list).unwrap();
+    let (mut n, mut first) = (0, None);
+    while n < RECORDS {
+        producer.poll(Duration::ZERO);
+        let Some(m) = consumer.poll(Duration::from_millis(50)) else {
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "plain copy stalled at {n}"
+            );
+            continue;
+        };
+        let m = m.unwrap();
+        first.get_or_insert_with(|| started.elapsed());
+        let provenance = format!("v1;source_cluster;{from};{};{}", m.partition(), m.offset());
+        let mut record =
+            BaseRecord::to(to)
+                .partition(m.partition())
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: "kcp.provenance",
+                    value: Some(&provenance),
+                }));
+        if let Some(k) = m.key() {
+            record = record.key(k);
+        }
+        if let Some(v) = m.payload() {
+            record = record.payload(v);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        n += 1;
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+    (started.elapsed(), first.unwrap_or_default())
+}
+
 /// (CPU seconds, peak RSS in MB) of a running process, from /proc.
 fn sample(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -139,28 +264,24 @@ fn sample(pid: u32) -> Option<(f64, f64)> {
     Some((ticks / 100.0, hwm_kb / 1024.0))
 }
 
-fn main() {
-    let Some(tb) = support::testbed() else { return };
-    let source = support::TansuBroker::start_named(&tb, "source_cluster");
-    let target = support::TansuBroker::start_named(&tb, "target_cluster");
-    create(&source.bootstrap(), "load");
-    create(&target.bootstrap(), "baseline");
-    produce(&source.bootstrap(), "load", false);
+/// What one replicator run measured.
+struct Run {
+    wall: Duration,
+    cpu: f64,
+    rss: f64,
+    /// (elapsed seconds, records copied) of the first and last stats lines
+    /// with copies.
+    first: Option<(f64, u64)>,
+    last: Option<(f64, u64)>,
+}
 
-    let consume_time = consume(&source.bootstrap(), "load");
-    let produce_time = produce(&target.bootstrap(), "baseline", true);
-    create(&target.bootstrap(), "baseline2");
-    let (both_consume, both_produce) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| consume(&source.bootstrap(), "load"));
-        let writer = scope.spawn(|| produce(&target.bootstrap(), "baseline2", true));
-        (reader.join().unwrap(), writer.join().unwrap())
-    });
-    let both_time = both_consume.max(both_produce);
-
+/// Runs `kcp migrate replicate --until-caught-up` on `topic`, sampling its
+/// CPU time and peak RSS from /proc.
+fn replicate(source: &support::TansuBroker, target: &support::TansuBroker, topic: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    support::write_pair_credentials(dir.path(), &source, &target);
+    support::write_pair_credentials(dir.path(), source, target);
     let plan = dir.path().join("plan.yaml");
-    std::fs::write(&plan, "version: 1\nname: bench\ncredentials_file: credentials.yaml\nsource: src\ntarget: dst\ntopics: { include: load }\n").unwrap();
+    std::fs::write(&plan, format!("version: 1\nname: bench\ncredentials_file: credentials.yaml\nsource: src\ntarget: dst\ntopics: {{ include: {topic} }}\n")).unwrap();
     let started = Instant::now();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
         .args([
@@ -213,12 +334,54 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let replicate_time = started.elapsed();
+    let wall = started.elapsed();
     let (first, last) = first_copy.join().unwrap();
+    Run {
+        wall,
+        cpu,
+        rss,
+        first,
+        last,
+    }
+}
+
+fn main() {
+    let Some(tb) = support::testbed() else { return };
+    let source = support::TansuBroker::start_named(&tb, "source_cluster");
+    let target = support::TansuBroker::start_named(&tb, "target_cluster");
+    create(&source.bootstrap(), "load");
+    create(&target.bootstrap(), "baseline");
+    produce(&source.bootstrap(), "load", false);
+
+    let consume_time = consume(&source.bootstrap(), "load");
+    let produce_time = produce(&target.bootstrap(), "baseline", true);
+    create(&target.bootstrap(), "baseline2");
+    let (both_consume, both_produce) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| consume(&source.bootstrap(), "load"));
+        let writer = scope.spawn(|| produce(&target.bootstrap(), "baseline2", true));
+        (reader.join().unwrap(), writer.join().unwrap())
+    });
+    let both_time = both_consume.max(both_produce);
+    create(&target.bootstrap(), "plain");
+    let (plain_time, plain_first) =
+        plain_copy(&source.bootstrap(), &target.bootstrap(), "load", "plain");
+
+    let run = replicate(&source, &target, "load");
+    let (replicate_time, cpu, rss) = (run.wall, run.cpu, run.rss);
+    let (first, last) = (run.first, run.last);
     let steady = match (first, last) {
         (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => Some((c1 - c0) as f64 / (t1 - t0)),
         _ => None,
     };
+
+    // Memory: a backlog far larger than every buffer. A fresh target:
+    // Tansu's header table has no index, so every record it serves costs a
+    // scan of all the headers it holds, and the runs above left 1.6 million.
+    drop(target);
+    let target = support::TansuBroker::start_named(&tb, "target_cluster");
+    create(&source.bootstrap(), "large");
+    produce_load(&source.bootstrap(), "large", false, LARGE);
+    let large = replicate(&source, &target, "large");
 
     let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
     let mb = |d: Duration| (RECORDS * (VALUE + 12)) as f64 / 1e6 / d.as_secs_f64();
@@ -243,13 +406,20 @@ fn main() {
         mb(both_time)
     );
     println!(
+        "plain librdkafka copy loop: {:>5.0} records/s {:>6.1} MB/s (first record read after {:.1} s)",
+        rate(plain_time),
+        mb(plain_time),
+        plain_first.as_secs_f64()
+    );
+    println!(
         "replicator:            {:>9.0} records/s {:>6.1} MB/s (start-up included)",
         rate(replicate_time),
         mb(replicate_time)
     );
     if let Some(steady) = steady {
         println!(
-            "replicator, steady state: {steady:>6.0} records/s (from the first to the last stats sample)"
+            "replicator, steady state: {steady:>6.0} records/s (from the first to the last stats sample; first copies seen after {:.1} s)",
+            first.map_or(0.0, |(t, _)| t)
         );
         println!(
             "replicator steady / concurrent limit: {:.2}",
@@ -265,8 +435,21 @@ fn main() {
         rate(replicate_time) / separate_limit
     );
     println!(
+        "replicator / plain copy loop: {:.2}",
+        rate(replicate_time) / rate(plain_time)
+    );
+    println!(
         "replicator CPU: {:.2} s per million records; peak RSS {:.0} MB (target < 300 MB)",
         cpu / RECORDS as f64 * 1e6,
         rss
+    );
+    let large_bytes = (LARGE.records * (LARGE.value + 12)) as f64;
+    println!(
+        "memory run: {} records of {} B ({:.0} MB backlog): {:.1} MB/s, peak RSS {:.0} MB (target < 300 MB)",
+        LARGE.records,
+        LARGE.value,
+        large_bytes / 1e6,
+        large_bytes / 1e6 / large.wall.as_secs_f64(),
+        large.rss
     );
 }

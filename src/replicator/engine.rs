@@ -24,7 +24,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Message, Offset, Timestamp, TopicPartitionList};
+use rdkafka::{ClientConfig, Message, Offset, Timestamp, TopicPartitionList};
 use serde::Serialize;
 
 use super::ReplicatorError;
@@ -177,6 +177,16 @@ pub(crate) fn consumer(
     config
         .create_with_context(KcpContext::new(creds))
         .map_err(ReplicatorError::kafka("creating a consumer"))
+}
+
+/// Sets each tuning default the cluster's `client_properties` do not set
+/// themselves.
+fn set_defaults(config: &mut ClientConfig, creds: &ClusterCredentials, defaults: &[(&str, &str)]) {
+    for (key, value) in defaults {
+        if !creds.client_properties.contains_key(*key) {
+            config.set(*key, *value);
+        }
+    }
 }
 
 pub(crate) fn cluster_id(conn: &Connection) -> Result<String, ReplicatorError> {
@@ -590,11 +600,18 @@ fn run_once(
                     "read_uncommitted"
                 },
             )
-            .set("fetch.max.bytes", "52428800")
-            .set("queued.max.messages.kbytes", "65536")
-            .set("enable.partition.eof", "false")
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "1000");
+            .set("enable.partition.eof", "false");
+        // Tuning defaults the source's `client_properties` may override.
+        set_defaults(
+            &mut config,
+            source,
+            &[
+                ("fetch.max.bytes", "52428800"),
+                ("queued.max.messages.kbytes", "65536"),
+                ("session.timeout.ms", "10000"),
+                ("heartbeat.interval.ms", "1000"),
+            ],
+        );
         config
             .create_with_context(SourceContext {
                 inner: KcpContext::new(source),
@@ -631,17 +648,17 @@ fn run_once(
         // Tuning defaults the target's `client_properties` may override;
         // the two settings the no-loss, no-duplicate guarantee rests on
         // are always forced.
-        for (key, value) in [
-            ("max.in.flight.requests.per.connection", "5"),
-            ("linger.ms", "5"),
-            ("batch.size", "1048576"),
-            ("queue.buffering.max.kbytes", "65536"),
-            ("message.max.bytes", "20971520"),
-        ] {
-            if !target.client_properties.contains_key(key) {
-                config.set(key, value);
-            }
-        }
+        set_defaults(
+            &mut config,
+            target,
+            &[
+                ("max.in.flight.requests.per.connection", "5"),
+                ("linger.ms", "5"),
+                ("batch.size", "1048576"),
+                ("queue.buffering.max.kbytes", "65536"),
+                ("message.max.bytes", "20971520"),
+            ],
+        );
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -1462,6 +1479,25 @@ mod mock_tests {
             msk_arn: None,
             client_properties: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn client_properties_override_tuning_defaults_only() {
+        let mut source = creds("src", "127.0.0.1:1".into());
+        source
+            .client_properties
+            .insert("fetch.max.bytes".into(), "1048576".into());
+        let mut config = client_config(&source).unwrap();
+        set_defaults(
+            &mut config,
+            &source,
+            &[
+                ("fetch.max.bytes", "52428800"),
+                ("queued.max.messages.kbytes", "65536"),
+            ],
+        );
+        assert_eq!(config.get("fetch.max.bytes"), Some("1048576"));
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
     }
 
     fn read_all(
