@@ -190,11 +190,18 @@ fn set_defaults(config: &mut ClientConfig, creds: &ClusterCredentials, defaults:
 }
 
 pub(crate) fn cluster_id(conn: &Connection) -> Result<String, ReplicatorError> {
-    admin::describe_cluster(conn)
-        .ok()
-        .and_then(|d| d.cluster_id)
-        // Brokers without DescribeCluster report the id in Metadata (v2+).
-        .or_else(|| conn.consumer().client().fetch_cluster_id(conn.timeout()))
+    // Metadata (v2+, every broker since Kafka 0.10.1) carries the id;
+    // DescribeCluster (Kafka 2.8+) only when it does not, so that brokers
+    // without DescribeCluster do not cost a timeout at every start.
+    conn.consumer()
+        .client()
+        .fetch_cluster_id(conn.timeout())
+        .filter(|id| !id.is_empty())
+        .or_else(|| {
+            admin::describe_cluster(conn)
+                .ok()
+                .and_then(|d| d.cluster_id)
+        })
         .filter(|id| !id.is_empty())
         .ok_or_else(|| {
             ReplicatorError::Setup(format!(
@@ -1311,14 +1318,16 @@ fn checkpoint(
 ) -> Result<(), ReplicatorError> {
     // A revoked partition's map is the next owner's to write.
     for s in slots.iter_mut().filter(|s| s.dirty && s.active) {
-        let key = map_store::key(src_id, &s.topic, s.partition);
-        let value = serde_json::to_vec(&s.map)
+        // New segments first, then the head that names them.
+        let records = map_store::encode(src_id, &s.topic, s.partition, &mut s.map)
             .map_err(|e| ReplicatorError::Setup(format!("cannot encode an offset map: {e}")))?;
-        let record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> =
-            BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0)))
-                .key(key.as_str())
-                .payload(value.as_slice());
-        send_waiting(producer, record, "writing offset maps", |_| Ok(()))?;
+        for (key, value) in &records {
+            let record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> =
+                BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0)))
+                    .key(key.as_str())
+                    .payload(value.as_slice());
+            send_waiting(producer, record, "writing offset maps", |_| Ok(()))?;
+        }
         s.dirty = false;
     }
     Ok(())
@@ -1478,6 +1487,107 @@ mod mock_tests {
             auth: AuthMethod::Plaintext {},
             msk_arn: None,
             client_properties: BTreeMap::new(),
+        }
+    }
+
+    /// A partition with more gaps than one map segment holds: every other
+    /// source record carries the target's provenance (as if copied there
+    /// by a replicator running the other way) and is skipped, so every
+    /// copied record starts a run. The map is stored in segments, loads
+    /// back whole, resumes, and translates exactly.
+    #[test]
+    fn a_map_with_many_gaps_is_stored_in_segments_and_resumes() {
+        const COPIED: i64 = 4_500;
+        let source = MockCluster::new(1).unwrap();
+        let target = MockCluster::new(1).unwrap();
+        source.create_topic("orders", 1, 1).unwrap();
+        target.create_topic("orders", 1, 1).unwrap();
+        target.create_topic("_kcp-offset-map", 1, 1).unwrap();
+        let src = creds("a", source.bootstrap_servers());
+        let dst = creds("b", target.bootstrap_servers());
+        let connect_both = || {
+            let options = ConnectOptions {
+                timeout: Duration::from_secs(5),
+            };
+            (
+                connect(&src, options).unwrap(),
+                connect(&dst, options).unwrap(),
+            )
+        };
+        let dst_id = cluster_id(&connect_both().1).unwrap();
+        let producer: BaseProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", source.bootstrap_servers())
+            .create()
+            .unwrap();
+        let produce = |from: i64, to: i64| {
+            for i in from..to {
+                let key = format!("k{i}");
+                let echo = format!("v1;{dst_id};orders;0;{i}");
+                let mut record = BaseRecord::to("orders")
+                    .partition(0)
+                    .key(&key)
+                    .payload(&key);
+                if i % 2 == 1 {
+                    record = record.headers(OwnedHeaders::new().insert(Header {
+                        key: HEADER,
+                        value: Some(&echo),
+                    }));
+                }
+                producer.send(record).map_err(|(e, _)| e).unwrap();
+                producer.poll(Duration::ZERO);
+            }
+            producer.flush(Duration::from_secs(30)).unwrap();
+        };
+        produce(0, 2 * COPIED);
+        let plan = LoadedPlan::parse(
+            std::path::Path::new("plan.yaml"),
+            "version: 1\nname: mock\ncredentials_file: c.yaml\nsource: a\ntarget: b\n",
+        )
+        .unwrap();
+        let options = RunOptions {
+            timeout: Duration::from_secs(3),
+            until_caught_up: true,
+            max_bytes_per_sec: None,
+            stats_interval: Duration::from_secs(1),
+        };
+        let stop = AtomicBool::new(false);
+        let copy = || run(&plan, &src, &dst, &options, &Progress::default(), &stop).unwrap();
+        assert_eq!(copy().copied, COPIED as u64);
+
+        let stored = read_all(&target.bootstrap_servers(), "_kcp-offset-map", 0);
+        let segment = stored
+            .iter()
+            .find(|(k, _, _)| k.ends_with(b";orders;0;0"))
+            .expect("a segment record");
+        assert!(segment.1.len() < 400_000);
+        let (s, d) = connect_both();
+        let maps = offset_maps(&plan, &s, &d).unwrap();
+        let map = &maps[&("orders".to_owned(), 0)];
+        assert_eq!(map.runs.len(), COPIED as usize);
+        assert_eq!(map.segments, 1);
+        // Committed at a skipped record: resume at the next copied one.
+        for committed in [0, 1, 2, 8_191, 8_193, 2 * COPIED - 1] {
+            assert_eq!(
+                map.translate(committed),
+                super::super::Translation::Exact((committed + 1) / 2),
+                "source offset {committed}"
+            );
+        }
+
+        // Resumed from the segmented map: nothing copied twice, new records
+        // copied once.
+        assert_eq!(copy().copied, 0);
+        produce(2 * COPIED, 2 * COPIED + 4);
+        assert_eq!(copy().copied, 2);
+        let to = read_all(&target.bootstrap_servers(), "orders", 0);
+        assert_eq!(to.len(), COPIED as usize + 2);
+        for (i, (key, _, prov)) in to.iter().enumerate() {
+            assert_eq!(key, format!("k{}", 2 * i).as_bytes());
+            assert!(
+                prov.as_deref()
+                    .unwrap_or_default()
+                    .ends_with(&format!(";orders;0;{}", 2 * i))
+            );
         }
     }
 

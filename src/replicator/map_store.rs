@@ -4,6 +4,15 @@
 //!
 //! Key: `v1;<source cluster id>;<source topic>;<partition>`; value: the
 //! partition's [`OffsetMap`] as JSON. The latest value per key wins.
+//! A map with many runs (a partition with many gaps: transaction markers,
+//! compaction) is stored in segments so that no record outgrows what a
+//! broker accepts (1 MB by default): the runs are cut into chunks of
+//! [`SEGMENT_RUNS`]; every full chunk but the one holding the last run is a
+//! record of its own under `<key>;<index>`, written once (runs are
+//! append-only), and the head record under `<key>` holds the remaining runs
+//! and the number of segments. A checkpoint writes the new segments before
+//! the head, so a head never names a segment that is not stored; a map
+//! whose segments are incomplete anyway is dropped and rebuilt.
 //! Because the target is the truth, a map that is behind (the process died
 //! before its last checkpoint) is extended by reading the target partition
 //! from the map's `dst_end` and collecting provenance headers; a lost map
@@ -17,23 +26,163 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{Offset, TopicPartitionList};
 
+use serde::Serialize;
+
 use super::ReplicatorError;
-use super::offset_map::OffsetMap;
+use super::offset_map::{OffsetMap, Run};
 use super::provenance::Provenance;
 use crate::connect::KcpContext;
+
+/// Runs per stored segment. A run is at most about 85 bytes of JSON, so a
+/// segment stays under 350 KB, well below the 1 MB record size brokers
+/// accept by default.
+pub const SEGMENT_RUNS: usize = 4096;
 
 /// The map key of a source partition.
 pub fn key(cluster_id: &str, topic: &str, partition: i32) -> String {
     format!("v1;{cluster_id};{topic};{partition}")
 }
 
-fn parse_key(key: &str) -> Option<(String, String, i32)> {
+/// Maps by (source topic, partition).
+pub type Maps = HashMap<(String, i32), OffsetMap>;
+
+/// A parsed key: cluster, topic, partition and, for a segment, its index.
+type ParsedKey = (String, String, i32, Option<usize>);
+
+fn parse_key(key: &str) -> Option<ParsedKey> {
     let mut parts = key.split(';');
     (parts.next()? == "v1").then_some(())?;
     let cluster = parts.next()?.to_owned();
     let topic = parts.next()?.to_owned();
     let partition = parts.next()?.parse().ok()?;
-    Some((cluster, topic, partition))
+    let segment = match parts.next() {
+        Some(index) => Some(index.parse().ok()?),
+        None => None,
+    };
+    parts
+        .next()
+        .is_none()
+        .then_some((cluster, topic, partition, segment))
+}
+
+/// The head record's value: the runs not in a segment.
+#[derive(Serialize)]
+struct Head<'a> {
+    src_start: Option<i64>,
+    runs: &'a [Run],
+    src_end: i64,
+    dst_end: i64,
+    segments: usize,
+}
+
+/// The records (key, value) that store `map` after the last call: the
+/// segments sealed since, then the head. Marks the new segments stored.
+pub fn encode(
+    cluster_id: &str,
+    topic: &str,
+    partition: i32,
+    map: &mut OffsetMap,
+) -> Result<Vec<(String, Vec<u8>)>, serde_json::Error> {
+    let head_key = key(cluster_id, topic, partition);
+    // Every full chunk but the one holding the last run (which may grow).
+    let sealed = map.runs.len().saturating_sub(1) / SEGMENT_RUNS;
+    let mut records = Vec::new();
+    for index in map.segments..sealed {
+        let chunk = &map.runs[index * SEGMENT_RUNS..(index + 1) * SEGMENT_RUNS];
+        records.push((format!("{head_key};{index}"), serde_json::to_vec(chunk)?));
+    }
+    map.segments = map.segments.max(sealed);
+    let head = Head {
+        src_start: map.src_start,
+        runs: &map.runs[map.segments * SEGMENT_RUNS..],
+        src_end: map.src_end,
+        dst_end: map.dst_end,
+        segments: map.segments,
+    };
+    records.push((head_key, serde_json::to_vec(&head)?));
+    Ok(records)
+}
+
+/// Rebuilds the maps of one source cluster from the records of the map
+/// topic, fed in order.
+#[derive(Default)]
+pub struct Assembler {
+    cluster_id: String,
+    heads: HashMap<(String, i32), OffsetMap>,
+    segments: HashMap<(String, i32, usize), Vec<Run>>,
+    /// Records that could not be read.
+    pub unreadable: usize,
+}
+
+impl Assembler {
+    pub fn new(cluster_id: &str) -> Self {
+        Self {
+            cluster_id: cluster_id.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// One record of the map topic; a record without a value deletes.
+    pub fn add(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) {
+        let Some((cluster, topic, partition, segment)) = key
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .and_then(parse_key)
+        else {
+            self.unreadable += 1;
+            return;
+        };
+        if cluster != self.cluster_id {
+            return;
+        }
+        match (segment, value) {
+            (None, Some(v)) => match serde_json::from_slice::<OffsetMap>(v) {
+                Ok(map) => {
+                    self.heads.insert((topic, partition), map);
+                }
+                Err(_) => self.unreadable += 1,
+            },
+            (None, None) => {
+                self.heads.remove(&(topic, partition));
+            }
+            (Some(index), Some(v)) => match serde_json::from_slice::<Vec<Run>>(v) {
+                Ok(runs) => {
+                    self.segments.insert((topic, partition, index), runs);
+                }
+                Err(_) => self.unreadable += 1,
+            },
+            (Some(index), None) => {
+                self.segments.remove(&(topic, partition, index));
+            }
+        }
+    }
+
+    /// The maps, and the partitions whose map was dropped because a segment
+    /// it names is missing or does not fit (they are rebuilt from the
+    /// provenance on the target).
+    pub fn finish(mut self) -> (Maps, Vec<(String, i32)>) {
+        let mut maps = HashMap::new();
+        let mut dropped = Vec::new();
+        for ((topic, partition), head) in self.heads {
+            let mut runs = Vec::with_capacity(head.segments * SEGMENT_RUNS + head.runs.len());
+            for index in 0..head.segments {
+                match self.segments.remove(&(topic.clone(), partition, index)) {
+                    Some(chunk) if chunk.len() == SEGMENT_RUNS => runs.extend(chunk),
+                    _ => break,
+                }
+            }
+            runs.extend_from_slice(&head.runs);
+            let ordered = runs
+                .windows(2)
+                .all(|w| w[0].src + w[0].len <= w[1].src && w[0].dst + w[0].len <= w[1].dst);
+            if runs.len() == head.segments * SEGMENT_RUNS + head.runs.len() && ordered {
+                maps.insert((topic, partition), OffsetMap { runs, ..head });
+            } else {
+                dropped.push((topic, partition));
+            }
+        }
+        dropped.sort();
+        (maps, dropped)
+    }
 }
 
 /// Reads every partition of `topic` from `from[p]` up to `until[p]`
@@ -143,32 +292,21 @@ pub fn load(
         .iter()
         .map(|(p, hw)| (map_topic.to_owned(), *p, 0, *hw))
         .collect();
-    let mut maps = HashMap::new();
-    let mut bad = 0;
+    let mut assembler = Assembler::new(cluster_id);
     read_ranges(consumer, &ranges, timeout, |_, _, _, key, value, _| {
-        let Some((cluster, topic, partition)) = key
-            .and_then(|k| std::str::from_utf8(k).ok())
-            .and_then(parse_key)
-        else {
-            bad += 1;
-            return;
-        };
-        if cluster != cluster_id {
-            return;
-        }
-        match value.map(serde_json::from_slice::<OffsetMap>) {
-            Some(Ok(map)) => {
-                maps.insert((topic, partition), map);
-            }
-            None => {
-                maps.remove(&(topic, partition));
-            }
-            Some(Err(_)) => bad += 1,
-        }
+        assembler.add(key, value);
     })?;
+    let bad = assembler.unreadable;
     if bad > 0 {
         tracing::warn!(
             "{bad} unreadable records in `{map_topic}` were ignored; the maps are repaired from provenance headers"
+        );
+    }
+    let (maps, dropped) = assembler.finish();
+    if !dropped.is_empty() {
+        tracing::warn!(
+            "the offset maps of {} partition(s) in `{map_topic}` miss a segment and are rebuilt from provenance headers: {dropped:?}",
+            dropped.len()
         );
     }
     Ok(maps)
@@ -267,4 +405,122 @@ pub fn repair(
         },
     )?;
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A map of `n` runs: every other source offset is a gap.
+    fn gappy(n: usize) -> OffsetMap {
+        let mut map = OffsetMap::default();
+        map.start_at(0, 0);
+        for i in 0..n as i64 {
+            map.record_copy(2 * i, i);
+        }
+        map
+    }
+
+    fn assemble<'a>(
+        records: impl IntoIterator<Item = &'a (String, Vec<u8>)>,
+    ) -> (Maps, Vec<(String, i32)>) {
+        let mut assembler = Assembler::new("c1");
+        for (key, value) in records {
+            assembler.add(Some(key.as_bytes()), Some(value));
+        }
+        assembler.finish()
+    }
+
+    #[test]
+    fn a_large_map_is_stored_in_segments_under_the_record_limit() {
+        let mut map = gappy(10_000);
+        let records = encode("c1", "orders", 3, &mut map).unwrap();
+        let keys: Vec<&str> = records.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["v1;c1;orders;3;0", "v1;c1;orders;3;1", "v1;c1;orders;3"]
+        );
+        assert_eq!(map.segments, 2);
+        let (maps, dropped) = assemble(&records);
+        assert!(dropped.is_empty());
+        assert_eq!(maps[&("orders".to_owned(), 3)], map);
+
+        // The worst case: offsets of 19 digits everywhere.
+        let big = i64::MAX / 4;
+        let mut worst = OffsetMap::default();
+        for i in 0..(SEGMENT_RUNS as i64 + 1) {
+            worst.record_copy(big + 2 * i, big + 2 * i);
+        }
+        for (_, value) in encode("c1", "orders", 3, &mut worst).unwrap() {
+            assert!(value.len() < 400_000, "{} bytes", value.len());
+        }
+    }
+
+    #[test]
+    fn later_checkpoints_write_only_new_segments_and_the_head() {
+        let mut map = gappy(5_000);
+        let mut all = encode("c1", "t", 0, &mut map).unwrap();
+        assert_eq!(all.len(), 2);
+        // The last run grows: nothing new is sealed.
+        let (last_src, last_dst) = (2 * 4_999, 4_999);
+        map.record_copy(last_src + 1, last_dst + 1);
+        let again = encode("c1", "t", 0, &mut map).unwrap();
+        assert_eq!(again.len(), 1, "only the head");
+        all.extend(again);
+        for i in 5_000..9_000 {
+            map.record_copy(2 * i + 10, i + 10);
+        }
+        let later = encode("c1", "t", 0, &mut map).unwrap();
+        assert_eq!(
+            later.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["v1;c1;t;0;1", "v1;c1;t;0"]
+        );
+        all.extend(later);
+        let (maps, _) = assemble(&all);
+        assert_eq!(maps[&("t".to_owned(), 0)], map);
+        assert_eq!(
+            maps[&("t".to_owned(), 0)].translate(2 * 8_999 + 10),
+            map.translate(2 * 8_999 + 10)
+        );
+    }
+
+    #[test]
+    fn a_head_naming_a_missing_segment_drops_the_map_and_stray_segments_are_ignored() {
+        let mut map = gappy(9_000);
+        let records = encode("c1", "t", 0, &mut map).unwrap();
+        // Segment 1 lost: the map is dropped, to be rebuilt from provenance.
+        let (maps, dropped) = assemble(records.iter().filter(|(k, _)| !k.ends_with(";1")));
+        assert!(maps.is_empty());
+        assert_eq!(dropped, [("t".to_owned(), 0)]);
+
+        // A crash between a new segment and its head: the older head wins.
+        let mut small = gappy(4_000);
+        let mut stored = encode("c1", "t", 0, &mut small).unwrap();
+        let before = small.clone();
+        for i in 4_000..4_200 {
+            small.record_copy(2 * i, i);
+        }
+        let mut newer = encode("c1", "t", 0, &mut small).unwrap();
+        newer.pop();
+        stored.extend(newer);
+        let (maps, dropped) = assemble(&stored);
+        assert!(dropped.is_empty());
+        assert_eq!(maps[&("t".to_owned(), 0)], before);
+    }
+
+    #[test]
+    fn maps_written_whole_by_earlier_versions_still_load() {
+        let map = gappy(10);
+        let legacy = serde_json::to_vec(&map).unwrap();
+        assert!(!String::from_utf8_lossy(&legacy).contains("segments"));
+        let (maps, _) = assemble(&[("v1;c1;t;2".to_owned(), legacy)]);
+        assert_eq!(maps[&("t".to_owned(), 2)], map);
+        // Other clusters' maps and unreadable keys are not ours.
+        let mut assembler = Assembler::new("c1");
+        assembler.add(Some(b"v1;c2;t;2"), Some(b"{}"));
+        assembler.add(Some(b"v1;c1;t;2;x"), Some(b"[]"));
+        assembler.add(None, Some(b"{}"));
+        assert_eq!(assembler.unreadable, 2);
+        assert!(assembler.finish().0.is_empty());
+    }
 }
