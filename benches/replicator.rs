@@ -131,19 +131,35 @@ fn produce_load(bootstrap: &str, topic: &str, header: bool, load: Load) -> Durat
                 value: Some(&provenance),
             }));
         }
-        let mut record = record;
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
+        send(&producer, record);
     }
     producer.flush(Duration::from_secs(120)).unwrap();
     started.elapsed()
+}
+
+/// Sends, waiting for room while librdkafka's queue is full.
+fn send<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
+    producer: &BaseProducer,
+    mut record: BaseRecord<'_, K, P>,
+) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn assign_from_beginning(consumer: &BaseConsumer, topic: &str) {
+    let mut list = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        list.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&list).unwrap();
 }
 
 fn consume(bootstrap: &str, topic: &str) -> Duration {
@@ -154,13 +170,8 @@ fn consume(bootstrap: &str, topic: &str) -> Duration {
         .set("fetch.max.bytes", "52428800")
         .create()
         .unwrap();
-    let mut list = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        list.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
     let started = Instant::now();
-    consumer.assign(&list).unwrap();
+    assign_from_beginning(&consumer, topic);
     let mut n = 0;
     while n < RECORDS {
         if let Some(m) = consumer.poll(Duration::from_millis(500)) {
@@ -200,13 +211,8 @@ fn plain_copy(source: &str, target: &str, from: &str, to: &str) -> (Duration, Du
         .set("compression.type", "lz4")
         .create()
         .unwrap();
-    let mut list = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        list.add_partition_offset(from, p, Offset::Beginning)
-            .unwrap();
-    }
     let started = Instant::now();
-    consumer.assign(&list).unwrap();
+    assign_from_beginning(&consumer, from);
     let (mut n, mut first) = (0, None);
     while n < RECORDS {
         producer.poll(Duration::ZERO);
@@ -233,15 +239,7 @@ fn plain_copy(source: &str, target: &str, from: &str, to: &str) -> (Duration, Du
         if let Some(v) = m.payload() {
             record = record.payload(v);
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
+        send(&producer, record);
         n += 1;
     }
     producer.flush(Duration::from_secs(120)).unwrap();
