@@ -544,10 +544,11 @@ fn max_bytes_per_sec_holds_the_rate() {
 /// leaves the group) hands its partitions to the other. Every record lands
 /// once: the per-process copy counts add up to the total.
 ///
-/// SIGKILL hand-over is not tested: Tansu 0.6.0 never reassigns an expired
-/// member's partitions (seen here with two librdkafka consumers: the
-/// survivor is rebalanced after the session timeout but gets its own
-/// partitions back, not the dead member's).
+/// SIGKILL hand-over is tested on the mock cluster
+/// (`a_process_killed_with_sigkill_hands_its_partitions_over`): Tansu 0.6.0
+/// never reassigns an expired member's partitions (seen here with two
+/// librdkafka consumers: the survivor is rebalanced after the session
+/// timeout but gets its own partitions back, not the dead member's).
 #[test]
 fn two_processes_share_the_partitions_and_hand_them_over() {
     let tb = require_testbed!();
@@ -641,5 +642,133 @@ fn two_processes_share_the_partitions_and_hand_them_over() {
             }],
             "partition {partition}"
         );
+    }
+}
+
+/// SIGKILL hand-over, on librdkafka's mock cluster (in this process, over
+/// TCP): Tansu never reassigns an expired member's partitions, the mock's
+/// group coordinator does. Two processes share 4 partitions; one is
+/// killed with SIGKILL mid-copy, without a chance to flush or checkpoint;
+/// after the session timeout the other takes its partitions, resumes each
+/// from the target's truth (map repaired from provenance headers) and the
+/// target holds every source record exactly once, in order.
+#[test]
+fn a_process_killed_with_sigkill_hands_its_partitions_over() {
+    use rdkafka::mocking::MockCluster;
+    const PARTITIONS: i32 = 4;
+    const RECORDS: usize = 8_000;
+    let source = MockCluster::new(1).unwrap();
+    let target = MockCluster::new(1).unwrap();
+    source.create_topic("load", PARTITIONS, 1).unwrap();
+    target.create_topic("load", PARTITIONS, 1).unwrap();
+    target.create_topic("_kcp-offset-map", 1, 1).unwrap();
+    let prod = producer(&source.bootstrap_servers());
+    for i in 0..RECORDS {
+        let value = format!("seq-{i:06}");
+        send(
+            &prod,
+            BaseRecord::to("load")
+                .partition((i % PARTITIONS as usize) as i32)
+                .key(&value)
+                .payload(&value),
+        );
+    }
+    prod.flush(Duration::from_secs(30)).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::write_credentials(
+        dir.path(),
+        &format!(
+            "clusters:\n  - name: src\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n    client_properties: {{ session.timeout.ms: \"6000\" }}\n  - name: dst\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n",
+            source.bootstrap_servers(),
+            target.bootstrap_servers()
+        ),
+    );
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: test\ncredentials_file: credentials.yaml\nsource: src\ntarget: dst\nreplication:\n  checkpoint_interval_ms: 300\n  scale_out: true\n",
+    )
+    .unwrap();
+    let spawn = |name: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kcp"))
+            .args([
+                "--no-progress",
+                "migrate",
+                "replicate",
+                "--timeout",
+                "3",
+                "--max-bytes-per-sec",
+                "8000",
+                "--plan",
+            ])
+            .arg(&plan)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(format!("{name}.err"))).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let log = |name: &str| {
+        std::fs::read_to_string(dir.path().join(format!("{name}.err"))).unwrap_or_default()
+    };
+    let wait_for = |name: &str, text: &str, times: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while log(name).matches(text).count() < times {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} never said `{text}` {times} time(s): {}",
+                log(name)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut a = spawn("a", &[]);
+    wait_for("a", "copying 4 partition(s)", 1);
+    let mut b = spawn("b", &["--until-caught-up"]);
+    wait_for("b", "copying 2 partition(s)", 1);
+    wait_for("a", "copying 2 partition(s)", 1);
+    std::thread::sleep(Duration::from_secs(2));
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let on_target =
+        |partition: i32| read_partition(&target.bootstrap_servers(), "load", partition, 0).len();
+    let at_kill: usize = (0..PARTITIONS).map(on_target).sum();
+    assert!(
+        at_kill > 0 && at_kill < RECORDS * 3 / 4,
+        "the kill must land mid-copy: {at_kill} of {RECORDS} on the target"
+    );
+    wait_for("b", "copying 4 partition(s)", 1);
+    let status = b.wait().unwrap();
+    assert!(status.success(), "{}", log("b"));
+    eprintln!(
+        "{at_kill} records on the target when process a was killed\n--- a ---\n{}--- b ---\n{}",
+        log("a"),
+        log("b")
+    );
+
+    for partition in 0..PARTITIONS {
+        let from = read_partition(&source.bootstrap_servers(), "load", partition, 0);
+        let to = read_partition(&target.bootstrap_servers(), "load", partition, 0);
+        assert_eq!(from.len(), RECORDS / PARTITIONS as usize);
+        assert_eq!(
+            to.len(),
+            from.len(),
+            "partition {partition}: a loss or a duplicate"
+        );
+        for (f, t) in from.iter().zip(&to) {
+            assert_eq!(
+                (&f.key, &f.value),
+                (&t.key, &t.value),
+                "partition {partition}"
+            );
+            assert!(
+                provenance(t)
+                    .unwrap_or_default()
+                    .ends_with(&format!(";load;{partition};{}", f.offset)),
+                "partition {partition} offset {}",
+                f.offset
+            );
+        }
     }
 }
