@@ -465,6 +465,16 @@ pub(super) fn ensure_map_topic(
         .iter()
         .flat_map(|t| t.partitions().iter().map(|p| (topic.to_owned(), p.id())))
         .collect();
+    // A map is several records (segments, then the head): only one
+    // partition keeps them in order, and "the latest head wins" meaningful.
+    if partitions.len() > 1 {
+        return Err(ReplicatorError::Setup(format!(
+            "the offset-map topic `{topic}` on the target has {} partitions; kcp needs exactly one. \
+             Delete it (the maps are rebuilt from the provenance headers of the copied records) \
+             or name a new one in the plan's `replication.offset_map_topic`",
+            partitions.len()
+        )));
+    }
     let hw = admin::list_offsets(dst, &partitions, OffsetSpec::Latest)?;
     Ok(hw
         .into_iter()

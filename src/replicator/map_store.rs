@@ -11,8 +11,9 @@
 //! record of its own under `<key>;<index>`, written once (runs are
 //! append-only), and the head record under `<key>` holds the remaining runs
 //! and the number of segments. A checkpoint writes the new segments before
-//! the head, so a head never names a segment that is not stored; a map
-//! whose segments are incomplete anyway is dropped and rebuilt.
+//! the head, so a head never names a segment that is not stored (the map
+//! topic has one partition); a map whose segments are incomplete anyway
+//! keeps its last runs and loses the translation of older offsets.
 //! Because the target is the truth, a map that is behind (the process died
 //! before its last checkpoint) is extended by reading the target partition
 //! from the map's `dst_end` and collecting provenance headers; a lost map
@@ -65,15 +66,37 @@ fn parse_key(key: &str) -> Option<ParsedKey> {
         .then_some((cluster, topic, partition, segment))
 }
 
-/// The head record's value: the runs not in a segment.
+/// The head record's value when the map has segments: the runs not in a
+/// segment are under `tail`, not `runs`, so that a kcp from before segments
+/// finds no `runs`, takes the record for unreadable and rebuilds the map
+/// from provenance instead of loading its tail as the whole map. A map
+/// without segments is written whole, as before.
 #[derive(Serialize)]
 struct Head<'a> {
     src_start: Option<i64>,
-    runs: &'a [Run],
+    tail: &'a [Run],
     src_end: i64,
     dst_end: i64,
     segments: usize,
 }
+
+/// A head as read: either form.
+#[derive(serde::Deserialize)]
+struct StoredHead {
+    src_start: Option<i64>,
+    #[serde(default)]
+    runs: Vec<Run>,
+    #[serde(default)]
+    tail: Vec<Run>,
+    src_end: i64,
+    dst_end: i64,
+    #[serde(default)]
+    segments: usize,
+}
+
+/// More segments than any real map has (4,096 runs each): a head claiming
+/// more is unreadable.
+const MAX_SEGMENTS: usize = 1 << 20;
 
 /// The records (key, value) that store `map` after the last call: the
 /// segments sealed since, then the head. Marks the new segments stored.
@@ -92,14 +115,18 @@ pub fn encode(
         records.push((format!("{head_key};{index}"), serde_json::to_vec(chunk)?));
     }
     map.segments = map.segments.max(sealed);
-    let head = Head {
-        src_start: map.src_start,
-        runs: &map.runs[map.segments * SEGMENT_RUNS..],
-        src_end: map.src_end,
-        dst_end: map.dst_end,
-        segments: map.segments,
+    let head = if map.segments == 0 {
+        serde_json::to_vec(map)?
+    } else {
+        serde_json::to_vec(&Head {
+            src_start: map.src_start,
+            tail: &map.runs[(map.segments * SEGMENT_RUNS).min(map.runs.len())..],
+            src_end: map.src_end,
+            dst_end: map.dst_end,
+            segments: map.segments,
+        })?
     };
-    records.push((head_key, serde_json::to_vec(&head)?));
+    records.push((head_key, head));
     Ok(records)
 }
 
@@ -135,11 +162,23 @@ impl Assembler {
             return;
         }
         match (segment, value) {
-            (None, Some(v)) => match serde_json::from_slice::<OffsetMap>(v) {
-                Ok(map) => {
+            (None, Some(v)) => match serde_json::from_slice::<StoredHead>(v) {
+                Ok(head) if head.segments <= MAX_SEGMENTS => {
+                    let runs = if head.segments > 0 {
+                        head.tail
+                    } else {
+                        head.runs
+                    };
+                    let map = OffsetMap {
+                        src_start: head.src_start,
+                        runs,
+                        src_end: head.src_end,
+                        dst_end: head.dst_end,
+                        segments: head.segments,
+                    };
                     self.heads.insert((topic, partition), map);
                 }
-                Err(_) => self.unreadable += 1,
+                _ => self.unreadable += 1,
             },
             (None, None) => {
                 self.heads.remove(&(topic, partition));
@@ -156,14 +195,17 @@ impl Assembler {
         }
     }
 
-    /// The maps, and the partitions whose map was dropped because a segment
-    /// it names is missing or does not fit (they are rebuilt from the
-    /// provenance on the target).
+    /// The maps, and the partitions whose map lost its beginning: a segment
+    /// it names is missing or does not fit. Such a map keeps what its head
+    /// holds (the last runs, where copying goes on) and starts at its
+    /// first run: offsets before it are reported as before the start,
+    /// never guessed, and copying resumes where it was, without copying
+    /// anything twice.
     pub fn finish(mut self) -> (Maps, Vec<(String, i32)>) {
         let mut maps = HashMap::new();
-        let mut dropped = Vec::new();
+        let mut damaged = Vec::new();
         for ((topic, partition), head) in self.heads {
-            let mut runs = Vec::with_capacity(head.segments * SEGMENT_RUNS + head.runs.len());
+            let mut runs = Vec::new();
             for index in 0..head.segments {
                 match self.segments.remove(&(topic.clone(), partition, index)) {
                     Some(chunk) if chunk.len() == SEGMENT_RUNS => runs.extend(chunk),
@@ -171,17 +213,36 @@ impl Assembler {
                 }
             }
             runs.extend_from_slice(&head.runs);
-            let ordered = runs
-                .windows(2)
-                .all(|w| w[0].src + w[0].len <= w[1].src && w[0].dst + w[0].len <= w[1].dst);
-            if runs.len() == head.segments * SEGMENT_RUNS + head.runs.len() && ordered {
+            let ordered = |runs: &[Run]| {
+                runs.windows(2)
+                    .all(|w| w[0].src + w[0].len <= w[1].src && w[0].dst + w[0].len <= w[1].dst)
+            };
+            let whole = runs.len() == head.segments * SEGMENT_RUNS + head.runs.len();
+            if whole && ordered(&runs) {
                 maps.insert((topic, partition), OffsetMap { runs, ..head });
             } else {
-                dropped.push((topic, partition));
+                // Unordered runs are garbage: nothing before `src_end` is
+                // translatable then.
+                let (src_start, runs) = if ordered(&head.runs) {
+                    (
+                        head.runs.first().map(|r| r.src).or(head.src_start),
+                        head.runs,
+                    )
+                } else {
+                    (Some(head.src_end), Vec::new())
+                };
+                let map = OffsetMap {
+                    src_start,
+                    runs,
+                    segments: 0,
+                    ..head
+                };
+                maps.insert((topic.clone(), partition), map);
+                damaged.push((topic, partition));
             }
         }
-        dropped.sort();
-        (maps, dropped)
+        damaged.sort();
+        (maps, damaged)
     }
 }
 
@@ -302,11 +363,11 @@ pub fn load(
             "{bad} unreadable records in `{map_topic}` were ignored; the maps are repaired from provenance headers"
         );
     }
-    let (maps, dropped) = assembler.finish();
-    if !dropped.is_empty() {
+    let (maps, damaged) = assembler.finish();
+    if !damaged.is_empty() {
         tracing::warn!(
-            "the offset maps of {} partition(s) in `{map_topic}` miss a segment and are rebuilt from provenance headers: {dropped:?}",
-            dropped.len()
+            "the offset maps of {} partition(s) in `{map_topic}` miss a segment: copying goes on, but source offsets before their last {SEGMENT_RUNS} runs can no longer be translated: {damaged:?}",
+            damaged.len()
         );
     }
     Ok(maps)
@@ -485,13 +546,27 @@ mod tests {
     }
 
     #[test]
-    fn a_head_naming_a_missing_segment_drops_the_map_and_stray_segments_are_ignored() {
+    fn a_map_missing_a_segment_keeps_its_tail_and_stray_segments_are_ignored() {
         let mut map = gappy(9_000);
         let records = encode("c1", "t", 0, &mut map).unwrap();
-        // Segment 1 lost: the map is dropped, to be rebuilt from provenance.
-        let (maps, dropped) = assemble(records.iter().filter(|(k, _)| !k.ends_with(";1")));
-        assert!(maps.is_empty());
-        assert_eq!(dropped, [("t".to_owned(), 0)]);
+        // Segment 1 lost: copying goes on from the head's runs; offsets
+        // before them are reported as before the start, never guessed.
+        let (maps, damaged) = assemble(records.iter().filter(|(k, _)| !k.ends_with(";1")));
+        assert_eq!(damaged, [("t".to_owned(), 0)]);
+        let kept = &maps[&("t".to_owned(), 0)];
+        assert_eq!((kept.src_end, kept.dst_end), (map.src_end, map.dst_end));
+        assert_eq!(kept.runs, map.runs[2 * SEGMENT_RUNS..]);
+        let first_kept = 2 * (2 * SEGMENT_RUNS) as i64;
+        assert_eq!(
+            kept.translate(0),
+            crate::replicator::Translation::BeforeStart {
+                first_copied: first_kept
+            }
+        );
+        assert_eq!(
+            kept.translate(first_kept + 3),
+            map.translate(first_kept + 3)
+        );
 
         // A crash between a new segment and its head: the older head wins.
         let mut small = gappy(4_000);
@@ -503,9 +578,26 @@ mod tests {
         let mut newer = encode("c1", "t", 0, &mut small).unwrap();
         newer.pop();
         stored.extend(newer);
-        let (maps, dropped) = assemble(&stored);
-        assert!(dropped.is_empty());
+        let (maps, damaged) = assemble(&stored);
+        assert!(damaged.is_empty());
         assert_eq!(maps[&("t".to_owned(), 0)], before);
+    }
+
+    #[test]
+    fn a_kcp_from_before_segments_cannot_mistake_a_head_for_a_whole_map() {
+        let mut map = gappy(5_000);
+        let records = encode("c1", "t", 0, &mut map).unwrap();
+        let head = &records.last().unwrap().1;
+        // What earlier versions deserialize: an `OffsetMap` needs `runs`.
+        assert!(serde_json::from_slice::<OffsetMap>(head).is_err());
+        // A head claiming absurdly many segments is unreadable, not a panic.
+        let mut assembler = Assembler::new("c1");
+        assembler.add(
+            Some(b"v1;c1;t;0"),
+            Some(br#"{"src_start":0,"tail":[],"src_end":1,"dst_end":1,"segments":18446744073709551615}"#),
+        );
+        assert_eq!(assembler.unreadable, 1);
+        assert!(assembler.finish().0.is_empty());
     }
 
     #[test]
