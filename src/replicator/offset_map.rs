@@ -32,14 +32,9 @@ pub struct OffsetMap {
     /// Storage bookkeeping (see `map_store`): how many leading chunks of
     /// runs are already stored as segment records of their own. Runs are
     /// append-only, so a stored segment never changes.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    /// Not part of the JSON: the head record carries it (`map_store`).
+    #[serde(skip)]
     pub segments: usize,
-}
-
-// serde's `skip_serializing_if` takes a reference.
-#[allow(clippy::trivially_copy_pass_by_ref)]
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// The answer to "where does a consumer committed at source offset C resume

@@ -263,21 +263,7 @@ fn survives_sigkill_at_random_moments_with_every_record_exactly_once() {
     const RECORDS: usize = 200_000;
     const PER_PARTITION: i64 = (RECORDS / PARTITIONS as usize) as i64;
     create_topics(&p.source.bootstrap(), &[("load", PARTITIONS, &[])]);
-    let prod = producer(&p.source.bootstrap());
-    for i in 0..RECORDS {
-        let value = format!("seq-{i:06}");
-        send(
-            &prod,
-            BaseRecord::to("load")
-                .partition((i % PARTITIONS as usize) as i32)
-                .key(&value)
-                .payload(&value),
-        );
-        if i % 10_000 == 0 {
-            prod.poll(Duration::ZERO);
-        }
-    }
-    prod.flush(Duration::from_secs(60)).unwrap();
+    load_sequence(&p.source.bootstrap(), "load", PARTITIONS, RECORDS);
 
     // Kill -9 at pseudo-random moments while the copy runs: each run is
     // killed once it has copied something, after a random extra delay.
@@ -539,6 +525,66 @@ fn max_bytes_per_sec_holds_the_rate() {
     }
 }
 
+/// Writes `records` records `seq-NNNNNN` (key = value) round-robin over the
+/// partitions of `topic`.
+fn load_sequence(bootstrap: &str, topic: &str, partitions: i32, records: usize) {
+    let prod = producer(bootstrap);
+    for i in 0..records {
+        let value = format!("seq-{i:06}");
+        send(
+            &prod,
+            BaseRecord::to(topic)
+                .partition((i % partitions as usize) as i32)
+                .key(&value)
+                .payload(&value),
+        );
+        if i % 10_000 == 0 {
+            prod.poll(Duration::ZERO);
+        }
+    }
+    prod.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// `kcp migrate replicate` processes of one plan, started with the same
+/// flags; each writes `<dir>/<name>.out` and `<dir>/<name>.err`.
+struct Replicators<'a> {
+    dir: &'a Path,
+    plan: &'a Path,
+    flags: &'a [&'a str],
+}
+
+impl Replicators<'_> {
+    fn spawn(&self, name: &str, extra: &[&str]) -> Child {
+        let file =
+            |ext: &str| std::fs::File::create(self.dir.join(format!("{name}.{ext}"))).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_kcp"))
+            .args(["--no-progress", "migrate", "replicate", "--plan"])
+            .arg(self.plan)
+            .args(self.flags)
+            .args(extra)
+            .stdout(file("out"))
+            .stderr(file("err"))
+            .spawn()
+            .unwrap()
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.err"))).unwrap_or_default()
+    }
+
+    fn wait_for(&self, name: &str, text: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !self.log(name).contains(text) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} never said `{text}`: {}",
+                self.log(name)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// Two processes with a scale-out plan split the partitions through a
 /// group on the source; stopping one (SIGTERM: it flushes, checkpoints and
 /// leaves the group) hands its partitions to the other. Every record lands
@@ -558,65 +604,25 @@ fn two_processes_share_the_partitions_and_hand_them_over() {
     const PARTITIONS: i32 = 8;
     const RECORDS: usize = 40_000;
     create_topics(&p.source.bootstrap(), &[("load", PARTITIONS, &[])]);
-    let prod = producer(&p.source.bootstrap());
-    for i in 0..RECORDS {
-        let value = format!("seq-{i:06}");
-        send(
-            &prod,
-            BaseRecord::to("load")
-                .partition((i % PARTITIONS as usize) as i32)
-                .key(&value)
-                .payload(&value),
-        );
-    }
-    prod.flush(Duration::from_secs(60)).unwrap();
-
-    let spawn = |name: &str, extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_kcp"))
-            .args([
-                "--no-progress",
-                "--output",
-                "json",
-                "migrate",
-                "replicate",
-                "--max-bytes-per-sec",
-                "60000",
-                "--plan",
-            ])
-            .arg(&p.plan)
-            .args(extra)
-            .stdout(std::fs::File::create(p.dir.path().join(format!("{name}.out"))).unwrap())
-            .stderr(std::fs::File::create(p.dir.path().join(format!("{name}.err"))).unwrap())
-            .spawn()
-            .unwrap()
+    load_sequence(&p.source.bootstrap(), "load", PARTITIONS, RECORDS);
+    let procs = Replicators {
+        dir: p.dir.path(),
+        plan: &p.plan,
+        flags: &["--output", "json", "--max-bytes-per-sec", "60000"],
     };
-    let log = |name: &str| {
-        std::fs::read_to_string(p.dir.path().join(format!("{name}.err"))).unwrap_or_default()
-    };
-    let wait_for = |name: &str, text: &str| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !log(name).contains(text) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{name} never said `{text}`: {}",
-                log(name)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let mut a = spawn("a", &[]);
-    wait_for("a", "copying 8 partition(s)");
-    let mut b = spawn("b", &["--until-caught-up"]);
-    wait_for("b", "copying 4 partition(s)");
-    wait_for("a", "copying 4 partition(s)");
+    let mut a = procs.spawn("a", &[]);
+    procs.wait_for("a", "copying 8 partition(s)");
+    let mut b = procs.spawn("b", &["--until-caught-up"]);
+    procs.wait_for("b", "copying 4 partition(s)");
+    procs.wait_for("a", "copying 4 partition(s)");
     std::thread::sleep(Duration::from_secs(2));
     let _ = Command::new("kill")
         .args(["-TERM", &a.id().to_string()])
         .status();
-    assert_eq!(a.wait().unwrap().code(), Some(130), "{}", log("a"));
-    wait_for("b", "copying 8 partition(s)");
+    assert_eq!(a.wait().unwrap().code(), Some(130), "{}", procs.log("a"));
+    procs.wait_for("b", "copying 8 partition(s)");
     let status = b.wait().unwrap();
-    assert!(status.success(), "{}", log("b"));
+    assert!(status.success(), "{}", procs.log("b"));
 
     // Each process's last stats line says what it copied.
     let copied = |name: &str| -> u64 {
@@ -663,18 +669,7 @@ fn a_process_killed_with_sigkill_hands_its_partitions_over() {
     source.create_topic("load", PARTITIONS, 1).unwrap();
     target.create_topic("load", PARTITIONS, 1).unwrap();
     target.create_topic("_kcp-offset-map", 1, 1).unwrap();
-    let prod = producer(&source.bootstrap_servers());
-    for i in 0..RECORDS {
-        let value = format!("seq-{i:06}");
-        send(
-            &prod,
-            BaseRecord::to("load")
-                .partition((i % PARTITIONS as usize) as i32)
-                .key(&value)
-                .payload(&value),
-        );
-    }
-    prod.flush(Duration::from_secs(30)).unwrap();
+    load_sequence(&source.bootstrap_servers(), "load", PARTITIONS, RECORDS);
 
     let dir = tempfile::tempdir().unwrap();
     crate::support::write_credentials(
@@ -691,46 +686,18 @@ fn a_process_killed_with_sigkill_hands_its_partitions_over() {
         "version: 1\nname: test\ncredentials_file: credentials.yaml\nsource: src\ntarget: dst\nreplication:\n  checkpoint_interval_ms: 300\n  scale_out: true\n",
     )
     .unwrap();
-    let spawn = |name: &str, extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_kcp"))
-            .args([
-                "--no-progress",
-                "migrate",
-                "replicate",
-                "--timeout",
-                "3",
-                "--max-bytes-per-sec",
-                "8000",
-                "--plan",
-            ])
-            .arg(&plan)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join(format!("{name}.err"))).unwrap())
-            .spawn()
-            .unwrap()
+    let procs = Replicators {
+        dir: dir.path(),
+        plan: &plan,
+        flags: &["--timeout", "3", "--max-bytes-per-sec", "8000"],
     };
-    let log = |name: &str| {
-        std::fs::read_to_string(dir.path().join(format!("{name}.err"))).unwrap_or_default()
-    };
-    let wait_for = |name: &str, text: &str, times: usize| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while log(name).matches(text).count() < times {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{name} never said `{text}` {times} time(s): {}",
-                log(name)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let mut a = spawn("a", &[]);
-    wait_for("a", "copying 4 partition(s)", 1);
+    let mut a = procs.spawn("a", &[]);
+    procs.wait_for("a", "copying 4 partition(s)");
     // b runs until stopped: with `--until-caught-up` it could finish its
     // own partitions and leave before the group hands it a's.
-    let mut b = spawn("b", &[]);
-    wait_for("b", "copying 2 partition(s)", 1);
-    wait_for("a", "copying 2 partition(s)", 1);
+    let mut b = procs.spawn("b", &[]);
+    procs.wait_for("b", "copying 2 partition(s)");
+    procs.wait_for("a", "copying 2 partition(s)");
     std::thread::sleep(Duration::from_secs(1));
     a.kill().unwrap();
     a.wait().unwrap();
@@ -747,24 +714,24 @@ fn a_process_killed_with_sigkill_hands_its_partitions_over() {
             >= 3,
         "the kill must land mid-copy, with at least one of a's partitions unfinished: {at_kill:?}"
     );
-    wait_for("b", "copying 4 partition(s)", 1);
+    procs.wait_for("b", "copying 4 partition(s)");
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while (0..PARTITIONS).map(on_target).sum::<usize>() < RECORDS {
         assert!(
             std::time::Instant::now() < deadline,
             "b never finished the copy: {}",
-            log("b")
+            procs.log("b")
         );
         std::thread::sleep(Duration::from_millis(500));
     }
     let _ = Command::new("kill")
         .args(["-TERM", &b.id().to_string()])
         .status();
-    assert_eq!(b.wait().unwrap().code(), Some(130), "{}", log("b"));
+    assert_eq!(b.wait().unwrap().code(), Some(130), "{}", procs.log("b"));
     eprintln!(
         "{at_kill:?} records per partition on the target when process a was killed\n--- a ---\n{}--- b ---\n{}",
-        log("a"),
-        log("b")
+        procs.log("a"),
+        procs.log("b")
     );
 
     for partition in 0..PARTITIONS {
