@@ -3,7 +3,7 @@
 #
 #   bash bench/scan.sh [TOPICS] [PARTITIONS] [GROUPS]     (default 1000 10 200)
 #
-# Starts a Tansu broker (SQLite storage), creates TOPICS x PARTITIONS
+# Starts an Apache Kafka broker (testbed/kafka.sh), creates TOPICS x PARTITIONS
 # partitions with one record each and GROUPS consumer groups with committed
 # offsets, then times a release build of `kcp scan clusters --rate-window 0`
 # and prints the wall time against the 15 s target. Everything runs on this
@@ -18,21 +18,18 @@ cargo build --release --locked --quiet
 kcp="$CARGO_TARGET_DIR/release/kcp"
 
 work="$(mktemp -d)"
-port="$("$KCP_TESTBED_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-(cd "$work" && exec "$KCP_TANSU_BIN" broker --listener-url "tcp://127.0.0.1:$port" \
-  --advertised-listener-url "tcp://127.0.0.1:$port" --storage-engine sqlite://tansu.db) >"$work/tansu.log" 2>&1 &
-broker=$!
-trap 'kill "$broker" 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+trap 'bash testbed/kafka.sh stop "$work/kafka"; rm -rf "$work"' EXIT
+# One Kafka 4.x broker; a larger heap than the tests' for 10,000 partitions.
+bootstrap="$(KCP_KAFKA_HEAP=1g bash testbed/kafka.sh start "$work/kafka" --name bench | sed -n 's/^KAFKA_BOOTSTRAP=//p')"
 
 echo "==> loading $topics topics x $partitions partitions, $groups groups" >&2
-"$KCP_TESTBED_PYTHON" testbed/sample_data.py "127.0.0.1:$port" --topics "$topics" \
+"$KCP_TESTBED_PYTHON" testbed/sample_data.py "$bootstrap" --topics "$topics" \
   --partitions "$partitions" --messages 1 --groups "$groups"
 
 cat >"$work/creds.yaml" <<YAML
 clusters:
   - name: bench
-    bootstrap_servers: ["127.0.0.1:$port"]
+    bootstrap_servers: ["$bootstrap"]
     auth: { method: plaintext }
 YAML
 

@@ -2,7 +2,8 @@
 //!
 //!     cargo bench --bench replicator            (needs the test bed)
 //!
-//! Two Tansu brokers (SQLite storage) on loopback. The source gets N
+//! Two one-broker Apache Kafka clusters (the test bed's newest release) on
+//! loopback. The source gets N
 //! records of 100 bytes over 8 partitions. Then, measured:
 //! 1. consume-only: one librdkafka consumer reads all N from the source;
 //! 2. produce-only: one idempotent `acks=all` producer writes N records of
@@ -276,7 +277,7 @@ struct Run {
 
 /// Runs `kcp migrate replicate --until-caught-up` on `topic`, sampling its
 /// CPU time and peak RSS from /proc.
-fn replicate(source: &support::TansuBroker, target: &support::TansuBroker, topic: &str) -> Run {
+fn replicate(source: &support::KafkaCluster, target: &support::KafkaCluster, topic: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     support::write_pair_credentials(dir.path(), source, target);
     let plan = dir.path().join("plan.yaml");
@@ -346,8 +347,8 @@ fn replicate(source: &support::TansuBroker, target: &support::TansuBroker, topic
 
 fn main() {
     let Some(tb) = support::testbed() else { return };
-    let source = support::TansuBroker::start_named(&tb, "source_cluster");
-    let target = support::TansuBroker::start_named(&tb, "target_cluster");
+    let source = support::KafkaCluster::start_named(&tb, "source_cluster");
+    let target = support::KafkaCluster::start_named(&tb, "target_cluster");
     create(&source.bootstrap(), "load");
     create(&target.bootstrap(), "baseline");
     produce(&source.bootstrap(), "load", false);
@@ -355,9 +356,9 @@ fn main() {
     let consume_time = consume(&source.bootstrap(), "load");
     let produce_time = produce(&target.bootstrap(), "baseline", true);
     // Every write below goes to a fresh target, so none pays for what the
-    // others left there (Tansu slows down as its tables fill).
+    // others left there (log segments, page cache).
     drop(target);
-    let target = support::TansuBroker::start_named(&tb, "target_cluster");
+    let target = support::KafkaCluster::start_named(&tb, "target_cluster");
     create(&target.bootstrap(), "baseline2");
     let (both_consume, both_produce) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| consume(&source.bootstrap(), "load"));
@@ -366,12 +367,12 @@ fn main() {
     });
     let both_time = both_consume.max(both_produce);
     drop(target);
-    let target = support::TansuBroker::start_named(&tb, "target_cluster");
+    let target = support::KafkaCluster::start_named(&tb, "target_cluster");
     create(&target.bootstrap(), "plain");
     let (plain_time, plain_first) =
         plain_copy(&source.bootstrap(), &target.bootstrap(), "load", "plain");
     drop(target);
-    let target = support::TansuBroker::start_named(&tb, "target_cluster");
+    let target = support::KafkaCluster::start_named(&tb, "target_cluster");
 
     let run = replicate(&source, &target, "load");
     let (replicate_time, cpu, rss) = (run.wall, run.cpu, run.rss);
@@ -381,11 +382,9 @@ fn main() {
         _ => None,
     };
 
-    // Memory: a backlog far larger than every buffer. A fresh target:
-    // Tansu's header table has no index, so every record it serves costs a
-    // scan of all the headers it holds.
+    // Memory: a backlog far larger than every buffer, on a fresh target.
     drop(target);
-    let target = support::TansuBroker::start_named(&tb, "target_cluster");
+    let target = support::KafkaCluster::start_named(&tb, "target_cluster");
     create(&source.bootstrap(), "large");
     produce_load(&source.bootstrap(), "large", false, LARGE);
     let large = replicate(&source, &target, "large");
@@ -395,7 +394,8 @@ fn main() {
     let separate_limit = rate(consume_time).min(rate(produce_time));
     let limit = rate(both_time);
     println!(
-        "{RECORDS} records of {VALUE} B over {PARTITIONS} partitions, Tansu 0.6.0 (SQLite) source and target on loopback"
+        "{RECORDS} records of {VALUE} B over {PARTITIONS} partitions, Apache Kafka {} source and target on loopback",
+        source.version
     );
     println!(
         "consume-only (source): {:>9.0} records/s {:>6.1} MB/s",

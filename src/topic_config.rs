@@ -1,10 +1,12 @@
 //! What a topic's configs mean for a migration: which ones must be carried
 //! to the target so the topic behaves the same there.
 //!
-//! A config is carried when it was set on the topic, or when its effective
-//! value differs from Apache Kafka's default (a broker-level override such
-//! as MSK's `min.insync.replicas=2` shapes the topic just the same, and some
-//! brokers, Tansu among them, report set configs with source `default`).
+//! A config is carried when it was set on the topic, or when a broker-level
+//! override gives it a value other than Apache Kafka's default (MSK's
+//! `min.insync.replicas=2` shapes the topic just the same). A value whose
+//! source is the broker's own default is never carried: defaults change
+//! between releases (Kafka 4.0 moved `message.timestamp.after.max.ms` to one
+//! hour), and the target keeps its own.
 //! Used by the plan report, and meant for asset generation and the
 //! replicator's target-topic creation.
 
@@ -103,8 +105,9 @@ pub fn not_migrated_reason(name: &str, kind: TopicKind) -> Option<&'static str> 
     reserved_name(name).then_some("internal topic (broker or kcp bookkeeping)")
 }
 
-/// The configs to set on the target topic: set on the topic, or differing
-/// from Kafka's default. Sensitive values (never stored) are left out.
+/// The configs to set on the target topic: set on the topic, or set by a
+/// broker-level override to a value other than Kafka's default. Sensitive
+/// values (never stored) are left out.
 pub fn to_carry(topic: &Topic) -> BTreeMap<String, String> {
     topic
         .configs
@@ -114,7 +117,13 @@ pub fn to_carry(topic: &Topic) -> BTreeMap<String, String> {
             let value = c.value.as_ref()?;
             let set_on_topic =
                 matches!(c.source, ConfigSource::DynamicTopic | ConfigSource::Unknown);
-            let differs = kafka_default(key).is_some_and(|d| d != value);
+            let broker_override = matches!(
+                c.source,
+                ConfigSource::StaticBroker
+                    | ConfigSource::DynamicBroker
+                    | ConfigSource::DynamicDefaultBroker
+            );
+            let differs = broker_override && kafka_default(key).is_some_and(|d| d != value);
             (set_on_topic || differs).then(|| (key.clone(), value.clone()))
         })
         .collect()
@@ -153,11 +162,18 @@ mod tests {
             ("segment.bytes", "1073741824", ConfigSource::Default),
             ("compression.type", "producer", ConfigSource::StaticBroker),
             ("some.vendor.config", "x", ConfigSource::DynamicBroker),
+            // Kafka 4.x's own default, not the 3.x one in the table: the
+            // broker's default, so the target keeps its own.
+            (
+                "message.timestamp.after.max.ms",
+                "3600000",
+                ConfigSource::Default,
+            ),
         ]);
         let carried = to_carry(&t);
         assert_eq!(
             carried.keys().map(String::as_str).collect::<Vec<_>>(),
-            ["cleanup.policy", "min.insync.replicas", "retention.ms"]
+            ["min.insync.replicas", "retention.ms"]
         );
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job end to end on local defaults: start two local Kafka-compatible
-# clusters (Tansu), load sample data into the first and keep a live producer
-# and consumer (testbed/live_clients.py, librdkafka) working on it; scan it
+# The main job end to end on local defaults: start two local Apache Kafka
+# clusters (KRaft, testbed/kafka.sh: the source on Kafka 3.x like most MSK
+# clusters, the target on 4.x), load sample data into the first and keep a
+# live producer and consumer (testbed/live_clients.py, librdkafka) working on it; scan it
 # with kcp into a state file, validate the state, write the migration-plan
 # report, generate the target's assets, write the migration plan, give it
 # hooks that move the live clients, and run the whole cutover with
@@ -21,54 +22,46 @@ kcp="$CARGO_TARGET_DIR/debug/kcp"
 
 work="${KCP_DEMO_DIR:-$repo/kcp-demo}"
 rm -rf "$work" && mkdir -p "$work"
-free_port() { "$KCP_TESTBED_PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-brokers=()
-trap 'kill "${brokers[@]}" 2>/dev/null || true' EXIT
-# start_broker NAME PORT: a Tansu broker with its own SQLite database.
-start_broker() {
-  mkdir -p "$work/$1"
-  (cd "$work/$1" && exec "$KCP_TANSU_BIN" broker --listener-url "tcp://127.0.0.1:$2" \
-    --advertised-listener-url "tcp://127.0.0.1:$2" --storage-engine sqlite://tansu.db \
-    --cluster-id "$1") >"$work/$1/tansu.log" 2>&1 &
-  brokers+=($!)
-  for _ in $(seq 100); do
-    (echo >"/dev/tcp/127.0.0.1/$2") 2>/dev/null && break
-    sleep 0.1
-  done
+clusters=("$work/local" "$work/target")
+trap 'for c in "${clusters[@]}"; do bash testbed/kafka.sh stop "$c"; done; kill "${clients[@]}" 2>/dev/null || true' EXIT
+clients=()
+# start_cluster NAME VERSION: a one-broker Apache Kafka cluster (KRaft) in
+# $work/NAME; prints its PLAINTEXT bootstrap address.
+start_cluster() {
+  bash testbed/kafka.sh start "$work/$1" --name "$1" --version "$2" | sed -n 's/^KAFKA_BOOTSTRAP=//p'
 }
-port="$(free_port)"
-target_port="$(free_port)"
-echo "==> starting two local clusters (Tansu, SQLite storage): 127.0.0.1:$port and 127.0.0.1:$target_port" >&2
-start_broker local "$port"
-start_broker target "$target_port"
+echo "==> starting two local Apache Kafka clusters: local (Kafka ${KCP_KAFKA_VERSIONS##* }) and target (Kafka ${KCP_KAFKA_VERSIONS%% *})" >&2
+source_bootstrap="$(start_cluster local "${KCP_KAFKA_VERSIONS##* }")"
+target_bootstrap="$(start_cluster target "${KCP_KAFKA_VERSIONS%% *}")"
+echo "    local: $source_bootstrap, target: $target_bootstrap" >&2
 
 echo "==> loading sample data" >&2
-"$KCP_TESTBED_PYTHON" testbed/sample_data.py "127.0.0.1:$port"
+"$KCP_TESTBED_PYTHON" testbed/sample_data.py "$source_bootstrap"
 
 echo "==> starting a live producer and consumer on topic live-orders (group live-billing)" >&2
 live=("$KCP_TESTBED_PYTHON" "$repo/testbed/live_clients.py")
 echo source >"$work/producer.ctl"
 echo source >"$work/consumer.ctl"
-"${live[@]}" produce --control "$work/producer.ctl" --source "127.0.0.1:$port" \
-  --target "127.0.0.1:$target_port" --topic live-orders --partitions 3 --rate 200 \
+"${live[@]}" produce --control "$work/producer.ctl" --source "$source_bootstrap" \
+  --target "$target_bootstrap" --topic live-orders --partitions 3 --rate 200 \
   --log "$work/produced.jsonl" 2>"$work/producer.err" &
-brokers+=($!)
+clients+=($!)
 producer=$!
 sleep 2
-"${live[@]}" consume --control "$work/consumer.ctl" --source "127.0.0.1:$port" \
-  --target "127.0.0.1:$target_port" --topic live-orders --group live-billing \
+"${live[@]}" consume --control "$work/consumer.ctl" --source "$source_bootstrap" \
+  --target "$target_bootstrap" --topic live-orders --group live-billing \
   --log "$work/consumed.jsonl" 2>"$work/consumer.err" &
-brokers+=($!)
+clients+=($!)
 consumer=$!
 sleep 3
 
 cat >"$work/credentials.yaml" <<YAML
 clusters:
   - name: local
-    bootstrap_servers: ["127.0.0.1:$port"]
+    bootstrap_servers: ["$source_bootstrap"]
     auth: { method: plaintext }
   - name: target
-    bootstrap_servers: ["127.0.0.1:$target_port"]
+    bootstrap_servers: ["$target_bootstrap"]
     auth: { method: plaintext }
 YAML
 

@@ -9,26 +9,28 @@
 #                               (moto 5.2.5, cbor2, boto3, confluent-kafka);
 #                               skipped while the stamp file holds the
 #                               requirements' sha256. ~30-60 s cold.
-#   $KCP_TANSU_ROOT/bin/tansu   Tansu 0.6.0 with the SQLite engine (`libsql`);
-#                               skipped while the binary reports `tansu 0.6.0`
-#                               and lists libsql among its storage engines.
-#                               ~8.5 min cold on 2 cores.
+#   $KCP_KAFKA_ROOT/<v>/libs    Apache Kafka <v> (4.1.1 and 3.9.1) from Maven
+#                               Central through testbed/kafka/pom.xml, with
+#                               Maven's own cache in $KCP_CACHE/m2. ~20-60 s
+#                               cold; brokers are run by testbed/kafka.sh.
 #
 # Defaults: KCP_CACHE=~/.cache/kcp, KCP_TESTBED_DIR=$KCP_CACHE/testbed,
-# KCP_TANSU_ROOT=$KCP_CACHE/tansu-0.6.0. The Rust tests look in the same
-# default places when the exported variables are not set.
+# KCP_KAFKA_ROOT=$KCP_CACHE/kafka, KCP_KAFKA_VERSIONS="4.1.1 3.9.1",
+# KCP_JAVA = the first Java 17+ of $JAVA_HOME, PATH and /usr/lib/jvm. The
+# Rust tests look in the same default places when the exported variables
+# are not set.
 #
-# Needs python3 with venv (Debian: python3-venv), cargo, and a C toolchain
-# (build-essential, pkg-config, libssl-dev); installing those is the CI
-# script's job, not this one's.
+# Needs python3 with venv (Debian: python3-venv), a JDK 17+ and Maven;
+# installing those is the CI script's job, not this one's.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${KCP_CACHE:-$HOME/.cache/kcp}"
 testbed_dir="${KCP_TESTBED_DIR:-$cache/testbed}"
-tansu_version="0.6.0"
-tansu_root="${KCP_TANSU_ROOT:-$cache/tansu-$tansu_version}"
-tansu_bin="$tansu_root/bin/tansu"
+# The releases the test bed runs: the newest line first (the default and
+# the target side), then a 3.x release (the source side).
+kafka_versions="${KCP_KAFKA_VERSIONS:-4.1.1 3.9.1}"
+kafka_root="${KCP_KAFKA_ROOT:-$cache/kafka}"
 venv="$testbed_dir/venv"
 python="$venv/bin/python"
 
@@ -72,41 +74,57 @@ else
   step_done "python venv installed"
 fi
 
-# --- Tansu ---------------------------------------------------------------------
-# `tansu --version` prints `tansu 0.6.0`; `tansu --help` ends with
-# `Storage engines: libsql`. A default-feature build (null engine only) would
-# accept produces and store nothing, so the engine list is checked too.
-tansu_ok() {
-  [[ -x "$tansu_bin" ]] &&
-    [[ "$("$tansu_bin" --version 2>/dev/null)" == "tansu $tansu_version" ]] &&
-    "$tansu_bin" --help 2>/dev/null | grep -q '^Storage engines:.*libsql'
-}
-step "tansu: checking $tansu_bin"
-if tansu_ok; then
-  step_done "tansu $tansu_version with libsql present"
-else
-  command -v cargo >/dev/null 2>&1 || {
-    log "cargo not found: install Rust to build Tansu"
-    exit 1
-  }
-  log "building tansu $tansu_version with the SQLite engine (about 8.5 min on 2 cores)"
-  # A private target dir keeps Tansu's ~1.5 GB of build output away from the
-  # project's CARGO_TARGET_DIR. It is kept if the build is interrupted (so a
-  # rerun resumes) and removed once the binary is installed.
-  # --force: replace a binary that exists but failed the checks above.
-  CARGO_TARGET_DIR="$tansu_root.build" cargo install tansu --version "$tansu_version" --locked \
-    --features libsql --root "$tansu_root" --force >&2
-  rm -rf "$tansu_root.build"
-  tansu_ok || {
-    log "the built $tansu_bin does not report tansu $tansu_version with libsql"
-    exit 1
-  }
-  step_done "tansu $tansu_version built"
+# --- Apache Kafka ----------------------------------------------------------------
+# One folder per release, $kafka_root/<version>/libs, filled by Maven from
+# testbed/kafka/pom.xml (the broker, the storage tool, the command-line tools
+# and their runtime dependencies). The newest line (4.x) plays the target
+# side, 3.x (what most MSK clusters run) the source side. Skipped while the
+# stamp holds the pom's sha256 and the version.
+java_ok() { "$1" -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; }
+java_bin="${KCP_JAVA:-}"
+if [[ -z "$java_bin" ]]; then
+  for candidate in "${JAVA_HOME:+$JAVA_HOME/bin/java}" java /usr/lib/jvm/*/bin/java; do
+    [[ -n "$candidate" ]] && command -v "$candidate" >/dev/null 2>&1 && java_ok "$candidate" && {
+      java_bin="$(command -v "$candidate")"
+      break
+    }
+  done
 fi
+[[ -n "$java_bin" ]] && java_ok "$java_bin" || {
+  log "no Java 17 or newer found (Kafka 4.x brokers need it): install a JDK or set KCP_JAVA"
+  exit 1
+}
+command -v mvn >/dev/null 2>&1 || {
+  log "mvn not found: install Maven (Debian: maven) to fetch Kafka from Maven Central"
+  exit 1
+}
+pom_sum="$(sha256sum "$here/kafka/pom.xml" | cut -d' ' -f1)"
+for version in $kafka_versions; do
+  libs="$kafka_root/$version/libs"
+  stamp="$kafka_root/$version/.stamp"
+  step "kafka $version: checking $libs"
+  if [[ -f "$stamp" && "$(<"$stamp")" == "$pom_sum $version" && -f "$libs/kafka_2.13-$version.jar" ]]; then
+    step_done "kafka $version present"
+    continue
+  fi
+  rm -rf "$kafka_root/$version" && mkdir -p "$kafka_root/$version"
+  log "fetching kafka $version and its dependencies from Maven Central"
+  mvn -q -B -Dstyle.color=never -f "$here/kafka/pom.xml" -Dmaven.repo.local="$cache/m2" \
+    -Dkafka.version="$version" -P "kafka${version%%.*}" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$libs.tmp" >&2 || {
+    log "mvn could not fetch kafka $version (see above)"
+    exit 1
+  }
+  mv "$libs.tmp" "$libs"
+  printf '%s %s\n' "$pom_sum" "$version" >"$stamp"
+  step_done "kafka $version installed ($(ls "$libs" | wc -l) jars)"
+done
 
 log "test bed ready in $((SECONDS - started_all))s"
 
 # --- For the caller's shell ----------------------------------------------------
-printf 'export KCP_TANSU_BIN=%q\n' "$tansu_bin"
+printf 'export KCP_KAFKA_ROOT=%q\n' "$kafka_root"
+printf 'export KCP_KAFKA_VERSIONS=%q\n' "$kafka_versions"
+printf 'export KCP_JAVA=%q\n' "$java_bin"
 printf 'export KCP_TESTBED_PYTHON=%q\n' "$python"
 printf 'export KCP_TESTBED_DIR=%q\n' "$testbed_dir"

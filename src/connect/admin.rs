@@ -110,6 +110,8 @@ pub struct GroupDescription {
     pub members: Vec<MemberInfo>,
     /// Set when this group could not be described.
     pub error: Option<String>,
+    /// The Kafka error code's name (`NOT_COORDINATOR`, ...) with `error`.
+    pub error_code: Option<String>,
 }
 
 /// One partition's answer to ListOffsets or ListConsumerGroupOffsets.
@@ -331,21 +333,78 @@ pub fn describe_consumer_groups(
                     simple: rd::rd_kafka_ConsumerGroupDescription_is_simple_consumer_group(g) != 0,
                     members,
                     error: (!error.is_null()).then(|| string(rd::rd_kafka_error_string(error))),
+                    error_code: (!error.is_null()).then(|| string(rd::rd_kafka_error_name(error))),
                 }
             })
             .collect())
     }
 }
 
+/// Error codes of a group whose coordinator is moving or still loading.
+const COORDINATOR_NOT_READY: &[&str] = &[
+    "NOT_COORDINATOR",
+    "COORDINATOR_NOT_AVAILABLE",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+];
+
+/// Waits (up to the connection's timeout) until every group's coordinator
+/// answers, and returns the groups whose coordinator never did.
+///
+/// librdkafka 2.12 crashes the whole process (a NULL dereference,
+/// confluentinc/librdkafka#5040, open) when a ListConsumerGroupOffsets
+/// answer says NOT_COORDINATOR, which Kafka answers while a coordinator
+/// loads: on a cluster that never had a group (the target of a migration),
+/// right after a broker restart or a leader move. DescribeConsumerGroups
+/// reports the same condition as a per-group error instead, so it is asked
+/// first, until the coordinators are ready.
+fn coordinators_not_ready(conn: &Connection, group_ids: &[String]) -> Vec<String> {
+    let deadline = std::time::Instant::now() + conn.timeout();
+    let mut waiting: Vec<String> = group_ids.to_vec();
+    while !waiting.is_empty() {
+        let Ok(described) = describe_consumer_groups(conn, &waiting) else {
+            // Not describable at all (an old broker, a missing ACL): the
+            // offsets request reports its own error, as before.
+            return Vec::new();
+        };
+        waiting = described
+            .into_iter()
+            .filter(|g| {
+                g.error_code
+                    .as_deref()
+                    .is_some_and(|code| COORDINATOR_NOT_READY.contains(&code))
+            })
+            .map(|g| g.group_id)
+            .collect();
+        if waiting.is_empty() || std::time::Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    waiting
+}
+
 /// Committed offsets of several groups, all requested at once. The result
-/// has one entry per group, in order.
+/// has one entry per group, in order. Groups whose coordinator is not ready
+/// within the connection's timeout get an error, and are never asked (see
+/// [`coordinators_not_ready`]).
 pub fn list_group_offsets(
     conn: &Connection,
     group_ids: &[String],
 ) -> Vec<Result<Vec<PartitionOffset>, AdminError>> {
+    let not_ready = coordinators_not_ready(conn, group_ids);
     let started: Vec<Result<Pending, AdminError>> = group_ids
         .iter()
         .map(|group| {
+            if not_ready.contains(group) {
+                return Err(AdminError::Failed {
+                    call: "ListConsumerGroupOffsets",
+                    code: "COORDINATOR_NOT_AVAILABLE".to_owned(),
+                    message: format!(
+                        "the coordinator of group `{group}` did not become ready within {} s",
+                        conn.timeout().as_secs()
+                    ),
+                });
+            }
             let name =
                 CString::new(group.as_str()).map_err(|_| nul_error("ListConsumerGroupOffsets"))?;
             let pending = Pending::new(

@@ -419,8 +419,8 @@ fn read_groups(
         );
     }
 
-    // Descriptions (state, members, assignments). Brokers that cannot describe
-    // groups (Tansu on SQLite drops the connection) leave the listing's data.
+    // Descriptions (state, members, assignments). Groups the broker will not
+    // describe (no Describe ACL, no such API) keep the listing's data.
     // Groups that could not be described, by error text.
     let mut undescribed: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for chunk in ids.chunks(GROUP_BATCH) {

@@ -1,16 +1,18 @@
-//! Connections to a real Tansu broker: PLAINTEXT, SASL/SCRAM-SHA-512 (and
-//! -256), and fast, explicit failures for a wrong password.
-//!
-//! Tansu cannot create SCRAM users through an authenticated listener, so the
-//! SCRAM cluster is two brokers on one SQLite database: an open one for
-//! administration and one with `--authentication` that clients use.
+//! Connections to a real Apache Kafka cluster through every auth method of
+//! the credentials file, each against the listener that speaks it
+//! (`testbed/kafka.sh`): PLAINTEXT, SASL/PLAIN, SASL/SCRAM-SHA-256 and -512,
+//! TLS, mutual TLS and SASL over TLS; and fast, explicit failures for a wrong
+//! password, a wrong CA, a plaintext client on a SASL listener and an
+//! unreachable broker.
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kcp::connect::{ConnectError, ConnectOptions, CredentialsFile, connect};
 
 use crate::require_testbed;
-use crate::support::{TansuBroker, write_credentials};
+use crate::support::{KafkaCluster, free_port, write_credentials};
 
 fn options() -> ConnectOptions {
     ConnectOptions {
@@ -18,96 +20,138 @@ fn options() -> ConnectOptions {
     }
 }
 
-#[test]
-fn plaintext_connects_and_reads_metadata() {
-    let tb = require_testbed!();
-    let broker = TansuBroker::start(&tb);
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_credentials(
-        dir.path(),
-        &format!(
-            "clusters:\n  - name: local\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n",
-            broker.bootstrap()
-        ),
-    );
-    let creds = CredentialsFile::load(&path).unwrap();
-    let conn = connect(creds.cluster("local").unwrap(), options()).unwrap();
-    let md = conn.metadata();
-    assert_eq!(md.brokers.len(), 1, "{md:?}");
-    assert_eq!(md.brokers[0].port, broker.port);
-    assert_eq!(md.brokers[0].host, "127.0.0.1");
-    assert_eq!(md.topic_count, 0);
+/// Loads a one-cluster credentials file; `${PW}` resolves to `password`.
+fn creds(dir: &Path, yaml: &str, password: &str) -> CredentialsFile {
+    let path = write_credentials(dir, yaml);
+    CredentialsFile::parse(&path, &std::fs::read_to_string(&path).unwrap(), |v| {
+        (v == "PW").then(|| password.to_owned())
+    })
+    .unwrap()
 }
 
-struct ScramCluster {
-    admin: TansuBroker,
-    secured: TansuBroker,
-}
-
-fn scram_cluster(tb: &crate::support::Testbed) -> ScramCluster {
-    let admin = TansuBroker::start(tb);
-    // Kafka keeps SCRAM credentials per mechanism.
-    admin.create_scram_user(tb, "alice", "alice-secret", "scram512");
-    admin.create_scram_user(tb, "alice", "alice-secret", "scram256");
-    let secured = admin.start_sharing(tb, true);
-    ScramCluster { admin, secured }
-}
-
-fn scram_creds(bootstrap: &str, mechanism: &str, password_var: &str) -> String {
+fn cluster_yaml(name: &str, bootstrap: &str, auth: &str) -> String {
     format!(
-        "clusters:\n  - name: secure-dc\n    bootstrap_servers: [\"{bootstrap}\"]\n    auth:\n      method: sasl_scram\n      mechanism: {mechanism}\n      username: alice\n      password: ${{{password_var}}}\n"
+        "clusters:\n  - name: {name}\n    bootstrap_servers: [\"{bootstrap}\"]\n    auth: {auth}\n"
     )
 }
 
 #[test]
-fn scram_sha_512_connects_with_the_right_password() {
+fn every_auth_method_connects_to_its_listener() {
     let tb = require_testbed!();
-    let cluster = scram_cluster(&tb);
+    let kafka = KafkaCluster::start(&tb);
+    kafka.create_scram_user(&tb, "carol", "carol-secret");
+    let (ca, cert, key) = kafka.tls_files();
+    let cases = [
+        ("plaintext", kafka.bootstrap(), "{ method: plaintext }".to_owned(), ""),
+        (
+            "sasl-plain",
+            kafka.listener("SASL"),
+            "{ method: sasl_plain, username: alice, password: \"${PW}\" }".to_owned(),
+            "alice-secret",
+        ),
+        (
+            "scram-256",
+            kafka.listener("SASL"),
+            "{ method: sasl_scram, mechanism: SCRAM-SHA-256, username: carol, password: \"${PW}\" }".to_owned(),
+            "carol-secret",
+        ),
+        (
+            "scram-512",
+            kafka.listener("SASL"),
+            "{ method: sasl_scram, mechanism: SCRAM-SHA-512, username: carol, password: \"${PW}\" }".to_owned(),
+            "carol-secret",
+        ),
+        ("tls", kafka.listener("SSL"), format!("{{ method: tls, ca_cert: \"{ca}\" }}"), ""),
+        (
+            "mtls",
+            kafka.listener("MTLS"),
+            format!("{{ method: mtls, ca_cert: \"{ca}\", client_cert: \"{cert}\", client_key: \"{key}\" }}"),
+            "",
+        ),
+        (
+            "scram-512-over-tls",
+            kafka.listener("SASL_SSL"),
+            format!("{{ method: sasl_scram, mechanism: SCRAM-SHA-512, username: carol, password: \"${{PW}}\", tls: {{ ca_cert: \"{ca}\" }} }}"),
+            "carol-secret",
+        ),
+        (
+            "plain-over-tls",
+            kafka.listener("SASL_SSL"),
+            format!("{{ method: sasl_plain, username: alice, password: \"${{PW}}\", tls: {{ ca_cert: \"{ca}\" }} }}"),
+            "alice-secret",
+        ),
+    ];
     let dir = tempfile::tempdir().unwrap();
-    for mechanism in ["SCRAM-SHA-512", "SCRAM-SHA-256"] {
-        let path = write_credentials(
-            dir.path(),
-            &scram_creds(&cluster.secured.bootstrap(), mechanism, "KCP_TEST_PW"),
+    for (name, bootstrap, auth, password) in cases {
+        let creds = creds(dir.path(), &cluster_yaml(name, &bootstrap, &auth), password);
+        let started = Instant::now();
+        let conn = connect(&creds.clusters[0], options())
+            .unwrap_or_else(|e| panic!("{name}: {e}\nbroker log:\n{}", kafka.log_text()));
+        let md = conn.metadata();
+        assert_eq!(md.brokers.len(), 1, "{name}: {md:?}");
+        assert_eq!(md.brokers[0].host, "127.0.0.1", "{name}");
+        assert_eq!(
+            format!("127.0.0.1:{}", md.brokers[0].port),
+            bootstrap,
+            "{name}: brokers are advertised on the listener the client used"
         );
-        let creds = CredentialsFile::parse(&path, &std::fs::read_to_string(&path).unwrap(), |v| {
-            (v == "KCP_TEST_PW").then(|| "alice-secret".to_owned())
-        })
-        .unwrap();
-        let conn = connect(&creds.clusters[0], options()).unwrap_or_else(|e| {
-            panic!(
-                "{mechanism}: {e}\nbroker log:\n{}",
-                cluster.secured.log_text()
-            )
-        });
-        assert_eq!(conn.metadata().brokers.len(), 1);
+        eprintln!("{name}: connected in {:?}", started.elapsed());
     }
-    // The admin listener is the same cluster, without authentication.
-    drop(cluster.admin);
 }
 
-#[test]
-fn a_wrong_password_fails_fast_naming_the_cluster_and_method() {
-    let tb = require_testbed!();
-    let cluster = scram_cluster(&tb);
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_credentials(
-        dir.path(),
-        &scram_creds(&cluster.secured.bootstrap(), "SCRAM-SHA-512", "PW"),
-    );
-    let creds = CredentialsFile::parse(&path, &std::fs::read_to_string(&path).unwrap(), |_| {
-        Some("not-her-password".into())
-    })
-    .unwrap();
+/// A self-signed CA that signed nothing the broker has.
+fn unrelated_ca(dir: &Path) -> String {
+    let path = dir.join("other-ca.pem");
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=not-the-brokers-ca", "-keyout"])
+        .arg(dir.join("other-ca.key"))
+        .arg("-out")
+        .arg(&path)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    path.display().to_string()
+}
+
+/// Connects and expects an error within `bound`.
+fn fails_within(creds: &CredentialsFile, bound: Duration) -> ConnectError {
     let started = Instant::now();
     let err = connect(
         &creds.clusters[0],
         ConnectOptions {
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
         },
     )
-    .unwrap_err();
+    .expect_err("the connection should fail");
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    assert!(elapsed < bound, "took {elapsed:?}: {err}");
+    eprintln!("failed in {elapsed:?}: {err}");
+    err
+}
+
+#[test]
+fn wrong_credentials_fail_fast_with_their_own_error() {
+    let tb = require_testbed!();
+    let kafka = KafkaCluster::start(&tb);
+    kafka.create_scram_user(&tb, "alice", "alice-secret");
+    let dir = tempfile::tempdir().unwrap();
+
+    // A wrong SCRAM password: an authentication error naming the cluster
+    // and the method, never the password.
+    let wrong = creds(
+        dir.path(),
+        &cluster_yaml(
+            "secure-dc",
+            &kafka.listener("SASL"),
+            "{ method: sasl_scram, mechanism: SCRAM-SHA-512, username: alice, password: \"${PW}\" }",
+        ),
+        "not-her-password",
+    );
+    let err = fails_within(&wrong, Duration::from_secs(10));
     assert!(matches!(err, ConnectError::Authentication { .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains("cluster `secure-dc`"), "{text}");
@@ -117,35 +161,42 @@ fn a_wrong_password_fails_fast_naming_the_cluster_and_method() {
     );
     assert!(!text.contains("not-her-password"), "{text}");
     assert!(err.hint().unwrap().contains("username and password"));
-    eprintln!("wrong password detected in {elapsed:?}: {text}");
-}
 
-#[test]
-fn plaintext_client_on_a_sasl_listener_is_refused_clearly() {
-    let tb = require_testbed!();
-    let cluster = scram_cluster(&tb);
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_credentials(
+    // A CA that did not sign the broker's certificate: a TLS error.
+    let other_ca = unrelated_ca(dir.path());
+    let bad_ca = creds(
         dir.path(),
-        &format!(
-            "clusters:\n  - name: mismatch\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n",
-            cluster.secured.bootstrap()
+        &cluster_yaml(
+            "tls-dc",
+            &kafka.listener("SSL"),
+            &format!("{{ method: tls, ca_cert: \"{other_ca}\" }}"),
         ),
+        "",
     );
-    let creds = CredentialsFile::load(&path).unwrap();
-    let started = Instant::now();
-    let err = connect(
-        &creds.clusters[0],
-        ConnectOptions {
-            timeout: Duration::from_secs(5),
-        },
-    )
-    .unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
+    let err = fails_within(&bad_ca, Duration::from_secs(10));
+    assert!(matches!(err, ConnectError::Tls { .. }), "{err}");
+    assert!(err.to_string().contains("cluster `tls-dc`"), "{err}");
+    assert!(err.hint().unwrap().contains("ca_cert"), "{:?}", err.hint());
+
+    // A plaintext client on a SASL listener: refused, naming the cluster.
+    let mismatch = creds(
+        dir.path(),
+        &cluster_yaml("mismatch", &kafka.listener("SASL"), "{ method: plaintext }"),
+        "",
     );
-    let text = err.to_string();
-    assert!(text.contains("cluster `mismatch`"), "{text}");
+    let err = fails_within(&mismatch, Duration::from_secs(15));
+    assert!(err.to_string().contains("cluster `mismatch`"), "{err}");
+
+    // Nobody listening: unreachable, quickly.
+    let nobody = creds(
+        dir.path(),
+        &cluster_yaml(
+            "gone",
+            &format!("127.0.0.1:{}", free_port()),
+            "{ method: plaintext }",
+        ),
+        "",
+    );
+    let err = fails_within(&nobody, Duration::from_secs(10));
+    assert!(matches!(err, ConnectError::Unreachable { .. }), "{err}");
 }

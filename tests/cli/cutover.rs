@@ -8,13 +8,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::kafka::create_topics;
-use crate::support::{TansuBroker, Testbed, testbed_dir, write_pair_credentials};
+use crate::support::{KafkaCluster, Testbed, testbed_dir, write_pair_credentials};
 use crate::{kcp, run};
 
 struct Live {
     tb: Testbed,
-    source: TansuBroker,
-    target: TansuBroker,
+    source: KafkaCluster,
+    target: KafkaCluster,
     dir: tempfile::TempDir,
     producer: Option<Child>,
     consumer: Option<Child>,
@@ -123,8 +123,8 @@ fn hook(python: &Path, role: &str, dir: &Path, to: &str) -> String {
 /// plan whose hooks move them.
 fn live() -> Option<Live> {
     let tb = crate::support::testbed()?;
-    let source = TansuBroker::start_named(&tb, "source_cluster");
-    let target = TansuBroker::start_named(&tb, "target_cluster");
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
     create_topics(&source.bootstrap(), &[("orders", 3, &[])]);
     let dir = tempfile::tempdir().unwrap();
     let creds = write_pair_credentials(dir.path(), &source, &target);
@@ -466,8 +466,8 @@ fn topics(bootstrap: &str) -> Vec<String> {
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
     let tb = crate::require_testbed!();
-    let source = TansuBroker::start_named(&tb, "source_cluster");
-    let target = TansuBroker::start_named(&tb, "target_cluster");
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
     create_topics(&source.bootstrap(), &[("orders", 3, &[])]);
     crate::kafka::produce(&source.bootstrap(), "orders", &[5, 5, 5]);
     crate::kafka::commit(&source.bootstrap(), "billing", &[("orders", 0, 2)]);

@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::TansuBroker;
+use crate::support::KafkaCluster;
 use crate::{repo, require_testbed};
 
 /// The pages whose `console` blocks run, in this order (later pages use
@@ -169,8 +169,8 @@ fn every_page_with_console_examples_is_run() {
 #[test]
 fn console_examples_print_what_the_docs_show() {
     let tb = require_testbed!();
-    let local = TansuBroker::start_named(&tb, "local");
-    let target = TansuBroker::start_named(&tb, "target");
+    let local = KafkaCluster::start_named(&tb, "local");
+    let target = KafkaCluster::start_named(&tb, "target");
     let loaded = Command::new(&tb.python)
         .arg(repo().join("testbed/sample_data.py"))
         .arg(local.bootstrap())

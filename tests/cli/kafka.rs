@@ -4,11 +4,13 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use std::sync::Mutex;
+
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::ToBytes;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientConfig, Message, Offset, Timestamp, TopicPartitionList};
 
 pub fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
@@ -44,13 +46,50 @@ pub fn create_topics(bootstrap: &str, topics: &[TopicSpec<'_>]) {
     }
 }
 
-pub fn producer(bootstrap: &str) -> BaseProducer {
+/// A producer context that remembers failed deliveries, so that a test
+/// never loads less than it thinks (a broker refusing a batch is silent
+/// otherwise). [`flush`] asserts there were none.
+#[derive(Default)]
+pub struct Checked {
+    failures: Mutex<Vec<String>>,
+}
+
+impl ClientContext for Checked {}
+
+impl ProducerContext for Checked {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, m)) = result {
+            self.failures
+                .lock()
+                .unwrap()
+                .push(format!("{}-{}: {e}", m.topic(), m.partition()));
+        }
+    }
+}
+
+pub type TestProducer = BaseProducer<Checked>;
+
+pub fn producer(bootstrap: &str) -> TestProducer {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
-        .create()
+        .create_with_context(Checked::default())
         .unwrap()
+}
+
+/// Flushes and fails the test if any record was not delivered.
+pub fn flush(producer: &TestProducer) {
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let failures = producer.context().failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} records were not delivered, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
 }
 
 /// Produces `counts[p]` keyed records with a header to each partition `p`.
@@ -72,12 +111,12 @@ pub fn produce(bootstrap: &str, topic: &str, counts: &[usize]) {
             send(&producer, record);
         }
     }
-    producer.flush(Duration::from_secs(30)).unwrap();
+    flush(&producer);
 }
 
 /// Sends, waiting on a full queue.
-pub fn send<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(
-    producer: &BaseProducer,
+pub fn send<K: ToBytes + ?Sized, P: ToBytes + ?Sized, C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
     mut record: BaseRecord<'_, K, P>,
 ) {
     loop {

@@ -56,9 +56,13 @@ pub struct Run {
 
 pub fn run(cmd: &mut assert_cmd::Command) -> Run {
     let out = cmd.output().expect("run kcp");
+    let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&out.status) {
+        stderr.push_str(&format!("\n[killed by signal {signal}]"));
+    }
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stderr,
     }
 }

@@ -4,12 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::kafka::{commit, create_topics, produce};
-use crate::support::{TansuBroker, write_pair_credentials};
+use crate::support::{KafkaCluster, write_pair_credentials};
 use crate::{kcp, require_testbed, run};
 
 struct Setup {
-    source: TansuBroker,
-    target: TansuBroker,
+    source: KafkaCluster,
+    target: KafkaCluster,
     dir: tempfile::TempDir,
     creds: PathBuf,
 }
@@ -18,8 +18,8 @@ struct Setup {
 /// ops reads `logs` alone.
 fn setup() -> Option<Setup> {
     let tb = crate::support::testbed()?;
-    let source = TansuBroker::start_named(&tb, "source_cluster");
-    let target = TansuBroker::start_named(&tb, "target_cluster");
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
     let bootstrap = source.bootstrap();
     create_topics(
         &bootstrap,
@@ -360,7 +360,7 @@ fn execute_dry_run_lists_the_steps_and_runs_nothing() {
 #[test]
 fn verify_agrees_after_a_copy_and_catches_a_tampered_target() {
     use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{BaseRecord, Producer};
+    use rdkafka::producer::BaseRecord;
     let _ = require_testbed!();
     let s = setup().unwrap();
     let plan_path = s.dir.path().join("plan.yaml");
@@ -380,6 +380,7 @@ fn verify_agrees_after_a_copy_and_catches_a_tampered_target() {
 
     // A record on the target that claims to be a copy but differs is caught.
     let p = crate::kafka::producer(&s.target.bootstrap());
+    let forged = format!("v1;{};payments;1;0", s.source.cluster_id);
     crate::kafka::send(
         &p,
         BaseRecord::<str, str>::to("payments")
@@ -387,10 +388,10 @@ fn verify_agrees_after_a_copy_and_catches_a_tampered_target() {
             .payload("forged")
             .headers(OwnedHeaders::new().insert(Header {
                 key: "kcp.provenance",
-                value: Some("v1;source_cluster;payments;1;0"),
+                value: Some(&forged),
             })),
     );
-    p.flush(timeout).unwrap();
+    crate::kafka::flush(&p);
     let v = kcp::migrate::verify::verify(&plan, src, dst, timeout).unwrap();
     assert!(!v.ok);
     let bad: Vec<_> = v

@@ -1,20 +1,16 @@
-//! `kcp scan clusters` against a real Tansu broker: topics with configs,
-//! keyed records with headers, committed offsets of several groups, exact
-//! counts and lag, rate sampling and deletion of topics between scans.
-//!
-//! Tansu gaps (see `../shared/reference/testbed.md`): it stores no ACLs
-//! (DescribeAcls is always empty), it fails DescribeGroups on SQLite (group
-//! members and states are then missing, with a warning) and DescribeConfigs
-//! returns only the configs set explicitly. The assertions follow that.
+//! `kcp scan clusters` against a real Apache Kafka broker: topics with
+//! configs and their sources, keyed records with headers, committed offsets
+//! of several groups (described: state, protocol), exact counts and lag,
+//! rate sampling and deletion of topics between scans.
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::AdminOptions;
 use serde_json::Value;
 
 use crate::kafka::{admin, block, commit, create_topics, produce};
 
-use crate::support::{TansuBroker, write_credentials};
+use crate::support::{KafkaCluster, write_credentials};
 use crate::{kcp, require_testbed, run};
 
 fn scan(dir: &std::path::Path, bootstrap: &str, extra: &[&str]) -> (crate::Run, Value) {
@@ -62,7 +58,7 @@ fn offsets(state: &Value, topic: &str) -> Vec<(i64, i64)> {
 #[test]
 fn scan_records_topics_offsets_configs_and_group_lag() {
     let tb = require_testbed!();
-    let broker = TansuBroker::start(&tb);
+    let broker = KafkaCluster::start(&tb);
     let bootstrap = broker.bootstrap();
     create_topics(
         &bootstrap,
@@ -110,7 +106,9 @@ fn scan_records_topics_offsets_configs_and_group_lag() {
     assert_eq!(cluster["auth_method"], "plaintext");
 
     let topics = cluster["topics"].as_object().unwrap();
-    assert_eq!(topics.len(), 5, "{:?}", topics.keys().collect::<Vec<_>>());
+    // The five created, and `__consumer_offsets` made by the commits.
+    assert_eq!(topics.len(), 6, "{:?}", topics.keys().collect::<Vec<_>>());
+    assert_eq!(topics["__consumer_offsets"]["kind"], "internal");
     assert_eq!(topics["orders"]["kind"], "user");
     assert_eq!(topics["customers"]["kind"], "user");
     assert_eq!(
@@ -129,8 +127,17 @@ fn scan_records_topics_offsets_configs_and_group_lag() {
         "86400000"
     );
     assert_eq!(
+        topics["orders"]["configs"]["retention.ms"]["source"],
+        "dynamic_topic"
+    );
+    assert_eq!(
         topics["customers"]["configs"]["cleanup.policy"]["value"],
         "compact"
+    );
+    // Every config is described, with where its value comes from.
+    assert_eq!(
+        topics["customers"]["configs"]["segment.bytes"]["source"],
+        "default"
     );
     assert_eq!(
         topics["orders"]["partitions"][1]["leader"],
@@ -166,35 +173,40 @@ fn scan_records_topics_offsets_configs_and_group_lag() {
     let summary: Value = serde_json::from_str(&out.stdout).unwrap();
     let s = &summary["clusters"][0];
     assert_eq!(s["cluster"], "source");
-    assert_eq!(s["topics"], 5);
-    assert_eq!(s["internal_topics"], 3);
-    assert_eq!(s["partitions"], 8);
+    let offsets_partitions = topics["__consumer_offsets"]["partitions"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(s["topics"], 6);
+    assert_eq!(s["internal_topics"], 4);
+    assert_eq!(s["partitions"], 8 + offsets_partitions);
     assert_eq!(s["consumer_groups"], 2);
-    assert_eq!(s["messages"], 42);
-
-    // Tansu on SQLite cannot describe groups: the scan degrades with a warning.
-    let warnings: Vec<&str> = cluster["warnings"]
+    // The records produced, and the commits in `__consumer_offsets`.
+    let commits: i64 = topics["__consumer_offsets"]["partitions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| w["call"].as_str().unwrap())
-        .collect();
-    assert!(
-        warnings.iter().all(|w| *w == "DescribeConsumerGroups"),
-        "{warnings:?}"
-    );
+        .filter_map(|p| Some(p["latest_offset"].as_i64()? - p["earliest_offset"].as_i64()?))
+        .sum();
+    assert!(commits >= 4, "{commits}");
+    assert_eq!(s["messages"], 42 + commits);
 
-    // A deleted topic disappears on the next scan. Tansu 0.6.0 on SQLite
-    // deletes every topic on a DeleteTopics for one (seen here), so `orders`
-    // is created again afterwards when it went too; on Kafka it stays.
+    // Both groups are described: empty (their offsets were committed by a
+    // client that left), no members, no warning.
+    assert_eq!(
+        cluster["warnings"].as_array().map_or(0, Vec::len),
+        0,
+        "{}",
+        cluster["warnings"]
+    );
+    for g in ["billing", "audit"] {
+        assert_eq!(groups[g]["state"], "Empty", "{g}: {}", groups[g]);
+        assert_eq!(groups[g]["members"].as_array().unwrap().len(), 0);
+    }
+
+    // A deleted topic disappears on the next scan; the others stay.
     for r in block(admin(&bootstrap).delete_topics(&["customers"], &AdminOptions::new())).unwrap() {
         r.unwrap();
-    }
-    let recreate = NewTopic::new("orders", 3, TopicReplication::Fixed(1));
-    for r in block(admin(&bootstrap).create_topics(&[recreate], &AdminOptions::new())).unwrap() {
-        if let Err((_, code)) = r {
-            assert_eq!(code, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists);
-        }
     }
     let (out, state) = scan(dir.path(), &bootstrap, &["--rate-window", "0"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -206,7 +218,7 @@ fn scan_records_topics_offsets_configs_and_group_lag() {
 #[test]
 fn rate_sample_marks_busy_and_idle_topics() {
     let tb = require_testbed!();
-    let broker = TansuBroker::start(&tb);
+    let broker = KafkaCluster::start(&tb);
     let bootstrap = broker.bootstrap();
     create_topics(&bootstrap, &[("busy", 2, &[]), ("quiet", 1, &[])]);
     produce(&bootstrap, "quiet", &[5]);
@@ -237,7 +249,7 @@ fn rate_sample_marks_busy_and_idle_topics() {
 #[test]
 fn an_unreachable_cluster_is_recorded_and_others_continue() {
     let tb = require_testbed!();
-    let broker = TansuBroker::start(&tb);
+    let broker = KafkaCluster::start(&tb);
     let dir = tempfile::tempdir().unwrap();
     let creds = write_credentials(
         dir.path(),
@@ -275,7 +287,10 @@ fn an_unreachable_cluster_is_recorded_and_others_continue() {
             .unwrap()
             .contains("no bootstrap server answered")
     );
-    assert_eq!(saved["clusters"]["good"]["cluster_id"], "tansu_cluster");
+    assert_eq!(
+        saved["clusters"]["good"]["cluster_id"],
+        broker.cluster_id.as_str()
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::process::Command;
 
 use crate::require_testbed;
-use crate::support::{Moto, TansuBroker, testbed_dir};
+use crate::support::{KafkaCluster, Moto, testbed_dir};
 
 #[test]
 fn moto_and_the_cbor_shim_serve_msk_cloudwatch_and_costs() {
@@ -40,7 +40,7 @@ fn moto_and_the_cbor_shim_serve_msk_cloudwatch_and_costs() {
 fn brokers_stop_when_dropped_even_after_a_panic() {
     let tb = require_testbed!();
     let port = std::panic::catch_unwind(|| {
-        let broker = TansuBroker::start(&tb);
+        let broker = KafkaCluster::start(&tb);
         let port = broker.port;
         assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
         std::panic::panic_any(port)

@@ -1,24 +1,29 @@
-//! Test bed for integration tests: real Tansu brokers (SQLite storage) and,
-//! later, moto, started on free loopback ports and stopped when the handle
-//! is dropped, including when a test panics.
+//! Test bed for integration tests: real Apache Kafka clusters (KRaft,
+//! `testbed/kafka.sh`) and moto, started on free loopback ports and stopped
+//! when the handle is dropped, including when a test panics.
 //!
-//! Binaries come from `testbed/install.sh` (cached under
-//! `~/.cache/kcp/`), or from `KCP_TANSU_BIN` / `KCP_TESTBED_PYTHON`. When the
-//! test bed is missing, tests skip with a loud message locally, and fail under
-//! `CI=true`: CI must never pass by skipping.
+//! Kafka's jars and the venv come from `testbed/install.sh` (cached under
+//! `~/.cache/kcp/`), or from `KCP_KAFKA_ROOT` / `KCP_TESTBED_PYTHON`. When
+//! the test bed is missing, tests skip with a loud message locally, and fail
+//! under `CI=true`: CI must never pass by skipping.
 #![allow(dead_code)]
 
-use std::fs::File;
+use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The Kafka release of the target side (the newest line), the default.
+pub const KAFKA_LATEST: &str = "4.1.1";
+/// A 3.x release, what most MSK clusters run: the source side where it matters.
+pub const KAFKA_3: &str = "3.9.1";
 
 /// Locations of the test-bed programs.
 #[derive(Debug, Clone)]
 pub struct Testbed {
-    pub tansu: PathBuf,
+    /// `<root>/<version>/libs` holds each installed Kafka release.
+    pub kafka_root: PathBuf,
     /// The venv's Python, with moto, cbor2, boto3 and confluent-kafka.
     pub python: PathBuf,
 }
@@ -33,22 +38,30 @@ fn cache_dir() -> PathBuf {
 /// Finds the test bed, or explains how to install it. Returns `None` (skip)
 /// only outside CI.
 pub fn testbed() -> Option<Testbed> {
-    let tansu = std::env::var_os("KCP_TANSU_BIN")
+    let kafka_root = std::env::var_os("KCP_KAFKA_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join("tansu-0.6.0/bin/tansu"));
+        .unwrap_or_else(|| cache_dir().join("kafka"));
     let python = std::env::var_os("KCP_TESTBED_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| cache_dir().join("testbed/venv/bin/python"));
-    let missing: Vec<String> = [
-        (&tansu, "Tansu broker", "KCP_TANSU_BIN"),
-        (&python, "test-bed Python", "KCP_TESTBED_PYTHON"),
-    ]
-    .iter()
-    .filter(|(path, _, _)| !path.is_file())
-    .map(|(path, what, var)| format!("no {what} at `{}` (or set {var})", path.display()))
-    .collect();
+    let mut missing = Vec::new();
+    for version in [KAFKA_LATEST, KAFKA_3] {
+        let jar = kafka_root.join(format!("{version}/libs/kafka_2.13-{version}.jar"));
+        if !jar.is_file() {
+            missing.push(format!(
+                "no Kafka {version} at `{}` (or set KCP_KAFKA_ROOT)",
+                jar.display()
+            ));
+        }
+    }
+    if !python.is_file() {
+        missing.push(format!(
+            "no test-bed Python at `{}` (or set KCP_TESTBED_PYTHON)",
+            python.display()
+        ));
+    }
     if missing.is_empty() {
-        return Some(Testbed { tansu, python });
+        return Some(Testbed { kafka_root, python });
     }
     let message = format!(
         "test bed missing: {}. Run `bash testbed/install.sh`",
@@ -80,151 +93,240 @@ pub fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
-/// A running Tansu broker. Several brokers can share one SQLite database
-/// (that is how the SCRAM listener is built: one open broker for
-/// administration, one with `--authentication` for clients).
-pub struct TansuBroker {
-    child: Child,
-    pub port: u16,
-    /// The Kafka cluster id it reports.
-    pub cluster_id: String,
-    dir: Arc<tempfile::TempDir>,
-    log: PathBuf,
+/// What cluster to start.
+#[derive(Debug, Clone)]
+pub struct KafkaSpec {
+    /// A release installed by `testbed/install.sh`.
+    pub version: &'static str,
+    /// 1 (default) or 3 (replication factor 3, leader failover).
+    pub brokers: usize,
 }
 
-impl TansuBroker {
-    /// Starts a broker with its own, empty SQLite database (cluster id
-    /// `tansu_cluster`, Tansu's default).
+impl Default for KafkaSpec {
+    fn default() -> Self {
+        KafkaSpec {
+            version: KAFKA_LATEST,
+            brokers: 1,
+        }
+    }
+}
+
+/// A running Apache Kafka cluster in KRaft combined mode, laid out by
+/// `testbed/kafka.sh` in a temporary folder. Every node has the listeners
+/// that script documents: PLAINTEXT (a super user), SASL_PLAINTEXT (PLAIN,
+/// SCRAM-SHA-256/512), SSL, MTLS and SASL_SSL; the standard authorizer is on.
+/// The nodes are killed on drop; after a failed test the folder (configs and
+/// each node's `server.log`) is kept and its path printed.
+pub struct KafkaCluster {
+    nodes: Vec<Option<Child>>,
+    /// The cluster's facts from `cluster.env` (KAFKA_BOOTSTRAP, ...).
+    env: HashMap<String, String>,
+    /// The Kafka cluster id.
+    pub cluster_id: String,
+    /// The first node's PLAINTEXT port.
+    pub port: u16,
+    pub version: &'static str,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl KafkaCluster {
+    /// One broker of the newest release.
     pub fn start(tb: &Testbed) -> Self {
-        Self::start_named(tb, "tansu_cluster")
+        Self::start_with(tb, "kafka", KafkaSpec::default())
     }
 
-    /// Starts a broker with its own database and the given cluster id (source
-    /// and target clusters of a replication need different ids).
-    pub fn start_named(tb: &Testbed, cluster_id: &str) -> Self {
-        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::spawn(tb, dir, false, cluster_id)
+    /// One broker of the newest release; `name` only labels its folder and
+    /// logs (each cluster has its own random cluster id).
+    pub fn start_named(tb: &Testbed, name: &str) -> Self {
+        Self::start_with(tb, name, KafkaSpec::default())
     }
 
-    /// Starts another broker on the same database as `self`, optionally
-    /// requiring SASL authentication.
-    pub fn start_sharing(&self, tb: &Testbed, authentication: bool) -> Self {
-        Self::spawn(
-            tb,
-            self.dir.clone(),
-            authentication,
-            &self.cluster_id.clone(),
-        )
-    }
-
-    fn spawn(
-        tb: &Testbed,
-        dir: Arc<tempfile::TempDir>,
-        authentication: bool,
-        cluster_id: &str,
-    ) -> Self {
+    pub fn start_with(tb: &Testbed, name: &str, spec: KafkaSpec) -> Self {
         let mut last_error = String::new();
-        // A port picked as free may be taken before Tansu binds it: retry.
-        for _ in 0..5 {
-            let port = free_port();
-            let log = dir.path().join(format!("tansu-{port}.log"));
-            let log_file = File::create(&log).expect("log file");
-            let url = format!("tcp://127.0.0.1:{port}");
-            let mut cmd = Command::new(&tb.tansu);
-            cmd.arg("broker")
-                .args(["--listener-url", &url, "--advertised-listener-url", &url])
-                // Tansu resolves sqlite:// paths against its working directory.
-                .args([
-                    "--storage-engine",
-                    "sqlite://tansu.db",
-                    "--cluster-id",
-                    cluster_id,
-                ])
-                .current_dir(dir.path())
-                .env_remove("LISTENER_URL")
-                .env_remove("ADVERTISED_LISTENER_URL")
-                .env_remove("STORAGE_ENGINE")
-                .env_remove("CLUSTER_ID")
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().expect("log"))
-                .stderr(log_file);
-            if authentication {
-                cmd.arg("--authentication");
-            }
-            let child = cmd
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", tb.tansu.display()));
-            let mut broker = TansuBroker {
-                child,
-                cluster_id: cluster_id.to_owned(),
+        // A port picked as free may be taken before the JVM binds it: retry.
+        for _ in 0..3 {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("kcp-{name}-"))
+                .tempdir()
+                .expect("temp dir");
+            let out = Command::new("bash")
+                .arg(testbed_dir().join("kafka.sh"))
+                .arg("init")
+                .arg(dir.path())
+                .args(["--version", spec.version, "--name", name])
+                .args(["--brokers", &spec.brokers.to_string()])
+                .env("KCP_KAFKA_ROOT", &tb.kafka_root)
+                .output()
+                .expect("run testbed/kafka.sh");
+            assert!(
+                out.status.success(),
+                "kafka.sh init failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let env: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let port = env["KAFKA_BOOTSTRAP"]
+                .split(',')
+                .next()
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| p.parse().ok())
+                .expect("KAFKA_BOOTSTRAP");
+            let mut cluster = KafkaCluster {
+                nodes: Vec::new(),
+                cluster_id: env["KAFKA_CLUSTER_ID"].clone(),
+                env,
                 port,
-                dir: dir.clone(),
-                log,
+                version: spec.version,
+                dir: Some(dir),
             };
-            match broker.wait_ready(Duration::from_secs(15)) {
-                Ok(()) => return broker,
+            for node in 1..=spec.brokers {
+                cluster.nodes.push(Some(cluster.spawn_node(tb, node)));
+            }
+            match cluster.wait_started(Duration::from_secs(60)) {
+                Ok(()) => return cluster,
                 Err(e) => last_error = e,
             }
         }
-        panic!("Tansu did not start: {last_error}");
+        panic!("Kafka did not start: {last_error}");
     }
 
-    fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+    fn spawn_node(&self, tb: &Testbed, node: usize) -> Child {
+        let stdout = std::fs::File::create(self.node_dir(node).join("stdout.log")).expect("log");
+        Command::new("bash")
+            .arg(testbed_dir().join("kafka.sh"))
+            .arg("run")
+            .arg(self.dir())
+            .arg(node.to_string())
+            .env("KCP_KAFKA_ROOT", &tb.kafka_root)
+            .stdin(Stdio::null())
+            .stdout(stdout.try_clone().expect("log"))
+            .stderr(stdout)
+            .spawn()
+            .expect("start a Kafka node")
+    }
+
+    fn node_dir(&self, node: usize) -> PathBuf {
+        self.dir().join(format!("node-{node}"))
+    }
+
+    fn node_log(&self, node: usize) -> String {
+        std::fs::read_to_string(self.node_dir(node).join("server.log")).unwrap_or_default()
+    }
+
+    fn wait_started(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("exited with {status}; log:\n{}", self.log_text()));
+        for node in 1..=self.nodes.len() {
+            loop {
+                if self.node_log(node).contains("Kafka Server started") {
+                    break;
+                }
+                if let Some(Ok(Some(status))) = self.nodes[node - 1].as_mut().map(|c| c.try_wait())
+                {
+                    return Err(format!(
+                        "node {node} exited with {status}; log:\n{}",
+                        self.log_text()
+                    ));
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "node {node} not started after {timeout:?}; log:\n{}",
+                        self.log_text()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "port {} not open after {timeout:?}; log:\n{}",
-                    self.port,
-                    self.log_text()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Kills node `node` (1-based) at once, as a crash would.
+    pub fn kill_node(&mut self, node: usize) {
+        if let Some(mut child) = self.nodes[node - 1].take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
-    /// `127.0.0.1:<port>`.
+    /// Starts node `node` again after `kill_node` and waits until it serves.
+    pub fn restart_node(&mut self, tb: &Testbed, node: usize) {
+        assert!(self.nodes[node - 1].is_none(), "node {node} is running");
+        let log = self.node_dir(node).join("server.log");
+        let _ = std::fs::rename(&log, self.node_dir(node).join("server.log.old"));
+        self.nodes[node - 1] = Some(self.spawn_node(tb, node));
+        self.wait_started(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("node {node} did not restart: {e}"));
+    }
+
+    /// The PLAINTEXT bootstrap servers (a super user's listener).
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.env["KAFKA_BOOTSTRAP"].clone()
     }
 
-    /// The broker's log so far, for failure messages.
+    /// A listener's bootstrap servers by its `cluster.env` name: `SASL`,
+    /// `SSL`, `MTLS` or `SASL_SSL`.
+    pub fn listener(&self, name: &str) -> String {
+        self.env[&format!("KAFKA_{name}_BOOTSTRAP")].clone()
+    }
+
+    /// The CA certificate, client certificate and client key (PEM paths).
+    pub fn tls_files(&self) -> (String, String, String) {
+        (
+            self.env["KAFKA_CA"].clone(),
+            self.env["KAFKA_CLIENT_CERT"].clone(),
+            self.env["KAFKA_CLIENT_KEY"].clone(),
+        )
+    }
+
+    /// Every node's log so far, for failure messages.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        (1..=self.nodes.len())
+            .map(|n| format!("--- node {n} ---\n{}", self.node_log(n)))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
-    /// The directory holding the SQLite database and logs.
+    /// The folder holding the configs, data and logs.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.dir.as_ref().expect("cluster folder").path()
     }
 
-    /// Creates a SCRAM user through this (unauthenticated) broker.
-    pub fn create_scram_user(&self, tb: &Testbed, user: &str, password: &str, mechanism: &str) {
-        let output = Command::new(&tb.tansu)
-            .args(["user", "create", user, password, "--broker"])
-            .arg(format!("tcp://127.0.0.1:{}", self.port))
-            .args(["--mechanism", mechanism])
+    /// Runs `testbed/kafka_admin.py` against the PLAINTEXT listener.
+    pub fn admin(&self, tb: &Testbed, args: &[&str]) {
+        let output = Command::new(&tb.python)
+            .arg(testbed_dir().join("kafka_admin.py"))
+            .arg(self.bootstrap())
+            .args(args)
             .output()
-            .expect("tansu user create");
+            .expect("kafka_admin.py");
         assert!(
             output.status.success(),
-            "tansu user create failed: {}{}",
+            "kafka_admin.py {args:?} failed: {}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
     }
+
+    /// Creates (or updates) a SCRAM user for SHA-256 and SHA-512 through the
+    /// Admin API.
+    pub fn create_scram_user(&self, tb: &Testbed, user: &str, password: &str) {
+        self.admin(tb, &["scram-user", user, password]);
+    }
 }
 
-impl Drop for TansuBroker {
+impl Drop for KafkaCluster {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for node in 1..=self.nodes.len() {
+            self.kill_node(node);
+        }
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            let kept = dir.keep();
+            eprintln!("Kafka cluster logs kept in {}", kept.display());
+        }
     }
 }
 
@@ -313,7 +415,7 @@ impl Drop for Moto {
 
 /// Writes a credentials file naming `source` as `src` and `target` as
 /// `dst` (plaintext) into `dir` and returns its path.
-pub fn write_pair_credentials(dir: &Path, source: &TansuBroker, target: &TansuBroker) -> PathBuf {
+pub fn write_pair_credentials(dir: &Path, source: &KafkaCluster, target: &KafkaCluster) -> PathBuf {
     write_credentials(
         dir,
         &format!(
