@@ -120,11 +120,37 @@ for version in $kafka_versions; do
   step_done "kafka $version installed ($(ls "$libs" | wc -l) jars)"
 done
 
+# --- An HCL formatter for `terraform fmt -check` -----------------------------
+# The create-asset tests check every generated Terraform file with
+# `terraform fmt -check`. Where the machine has no terraform (it is in no
+# registry this project reaches, and its go.mod's replace directives keep
+# `go install` from building it), hashicorp/hcl's hclfmt is built from the Go
+# module proxy instead: the same formatter (hclwrite) that terraform fmt
+# applies, and it agrees with terraform fmt on every snapshot and on
+# misformatted variants of them (checked when it was chosen).
+hclfmt_version="v2.24.0"
+hclfmt_bin="$cache/go-bin/hclfmt"
+if command -v terraform >/dev/null 2>&1; then
+  log "terraform found: $(command -v terraform)"
+elif [[ -x "$hclfmt_bin" && "$(cat "$hclfmt_bin.version" 2>/dev/null)" == "$hclfmt_version" ]]; then
+  log "hclfmt $hclfmt_version present"
+else
+  command -v go >/dev/null 2>&1 || {
+    log "neither terraform nor go found: the create-asset tests need a Terraform formatter"
+    exit 1
+  }
+  step "building hclfmt $hclfmt_version from the Go module proxy (no terraform on this machine)"
+  GOBIN="$cache/go-bin" go install "github.com/hashicorp/hcl/v2/cmd/hclfmt@$hclfmt_version" >&2
+  printf '%s\n' "$hclfmt_version" >"$hclfmt_bin.version"
+  step_done "hclfmt built"
+fi
+
 log "test bed ready in $((SECONDS - started_all))s"
 
 # --- For the caller's shell ----------------------------------------------------
 printf 'export KCP_KAFKA_ROOT=%q\n' "$kafka_root"
 printf 'export KCP_KAFKA_VERSIONS=%q\n' "$kafka_versions"
 printf 'export KCP_JAVA=%q\n' "$java_bin"
+command -v terraform >/dev/null 2>&1 || printf 'export KCP_HCLFMT=%q\n' "$hclfmt_bin"
 printf 'export KCP_TESTBED_PYTHON=%q\n' "$python"
 printf 'export KCP_TESTBED_DIR=%q\n' "$testbed_dir"

@@ -258,28 +258,58 @@ fn check_terraform(file: &str, text: &str, schemas: &BTreeMap<&str, Json>) -> Ve
     problems
 }
 
-/// `terraform fmt -check` over a folder; `None` when terraform is missing
-/// outside CI (a loud skip). `.ci/run` makes sure it is present.
+/// `terraform fmt -check` over a folder: with terraform where the machine
+/// has it, else with hashicorp/hcl's `hclfmt -require-no-change` file by
+/// file (`KCP_HCLFMT`, built by `testbed/install.sh`; the same formatter).
+/// `None` when neither is there outside CI (a loud skip); under CI a failure.
 fn terraform_fmt(dir: &Path) -> Option<(bool, String)> {
-    let out = match Command::new("terraform")
+    match Command::new("terraform")
         .args(["fmt", "-check", "-recursive", "-diff", "-no-color"])
         .arg(dir)
         .output()
     {
-        Ok(out) => out,
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "terraform is missing under CI ({e}); .ci/run checks for it"
-            );
-            eprintln!("\n*** SKIPPED terraform fmt -check: no terraform binary ({e}) ***\n");
-            return None;
+        Ok(out) => Some((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )),
+        Err(e) => match std::env::var_os("KCP_HCLFMT") {
+            Some(hclfmt) => Some(hclfmt_check(Path::new(&hclfmt), dir)),
+            None => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "no terraform ({e}) and no KCP_HCLFMT under CI; testbed/install.sh provides one"
+                );
+                eprintln!(
+                    "\n*** SKIPPED terraform fmt -check: no terraform ({e}) and no KCP_HCLFMT; run `bash testbed/install.sh` ***\n"
+                );
+                None
+            }
+        },
+    }
+}
+
+/// `hclfmt -require-no-change` on every Terraform file under `dir`.
+fn hclfmt_check(hclfmt: &Path, dir: &Path) -> (bool, String) {
+    let mut report = String::new();
+    for (name, _) in files(dir) {
+        // What terraform fmt looks at: `.tf` files.
+        if !name.ends_with(".tf") {
+            continue;
         }
-    };
-    Some((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    ))
+        let out = Command::new(hclfmt)
+            .arg("-require-no-change")
+            .arg(dir.join(&name))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", hclfmt.display()));
+        if !out.status.success() {
+            report.push_str(&format!(
+                "{name} is not formatted:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    (report.is_empty(), report)
 }
 
 /// Checks one generated project; returns its files.
@@ -669,4 +699,27 @@ fn replicator_assets_agree_with_the_plan() {
         "{props}"
     );
     assert!(props.contains("${file:/etc/kafka/kcp-mm2-secrets.properties:source.password}"));
+}
+
+/// The formatter check is real: a misaligned file fails it, with terraform
+/// or with hclfmt alike.
+#[test]
+fn the_format_check_catches_a_misformatted_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.tf"),
+        "variable \"a\" {\n  type = string\n  default   = \"x\"\n}\n",
+    )
+    .unwrap();
+    if let Some((ok, report)) = terraform_fmt(dir.path()) {
+        assert!(!ok, "a misaligned `=` passed the format check: {report}");
+    }
+    std::fs::write(
+        dir.path().join("main.tf"),
+        "variable \"a\" {\n  type    = string\n  default = \"x\"\n}\n",
+    )
+    .unwrap();
+    if let Some((ok, report)) = terraform_fmt(dir.path()) {
+        assert!(ok, "a formatted file failed the check: {report}");
+    }
 }

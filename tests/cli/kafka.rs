@@ -71,6 +71,23 @@ impl ProducerContext for Checked {
 
 pub type TestProducer = BaseProducer<Checked>;
 
+/// Creates one topic with `replication` replicas per partition.
+pub fn create_replicated_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+    configs: &[(&str, &str)],
+) {
+    let topic = configs.iter().fold(
+        NewTopic::new(name, partitions, TopicReplication::Fixed(replication)),
+        |t, (k, v)| t.set(k, v),
+    );
+    for result in block(admin(bootstrap).create_topics(&[topic], &AdminOptions::new())).unwrap() {
+        result.unwrap();
+    }
+}
+
 pub fn producer(bootstrap: &str) -> TestProducer {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)

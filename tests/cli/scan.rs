@@ -332,3 +332,223 @@ fn bad_input_changes_nothing() {
         missing.stderr
     );
 }
+
+/// Every ACL resource type the authorizer stores, literal and prefixed
+/// patterns, ALLOW and DENY, a host-bound binding: the state holds exactly
+/// what the broker holds.
+#[test]
+fn acl_bindings_of_every_kind_are_recorded() {
+    let tb = require_testbed!();
+    let kafka = KafkaCluster::start(&tb);
+    let bindings: &[&[&str]] = &[
+        &["User:alice", "READ", "TOPIC", "orders"],
+        &[
+            "User:alice",
+            "WRITE",
+            "TOPIC",
+            "orders-",
+            "--pattern",
+            "prefixed",
+        ],
+        &[
+            "User:mallory",
+            "READ",
+            "TOPIC",
+            "orders",
+            "--deny",
+            "--host",
+            "10.0.0.7",
+        ],
+        &["User:alice", "READ", "GROUP", "billing"],
+        &[
+            "User:alice",
+            "DESCRIBE",
+            "GROUP",
+            "team-",
+            "--pattern",
+            "prefixed",
+        ],
+        &["User:ops", "ALTER_CONFIGS", "BROKER", "kafka-cluster"],
+        &["User:alice", "IDEMPOTENT_WRITE", "BROKER", "kafka-cluster"],
+        &["User:alice", "WRITE", "TRANSACTIONAL_ID", "tx-1"],
+    ];
+    for b in bindings {
+        let mut args = vec!["acl"];
+        args.extend_from_slice(b);
+        kafka.admin(&tb, &args);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = scan(dir.path(), &kafka.bootstrap(), &["--rate-window", "0"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut acls: Vec<String> = state["clusters"]["source"]["acls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {} {} {} {} {}",
+                a["principal"].as_str().unwrap(),
+                a["operation"].as_str().unwrap(),
+                a["resource_type"].as_str().unwrap(),
+                a["resource_name"].as_str().unwrap(),
+                a["pattern_type"].as_str().unwrap(),
+                a["permission"].as_str().unwrap(),
+                a["host"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    acls.sort();
+    assert_eq!(
+        acls,
+        [
+            "User:alice describe group team- prefixed allow *",
+            "User:alice idempotent_write cluster kafka-cluster literal allow *",
+            "User:alice read group billing literal allow *",
+            "User:alice read topic orders literal allow *",
+            "User:alice write topic orders- prefixed allow *",
+            "User:alice write transactional_id tx-1 literal allow *",
+            "User:mallory read topic orders literal deny 10.0.0.7",
+            "User:ops alter_configs cluster kafka-cluster literal allow *",
+        ]
+    );
+    let summary: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(summary["clusters"][0]["acls"], 8, "{summary}");
+}
+
+/// A consumer that joined `group` with `protocol` (`classic` or
+/// `consumer`, KIP-848) and polls until it owns every partition of `topic`.
+fn member(
+    bootstrap: &str,
+    group: &str,
+    protocol: &str,
+    topic: &str,
+) -> rdkafka::consumer::BaseConsumer {
+    use rdkafka::consumer::Consumer;
+    let mut config = rdkafka::ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("group.protocol", protocol)
+        .set("client.id", format!("{group}-client"))
+        .set("auto.offset.reset", "earliest");
+    if protocol == "classic" {
+        config.set("session.timeout.ms", "6000");
+    }
+    let consumer: rdkafka::consumer::BaseConsumer = config.create().unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while consumer.assignment().map_or(0, |a| a.count()) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{group} ({protocol}) was never assigned {topic}"
+        );
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+    consumer
+}
+
+/// Groups with live members are described with their state, members and
+/// assignments: a classic group and a KIP-848 `consumer` protocol group
+/// (Kafka 4.x), beside a group that only has committed offsets (Empty).
+#[test]
+fn live_groups_of_both_protocols_are_described_with_members() {
+    let tb = require_testbed!();
+    let kafka = KafkaCluster::start(&tb);
+    let bootstrap = kafka.bootstrap();
+    create_topics(&bootstrap, &[("events", 2, &[]), ("audit", 1, &[])]);
+    produce(&bootstrap, "events", &[3, 3]);
+    commit(&bootstrap, "idle", &[("audit", 0, 0)]);
+    let classic = member(&bootstrap, "classic-app", "classic", "events");
+    let next = member(&bootstrap, "next-app", "consumer", "events");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = scan(dir.path(), &bootstrap, &["--rate-window", "0"]);
+    drop((classic, next));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let groups = &state["clusters"]["source"]["consumer_groups"];
+    for group in ["classic-app", "next-app"] {
+        let g = &groups[group];
+        assert_eq!(g["state"], "Stable", "{group}: {g}");
+        let members = g["members"].as_array().unwrap();
+        assert_eq!(members.len(), 1, "{group}: {g}");
+        assert_eq!(members[0]["client_id"], format!("{group}-client"), "{g}");
+        let mut owned: Vec<(String, i64)> = members[0]["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["topic"].as_str().unwrap().to_owned(),
+                    a["partition"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        owned.sort();
+        assert_eq!(
+            owned,
+            [("events".to_owned(), 0), ("events".to_owned(), 1)],
+            "{group}: {g}"
+        );
+    }
+    assert_eq!(groups["idle"]["state"], "Empty", "{}", groups["idle"]);
+    assert_eq!(groups["idle"]["members"].as_array().unwrap().len(), 0);
+    let warnings = state["clusters"]["source"]["warnings"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(warnings, 0, "{}", state["clusters"]["source"]["warnings"]);
+}
+
+/// A three-broker cluster: every broker, replication factor 3, the in-sync
+/// replicas and `min.insync.replicas` set on the topic.
+#[test]
+fn a_three_broker_cluster_shows_replicas_and_min_insync() {
+    let tb = require_testbed!();
+    let kafka = KafkaCluster::start_with(
+        &tb,
+        "three",
+        crate::support::KafkaSpec {
+            brokers: 3,
+            ..Default::default()
+        },
+    );
+    let bootstrap = kafka.bootstrap();
+    crate::kafka::create_replicated_topic(
+        &bootstrap,
+        "payments",
+        3,
+        3,
+        &[("min.insync.replicas", "2")],
+    );
+    produce(&bootstrap, "payments", &[2, 2, 2]);
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = scan(dir.path(), &bootstrap, &["--rate-window", "0"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let cluster = &state["clusters"]["source"];
+    assert_eq!(
+        cluster["brokers"].as_array().unwrap().len(),
+        3,
+        "{}",
+        cluster["brokers"]
+    );
+    let topic = &cluster["topics"]["payments"];
+    assert_eq!(
+        topic["configs"]["min.insync.replicas"]["value"], "2",
+        "{}",
+        topic["configs"]["min.insync.replicas"]
+    );
+    assert_eq!(
+        topic["configs"]["min.insync.replicas"]["source"],
+        "dynamic_topic"
+    );
+    for p in topic["partitions"].as_array().unwrap() {
+        let mut replicas: Vec<i64> = p["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_i64().unwrap())
+            .collect();
+        replicas.sort();
+        assert_eq!(replicas, [1, 2, 3], "{p}");
+        assert_eq!(p["isr"].as_array().unwrap().len(), 3, "{p}");
+        assert_eq!(p["latest_offset"], 2, "{p}");
+    }
+}
