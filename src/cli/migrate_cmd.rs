@@ -100,11 +100,19 @@ pub(super) fn replicate(
             &serde_json::json!({ "summary": summary }),
         )?)?,
         Format::Table => printer.status(&format!(
-            "copied {} records ({:.1} MB) over {} partitions in {:.1}s{}",
+            "copied {} records ({:.1} MB) over {} partitions in {:.1}s{}{}",
             summary.copied,
             summary.bytes as f64 / 1e6,
             summary.partitions,
             summary.elapsed_secs,
+            if summary.deleted_before_copy > 0 {
+                format!(
+                    "; {} record(s) were deleted on the source before they could be copied",
+                    summary.deleted_before_copy
+                )
+            } else {
+                String::new()
+            },
             if summary.interrupted {
                 "; interrupted, progress saved"
             } else {

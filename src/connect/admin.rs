@@ -340,12 +340,14 @@ pub fn describe_consumer_groups(
     }
 }
 
-/// Error codes of a group whose coordinator is moving or still loading.
-const COORDINATOR_NOT_READY: &[&str] = &[
-    "NOT_COORDINATOR",
-    "COORDINATOR_NOT_AVAILABLE",
-    "COORDINATOR_LOAD_IN_PROGRESS",
-];
+/// Whether a Kafka error code (by name) says a group's coordinator is
+/// moving or still loading: asking again soon will do.
+pub fn coordinator_not_ready(code: &str) -> bool {
+    matches!(
+        code,
+        "NOT_COORDINATOR" | "COORDINATOR_NOT_AVAILABLE" | "COORDINATOR_LOAD_IN_PROGRESS"
+    )
+}
 
 /// Waits (up to the connection's timeout) until every group's coordinator
 /// answers, and returns the groups whose coordinator never did.
@@ -368,11 +370,7 @@ fn coordinators_not_ready(conn: &Connection, group_ids: &[String]) -> Vec<String
         };
         waiting = described
             .into_iter()
-            .filter(|g| {
-                g.error_code
-                    .as_deref()
-                    .is_some_and(|code| COORDINATOR_NOT_READY.contains(&code))
-            })
+            .filter(|g| g.error_code.as_deref().is_some_and(coordinator_not_ready))
             .map(|g| g.group_id)
             .collect();
         if waiting.is_empty() || std::time::Instant::now() >= deadline {

@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::hooks::{self, HookEnv, HookError};
+use super::members::{self, Members};
 use super::offsets::{self, MoveError};
 use super::run_state::{
     self, CurrentStep, DoneStep, MigrationState, Outcome, RunStateError, RunStateFile,
@@ -663,24 +664,18 @@ impl Run<'_, '_> {
             if !run.members_unknown {
                 let (src, dst) = run.conns()?;
                 let conn = if on_source { src } else { dst };
-                match admin::describe_consumer_groups(conn, groups) {
-                    Ok(described) if described.iter().all(|g| g.error.is_none()) => {
-                        let busy: Vec<String> = described
-                            .iter()
-                            .filter(|g| !g.members.is_empty())
-                            .map(|g| format!("{} ({} member(s))", g.group_id, g.members.len()))
-                            .collect();
-                        return Ok(if busy.is_empty() {
-                            Wait::Done(())
-                        } else {
-                            Wait::Pending(format!("waiting for {} to leave", busy.join(", ")))
-                        });
+                let answer = admin::describe_consumer_groups(conn, groups);
+                match members::assess(answer.as_deref()) {
+                    Members::Gone => return Ok(Wait::Done(())),
+                    Members::Present(busy) => {
+                        return Ok(Wait::Pending(format!("waiting for {busy} to leave")));
                     }
-                    outcome => {
-                        let why = match outcome {
-                            Ok(d) => d.into_iter().find_map(|g| g.error).unwrap_or_default(),
-                            Err(e) => e.to_string(),
-                        };
+                    Members::NotReady(why) => {
+                        return Ok(Wait::Pending(format!(
+                            "waiting for the groups' coordinator ({why})"
+                        )));
+                    }
+                    Members::Unknown(why) => {
                         run.members_unknown = true;
                         run.cx.operator.notice(&format!(
                             "the cluster cannot list group members ({why}); taking the groups as stopped once their committed offsets stay unchanged for {} s",

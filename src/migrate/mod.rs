@@ -6,7 +6,8 @@
 //! groups have come; [`offsets`] moves a consumer group's committed offsets
 //! to the target exactly; [`steps`] lists the cutover for review
 //! (`migrate execute --dry-run`); [`verify`] compares counts and checksums
-//! of every copied partition on both clusters; [`execute`] runs the steps
+//! of every copied partition on both clusters; [`members`] judges whether a
+//! wave's groups have left; [`execute`] runs the steps
 //! as a resumable state machine (and rolls them back), recording progress in
 //! the migration-state file ([`run_state`]) and calling the plan's
 //! [`hooks`].
@@ -14,6 +15,7 @@
 pub mod execute;
 pub mod hooks;
 pub mod init;
+pub mod members;
 pub mod offsets;
 pub mod run_state;
 pub mod status;

@@ -28,10 +28,11 @@ use rdkafka::{ClientConfig, Message, Offset, Timestamp, TopicPartitionList};
 use serde::Serialize;
 
 use super::ReplicatorError;
+use super::deleted;
 use super::group::{GroupEvent, GroupState, SourceContext};
 use super::map_store;
 use super::offset_map::OffsetMap;
-use super::plan::LoadedPlan;
+use super::plan::{LoadedPlan, OnDeleted};
 use super::provenance::{HEADER, Provenance};
 use crate::connect::admin::{self, OffsetSpec};
 use crate::connect::{
@@ -104,6 +105,9 @@ pub struct Summary {
     pub copied: u64,
     pub bytes: u64,
     pub skipped_cycles: u64,
+    /// Records deleted on the source before they could be copied (only
+    /// with `on_deleted_records: skip`; otherwise the run stops).
+    pub deleted_before_copy: u64,
     pub partitions: usize,
     pub caught_up: bool,
     pub interrupted: bool,
@@ -164,6 +168,11 @@ struct Slot {
     /// partition is never taken for caught up on missing information.
     high_watermark: Option<i64>,
     last_timestamp: Option<i64>,
+    /// The source offset after the last record read (copied or skipped).
+    next_read: i64,
+    /// Records deleted on the source before they were copied (allowed by
+    /// `on_deleted_records: skip`).
+    deleted: u64,
 }
 
 pub(crate) fn consumer(
@@ -171,6 +180,9 @@ pub(crate) fn consumer(
     extra: &[(&str, &str)],
 ) -> Result<BaseConsumer<KcpContext>, ReplicatorError> {
     let mut config = client_config(creds)?;
+    // Every reader assigns explicit offsets: one that is out of range is an
+    // error, never librdkafka's silent jump to the end (`latest`).
+    config.set("auto.offset.reset", "error");
     for (k, v) in extra {
         config.set(*k, *v);
     }
@@ -617,7 +629,10 @@ fn run_once(
                     "read_uncommitted"
                 },
             )
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // Records deleted before they were read are an error to handle
+            // (see `deleted`), never a silent jump to the end.
+            .set("auto.offset.reset", "error");
         // Tuning defaults the source's `client_properties` may override.
         set_defaults(
             &mut config,
@@ -745,6 +760,12 @@ fn run_once(
                     }
                     continue;
                 }
+                // A fetch below the log start: records deleted before
+                // they were read.
+                Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset)) => {
+                    skip_deleted(&cx, settings.on_deleted_records, &mut slots)?;
+                    continue;
+                }
                 Err(e) => return Err(ReplicatorError::kafka("reading the source")(e)),
             };
             if bytes == 0 {
@@ -763,6 +784,7 @@ fn run_once(
             if !slots[slot_index].active || m.offset() < slots[slot_index].map.src_end {
                 continue;
             }
+            slots[slot_index].next_read = m.offset() + 1;
             let headers = m.headers();
             let header_iter = || {
                 headers
@@ -933,6 +955,7 @@ fn run_once(
         copied: total,
         bytes,
         skipped_cycles: skipped,
+        deleted_before_copy: slots.iter().map(|s| s.deleted).sum(),
         partitions: slots.iter().filter(|s| s.active).count(),
         caught_up,
         interrupted,
@@ -1006,11 +1029,22 @@ struct Context<'a> {
     observer: &'a dyn Observer,
 }
 
+/// A partition ready to be copied: where it resumes.
+pub(super) struct Resumed {
+    pub(super) topic: String,
+    pub(super) target_topic: String,
+    pub(super) partition: i32,
+    pub(super) map: OffsetMap,
+    /// Records deleted on the source before they were copied, skipped as
+    /// the plan allows (`on_deleted_records: skip`).
+    pub(super) deleted: u64,
+}
+
 /// Where each of `wanted` (source topic, partition) resumes: its map,
 /// loaded from `maps` and repaired from the provenance on the target, begun
-/// at the source's log start if new, advanced past records retention
-/// deleted. Returns `(topic, target topic, partition, map)`; notices go to
-/// `notice`.
+/// at the source's log start if new. Records retention deleted before they
+/// were copied stop the run, or are skipped and counted when the plan says
+/// `on_deleted_records: skip`. Notices go to `notice`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn resume_maps(
     src: &Connection,
@@ -1022,7 +1056,7 @@ pub(super) fn resume_maps(
     wanted: &[(String, i32)],
     timeout: Duration,
     notice: &mut dyn FnMut(String),
-) -> Result<Vec<(String, String, i32, OffsetMap)>, ReplicatorError> {
+) -> Result<Vec<Resumed>, ReplicatorError> {
     let target_parts: Vec<(String, i32)> = wanted
         .iter()
         .map(|(t, p)| (plan.target_topic(t), *p))
@@ -1052,38 +1086,59 @@ pub(super) fn resume_maps(
         .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
         .collect();
     let mut out = Vec::new();
-    for (topic, dst_topic, partition, hw) in targets {
+    let mut lost = Vec::new();
+    for (topic, target_topic, partition, hw) in targets {
         let mut map = maps.remove(&(topic.clone(), partition)).unwrap_or_default();
         let log_start = earliest_of
             .get(&(topic.clone(), partition))
             .copied()
             .unwrap_or(0);
         map.start_at(log_start, hw);
-        if map.src_end < log_start {
+        let gone = deleted::find(
+            [(topic.as_str(), partition, map.src_end)],
+            &HashMap::from([((topic.clone(), partition), log_start)]),
+        );
+        let mut deleted = 0;
+        for range in gone {
+            if plan.plan.replication.on_deleted_records == OnDeleted::Stop {
+                lost.push(range);
+                continue;
+            }
             notice(format!(
-                "{topic}-{partition}: source records {}..{log_start} were deleted by retention before they were copied",
-                map.src_end
+                "records deleted on the source before they could be copied, going on without them (on_deleted_records: skip): {range}"
             ));
-            map.advance_source(log_start);
+            deleted += range.count();
+            map.advance_source(range.to);
         }
-        out.push((topic, dst_topic, partition, map));
+        out.push(Resumed {
+            topic,
+            target_topic,
+            partition,
+            map,
+            deleted,
+        });
+    }
+    if !lost.is_empty() {
+        return Err(ReplicatorError::RecordsDeleted(lost));
     }
     Ok(out)
 }
 
 impl Slot {
-    fn new(topic: String, target_topic: String, partition: i32, map: OffsetMap) -> Self {
+    fn new(r: Resumed) -> Self {
         Slot {
-            topic,
-            target_topic,
-            partition,
-            map,
+            next_read: r.map.src_end,
+            topic: r.topic,
+            target_topic: r.target_topic,
+            partition: r.partition,
+            map: r.map,
             active: true,
             in_flight: 0,
             copied: 0,
             dirty: true,
             high_watermark: None,
             last_timestamp: None,
+            deleted: r.deleted,
         }
     }
 }
@@ -1116,11 +1171,11 @@ fn add_partitions(
         &mut |n| cx.observer.notice(&n),
     )?;
     let mut assignment = TopicPartitionList::new();
-    for (topic, dst_topic, partition, map) in resumed {
+    for r in resumed {
         assignment
-            .add_partition_offset(&topic, partition, Offset::Offset(map.src_end))
+            .add_partition_offset(&r.topic, r.partition, Offset::Offset(r.map.src_end))
             .map_err(ReplicatorError::kafka("assigning"))?;
-        slots.push(Slot::new(topic, dst_topic, partition, map));
+        slots.push(Slot::new(r));
     }
     if assignment.count() > 0 {
         // Assign mode has no incremental assignment without a group: assign
@@ -1176,18 +1231,19 @@ fn apply_group_events(events: Vec<GroupEvent>, slots: &mut Vec<Slot>, observer: 
         match event {
             GroupEvent::Assigned(resumed) => {
                 let n = resumed.len();
-                for (topic, target_topic, partition, map) in resumed {
+                for r in resumed {
                     match slots
                         .iter_mut()
-                        .find(|s| s.topic == topic && s.partition == partition)
+                        .find(|s| s.topic == r.topic && s.partition == r.partition)
                     {
                         Some(s) => {
-                            s.map = map;
+                            s.map = r.map;
                             s.active = true;
                             s.dirty = true;
                             s.high_watermark = None;
+                            s.deleted += r.deleted;
                         }
-                        None => slots.push(Slot::new(topic, target_topic, partition, map)),
+                        None => slots.push(Slot::new(r)),
                     }
                 }
                 observer.notice(&format!("scale-out: copying {n} partition(s)"));
@@ -1268,6 +1324,66 @@ fn apply_deliveries(
 
 /// Partitions with nothing in flight have processed everything up to the
 /// consumer's position (transaction markers and skipped records included).
+/// Handles a fetch below the log start: finds the partitions whose next
+/// records were deleted, then stops (the plan's default) or moves them to
+/// their new log start, counting what was lost.
+fn skip_deleted(
+    cx: &Context<'_>,
+    policy: OnDeleted,
+    slots: &mut [Slot],
+) -> Result<(), ReplicatorError> {
+    let active: Vec<(String, i32)> = slots
+        .iter()
+        .filter(|s| s.active)
+        .map(|s| (s.topic.clone(), s.partition))
+        .collect();
+    let log_start: HashMap<(String, i32), i64> =
+        admin::list_offsets(cx.src, &active, OffsetSpec::Earliest)?
+            .into_iter()
+            .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
+            .collect();
+    let lost = deleted::find(
+        slots.iter().filter(|s| s.active).map(|s| {
+            (
+                s.topic.as_str(),
+                s.partition,
+                s.next_read.max(s.map.src_end),
+            )
+        }),
+        &log_start,
+    );
+    if lost.is_empty() {
+        return Err(ReplicatorError::OutOfRange {
+            detail: "every partition's next offset is within its log".to_owned(),
+        });
+    }
+    if policy == OnDeleted::Stop {
+        return Err(ReplicatorError::RecordsDeleted(lost));
+    }
+    for range in lost {
+        cx.observer.notice(&format!(
+            "records deleted on the source before they could be copied, going on without them (on_deleted_records: skip): {range}"
+        ));
+        let slot = slots
+            .iter_mut()
+            .find(|s| s.active && s.topic == range.topic && s.partition == range.partition)
+            .expect("a range comes from a slot");
+        slot.map.advance_source(range.to);
+        slot.next_read = range.to;
+        slot.deleted += range.count();
+        slot.dirty = true;
+        cx.source_consumer
+            .seek(
+                &range.topic,
+                range.partition,
+                Offset::Offset(range.to),
+                cx.timeout,
+            )
+            .map_err(ReplicatorError::kafka("moving to the new log start"))?;
+    }
+    Ok(())
+}
+
 fn advance_idle_positions(
     consumer: &BaseConsumer<SourceContext>,
     slots: &mut [Slot],
@@ -1686,6 +1802,8 @@ mod mock_tests {
             dirty: false,
             high_watermark: None,
             last_timestamp: None,
+            next_read: 0,
+            deleted: 0,
         }];
         producer
             .context()

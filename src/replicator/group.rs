@@ -31,9 +31,8 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::ReplicatorError;
-use super::engine::{DeliveryContext, ensure_map_topic, resume_maps};
+use super::engine::{DeliveryContext, Resumed, ensure_map_topic, resume_maps};
 use super::map_store;
-use super::offset_map::OffsetMap;
 use super::plan::LoadedPlan;
 use crate::connect::{Connection, KcpContext};
 
@@ -41,7 +40,7 @@ use crate::connect::{Connection, KcpContext};
 pub(super) enum GroupEvent {
     /// Copy these partitions from these maps (`topic, target topic,
     /// partition, map`); they are assigned at `map.src_end`.
-    Assigned(Vec<(String, String, i32, OffsetMap)>),
+    Assigned(Vec<Resumed>),
     /// Stop copying these; the producer was flushed first.
     Revoked(Vec<(String, i32)>),
     Notice(String),
@@ -109,10 +108,7 @@ impl GroupState {
     }
 
     /// Resume points of newly assigned partitions.
-    fn resume(
-        &self,
-        wanted: &[(String, i32)],
-    ) -> Result<Vec<(String, String, i32, OffsetMap)>, ReplicatorError> {
+    fn resume(&self, wanted: &[(String, i32)]) -> Result<Vec<Resumed>, ReplicatorError> {
         let map_topic = &self.plan.plan.replication.offset_map_topic;
         let watermarks = ensure_map_topic(&self.dst, map_topic)?;
         let mut maps = map_store::load(
@@ -185,7 +181,7 @@ impl ConsumerContext for SourceContext {
                     Ok(resumed) => {
                         let at: HashMap<(&str, i32), i64> = resumed
                             .iter()
-                            .map(|(t, _, p, m)| ((t.as_str(), *p), m.src_end))
+                            .map(|r| ((r.topic.as_str(), r.partition), r.map.src_end))
                             .collect();
                         let mut list = TopicPartitionList::new();
                         for (t, p) in &wanted {

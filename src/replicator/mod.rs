@@ -8,12 +8,14 @@
 //! - [`map_store`]: maps persisted in a compacted topic on the target and
 //!   repaired from provenance headers.
 //! - [`engine`]: the copy loop.
+//! - [`deleted`]: records deleted on the source before their copy.
 //! - `group`: scale-out, partitions shared by several processes through a
 //!   consumer group on the source.
 //!
 //! No dependency on the CLI: progress goes through [`engine::Observer`], and
 //! the caller passes the stop flag (set on SIGINT/SIGTERM by the CLI).
 
+pub mod deleted;
 pub mod engine;
 mod group;
 pub mod map_store;
@@ -69,6 +71,21 @@ pub enum ReplicatorError {
         offset: i64,
         reported: i64,
     },
+    /// Records were deleted on the source (retention, DeleteRecords) before
+    /// they could be copied, and the plan does not allow going on without
+    /// them.
+    #[error(
+        "records were deleted on the source before they could be copied: {}",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    RecordsDeleted(Vec<deleted::DeletedRange>),
+    /// The source refused a fetch as out of range, yet no partition's next
+    /// offset is below its log start (a log truncated by an unclean leader
+    /// election, or a topic deleted and re-created).
+    #[error(
+        "the source answered a fetch with `offset out of range` for a partition kcp cannot place: {detail}"
+    )]
+    OutOfRange { detail: String },
 }
 
 impl ReplicatorError {
@@ -86,6 +103,12 @@ impl ReplicatorError {
             ReplicatorError::FewerPartitions { .. } => {
                 Some("add partitions to the target topic (kafka-topics --alter --partitions) or delete it and let kcp create it".into())
             }
+            ReplicatorError::RecordsDeleted(_) => Some(
+                "those records are lost for this migration: raise the source topics' `retention.ms` (or copy faster) and start again with fresh target topics, or accept the loss with `on_deleted_records: skip` under `replication` in the plan".into(),
+            ),
+            ReplicatorError::OutOfRange { .. } => Some(
+                "check the source topic (was it deleted and re-created, or did a broker lose data?) before running again".into(),
+            ),
             ReplicatorError::Kafka { .. }
             | ReplicatorError::Stalled { .. }
             | ReplicatorError::Unconfirmed { .. } => {

@@ -170,6 +170,22 @@ pub struct ReplicationSettings {
     /// a plan must agree (it is a plan setting for that reason).
     #[serde(default)]
     pub scale_out: bool,
+    /// What to do when source records are deleted (retention,
+    /// DeleteRecords) before they were copied.
+    #[serde(default)]
+    pub on_deleted_records: OnDeleted,
+}
+
+/// What the replicator does when records it has not copied yet are deleted
+/// on the source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDeleted {
+    /// Stop the run with an error naming the partitions and offsets.
+    #[default]
+    Stop,
+    /// Go on from the new log start; the records are counted and reported.
+    Skip,
 }
 
 fn yes() -> bool {
@@ -198,6 +214,7 @@ impl Default for ReplicationSettings {
             compression: default_compression(),
             topic_discovery_interval_secs: default_discovery_secs(),
             scale_out: false,
+            on_deleted_records: OnDeleted::Stop,
         }
     }
 }

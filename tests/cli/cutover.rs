@@ -1,14 +1,19 @@
-//! `kcp migrate execute` and `rollback` on two Tansu brokers while a real
-//! producer and a real consumer (separate librdkafka processes,
-//! `testbed/live_clients.py`) keep working; hooks move them. The checker
-//! proves no record lost, none consumed twice, per-key order kept.
+//! `kcp migrate execute` and `rollback` on two Apache Kafka clusters (the
+//! source on 3.x, the target on 4.x) while a real producer and a real
+//! consumer (separate librdkafka processes, `testbed/live_clients.py`) keep
+//! working; hooks move them. The consumer really leaves and joins its group
+//! (kcp waits for DescribeGroups to show no member, never for the
+//! quiet-window fallback). The checker proves no record lost, none consumed
+//! twice, per-key order kept.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::kafka::create_topics;
-use crate::support::{KafkaCluster, Testbed, testbed_dir, write_pair_credentials};
+use crate::support::{
+    KAFKA_3, KafkaCluster, KafkaSpec, Testbed, testbed_dir, write_pair_credentials,
+};
 use crate::{kcp, run};
 
 struct Live {
@@ -123,7 +128,14 @@ fn hook(python: &Path, role: &str, dir: &Path, to: &str) -> String {
 /// plan whose hooks move them.
 fn live() -> Option<Live> {
     let tb = crate::support::testbed()?;
-    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let source = KafkaCluster::start_with(
+        &tb,
+        "source_cluster",
+        KafkaSpec {
+            version: KAFKA_3,
+            brokers: 1,
+        },
+    );
     let target = KafkaCluster::start_named(&tb, "target_cluster");
     create_topics(&source.bootstrap(), &[("orders", 3, &[])]);
     let dir = tempfile::tempdir().unwrap();
@@ -197,6 +209,11 @@ fn live_clients_move_with_no_loss_duplicate_or_reordering() {
         .timeout(Duration::from_secs(240)));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("producers paused for"), "{}", r.stdout);
+    assert!(
+        !r.stderr.contains("cannot list group members"),
+        "Kafka describes groups: no fallback expected\n{}",
+        r.stderr
+    );
     // The producer writes to the target for a while before stopping.
     std::thread::sleep(Duration::from_secs(2));
     let v = l.finish_and_check();

@@ -756,3 +756,122 @@ fn a_process_killed_with_sigkill_hands_its_partitions_over() {
         }
     }
 }
+
+/// Deletes the source records of `topic-partition` below `before`, as
+/// retention would (DeleteRecords moves the log start).
+fn delete_records(bootstrap: &str, topic: &str, partition: i32, before: i64) {
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(before))
+        .unwrap();
+    let result = crate::kafka::block(
+        crate::kafka::admin(bootstrap).delete_records(&list, &rdkafka::admin::AdminOptions::new()),
+    )
+    .unwrap();
+    for e in result.elements() {
+        e.error().unwrap();
+    }
+}
+
+/// Waits for a child up to `limit`; kills it and returns `None` if it is
+/// still running then.
+fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Records deleted on the source (retention, DeleteRecords) before they
+/// were copied are never skipped silently: the run stops, naming the
+/// partition, the offsets and how many records are gone, and the target
+/// gets nothing from past the hole. With `on_deleted_records: skip` in the
+/// plan it goes on from the new log start and counts what was lost.
+#[test]
+fn records_deleted_on_the_source_before_their_copy_are_never_skipped_silently() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    // A tiny fetch budget, so the replicator has not prefetched the records
+    // that are deleted below.
+    crate::support::write_credentials(
+        p.dir.path(),
+        &format!(
+            "clusters:\n  - name: src\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n    client_properties: {{ fetch.max.bytes: \"1024\", message.max.bytes: \"1000\", max.partition.fetch.bytes: \"1024\", queued.max.messages.kbytes: \"1\" }}\n  - name: dst\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n",
+            p.source.bootstrap(),
+            p.target.bootstrap()
+        ),
+    );
+    create_topics(&p.source.bootstrap(), &[("events", 1, &[])]);
+    load_sequence(&p.source.bootstrap(), "events", 1, 20_000);
+    let mut child = spawn_replicator(
+        &p.plan,
+        &["--until-caught-up", "--max-bytes-per-sec", "50000"],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while target_count(&p, "events", 1).is_none_or(|n| n == 0) {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "nothing copied: {}",
+            replicator_log(&p.plan)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    delete_records(&p.source.bootstrap(), "events", 0, 15_000);
+    let status = wait_or_kill(&mut child, Duration::from_secs(60));
+    let log = replicator_log(&p.plan);
+    let status = status
+        .unwrap_or_else(|| panic!("the replicator neither stopped nor finished in 60 s: {log}"));
+    assert!(!status.success(), "it must stop, not finish: {log}");
+    assert!(log.contains("`events-0`"), "{log}");
+    assert!(log.contains("deleted on the source"), "{log}");
+    assert!(
+        log.contains("on_deleted_records: skip"),
+        "the hint names the plan key: {log}"
+    );
+    let copied = target_count(&p, "events", 1).unwrap();
+    assert!(copied < 15_000, "{copied}");
+    // Nothing from past the hole reached the target.
+    let records = read_partition(&p.target.bootstrap(), "events", 0, 0);
+    assert_eq!(records.len() as i64, copied);
+    for (i, r) in records.iter().enumerate() {
+        assert!(
+            provenance(r).unwrap().ends_with(&format!(";events;0;{i}")),
+            "target offset {i}: {:?}",
+            provenance(r)
+        );
+    }
+
+    // Allowed by the plan: the copy goes on after the hole and says how
+    // many records it could not copy.
+    let text = std::fs::read_to_string(&p.plan).unwrap();
+    std::fs::write(&p.plan, format!("{text}  on_deleted_records: skip\n")).unwrap();
+    let out = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let summary: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    let lost = 15_000 - copied;
+    assert_eq!(summary["summary"]["deleted_before_copy"], lost, "{summary}");
+    assert_eq!(summary["summary"]["copied"], 5_000, "{summary}");
+    assert!(out.stderr.contains("`events-0`"), "{}", out.stderr);
+    let records = read_partition(&p.target.bootstrap(), "events", 0, 0);
+    assert_eq!(records.len() as i64, copied + 5_000);
+    assert!(
+        provenance(&records[copied as usize])
+            .unwrap()
+            .ends_with(";events;0;15000")
+    );
+    // A group that had committed inside the hole resumes at the first
+    // record after it, as it would on the source.
+    let maps = offset_maps(&p);
+    assert_eq!(
+        maps[&("events".to_owned(), 0)].translate(copied + 10),
+        Translation::Exact(copied)
+    );
+}
