@@ -202,7 +202,7 @@ fn plain_copy(source: &str, target: &str, from: &str, to: &str) -> (Duration, Du
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("fetch.max.bytes", "52428800")
-        .set("queued.max.messages.kbytes", "65536")
+        .set("queued.max.messages.kbytes", "32768")
         .create()
         .unwrap();
     let producer: BaseProducer = ClientConfig::new()
@@ -212,7 +212,7 @@ fn plain_copy(source: &str, target: &str, from: &str, to: &str) -> (Duration, Du
         .set("max.in.flight.requests.per.connection", "5")
         .set("linger.ms", "5")
         .set("batch.size", "1048576")
-        .set("queue.buffering.max.kbytes", "65536")
+        .set("queue.buffering.max.kbytes", "32768")
         .set("compression.type", "lz4")
         .create()
         .unwrap();

@@ -639,7 +639,10 @@ fn run_once(
             source,
             &[
                 ("fetch.max.bytes", "52428800"),
-                ("queued.max.messages.kbytes", "65536"),
+                // 32 MiB of prefetched records and 32 MiB of produce queue
+                // keep the peak RSS near 300 MB at full speed on Kafka
+                // (64 + 64 MiB: ~490 MB, for no measurable gain).
+                ("queued.max.messages.kbytes", "32768"),
                 ("session.timeout.ms", "10000"),
                 ("heartbeat.interval.ms", "1000"),
             ],
@@ -687,7 +690,7 @@ fn run_once(
                 ("max.in.flight.requests.per.connection", "5"),
                 ("linger.ms", "5"),
                 ("batch.size", "1048576"),
-                ("queue.buffering.max.kbytes", "65536"),
+                ("queue.buffering.max.kbytes", "32768"),
                 ("message.max.bytes", "20971520"),
             ],
         );

@@ -4,7 +4,7 @@
 //! A ```` ```console ```` block holds `$ command` lines, each followed by the
 //! output it prints (stdout and stderr, as a terminal shows them). The
 //! commands run with `sh` in one scratch directory shared by every page, in
-//! the order of [`PAGES`], after two local Tansu clusters (`local`, loaded
+//! the order of [`PAGES`], after two local Apache Kafka clusters (`local`, loaded
 //! with `testbed/sample_data.py`, and `target`) are up and described in
 //! `kcp-credentials.yaml`. In the expected output, `…` stands for any text
 //! within a line and a line holding only `…` for any number of lines; runs of

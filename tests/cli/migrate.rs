@@ -1,4 +1,4 @@
-//! `kcp migrate init` on two Tansu brokers: the plan's waves come from the
+//! `kcp migrate init` on two Apache Kafka clusters: the plan's waves come from the
 //! scanned state, the target is checked live, and bad input changes nothing.
 
 use std::path::{Path, PathBuf};
