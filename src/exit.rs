@@ -98,7 +98,7 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
         {
             return ExitStatus::BadInput;
         }
-        if let Some(ReplicatorError::FewerPartitions { .. }) =
+        if let Some(ReplicatorError::PartitionCount { .. }) =
             cause.downcast_ref::<ReplicatorError>()
         {
             return ExitStatus::BadInput;

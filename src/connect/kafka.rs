@@ -88,7 +88,7 @@ impl ConnectError {
                 "check the username and password (or the IAM identity) in the credentials file, and that the user exists on the cluster with this mechanism".to_owned()
             }
             ConnectError::Tls { .. } => {
-                "check `ca_cert` (the CA that signed the brokers' certificates) and that the port is a TLS listener".to_owned()
+                "check `ca_cert` (the CA that signed the brokers' certificates), the client certificate if any (its validity dates, and that the brokers trust its CA), and that the port is a TLS listener".to_owned()
             }
             ConnectError::Unreachable { .. } => {
                 "check the host names and ports, that the brokers are up, and that security groups or firewalls let this machine in".to_owned()
@@ -451,6 +451,20 @@ fn decisive_error(
             auth,
             detail,
         },
+        // The broker ended the TLS handshake with an alert (it refused the
+        // client certificate: expired, or signed by a CA it does not
+        // trust): a TLS problem, not a broker that is down.
+        RDKafkaErrorCode::AllBrokersDown
+            if transport
+                .as_deref()
+                .is_some_and(|t| t.contains("SSL alert")) =>
+        {
+            ConnectError::Tls {
+                cluster,
+                auth,
+                detail: transport.map(|t| clean_reason(&t)).unwrap_or(detail),
+            }
+        }
         RDKafkaErrorCode::AllBrokersDown => ConnectError::Unreachable {
             cluster,
             servers: creds.bootstrap_servers.join(", "),

@@ -135,7 +135,7 @@ impl ExecuteError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             ExecuteError::RunState(e) => e.is_bad_input(),
-            ExecuteError::Replicator(ReplicatorError::FewerPartitions { .. })
+            ExecuteError::Replicator(ReplicatorError::PartitionCount { .. })
             | ExecuteError::UnknownGroup { .. }
             | ExecuteError::NotConfirmed { .. }
             | ExecuteError::Over { .. }

@@ -65,9 +65,14 @@ pub enum InitError {
     #[error("no topic of `{0}` is selected")]
     NoTopics(String),
     #[error(
-        "target topic `{topic}` has {on_target} partition(s), fewer than the source's {on_source}: copying would break partition order"
+        "target topic `{topic}` has {on_target} partition(s), {}",
+        if .on_target < .on_source {
+            format!("fewer than the source's {}: copying would break partition order", .on_source)
+        } else {
+            format!("more than the source's {}: producers moved to the target would hash keys to other partitions than the copied records", .on_source)
+        }
     )]
-    FewerPartitions {
+    PartitionCount {
         topic: String,
         on_source: usize,
         on_target: usize,
@@ -87,8 +92,17 @@ impl InitError {
                 "patterns use Rust regex syntax and match whole names".into()
             }
             InitError::NoTopics(_) => "check --topics-include against the scanned topics".into(),
-            InitError::FewerPartitions { .. } => {
-                "delete the target topic or add partitions to it, then run init again".into()
+            InitError::PartitionCount {
+                on_source,
+                on_target,
+                ..
+            } => {
+                if on_target < on_source {
+                    "delete the target topic or add partitions to it, then run init again".into()
+                } else {
+                    "delete the target topic (partitions cannot be removed), then run init again"
+                        .into()
+                }
             }
             InitError::Exists(_) => "remove it, or write the plan elsewhere with --plan-out".into(),
         })
@@ -198,16 +212,16 @@ pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
     })
 }
 
-/// Refuses target topics with fewer partitions than the source's.
+/// Refuses target topics whose partition count differs from the source's.
 pub fn check_target(
     draft: &Draft,
     target_partitions: &BTreeMap<String, usize>,
 ) -> Result<(), InitError> {
     for (topic, &source) in &draft.topics {
         if let Some(&target) = target_partitions.get(topic)
-            && target < source
+            && target != source
         {
-            return Err(InitError::FewerPartitions {
+            return Err(InitError::PartitionCount {
                 topic: topic.clone(),
                 on_source: source,
                 on_target: target,
@@ -320,6 +334,25 @@ pub fn render(req: &InitRequest, draft: &Draft, version: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_topic_must_have_the_source_partition_count() {
+        let draft = Draft {
+            topics: [("orders".to_owned(), 3), ("logs".to_owned(), 1)].into(),
+            waves: Vec::new(),
+            groups_left_out: Vec::new(),
+            topics_left_out: Vec::new(),
+        };
+        let same: BTreeMap<String, usize> = [("orders".to_owned(), 3)].into();
+        assert!(check_target(&draft, &same).is_ok());
+        let fewer: BTreeMap<String, usize> = [("orders".to_owned(), 2)].into();
+        let e = check_target(&draft, &fewer).unwrap_err();
+        assert!(e.to_string().contains("fewer than the source's 3"), "{e}");
+        let more: BTreeMap<String, usize> = [("logs".to_owned(), 4)].into();
+        let e = check_target(&draft, &more).unwrap_err();
+        assert!(e.to_string().contains("more than the source's 1"), "{e}");
+        assert!(e.hint().unwrap().contains("cannot be removed"));
+    }
 
     #[test]
     fn the_example_state_gives_a_documented_plan_the_replicator_reads() {

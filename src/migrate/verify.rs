@@ -65,19 +65,19 @@ impl Digest {
             None => self.bytes(&(-1i64).to_be_bytes()),
         }
     }
-    /// One record: key, value, headers (minus kcp's own), timestamp.
-    fn record(&mut self, m: &BorrowedMessage<'_>) {
+    /// One record: key, value, headers, timestamp. `copied`: a record on
+    /// the target, whose last provenance header is the copy's own and is
+    /// left out (earlier hops' headers count, as on the source).
+    fn record(&mut self, m: &BorrowedMessage<'_>, copied: bool) {
         self.field(m.key());
         self.field(m.payload());
-        let headers: Vec<(&str, Option<&[u8]>)> = m
+        let mut headers: Vec<(&str, Option<&[u8]>)> = m
             .headers()
-            .map(|h| {
-                h.iter()
-                    .filter(|x| x.key != HEADER)
-                    .map(|x| (x.key, x.value))
-                    .collect()
-            })
+            .map(|h| h.iter().map(|x| (x.key, x.value)).collect())
             .unwrap_or_default();
+        if copied && let Some(own) = headers.iter().rposition(|(k, _)| *k == HEADER) {
+            headers.remove(own);
+        }
         self.bytes(&(headers.len() as i64).to_be_bytes());
         for (k, v) in headers {
             self.field(Some(k.as_bytes()));
@@ -197,10 +197,13 @@ pub fn verify(
         let to = map.src_end;
         let (mut s_count, mut s_digest) = (0u64, Digest::new());
         scan(&src_reader, topic, *partition, from, to, timeout, |m| {
-            let cycle = provenance(m).is_some_and(|p| p.cluster_id == dst_id);
+            // Skipped by the replicator as a cycle: came from the target.
+            let cycle = m
+                .headers()
+                .is_some_and(|h| Provenance::names(h.iter().map(|x| (x.key, x.value)), &dst_id));
             if !cycle {
                 s_count += 1;
-                s_digest.record(m);
+                s_digest.record(m, false);
             }
         })?;
         let target_topic = plan.target_topic(topic);
@@ -225,7 +228,7 @@ pub fn verify(
                 });
                 if copied {
                     t_count += 1;
-                    t_digest.record(m);
+                    t_digest.record(m, true);
                 }
             },
         )?;

@@ -257,8 +257,8 @@ pub fn source_partitions(
 }
 
 /// Checks, changing nothing, that the clusters differ, that the plan selects
-/// topics on the source and that no target topic has fewer partitions than
-/// its source. Returns the selected topics and their partition counts.
+/// topics on the source and that every existing target topic has exactly
+/// its source's partition count. Returns the selected topics and their partition counts.
 pub fn preflight(
     plan: &LoadedPlan,
     src: &Connection,
@@ -280,8 +280,8 @@ pub fn preflight(
     for t in md.topics().iter().filter(|t| t.error().is_none()) {
         for (topic, partitions) in &topics {
             let have = t.partitions().len() as i32;
-            if plan.target_topic(topic) == t.name() && have < *partitions {
-                return Err(ReplicatorError::FewerPartitions {
+            if plan.target_topic(topic) == t.name() && have != *partitions {
+                return Err(ReplicatorError::PartitionCount {
                     topic: t.name().to_owned(),
                     target_partitions: have,
                     source_partitions: *partitions,
@@ -307,7 +307,7 @@ pub fn prepare(
 }
 
 /// Creates missing target topics with the source's partition count and
-/// carried configs; grows or refuses target topics with fewer partitions.
+/// carried configs; refuses target topics with another partition count.
 fn prepare_target(
     src: &Connection,
     dst: &Connection,
@@ -327,8 +327,8 @@ fn prepare_target(
     for (topic, partitions) in topics {
         let target = plan.target_topic(topic);
         match existing.get(target.as_str()) {
-            Some((have, true)) if have < partitions => {
-                return Err(ReplicatorError::FewerPartitions {
+            Some((have, true)) if have != partitions => {
+                return Err(ReplicatorError::PartitionCount {
                     topic: target,
                     target_partitions: *have,
                     source_partitions: *partitions,
@@ -797,7 +797,7 @@ fn run_once(
             };
             // A record that came from the target (another replicator running
             // the other way) is not copied back: no cycles.
-            if Provenance::find(header_iter()).is_some_and(|p| p.cluster_id == dst_id) {
+            if Provenance::names(header_iter(), &dst_id) {
                 skipped += 1;
                 let slot = &mut slots[slot_index];
                 if slot.in_flight == 0 {
@@ -810,10 +810,10 @@ fn run_once(
             let provenance = format!("v1;{src_id};{};{partition};{}", m.topic(), m.offset());
             let mut out_headers =
                 OwnedHeaders::new_with_capacity(headers.map_or(0, |h| h.count()) + 1);
+            // Every header as it came, earlier hops' provenance included
+            // (a chained migration); this copy's goes last.
             for (key, value) in header_iter() {
-                if key != HEADER {
-                    out_headers = out_headers.insert(Header { key, value });
-                }
+                out_headers = out_headers.insert(Header { key, value });
             }
             out_headers = out_headers.insert(Header {
                 key: HEADER,

@@ -46,10 +46,19 @@ pub enum ReplicatorError {
         #[source]
         source: Box<KafkaError>,
     },
+    /// A target topic whose partition count differs from its source's:
+    /// fewer breaks the partition-for-partition copy, more sends keyed
+    /// records of the moved producers to other partitions than their
+    /// history (per-key order lost across the cutover).
     #[error(
-        "target topic `{topic}` has {target_partitions} partitions but the source has {source_partitions}; copying would break partition order"
+        "target topic `{topic}` has {target_partitions} partitions but the source has {source_partitions}; {}",
+        if .target_partitions < .source_partitions {
+            "copying would break partition order"
+        } else {
+            "producers moved to the target would hash keys to other partitions than the copied records"
+        }
     )]
-    FewerPartitions {
+    PartitionCount {
         topic: String,
         target_partitions: i32,
         source_partitions: i32,
@@ -100,9 +109,15 @@ impl ReplicatorError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ReplicatorError::Connect(e) => e.hint(),
-            ReplicatorError::FewerPartitions { .. } => {
-                Some("add partitions to the target topic (kafka-topics --alter --partitions) or delete it and let kcp create it".into())
-            }
+            ReplicatorError::PartitionCount {
+                target_partitions,
+                source_partitions,
+                ..
+            } => Some(if target_partitions < source_partitions {
+                "add partitions to the target topic (kafka-topics --alter --partitions) or delete it and let kcp create it".into()
+            } else {
+                "delete the target topic and let kcp create it with the source's partition count (partitions cannot be removed)".into()
+            }),
             ReplicatorError::RecordsDeleted(_) => Some(
                 "those records are lost for this migration: raise the source topics' `retention.ms` (or copy faster) and start again with fresh target topics, or accept the loss with `on_deleted_records: skip` under `replication` in the plan".into(),
             ),

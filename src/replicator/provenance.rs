@@ -50,20 +50,55 @@ impl Provenance {
         })
     }
 
-    /// Finds and decodes the provenance header among a record's headers.
+    /// Decodes the newest provenance header among a record's headers: the
+    /// last one. A record copied more than once (a chained migration, A to
+    /// B then B to C) keeps every hop's header in order, each copy adding
+    /// its own at the end.
     pub fn find<'a>(
         headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
     ) -> Option<Self> {
+        Self::all(headers).last()
+    }
+
+    /// Whether any provenance header names `cluster_id`: the record was
+    /// copied from that cluster at some hop.
+    pub fn names<'a>(
+        headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+        cluster_id: &str,
+    ) -> bool {
+        Self::all(headers).any(|p| p.cluster_id == cluster_id)
+    }
+
+    fn all<'a>(
+        headers: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+    ) -> impl Iterator<Item = Self> {
         headers
             .into_iter()
             .filter(|(k, _)| *k == HEADER)
-            .find_map(|(_, v)| v.and_then(Self::decode))
+            .filter_map(|(_, v)| v.and_then(Self::decode))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_hop_is_the_last_header_and_any_hop_names_a_cluster() {
+        let headers = [
+            ("trace", Some(&b"x"[..])),
+            (HEADER, Some(&b"v1;cluster-a;orders;0;7"[..])),
+            (HEADER, Some(&b"not provenance"[..])),
+            (HEADER, Some(&b"v1;cluster-b;orders;0;42"[..])),
+        ];
+        let newest = Provenance::find(headers).unwrap();
+        assert_eq!(
+            (newest.cluster_id.as_str(), newest.offset),
+            ("cluster-b", 42)
+        );
+        assert!(Provenance::names(headers, "cluster-a"));
+        assert!(!Provenance::names(headers, "cluster-c"));
+    }
 
     #[test]
     fn round_trip() {

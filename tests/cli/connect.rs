@@ -2,8 +2,8 @@
 //! the credentials file, each against the listener that speaks it
 //! (`testbed/kafka.sh`): PLAINTEXT, SASL/PLAIN, SASL/SCRAM-SHA-256 and -512,
 //! TLS, mutual TLS and SASL over TLS; and fast, explicit failures for a wrong
-//! password, a wrong CA, a plaintext client on a SASL listener and an
-//! unreachable broker.
+//! password, a wrong CA, an expired client certificate, a plaintext client
+//! on a SASL listener and an unreachable broker.
 
 use std::path::Path;
 use std::process::Command;
@@ -177,6 +177,40 @@ fn wrong_credentials_fail_fast_with_their_own_error() {
     assert!(matches!(err, ConnectError::Tls { .. }), "{err}");
     assert!(err.to_string().contains("cluster `tls-dc`"), "{err}");
     assert!(err.hint().unwrap().contains("ca_cert"), "{:?}", err.hint());
+
+    // An expired client certificate on the mutual-TLS listener: a TLS error
+    // (the broker only answers `certificate unknown`), whose hint names the
+    // client certificate's dates; before, it read as "no broker answered".
+    let (ca, _, _) = kafka.tls_files();
+    let (cert, key) = (dir.path().join("old.crt"), dir.path().join("old.key"));
+    let made = Command::new(&tb.python)
+        .arg(crate::support::testbed_dir().join("expired_cert.py"))
+        .arg(kafka.dir().join("tls"))
+        .args([&cert, &key])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let expired = creds(
+        dir.path(),
+        &cluster_yaml(
+            "mtls-dc",
+            &kafka.listener("MTLS"),
+            &format!(
+                "{{ method: mtls, ca_cert: \"{ca}\", client_cert: \"{}\", client_key: \"{}\" }}",
+                cert.display(),
+                key.display()
+            ),
+        ),
+        "",
+    );
+    let err = fails_within(&expired, Duration::from_secs(15));
+    assert!(matches!(err, ConnectError::Tls { .. }), "{err}");
+    assert!(err.to_string().contains("cluster `mtls-dc`"), "{err}");
+    assert!(
+        err.hint().unwrap().contains("validity dates"),
+        "{:?}",
+        err.hint()
+    );
 
     // A plaintext client on a SASL listener: refused, naming the cluster.
     let mismatch = creds(
