@@ -13,6 +13,10 @@
 #                               Central through testbed/kafka/pom.xml, with
 #                               Maven's own cache in $KCP_CACHE/m2. ~20-60 s
 #                               cold; brokers are run by testbed/kafka.sh.
+#   /usr/bin/chromium           Debian's chromium (apt-get, as root) for the
+#                               HTML report test, when missing.
+#   $KCP_CACHE/go-bin/hclfmt    hashicorp/hcl's formatter, built from the Go
+#                               module proxy only where terraform is missing.
 #
 # Defaults: KCP_CACHE=~/.cache/kcp, KCP_TESTBED_DIR=$KCP_CACHE/testbed,
 # KCP_KAFKA_ROOT=$KCP_CACHE/kafka, KCP_KAFKA_VERSIONS="4.1.1 3.9.1",
@@ -20,8 +24,8 @@
 # Rust tests look in the same default places when the exported variables
 # are not set.
 #
-# Needs python3 with venv (Debian: python3-venv), a JDK 17+ and Maven;
-# installing those is the CI script's job, not this one's.
+# Needs python3 with venv (Debian: python3-venv), a JDK 17+, Maven and, where
+# terraform is missing, Go; installing those is the CI script's job.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -109,9 +113,11 @@ for version in $kafka_versions; do
   fi
   rm -rf "$kafka_root/$version" && mkdir -p "$kafka_root/$version"
   log "fetching kafka $version and its dependencies from Maven Central"
+  # Maven 3.8 prints colour resets even in batch mode: strip them.
   mvn -q -B -Dstyle.color=never -f "$here/kafka/pom.xml" -Dmaven.repo.local="$cache/m2" \
     -Dkafka.version="$version" -P "kafka${version%%.*}" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$libs.tmp" >&2 || {
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$libs.tmp" 2>&1 |
+    sed 's/\x1b\[[0-9;]*m//g' >&2 || {
     log "mvn could not fetch kafka $version (see above)"
     exit 1
   }
@@ -119,6 +125,22 @@ for version in $kafka_versions; do
   printf '%s %s\n' "$pom_sum" "$version" >"$stamp"
   step_done "kafka $version installed ($(ls "$libs" | wc -l) jars)"
 done
+
+# --- Chromium ---------------------------------------------------------------------
+# The HTML reports are rendered and screenshotted in headless Chromium by a
+# test. Debian's package; installed here when missing and allowed (root).
+step "chromium: checking /usr/bin/chromium"
+if [[ -x /usr/bin/chromium ]]; then
+  step_done "chromium present"
+elif [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  log "installing Debian's chromium"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+  step_done "chromium installed"
+else
+  log "chromium is missing: install Debian's chromium (apt-get install chromium); the HTML report test needs it"
+  exit 1
+fi
 
 # --- An HCL formatter for `terraform fmt -check` -----------------------------
 # The create-asset tests check every generated Terraform file with
@@ -151,6 +173,7 @@ log "test bed ready in $((SECONDS - started_all))s"
 printf 'export KCP_KAFKA_ROOT=%q\n' "$kafka_root"
 printf 'export KCP_KAFKA_VERSIONS=%q\n' "$kafka_versions"
 printf 'export KCP_JAVA=%q\n' "$java_bin"
+printf 'export KCP_CHROMIUM=%q\n' /usr/bin/chromium
 command -v terraform >/dev/null 2>&1 || printf 'export KCP_HCLFMT=%q\n' "$hclfmt_bin"
 printf 'export KCP_TESTBED_PYTHON=%q\n' "$python"
 printf 'export KCP_TESTBED_DIR=%q\n' "$testbed_dir"

@@ -100,11 +100,14 @@ pub(super) fn replicate(
             &serde_json::json!({ "summary": summary }),
         )?)?,
         Format::Table => printer.status(&format!(
-            "copied {} records ({:.1} MB) over {} partitions in {:.1}s{}{}",
+            "copied {} records ({:.1} MB) over {} partitions in {:.1}s, lag {}{}{}",
             summary.copied,
             summary.bytes as f64 / 1e6,
             summary.partitions,
             summary.elapsed_secs,
+            summary
+                .lag_at_end
+                .map_or_else(|| "unknown".to_owned(), |lag| lag.to_string()),
             if summary.deleted_before_copy > 0 {
                 format!(
                     "; {} record(s) were deleted on the source before they could be copied",

@@ -127,7 +127,12 @@ pub struct PartitionOffset {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetSpec {
     Earliest,
+    /// The high watermark: after the last record written, committed or not.
     Latest,
+    /// The last stable offset: where a `read_committed` consumer stops, the
+    /// first record of the oldest open transaction (the high watermark when
+    /// none is open).
+    LastStable,
 }
 
 /// Describes the cluster: id, controller and brokers with racks.
@@ -471,7 +476,7 @@ pub fn list_offsets(
     }
     let offset = match spec {
         OffsetSpec::Earliest => rdkafka::Offset::Beginning,
-        OffsetSpec::Latest => rdkafka::Offset::End,
+        OffsetSpec::Latest | OffsetSpec::LastStable => rdkafka::Offset::End,
     };
     let mut list = TopicPartitionList::with_capacity(partitions_wanted.len());
     for (topic, partition) in partitions_wanted {
@@ -487,6 +492,28 @@ pub fn list_offsets(
         "ListOffsets",
         rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTOFFSETS,
     )?;
+    if spec == OffsetSpec::LastStable {
+        // SAFETY: the options belong to `pending` and outlive the call.
+        let err = unsafe {
+            rd::rd_kafka_AdminOptions_set_isolation_level(
+                pending.options,
+                rd::rd_kafka_IsolationLevel_t::RD_KAFKA_ISOLATION_LEVEL_READ_COMMITTED,
+            )
+        };
+        if !err.is_null() {
+            // SAFETY: a non-null error from the setter, read then destroyed.
+            let message = unsafe {
+                let m = string(rd::rd_kafka_error_string(err));
+                rd::rd_kafka_error_destroy(err);
+                m
+            };
+            return Err(AdminError::Failed {
+                call: "ListOffsets",
+                code: "_INVALID_ARG".into(),
+                message,
+            });
+        }
+    }
     // SAFETY: the list outlives the call, which copies it.
     unsafe { rd::rd_kafka_ListOffsets(pending.rk, list.ptr(), pending.options, pending.queue) };
     let event = pending.wait()?;

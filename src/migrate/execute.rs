@@ -485,7 +485,7 @@ impl Run<'_, '_> {
                 Ok(json!({ "source_ends": ends_to_json(&ends) }))
             }
             Action::Drain => {
-                let ends = self.source_ends()?;
+                let ends = self.source_ends(replicator::copy_end(self.cx.plan))?;
                 self.wait(step, None, |run| {
                     let Some(s) = run.stats() else {
                         return Ok(Wait::Pending("starting the replicator".into()));
@@ -710,12 +710,14 @@ impl Run<'_, '_> {
         })
     }
 
-    /// The selected source partitions' end offsets.
-    fn source_ends(&mut self) -> Result<Ends, ExecuteError> {
+    /// The selected source partitions' end offsets: `Latest` sees every
+    /// write (is a producer still active?), [`replicator::copy_end`] is
+    /// where the copy can get to (drain).
+    fn source_ends(&mut self, spec: OffsetSpec) -> Result<Ends, ExecuteError> {
         let plan = self.cx.plan;
         let (src, _) = self.conns()?;
         let parts = replicator::source_partitions(src, plan)?;
-        Ok(admin::list_offsets(src, &parts, OffsetSpec::Latest)
+        Ok(admin::list_offsets(src, &parts, spec)
             .map_err(ReplicatorError::from)?
             .into_iter()
             .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
@@ -726,7 +728,7 @@ impl Run<'_, '_> {
         let quiet = Duration::from_secs(quiet_secs);
         let mut last: Option<(Ends, Instant)> = None;
         self.wait(step, None, |run| {
-            let ends = run.source_ends()?;
+            let ends = run.source_ends(OffsetSpec::Latest)?;
             match &last {
                 Some((prev, since)) if *prev == ends => {
                     if since.elapsed() >= quiet {

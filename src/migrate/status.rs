@@ -89,7 +89,10 @@ pub fn sample(
             .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
             .collect())
     };
-    let (starts, ends) = (offsets(OffsetSpec::Earliest)?, offsets(OffsetSpec::Latest)?);
+    let (starts, ends) = (
+        offsets(OffsetSpec::Earliest)?,
+        offsets(replicator::copy_end(plan))?,
+    );
     let mut topics: BTreeMap<String, TopicStatus> = BTreeMap::new();
     for (topic, partition) in &parts {
         let key = (topic.clone(), *partition);

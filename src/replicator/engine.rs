@@ -108,6 +108,10 @@ pub struct Summary {
     /// Records deleted on the source before they could be copied (only
     /// with `on_deleted_records: skip`; otherwise the run stops).
     pub deleted_before_copy: u64,
+    /// Records on the source not copied yet when the run ended, from the
+    /// last read of the source's latest offsets; `None` when a partition's
+    /// latest offset was never read.
+    pub lag_at_end: Option<u64>,
     pub partitions: usize,
     pub caught_up: bool,
     pub interrupted: bool,
@@ -865,7 +869,7 @@ fn run_once(
         if last_watermarks.elapsed() >= Duration::from_secs(2)
             || (options.until_caught_up && last_watermarks.elapsed() >= Duration::from_millis(500))
         {
-            refresh_watermarks(&src, &mut slots, observer);
+            refresh_watermarks(&src, copy_end(plan), &mut slots, observer);
             last_watermarks = Instant::now();
             if options.until_caught_up {
                 advance_idle_positions(&source_consumer, &mut slots)?;
@@ -959,6 +963,14 @@ fn run_once(
         bytes,
         skipped_cycles: skipped,
         deleted_before_copy: slots.iter().map(|s| s.deleted).sum(),
+        lag_at_end: slots
+            .iter()
+            .filter(|s| s.active)
+            .map(|s| {
+                s.high_watermark
+                    .map(|hw| u64::try_from(hw - s.map.src_end).unwrap_or(0))
+            })
+            .sum(),
         partitions: slots.iter().filter(|s| s.active).count(),
         caught_up,
         interrupted,
@@ -1462,13 +1474,30 @@ fn checkpoint(
     Ok(())
 }
 
-fn refresh_watermarks(src: &Connection, slots: &mut [Slot], observer: &dyn Observer) {
+/// The end offset a copy of `plan` can reach on the source: the last stable
+/// offset when it reads committed data only (an open transaction holds a
+/// `read_committed` reader at its first record), else the high watermark.
+/// Caught up, drain and lag are measured against it.
+pub fn copy_end(plan: &LoadedPlan) -> OffsetSpec {
+    if plan.plan.replication.read_committed {
+        OffsetSpec::LastStable
+    } else {
+        OffsetSpec::Latest
+    }
+}
+
+fn refresh_watermarks(
+    src: &Connection,
+    end: OffsetSpec,
+    slots: &mut [Slot],
+    observer: &dyn Observer,
+) {
     let parts: Vec<(String, i32)> = slots
         .iter()
         .filter(|s| s.active)
         .map(|s| (s.topic.clone(), s.partition))
         .collect();
-    match admin::list_offsets(src, &parts, OffsetSpec::Latest) {
+    match admin::list_offsets(src, &parts, end) {
         Ok(offsets) => {
             let hw: HashMap<(String, i32), i64> = offsets
                 .into_iter()

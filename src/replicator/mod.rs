@@ -27,7 +27,8 @@ pub mod throttle;
 use rdkafka::error::KafkaError;
 
 pub use engine::{
-    Observer, RunOptions, Stats, Summary, offset_maps, preflight, prepare, run, source_partitions,
+    Observer, RunOptions, Stats, Summary, copy_end, offset_maps, preflight, prepare, run,
+    source_partitions,
 };
 pub(crate) use engine::{cluster_id, consumer};
 pub use offset_map::{OffsetMap, Translation};

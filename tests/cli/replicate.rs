@@ -28,8 +28,13 @@ struct Pair {
 }
 
 fn pair(tb: &Testbed, topics_yaml: &str) -> Pair {
+    pair_with(tb, topics_yaml, crate::support::KafkaSpec::default())
+}
+
+/// A pair whose target cluster is started with `target`.
+fn pair_with(tb: &Testbed, topics_yaml: &str, target: crate::support::KafkaSpec) -> Pair {
     let source = KafkaCluster::start_named(tb, "source_cluster");
-    let target = KafkaCluster::start_named(tb, "target_cluster");
+    let target = KafkaCluster::start_with(tb, "target_cluster", target);
     let dir = tempfile::tempdir().unwrap();
     write_pair_credentials(dir.path(), &source, &target);
     let plan = dir.path().join("plan.yaml");
@@ -141,6 +146,7 @@ fn copies_every_record_exactly_with_keys_values_headers_and_timestamps() {
     let summary: serde_json::Value =
         serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["summary"]["copied"], expected);
+    assert_eq!(summary["summary"]["lag_at_end"], 0, "{summary}");
     assert!(
         out.stdout
             .lines()
@@ -221,6 +227,16 @@ fn offset_maps(p: &Pair) -> std::collections::HashMap<(String, i32), kcp::replic
 /// Starts a replicator whose stderr goes to `replicator.log` beside the
 /// plan (appended, one run after another), for failure messages.
 fn spawn_replicator(plan: &Path, extra: &[&str]) -> Child {
+    spawn_with_stdout(plan, extra, Stdio::null())
+}
+
+/// Like [`spawn_replicator`], with stdout in `replicator.out` beside the plan.
+fn spawn_replicator_out(plan: &Path, extra: &[&str]) -> Child {
+    let out = std::fs::File::create(plan.with_file_name("replicator.out")).unwrap();
+    spawn_with_stdout(plan, extra, Stdio::from(out))
+}
+
+fn spawn_with_stdout(plan: &Path, extra: &[&str], stdout: Stdio) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -232,7 +248,7 @@ fn spawn_replicator(plan: &Path, extra: &[&str]) -> Child {
         .args(extra)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(log)
         .spawn()
         .unwrap()
@@ -888,6 +904,7 @@ fn records_deleted_on_the_source_before_their_copy_are_never_skipped_silently() 
     let lost = 15_000 - copied;
     assert_eq!(summary["summary"]["deleted_before_copy"], lost, "{summary}");
     assert_eq!(summary["summary"]["copied"], 5_000, "{summary}");
+    assert_eq!(summary["summary"]["lag_at_end"], 0, "{summary}");
     assert!(out.stderr.contains("`events-0`"), "{}", out.stderr);
     let records = read_partition(&p.target.bootstrap(), "events", 0, 0);
     assert_eq!(records.len() as i64, copied + 5_000);
@@ -903,4 +920,117 @@ fn records_deleted_on_the_source_before_their_copy_are_never_skipped_silently() 
         maps[&("events".to_owned(), 0)].translate(copied + 10),
         Translation::Exact(copied)
     );
+}
+
+/// A three-broker target (replication factor 3, `min.insync.replicas=2`)
+/// loses a broker mid-copy and gets it back: partition leaders move, the
+/// idempotent producer retries, and the target still holds every source
+/// record exactly once, in order.
+#[test]
+fn a_target_broker_killed_and_restarted_mid_copy_loses_and_duplicates_nothing() {
+    let tb = require_testbed!();
+    let mut p = pair_with(
+        &tb,
+        "",
+        crate::support::KafkaSpec {
+            brokers: 3,
+            ..Default::default()
+        },
+    );
+    const PARTITIONS: i32 = 6;
+    const RECORDS: usize = 30_000;
+    create_topics(&p.source.bootstrap(), &[("orders", PARTITIONS, &[])]);
+    crate::kafka::create_replicated_topic(
+        &p.target.bootstrap(),
+        "orders",
+        PARTITIONS,
+        3,
+        &[("min.insync.replicas", "2")],
+    );
+    load_sequence(&p.source.bootstrap(), "orders", PARTITIONS, RECORDS);
+    let mut child = spawn_replicator(
+        &p.plan,
+        &["--until-caught-up", "--max-bytes-per-sec", "150000"],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while target_count(&p, "orders", PARTITIONS).is_none_or(|n| n < 3_000) {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "the copy did not start: {}",
+            replicator_log(&p.plan)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    p.target.kill_node(2);
+    let at_kill = target_count(&p, "orders", PARTITIONS);
+    std::thread::sleep(Duration::from_secs(3));
+    p.target.restart_node(&tb, 2);
+    let status = wait_or_kill(&mut child, Duration::from_secs(120));
+    let log = replicator_log(&p.plan);
+    assert!(status.is_some_and(|s| s.success()), "{log}");
+    eprintln!("{at_kill:?} records on the target when broker 2 was killed\n{log}");
+    for partition in 0..PARTITIONS {
+        let from = read_partition(&p.source.bootstrap(), "orders", partition, 0);
+        let to = read_partition(&p.target.bootstrap(), "orders", partition, 0);
+        assert_eq!(
+            to.len(),
+            from.len(),
+            "partition {partition}: a loss or a duplicate"
+        );
+        for (f, t) in from.iter().zip(&to) {
+            assert_eq!(
+                (&f.key, &f.value),
+                (&t.key, &t.value),
+                "partition {partition}"
+            );
+            assert_eq!(
+                provenance(t),
+                Some(format!(
+                    "v1;{};orders;{partition};{}",
+                    p.source.cluster_id, f.offset
+                ))
+            );
+        }
+    }
+}
+
+/// A transaction left open on the source holds a `read_committed` copy at
+/// its first record (the last stable offset) until it ends. Caught up is
+/// measured against that offset: `--until-caught-up` finishes with the
+/// committed records copied instead of waiting for the transaction.
+#[test]
+fn an_open_transaction_on_the_source_does_not_hold_caught_up_forever() {
+    use rdkafka::producer::Producer;
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    create_topics(&p.source.bootstrap(), &[("orders", 2, &[])]);
+    crate::kafka::produce(&p.source.bootstrap(), "orders", &[50, 50]);
+    let open: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", p.source.bootstrap())
+        .set("transactional.id", "left-open")
+        .set("transaction.timeout.ms", "300000")
+        .create()
+        .unwrap();
+    open.init_transactions(Duration::from_secs(30)).unwrap();
+    open.begin_transaction().unwrap();
+    send(
+        &open,
+        BaseRecord::<str, str>::to("orders")
+            .partition(0)
+            .key("k")
+            .payload("not committed yet"),
+    );
+    open.flush(Duration::from_secs(30)).unwrap();
+
+    let mut child = spawn_replicator_out(&p.plan, &["--until-caught-up", "--output", "json"]);
+    let status = wait_or_kill(&mut child, Duration::from_secs(45));
+    let log = replicator_log(&p.plan);
+    let status = status
+        .unwrap_or_else(|| panic!("still waiting for the open transaction after 45 s: {log}"));
+    assert!(status.success(), "{log}");
+    let out = std::fs::read_to_string(p.plan.with_file_name("replicator.out")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["copied"], 100, "{summary}");
+    assert_eq!(summary["summary"]["lag_at_end"], 0, "{summary}");
+    drop(open);
 }

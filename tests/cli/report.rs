@@ -225,16 +225,23 @@ fn filters_and_bad_input() {
     );
 }
 
+/// Headless Chromium: `KCP_CHROMIUM` (exported by `testbed/install.sh`,
+/// which installs it) or `/usr/bin/chromium`. Missing under CI or under
+/// `testbed/test.sh` is a failure; only a bare `cargo test` skips, loudly.
 fn chromium() -> Option<PathBuf> {
-    let path = Path::new("/usr/bin/chromium");
+    let wanted = std::env::var_os("KCP_CHROMIUM");
+    let path = wanted
+        .clone()
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     if path.exists() {
-        return Some(path.to_owned());
+        return Some(path);
     }
     assert!(
-        !std::env::var("CI").is_ok_and(|v| v == "true"),
-        "chromium is missing; .ci/run installs it (apt-get install chromium)"
+        wanted.is_none() && !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "chromium is missing at {}; testbed/install.sh installs it (apt-get install chromium)",
+        path.display()
     );
-    eprintln!("\n*** SKIPPED: no /usr/bin/chromium (apt-get install chromium) ***\n");
+    eprintln!("\n*** SKIPPED: no /usr/bin/chromium; run `bash testbed/install.sh` ***\n");
     None
 }
 
