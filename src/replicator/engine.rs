@@ -1194,19 +1194,19 @@ fn add_partitions(
     }
     if assignment.count() > 0 {
         // Assign mode has no incremental assignment without a group: assign
-        // the whole list again, keeping the positions of partitions already
-        // being copied so that nothing in flight is fetched twice.
-        let current = cx
-            .source_consumer
-            .position()
-            .map_err(ReplicatorError::kafka("reading positions"))?;
-        for e in current.elements() {
-            if assignment
-                .find_partition(e.topic(), e.partition())
-                .is_none()
-            {
+        // the whole list again, every partition already being copied at its
+        // own next offset. Not at librdkafka's `position()`: that is unset
+        // for a partition that has returned no record yet (an empty one, or
+        // one whose backlog is still being fetched), and an unset offset
+        // would fall back to the reset policy.
+        for s in slots.iter().filter(|s| s.active) {
+            if assignment.find_partition(&s.topic, s.partition).is_none() {
                 assignment
-                    .add_partition_offset(e.topic(), e.partition(), e.offset())
+                    .add_partition_offset(
+                        &s.topic,
+                        s.partition,
+                        Offset::Offset(s.next_read.max(s.map.src_end)),
+                    )
                     .map_err(ReplicatorError::kafka("assigning"))?;
             }
         }

@@ -1034,3 +1034,75 @@ fn an_open_transaction_on_the_source_does_not_hold_caught_up_forever() {
     assert_eq!(summary["summary"]["lag_at_end"], 0, "{summary}");
     drop(open);
 }
+
+/// Topics created on the source while the copy runs are picked up, and
+/// adding them does not move the partitions already being copied: not one
+/// whose backlog is still being fetched, nor one that has returned no
+/// record yet (an empty partition, written to only later).
+#[test]
+fn a_topic_created_mid_copy_does_not_move_the_others() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    let text = std::fs::read_to_string(&p.plan).unwrap();
+    std::fs::write(
+        &p.plan,
+        format!("{text}  topic_discovery_interval_secs: 1\n"),
+    )
+    .unwrap();
+    create_topics(&p.source.bootstrap(), &[("early", 4, &[])]);
+    crate::kafka::produce(&p.source.bootstrap(), "early", &[3_000, 3_000, 3_000, 0]);
+    let mut child = spawn_replicator(&p.plan, &["--max-bytes-per-sec", "100000"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while target_count(&p, "early", 4).is_none_or(|n| n == 0) {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "the copy did not start: {}",
+            replicator_log(&p.plan)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    create_topics(&p.source.bootstrap(), &[("late", 2, &[])]);
+    crate::kafka::produce(&p.source.bootstrap(), "late", &[100, 100]);
+    // The empty partition gets records only after the new topic was added.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while !replicator_log(&p.plan).contains("`late`") {
+        assert!(
+            std::time::Instant::now() < until && child.try_wait().unwrap().is_none(),
+            "the new topic was never picked up: {}",
+            replicator_log(&p.plan)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    crate::kafka::produce(&p.source.bootstrap(), "early", &[0, 0, 0, 50]);
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    while target_count(&p, "early", 4) != Some(9_050) || target_count(&p, "late", 2) != Some(200) {
+        assert!(
+            std::time::Instant::now() < until && child.try_wait().unwrap().is_none(),
+            "early: {:?} of 9050, late: {:?} of 200; log: {}",
+            target_count(&p, "early", 4),
+            target_count(&p, "late", 2),
+            replicator_log(&p.plan)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = wait_or_kill(&mut child, Duration::from_secs(30));
+    for (topic, partitions) in [("early", 4), ("late", 2)] {
+        for partition in 0..partitions {
+            let from = read_partition(&p.source.bootstrap(), topic, partition, 0);
+            let to = read_partition(&p.target.bootstrap(), topic, partition, 0);
+            assert_eq!(to.len(), from.len(), "{topic}-{partition}");
+            for (f, t) in from.iter().zip(&to) {
+                assert_eq!(
+                    provenance(t),
+                    Some(format!(
+                        "v1;{};{topic};{partition};{}",
+                        p.source.cluster_id, f.offset
+                    ))
+                );
+            }
+        }
+    }
+}
