@@ -913,6 +913,7 @@ fn run_once(
                 ));
                 grow_target(&dst, plan, &grown, &topics)?;
                 prepare_target(&src, &dst, plan, &grown, observer)?;
+                await_partitions(&producer, plan, &grown, options.timeout)?;
                 if group_state.is_some() {
                     topics.extend(grown);
                     // The group rebalances over the new list.
@@ -1339,6 +1340,45 @@ fn apply_deliveries(
 
 /// Partitions with nothing in flight have processed everything up to the
 /// consumer's position (transaction markers and skipped records included).
+/// Waits until the producer's metadata shows every grown target topic with
+/// its new partition count: a record sent to a partition the producer does
+/// not know yet fails at once (`UnknownPartition`), where an unknown topic
+/// only waits.
+fn await_partitions(
+    producer: &BaseProducer<DeliveryContext>,
+    plan: &LoadedPlan,
+    grown: &BTreeMap<String, i32>,
+    timeout: Duration,
+) -> Result<(), ReplicatorError> {
+    let deadline = Instant::now() + timeout;
+    for (topic, partitions) in grown {
+        let target = plan.target_topic(topic);
+        loop {
+            let known = producer
+                .client()
+                .fetch_metadata(Some(&target), Duration::from_secs(1))
+                .ok()
+                .and_then(|md| {
+                    let t = md.topics().first()?;
+                    Some(t.error().is_none() && t.partitions().len() as i32 >= *partitions)
+                })
+                .unwrap_or(false);
+            if known {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(ReplicatorError::Stalled {
+                    what: format!(
+                        "waiting for the target to show {partitions} partitions of `{target}`"
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(())
+}
+
 /// Handles a fetch below the log start: finds the partitions whose next
 /// records were deleted, then stops (the plan's default) or moves them to
 /// their new log start, counting what was lost.

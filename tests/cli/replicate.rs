@@ -1038,7 +1038,8 @@ fn an_open_transaction_on_the_source_does_not_hold_caught_up_forever() {
 /// Topics created on the source while the copy runs are picked up, and
 /// adding them does not move the partitions already being copied: not one
 /// whose backlog is still being fetched, nor one that has returned no
-/// record yet (an empty partition, written to only later).
+/// record yet (an empty partition, written to only later). A partition
+/// added to a topic being copied is added on the target and copied.
 #[test]
 fn a_topic_created_mid_copy_does_not_move_the_others() {
     let tb = require_testbed!();
@@ -1074,12 +1075,24 @@ fn a_topic_created_mid_copy_does_not_move_the_others() {
         std::thread::sleep(Duration::from_millis(100));
     }
     crate::kafka::produce(&p.source.bootstrap(), "early", &[0, 0, 0, 50]);
+    // A partition added to a topic being copied: the target topic grows
+    // (CreatePartitions) and the new partition is copied too.
+    let grow = rdkafka::admin::NewPartitions::new("early", 5);
+    for r in crate::kafka::block(
+        crate::kafka::admin(&p.source.bootstrap())
+            .create_partitions(&[grow], &rdkafka::admin::AdminOptions::new()),
+    )
+    .unwrap()
+    {
+        r.unwrap();
+    }
+    crate::kafka::produce(&p.source.bootstrap(), "early", &[0, 0, 0, 0, 20]);
     let until = std::time::Instant::now() + Duration::from_secs(120);
-    while target_count(&p, "early", 4) != Some(9_050) || target_count(&p, "late", 2) != Some(200) {
+    while target_count(&p, "early", 5) != Some(9_070) || target_count(&p, "late", 2) != Some(200) {
         assert!(
             std::time::Instant::now() < until && child.try_wait().unwrap().is_none(),
-            "early: {:?} of 9050, late: {:?} of 200; log: {}",
-            target_count(&p, "early", 4),
+            "early: {:?} of 9070, late: {:?} of 200; log: {}",
+            target_count(&p, "early", 5),
             target_count(&p, "late", 2),
             replicator_log(&p.plan)
         );
@@ -1089,7 +1102,7 @@ fn a_topic_created_mid_copy_does_not_move_the_others() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = wait_or_kill(&mut child, Duration::from_secs(30));
-    for (topic, partitions) in [("early", 4), ("late", 2)] {
+    for (topic, partitions) in [("early", 5), ("late", 2)] {
         for partition in 0..partitions {
             let from = read_partition(&p.source.bootstrap(), topic, partition, 0);
             let to = read_partition(&p.target.bootstrap(), topic, partition, 0);
