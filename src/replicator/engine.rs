@@ -1090,6 +1090,22 @@ pub(super) fn resume_maps(
             (t.clone(), dst_topic, *p, hw)
         })
         .collect();
+    // A map that claims more copies than the target partition holds is not
+    // about this target topic (deleted and re-created after a rehearsal):
+    // trusting it would resume past history that is not there. It is
+    // rebuilt from the records the target really holds.
+    for (topic, dst_topic, partition, hw) in &targets {
+        let key = (topic.clone(), *partition);
+        if let Some(map) = maps.get(&key)
+            && map.dst_end > *hw
+        {
+            notice(format!(
+                "the offset map of `{topic}-{partition}` claims {} record(s) copied to `{dst_topic}-{partition}`, which holds {hw} (re-created?): rebuilding it from the target",
+                map.dst_end
+            ));
+            maps.remove(&key);
+        }
+    }
     let repaired = map_store::repair(reader, src_id, &targets, maps, timeout)?;
     if repaired > 0 {
         notice(format!(

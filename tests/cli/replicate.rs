@@ -1119,3 +1119,53 @@ fn a_topic_created_mid_copy_does_not_move_the_others() {
         }
     }
 }
+
+/// A rehearsal copied everything, then its target topic was deleted (and is
+/// created again by the next run): the offset map that claims copies the
+/// target no longer holds is rebuilt from the target, and the next run
+/// copies everything again instead of resuming past missing history.
+#[test]
+fn a_map_that_claims_more_than_the_target_holds_is_rebuilt() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    create_topics(&p.source.bootstrap(), &[("orders", 2, &[])]);
+    crate::kafka::produce(&p.source.bootstrap(), "orders", &[100, 100]);
+    let out = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for r in crate::kafka::block(
+        crate::kafka::admin(&p.target.bootstrap())
+            .delete_topics(&["orders"], &rdkafka::admin::AdminOptions::new()),
+    )
+    .unwrap()
+    {
+        r.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while target_count(&p, "orders", 2).is_some_and(|n| n > 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the target topic was not deleted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("rebuilding it from the target"),
+        "{}",
+        out.stderr
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["copied"], 200, "{summary}");
+    for partition in 0..2 {
+        let to = read_partition(&p.target.bootstrap(), "orders", partition, 0);
+        assert_eq!(to.len(), 100, "partition {partition}");
+        for (i, t) in to.iter().enumerate() {
+            assert_eq!(
+                provenance(t),
+                Some(format!("v1;{};orders;{partition};{i}", p.source.cluster_id))
+            );
+        }
+    }
+}
