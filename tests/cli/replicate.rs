@@ -802,6 +802,36 @@ fn a_process_killed_with_sigkill_hands_its_partitions_over() {
     }
 }
 
+/// Reads every partition of `topic` on both clusters: the target holds each
+/// source record exactly once, in order, with its key, value and exact
+/// provenance.
+fn assert_exact_copy(p: &Pair, topic: &str, partitions: i32) {
+    for partition in 0..partitions {
+        let from = read_partition(&p.source.bootstrap(), topic, partition, 0);
+        let to = read_partition(&p.target.bootstrap(), topic, partition, 0);
+        assert_eq!(
+            to.len(),
+            from.len(),
+            "{topic}-{partition}: a loss or a duplicate"
+        );
+        for (f, t) in from.iter().zip(&to) {
+            assert_eq!(
+                (&f.key, &f.value),
+                (&t.key, &t.value),
+                "{topic}-{partition}"
+            );
+            assert_eq!(
+                provenance(t),
+                Some(format!(
+                    "v1;{};{topic};{partition};{}",
+                    p.source.cluster_id, f.offset
+                )),
+                "{topic}-{partition}"
+            );
+        }
+    }
+}
+
 /// Deletes the source records of `topic-partition` below `before`, as
 /// retention would (DeleteRecords moves the log start).
 fn delete_records(bootstrap: &str, topic: &str, partition: i32, before: i64) {
@@ -969,29 +999,7 @@ fn a_target_broker_killed_and_restarted_mid_copy_loses_and_duplicates_nothing() 
     let log = replicator_log(&p.plan);
     assert!(status.is_some_and(|s| s.success()), "{log}");
     eprintln!("{at_kill:?} records on the target when broker 2 was killed\n{log}");
-    for partition in 0..PARTITIONS {
-        let from = read_partition(&p.source.bootstrap(), "orders", partition, 0);
-        let to = read_partition(&p.target.bootstrap(), "orders", partition, 0);
-        assert_eq!(
-            to.len(),
-            from.len(),
-            "partition {partition}: a loss or a duplicate"
-        );
-        for (f, t) in from.iter().zip(&to) {
-            assert_eq!(
-                (&f.key, &f.value),
-                (&t.key, &t.value),
-                "partition {partition}"
-            );
-            assert_eq!(
-                provenance(t),
-                Some(format!(
-                    "v1;{};orders;{partition};{}",
-                    p.source.cluster_id, f.offset
-                ))
-            );
-        }
-    }
+    assert_exact_copy(&p, "orders", PARTITIONS);
 }
 
 /// A transaction left open on the source holds a `read_committed` copy at
@@ -1102,22 +1110,8 @@ fn a_topic_created_mid_copy_does_not_move_the_others() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = wait_or_kill(&mut child, Duration::from_secs(30));
-    for (topic, partitions) in [("early", 5), ("late", 2)] {
-        for partition in 0..partitions {
-            let from = read_partition(&p.source.bootstrap(), topic, partition, 0);
-            let to = read_partition(&p.target.bootstrap(), topic, partition, 0);
-            assert_eq!(to.len(), from.len(), "{topic}-{partition}");
-            for (f, t) in from.iter().zip(&to) {
-                assert_eq!(
-                    provenance(t),
-                    Some(format!(
-                        "v1;{};{topic};{partition};{}",
-                        p.source.cluster_id, f.offset
-                    ))
-                );
-            }
-        }
-    }
+    assert_exact_copy(&p, "early", 5);
+    assert_exact_copy(&p, "late", 2);
 }
 
 /// A rehearsal copied everything, then its target topic was deleted (and is
@@ -1158,14 +1152,5 @@ fn a_map_that_claims_more_than_the_target_holds_is_rebuilt() {
     let summary: serde_json::Value =
         serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["summary"]["copied"], 200, "{summary}");
-    for partition in 0..2 {
-        let to = read_partition(&p.target.bootstrap(), "orders", partition, 0);
-        assert_eq!(to.len(), 100, "partition {partition}");
-        for (i, t) in to.iter().enumerate() {
-            assert_eq!(
-                provenance(t),
-                Some(format!("v1;{};orders;{partition};{i}", p.source.cluster_id))
-            );
-        }
-    }
+    assert_exact_copy(&p, "orders", 2);
 }
