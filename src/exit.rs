@@ -8,6 +8,9 @@
 //! | 3 | partial success: results were saved but some clusters or calls failed |
 //! | 4 | the state file or a migration is locked by another `kcp` process |
 //! | 130 | interrupted (SIGINT/SIGTERM) |
+//!
+//! Output whose reader went away (`kcp ... | head`) ends the command
+//! quietly with 0, as `cat` or `rg` do: see [`is_broken_pipe`].
 
 use crate::assets::AssetError;
 use crate::connect::{ConnectError, CredentialsError};
@@ -49,6 +52,16 @@ impl From<ExitStatus> for std::process::ExitCode {
     fn from(status: ExitStatus) -> Self {
         std::process::ExitCode::from(status.code())
     }
+}
+
+/// Whether the error is a write to a pipe whose reader has gone (`| head`):
+/// not a failure of the command, so nothing is printed and the status is 0.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Chooses the exit status for an error by looking at the typed errors in its chain.

@@ -43,6 +43,7 @@ pub fn main() -> ExitCode {
     init_logging(&cli.global, printer.color());
     match run(cli, &printer) {
         Ok(status) => status.into(),
+        Err(err) if exit::is_broken_pipe(&err) => ExitStatus::Success.into(),
         Err(err) => {
             let message = err
                 .chain()

@@ -333,3 +333,39 @@ fn html_reports_render_in_chromium_with_data_in_every_chart() {
         eprintln!("screenshot: {}", png.display());
     }
 }
+
+/// A reader that stops early (`| head`) is not an error: no message, exit 0.
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .arg("--state-file")
+        .arg(example("self-managed.json"))
+        .args([
+            "report",
+            "plan",
+            "--source",
+            "onprem-prod",
+            "--target",
+            "confluent-cloud",
+        ])
+        .args(["--format", "html"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before kcp writes anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
