@@ -43,6 +43,13 @@ impl fmt::Display for DeletedRange {
     }
 }
 
+/// The notice for a range skipped as the plan allows.
+pub fn skipping(range: &DeletedRange) -> String {
+    format!(
+        "records deleted on the source before they could be copied, going on without them (on_deleted_records: skip): {range}"
+    )
+}
+
 /// The ranges deleted before they were copied: every partition whose next
 /// source offset to copy (`next`) is below its log start.
 pub fn find<'a>(

@@ -1126,19 +1126,14 @@ pub(super) fn resume_maps(
             .copied()
             .unwrap_or(0);
         map.start_at(log_start, hw);
-        let gone = deleted::find(
-            [(topic.as_str(), partition, map.src_end)],
-            &HashMap::from([((topic.clone(), partition), log_start)]),
-        );
+        let gone = deleted::find([(topic.as_str(), partition, map.src_end)], &earliest_of);
         let mut deleted = 0;
         for range in gone {
             if plan.plan.replication.on_deleted_records == OnDeleted::Stop {
                 lost.push(range);
                 continue;
             }
-            notice(format!(
-                "records deleted on the source before they could be copied, going on without them (on_deleted_records: skip): {range}"
-            ));
+            notice(deleted::skipping(&range));
             deleted += range.count();
             map.advance_source(range.to);
         }
@@ -1157,6 +1152,12 @@ pub(super) fn resume_maps(
 }
 
 impl Slot {
+    /// The next source offset to fetch: after the last record read, or
+    /// where the map ends when nothing was read since (re)assignment.
+    fn next_offset(&self) -> i64 {
+        self.next_read.max(self.map.src_end)
+    }
+
     fn new(r: Resumed) -> Self {
         Slot {
             next_read: r.map.src_end,
@@ -1219,11 +1220,7 @@ fn add_partitions(
         for s in slots.iter().filter(|s| s.active) {
             if assignment.find_partition(&s.topic, s.partition).is_none() {
                 assignment
-                    .add_partition_offset(
-                        &s.topic,
-                        s.partition,
-                        Offset::Offset(s.next_read.max(s.map.src_end)),
-                    )
+                    .add_partition_offset(&s.topic, s.partition, Offset::Offset(s.next_offset()))
                     .map_err(ReplicatorError::kafka("assigning"))?;
             }
         }
@@ -1414,13 +1411,10 @@ fn skip_deleted(
             .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
             .collect();
     let lost = deleted::find(
-        slots.iter().filter(|s| s.active).map(|s| {
-            (
-                s.topic.as_str(),
-                s.partition,
-                s.next_read.max(s.map.src_end),
-            )
-        }),
+        slots
+            .iter()
+            .filter(|s| s.active)
+            .map(|s| (s.topic.as_str(), s.partition, s.next_offset())),
         &log_start,
     );
     if lost.is_empty() {
@@ -1432,9 +1426,7 @@ fn skip_deleted(
         return Err(ReplicatorError::RecordsDeleted(lost));
     }
     for range in lost {
-        cx.observer.notice(&format!(
-            "records deleted on the source before they could be copied, going on without them (on_deleted_records: skip): {range}"
-        ));
+        cx.observer.notice(&deleted::skipping(&range));
         let slot = slots
             .iter_mut()
             .find(|s| s.active && s.topic == range.topic && s.partition == range.partition)
