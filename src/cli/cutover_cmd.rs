@@ -324,6 +324,7 @@ pub(super) fn execute(
         yes: args.plan.yes,
     };
     let cx = Context {
+        now: chrono::Utc::now,
         plan: &l.plan,
         plan_path: path,
         source: &l.source,
@@ -437,6 +438,7 @@ pub(super) fn rollback(
         .into());
     }
     let cx = Context {
+        now: chrono::Utc::now,
         plan: &l.plan,
         plan_path: &args.plan,
         source: &l.source,
@@ -445,7 +447,7 @@ pub(super) fn rollback(
         operator: &operator,
         stop: &stop,
     };
-    let result = execute::rollback(&cx);
+    let result = crate::migrate::rollback::rollback(&cx);
     operator.spinners.clear();
     let out = result?;
     match printer.format() {

@@ -8,15 +8,20 @@
 //! (`migrate execute --dry-run`); [`verify`] compares counts and checksums
 //! of every copied partition on both clusters; [`members`] judges whether a
 //! wave's groups have left; [`execute`] runs the steps
-//! as a resumable state machine (and rolls them back), recording progress in
-//! the migration-state file ([`run_state`]) and calling the plan's
-//! [`hooks`].
+//! as a resumable state machine (each step's body in `actions`, the
+//! replicator thread in `replicating`), recording progress in the
+//! migration-state file ([`run_state`]) and calling the plan's [`hooks`];
+//! [`rollback`] undoes it; [`run_report`] summarizes a run.
 
+mod actions;
 pub mod execute;
 pub mod hooks;
 pub mod init;
 pub mod members;
 pub mod offsets;
+mod replicating;
+pub mod rollback;
+pub mod run_report;
 pub mod run_state;
 pub mod status;
 pub mod steps;

@@ -4,7 +4,7 @@
 //!
 //! The group only distributes partitions; positions never come from
 //! committed offsets. On a rebalance librdkafka calls back into
-//! [`SourceContext`]:
+//! [`GroupState`] (the source consumer's [`Rebalance`] handler):
 //! - **revoke**: the target producer is flushed before the partitions are
 //!   given up, so every record this process sent is on the target when the
 //!   next owner reads the target's end;
@@ -23,17 +23,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::client::{ClientContext, OAuthToken};
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext};
-use rdkafka::error::KafkaError;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::ReplicatorError;
-use super::engine::{DeliveryContext, Resumed, ensure_map_topic, resume_maps};
+use super::clients::{CopyContext, Rebalance};
 use super::map_store;
 use super::plan::LoadedPlan;
+use super::resume::{Resumed, resume_maps};
+use super::target::ensure_map_topic;
 use crate::connect::{Connection, KcpContext};
 
 /// What a rebalance did, for the copy loop.
@@ -55,8 +55,8 @@ pub(super) struct GroupState {
     pub(super) plan: LoadedPlan,
     pub(super) src_id: String,
     pub(super) timeout: Duration,
-    /// Set once the target producer exists.
-    pub(super) producer: Mutex<Option<Arc<BaseProducer<DeliveryContext>>>>,
+    /// Flushed before partitions are handed over.
+    pub(super) producer: Arc<BaseProducer<CopyContext>>,
     events: Mutex<Vec<GroupEvent>>,
     failure: Mutex<Option<ReplicatorError>>,
 }
@@ -69,6 +69,7 @@ impl GroupState {
         plan: LoadedPlan,
         src_id: String,
         timeout: Duration,
+        producer: Arc<BaseProducer<CopyContext>>,
     ) -> Self {
         GroupState {
             src,
@@ -77,7 +78,7 @@ impl GroupState {
             plan,
             src_id,
             timeout,
-            producer: Mutex::new(None),
+            producer,
             events: Mutex::new(Vec::new()),
             failure: Mutex::new(None),
         }
@@ -132,29 +133,6 @@ impl GroupState {
     }
 }
 
-/// The source consumer's context: KcpContext's auth and logging, plus the
-/// rebalance handling of scale-out (absent in assign mode).
-pub(super) struct SourceContext {
-    pub(super) inner: KcpContext,
-    pub(super) group: Option<Arc<GroupState>>,
-}
-
-impl ClientContext for SourceContext {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        self.inner.log(level, fac, message);
-    }
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.inner.error(error, reason);
-    }
-    fn generate_oauth_token(
-        &self,
-        config: Option<&str>,
-    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
-        self.inner.generate_oauth_token(config)
-    }
-}
-
 fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
     tpl.elements()
         .iter()
@@ -162,63 +140,47 @@ fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
         .collect()
 }
 
-impl ConsumerContext for SourceContext {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: rdkafka::types::RDKafkaRespErr,
-        tpl: &mut TopicPartitionList,
-    ) {
-        use rdkafka::consumer::Consumer;
-        use rdkafka::types::RDKafkaRespErr;
-        let Some(group) = &self.group else {
-            return;
+impl Rebalance for GroupState {
+    fn assign(&self, consumer: &BaseConsumer<CopyContext>, tpl: &TopicPartitionList) {
+        let wanted = partitions(tpl);
+        let resumed = match self.resume(&wanted) {
+            Ok(resumed) => resumed,
+            Err(e) => {
+                self.fail(e);
+                let _ = consumer.assign(&TopicPartitionList::new());
+                return;
+            }
         };
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let wanted = partitions(tpl);
-                match group.resume(&wanted) {
-                    Ok(resumed) => {
-                        let at: HashMap<(&str, i32), i64> = resumed
-                            .iter()
-                            .map(|r| ((r.topic.as_str(), r.partition), r.map.src_end))
-                            .collect();
-                        let mut list = TopicPartitionList::new();
-                        for (t, p) in &wanted {
-                            let offset = at.get(&(t.as_str(), *p)).copied().unwrap_or(0);
-                            if let Err(e) = list.add_partition_offset(t, *p, Offset::Offset(offset))
-                            {
-                                group.fail(ReplicatorError::kafka("assigning")(e));
-                            }
-                        }
-                        // Hand the maps over before fetching starts.
-                        group.push(GroupEvent::Assigned(resumed));
-                        if let Err(e) = consumer.assign(&list) {
-                            group.fail(ReplicatorError::kafka("assigning source partitions")(e));
-                        }
-                    }
-                    Err(e) => {
-                        group.fail(e);
-                        let _ = consumer.assign(&TopicPartitionList::new());
-                    }
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                // Everything sent for these partitions lands before they go.
-                let producer = group.producer.lock().ok().and_then(|p| p.clone());
-                if let Some(producer) = producer
-                    && let Err(e) = producer.flush(group.timeout * 3)
-                {
-                    group.fail(ReplicatorError::kafka("flushing before a rebalance")(e));
-                }
-                group.push(GroupEvent::Revoked(partitions(tpl)));
-                let _ = consumer.unassign();
-            }
-            other => {
-                let code: rdkafka::types::RDKafkaErrorCode = other.into();
-                group.push(GroupEvent::Notice(format!("rebalance error: {code}")));
-                let _ = consumer.unassign();
+        let at: HashMap<(&str, i32), i64> = resumed
+            .iter()
+            .map(|r| ((r.topic.as_str(), r.partition), r.map.src_end))
+            .collect();
+        let mut list = TopicPartitionList::new();
+        for (t, p) in &wanted {
+            let offset = at.get(&(t.as_str(), *p)).copied().unwrap_or(0);
+            if let Err(e) = list.add_partition_offset(t, *p, Offset::Offset(offset)) {
+                self.fail(ReplicatorError::kafka("assigning")(e));
             }
         }
+        // Hand the maps over before fetching starts.
+        self.push(GroupEvent::Assigned(resumed));
+        if let Err(e) = consumer.assign(&list) {
+            self.fail(ReplicatorError::kafka("assigning source partitions")(e));
+        }
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<CopyContext>, tpl: &TopicPartitionList) {
+        // Everything sent for these partitions lands before they go.
+        if let Err(e) = self.producer.flush(self.timeout * 3) {
+            self.fail(ReplicatorError::kafka("flushing before a rebalance")(e));
+        }
+        self.push(GroupEvent::Revoked(partitions(tpl)));
+        let _ = consumer.unassign();
+    }
+
+    fn failed(&self, consumer: &BaseConsumer<CopyContext>, code: RDKafkaRespErr) {
+        let code: RDKafkaErrorCode = code.into();
+        self.push(GroupEvent::Notice(format!("rebalance error: {code}")));
+        let _ = consumer.unassign();
     }
 }

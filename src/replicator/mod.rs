@@ -7,32 +7,48 @@
 //!   committed offsets.
 //! - [`map_store`]: maps persisted in a compacted topic on the target and
 //!   repaired from provenance headers.
-//! - [`engine`]: the copy loop.
+//! - [`engine`]: a run (set-up, copy, restart from the target's truth).
+//! - `target`: checks and target topics before and while copying.
+//! - `resume`: where each partition resumes (maps repaired from the target).
+//! - `clients`: the Kafka clients, their one context type and settings.
+//! - `copier`: the copy loop; `slot`: a partition being copied.
+//! - [`stats`]: progress, notices and the closing summary.
 //! - [`deleted`]: records deleted on the source before their copy.
 //! - `group`: scale-out, partitions shared by several processes through a
 //!   consumer group on the source.
 //!
-//! No dependency on the CLI: progress goes through [`engine::Observer`], and
-//! the caller passes the stop flag (set on SIGINT/SIGTERM by the CLI).
+//! Dependencies run one way: engine → copier → (group → resume → target) →
+//! clients. No dependency on the CLI: progress goes through
+//! [`stats::Observer`], and the caller passes the stop flag (set on
+//! SIGINT/SIGTERM by the CLI).
 
+mod clients;
+mod copier;
 pub mod deleted;
 pub mod engine;
 mod group;
 pub mod map_store;
+#[cfg(test)]
+mod mock_tests;
 pub mod offset_map;
 pub mod plan;
 pub mod provenance;
+mod resume;
+mod slot;
+pub mod stats;
+mod target;
 pub mod throttle;
 
 use rdkafka::error::KafkaError;
 
-pub use engine::{
-    Observer, RunOptions, Stats, Summary, copy_end, offset_maps, preflight, prepare, run,
-    source_partitions,
-};
-pub(crate) use engine::{cluster_id, consumer};
+pub(crate) use clients::{cluster_id, consumer};
+pub use engine::{RunOptions, run};
 pub use offset_map::{OffsetMap, Translation};
 pub use plan::{Cutover, LoadedPlan, PlanError, Wave};
+pub use resume::offset_maps;
+pub use slot::copy_end;
+pub use stats::{Observer, Stats, Summary};
+pub use target::{preflight, prepare, source_partitions};
 
 /// Why replication stopped.
 #[derive(Debug, thiserror::Error)]

@@ -22,10 +22,13 @@ pub struct Provenance {
 impl Provenance {
     /// The header value.
     pub fn encode(&self) -> String {
-        format!(
-            "v1;{};{};{};{}",
-            self.cluster_id, self.topic, self.partition, self.offset
-        )
+        Self::header_value(&self.cluster_id, &self.topic, self.partition, self.offset)
+    }
+
+    /// The header value of a copy, from borrowed parts (the per-record
+    /// path builds no `Provenance`).
+    pub fn header_value(cluster_id: &str, topic: &str, partition: i32, offset: i64) -> String {
+        format!("v1;{cluster_id};{topic};{partition};{offset}")
     }
 
     /// Parses a header value; `None` for anything else.

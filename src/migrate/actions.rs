@@ -1,0 +1,434 @@
+//! The body of each cutover step: what `kcp migrate execute` does at
+//! preflight, target preparation, backfill, catch-up, each wave's stop,
+//! offsets and start, the producers' stop, drain and start, verification
+//! and finish. The state machine that orders them is in [`super::execute`].
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::execute::{Ends, ExecuteError, Run, Wait};
+use super::hooks::{self, HookEnv};
+use super::members::{self, Members};
+use super::offsets::{self, MoveError};
+use super::replicating::Shared;
+use super::run_report::report;
+use super::run_state::{self, DoneStep, RunStateError};
+use super::steps::{Action, Step};
+use super::verify;
+use crate::connect::admin::{self, OffsetSpec};
+use crate::replicator::{self, ReplicatorError, Stats};
+
+impl Run<'_, '_> {
+    /// Runs one step's body; its result is stored with the done step.
+    pub(super) fn run_step(&mut self, step: &Step) -> Result<Value, ExecuteError> {
+        match step.action {
+            Action::Preflight => self.preflight(),
+            Action::PrepareTarget => self.prepare_target(),
+            Action::Backfill => self.backfill(step),
+            Action::CatchUp => self.catch_up(step),
+            Action::StopConsumers(i) => self.stop_consumers(step, i),
+            Action::MoveOffsets(i) => self.move_offsets(step, i),
+            Action::StartConsumers(i) => self.start_consumers(step, i),
+            Action::StopProducers => self.stop_producers(step),
+            Action::Drain => self.drain(step),
+            Action::StartProducers => self.start_producers(step),
+            Action::Verify => self.verify(),
+            Action::Finish => self.finish(step),
+        }
+    }
+
+    /// Creates the missing target topics and the offset-map topic.
+    fn prepare_target(&mut self) -> Result<Value, ExecuteError> {
+        let shared = Shared::default();
+        let plan = self.cx.plan;
+        let (src, dst) = self.conns()?;
+        replicator::prepare(plan, src, dst, &shared)?;
+        self.forward(&shared);
+        Ok(Value::Null)
+    }
+
+    /// Waits until the replicator has copied the backlog down to the lag threshold.
+    fn backfill(&mut self, step: &Step) -> Result<Value, ExecuteError> {
+        let c = self.cutover();
+        self.wait(step, None, |run| {
+            let Some(s) = run.stats() else {
+                return Ok(Wait::Pending("starting the replicator".into()));
+            };
+            if s.watermarks_known && s.lag <= c.lag_threshold_records {
+                return Ok(Wait::Done(json!({ "copied": s.copied, "lag": s.lag })));
+            }
+            Ok(Wait::Pending(progress_line(&s)))
+        })
+    }
+
+    /// Waits until the lag stays at or under the threshold for `lag_sustain_secs`.
+    fn catch_up(&mut self, step: &Step) -> Result<Value, ExecuteError> {
+        let c = self.cutover();
+        let mut below_since: Option<Instant> = None;
+        let sustain = Duration::from_secs(c.lag_sustain_secs);
+        self.wait(step, None, |run| {
+            let Some(s) = run.stats() else {
+                return Ok(Wait::Pending("starting the replicator".into()));
+            };
+            if s.watermarks_known && s.lag <= c.lag_threshold_records {
+                let since = *below_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= sustain {
+                    return Ok(Wait::Done(json!({ "lag": s.lag })));
+                }
+            } else {
+                below_since = None;
+            }
+            Ok(Wait::Pending(format!(
+                "{}; lag must stay at or under {} for {} s",
+                progress_line(&s),
+                c.lag_threshold_records,
+                c.lag_sustain_secs
+            )))
+        })
+    }
+
+    /// Stops a wave's consumers (hook or operator) and waits until they have left.
+    fn stop_consumers(&mut self, step: &Step, i: usize) -> Result<Value, ExecuteError> {
+        let c = self.cutover();
+        let wave = &c.waves[i];
+        match &wave.stop_consumers {
+            Some(cmd) => self.hook(step, cmd, "forward", "source", &wave.groups)?,
+            None => self.cx.operator.notice(&format!(
+                "stop the consumers of {} on `{}` now; kcp waits until they have left",
+                wave.groups.join(", "),
+                self.cx.plan.plan.source
+            )),
+        }
+        self.wait_no_members(step, &wave.groups, true)?;
+        Ok(Value::Null)
+    }
+
+    /// Moves a wave's groups' committed offsets to the target, exactly.
+    fn move_offsets(&mut self, step: &Step, i: usize) -> Result<Value, ExecuteError> {
+        let c = self.cutover();
+        let wave = &c.waves[i];
+        let mut moved = serde_json::Map::new();
+        for group in &wave.groups {
+            let offsets = self.wait(step, None, |run| {
+                match offsets::move_group(
+                    run.cx.plan,
+                    run.cx.source,
+                    run.cx.target,
+                    group,
+                    run.cx.timeout,
+                ) {
+                    Ok(m) => Ok(Wait::Done(m)),
+                    Err(e @ MoveError::NotYetCopied { .. }) => {
+                        Ok(Wait::Pending(format!("{e}; waiting for the replicator")))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            })?;
+            self.cx.operator.notice(&format!(
+                "group `{group}`: {} partition offset(s) committed on `{}` and read back",
+                offsets.len(),
+                self.cx.plan.plan.target
+            ));
+            moved.insert(
+                group.clone(),
+                serde_json::to_value(&offsets).unwrap_or_default(),
+            );
+        }
+        Ok(Value::Object(moved))
+    }
+
+    /// Starts a wave's consumers against the target.
+    fn start_consumers(&mut self, step: &Step, i: usize) -> Result<Value, ExecuteError> {
+        let c = self.cutover();
+        let wave = &c.waves[i];
+        match &wave.start_consumers {
+            Some(cmd) => self.hook(step, cmd, "forward", "target", &wave.groups)?,
+            None => self.cx.operator.notice(&format!(
+                "start the consumers of {} against `{}` now: their offsets are in place",
+                wave.groups.join(", "),
+                self.cx.plan.plan.target
+            )),
+        }
+        Ok(Value::Null)
+    }
+
+    /// Stops the producers and waits until no source partition grows.
+    fn stop_producers(&mut self, step: &Step) -> Result<Value, ExecuteError> {
+        let c = self.cutover();
+        match &c.stop_producers {
+                Some(cmd) => self.hook(step, cmd, "forward", "source", &[])?,
+                None => self.cx.operator.notice(&format!(
+                    "stop the producers writing to `{}` now; kcp waits until no partition grows for {} s",
+                    self.cx.plan.plan.source, c.producer_quiet_secs
+                )),
+            }
+        let ends = self.wait_source_quiet(step, c.producer_quiet_secs)?;
+        Ok(json!({ "source_ends": ends_to_json(&ends) }))
+    }
+
+    /// Waits until every partition is copied to the end it had when the
+    /// producers stopped, then stops the replicator.
+    fn drain(&mut self, step: &Step) -> Result<Value, ExecuteError> {
+        let ends = self.source_ends(replicator::copy_end(self.cx.plan))?;
+        self.wait(step, None, |run| {
+            let Some(s) = run.stats() else {
+                return Ok(Wait::Pending("starting the replicator".into()));
+            };
+            let positions: HashMap<(&str, i32), i64> = s
+                .partitions
+                .iter()
+                .map(|p| ((p.topic.as_str(), p.partition), p.position))
+                .collect();
+            let behind = ends
+                .iter()
+                .filter(|((t, p), end)| {
+                    positions.get(&(t.as_str(), *p)).is_none_or(|pos| pos < end)
+                })
+                .count();
+            if behind == 0 {
+                return Ok(Wait::Done(()));
+            }
+            Ok(Wait::Pending(format!(
+                "draining: {behind} partition(s) not yet copied to their end"
+            )))
+        })?;
+        let summary = self.stop_replicator()?;
+        Ok(json!({
+            "source_ends": ends_to_json(&ends),
+            "copied_this_run": summary.map(|s| s.copied),
+        }))
+    }
+
+    /// Starts the producers against the target.
+    fn start_producers(&mut self, step: &Step) -> Result<Value, ExecuteError> {
+        let c = self.cutover();
+        match &c.start_producers {
+            Some(cmd) => self.hook(step, cmd, "forward", "target", &[])?,
+            None => self.cx.operator.notice(&format!(
+                "start the producers against `{}` now",
+                self.cx.plan.plan.target
+            )),
+        }
+        Ok(Value::Null)
+    }
+
+    /// Compares every copied partition on both clusters.
+    fn verify(&mut self) -> Result<Value, ExecuteError> {
+        self.cx
+            .operator
+            .progress("reading every copied partition on both clusters");
+        let v = verify::verify(
+            self.cx.plan,
+            self.cx.source,
+            self.cx.target,
+            self.cx.timeout,
+        )?;
+        let bad: Vec<&verify::PartitionCheck> = v.partitions.iter().filter(|p| !p.ok).collect();
+        if let Some(first) = bad.first() {
+            return Err(ExecuteError::Verification {
+                mismatched: bad.len(),
+                first: format!(
+                    "{}[{}]: {} record(s) on the source, {} on the target",
+                    first.topic, first.partition, first.source_records, first.target_records
+                ),
+            });
+        }
+        Ok(json!({ "records": v.records, "partitions": v.partitions.len() }))
+    }
+
+    /// Writes the run report.
+    fn finish(&mut self, step: &Step) -> Result<Value, ExecuteError> {
+        let mut state = self.state.clone();
+        state.done.push(DoneStep {
+            id: step.id.clone(),
+            phase: step.phase.to_owned(),
+            started_at: (self.cx.now)(),
+            finished_at: (self.cx.now)(),
+            detail: Value::Null,
+        });
+        let report = report(&state);
+        let path = run_state::report_path_for(self.cx.plan_path);
+        let mut bytes = serde_json::to_vec_pretty(&report).expect("the report serializes");
+        bytes.push(b'\n');
+        run_state::write_atomic(&path, &bytes)
+            .map_err(|source| RunStateError::Io { path, source })?;
+        Ok(Value::Null)
+    }
+
+    fn preflight(&mut self) -> Result<Value, ExecuteError> {
+        let plan = self.cx.plan;
+        let waves = self.cutover().waves;
+        let (src, dst) = self.conns()?;
+        let topics = replicator::preflight(plan, src, dst)?;
+        for wave in &waves {
+            let results = admin::list_group_offsets(src, &wave.groups);
+            for (group, result) in wave.groups.iter().zip(results) {
+                let offsets = result.map_err(ReplicatorError::from)?;
+                if !offsets
+                    .iter()
+                    .any(|o| plan.selects(&o.topic) && o.offset.as_ref().is_ok_and(|c| *c >= 0))
+                {
+                    return Err(ExecuteError::UnknownGroup {
+                        group: group.clone(),
+                        wave: wave.name.clone(),
+                        cluster: plan.plan.source.clone(),
+                    });
+                }
+            }
+        }
+        Ok(json!({
+            "topics": topics.len(),
+            "partitions": topics.values().map(|n| i64::from(*n)).sum::<i64>(),
+            "groups": waves.iter().map(|w| w.groups.len()).sum::<usize>(),
+        }))
+    }
+
+    pub(super) fn hook(
+        &mut self,
+        step: &Step,
+        command: &str,
+        direction: &str,
+        start_on: &str,
+        groups: &[String],
+    ) -> Result<(), ExecuteError> {
+        let creds = if start_on == "source" {
+            self.cx.source
+        } else {
+            self.cx.target
+        };
+        self.cx
+            .operator
+            .progress(&format!("running hook `{command}`"));
+        let env = HookEnv {
+            plan: &self.cx.plan.plan.name,
+            step: &step.id,
+            direction,
+            start_on,
+            bootstrap: creds.bootstrap_servers.join(","),
+            wave: step.wave.as_deref(),
+            groups,
+        };
+        let timeout = Duration::from_secs(self.cutover().hook_timeout_secs);
+        hooks::run(command, &env, timeout, self.cx.stop)?;
+        Ok(())
+    }
+
+    /// Waits until `groups` have no members on the source (`on_source`) or
+    /// the target. Where the cluster cannot list members, waits until their
+    /// committed offsets stay unchanged for `group_quiet_secs` instead.
+    pub(super) fn wait_no_members(
+        &mut self,
+        step: &Step,
+        groups: &[String],
+        on_source: bool,
+    ) -> Result<(), ExecuteError> {
+        let quiet = Duration::from_secs(self.cutover().group_quiet_secs);
+        let mut last: Option<(Vec<String>, Instant)> = None;
+        self.wait(step, None, |run| {
+            if !run.members_unknown {
+                let (src, dst) = run.conns()?;
+                let conn = if on_source { src } else { dst };
+                let answer = admin::describe_consumer_groups(conn, groups);
+                match members::assess(answer.as_deref()) {
+                    Members::Gone => return Ok(Wait::Done(())),
+                    Members::Present(busy) => {
+                        return Ok(Wait::Pending(format!("waiting for {busy} to leave")));
+                    }
+                    Members::NotReady(why) => {
+                        return Ok(Wait::Pending(format!(
+                            "waiting for the groups' coordinator ({why})"
+                        )));
+                    }
+                    Members::Unknown(why) => {
+                        run.members_unknown = true;
+                        run.cx.operator.notice(&format!(
+                            "the cluster cannot list group members ({why}); taking the groups as stopped once their committed offsets stay unchanged for {} s",
+                            quiet.as_secs()
+                        ));
+                    }
+                }
+            }
+            // Fallback: committed offsets unchanged for the quiet window.
+            let (src, dst) = run.conns()?;
+            let conn = if on_source { src } else { dst };
+            let mut now: Vec<String> = Vec::new();
+            for (group, result) in groups.iter().zip(admin::list_group_offsets(conn, groups)) {
+                for o in result.map_err(ReplicatorError::from)? {
+                    now.push(format!("{group} {} {} {:?}", o.topic, o.partition, o.offset));
+                }
+            }
+            now.sort();
+            match &last {
+                Some((prev, since)) if *prev == now => {
+                    if since.elapsed() >= quiet {
+                        return Ok(Wait::Done(()));
+                    }
+                }
+                _ => last = Some((now, Instant::now())),
+            }
+            Ok(Wait::Pending(format!(
+                "waiting until the committed offsets of {} stay unchanged for {} s",
+                groups.join(", "),
+                quiet.as_secs()
+            )))
+        })
+    }
+
+    /// The selected source partitions' end offsets: `Latest` sees every
+    /// write (is a producer still active?), [`replicator::copy_end`] is
+    /// where the copy can get to (drain).
+    fn source_ends(&mut self, spec: OffsetSpec) -> Result<Ends, ExecuteError> {
+        let plan = self.cx.plan;
+        let (src, _) = self.conns()?;
+        let parts = replicator::source_partitions(src, plan)?;
+        Ok(admin::list_offsets(src, &parts, spec)
+            .map_err(ReplicatorError::from)?
+            .into_iter()
+            .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
+            .collect())
+    }
+
+    fn wait_source_quiet(&mut self, step: &Step, quiet_secs: u64) -> Result<Ends, ExecuteError> {
+        let quiet = Duration::from_secs(quiet_secs);
+        let mut last: Option<(Ends, Instant)> = None;
+        self.wait(step, None, |run| {
+            let ends = run.source_ends(OffsetSpec::Latest)?;
+            match &last {
+                Some((prev, since)) if *prev == ends => {
+                    if since.elapsed() >= quiet {
+                        return Ok(Wait::Done(ends));
+                    }
+                }
+                _ => last = Some((ends, Instant::now())),
+            }
+            let still = last
+                .as_ref()
+                .map_or(0.0, |(_, s)| s.elapsed().as_secs_f64());
+            Ok(Wait::Pending(format!(
+                "source quiet for {still:.0} s of {quiet_secs} s"
+            )))
+        })
+    }
+}
+
+fn progress_line(s: &Stats) -> String {
+    let eta = if s.records_per_sec > 0.0 && s.watermarks_known {
+        format!(", about {:.0} s left", s.lag as f64 / s.records_per_sec)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} copied, lag {}, {:.0} records/s{eta}",
+        s.copied, s.lag, s.records_per_sec
+    )
+}
+
+fn ends_to_json(ends: &Ends) -> Value {
+    Value::Array(
+        ends.iter()
+            .map(|((t, p), e)| json!({ "topic": t, "partition": p, "end": e }))
+            .collect(),
+    )
+}

@@ -1,0 +1,117 @@
+//! The replicator thread of `kcp migrate execute`: started for the
+//! copying steps, watched while waits poll (a replicator that stopped on
+//! its own fails the step), stopped (drained, checkpointed) before the
+//! steps that need the copy finished.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::execute::{ExecuteError, Run};
+use crate::replicator::{self, Observer, ReplicatorError, RunOptions, Stats, Summary};
+
+/// Progress shared with the replicator thread.
+#[derive(Default)]
+pub(super) struct Shared {
+    stats: Mutex<Option<Stats>>,
+    notices: Mutex<Vec<String>>,
+}
+
+impl Observer for Shared {
+    fn stats(&self, stats: &Stats) {
+        if let Ok(mut s) = self.stats.lock() {
+            *s = Some(stats.clone());
+        }
+    }
+    fn notice(&self, message: &str) {
+        if let Ok(mut n) = self.notices.lock() {
+            n.push(message.to_owned());
+        }
+    }
+}
+
+pub(super) struct Replicating {
+    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    thread: JoinHandle<Result<Summary, ReplicatorError>>,
+}
+
+impl Run<'_, '_> {
+    pub(super) fn stats(&self) -> Option<Stats> {
+        let r = self.replicator.as_ref()?;
+        r.shared.stats.lock().ok()?.clone()
+    }
+
+    pub(super) fn forward(&self, shared: &Shared) {
+        if let Ok(mut notices) = shared.notices.lock() {
+            for n in notices.drain(..) {
+                self.cx.operator.notice(&n);
+            }
+        }
+    }
+
+    pub(super) fn start_replicator(&mut self) -> Result<(), ExecuteError> {
+        if self.replicator.is_some() {
+            return Ok(());
+        }
+        let shared = Arc::new(Shared::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (plan, source, target) = (
+            self.cx.plan.clone(),
+            self.cx.source.clone(),
+            self.cx.target.clone(),
+        );
+        let options = RunOptions {
+            timeout: self.cx.timeout,
+            until_caught_up: false,
+            max_bytes_per_sec: None,
+            stats_interval: Duration::from_millis(500),
+        };
+        let (s, st) = (shared.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("kcp-replicator".into())
+            .spawn(move || replicator::run(&plan, &source, &target, &options, &*s, &st))
+            .map_err(|_| ExecuteError::ReplicatorThread)?;
+        self.replicator = Some(Replicating {
+            stop,
+            shared,
+            thread,
+        });
+        self.cx.operator.notice("replicator started");
+        Ok(())
+    }
+
+    /// Fails when the replicator thread has stopped on its own.
+    pub(super) fn check_replicator(&mut self) -> Result<(), ExecuteError> {
+        if let Some(r) = &self.replicator {
+            self.forward(&r.shared);
+            if r.thread.is_finished() {
+                let r = self.replicator.take().expect("checked");
+                return match r.thread.join() {
+                    Ok(Err(e)) => Err(e.into()),
+                    _ => Err(ExecuteError::ReplicatorThread),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the replicator (drains, flushes, checkpoints) if it runs.
+    pub(super) fn stop_replicator(&mut self) -> Result<Option<Summary>, ExecuteError> {
+        let Some(r) = self.replicator.take() else {
+            return Ok(None);
+        };
+        r.stop.store(true, Ordering::SeqCst);
+        let out = r.thread.join();
+        self.forward(&r.shared);
+        match out {
+            Ok(Ok(summary)) => {
+                self.cx.operator.notice("replicator stopped");
+                Ok(Some(summary))
+            }
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(ExecuteError::ReplicatorThread),
+        }
+    }
+}

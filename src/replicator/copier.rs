@@ -1,0 +1,804 @@
+//! The copy loop: records from the source consumer to the target producer,
+//! maps updated from delivery reports, periodic checkpoints, end offsets,
+//! stats and topic discovery, then a drain that leaves nothing unrecorded.
+//!
+//! [`Copier::run`] polls; each event has one handler: [`Copier::on_record`],
+//! [`Copier::on_deliveries`], [`Copier::on_group_events`],
+//! [`Copier::on_poll_error`], and [`Copier::tick`] for everything on a
+//! timer. [`Copier::drain`] ends a run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders, ToBytes};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, Timestamp, TopicPartitionList};
+
+use super::ReplicatorError;
+use super::clients::CopyContext;
+use super::deleted;
+use super::engine::RunOptions;
+use super::group::GroupState;
+use super::map_store;
+use super::offset_map::OffsetMap;
+use super::plan::{LoadedPlan, OnDeleted};
+use super::provenance::{HEADER, Provenance};
+use super::resume::resume_maps;
+use super::slot::{self, Slot};
+use super::stats::{self, Observer, Summary};
+use super::target;
+use super::throttle::Throttle;
+use crate::connect::admin::{self, OffsetSpec};
+use crate::connect::{Connection, KcpContext};
+
+/// The clients and settings a copy works with, set up by the engine.
+pub(super) struct Links<'a> {
+    pub(super) src: &'a Connection,
+    pub(super) dst: &'a Connection,
+    pub(super) plan: &'a LoadedPlan,
+    /// A group-less reader of the target (map topic, provenance).
+    pub(super) reader: &'a BaseConsumer<KcpContext>,
+    pub(super) src_id: &'a str,
+    pub(super) dst_id: &'a str,
+    pub(super) consumer: &'a BaseConsumer<CopyContext>,
+    pub(super) producer: &'a BaseProducer<CopyContext>,
+    /// Scale-out: partitions come from the group's rebalances.
+    pub(super) group: Option<Arc<GroupState>>,
+    pub(super) options: &'a RunOptions,
+    pub(super) observer: &'a dyn Observer,
+}
+
+/// When each periodic task last ran.
+struct Timers {
+    checkpoint: Instant,
+    stats: Instant,
+    discovery: Instant,
+    watermarks: Instant,
+    /// The last notice of a transient source error (one per 10 s).
+    transient: Option<Instant>,
+}
+
+/// Records and bytes since the last stats sample.
+struct Window {
+    since: Instant,
+    copied_before: u64,
+    bytes: u64,
+}
+
+/// One run's copy: the slots and everything that changes while copying.
+pub(super) struct Copier<'a> {
+    links: Links<'a>,
+    started: Instant,
+    topics: BTreeMap<String, i32>,
+    maps: HashMap<(String, i32), OffsetMap>,
+    slots: Vec<Slot>,
+    index: HashMap<String, Vec<Option<usize>>>,
+    target_topics: Vec<String>,
+    bytes: u64,
+    skipped: u64,
+    caught_up: bool,
+    timers: Timers,
+    window: Window,
+    throttle: Option<Throttle>,
+}
+
+/// What the loop does after a tick.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Go,
+    CaughtUp,
+}
+
+impl<'a> Copier<'a> {
+    /// A copy of `topics` resuming from `maps`; in assign mode the
+    /// partitions are assigned here, with scale-out the group's first
+    /// rebalance brings them.
+    pub(super) fn start(
+        links: Links<'a>,
+        topics: BTreeMap<String, i32>,
+        maps: HashMap<(String, i32), OffsetMap>,
+        started: Instant,
+    ) -> Result<Self, ReplicatorError> {
+        let now = Instant::now();
+        let throttle = links
+            .options
+            .max_bytes_per_sec
+            .or(links.plan.plan.replication.max_bytes_per_sec)
+            .map(Throttle::new);
+        let mut copier = Copier {
+            links,
+            started,
+            topics: BTreeMap::new(),
+            maps,
+            slots: Vec::new(),
+            index: HashMap::new(),
+            target_topics: Vec::new(),
+            bytes: 0,
+            skipped: 0,
+            caught_up: false,
+            timers: Timers {
+                checkpoint: now,
+                stats: now,
+                discovery: now,
+                watermarks: now - Duration::from_secs(60),
+                transient: None,
+            },
+            window: Window {
+                since: now,
+                copied_before: 0,
+                bytes: 0,
+            },
+            throttle,
+        };
+        copier.add_topics(topics)?;
+        // Record where each partition starts before copying anything, so
+        // that a crash before the first periodic checkpoint still leaves a
+        // map.
+        copier.checkpoint()?;
+        Ok(copier)
+    }
+
+    /// Copies until `stop` is set or, with `until_caught_up`, until every
+    /// partition is copied; then drains.
+    pub(super) fn run(mut self, stop: &AtomicBool) -> Result<Summary, ReplicatorError> {
+        let consumer = self.links.consumer;
+        while !stop.load(Ordering::Relaxed) {
+            // Delivery reports first (acks before new work).
+            self.on_deliveries()?;
+            let polled = consumer.poll(Duration::from_millis(50));
+            // A rebalance served by that poll: its flush's deliveries
+            // first, then the new assignment.
+            self.on_group_events()?;
+            match polled {
+                Some(Ok(m)) => self.on_record(&m)?,
+                Some(Err(e)) => self.on_poll_error(e)?,
+                None => {}
+            }
+            if self.tick()? == Flow::CaughtUp {
+                self.caught_up = true;
+                break;
+            }
+        }
+        self.drain(stop.load(Ordering::Relaxed))
+    }
+
+    /// Copies one source record, or skips it (a record not ours, one
+    /// fetched again before a seek, or one that came from the target).
+    fn on_record(&mut self, m: &BorrowedMessage<'_>) -> Result<(), ReplicatorError> {
+        if self.bytes == 0 {
+            tracing::debug!(elapsed = ?self.started.elapsed(), "first record read from the source");
+        }
+        let Some(i) = self.slot_of(m.topic(), m.partition()) else {
+            return Ok(());
+        };
+        // Not ours (any more), or fetched before a seek: never copy a
+        // record twice.
+        if !self.slots[i].active || m.offset() < self.slots[i].map.src_end {
+            return Ok(());
+        }
+        self.slots[i].next_read = m.offset() + 1;
+        let headers = m.headers();
+        let header_iter = || {
+            headers
+                .into_iter()
+                .flat_map(|h| h.iter())
+                .map(|h| (h.key, h.value))
+        };
+        // A record that came from the target (another replicator running
+        // the other way) is not copied back: no cycles.
+        if Provenance::names(header_iter(), self.links.dst_id) {
+            self.skipped += 1;
+            let slot = &mut self.slots[i];
+            if slot.in_flight == 0 {
+                slot.map.advance_source(m.offset() + 1);
+                slot.dirty = true;
+            }
+            return Ok(());
+        }
+        let partition = self.slots[i].partition;
+        let provenance =
+            Provenance::header_value(self.links.src_id, m.topic(), partition, m.offset());
+        let mut out = OwnedHeaders::new_with_capacity(headers.map_or(0, |h| h.count()) + 1);
+        // Every header as it came, earlier hops' provenance included (a
+        // chained migration); this copy's goes last.
+        for (key, value) in header_iter() {
+            out = out.insert(Header { key, value });
+        }
+        out = out.insert(Header {
+            key: HEADER,
+            value: Some(provenance.as_bytes()),
+        });
+        let mut record: BaseRecord<'_, [u8], [u8], Box<(usize, i64)>> =
+            BaseRecord::with_opaque_to(&self.target_topics[i], Box::new((i, m.offset())))
+                .partition(partition)
+                .headers(out);
+        if let Some(k) = m.key() {
+            record = record.key(k);
+        }
+        if let Some(v) = m.payload() {
+            record = record.payload(v);
+        }
+        let ts = match m.timestamp() {
+            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+            Timestamp::NotAvailable => None,
+        };
+        if let Some(t) = ts {
+            record = record.timestamp(t);
+        }
+        let size = (m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len)) as u64;
+        // Backpressure: serve deliveries until there is room. The target
+        // names live apart from `slots`, so that `slots` can take delivery
+        // reports while this record waits for queue room.
+        let slots = &mut self.slots;
+        send_waiting(
+            self.links.producer,
+            record,
+            "producing to the target",
+            |p| apply_deliveries(p, slots),
+        )?;
+        let slot = &mut self.slots[i];
+        slot.in_flight += 1;
+        slot.last_timestamp = ts;
+        self.bytes += size;
+        self.window.bytes += size;
+        if let Some(throttle) = self.throttle.as_mut() {
+            let wait = throttle.take(size, Instant::now());
+            if !wait.is_zero() {
+                std::thread::sleep(wait.min(Duration::from_secs(1)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The slot of a source partition, without allocating per record.
+    fn slot_of(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.index
+            .get(topic)?
+            .get(usize::try_from(partition).ok()?)
+            .copied()
+            .flatten()
+    }
+
+    /// Applies the producer's delivery reports to the maps.
+    fn on_deliveries(&mut self) -> Result<(), ReplicatorError> {
+        self.links.producer.poll(Duration::ZERO);
+        apply_deliveries(self.links.producer, &mut self.slots)
+    }
+
+    /// Applies what the scale-out group's rebalances did since the last
+    /// call (nothing in assign mode).
+    fn on_group_events(&mut self) -> Result<(), ReplicatorError> {
+        let Some(group) = &self.links.group else {
+            return Ok(());
+        };
+        let events = group.take()?;
+        if !events.is_empty() {
+            apply_deliveries(self.links.producer, &mut self.slots)?;
+            slot::apply_group_events(events, &mut self.slots, self.links.observer);
+            self.reindex();
+        }
+        Ok(())
+    }
+
+    /// A failed poll: transient errors are retried by librdkafka, records
+    /// deleted before they were read follow the plan, anything else stops.
+    fn on_poll_error(&mut self, e: KafkaError) -> Result<(), ReplicatorError> {
+        match e {
+            // librdkafka recovers from these by itself (a broker down, a
+            // leader moving): say so and keep polling.
+            KafkaError::MessageConsumption(code) if transient(code) => {
+                if self
+                    .timers
+                    .transient
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
+                {
+                    self.links
+                        .observer
+                        .notice(&format!("reading the source: {code}; retrying"));
+                    self.timers.transient = Some(Instant::now());
+                }
+                Ok(())
+            }
+            // A fetch below the log start: records deleted before they were
+            // read.
+            KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset) => {
+                self.skip_deleted()
+            }
+            e => Err(ReplicatorError::kafka("reading the source")(e)),
+        }
+    }
+
+    /// Everything on a timer: checkpoints, end offsets (and whether the
+    /// copy is caught up), stats, topic discovery.
+    fn tick(&mut self) -> Result<Flow, ReplicatorError> {
+        let settings = &self.links.plan.plan.replication;
+        let options = self.links.options;
+        if self.timers.checkpoint.elapsed()
+            >= Duration::from_millis(settings.checkpoint_interval_ms)
+        {
+            slot::advance_idle_positions(self.links.consumer, &mut self.slots)?;
+            self.checkpoint()?;
+            self.timers.checkpoint = Instant::now();
+        }
+        let watermarks_every = if options.until_caught_up {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_secs(2)
+        };
+        if self.timers.watermarks.elapsed() >= watermarks_every {
+            let end = slot::copy_end(self.links.plan);
+            slot::refresh_watermarks(self.links.src, end, &mut self.slots, self.links.observer);
+            self.timers.watermarks = Instant::now();
+            if options.until_caught_up && self.is_caught_up()? {
+                return Ok(Flow::CaughtUp);
+            }
+        }
+        if self.timers.stats.elapsed() >= options.stats_interval {
+            self.report_stats();
+        }
+        let discovery_every = Duration::from_secs(settings.topic_discovery_interval_secs.max(1));
+        if self.timers.discovery.elapsed() >= discovery_every {
+            self.discover()?;
+            self.timers.discovery = Instant::now();
+        }
+        Ok(Flow::Go)
+    }
+
+    /// Every active partition copied up to the source's end offset as last
+    /// read, with nothing in flight.
+    fn is_caught_up(&mut self) -> Result<bool, ReplicatorError> {
+        slot::advance_idle_positions(self.links.consumer, &mut self.slots)?;
+        let mut active = self.slots.iter().filter(|s| s.active).peekable();
+        Ok(active.peek().is_some()
+            && active.all(|s| {
+                s.in_flight == 0 && s.high_watermark.is_some_and(|hw| s.map.src_end >= hw)
+            }))
+    }
+
+    fn report_stats(&mut self) {
+        let copied: u64 = self.slots.iter().map(|s| s.copied).sum();
+        let secs = self.window.since.elapsed().as_secs_f64().max(1e-3);
+        self.links.observer.stats(&stats::sample(
+            &self.slots,
+            self.started,
+            copied,
+            self.bytes,
+            self.skipped,
+            (copied - self.window.copied_before) as f64 / secs,
+            self.window.bytes as f64 / secs,
+        ));
+        self.window = Window {
+            since: Instant::now(),
+            copied_before: copied,
+            bytes: 0,
+        };
+        self.timers.stats = Instant::now();
+    }
+
+    /// New topics or partitions on the source: grown and created on the
+    /// target, then copied.
+    fn discover(&mut self) -> Result<(), ReplicatorError> {
+        let links = &self.links;
+        let now = target::source_topics(links.src, links.plan)?;
+        let grown: BTreeMap<String, i32> = now
+            .into_iter()
+            .filter(|(t, n)| self.topics.get(t) != Some(n))
+            .collect();
+        if grown.is_empty() {
+            return Ok(());
+        }
+        links.observer.notice(&format!(
+            "new topics or partitions on the source: {}",
+            grown.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+        target::grow_target(links.dst, links.plan, &grown, &self.topics)?;
+        target::prepare_target(links.src, links.dst, links.plan, &grown, links.observer)?;
+        target::await_partitions(links.producer, links.plan, &grown, links.options.timeout)?;
+        self.add_topics(grown)
+    }
+
+    /// Starts copying `topics` (new ones, or more partitions of known
+    /// ones): in assign mode, maps repaired and partitions assigned here;
+    /// with scale-out, the group rebalances over the new list.
+    fn add_topics(&mut self, topics: BTreeMap<String, i32>) -> Result<(), ReplicatorError> {
+        let Some(_) = &self.links.group else {
+            self.add_partitions(&topics)?;
+            self.topics.extend(topics);
+            return Ok(());
+        };
+        let first = self.topics.is_empty();
+        self.topics.extend(topics);
+        let names: Vec<&str> = self.topics.keys().map(String::as_str).collect();
+        self.links
+            .consumer
+            .subscribe(&names)
+            .map_err(ReplicatorError::kafka("joining the replicator group"))?;
+        if first {
+            self.links.observer.notice(&format!(
+                "scale-out: sharing {} topic(s) with the other replicators of this plan (group `{}` on the source)",
+                names.len(),
+                replicator_group(self.links.plan)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Repairs maps and assigns the given topics' partitions from their
+    /// resume points.
+    fn add_partitions(&mut self, topics: &BTreeMap<String, i32>) -> Result<(), ReplicatorError> {
+        let known: HashSet<(String, i32)> = self
+            .slots
+            .iter()
+            .map(|s| (s.topic.clone(), s.partition))
+            .collect();
+        let wanted: Vec<(String, i32)> = topics
+            .iter()
+            .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
+            .filter(|tp| !known.contains(tp))
+            .collect();
+        let links = &self.links;
+        let resumed = resume_maps(
+            links.src,
+            links.dst,
+            links.plan,
+            links.reader,
+            links.src_id,
+            &mut self.maps,
+            &wanted,
+            links.options.timeout,
+            &mut |n| links.observer.notice(&n),
+        )?;
+        let mut assignment = TopicPartitionList::new();
+        for r in resumed {
+            assignment
+                .add_partition_offset(&r.topic, r.partition, Offset::Offset(r.map.src_end))
+                .map_err(ReplicatorError::kafka("assigning"))?;
+            self.slots.push(Slot::new(r));
+        }
+        if assignment.count() > 0 {
+            // Assign mode has no incremental assignment without a group:
+            // assign the whole list again, every partition already being
+            // copied at its own next offset. Not at librdkafka's
+            // `position()`: that is unset for a partition that has returned
+            // no record yet (an empty one, or one whose backlog is still
+            // being fetched), and an unset offset would fall back to the
+            // reset policy.
+            for s in self.slots.iter().filter(|s| s.active) {
+                if assignment.find_partition(&s.topic, s.partition).is_none() {
+                    assignment
+                        .add_partition_offset(
+                            &s.topic,
+                            s.partition,
+                            Offset::Offset(s.next_offset()),
+                        )
+                        .map_err(ReplicatorError::kafka("assigning"))?;
+                }
+            }
+            self.links
+                .consumer
+                .assign(&assignment)
+                .map_err(ReplicatorError::kafka("assigning source partitions"))?;
+        }
+        self.reindex();
+        Ok(())
+    }
+
+    fn reindex(&mut self) {
+        (self.index, self.target_topics) = slot::build_index(&self.slots);
+    }
+
+    /// Handles a fetch below the log start: finds the partitions whose
+    /// next records were deleted, then stops (the plan's default) or moves
+    /// them to their new log start, counting what was lost.
+    fn skip_deleted(&mut self) -> Result<(), ReplicatorError> {
+        let links = &self.links;
+        let active: Vec<(String, i32)> = self
+            .slots
+            .iter()
+            .filter(|s| s.active)
+            .map(|s| (s.topic.clone(), s.partition))
+            .collect();
+        let log_start: HashMap<(String, i32), i64> =
+            admin::list_offsets(links.src, &active, OffsetSpec::Earliest)?
+                .into_iter()
+                .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
+                .collect();
+        let lost = deleted::find(
+            self.slots
+                .iter()
+                .filter(|s| s.active)
+                .map(|s| (s.topic.as_str(), s.partition, s.next_offset())),
+            &log_start,
+        );
+        if lost.is_empty() {
+            return Err(ReplicatorError::OutOfRange {
+                detail: "every partition's next offset is within its log".to_owned(),
+            });
+        }
+        if links.plan.plan.replication.on_deleted_records == OnDeleted::Stop {
+            return Err(ReplicatorError::RecordsDeleted(lost));
+        }
+        for range in lost {
+            links.observer.notice(&deleted::skipping(&range));
+            let slot = self
+                .slots
+                .iter_mut()
+                .find(|s| s.active && s.topic == range.topic && s.partition == range.partition)
+                .expect("a range comes from a slot");
+            slot.map.advance_source(range.to);
+            slot.next_read = range.to;
+            slot.deleted += range.count();
+            slot.dirty = true;
+            links
+                .consumer
+                .seek(
+                    &range.topic,
+                    range.partition,
+                    Offset::Offset(range.to),
+                    links.options.timeout,
+                )
+                .map_err(ReplicatorError::kafka("moving to the new log start"))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the maps that changed (active partitions only: a revoked
+    /// partition's map is the next owner's to write).
+    fn checkpoint(&mut self) -> Result<(), ReplicatorError> {
+        let map_topic = &self.links.plan.plan.replication.offset_map_topic;
+        for s in self.slots.iter_mut().filter(|s| s.dirty && s.active) {
+            // New segments first, then the head that names them.
+            let records = map_store::encode(self.links.src_id, &s.topic, s.partition, &mut s.map)
+                .map_err(|e| {
+                ReplicatorError::Setup(format!("cannot encode an offset map: {e}"))
+            })?;
+            for (key, value) in &records {
+                let record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> =
+                    BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0)))
+                        .key(key.as_str())
+                        .payload(value.as_slice());
+                send_waiting(self.links.producer, record, "writing offset maps", |_| {
+                    Ok(())
+                })?;
+            }
+            s.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Stops fetching, flushes, applies the last deliveries and writes the
+    /// last checkpoint.
+    fn drain(mut self, interrupted: bool) -> Result<Summary, ReplicatorError> {
+        let links = &self.links;
+        tracing::debug!(elapsed = ?self.started.elapsed(), caught_up = self.caught_up, "copy loop left, draining");
+        if links.group.is_some() {
+            // Stop fetching but stay in the group until the maps are
+            // written: leaving (when the consumer closes) hands the
+            // partitions over.
+            if let Ok(assigned) = links.consumer.assignment() {
+                links.consumer.pause(&assigned).ok();
+            }
+        } else {
+            links.consumer.unassign().ok();
+        }
+        let (producer, timeout) = (links.producer, links.options.timeout);
+        producer
+            .flush(timeout * 3)
+            .map_err(ReplicatorError::kafka("flushing the target producer"))?;
+        apply_deliveries(producer, &mut self.slots)?;
+        self.checkpoint()?;
+        producer
+            .flush(timeout)
+            .map_err(ReplicatorError::kafka("flushing the offset maps"))?;
+        if self.links.group.is_some() {
+            self.links.consumer.unsubscribe();
+        }
+        let total: u64 = self.slots.iter().map(|s| s.copied).sum();
+        let final_stats = stats::sample(
+            &self.slots,
+            self.started,
+            total,
+            self.bytes,
+            self.skipped,
+            0.0,
+            0.0,
+        );
+        self.links.observer.stats(&final_stats);
+        let active = self.slots.iter().filter(|s| s.active);
+        Ok(Summary {
+            copied: total,
+            bytes: self.bytes,
+            skipped_cycles: self.skipped,
+            deleted_before_copy: self.slots.iter().map(|s| s.deleted).sum(),
+            lag_at_end: active
+                .clone()
+                .map(|s| {
+                    s.high_watermark
+                        .map(|hw| u64::try_from(hw - s.map.src_end).unwrap_or(0))
+                })
+                .sum(),
+            partitions: active.count(),
+            caught_up: self.caught_up,
+            interrupted,
+            elapsed_secs: self.started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// The plan's consumer group on the source (positions are never committed
+/// there; scale-out shares partitions through it).
+pub(super) fn replicator_group(plan: &LoadedPlan) -> String {
+    format!("kcp-replicator.{}", plan.plan.name)
+}
+
+/// Consumer errors librdkafka recovers from on its own (connections,
+/// leadership, timeouts). Anything else (authorization, a deleted topic, an
+/// offset out of range) stops the run.
+fn transient(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::Resolve
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::BrokerNotAvailable
+            | RDKafkaErrorCode::ReplicaNotAvailable
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::KafkaStorageError
+            | RDKafkaErrorCode::FencedLeaderEpoch
+            | RDKafkaErrorCode::UnknownLeaderEpoch
+    )
+}
+
+/// Applies delivery reports: a copy's target offset goes into its map; a
+/// failed or unconfirmed delivery stops the run (which resumes from the
+/// target's truth).
+fn apply_deliveries(
+    producer: &BaseProducer<CopyContext>,
+    slots: &mut [Slot],
+) -> Result<(), ReplicatorError> {
+    for (slot, src, outcome) in producer.context().take_deliveries()? {
+        if slot == usize::MAX {
+            // An offset-map checkpoint.
+            outcome.map_err(|e| ReplicatorError::Kafka {
+                operation: "writing offset maps".into(),
+                source: Box::new(e),
+            })?;
+            continue;
+        }
+        let s = &mut slots[slot];
+        s.in_flight -= 1;
+        match outcome {
+            // A success without an offset cannot go in the map: whether the
+            // record landed is unknown, so stop and let the restart read
+            // the target's truth (provenance headers).
+            Ok(dst) if dst < 0 => {
+                // Nothing may still be in flight when the restart reads
+                // the target's tail.
+                let _ = producer.flush(Duration::from_secs(30));
+                return Err(ReplicatorError::Unconfirmed {
+                    topic: s.topic.clone(),
+                    partition: s.partition,
+                    offset: src,
+                    reported: dst,
+                });
+            }
+            Ok(dst) => {
+                s.map.record_copy(src, dst);
+                s.copied += 1;
+                s.dirty = true;
+            }
+            // The idempotent producer already retried; a record that did
+            // not land stops the run, which resumes from the target's truth.
+            Err(e) => {
+                return Err(ReplicatorError::Kafka {
+                    operation: format!("copying {}-{} offset {src}", s.topic, s.partition),
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends a record, waiting while the producer queue is full; `on_wait`
+/// runs after each wait (to apply delivery reports).
+fn send_waiting<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(
+    producer: &BaseProducer<CopyContext>,
+    mut record: BaseRecord<'_, K, P, Box<(usize, i64)>>,
+    operation: &str,
+    mut on_wait: impl FnMut(&BaseProducer<CopyContext>) -> Result<(), ReplicatorError>,
+) -> Result<(), ReplicatorError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(50));
+                on_wait(producer)?;
+            }
+            Err((e, _)) => {
+                return Err(ReplicatorError::Kafka {
+                    operation: operation.to_owned(),
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::ClusterCredentials;
+
+    fn creds(name: &str, bootstrap: String) -> ClusterCredentials {
+        ClusterCredentials {
+            name: name.into(),
+            bootstrap_servers: vec![bootstrap],
+            auth: crate::connect::AuthMethod::Plaintext {},
+            msk_arn: None,
+            client_properties: std::collections::BTreeMap::new(),
+        }
+    }
+
+    fn plan() -> LoadedPlan {
+        LoadedPlan::parse(
+            std::path::Path::new("plan.yaml"),
+            "version: 1\nname: t\ncredentials_file: c.yaml\nsource: a\ntarget: b\n",
+        )
+        .unwrap()
+    }
+
+    /// A delivery report that is a success without an offset (librdkafka's
+    /// implicit acknowledgement) stops the attempt and leaves the map as it
+    /// was, instead of recording a copy at offset -1001.
+    #[test]
+    fn an_acknowledgement_without_an_offset_is_not_recorded() {
+        let target = rdkafka::mocking::MockCluster::new(1).unwrap();
+        let creds = creds("b", target.bootstrap_servers());
+        let producer = super::super::clients::target_producer(&creds, &plan()).unwrap();
+        let mut map = OffsetMap::default();
+        map.record_copy(0, 0);
+        let mut slots = vec![Slot {
+            topic: "orders".into(),
+            target_topic: "orders".into(),
+            partition: 0,
+            map: map.clone(),
+            active: true,
+            in_flight: 2,
+            copied: 1,
+            dirty: false,
+            high_watermark: None,
+            last_timestamp: None,
+            next_read: 0,
+            deleted: 0,
+        }];
+        for delivery in [(0, 1, Ok(1)), (0, 2, Ok(Offset::Invalid.to_raw().unwrap()))] {
+            producer.context().push_delivery(delivery);
+        }
+        let err = apply_deliveries(&producer, &mut slots).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReplicatorError::Unconfirmed {
+                    offset: 2,
+                    reported: -1001,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        map.record_copy(1, 1);
+        assert_eq!(slots[0].map, map, "only the confirmed copy is recorded");
+        assert_eq!(slots[0].copied, 2);
+    }
+}

@@ -1,0 +1,186 @@
+//! Where each partition resumes: its offset map, loaded from the map topic
+//! and repaired from the provenance headers of what the target really
+//! holds, begun at the source's log start when new. The same rule serves a
+//! first start, a restart after a crash, a scale-out hand-over and the
+//! translation of committed offsets.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use rdkafka::consumer::BaseConsumer;
+
+use super::ReplicatorError;
+use super::clients::{cluster_id, consumer};
+use super::deleted;
+use super::map_store;
+use super::offset_map::OffsetMap;
+use super::plan::{LoadedPlan, OnDeleted};
+use super::target::source_topics;
+use crate::connect::admin::{self, OffsetSpec};
+use crate::connect::{Connection, KcpContext};
+
+/// A partition ready to be copied: where it resumes.
+pub(super) struct Resumed {
+    pub(super) topic: String,
+    pub(super) target_topic: String,
+    pub(super) partition: i32,
+    pub(super) map: OffsetMap,
+    /// Records deleted on the source before they were copied, skipped as
+    /// the plan allows (`on_deleted_records: skip`).
+    pub(super) deleted: u64,
+}
+
+/// Where each of `wanted` (source topic, partition) resumes: its map,
+/// loaded from `maps` and repaired from the provenance on the target, begun
+/// at the source's log start if new. Records retention deleted before they
+/// were copied stop the run, or are skipped and counted when the plan says
+/// `on_deleted_records: skip`. Notices go to `notice`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn resume_maps(
+    src: &Connection,
+    dst: &Connection,
+    plan: &LoadedPlan,
+    reader: &BaseConsumer<KcpContext>,
+    src_id: &str,
+    maps: &mut HashMap<(String, i32), OffsetMap>,
+    wanted: &[(String, i32)],
+    timeout: Duration,
+    notice: &mut dyn FnMut(String),
+) -> Result<Vec<Resumed>, ReplicatorError> {
+    let target_parts: Vec<(String, i32)> = wanted
+        .iter()
+        .map(|(t, p)| (plan.target_topic(t), *p))
+        .collect();
+    let target_hw = admin::list_offsets(dst, &target_parts, OffsetSpec::Latest)?;
+    let hw_of: HashMap<(String, i32), i64> = target_hw
+        .into_iter()
+        .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
+        .collect();
+    let targets: Vec<(String, String, i32, i64)> = wanted
+        .iter()
+        .map(|(t, p)| {
+            let dst_topic = plan.target_topic(t);
+            let hw = hw_of.get(&(dst_topic.clone(), *p)).copied().unwrap_or(0);
+            (t.clone(), dst_topic, *p, hw)
+        })
+        .collect();
+    // A map that claims more copies than the target partition holds is not
+    // about this target topic (deleted and re-created after a rehearsal):
+    // trusting it would resume past history that is not there. It is
+    // rebuilt from the records the target really holds.
+    for (topic, dst_topic, partition, hw) in &targets {
+        let key = (topic.clone(), *partition);
+        if let Some(map) = maps.get(&key)
+            && map.dst_end > *hw
+        {
+            notice(format!(
+                "the offset map of `{topic}-{partition}` claims {} record(s) copied to `{dst_topic}-{partition}`, which holds {hw} (re-created?): rebuilding it from the target",
+                map.dst_end
+            ));
+            maps.remove(&key);
+        }
+    }
+    let repaired = map_store::repair(reader, src_id, &targets, maps, timeout)?;
+    if repaired > 0 {
+        notice(format!(
+            "resumed: {repaired} copied records found on the target past the last checkpoint"
+        ));
+    }
+    let earliest = admin::list_offsets(src, wanted, OffsetSpec::Earliest)?;
+    let earliest_of: HashMap<(String, i32), i64> = earliest
+        .into_iter()
+        .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
+        .collect();
+    let mut out = Vec::new();
+    let mut lost = Vec::new();
+    for (topic, target_topic, partition, hw) in targets {
+        let mut map = maps.remove(&(topic.clone(), partition)).unwrap_or_default();
+        let log_start = earliest_of
+            .get(&(topic.clone(), partition))
+            .copied()
+            .unwrap_or(0);
+        map.start_at(log_start, hw);
+        let gone = deleted::find([(topic.as_str(), partition, map.src_end)], &earliest_of);
+        let mut deleted = 0;
+        for range in gone {
+            if plan.plan.replication.on_deleted_records == OnDeleted::Stop {
+                lost.push(range);
+                continue;
+            }
+            notice(deleted::skipping(&range));
+            deleted += range.count();
+            map.advance_source(range.to);
+        }
+        out.push(Resumed {
+            topic,
+            target_topic,
+            partition,
+            map,
+            deleted,
+        });
+    }
+    if !lost.is_empty() {
+        return Err(ReplicatorError::RecordsDeleted(lost));
+    }
+    Ok(out)
+}
+
+/// Loads the offset maps of every selected source partition, repaired from
+/// the provenance on the target: what any process needs to translate a
+/// group's committed offsets exactly. Read-only on both clusters; uses the
+/// callers' connections (and the target connection's timeout).
+pub fn offset_maps(
+    plan: &LoadedPlan,
+    src: &Connection,
+    dst: &Connection,
+) -> Result<HashMap<(String, i32), OffsetMap>, ReplicatorError> {
+    let (target, timeout) = (dst.credentials(), dst.timeout());
+    let src_id = cluster_id(src)?;
+    let topics = source_topics(src, plan)?;
+    let map_topic = &plan.plan.replication.offset_map_topic;
+    let md = dst.fetch_metadata(Some(map_topic))?;
+    let map_parts: Vec<(String, i32)> = md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| (map_topic.clone(), p.id())))
+        .collect();
+    let watermarks: Vec<(i32, i64)> = admin::list_offsets(dst, &map_parts, OffsetSpec::Latest)?
+        .into_iter()
+        .map(|o| (o.partition, o.offset.unwrap_or(0)))
+        .collect();
+    let group = format!("kcp-replicator.{}.reader", plan.plan.name);
+    let reader = consumer(
+        target,
+        &[("group.id", &group), ("enable.auto.commit", "false")],
+    )?;
+    let mut maps = map_store::load(&reader, map_topic, &watermarks, &src_id, timeout)?;
+    // Target partitions that exist (before the first copy, none may).
+    let on_target: HashSet<(String, i32)> = dst
+        .fetch_metadata(None)?
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| (t.name().to_owned(), p.id())))
+        .collect();
+    let parts: Vec<(String, i32)> = topics
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| (plan.target_topic(t), p)))
+        .filter(|key| on_target.contains(key))
+        .collect();
+    let hw: HashMap<(String, i32), i64> = admin::list_offsets(dst, &parts, OffsetSpec::Latest)?
+        .into_iter()
+        .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
+        .collect();
+    let targets: Vec<(String, String, i32, i64)> = topics
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
+        .map(|(t, p)| {
+            let dst_topic = plan.target_topic(&t);
+            let h = hw.get(&(dst_topic.clone(), p)).copied().unwrap_or(0);
+            (t, dst_topic, p, h)
+        })
+        .collect();
+    map_store::repair(&reader, &src_id, &targets, &mut maps, timeout)?;
+    Ok(maps)
+}

@@ -1,0 +1,202 @@
+//! A partition being copied ([`Slot`]): its map, what is in flight, its
+//! source end offset; the per-record lookup by topic and partition; and the
+//! bookkeeping that reads the source outside the record path (positions of
+//! idle partitions, end offsets, scale-out hand-overs).
+
+use std::collections::HashMap;
+
+use rdkafka::Offset;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use super::ReplicatorError;
+use super::clients::CopyContext;
+use super::group::GroupEvent;
+use super::offset_map::OffsetMap;
+use super::plan::LoadedPlan;
+use super::resume::Resumed;
+use super::stats::Observer;
+use crate::connect::Connection;
+use crate::connect::admin::{self, OffsetSpec};
+
+/// A partition being copied.
+pub(super) struct Slot {
+    pub(super) topic: String,
+    pub(super) target_topic: String,
+    pub(super) partition: i32,
+    pub(super) map: OffsetMap,
+    /// Copied by this process now (scale-out: the group may give the
+    /// partition to another process and back).
+    pub(super) active: bool,
+    pub(super) in_flight: u64,
+    pub(super) copied: u64,
+    pub(super) dirty: bool,
+    /// The source's high watermark; `None` until it has been read, so a
+    /// partition is never taken for caught up on missing information.
+    pub(super) high_watermark: Option<i64>,
+    pub(super) last_timestamp: Option<i64>,
+    /// The source offset after the last record read (copied or skipped).
+    pub(super) next_read: i64,
+    /// Records deleted on the source before they were copied (allowed by
+    /// `on_deleted_records: skip`).
+    pub(super) deleted: u64,
+}
+
+impl Slot {
+    /// The next source offset to fetch: after the last record read, or
+    /// where the map ends when nothing was read since (re)assignment.
+    pub(super) fn next_offset(&self) -> i64 {
+        self.next_read.max(self.map.src_end)
+    }
+
+    pub(super) fn new(r: Resumed) -> Self {
+        Slot {
+            next_read: r.map.src_end,
+            topic: r.topic,
+            target_topic: r.target_topic,
+            partition: r.partition,
+            map: r.map,
+            active: true,
+            in_flight: 0,
+            copied: 0,
+            dirty: true,
+            high_watermark: None,
+            last_timestamp: None,
+            deleted: r.deleted,
+        }
+    }
+}
+
+/// Slot lookup by topic and partition without allocating per record, and
+/// the target topic names by slot.
+pub(super) fn build_index(slots: &[Slot]) -> (HashMap<String, Vec<Option<usize>>>, Vec<String>) {
+    let mut index: HashMap<String, Vec<Option<usize>>> = HashMap::new();
+    for (i, s) in slots.iter().enumerate() {
+        let by_partition = index.entry(s.topic.clone()).or_default();
+        let p = usize::try_from(s.partition).unwrap_or(0);
+        if by_partition.len() <= p {
+            by_partition.resize(p + 1, None);
+        }
+        by_partition[p] = Some(i);
+    }
+    (
+        index,
+        slots.iter().map(|s| s.target_topic.clone()).collect(),
+    )
+}
+
+/// Partitions with nothing in flight have processed everything up to the
+/// consumer's position (transaction markers and skipped records included):
+/// their maps advance to it.
+pub(super) fn advance_idle_positions(
+    consumer: &BaseConsumer<CopyContext>,
+    slots: &mut [Slot],
+) -> Result<(), ReplicatorError> {
+    let positions = consumer
+        .position()
+        .map_err(ReplicatorError::kafka("reading positions"))?;
+    let pos: HashMap<(String, i32), i64> = positions
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
+            _ => None,
+        })
+        .collect();
+    for s in slots.iter_mut().filter(|s| s.in_flight == 0 && s.active) {
+        if let Some(&p) = pos.get(&(s.topic.clone(), s.partition))
+            && p > s.map.src_end
+        {
+            s.map.advance_source(p);
+            s.dirty = true;
+        }
+    }
+    Ok(())
+}
+
+/// The end offset a copy of `plan` can reach on the source: the last stable
+/// offset when it reads committed data only (an open transaction holds a
+/// `read_committed` reader at its first record), else the high watermark.
+/// Caught up, drain and lag are measured against it.
+pub fn copy_end(plan: &LoadedPlan) -> OffsetSpec {
+    if plan.plan.replication.read_committed {
+        OffsetSpec::LastStable
+    } else {
+        OffsetSpec::Latest
+    }
+}
+
+/// Reads the source's end offsets (see [`copy_end`]) of the active slots.
+pub(super) fn refresh_watermarks(
+    src: &Connection,
+    end: OffsetSpec,
+    slots: &mut [Slot],
+    observer: &dyn Observer,
+) {
+    let parts: Vec<(String, i32)> = slots
+        .iter()
+        .filter(|s| s.active)
+        .map(|s| (s.topic.clone(), s.partition))
+        .collect();
+    match admin::list_offsets(src, &parts, end) {
+        Ok(offsets) => {
+            let hw: HashMap<(String, i32), i64> = offsets
+                .into_iter()
+                .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
+                .collect();
+            for s in slots.iter_mut() {
+                if let Some(h) = hw.get(&(s.topic.clone(), s.partition)) {
+                    s.high_watermark = Some(*h);
+                }
+            }
+        }
+        // Lag is unknown until the next refresh; copying goes on.
+        Err(e) => observer.notice(&format!("cannot read the source's latest offsets: {e}")),
+    }
+}
+
+/// Activates assigned partitions with their resumed maps and deactivates
+/// revoked ones.
+pub(super) fn apply_group_events(
+    events: Vec<GroupEvent>,
+    slots: &mut Vec<Slot>,
+    observer: &dyn Observer,
+) {
+    for event in events {
+        match event {
+            GroupEvent::Assigned(resumed) => {
+                let n = resumed.len();
+                for r in resumed {
+                    match slots
+                        .iter_mut()
+                        .find(|s| s.topic == r.topic && s.partition == r.partition)
+                    {
+                        Some(s) => {
+                            s.map = r.map;
+                            s.active = true;
+                            s.dirty = true;
+                            s.high_watermark = None;
+                            s.deleted += r.deleted;
+                        }
+                        None => slots.push(Slot::new(r)),
+                    }
+                }
+                observer.notice(&format!("scale-out: copying {n} partition(s)"));
+            }
+            GroupEvent::Revoked(parts) => {
+                for s in slots.iter_mut() {
+                    if parts
+                        .iter()
+                        .any(|(t, p)| *t == s.topic && *p == s.partition)
+                    {
+                        s.active = false;
+                    }
+                }
+                observer.notice(&format!(
+                    "scale-out: handed over {} partition(s)",
+                    parts.len()
+                ));
+            }
+            GroupEvent::Notice(n) => observer.notice(&n),
+        }
+    }
+}

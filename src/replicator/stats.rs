@@ -1,0 +1,105 @@
+//! What a run reports: periodic [`Stats`] and notices through an
+//! [`Observer`], and the closing [`Summary`].
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::slot::Slot;
+
+/// Per-partition progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionStats {
+    pub topic: String,
+    pub partition: i32,
+    /// Next source offset to copy.
+    pub position: i64,
+    pub high_watermark: i64,
+    pub lag: i64,
+    pub copied: u64,
+    /// Age of the last copied record (now minus its timestamp), in ms.
+    pub record_age_ms: Option<i64>,
+}
+
+/// A stats sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub elapsed_secs: f64,
+    pub copied: u64,
+    pub bytes: u64,
+    pub skipped_cycles: u64,
+    pub records_per_sec: f64,
+    pub bytes_per_sec: f64,
+    pub lag: i64,
+    /// Every partition's source end offset has been read at least once
+    /// (until then `lag` undercounts).
+    pub watermarks_known: bool,
+    pub partitions: Vec<PartitionStats>,
+}
+
+/// Receives stats and notices (progress bars or JSON lines in the CLI).
+pub trait Observer: Sync {
+    fn stats(&self, stats: &Stats);
+    fn notice(&self, message: &str);
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Records copied (since the last in-process restart, if any).
+    pub copied: u64,
+    pub bytes: u64,
+    pub skipped_cycles: u64,
+    /// Records deleted on the source before they could be copied (only
+    /// with `on_deleted_records: skip`; otherwise the run stops).
+    pub deleted_before_copy: u64,
+    /// Records on the source not copied yet when the run ended, from the
+    /// last read of the source's latest offsets; `None` when a partition's
+    /// latest offset was never read.
+    pub lag_at_end: Option<u64>,
+    pub partitions: usize,
+    pub caught_up: bool,
+    pub interrupted: bool,
+    pub elapsed_secs: f64,
+}
+
+/// A stats sample of the active slots.
+pub(super) fn sample(
+    slots: &[Slot],
+    started: Instant,
+    copied: u64,
+    bytes: u64,
+    skipped: u64,
+    rps: f64,
+    bps: f64,
+) -> Stats {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let partitions: Vec<PartitionStats> = slots
+        .iter()
+        .filter(|s| s.active)
+        .map(|s| PartitionStats {
+            topic: s.topic.clone(),
+            partition: s.partition,
+            position: s.map.src_end,
+            high_watermark: s.high_watermark.unwrap_or(0),
+            lag: s.high_watermark.map_or(0, |hw| (hw - s.map.src_end).max(0)),
+            copied: s.copied,
+            record_age_ms: s.last_timestamp.map(|t| now_ms - t),
+        })
+        .collect();
+    Stats {
+        elapsed_secs: started.elapsed().as_secs_f64(),
+        copied,
+        bytes,
+        skipped_cycles: skipped,
+        records_per_sec: rps,
+        bytes_per_sec: bps,
+        lag: partitions.iter().map(|p| p.lag).sum(),
+        watermarks_known: slots.iter().any(|s| s.active)
+            && slots
+                .iter()
+                .filter(|s| s.active)
+                .all(|s| s.high_watermark.is_some()),
+        partitions,
+    }
+}
