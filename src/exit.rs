@@ -12,17 +12,90 @@
 //! Output whose reader went away (`kcp ... | head`) ends the command
 //! quietly with 0, as `cat` or `rg` do: see [`is_broken_pipe`].
 
+use std::error::Error;
+
 use crate::assets::AssetError;
 use crate::connect::{ConnectError, CredentialsError};
 use crate::discover::DiscoverError;
 use crate::migrate::execute::ExecuteError;
 use crate::migrate::hooks::HookError;
 use crate::migrate::init::InitError;
+use crate::migrate::offsets::MoveError;
 use crate::migrate::run_state::RunStateError;
 use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
 use crate::state::StateError;
 
+/// What every error type of kcp says about itself: the exit status it ends
+/// a command with, and what the user can do about it. An error that wraps
+/// another (`#[error(transparent)]`) answers with the inner one's.
+pub trait Diagnostic: Error {
+    fn status(&self) -> ExitStatus;
+    /// What the user can do about it.
+    fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Bad command-line input that clap's parsers cannot catch (a value out of
+/// range given the other flags, a selection that selects nothing): exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl UsageError {
+    pub fn new(message: impl Into<String>) -> Self {
+        UsageError {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl Diagnostic for UsageError {
+    fn status(&self) -> ExitStatus {
+        ExitStatus::BadInput
+    }
+    fn hint(&self) -> Option<String> {
+        self.hint.clone()
+    }
+}
+
+/// The typed errors kcp knows, as [`Diagnostic`]s: the one list of them.
+fn diagnostic<'a>(cause: &'a (dyn Error + 'static)) -> Option<&'a dyn Diagnostic> {
+    macro_rules! first_of {
+        ($($ty:ty),* $(,)?) => {
+            $(if let Some(e) = cause.downcast_ref::<$ty>() {
+                return Some(e);
+            })*
+        };
+    }
+    first_of!(
+        UsageError,
+        ExecuteError,
+        RunStateError,
+        HookError,
+        MoveError,
+        StateError,
+        CredentialsError,
+        ReportError,
+        AssetError,
+        DiscoverError,
+        PlanError,
+        InitError,
+        ReplicatorError,
+        ConnectError,
+    );
+    None
+}
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -64,97 +137,20 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// Chooses the exit status for an error by looking at the typed errors in its chain.
+/// The exit status of an error: the first typed error in its chain says it;
+/// an error kcp does not know is a failure.
 pub fn status_for(err: &anyhow::Error) -> ExitStatus {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<ExecuteError>() {
-            return match e {
-                ExecuteError::Interrupted { .. }
-                | ExecuteError::Hook(HookError::Interrupted { .. }) => ExitStatus::Interrupted,
-                ExecuteError::RunState(RunStateError::Locked { .. }) => ExitStatus::Locked,
-                e if e.is_bad_input() => ExitStatus::BadInput,
-                _ => ExitStatus::Failure,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<RunStateError>() {
-            return match e {
-                RunStateError::Locked { .. } => ExitStatus::Locked,
-                e if e.is_bad_input() => ExitStatus::BadInput,
-                _ => ExitStatus::Failure,
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<StateError>() {
-            return match e {
-                StateError::Locked { .. } => ExitStatus::Locked,
-                StateError::Io { .. } | StateError::Write { .. } => ExitStatus::Failure,
-                _ => ExitStatus::BadInput,
-            };
-        }
-        if cause.downcast_ref::<CredentialsError>().is_some()
-            || cause.downcast_ref::<ReportError>().is_some()
-        {
-            return ExitStatus::BadInput;
-        }
-        if let Some(e) = cause.downcast_ref::<AssetError>() {
-            return if e.is_bad_input() {
-                ExitStatus::BadInput
-            } else {
-                ExitStatus::Failure
-            };
-        }
-        if let Some(DiscoverError::NoCredentials(_)) = cause.downcast_ref::<DiscoverError>() {
-            return ExitStatus::Failure;
-        }
-        if cause.downcast_ref::<PlanError>().is_some()
-            || cause.downcast_ref::<DiscoverError>().is_some()
-            || cause.downcast_ref::<InitError>().is_some()
-        {
-            return ExitStatus::BadInput;
-        }
-        if let Some(ReplicatorError::PartitionCount { .. }) =
-            cause.downcast_ref::<ReplicatorError>()
-        {
-            return ExitStatus::BadInput;
-        }
-        if cause.downcast_ref::<ConnectError>().is_some() {
-            return ExitStatus::Failure;
-        }
-    }
-    ExitStatus::Failure
+    err.chain()
+        .find_map(diagnostic)
+        .map_or(ExitStatus::Failure, Diagnostic::status)
 }
 
-/// The hints to print under an error, collected from the typed errors in its chain.
+/// The hints to print under an error, from every typed error in its chain,
+/// each once.
 pub fn hints_for(err: &anyhow::Error) -> Vec<String> {
     let mut hints = Vec::new();
-    for cause in err.chain() {
-        let hint = if let Some(e) = cause.downcast_ref::<ExecuteError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<RunStateError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<StateError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<CredentialsError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<ConnectError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<ReportError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<PlanError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<ReplicatorError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<AssetError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<DiscoverError>() {
-            e.hint()
-        } else if let Some(e) = cause.downcast_ref::<InitError>() {
-            e.hint()
-        } else {
-            None
-        };
-        if let Some(hint) = hint
-            && !hints.contains(&hint)
-        {
+    for hint in err.chain().filter_map(diagnostic).filter_map(|d| d.hint()) {
+        if !hints.contains(&hint) {
             hints.push(hint);
         }
     }

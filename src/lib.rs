@@ -6,11 +6,15 @@
 //! - [`cli`]: clap types, argument resolution and the thin command functions.
 //!   Nothing outside this module knows about clap.
 //! - [`output`]: the one object that writes data to stdout and status to stderr.
-//! - [`exit`]: the single mapping from outcomes and error types to exit codes.
+//! - [`exit`]: the single mapping from outcomes and error types to exit codes
+//!   (every error type says its status and hint through [`exit::Diagnostic`]).
+//! - [`fileio`]: atomic writes, lock files and text reads on the user's disk.
 //! - Domain modules hold the logic and know nothing about the terminal:
 //!   [`state`] (the versioned `kcp-state.json`), [`connect`] (credentials
 //!   files and Kafka client connections), [`scan`] (cluster inventory over
-//!   the Kafka protocol), [`report`] (cost, metrics and plan reports).
+//!   the Kafka protocol), [`discover`] (AWS MSK, CloudWatch, Cost Explorer),
+//!   [`report`] (cost, metrics and plan reports), [`assets`] (Terraform and
+//!   deployment files), [`migrate`] (the phased cutover).
 //! - [`replicator`]: the embedded replicator (exact, resumable copy with
 //!   offset translation); no dependency on the CLI.
 //! - [`topic_config`]: which topic configs a migration carries to the target.
@@ -23,6 +27,7 @@ pub mod cli;
 pub mod connect;
 pub mod discover;
 pub mod exit;
+pub mod fileio;
 pub mod migrate;
 pub mod output;
 pub mod replicator;

@@ -23,7 +23,8 @@ pub mod replicator;
 mod terraform;
 pub mod topics;
 
-use std::io::Write;
+use crate::exit::{Diagnostic, ExitStatus};
+use crate::fileio::{self, WriteOptions};
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -150,7 +151,9 @@ pub enum AssetError {
     PrincipalMap { path: PathBuf, message: String },
     #[error("{} file(s) already exist in `{}`: {}", paths.len(), out.display(), list(paths))]
     Exists { out: PathBuf, paths: Vec<String> },
-    #[error("cannot write `{}`: {source}", path.display())]
+    #[error("`--out {}` is a file, not a folder", out.display())]
+    OutNotAFolder { out: PathBuf },
+    #[error("cannot write `{}`", path.display())]
     Io {
         path: PathBuf,
         #[source]
@@ -160,9 +163,17 @@ pub enum AssetError {
     Template { template: String, message: String },
 }
 
-impl AssetError {
+impl Diagnostic for AssetError {
+    fn status(&self) -> ExitStatus {
+        if matches!(self, AssetError::Io { .. } | AssetError::Template { .. }) {
+            ExitStatus::Failure
+        } else {
+            ExitStatus::BadInput
+        }
+    }
+
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             AssetError::UnknownCluster { .. } => {
                 "run `kcp scan clusters` first, or pick a name listed above with --source".into()
@@ -183,13 +194,11 @@ impl AssetError {
             AssetError::Exists { .. } => {
                 "pass --force to overwrite them, or choose another --out folder".into()
             }
+            AssetError::OutNotAFolder { .. } => {
+                "name a folder with --out (kcp creates it when missing)".into()
+            }
             _ => return None,
         })
-    }
-
-    /// Whether the error is the user's input (exit code 2).
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(self, AssetError::Io { .. } | AssetError::Template { .. })
     }
 }
 
@@ -414,6 +423,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
 /// file exists and `force` is false. Each file is written to a temporary
 /// file in its folder and renamed into place, so none is left half-written.
 pub fn write(project: &Project, out: &Path, force: bool) -> Result<Vec<PathBuf>, AssetError> {
+    if out.exists() && !out.is_dir() {
+        return Err(AssetError::OutNotAFolder {
+            out: out.to_owned(),
+        });
+    }
     let targets: Vec<PathBuf> = project
         .files
         .iter()
@@ -441,16 +455,8 @@ pub fn write(project: &Project, out: &Path, force: bool) -> Result<Vec<PathBuf>,
     for (file, path) in project.files.iter().zip(&targets) {
         let dir = path.parent().unwrap_or(out);
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".kcp-asset")
-            .tempfile_in(dir)
-            .map_err(io(dir))?;
-        tmp.write_all(file.contents.as_bytes()).map_err(io(path))?;
-        tmp.as_file().sync_all().map_err(io(path))?;
-        tmp.persist(path).map_err(|e| AssetError::Io {
-            path: path.clone(),
-            source: e.error,
-        })?;
+        fileio::write_atomic(path, file.contents.as_bytes(), WriteOptions::REPLACE)
+            .map_err(io(path))?;
     }
     Ok(targets)
 }

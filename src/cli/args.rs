@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const ROOT_EXAMPLES: &str = "\
@@ -156,12 +157,12 @@ pub struct DiscoverArgs {
     pub metrics_granularity: Granularity,
 
     /// Start of the metrics and costs window (YYYY-MM-DD, UTC)
-    #[arg(long, value_name = "DATE")]
-    pub start: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub start: Option<NaiveDate>,
 
     /// End of the metrics and costs window (YYYY-MM-DD, UTC, exclusive)
-    #[arg(long, value_name = "DATE")]
-    pub end: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub end: Option<NaiveDate>,
 
     /// AWS profile to use instead of the default credential chain
     #[arg(long, value_name = "NAME")]
@@ -248,11 +249,11 @@ pub enum ReportCommand {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Start of the window (YYYY-MM-DD)
-    #[arg(long, value_name = "DATE")]
-    pub start: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub start: Option<NaiveDate>,
     /// End of the window (YYYY-MM-DD, exclusive)
-    #[arg(long, value_name = "DATE")]
-    pub end: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    pub end: Option<NaiveDate>,
     /// Only this region (repeatable)
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
@@ -277,7 +278,7 @@ pub struct PlanArgs {
     #[arg(long, value_name = "TARGET")]
     pub target: String,
     /// Replication throughput to assume for copy-time estimates (MB/s)
-    #[arg(long, value_name = "MBPS")]
+    #[arg(long, value_name = "MBPS", value_parser = parse_positive)]
     pub replication_mbps: Option<f64>,
     #[command(flatten)]
     pub common: ReportArgs,
@@ -484,4 +485,18 @@ pub enum StateCommand {
     /// Print the JSON Schema of the state file this kcp writes
     #[command(after_help = "Examples:\n  kcp state schema > kcp-state.schema.json")]
     Schema,
+}
+
+/// A calendar date, `YYYY-MM-DD` (a real one: not 2026-02-30).
+fn parse_date(value: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| format!("`{value}` is not a date; use YYYY-MM-DD, for example 2026-10-01"))
+}
+
+/// A finite number above zero.
+fn parse_positive(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!("`{value}` is not a positive number")),
+    }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use chrono::{Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{Duration, NaiveTime, Utc};
 use tabled::Tabled;
 
 use super::args::{DiscoverArgs, GlobalArgs, Granularity};
@@ -31,16 +31,8 @@ pub(super) fn run(
         Granularity::OneHour => (3_600, 365),
         Granularity::OneDay => (86_400, 365),
     };
-    let date = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<NaiveDate>> {
-        v.as_deref()
-            .map(|s| {
-                NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .with_context(|| format!("{flag} `{s}` is not a date (YYYY-MM-DD)"))
-            })
-            .transpose()
-    };
     let now = Utc::now();
-    let end = match date("--end", &args.end)? {
+    let end = match args.end {
         Some(d) => d.and_time(NaiveTime::MIN).and_utc(),
         // Up to the last full period.
         None => {
@@ -48,7 +40,7 @@ pub(super) fn run(
             chrono::DateTime::from_timestamp(secs, 0).unwrap_or(now)
         }
     };
-    let start = match date("--start", &args.start)? {
+    let start = match args.start {
         Some(d) => d.and_time(NaiveTime::MIN).and_utc(),
         None => end - Duration::days(lookback_days),
     };

@@ -148,33 +148,15 @@ fn version(printer: &Printer) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// Writes a file atomically (temporary file in the same folder, fsync,
-/// rename). With `replace` false an existing file is left alone and the
-/// result is `false`.
+/// Writes a file atomically. With `replace` false an existing file is left
+/// alone and the result is `false`.
 fn write_file(path: &std::path::Path, text: &str, replace: bool) -> anyhow::Result<bool> {
     use anyhow::Context;
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kcp-write")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in `{}`", dir.display()))?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    let cannot = |e: std::io::Error| {
-        anyhow::Error::new(e).context(format!("cannot write `{}`", path.display()))
-    };
-    if replace {
-        tmp.persist(path).map_err(|e| cannot(e.error))?;
+    let options = if replace {
+        crate::fileio::WriteOptions::REPLACE
     } else {
-        match tmp.persist_noclobber(path) {
-            Ok(_) => {}
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(cannot(e.error)),
-        }
-    }
-    Ok(true)
+        crate::fileio::WriteOptions::KEEP
+    };
+    crate::fileio::write_atomic(path, text.as_bytes(), options)
+        .with_context(|| format!("cannot write `{}`", path.display()))
 }

@@ -1,7 +1,7 @@
 //! `kcp report costs|metrics|plan`.
 
 use anyhow::Context;
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 
 use super::args::{GlobalArgs, ReportArgs, ReportCommand, ReportFormat};
 use crate::exit::ExitStatus;
@@ -26,17 +26,7 @@ pub(super) fn run(
             args.common,
         ),
     };
-    if let Kind::Plan {
-        replication_mbps: Some(mbps),
-        ..
-    } = &kind
-        && !(mbps.is_finite() && *mbps > 0.0)
-    {
-        anyhow::bail!(
-            "--replication-mbps must be a positive number of megabytes per second, not {mbps}"
-        );
-    }
-    let filters = filters(&common)?;
+    let filters = filters(&common);
     let format = match common.format {
         ReportFormat::Md => Format::Markdown,
         ReportFormat::Json => Format::Json,
@@ -57,20 +47,11 @@ pub(super) fn run(
     Ok(ExitStatus::Success)
 }
 
-fn filters(args: &ReportArgs) -> anyhow::Result<Filters> {
-    let date = |flag: &str, value: &Option<String>| -> anyhow::Result<Option<NaiveDate>> {
-        value
-            .as_deref()
-            .map(|v| {
-                NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                    .with_context(|| format!("{flag} `{v}` is not a date (YYYY-MM-DD)"))
-            })
-            .transpose()
-    };
-    Ok(Filters {
-        start: date("--start", &args.start)?,
-        end: date("--end", &args.end)?,
+fn filters(args: &ReportArgs) -> Filters {
+    Filters {
+        start: args.start,
+        end: args.end,
         regions: args.regions.clone(),
         clusters: args.clusters.clone(),
-    })
+    }
 }

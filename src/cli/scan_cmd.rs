@@ -34,10 +34,12 @@ pub(super) fn clusters(
             .collect::<Result<_, _>>()?
     };
     if selected.is_empty() {
-        anyhow::bail!(
+        return Err(crate::exit::UsageError::new(format!(
             "credentials file `{}` names no cluster to scan",
             args.credentials_file.display()
-        );
+        ))
+        .with_hint("add a cluster under `clusters:` (kcp discover writes a template)")
+        .into());
     }
     // Take the lock before spending minutes scanning.
     let file = StateFile::open(&global.state_file, Access::Exclusive)?;

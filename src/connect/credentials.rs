@@ -17,6 +17,7 @@
 //! variable `VAR` (`${VAR:-fallback}` gives a fallback, `$${` a literal `${`),
 //! so secrets need not be written into the file.
 
+use crate::exit::{Diagnostic, ExitStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -231,9 +232,13 @@ pub enum CredentialsError {
     },
 }
 
-impl CredentialsError {
+impl Diagnostic for CredentialsError {
+    fn status(&self) -> ExitStatus {
+        ExitStatus::BadInput
+    }
+
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             CredentialsError::Read { .. } => "pass the right file with `--credentials-file`".to_owned(),
             CredentialsError::Syntax { .. } | CredentialsError::Invalid { .. } => {

@@ -8,6 +8,7 @@
 //! names the cluster and the auth method. Every later call is bounded by
 //! [`ConnectOptions::timeout`].
 
+use crate::exit::{Diagnostic, ExitStatus};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -79,9 +80,13 @@ pub enum ConnectError {
     },
 }
 
-impl ConnectError {
+impl Diagnostic for ConnectError {
+    fn status(&self) -> ExitStatus {
+        ExitStatus::Failure
+    }
+
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             ConnectError::Config { .. } => "fix the cluster's `auth` section in the credentials file".to_owned(),
             ConnectError::Authentication { .. } => {

@@ -12,6 +12,7 @@ pub mod aws;
 pub mod metrics;
 pub mod template;
 
+use crate::exit::{Diagnostic, ExitStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -97,8 +98,15 @@ pub enum DiscoverError {
     NoCredentials(String),
 }
 
-impl DiscoverError {
-    pub fn hint(&self) -> Option<String> {
+impl Diagnostic for DiscoverError {
+    fn status(&self) -> ExitStatus {
+        match self {
+            DiscoverError::NoCredentials(_) => ExitStatus::Failure,
+            _ => ExitStatus::BadInput,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
         Some(match self {
             DiscoverError::NoRegion => "for example: kcp discover --region us-east-1".into(),
             DiscoverError::BadArn { .. } => "copy the ARN from `aws kafka list-clusters-v2`".into(),

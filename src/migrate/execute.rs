@@ -19,6 +19,7 @@
 //! confirmation before the point of no return, and [`Context::now`] tells
 //! the time.
 
+use crate::exit::{Diagnostic, ExitStatus};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,8 +113,24 @@ pub enum ExecuteError {
     ReplicatorThread,
 }
 
-impl ExecuteError {
-    pub fn hint(&self) -> Option<String> {
+impl Diagnostic for ExecuteError {
+    fn status(&self) -> ExitStatus {
+        match self {
+            ExecuteError::RunState(e) => e.status(),
+            ExecuteError::Replicator(e) => e.status(),
+            ExecuteError::Move(e) => e.status(),
+            ExecuteError::Hook(e) => e.status(),
+            ExecuteError::Interrupted { .. } => ExitStatus::Interrupted,
+            ExecuteError::UnknownGroup { .. }
+            | ExecuteError::NotConfirmed { .. }
+            | ExecuteError::Over { .. }
+            | ExecuteError::NothingToRollBack { .. }
+            | ExecuteError::PastNoReturn { .. } => ExitStatus::BadInput,
+            _ => ExitStatus::Failure,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
         match self {
             ExecuteError::RunState(e) => e.hint(),
             ExecuteError::Replicator(e) => e.hint(),
@@ -128,20 +145,6 @@ impl ExecuteError {
             ExecuteError::Over { .. } => Some("to run the migration again from the start, move the migration-state file away".into()),
             ExecuteError::NothingToRollBack { .. } => None,
             ExecuteError::PastNoReturn { .. } => Some("keep the target: finish with `kcp migrate execute`. To go back anyway, run a reverse migration (a plan from target to source): the provenance headers stop records from being copied in circles".into()),
-        }
-    }
-
-    /// Bad input (exit 2) rather than a failure of the run.
-    pub fn is_bad_input(&self) -> bool {
-        match self {
-            ExecuteError::RunState(e) => e.is_bad_input(),
-            ExecuteError::Replicator(ReplicatorError::PartitionCount { .. })
-            | ExecuteError::UnknownGroup { .. }
-            | ExecuteError::NotConfirmed { .. }
-            | ExecuteError::Over { .. }
-            | ExecuteError::NothingToRollBack { .. }
-            | ExecuteError::PastNoReturn { .. } => true,
-            _ => false,
         }
     }
 }

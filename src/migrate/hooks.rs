@@ -3,6 +3,7 @@
 //! stderr (stdout carries data), and a documented environment telling it
 //! which way the migration goes.
 
+use crate::exit::{Diagnostic, ExitStatus};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -40,6 +41,15 @@ pub enum HookError {
     },
     #[error("interrupted while the hook of step `{step}` was running (it was stopped)")]
     Interrupted { step: String },
+}
+
+impl Diagnostic for HookError {
+    fn status(&self) -> ExitStatus {
+        match self {
+            HookError::Interrupted { .. } => ExitStatus::Interrupted,
+            _ => ExitStatus::Failure,
+        }
+    }
 }
 
 /// Runs `command` to completion. Killed (and an error) after `timeout` or

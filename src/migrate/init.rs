@@ -6,6 +6,7 @@
 //! first. [`check_target`] compares the draft with the target's live
 //! partition counts. [`render`] writes the documented YAML.
 
+use crate::exit::{Diagnostic, ExitStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -81,8 +82,12 @@ pub enum InitError {
     Exists(PathBuf),
 }
 
-impl InitError {
-    pub fn hint(&self) -> Option<String> {
+impl Diagnostic for InitError {
+    fn status(&self) -> ExitStatus {
+        ExitStatus::BadInput
+    }
+
+    fn hint(&self) -> Option<String> {
         Some(match self {
             InitError::NotScanned { .. } => "run `kcp scan clusters` for the source first".into(),
             InitError::SameCluster(_) => {

@@ -7,6 +7,7 @@
 //! [`move_group`] does the I/O. The group must have no active members on
 //! the target (its consumers start there only after this).
 
+use crate::exit::{Diagnostic, ExitStatus};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -69,8 +70,12 @@ pub enum MoveError {
     },
 }
 
-impl MoveError {
-    pub fn hint(&self) -> Option<String> {
+impl Diagnostic for MoveError {
+    fn status(&self) -> ExitStatus {
+        ExitStatus::Failure
+    }
+
+    fn hint(&self) -> Option<String> {
         Some(match self {
             MoveError::NotYetCopied { .. } => "let the replicator catch up (kcp migrate status shows the lag), then move the group".into(),
             MoveError::BeforeStart { .. } => "the group is behind the source's retention: reset it to the earliest offset on the target by hand".into(),

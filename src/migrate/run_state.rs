@@ -8,8 +8,9 @@
 //! process dies). A file that does not parse is refused with its location and
 //! never overwritten.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use crate::exit::{Diagnostic, ExitStatus};
+use crate::fileio::{self, LockError, LockFile, LockMode, ReadError, WriteOptions};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -153,8 +154,16 @@ pub enum RunStateError {
     },
 }
 
-impl RunStateError {
-    pub fn hint(&self) -> Option<String> {
+impl Diagnostic for RunStateError {
+    fn status(&self) -> ExitStatus {
+        match self {
+            RunStateError::Locked { .. } => ExitStatus::Locked,
+            RunStateError::Io { .. } => ExitStatus::Failure,
+            _ => ExitStatus::BadInput,
+        }
+    }
+
+    fn hint(&self) -> Option<String> {
         match self {
             RunStateError::Corrupt { path, .. } => Some(format!(
                 "kcp did not change it. Restore it from a backup, or if no step has run yet delete `{}` to start over",
@@ -170,20 +179,13 @@ impl RunStateError {
             RunStateError::Io { .. } => None,
         }
     }
-
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(
-            self,
-            RunStateError::Io { .. } | RunStateError::Locked { .. }
-        )
-    }
 }
 
 /// The migration-state file of a plan, locked while this value lives.
 #[derive(Debug)]
 pub struct RunStateFile {
     path: PathBuf,
-    _lock: Option<File>,
+    _lock: Option<LockFile>,
 }
 
 /// `plan.yaml` → `plan.migration-state.json` in the same folder.
@@ -214,41 +216,17 @@ fn parent(path: &Path) -> &Path {
 impl RunStateFile {
     /// Takes the lock (exclusive, without waiting) for writing.
     pub fn lock(path: &Path) -> Result<Self, RunStateError> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let lock_path = parent(path).join(format!(".{name}.lock"));
-        let io_err = |source| RunStateError::Io {
-            path: lock_path.clone(),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&lock_path)
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok());
-                return Err(RunStateError::Locked {
-                    path: path.to_owned(),
-                    holder,
-                });
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(io_err(e)),
+        match LockFile::acquire(path, LockMode::Exclusive) {
+            Ok(lock) => Ok(RunStateFile {
+                path: path.to_owned(),
+                _lock: Some(lock),
+            }),
+            Err(LockError::Held { holder }) => Err(RunStateError::Locked {
+                path: path.to_owned(),
+                holder,
+            }),
+            Err(LockError::Io { path, source }) => Err(RunStateError::Io { path, source }),
         }
-        let _ = file.set_len(0);
-        let _ = writeln!(file, "{}", std::process::id());
-        Ok(RunStateFile {
-            path: path.to_owned(),
-            _lock: Some(file),
-        })
     }
 
     pub fn path(&self) -> &Path {
@@ -279,10 +257,16 @@ impl RunStateFile {
 /// Reads a migration-state file without locking (for `status`); `None`
 /// when it does not exist.
 pub fn read(path: &Path) -> Result<Option<MigrationState>, RunStateError> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+    let text = match fileio::read_text(path) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
+        Err(ReadError::NotText) => {
+            return Err(RunStateError::Corrupt {
+                path: path.to_owned(),
+                message: "it is not a text file (UTF-8 JSON)".into(),
+            });
+        }
+        Err(ReadError::Io(source)) => {
             return Err(RunStateError::Io {
                 path: path.to_owned(),
                 source,
@@ -315,18 +299,9 @@ pub fn parse(path: &Path, text: &str) -> Result<MigrationState, RunStateError> {
     serde_json::from_str(text).map_err(corrupt)
 }
 
-/// Writes `bytes` to `path` atomically: temp file in the same folder, fsync,
-/// rename over the old file, fsync of the folder. A crash leaves the old or
-/// the new content, never a mix.
+/// Writes `bytes` to `path` atomically (see [`fileio::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = parent(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kcp-write")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    File::open(dir)?.sync_all()
+    fileio::write_atomic(path, bytes, WriteOptions::REPLACE).map(|_| ())
 }
 
 #[cfg(test)]
@@ -366,7 +341,7 @@ mod tests {
 
         let e = parse(&path, "{\"version\": 1, \"plan\": ").unwrap_err();
         assert!(e.to_string().contains("EOF while parsing"), "{e}");
-        assert!(e.is_bad_input());
+        assert_eq!(e.status(), ExitStatus::BadInput);
         let e = parse(&path, "{\"version\": 9}").unwrap_err();
         assert!(matches!(e, RunStateError::Newer { found: 9, .. }));
         let e = parse(&path, "{\"version\": 1, \"plan\": \"p\"}").unwrap_err();

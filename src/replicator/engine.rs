@@ -107,9 +107,9 @@ fn run_once(
     tracing::debug!(elapsed = ?started.elapsed(), "start-up: connected, cluster ids read");
     let topics = source_topics(&src, plan)?;
     if topics.is_empty() {
-        return Err(ReplicatorError::Setup(
-            "the plan selects no topic on the source".into(),
-        ));
+        return Err(ReplicatorError::NothingSelected {
+            cluster: plan.plan.source.clone(),
+        });
     }
     target::prepare_target(&src, &dst, plan, &topics, observer)?;
     let map_topic = &plan.plan.replication.offset_map_topic;

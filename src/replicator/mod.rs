@@ -39,6 +39,7 @@ pub mod stats;
 mod target;
 pub mod throttle;
 
+use crate::exit::{Diagnostic, ExitStatus};
 use rdkafka::error::KafkaError;
 
 pub(crate) use clients::{cluster_id, consumer};
@@ -80,6 +81,9 @@ pub enum ReplicatorError {
         target_partitions: i32,
         source_partitions: i32,
     },
+    /// The plan's topic selection matches no topic on the source.
+    #[error("the plan selects no topic on the source `{cluster}`")]
+    NothingSelected { cluster: String },
     #[error("{0}")]
     Setup(String),
     #[error("no progress while {what}")]
@@ -121,9 +125,21 @@ impl ReplicatorError {
             source: Box::new(source),
         }
     }
+}
+
+impl Diagnostic for ReplicatorError {
+    fn status(&self) -> ExitStatus {
+        match self {
+            ReplicatorError::Connect(e) => e.status(),
+            ReplicatorError::PartitionCount { .. } | ReplicatorError::NothingSelected { .. } => {
+                ExitStatus::BadInput
+            }
+            _ => ExitStatus::Failure,
+        }
+    }
 
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             ReplicatorError::Connect(e) => e.hint(),
             ReplicatorError::PartitionCount {
@@ -137,6 +153,9 @@ impl ReplicatorError {
             }),
             ReplicatorError::RecordsDeleted(_) => Some(
                 "those records are lost for this migration: raise the source topics' `retention.ms` (or copy faster) and start again with fresh target topics, or accept the loss with `on_deleted_records: skip` under `replication` in the plan".into(),
+            ),
+            ReplicatorError::NothingSelected { .. } => Some(
+                "check `topics.include` / `topics.exclude` in the plan against the source's topics (`kcp scan clusters` lists them)".into(),
             ),
             ReplicatorError::OutOfRange { .. } => Some(
                 "check the source topic (was it deleted and re-created, or did a broker lose data?) before running again".into(),

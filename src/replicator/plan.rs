@@ -16,6 +16,7 @@
 //!   checkpoint_interval_ms: 2000
 //! ```
 
+use crate::exit::{Diagnostic, ExitStatus};
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -238,8 +239,12 @@ pub enum PlanError {
     Version { path: PathBuf, found: u32 },
 }
 
-impl PlanError {
-    pub fn hint(&self) -> Option<String> {
+impl Diagnostic for PlanError {
+    fn status(&self) -> ExitStatus {
+        ExitStatus::BadInput
+    }
+
+    fn hint(&self) -> Option<String> {
         Some(match self {
             PlanError::Read { .. } => {
                 "pass an existing file with `--plan` (write one with `kcp migrate init`)".into()

@@ -66,9 +66,9 @@ pub fn preflight(
     }
     let topics = source_topics(src, plan)?;
     if topics.is_empty() {
-        return Err(ReplicatorError::Setup(
-            "the plan selects no topic on the source".into(),
-        ));
+        return Err(ReplicatorError::NothingSelected {
+            cluster: plan.plan.source.clone(),
+        });
     }
     let md = dst.fetch_metadata(None)?;
     for t in md.topics().iter().filter(|t| t.error().is_none()) {

@@ -14,6 +14,7 @@ pub mod html;
 pub mod metrics;
 pub mod plan;
 
+use crate::exit::{Diagnostic, ExitStatus};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
@@ -139,9 +140,13 @@ pub(crate) fn list(items: &[String]) -> String {
     }
 }
 
-impl ReportError {
+impl Diagnostic for ReportError {
+    fn status(&self) -> ExitStatus {
+        ExitStatus::BadInput
+    }
+
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             ReportError::NoData { hint, .. } => hint.clone(),
             ReportError::UnknownCluster { .. } => {

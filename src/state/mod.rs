@@ -22,6 +22,7 @@ pub fn json_schema() -> String {
 pub use store::{Access, Loaded, StateFile, parse};
 pub use validate::Problem;
 
+use crate::exit::{Diagnostic, ExitStatus};
 use std::path::PathBuf;
 
 /// Everything that can go wrong with a state file.
@@ -36,6 +37,9 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
+
+    #[error("state file `{path}` is not a text file (UTF-8 JSON)")]
+    NotText { path: PathBuf },
 
     #[error("cannot write state file `{path}`")]
     Write {
@@ -92,12 +96,23 @@ fn format_problems(problems: &[Problem]) -> String {
         .join("\n")
 }
 
-impl StateError {
+impl Diagnostic for StateError {
+    fn status(&self) -> ExitStatus {
+        match self {
+            StateError::Locked { .. } => ExitStatus::Locked,
+            StateError::Io { .. } | StateError::Write { .. } => ExitStatus::Failure,
+            _ => ExitStatus::BadInput,
+        }
+    }
+
     /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         Some(match self {
             StateError::NotFound { .. } => {
                 "run `kcp discover` or `kcp scan clusters` to create it, or point `--state-file` (or `KCP_STATE_FILE`) at an existing file".to_owned()
+            }
+            StateError::NotText { .. } => {
+                "point `--state-file` (or `KCP_STATE_FILE`) at a kcp state file; kcp did not change this one".to_owned()
             }
             StateError::Syntax { .. } | StateError::Invalid { .. } => {
                 "fix the file by hand at the location shown, or restore it from a `.bak` copy next to it".to_owned()

@@ -14,8 +14,8 @@
 //!   clobber each other. The kernel releases it when the process dies.
 
 use std::cell::Cell;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -24,6 +24,7 @@ use super::StateError;
 use super::model::{CURRENT_SCHEMA_VERSION, State, ToolInfo};
 use super::upgrade;
 use super::validate::{self, Problem, escape_token};
+use crate::fileio::{self, LockError, LockFile, LockMode, ReadError, WriteOptions};
 
 /// How a command uses the state file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub struct Loaded {
 pub struct StateFile {
     path: PathBuf,
     access: Access,
-    _lock: Option<File>,
+    _lock: Option<LockFile>,
     /// Set by `load` when the on-disk file was of an older schema version, so
     /// that the next save keeps a `.bak` copy of it first.
     pending_backup: Cell<Option<u32>>,
@@ -57,37 +58,38 @@ impl StateFile {
     /// Opens the state file at `path` and takes the lock. The file itself
     /// need not exist yet.
     pub fn open(path: &Path, access: Access) -> Result<Self, StateError> {
-        let lock_path = sibling(path, ".", ".lock");
+        let mode = match access {
+            Access::Shared => LockMode::Shared,
+            Access::Exclusive => LockMode::Exclusive,
+        };
         // Readers never create the lock file: saves are atomic renames, so a
         // reader sees the old or the new file whatever a writer does, and
         // read-only runs leave nothing behind. They still honour a lock a
         // writer holds.
-        let lock = if access == Access::Shared && !lock_path.exists() {
+        let lock = if access == Access::Shared && !LockFile::path_for(path).exists() {
             None
         } else {
-            open_lock(&lock_path, access)?
-        };
-        if let Some(file) = &lock {
-            let result = match access {
-                Access::Shared => file.try_lock_shared(),
-                Access::Exclusive => file.try_lock(),
-            };
-            match result {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => {
+            match LockFile::acquire(path, mode) {
+                Ok(lock) => Some(lock),
+                Err(LockError::Held { holder }) => {
                     return Err(StateError::Locked {
                         path: path.to_owned(),
-                        holder: read_holder(file),
+                        holder,
                     });
                 }
-                Err(fs::TryLockError::Error(source)) => {
-                    return Err(StateError::Write {
-                        path: lock_path,
-                        source,
-                    });
+                // A reader in a read-only directory goes without a lock: no
+                // kcp process can write there either.
+                Err(LockError::Io { source, .. })
+                    if access == Access::Shared
+                        && source.kind() == io::ErrorKind::PermissionDenied =>
+                {
+                    None
+                }
+                Err(LockError::Io { path, source }) => {
+                    return Err(StateError::Write { path, source });
                 }
             }
-        }
+        };
         let state_file = StateFile {
             path: path.to_owned(),
             access,
@@ -95,10 +97,12 @@ impl StateFile {
             pending_backup: Cell::new(None),
         };
         if access == Access::Exclusive {
-            if let Some(file) = &state_file._lock {
-                write_holder(file);
+            for left in fileio::remove_stale_temp_files(path) {
+                tracing::warn!(
+                    "removed `{}`, left behind by an interrupted save",
+                    left.display()
+                );
             }
-            state_file.remove_stale_temp_files();
         }
         Ok(state_file)
     }
@@ -115,14 +119,19 @@ impl StateFile {
 
     /// Loads, upgrades in memory and validates the state.
     pub fn load(&self, now: DateTime<Utc>) -> Result<Loaded, StateError> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let text = match fileio::read_text(&self.path) {
+            Ok(Some(text)) => text,
+            Ok(None) => {
                 return Err(StateError::NotFound {
                     path: self.path.clone(),
                 });
             }
-            Err(source) => {
+            Err(ReadError::NotText) => {
+                return Err(StateError::NotText {
+                    path: self.path.clone(),
+                });
+            }
+            Err(ReadError::Io(source)) => {
                 return Err(StateError::Io {
                     path: self.path.clone(),
                     source,
@@ -178,10 +187,8 @@ impl StateFile {
             Some(from) => Some(self.backup(from)?),
             None => None,
         };
-        let temp = self.write_temp(&bytes)?;
-        temp.persist(&self.path)
-            .map_err(|e| self.write_err(e.error))?;
-        sync_dir(&self.path).map_err(|e| self.write_err(e))?;
+        fileio::write_atomic(&self.path, &bytes, WriteOptions::PRIVATE)
+            .map_err(|e| self.write_err(e))?;
         self.pending_backup.set(None);
         Ok(backup)
     }
@@ -190,16 +197,7 @@ impl StateFile {
     /// Split out of [`save`](Self::save) so tests can simulate a crash between
     /// writing and renaming.
     pub fn write_temp(&self, bytes: &[u8]) -> Result<tempfile::NamedTempFile, StateError> {
-        let dir = parent_dir(&self.path);
-        let mut temp = tempfile::Builder::new()
-            .prefix(&temp_prefix(&self.path))
-            .suffix(".tmp")
-            .permissions(private_permissions())
-            .tempfile_in(dir)
-            .map_err(|e| self.write_err(e))?;
-        temp.write_all(bytes).map_err(|e| self.write_err(e))?;
-        temp.as_file().sync_all().map_err(|e| self.write_err(e))?;
-        Ok(temp)
+        fileio::write_temp(&self.path, bytes, true).map_err(|e| self.write_err(e))
     }
 
     /// Copies the current file to `<path>.v<version>.bak` (with a counter when
@@ -222,26 +220,6 @@ impl StateFile {
         StateError::Write {
             path: self.path.clone(),
             source,
-        }
-    }
-
-    fn remove_stale_temp_files(&self) {
-        let prefix = temp_prefix(&self.path);
-        let Ok(entries) = fs::read_dir(parent_dir(&self.path)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with(&prefix) && name.ends_with(".tmp") {
-                match fs::remove_file(entry.path()) {
-                    Ok(()) => tracing::warn!(
-                        "removed `{}`, left behind by an interrupted save",
-                        entry.path().display()
-                    ),
-                    Err(e) => tracing::warn!("cannot remove `{}`: {e}", entry.path().display()),
-                }
-            }
         }
     }
 }
@@ -349,10 +327,6 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| "kcp-state.json".to_owned())
 }
 
-fn temp_prefix(path: &Path) -> String {
-    format!(".{}.", file_name(path))
-}
-
 /// `dir/<before><name><after>`.
 fn sibling(path: &Path, before: &str, after: &str) -> PathBuf {
     parent_dir(path).join(format!("{before}{}{after}", file_name(path)))
@@ -360,48 +334,4 @@ fn sibling(path: &Path, before: &str, after: &str) -> PathBuf {
 
 fn sibling_suffix(path: &Path, suffix: &str) -> PathBuf {
     sibling(path, "", suffix)
-}
-
-fn sync_dir(path: &Path) -> io::Result<()> {
-    File::open(parent_dir(path))?.sync_all()
-}
-
-/// Owner read and write only: the state names hosts and principals.
-fn private_permissions() -> fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    fs::Permissions::from_mode(0o600)
-}
-
-fn open_lock(lock_path: &Path, access: Access) -> Result<Option<File>, StateError> {
-    match OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(lock_path)
-    {
-        Ok(file) => Ok(Some(file)),
-        // A reader in a read-only directory goes without a lock: no kcp
-        // process can write there either.
-        Err(e) if access == Access::Shared && e.kind() == io::ErrorKind::PermissionDenied => {
-            Ok(None)
-        }
-        Err(source) => Err(StateError::Write {
-            path: lock_path.to_owned(),
-            source,
-        }),
-    }
-}
-
-fn write_holder(mut file: &File) {
-    let _ = file.set_len(0);
-    let _ = file.rewind();
-    let _ = write!(file, "{}", std::process::id());
-}
-
-fn read_holder(mut file: &File) -> Option<u32> {
-    let mut text = String::new();
-    file.rewind().ok()?;
-    file.read_to_string(&mut text).ok()?;
-    text.trim().parse().ok()
 }

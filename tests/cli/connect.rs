@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kcp::connect::{ConnectError, ConnectOptions, CredentialsFile, connect};
+use kcp::exit::Diagnostic;
 
 use crate::require_testbed;
 use crate::support::{KafkaCluster, free_port, write_credentials};

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod answers;
 mod assets;
 mod connect;
 mod cutover;
@@ -65,4 +66,59 @@ pub fn run(cmd: &mut assert_cmd::Command) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr,
     }
+}
+
+/// A finished command as one text for a snapshot: exit code, stdout and
+/// stderr together.
+pub fn transcript(r: &Run) -> String {
+    format!(
+        "exit: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        r.code, r.stdout, r.stderr
+    )
+}
+
+/// What changes from run to run in kcp's output, replaced in snapshots:
+/// temp folders, addresses with ports, timestamps, durations, pids.
+pub fn snapshot_filters(temp: &Path) -> Vec<(String, String)> {
+    vec![
+        (regex_escape(&temp.display().to_string()), "[TEMP]".into()),
+        (
+            r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})".into(),
+            "[TIME]".into(),
+        ),
+        (r"(127\.0\.0\.1|localhost):\d+".into(), "[ADDR]".into()),
+        (r"\b\d+(\.\d+)? ?(ms|s)\b".into(), "[DURATION]".into()),
+        (r"\bpid \d+".into(), "pid [PID]".into()),
+    ]
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
+}
+
+/// Runs `kcp` with the arguments and snapshots exit code, stdout and stderr
+/// together, with [`snapshot_filters`] for `$temp`:
+/// `kcp_snapshot!(temp_dir, cmd)` or `kcp_snapshot!("name", temp_dir, cmd)`.
+#[macro_export]
+macro_rules! kcp_snapshot {
+    ($name:expr, $temp:expr, $cmd:expr) => {{
+        let r = $crate::run($cmd);
+        let filters = $crate::snapshot_filters($temp);
+        let filters: Vec<(&str, &str)> = filters
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        insta::with_settings!({ filters => filters, prepend_module_to_snapshot => true }, {
+            insta::assert_snapshot!($name, $crate::transcript(&r));
+        });
+        r
+    }};
 }

@@ -1154,3 +1154,20 @@ fn a_map_that_claims_more_than_the_target_holds_is_rebuilt() {
     assert_eq!(summary["summary"]["copied"], 200, "{summary}");
     assert_exact_copy(&p, "orders", 2);
 }
+
+/// A plan whose selection matches no source topic is bad input (exit 2),
+/// with a hint at the selection, and creates nothing on the target.
+#[test]
+fn a_plan_that_selects_no_topic_is_bad_input() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "topics:\n  include: 'no-such-.*'\n");
+    create_topics(&p.source.bootstrap(), &[("orders", 1, &[])]);
+    let r = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("selects no topic on the source `src`")
+            && r.stderr.contains("hint: check `topics.include`"),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `kcp scan clusters` on a large cluster.
 #
-#   bash bench/scan.sh [TOPICS] [PARTITIONS] [GROUPS]     (default 1000 10 200)
+#   bash benches/scan.sh [TOPICS] [PARTITIONS] [GROUPS]     (default 1000 10 200)
 #
 # Starts an Apache Kafka broker (testbed/kafka.sh), creates TOPICS x PARTITIONS
 # partitions with one record each and GROUPS consumer groups with committed

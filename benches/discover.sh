@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `kcp discover` over a large MSK estate on moto.
 #
-#   bash bench/discover.sh [CLUSTERS_PER_REGION] [REGIONS]     (default 100 3)
+#   bash benches/discover.sh [CLUSTERS_PER_REGION] [REGIONS]     (default 100 3)
 #
 # Starts moto (with the MSK timestamp fix) behind the CloudWatch CBOR shim,
 # creates CLUSTERS_PER_REGION clusters in each region (one in ten

@@ -1,0 +1,92 @@
+//! Every answer right: bad input of every kind ends with exit 2, a message
+//! that says what and where, and a hint, snapshotted whole.
+
+use crate::{kcp, kcp_snapshot};
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn a_date_that_is_not_a_date_is_bad_input() {
+    let dir = temp();
+    for (name, value) in [("word", "yesterday"), ("no_such_day", "2026-02-30")] {
+        let r = kcp_snapshot!(
+            format!("date_{name}"),
+            dir.path(),
+            kcp().args(["report", "costs", "--start", value])
+        );
+        assert_eq!(r.code, 2);
+    }
+}
+
+#[test]
+fn a_throughput_of_zero_is_bad_input() {
+    let dir = temp();
+    let r = kcp_snapshot!(
+        "replication_mbps_zero",
+        dir.path(),
+        kcp().args(["report", "plan", "--target", "x", "--replication-mbps", "0"])
+    );
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn a_binary_state_file_is_bad_input_and_left_alone() {
+    let dir = temp();
+    let state = dir.path().join("kcp-state.json");
+    std::fs::write(&state, b"\xff\xfe\x00\x01binary").unwrap();
+    let r = kcp_snapshot!(
+        "binary_state_file",
+        dir.path(),
+        kcp()
+            .args(["state", "validate", "--state-file"])
+            .arg(&state)
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(std::fs::read(&state).unwrap(), b"\xff\xfe\x00\x01binary");
+}
+
+#[test]
+fn an_empty_credentials_file_is_bad_input() {
+    let dir = temp();
+    let creds = dir.path().join("credentials.yaml");
+    std::fs::write(&creds, "").unwrap();
+    let r = kcp_snapshot!(
+        "empty_credentials_file",
+        dir.path(),
+        kcp()
+            .args(["scan", "clusters", "--state-file"])
+            .arg(dir.path().join("kcp-state.json"))
+            .arg("--credentials-file")
+            .arg(&creds)
+    );
+    assert_eq!(r.code, 2);
+    assert!(!dir.path().join("kcp-state.json").exists());
+}
+
+#[test]
+fn create_asset_out_naming_a_file_is_bad_input() {
+    let dir = temp();
+    let out = dir.path().join("afile");
+    std::fs::write(&out, "keep me").unwrap();
+    let r = kcp_snapshot!(
+        "create_asset_out_is_a_file",
+        dir.path(),
+        kcp()
+            .arg("--state-file")
+            .arg(crate::repo().join("state-examples/self-managed.json"))
+            .args([
+                "create-asset",
+                "topics",
+                "--source",
+                "onprem-prod",
+                "--target-type",
+                "kafka",
+                "--out",
+            ])
+            .arg(&out)
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+}
