@@ -3,9 +3,13 @@
 # KRaft combined mode (each node is broker and controller), on free loopback
 # ports, small heaps, from the jars testbed/install.sh fetched.
 #
-#   kafka.sh init DIR [--version V] [--brokers N] [--name NAME]
+#   kafka.sh init DIR [--version V] [--brokers N] [--name NAME] [--host ADDR]
 #       Lays out a cluster in DIR (configs, formatted log dirs, a CA and
 #       certificates) and prints its facts as shell assignments (below).
+#       --host binds and advertises every listener on ADDR instead of
+#       127.0.0.1 (e.g. an address of a network namespace the node is then
+#       run in with `ip netns exec NS kafka.sh run DIR 1`; the ports are
+#       picked free on the host's loopback, which is enough there).
 #   kafka.sh run DIR NODE
 #       Runs node NODE (1..N) of DIR in the foreground (the process becomes
 #       the JVM); it also stops when its parent process goes away.
@@ -57,17 +61,18 @@ new_cluster_id() {
   printf '%s\n' "$id"
 }
 
-# certs DIR: a CA, a server certificate for 127.0.0.1/localhost and a client
-# certificate (CN=kcp-client), PEM, unencrypted PKCS#8 keys.
+# certs DIR [ADDR]: a CA, a server certificate for 127.0.0.1/localhost (and
+# ADDR) and a client certificate (CN=kcp-client), PEM, unencrypted PKCS#8 keys.
 certs() {
-  local d="$1/tls"
+  local d="$1/tls" extra_ip=""
+  [[ -n ${2:-} && ${2:-} != 127.0.0.1 ]] && extra_ip=",IP:$2"
   mkdir -p "$d"
   (
     cd "$d"
     openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=kcp-test-ca" \
       -keyout ca.key -out ca.pem 2>/dev/null
     for who in server client; do
-      local cn=localhost ext="subjectAltName=IP:127.0.0.1,DNS:localhost"
+      local cn=localhost ext="subjectAltName=IP:127.0.0.1,DNS:localhost$extra_ip"
       [[ $who == client ]] && cn=kcp-client ext="extendedKeyUsage=clientAuth"
       openssl req -newkey rsa:2048 -nodes -subj "/CN=$cn" -keyout "$who.key" -out "$who.csr" 2>/dev/null
       openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
@@ -81,12 +86,13 @@ certs() {
 
 cmd_init() {
   local dir="$1"; shift
-  local version="$default_version" brokers=1 name=kafka
+  local version="$default_version" brokers=1 name=kafka host=127.0.0.1
   while (($#)); do
     case "$1" in
       --version) version="$2"; shift 2 ;;
       --brokers) brokers="$2"; shift 2 ;;
       --name) name="$2"; shift 2 ;;
+      --host) host="$2"; shift 2 ;;
       *) die "unknown option $1" ;;
     esac
   done
@@ -94,18 +100,18 @@ cmd_init() {
   [[ -f "$libs/kafka_2.13-$version.jar" ]] || die "Kafka $version is not installed in $kafka_root: run \`bash testbed/install.sh\` (or add it to KCP_KAFKA_VERSIONS)"
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
-  certs "$dir"
+  certs "$dir" "$host"
   local ports=() i
   mapfile -t ports < <(free_ports $((brokers * 6)))
   local voters="" plain="" sasl="" ssl="" mtls="" sasl_ssl=""
   for ((i = 1; i <= brokers; i++)); do
     local b=$(((i - 1) * 6))
-    voters+="${voters:+,}$i@127.0.0.1:${ports[b + 1]}"
-    plain+="${plain:+,}127.0.0.1:${ports[b]}"
-    sasl+="${sasl:+,}127.0.0.1:${ports[b + 2]}"
-    ssl+="${ssl:+,}127.0.0.1:${ports[b + 3]}"
-    mtls+="${mtls:+,}127.0.0.1:${ports[b + 4]}"
-    sasl_ssl+="${sasl_ssl:+,}127.0.0.1:${ports[b + 5]}"
+    voters+="${voters:+,}$i@$host:${ports[b + 1]}"
+    plain+="${plain:+,}$host:${ports[b]}"
+    sasl+="${sasl:+,}$host:${ports[b + 2]}"
+    ssl+="${ssl:+,}$host:${ports[b + 3]}"
+    mtls+="${mtls:+,}$host:${ports[b + 4]}"
+    sasl_ssl+="${sasl_ssl:+,}$host:${ports[b + 5]}"
   done
   local rf=$((brokers < 3 ? brokers : 3))
   local min_isr=$((rf > 1 ? 2 : 1))
@@ -121,8 +127,8 @@ process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$voters
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$p0,CONTROLLER://127.0.0.1:$pc,SASL_PLAINTEXT://127.0.0.1:$p2,SSL://127.0.0.1:$p3,MTLS://127.0.0.1:$p4,SASL_SSL://127.0.0.1:$p5
-advertised.listeners=PLAINTEXT://127.0.0.1:$p0,SASL_PLAINTEXT://127.0.0.1:$p2,SSL://127.0.0.1:$p3,MTLS://127.0.0.1:$p4,SASL_SSL://127.0.0.1:$p5
+listeners=PLAINTEXT://$host:$p0,CONTROLLER://$host:$pc,SASL_PLAINTEXT://$host:$p2,SSL://$host:$p3,MTLS://$host:$p4,SASL_SSL://$host:$p5
+advertised.listeners=PLAINTEXT://$host:$p0,SASL_PLAINTEXT://$host:$p2,SSL://$host:$p3,MTLS://$host:$p4,SASL_SSL://$host:$p5
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,MTLS:SSL,SASL_SSL:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$node/data
