@@ -77,6 +77,9 @@ impl crate::scan::Progress for Spinners {
     fn step(&self, cluster: &str, step: &str) {
         self.set(cluster, step);
     }
+    fn finished(&self, cluster: &str, ok: bool) {
+        self.finish(cluster, if ok { "done" } else { "failed" });
+    }
 }
 
 impl crate::discover::Progress for Spinners {

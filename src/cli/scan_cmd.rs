@@ -1,7 +1,5 @@
 //! `kcp scan clusters`.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -11,13 +9,11 @@ use tabled::Tabled;
 use super::args::{GlobalArgs, ScanClustersArgs};
 use super::progress::Spinners;
 use crate::connect::{ClusterCredentials, CredentialsFile};
+use crate::exit::Diagnostic;
 use crate::exit::ExitStatus;
 use crate::output::{Format, Printer};
 use crate::scan::{self, ScanOptions};
-use crate::state::{Access, KafkaCluster, StateFile, TopicKind, Warning};
-
-/// Clusters scanned at the same time.
-const MAX_PARALLEL: usize = 4;
+use crate::state::{KafkaCluster, TopicKind, Warning};
 
 pub(super) fn clusters(
     args: ScanClustersArgs,
@@ -41,41 +37,25 @@ pub(super) fn clusters(
         .with_hint("add a cluster under `clusters:` (kcp discover writes a template)")
         .into());
     }
-    // Take the lock before spending minutes scanning.
-    let file = StateFile::open(&global.state_file, Access::Exclusive)?;
-    let mut loaded = file.load_or_new(Utc::now())?;
-
     let options = ScanOptions {
         timeout: Duration::from_secs(args.timeout.max(1)),
         rate_window: Duration::from_secs(args.rate_window),
     };
     let names: Vec<String> = selected.iter().map(|c| c.name.clone()).collect();
     let spinners = Spinners::new(printer, &names);
-    let started_at = Utc::now();
-    let outcomes: Mutex<Vec<(String, Result<KafkaCluster, String>)>> = Mutex::new(Vec::new());
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..MAX_PARALLEL.min(selected.len()) {
-            scope.spawn(|| {
-                while let Some(creds) = selected.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    let outcome = scan::scan_cluster(creds, &options, &spinners, started_at)
-                        .map_err(|e| e.to_string());
-                    spinners.finish(&creds.name, if outcome.is_ok() { "done" } else { "failed" });
-                    if let Ok(mut all) = outcomes.lock() {
-                        all.push((creds.name.clone(), outcome));
-                    }
-                }
-            });
-        }
-    });
+    let scanned = scan::run(
+        &global.state_file,
+        &selected,
+        &options,
+        &spinners,
+        Utc::now(),
+    )?;
     spinners.clear();
 
-    let mut outcomes = outcomes.into_inner().unwrap_or_default();
-    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
     let mut summaries = Vec::new();
-    let mut failed = 0;
-    for (name, outcome) in outcomes {
-        match &outcome {
+    for outcome in &scanned.outcomes {
+        let name = &outcome.cluster;
+        match &outcome.result {
             Ok(cluster) => {
                 for w in &cluster.warnings {
                     printer.warn(&format!(
@@ -83,39 +63,37 @@ pub(super) fn clusters(
                         w.message, w.code, w.hint
                     ));
                 }
-                summaries.push(Summary::of(&name, cluster, None));
+                summaries.push(Summary::of(name, Some(cluster), None));
             }
             Err(error) => {
-                failed += 1;
-                printer.error(error, &[]);
-                summaries.push(Summary::of(
-                    &name,
-                    &KafkaCluster::default(),
-                    Some(error.clone()),
-                ));
+                let hints: Vec<String> = error.hint().into_iter().collect();
+                printer.error(&error.to_string(), &hints);
+                summaries.push(Summary::of(name, None, Some(error.to_string())));
             }
         }
-        if let Ok(creds) = creds.cluster(&name) {
-            scan::merge(&mut loaded.state, creds, outcome);
-        }
     }
-    file.save(&mut loaded.state, Utc::now())?;
-
     match printer.format() {
         Format::Json => printer
-            .json(&serde_json::json!({ "state_file": global.state_file, "clusters": summaries }))?,
+            .json(&serde_json::json!({ "state_file": global.state_file, "saved": scanned.saved, "clusters": summaries }))?,
         Format::Table => {
             let rows: Vec<Row> = summaries.iter().map(Row::from).collect();
             let mut table = tabled::Table::new(rows);
             table.with(tabled::settings::Style::sharp());
             printer.data(&table.to_string())?;
-            printer.status(&format!("state saved to `{}`", global.state_file.display()));
+            if scanned.saved {
+                printer.status(&format!("state saved to `{}`", global.state_file.display()));
+            } else {
+                printer.status(&format!(
+                    "every cluster failed: `{}` was not changed",
+                    global.state_file.display()
+                ));
+            }
         }
     }
-    Ok(if failed > 0 {
-        ExitStatus::Partial
-    } else {
-        ExitStatus::Success
+    Ok(match scanned.failed() {
+        0 => ExitStatus::Success,
+        n if n == scanned.outcomes.len() => ExitStatus::Failure,
+        _ => ExitStatus::Partial,
     })
 }
 
@@ -129,6 +107,16 @@ struct Busy {
 struct Summary {
     cluster: String,
     error: Option<String>,
+    /// The inventory read; absent for a cluster whose scan failed.
+    #[serde(flatten)]
+    inventory: Option<Inventory>,
+    busiest_topics: Vec<Busy>,
+    warnings: Vec<Warning>,
+}
+
+/// What a successful scan read.
+#[derive(Serialize)]
+struct Inventory {
     brokers: usize,
     topics: usize,
     internal_topics: usize,
@@ -136,12 +124,12 @@ struct Summary {
     consumer_groups: usize,
     acls: usize,
     messages: i64,
-    busiest_topics: Vec<Busy>,
-    warnings: Vec<Warning>,
 }
 
 impl Summary {
-    fn of(name: &str, c: &KafkaCluster, error: Option<String>) -> Self {
+    fn of(name: &str, scanned: Option<&KafkaCluster>, error: Option<String>) -> Self {
+        let empty = KafkaCluster::default();
+        let c = scanned.unwrap_or(&empty);
         let mut busiest: Vec<Busy> = c
             .topics
             .iter()
@@ -161,22 +149,24 @@ impl Summary {
         Summary {
             cluster: name.to_owned(),
             error,
-            brokers: c.brokers.len(),
-            topics: c.topics.len(),
-            internal_topics: c
-                .topics
-                .values()
-                .filter(|t| t.kind != TopicKind::User)
-                .count(),
-            partitions: c.topics.values().map(|t| t.partitions.len()).sum(),
-            consumer_groups: c.consumer_groups.len(),
-            acls: c.acls.len(),
-            messages: c
-                .topics
-                .values()
-                .flat_map(|t| &t.partitions)
-                .filter_map(|p| Some(p.latest_offset? - p.earliest_offset?))
-                .sum(),
+            inventory: scanned.map(|c| Inventory {
+                brokers: c.brokers.len(),
+                topics: c.topics.len(),
+                internal_topics: c
+                    .topics
+                    .values()
+                    .filter(|t| t.kind != TopicKind::User)
+                    .count(),
+                partitions: c.topics.values().map(|t| t.partitions.len()).sum(),
+                consumer_groups: c.consumer_groups.len(),
+                acls: c.acls.len(),
+                messages: c
+                    .topics
+                    .values()
+                    .flat_map(|t| &t.partitions)
+                    .filter_map(|p| Some(p.latest_offset? - p.earliest_offset?))
+                    .sum(),
+            }),
             busiest_topics: busiest,
             warnings: c.warnings.clone(),
         }
@@ -190,17 +180,17 @@ struct Row {
     #[tabled(rename = "status")]
     status: String,
     #[tabled(rename = "brokers")]
-    brokers: usize,
+    brokers: String,
     #[tabled(rename = "topics")]
     topics: String,
     #[tabled(rename = "partitions")]
-    partitions: usize,
+    partitions: String,
     #[tabled(rename = "groups")]
-    groups: usize,
+    groups: String,
     #[tabled(rename = "ACLs")]
-    acls: usize,
+    acls: String,
     #[tabled(rename = "messages")]
-    messages: i64,
+    messages: String,
     #[tabled(rename = "busiest topics (msg/s)")]
     busiest: String,
 }
@@ -216,12 +206,14 @@ impl From<&Summary> for Row {
         Row {
             cluster: s.cluster.clone(),
             status,
-            brokers: s.brokers,
-            topics: format!("{} ({} internal)", s.topics, s.internal_topics),
-            partitions: s.partitions,
-            groups: s.consumer_groups,
-            acls: s.acls,
-            messages: s.messages,
+            brokers: count(s, |i| i.brokers.to_string()),
+            topics: count(s, |i| {
+                format!("{} ({} internal)", i.topics, i.internal_topics)
+            }),
+            partitions: count(s, |i| i.partitions.to_string()),
+            groups: count(s, |i| i.consumer_groups.to_string()),
+            acls: count(s, |i| i.acls.to_string()),
+            messages: count(s, |i| i.messages.to_string()),
             busiest: s
                 .busiest_topics
                 .iter()
@@ -230,4 +222,9 @@ impl From<&Summary> for Row {
                 .join(", "),
         }
     }
+}
+
+/// A count of the inventory, or `-` for a cluster whose scan failed.
+fn count(s: &Summary, f: impl Fn(&Inventory) -> String) -> String {
+    s.inventory.as_ref().map_or_else(|| "-".to_owned(), f)
 }

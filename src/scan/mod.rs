@@ -10,9 +10,13 @@
 //!
 //! A call the broker refuses or does not implement does not stop the scan:
 //! it becomes a [`Warning`] on the cluster. Only a failed connection fails
-//! the cluster. Merging into the state ([`merge`]) is pure.
+//! the cluster. Merging into the state ([`merge`]) is pure; [`run`] is a
+//! whole scan (lock, clusters a few at a time, merge, save).
 
 pub mod classify;
+mod run;
+
+pub use run::{Outcome, Scanned, run};
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -40,6 +44,8 @@ pub struct ScanOptions {
 pub trait Progress: Sync {
     /// The scan of `cluster` moved on to `step`.
     fn step(&self, cluster: &str, step: &str);
+    /// The scan of `cluster` ended.
+    fn finished(&self, _cluster: &str, _ok: bool) {}
 }
 
 /// DescribeConfigs resources per request.

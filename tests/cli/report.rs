@@ -175,10 +175,10 @@ fn filters_and_bad_input() {
     let out = costs(&["--start", "2026-11-05", "--end", "2026-11-05"]);
     assert_eq!(out.code, 2);
     let out = costs(&["--start", "yesterday"]);
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 2);
     assert!(
         out.stderr
-            .contains("--start `yesterday` is not a date (YYYY-MM-DD)"),
+            .contains("'--start <DATE>': `yesterday` is not a date; use YYYY-MM-DD"),
         "{}",
         out.stderr
     );

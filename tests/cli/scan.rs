@@ -552,3 +552,39 @@ fn a_three_broker_cluster_shows_replicas_and_min_insync() {
         assert_eq!(p["latest_offset"], 2, "{p}");
     }
 }
+
+/// When every cluster fails, nothing was scanned: exit 1 (not 3, partial),
+/// the state keeps what it had (here: it is not created), the table shows
+/// no counts for the failed cluster, and the error keeps its hint.
+#[test]
+fn a_scan_in_which_every_cluster_fails_saves_nothing_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_credentials(
+        dir.path(),
+        "clusters:\n  - name: gone\n    bootstrap_servers: [\"127.0.0.1:1\"]\n    auth: { method: plaintext }\n",
+    );
+    let state = dir.path().join("s.json");
+    let out = crate::kcp_snapshot!(
+        "every_cluster_fails",
+        dir.path(),
+        kcp()
+            .args([
+                "scan",
+                "clusters",
+                "--rate-window",
+                "0",
+                "--timeout",
+                "2",
+                "--credentials-file",
+            ])
+            .arg(&creds)
+            .arg("--state-file")
+            .arg(&state)
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        !state.exists(),
+        "a state holding only the failure was written"
+    );
+    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+}
