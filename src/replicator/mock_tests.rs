@@ -297,3 +297,66 @@ fn copies_exactly_through_broker_errors_and_leader_changes() {
         }
     }
 }
+
+/// A selected topic whose metadata carries an error when the run starts (a
+/// leader not available yet on a loaded broker) is waited for, not left
+/// out: `--until-caught-up` must not call a copy caught up while whole
+/// topics were never copied.
+#[test]
+fn a_topic_unavailable_at_start_is_waited_for_not_skipped() {
+    let source = MockCluster::new(1).unwrap();
+    let target = MockCluster::new(1).unwrap();
+    for topic in ["orders", "payments"] {
+        source.create_topic(topic, 1, 1).unwrap();
+        target.create_topic(topic, 1, 1).unwrap();
+    }
+    target.create_topic("_kcp-offset-map", 1, 1).unwrap();
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", source.bootstrap_servers())
+        .create()
+        .unwrap();
+    for topic in ["orders", "payments"] {
+        for i in 0..20 {
+            let key = format!("{topic}-{i}");
+            producer
+                .send(BaseRecord::<str, str>::to(topic).key(&key).payload(&key))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    source
+        .topic_error(
+            "payments",
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+        )
+        .unwrap();
+    let plan = LoadedPlan::parse(
+        std::path::Path::new("plan.yaml"),
+        "version: 1\nname: mock\ncredentials_file: c.yaml\nsource: a\ntarget: b\n",
+    )
+    .unwrap();
+    let (src, dst) = (
+        creds("a", source.bootstrap_servers()),
+        creds("b", target.bootstrap_servers()),
+    );
+    let options = RunOptions {
+        timeout: Duration::from_secs(5),
+        until_caught_up: true,
+        max_bytes_per_sec: None,
+        stats_interval: Duration::from_millis(100),
+    };
+    let stop = AtomicBool::new(false);
+    let summary = std::thread::scope(|s| {
+        let copy = s.spawn(|| run(&plan, &src, &dst, &options, &Progress::default(), &stop));
+        std::thread::sleep(Duration::from_millis(1500));
+        source
+            .topic_error("payments", RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR)
+            .unwrap();
+        copy.join().unwrap()
+    })
+    .unwrap();
+    assert!(summary.caught_up, "{summary:?}");
+    assert_eq!(summary.copied, 40, "{summary:?}");
+    assert_eq!(summary.partitions, 2, "{summary:?}");
+}

@@ -84,6 +84,10 @@ pub enum ReplicatorError {
     /// The plan's topic selection matches no topic on the source.
     #[error("the plan selects no topic on the source `{cluster}`")]
     NothingSelected { cluster: String },
+    /// A selected source topic stayed unreadable (its metadata carries an
+    /// error) for the whole timeout.
+    #[error("source topic `{topic}` is not available: {error}")]
+    TopicUnavailable { topic: String, error: String },
     #[error("{0}")]
     Setup(String),
     #[error("no progress while {what}")]
@@ -153,6 +157,9 @@ impl Diagnostic for ReplicatorError {
             }),
             ReplicatorError::RecordsDeleted(_) => Some(
                 "those records are lost for this migration: raise the source topics' `retention.ms` (or copy faster) and start again with fresh target topics, or accept the loss with `on_deleted_records: skip` under `replication` in the plan".into(),
+            ),
+            ReplicatorError::TopicUnavailable { .. } => Some(
+                "check the source cluster's health (partition leaders) and run again; raise --timeout if the cluster is slow to elect leaders".into(),
             ),
             ReplicatorError::NothingSelected { .. } => Some(
                 "check `topics.include` / `topics.exclude` in the plan against the source's topics (`kcp scan clusters` lists them)".into(),

@@ -48,6 +48,25 @@ impl Slot {
         self.next_read.max(self.map.src_end)
     }
 
+    /// Takes a new read of the source's end offset. A negative value is no
+    /// information (the end stays unknown, or as last read); an end below
+    /// one already read (a new leader whose high watermark lags, or a topic
+    /// re-created) is reported and not taken, so a copy is never called
+    /// caught up on a read that went backwards.
+    pub(super) fn observe_end(&mut self, end: i64) -> Option<String> {
+        match self.high_watermark {
+            _ if end < 0 => None,
+            Some(known) if end < known => Some(format!(
+                "the end offset of {}-{} read {end}, below the {known} read before (a leader change, or the topic re-created?); keeping {known}",
+                self.topic, self.partition
+            )),
+            _ => {
+                self.high_watermark = Some(end);
+                None
+            }
+        }
+    }
+
     pub(super) fn new(r: Resumed) -> Self {
         Slot {
             next_read: r.map.src_end,
@@ -144,8 +163,10 @@ pub(super) fn refresh_watermarks(
                 .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
                 .collect();
             for s in slots.iter_mut() {
-                if let Some(h) = hw.get(&(s.topic.clone(), s.partition)) {
-                    s.high_watermark = Some(*h);
+                if let Some(&h) = hw.get(&(s.topic.clone(), s.partition))
+                    && let Some(notice) = s.observe_end(h)
+                {
+                    observer.notice(&notice);
                 }
             }
         }
@@ -198,5 +219,29 @@ pub(super) fn apply_group_events(
             }
             GroupEvent::Notice(n) => observer.notice(&n),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_end_offset_never_goes_back_and_negative_is_unknown() {
+        let mut slot = Slot::new(Resumed {
+            topic: "orders".into(),
+            target_topic: "orders".into(),
+            partition: 0,
+            map: OffsetMap::default(),
+            deleted: 0,
+        });
+        assert_eq!(slot.observe_end(-1), None);
+        assert_eq!(slot.high_watermark, None, "unknown stays unknown");
+        assert_eq!(slot.observe_end(100), None);
+        assert!(slot.observe_end(40).unwrap().contains("below the 100"));
+        assert_eq!(slot.observe_end(-1), None);
+        assert_eq!(slot.high_watermark, Some(100));
+        assert_eq!(slot.observe_end(120), None);
+        assert_eq!(slot.high_watermark, Some(120));
     }
 }

@@ -25,18 +25,38 @@ fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
     Ok(rt.block_on(f))
 }
 
-/// The selected source topics and their partition counts.
+/// The selected source topics and their partition counts. A selected topic
+/// whose metadata carries an error (a leader not available yet) is asked
+/// for again until the connection's timeout, then stops the run: leaving
+/// it out would let a copy call itself caught up without it.
 pub(super) fn source_topics(
     conn: &Connection,
     plan: &LoadedPlan,
 ) -> Result<BTreeMap<String, i32>, ReplicatorError> {
-    let md = conn.fetch_metadata(None)?;
-    Ok(md
-        .topics()
-        .iter()
-        .filter(|t| t.error().is_none() && plan.selects(t.name()))
-        .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
-        .collect())
+    let deadline = Instant::now() + conn.timeout();
+    loop {
+        let md = conn.fetch_metadata(None)?;
+        let mut topics = BTreeMap::new();
+        let mut unavailable = None;
+        for t in md.topics().iter().filter(|t| plan.selects(t.name())) {
+            match t.error() {
+                None => {
+                    topics.insert(t.name().to_owned(), t.partitions().len() as i32);
+                }
+                Some(e) => unavailable = Some((t.name().to_owned(), RDKafkaErrorCode::from(e))),
+            }
+        }
+        match unavailable {
+            None => return Ok(topics),
+            Some((topic, code)) if Instant::now() >= deadline => {
+                return Err(ReplicatorError::TopicUnavailable {
+                    topic,
+                    error: code.to_string(),
+                });
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
 }
 
 /// The plan's selected source partitions, `(topic, partition)`.
