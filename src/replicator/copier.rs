@@ -384,7 +384,7 @@ impl<'a> Copier<'a> {
     /// target, then copied.
     fn discover(&mut self) -> Result<(), ReplicatorError> {
         let links = &self.links;
-        let now = target::source_topics(links.src, links.plan)?;
+        let now = target::available_source_topics(links.src, links.plan)?;
         let grown: BTreeMap<String, i32> = now
             .into_iter()
             .filter(|(t, n)| self.topics.get(t) != Some(n))

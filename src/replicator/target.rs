@@ -25,6 +25,22 @@ fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
     Ok(rt.block_on(f))
 }
 
+/// The selected source topics whose metadata reads without error, for topic
+/// discovery while copying: one unavailable for now is found at a later
+/// round.
+pub(super) fn available_source_topics(
+    conn: &Connection,
+    plan: &LoadedPlan,
+) -> Result<BTreeMap<String, i32>, ReplicatorError> {
+    let md = conn.fetch_metadata(None)?;
+    Ok(md
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && plan.selects(t.name()))
+        .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+        .collect())
+}
+
 /// The selected source topics and their partition counts. A selected topic
 /// whose metadata carries an error (a leader not available yet) is asked
 /// for again until the connection's timeout, then stops the run: leaving
