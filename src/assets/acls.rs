@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::iam;
-use super::terraform::{CONFLUENT, KAFKA, Output, TfProject, Variable};
+use super::infra::cloud_api_key_variables;
+use super::terraform::{CONFLUENT, KAFKA, Output, TfProject};
 use super::topics::{confluent_kafka_variables, kafka_provider_variables};
 use super::{AssetError, GeneratedFile, LeftOut, Request, TargetType, render};
+use crate::report::plan::msk_cluster;
 use crate::state::{
     AclBinding, AclOperation, AclPatternType, AclPermission, AclResourceType, KafkaCluster, State,
 };
@@ -61,128 +63,17 @@ pub(crate) fn generate(
     req: &Request,
 ) -> Result<(Vec<GeneratedFile>, Vec<LeftOut>), AssetError> {
     let mut left_out = Vec::new();
-    let mut bindings: Vec<Binding> = cluster.acls.iter().map(from_acl).collect();
-    let policies = cluster.msk_arn.as_deref().and_then(|arn| {
-        state
-            .msk_regions
-            .values()
-            .find_map(|r| r.clusters.get(arn))
-            .map(|m| (arn, &m.iam_policies))
-    });
-    let mut iam_count = 0;
-    if let Some((arn, policies)) = policies {
-        let (grants, skipped) = iam::translate(arn, policies);
-        left_out.extend(skipped);
-        iam_count = grants.len();
-        bindings.extend(grants.into_iter().map(|g| Binding {
-            principal: g.iam_principal.clone(),
-            from: format!("IAM policy grant to {}", g.iam_principal),
-            host: "*".into(),
-            resource_type: g.resource_type,
-            resource_name: g.resource_name,
-            pattern: g.pattern_type,
-            operation: g.operation,
-            permission: g.permission,
-        }));
-    }
-
-    let cc = req.target_type == TargetType::ConfluentCloud;
-    let mut context = Context {
-        source: &req.source,
-        acls: BTreeMap::new(),
-        existing_service_accounts: BTreeMap::new(),
-        new_service_accounts: BTreeMap::new(),
-    };
-    let mut mapping_rows = BTreeMap::new();
+    let (bindings, iam_count) = bindings(state, cluster, &mut left_out);
+    let mut translation = Translation::new(&req.source);
     for b in &bindings {
-        let subject = format!(
-            "ACL {} {} {} on {} `{}` ({}) from {}",
-            b.principal,
-            upper(&b.permission),
-            upper(&b.operation),
-            upper(&b.resource_type).to_lowercase(),
-            b.resource_name,
-            upper(&b.pattern).to_lowercase(),
-            b.from
-        );
-        if let Some(reason) = untranslatable(b, cc) {
-            left_out.push(LeftOut {
-                subject,
-                reason: reason.to_owned(),
-            });
-            continue;
+        if let Err(skipped) = translation.add(b, req) {
+            left_out.push(skipped);
         }
-        let principal = if cc {
-            match service_account(&b.principal, req) {
-                Ok(ServiceAccount::Existing(id)) => {
-                    mapping_rows.insert(
-                        b.principal.clone(),
-                        format!("existing service account `{id}`"),
-                    );
-                    context
-                        .existing_service_accounts
-                        .insert(b.principal.clone(), id);
-                }
-                Ok(ServiceAccount::New(name)) => {
-                    context
-                        .new_service_accounts
-                        .insert(b.principal.clone(), name);
-                }
-                Err(reason) => {
-                    left_out.push(LeftOut { subject, reason });
-                    continue;
-                }
-            }
-            b.principal.clone()
-        } else {
-            let target = match req.principals.get(&b.principal) {
-                Some(p) => p.to_owned(),
-                None if b.principal.starts_with("arn:") => iam::default_principal(&b.principal),
-                None => b.principal.clone(),
-            };
-            mapping_rows.insert(b.principal.clone(), format!("`{target}`"));
-            target
-        };
-        let entry = if cc {
-            Entry {
-                principal,
-                host: "*".into(),
-                resource_type: upper(&b.resource_type),
-                resource_name: b.resource_name.clone(),
-                pattern: upper(&b.pattern),
-                operation: upper(&b.operation),
-                permission: upper(&b.permission),
-            }
-        } else {
-            Entry {
-                principal,
-                host: b.host.clone(),
-                resource_type: match b.resource_type {
-                    AclResourceType::TransactionalId => "TransactionalID".into(),
-                    other => camel(&other),
-                },
-                resource_name: b.resource_name.clone(),
-                pattern: camel(&b.pattern),
-                operation: camel(&b.operation),
-                permission: camel(&b.permission),
-            }
-        };
-        let key = format!(
-            "{} {} {} {}:{} {}{}",
-            entry.principal,
-            entry.permission,
-            entry.operation,
-            entry.resource_type,
-            entry.resource_name,
-            entry.pattern,
-            if entry.host == "*" {
-                String::new()
-            } else {
-                format!(" host {}", entry.host)
-            }
-        );
-        context.acls.insert(key, entry);
     }
+    let Translation {
+        mut context,
+        mut mapping_rows,
+    } = translation;
     dedupe_display_names(&mut context.new_service_accounts);
     for (principal, name) in &context.new_service_accounts {
         mapping_rows.insert(principal.clone(), format!("new service account `{name}`"));
@@ -205,55 +96,251 @@ pub(crate) fn generate(
             String::new()
         }
     ));
-    if !mapping_rows.is_empty() {
-        let mut table = String::from("| source principal | on the target |\n|---|---|\n");
-        for (from, to) in &mapping_rows {
-            table.push_str(&format!(
-                "| `{}` | {} |\n",
-                from.replace('|', "\\|"),
-                to.replace('|', "\\|")
-            ));
-        }
-        project.about.push(format!(
-            "Principals (change them with `--principal-map FILE`):\n\n{}",
-            table.trim_end()
-        ));
+    if let Some(table) = principal_table(&mapping_rows) {
+        project.about.push(table);
     }
-    if cc {
-        project.about.push("Confluent Cloud ACLs belong to service accounts, take host `*` only, and are created through the cluster's REST endpoint with a Kafka API key; new service accounts need a Cloud API key.".into());
-        project.providers.push(CONFLUENT);
-        project.variables = vec![
-            Variable::secret(
-                "confluent_cloud_api_key",
-                "Cloud API key (creates service accounts)",
-            ),
-            Variable::secret("confluent_cloud_api_secret", "Secret of the Cloud API key"),
-        ];
-        project.variables.extend(confluent_kafka_variables());
-        project.main = render("acls/confluent-cloud.tf.j2", &context)?;
-        project.outputs.push(Output::new(
-            "service_account_ids",
-            "local.service_account_ids",
-            "Service account id per source principal",
-        ));
+    if req.target_type == TargetType::ConfluentCloud {
+        confluent_cloud(&mut project, &context)?;
     } else {
-        project.about.push(if req.target_type == TargetType::Msk {
-            "MSK enforces these ACLs for SASL/SCRAM and mTLS clients (set `allow.everyone.if.no.acl.found=false`); IAM-authenticated clients are authorized by IAM policies instead.".to_owned()
-        } else {
-            "The Mongey/kafka provider creates the ACLs over the Kafka protocol; its connection needs a principal allowed to alter ACLs.".to_owned()
-        });
-        project.providers.push(KAFKA);
-        project.variables = kafka_provider_variables(&cluster.auth_method);
-        project.main = render("acls/kafka.tf.j2", &context)?;
-        project.outputs.push(Output::new(
-            "acl_count",
-            "length(kafka_acl.this)",
-            "Number of ACLs created",
-        ));
+        kafka(
+            &mut project,
+            &context,
+            req.target_type,
+            &cluster.auth_method,
+        )?;
     }
     project.left_out = left_out.clone();
     project.left_out.sort();
     Ok((project.files()?, left_out))
+}
+
+/// The bindings to translate: the scanned ACLs, then the grants of the
+/// cluster's MSK IAM policies (what they cannot express goes to
+/// `left_out`); with the number of grants.
+fn bindings(
+    state: &State,
+    cluster: &KafkaCluster,
+    left_out: &mut Vec<LeftOut>,
+) -> (Vec<Binding>, usize) {
+    let mut bindings: Vec<Binding> = cluster.acls.iter().map(from_acl).collect();
+    let policies = cluster
+        .msk_arn
+        .as_deref()
+        .and_then(|arn| msk_cluster(state, cluster).map(|m| (arn, &m.iam_policies)));
+    let Some((arn, policies)) = policies else {
+        return (bindings, 0);
+    };
+    let (grants, skipped) = iam::translate(arn, policies);
+    left_out.extend(skipped);
+    let iam_count = grants.len();
+    bindings.extend(grants.into_iter().map(|g| Binding {
+        principal: g.iam_principal.clone(),
+        from: format!("IAM policy grant to {}", g.iam_principal),
+        host: "*".into(),
+        resource_type: g.resource_type,
+        resource_name: g.resource_name,
+        pattern: g.pattern_type,
+        operation: g.operation,
+        permission: g.permission,
+    }));
+    (bindings, iam_count)
+}
+
+/// The bindings translated so far: the template's context and, per source
+/// principal, what it becomes on the target (for the README).
+struct Translation<'a> {
+    context: Context<'a>,
+    mapping_rows: BTreeMap<String, String>,
+}
+
+impl<'a> Translation<'a> {
+    fn new(source: &'a str) -> Self {
+        Translation {
+            context: Context {
+                source,
+                acls: BTreeMap::new(),
+                existing_service_accounts: BTreeMap::new(),
+                new_service_accounts: BTreeMap::new(),
+            },
+            mapping_rows: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one binding, or says why it is left out.
+    fn add(&mut self, b: &Binding, req: &Request) -> Result<(), LeftOut> {
+        let cc = req.target_type == TargetType::ConfluentCloud;
+        let left_out = |reason: String| LeftOut {
+            subject: subject(b),
+            reason,
+        };
+        if let Some(reason) = untranslatable(b, cc) {
+            return Err(left_out(reason.to_owned()));
+        }
+        let entry = if cc {
+            self.map_to_service_account(&b.principal, req)
+                .map_err(left_out)?;
+            confluent_entry(b)
+        } else {
+            let target = kafka_principal(&b.principal, req);
+            self.mapping_rows
+                .insert(b.principal.clone(), format!("`{target}`"));
+            kafka_entry(b, target)
+        };
+        self.context.acls.insert(entry.key(), entry);
+        Ok(())
+    }
+
+    /// Records the Confluent Cloud service account of a source principal.
+    fn map_to_service_account(&mut self, principal: &str, req: &Request) -> Result<(), String> {
+        match service_account(principal, req)? {
+            ServiceAccount::Existing(id) => {
+                self.mapping_rows.insert(
+                    principal.to_owned(),
+                    format!("existing service account `{id}`"),
+                );
+                self.context
+                    .existing_service_accounts
+                    .insert(principal.to_owned(), id);
+            }
+            ServiceAccount::New(name) => {
+                self.context
+                    .new_service_accounts
+                    .insert(principal.to_owned(), name);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a binding is named where it is left out.
+fn subject(b: &Binding) -> String {
+    format!(
+        "ACL {} {} {} on {} `{}` ({}) from {}",
+        b.principal,
+        upper(&b.permission),
+        upper(&b.operation),
+        upper(&b.resource_type).to_lowercase(),
+        b.resource_name,
+        upper(&b.pattern).to_lowercase(),
+        b.from
+    )
+}
+
+/// The principal on a Kafka target: mapped, an IAM role's default, or as is.
+fn kafka_principal(principal: &str, req: &Request) -> String {
+    match req.principals.get(principal) {
+        Some(p) => p.to_owned(),
+        None if principal.starts_with("arn:") => iam::default_principal(principal),
+        None => principal.to_owned(),
+    }
+}
+
+/// A Confluent Cloud ACL (Confluent's spelling; keyed by source principal).
+fn confluent_entry(b: &Binding) -> Entry {
+    Entry {
+        principal: b.principal.clone(),
+        host: "*".into(),
+        resource_type: upper(&b.resource_type),
+        resource_name: b.resource_name.clone(),
+        pattern: upper(&b.pattern),
+        operation: upper(&b.operation),
+        permission: upper(&b.permission),
+    }
+}
+
+/// A Mongey/kafka ACL (the Kafka Java API's spelling) for `principal`.
+fn kafka_entry(b: &Binding, principal: String) -> Entry {
+    Entry {
+        principal,
+        host: b.host.clone(),
+        resource_type: match b.resource_type {
+            AclResourceType::TransactionalId => "TransactionalID".into(),
+            other => camel(&other),
+        },
+        resource_name: b.resource_name.clone(),
+        pattern: camel(&b.pattern),
+        operation: camel(&b.operation),
+        permission: camel(&b.permission),
+    }
+}
+
+impl Entry {
+    /// The entry's key in `locals.acls`: readable and unique.
+    fn key(&self) -> String {
+        format!(
+            "{} {} {} {}:{} {}{}",
+            self.principal,
+            self.permission,
+            self.operation,
+            self.resource_type,
+            self.resource_name,
+            self.pattern,
+            if self.host == "*" {
+                String::new()
+            } else {
+                format!(" host {}", self.host)
+            }
+        )
+    }
+}
+
+/// The README table of source principals and what they become.
+fn principal_table(mapping_rows: &BTreeMap<String, String>) -> Option<String> {
+    if mapping_rows.is_empty() {
+        return None;
+    }
+    let mut table = String::from("| source principal | on the target |\n|---|---|\n");
+    for (from, to) in mapping_rows {
+        table.push_str(&format!(
+            "| `{}` | {} |\n",
+            from.replace('|', "\\|"),
+            to.replace('|', "\\|")
+        ));
+    }
+    Some(format!(
+        "Principals (change them with `--principal-map FILE`):\n\n{}",
+        table.trim_end()
+    ))
+}
+
+/// The Confluent Cloud parts of the project: service accounts and ACLs
+/// through the cluster's REST endpoint.
+fn confluent_cloud(project: &mut TfProject, context: &Context<'_>) -> Result<(), AssetError> {
+    project.about.push("Confluent Cloud ACLs belong to service accounts, take host `*` only, and are created through the cluster's REST endpoint with a Kafka API key; new service accounts need a Cloud API key.".into());
+    project.providers.push(CONFLUENT);
+    project.variables =
+        cloud_api_key_variables("Cloud API key (creates service accounts)").to_vec();
+    project.variables.extend(confluent_kafka_variables());
+    project.main = render("acls/confluent-cloud.tf.j2", context)?;
+    project.outputs.push(Output::new(
+        "service_account_ids",
+        "local.service_account_ids",
+        "Service account id per source principal",
+    ));
+    Ok(())
+}
+
+/// The Kafka (and MSK) parts of the project: ACLs over the Kafka protocol.
+fn kafka(
+    project: &mut TfProject,
+    context: &Context<'_>,
+    target_type: TargetType,
+    source_auth: &str,
+) -> Result<(), AssetError> {
+    project.about.push(if target_type == TargetType::Msk {
+        "MSK enforces these ACLs for SASL/SCRAM and mTLS clients (set `allow.everyone.if.no.acl.found=false`); IAM-authenticated clients are authorized by IAM policies instead.".to_owned()
+    } else {
+        "The Mongey/kafka provider creates the ACLs over the Kafka protocol; its connection needs a principal allowed to alter ACLs.".to_owned()
+    });
+    project.providers.push(KAFKA);
+    project.variables = kafka_provider_variables(source_auth);
+    project.main = render("acls/kafka.tf.j2", context)?;
+    project.outputs.push(Output::new(
+        "acl_count",
+        "length(kafka_acl.this)",
+        "Number of ACLs created",
+    ));
+    Ok(())
 }
 
 fn from_acl(a: &AclBinding) -> Binding {

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::terraform::{AWS, CONFLUENT, Output, TfProject, Variable};
 use super::{AssetError, GeneratedFile, LeftOut, Request, TargetType, hcl, render, select_topics};
+use crate::report::plan::{msk_bytes_per_record, msk_cluster};
 use crate::state::{KafkaCluster, MskCluster, State};
 
 /// Throughput headroom over the busiest day's average.
@@ -84,11 +85,11 @@ pub fn workload(
         .flat_map(|(_, t)| &t.partitions)
         .filter_map(|p| p.size_bytes)
         .sum();
-    let msk = msk_of(state, cluster);
+    let msk = msk_cluster(state, cluster);
     let bytes_per_record = if sized > 0 && records > 0 {
         sized as f64 / records as f64
     } else {
-        crate::report::plan::msk_bytes_per_record(state, cluster).unwrap_or(1024.0)
+        msk_bytes_per_record(state, cluster).unwrap_or(1024.0)
     };
     let stored_bytes = if sized > 0 {
         sized as f64
@@ -151,11 +152,6 @@ pub fn workload(
         stored_bytes,
         basis,
     })
-}
-
-fn msk_of<'a>(state: &'a State, cluster: &KafkaCluster) -> Option<&'a MskCluster> {
-    let arn = cluster.msk_arn.as_deref()?;
-    state.msk_regions.values().find_map(|r| r.clusters.get(arn))
 }
 
 /// The AWS region of an MSK cluster ARN.
@@ -233,7 +229,8 @@ pub fn size_msk(w: &Workload, zones: u32) -> MskSize {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// What the `target-infra` templates read.
+#[derive(Debug, Default, Serialize)]
 struct Context {
     source: String,
     cluster_type: &'static str,
@@ -245,260 +242,45 @@ struct Context {
     server_properties: Vec<String>,
 }
 
+/// The facts every target type's project is built from.
+struct Target<'a> {
+    workload: Workload,
+    msk: Option<&'a MskCluster>,
+    /// The source's AWS region, when it is an MSK cluster.
+    region: Option<&'a str>,
+    /// The target cluster's name.
+    name: String,
+    /// The README sentence giving the figures the sizing was fed.
+    measured: String,
+}
+
 pub(crate) fn generate(
     state: &State,
     cluster: &KafkaCluster,
     req: &Request,
 ) -> Result<(Vec<GeneratedFile>, Vec<LeftOut>), AssetError> {
-    let w = workload(state, cluster, req)?;
-    let msk = msk_of(state, cluster);
-    let region = cluster.msk_arn.as_deref().and_then(region_of);
-    let name = req.target_name();
+    let workload = workload(state, cluster, req)?;
+    let target = Target {
+        measured: measured(&workload),
+        workload,
+        msk: msk_cluster(state, cluster),
+        region: cluster.msk_arn.as_deref().and_then(region_of),
+        name: req.target_name(),
+    };
     let mut left_out = Vec::new();
     let mut project = TfProject::new(
         "target-infra",
         req.target_type.name(),
         &req.source,
-        format!("Target cluster `{name}` for `{}`", req.source),
+        format!("Target cluster `{}` for `{}`", target.name, req.source),
     );
-    let measured = format!(
-        "Sized for {} topic(s) with {} partition(s) (replication factor {}), {:.2} MB/s in and {:.2} MB/s out ({}), and {:.1} GB stored.",
-        w.topics,
-        w.partitions,
-        w.replication_factor,
-        w.ingress_mbps,
-        w.egress_mbps,
-        w.basis,
-        w.stored_bytes / 1e9
-    );
-    let mut context = Context {
+    let context = Context {
         source: req.source.clone(),
-        cluster_type: "",
-        scram: false,
-        iam: false,
-        tls: false,
-        unauthenticated: false,
-        server_properties: Vec::new(),
+        ..Context::default()
     };
     match req.target_type {
-        TargetType::ConfluentCloud => {
-            let size = size_confluent(&w);
-            context.cluster_type = size.cluster_type;
-            project.about.push(format!(
-                "`main.tf` creates an environment, a {} Kafka cluster, and a service account with CloudClusterAdmin on it and an API key, for kcp to create topics and ACLs and to replicate. The environment and cluster have `prevent_destroy` set.",
-                size.cluster_type
-            ));
-            project.about.push(format!(
-                "{measured} kcp assumes {CC_INGRESS_PER_UNIT} MB/s in, {CC_EGRESS_PER_UNIT} MB/s out and {CC_PARTITIONS_PER_ECKU} (Standard) or {CC_PARTITIONS_PER_CKU} (Dedicated) partitions per unit, with {HEADROOM}× headroom on throughput: that needs {} {}. Check the figures against Confluent's current cluster limits.",
-                size.units,
-                if size.cluster_type == "dedicated" { "CKU(s)" } else { "eCKU(s), within a Standard cluster's elastic range" }
-            ));
-            project.providers.push(CONFLUENT);
-            project.variables = vec![
-                Variable::secret(
-                    "confluent_cloud_api_key",
-                    "Cloud API key (organization admin)",
-                ),
-                Variable::secret("confluent_cloud_api_secret", "Secret of the Cloud API key"),
-                Variable::with_default(
-                    "environment_name",
-                    "string",
-                    "Display name of the new environment",
-                    hcl::quote(&format!("{name}-env")),
-                ),
-                Variable::with_default(
-                    "cluster_name",
-                    "string",
-                    "Display name of the new cluster",
-                    hcl::quote(&name),
-                ),
-                Variable::with_default(
-                    "cloud",
-                    "string",
-                    "Cloud provider: AWS, GCP or AZURE",
-                    hcl::quote("AWS"),
-                ),
-                region_variable(region, "Cloud region"),
-                Variable::with_default(
-                    "availability",
-                    "string",
-                    "SINGLE_ZONE or MULTI_ZONE",
-                    hcl::quote("MULTI_ZONE"),
-                ),
-            ];
-            if size.cluster_type == "dedicated" {
-                project.variables.push(Variable::with_default(
-                    "cku",
-                    "number",
-                    "CKUs of the Dedicated cluster",
-                    size.units.to_string(),
-                ));
-            }
-            project.main = render("target-infra/confluent-cloud.tf.j2", &context)?;
-            project.outputs = vec![
-                Output::new(
-                    "environment_id",
-                    "confluent_environment.this.id",
-                    "Id of the environment",
-                ),
-                Output::new(
-                    "kafka_cluster_id",
-                    "confluent_kafka_cluster.this.id",
-                    "Id of the Kafka cluster (lkc-...)",
-                ),
-                Output::new(
-                    "bootstrap_endpoint",
-                    "confluent_kafka_cluster.this.bootstrap_endpoint",
-                    "Bootstrap servers for clients and kcp",
-                ),
-                Output::new(
-                    "rest_endpoint",
-                    "confluent_kafka_cluster.this.rest_endpoint",
-                    "REST endpoint (for the topics and acls assets)",
-                ),
-                Output::new(
-                    "kcp_api_key",
-                    "confluent_api_key.kcp.id",
-                    "Kafka API key of the kcp service account",
-                ),
-                Output {
-                    sensitive: true,
-                    ..Output::new(
-                        "kcp_api_secret",
-                        "confluent_api_key.kcp.secret",
-                        "Secret of that API key (`terraform output -raw kcp_api_secret`)",
-                    )
-                },
-            ];
-        }
-        TargetType::Msk => {
-            let zones = msk.map_or(3, |m| m.availability_zones.len().max(1) as u32);
-            let size = size_msk(&w, if zones == 2 { 2 } else { 3 });
-            // Authentication mirrors the source.
-            match msk {
-                Some(m) => {
-                    context.scram = m.auth.sasl_scram;
-                    context.iam = m.auth.iam;
-                    context.tls = m.auth.tls;
-                    context.unauthenticated = m.auth.unauthenticated;
-                }
-                None => match cluster.auth_method.as_str() {
-                    "plaintext" => context.unauthenticated = true,
-                    "tls" => context.unauthenticated = true,
-                    "mtls" => context.tls = true,
-                    "msk_iam" => context.iam = true,
-                    "sasl_plain" => {
-                        context.scram = true;
-                        left_out.push(LeftOut {
-                            subject: "SASL/PLAIN authentication".into(),
-                            reason: "MSK does not offer SASL/PLAIN; the cluster uses SASL/SCRAM instead (clients change mechanism)".into(),
-                        });
-                    }
-                    _ => context.scram = true,
-                },
-            }
-            let mut props: BTreeMap<String, String> =
-                msk.map(|m| m.server_properties.clone()).unwrap_or_default();
-            for (k, v) in [
-                ("auto.create.topics.enable", "false"),
-                ("default.replication.factor", "3"),
-                ("min.insync.replicas", "2"),
-                ("unclean.leader.election.enable", "false"),
-            ] {
-                props.entry(k.to_owned()).or_insert_with(|| v.to_owned());
-            }
-            if context.scram || context.tls {
-                props
-                    .entry("allow.everyone.if.no.acl.found".into())
-                    .or_insert_with(|| "false".into());
-            }
-            context.server_properties = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let version = msk
-                .and_then(|m| m.kafka_version.clone())
-                .or_else(|| cluster.kafka_version.clone())
-                .unwrap_or_else(|| "3.7.x".into());
-            project.about.push(format!(
-                "`main.tf` creates an MSK cluster of {} × {} brokers with {} GiB of storage each, an MSK configuration carrying the source's server properties, and authentication mirroring the source ({}).",
-                size.brokers,
-                size.instance_type,
-                size.volume_gb,
-                [("SASL/SCRAM", context.scram), ("IAM", context.iam), ("mTLS", context.tls), ("unauthenticated", context.unauthenticated)]
-                    .iter()
-                    .filter(|(_, on)| *on)
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            project.about.push(format!(
-                "{measured} kcp gives each broker half its baseline network for replication and consumer reads, at most the partitions AWS recommends per broker type (replicas included), {HEADROOM}× headroom on throughput and {:.0} % free disk, and picks the smallest broker type that needs at most {MSK_MAX_BROKERS} brokers.{}",
-                (1.0 - DISK_FILL) * 100.0,
-                msk.map_or(String::new(), |m| format!(
-                    " The source runs {} × {} with {} GiB each.",
-                    m.broker_count.map_or("?".into(), |b| b.to_string()),
-                    m.instance_type.as_deref().unwrap_or("?"),
-                    m.storage_gb_per_broker.map_or("?".into(), |g| g.to_string())
-                ))
-            ));
-            if context.scram {
-                project.about.push("SASL/SCRAM users live in AWS Secrets Manager (secret names starting with `AmazonMSK_`, encrypted with a customer managed KMS key); list their ARNs in `scram_secret_arns` to associate them.".into());
-            }
-            project.providers.push(AWS);
-            project.variables = vec![
-                region_variable(region, "AWS region"),
-                Variable::with_default("cluster_name", "string", "Name of the MSK cluster", hcl::quote(&name)),
-                Variable::with_default("kafka_version", "string", "Apache Kafka version (the source's)", hcl::quote(&version)),
-                Variable::with_default("instance_type", "string", "Broker instance type (sized from the source)", hcl::quote(size.instance_type)),
-                Variable::with_default("broker_count", "number", "Number of brokers, a multiple of the number of subnets", size.brokers.to_string()),
-                Variable::with_default("volume_size_gb", "number", "EBS volume per broker, GiB", size.volume_gb.to_string()),
-                Variable::required("client_subnets", "list(string)", "One subnet per availability zone", "[\"subnet-0123456789abcdef0\", \"subnet-0123456789abcdef1\", \"subnet-0123456789abcdef2\"]".into()),
-                Variable::required("security_group_ids", "list(string)", "Security groups of the brokers", "[\"sg-0123456789abcdef0\"]".into()),
-                Variable::with_default(
-                    "tags",
-                    "map(string)",
-                    "Tags of the cluster (the source's)",
-                    hcl_map(&msk.map(|m| m.tags.clone()).unwrap_or_default()),
-                ),
-            ];
-            if context.tls {
-                project.variables.push(Variable::with_default(
-                    "certificate_authority_arns",
-                    "list(string)",
-                    "ACM Private CA ARNs trusted for mTLS clients",
-                    "[]".into(),
-                ));
-            }
-            if context.scram {
-                project.variables.push(Variable::with_default(
-                    "scram_secret_arns",
-                    "list(string)",
-                    "Secrets Manager ARNs of the SASL/SCRAM users",
-                    "[]".into(),
-                ));
-            }
-            project.main = render("target-infra/msk.tf.j2", &context)?;
-            project.outputs = vec![
-                Output::new(
-                    "cluster_arn",
-                    "aws_msk_cluster.this.arn",
-                    "ARN of the MSK cluster",
-                ),
-                Output::new(
-                    "bootstrap_brokers_sasl_scram",
-                    "aws_msk_cluster.this.bootstrap_brokers_sasl_scram",
-                    "Bootstrap servers for SASL/SCRAM",
-                ),
-                Output::new(
-                    "bootstrap_brokers_sasl_iam",
-                    "aws_msk_cluster.this.bootstrap_brokers_sasl_iam",
-                    "Bootstrap servers for IAM",
-                ),
-                Output::new(
-                    "bootstrap_brokers_tls",
-                    "aws_msk_cluster.this.bootstrap_brokers_tls",
-                    "Bootstrap servers for TLS",
-                ),
-            ];
-        }
+        TargetType::ConfluentCloud => confluent_cloud(&mut project, &target, context)?,
+        TargetType::Msk => msk(&mut project, &target, cluster, context, &mut left_out)?,
         TargetType::Kafka => {
             return Err(AssetError::Unsupported {
                 kind: "target-infra",
@@ -509,6 +291,317 @@ pub(crate) fn generate(
     }
     project.left_out = left_out.clone();
     Ok((project.files()?, left_out))
+}
+
+/// The README sentence giving the figures the sizing was fed.
+fn measured(w: &Workload) -> String {
+    format!(
+        "Sized for {} topic(s) with {} partition(s) (replication factor {}), {:.2} MB/s in and {:.2} MB/s out ({}), and {:.1} GB stored.",
+        w.topics,
+        w.partitions,
+        w.replication_factor,
+        w.ingress_mbps,
+        w.egress_mbps,
+        w.basis,
+        w.stored_bytes / 1e9
+    )
+}
+
+/// A Confluent Cloud project: an environment, a sized cluster and a service
+/// account with an API key for kcp.
+fn confluent_cloud(
+    project: &mut TfProject,
+    target: &Target<'_>,
+    mut context: Context,
+) -> Result<(), AssetError> {
+    let size = size_confluent(&target.workload);
+    let dedicated = size.cluster_type == "dedicated";
+    context.cluster_type = size.cluster_type;
+    project.about.push(format!(
+        "`main.tf` creates an environment, a {} Kafka cluster, and a service account with CloudClusterAdmin on it and an API key, for kcp to create topics and ACLs and to replicate. The environment and cluster have `prevent_destroy` set.",
+        size.cluster_type
+    ));
+    project.about.push(format!(
+        "{} kcp assumes {CC_INGRESS_PER_UNIT} MB/s in, {CC_EGRESS_PER_UNIT} MB/s out and {CC_PARTITIONS_PER_ECKU} (Standard) or {CC_PARTITIONS_PER_CKU} (Dedicated) partitions per unit, with {HEADROOM}× headroom on throughput: that needs {} {}. Check the figures against Confluent's current cluster limits.",
+        target.measured,
+        size.units,
+        if dedicated { "CKU(s)" } else { "eCKU(s), within a Standard cluster's elastic range" }
+    ));
+    project.providers.push(CONFLUENT);
+    project.variables = confluent_variables(target, &size);
+    project.main = render("target-infra/confluent-cloud.tf.j2", &context)?;
+    project.outputs = confluent_outputs();
+    Ok(())
+}
+
+/// The variables of a Confluent Cloud project (`cku` for Dedicated only).
+fn confluent_variables(target: &Target<'_>, size: &CcSize) -> Vec<Variable> {
+    let mut variables = cloud_api_key_variables("Cloud API key (organization admin)").to_vec();
+    variables.extend([
+        Variable::with_default(
+            "environment_name",
+            "string",
+            "Display name of the new environment",
+            hcl::quote(&format!("{}-env", target.name)),
+        ),
+        Variable::with_default(
+            "cluster_name",
+            "string",
+            "Display name of the new cluster",
+            hcl::quote(&target.name),
+        ),
+        Variable::with_default(
+            "cloud",
+            "string",
+            "Cloud provider: AWS, GCP or AZURE",
+            hcl::quote("AWS"),
+        ),
+        region_variable(target.region, "Cloud region"),
+        Variable::with_default(
+            "availability",
+            "string",
+            "SINGLE_ZONE or MULTI_ZONE",
+            hcl::quote("MULTI_ZONE"),
+        ),
+    ]);
+    if size.cluster_type == "dedicated" {
+        variables.push(Variable::with_default(
+            "cku",
+            "number",
+            "CKUs of the Dedicated cluster",
+            size.units.to_string(),
+        ));
+    }
+    variables
+}
+
+/// The Cloud API key variables of a Confluent Cloud project; `key` describes
+/// the key (what it must be allowed to do).
+pub(super) fn cloud_api_key_variables(key: &str) -> [Variable; 2] {
+    [
+        Variable::secret("confluent_cloud_api_key", key),
+        Variable::secret("confluent_cloud_api_secret", "Secret of the Cloud API key"),
+    ]
+}
+
+/// The outputs of a Confluent Cloud project: ids, endpoints, kcp's API key.
+fn confluent_outputs() -> Vec<Output> {
+    vec![
+        Output::new(
+            "environment_id",
+            "confluent_environment.this.id",
+            "Id of the environment",
+        ),
+        Output::new(
+            "kafka_cluster_id",
+            "confluent_kafka_cluster.this.id",
+            "Id of the Kafka cluster (lkc-...)",
+        ),
+        Output::new(
+            "bootstrap_endpoint",
+            "confluent_kafka_cluster.this.bootstrap_endpoint",
+            "Bootstrap servers for clients and kcp",
+        ),
+        Output::new(
+            "rest_endpoint",
+            "confluent_kafka_cluster.this.rest_endpoint",
+            "REST endpoint (for the topics and acls assets)",
+        ),
+        Output::new(
+            "kcp_api_key",
+            "confluent_api_key.kcp.id",
+            "Kafka API key of the kcp service account",
+        ),
+        Output {
+            sensitive: true,
+            ..Output::new(
+                "kcp_api_secret",
+                "confluent_api_key.kcp.secret",
+                "Secret of that API key (`terraform output -raw kcp_api_secret`)",
+            )
+        },
+    ]
+}
+
+/// An MSK project: a sized cluster, a configuration carrying the source's
+/// server properties, authentication mirroring the source.
+fn msk(
+    project: &mut TfProject,
+    target: &Target<'_>,
+    cluster: &KafkaCluster,
+    mut context: Context,
+    left_out: &mut Vec<LeftOut>,
+) -> Result<(), AssetError> {
+    let msk = target.msk;
+    let zones = msk.map_or(3, |m| m.availability_zones.len().max(1) as u32);
+    let size = size_msk(&target.workload, if zones == 2 { 2 } else { 3 });
+    mirror_auth(&mut context, msk, &cluster.auth_method, left_out);
+    context.server_properties = server_properties(msk, &context);
+    let version = msk
+        .and_then(|m| m.kafka_version.clone())
+        .or_else(|| cluster.kafka_version.clone())
+        .unwrap_or_else(|| "3.7.x".into());
+    project.about.extend(msk_about(target, &size, &context));
+    project.providers.push(AWS);
+    project.variables = msk_variables(target, &size, &version, &context);
+    project.main = render("target-infra/msk.tf.j2", &context)?;
+    project.outputs = msk_outputs();
+    Ok(())
+}
+
+/// Authentication mirroring the source: the MSK cluster's, else the scanned
+/// auth method's nearest MSK equivalent (SASL/PLAIN becomes SCRAM, said in
+/// `left_out`).
+fn mirror_auth(
+    context: &mut Context,
+    msk: Option<&MskCluster>,
+    auth_method: &str,
+    left_out: &mut Vec<LeftOut>,
+) {
+    match msk {
+        Some(m) => {
+            context.scram = m.auth.sasl_scram;
+            context.iam = m.auth.iam;
+            context.tls = m.auth.tls;
+            context.unauthenticated = m.auth.unauthenticated;
+        }
+        None => match auth_method {
+            "plaintext" => context.unauthenticated = true,
+            "tls" => context.unauthenticated = true,
+            "mtls" => context.tls = true,
+            "msk_iam" => context.iam = true,
+            "sasl_plain" => {
+                context.scram = true;
+                left_out.push(LeftOut {
+                    subject: "SASL/PLAIN authentication".into(),
+                    reason: "MSK does not offer SASL/PLAIN; the cluster uses SASL/SCRAM instead (clients change mechanism)".into(),
+                });
+            }
+            _ => context.scram = true,
+        },
+    }
+}
+
+/// The MSK configuration's `key=value` lines: the source's server
+/// properties, with safe defaults where the source sets none.
+fn server_properties(msk: Option<&MskCluster>, context: &Context) -> Vec<String> {
+    let mut props: BTreeMap<String, String> =
+        msk.map(|m| m.server_properties.clone()).unwrap_or_default();
+    for (k, v) in [
+        ("auto.create.topics.enable", "false"),
+        ("default.replication.factor", "3"),
+        ("min.insync.replicas", "2"),
+        ("unclean.leader.election.enable", "false"),
+    ] {
+        props.entry(k.to_owned()).or_insert_with(|| v.to_owned());
+    }
+    if context.scram || context.tls {
+        props
+            .entry("allow.everyone.if.no.acl.found".into())
+            .or_insert_with(|| "false".into());
+    }
+    props.iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// The README paragraphs of an MSK project: what it creates and how it was sized.
+fn msk_about(target: &Target<'_>, size: &MskSize, context: &Context) -> Vec<String> {
+    let auth = [
+        ("SASL/SCRAM", context.scram),
+        ("IAM", context.iam),
+        ("mTLS", context.tls),
+        ("unauthenticated", context.unauthenticated),
+    ]
+    .iter()
+    .filter(|(_, on)| *on)
+    .map(|(n, _)| *n)
+    .collect::<Vec<_>>()
+    .join(", ");
+    let mut about = vec![
+        format!(
+            "`main.tf` creates an MSK cluster of {} × {} brokers with {} GiB of storage each, an MSK configuration carrying the source's server properties, and authentication mirroring the source ({auth}).",
+            size.brokers, size.instance_type, size.volume_gb,
+        ),
+        format!(
+            "{} kcp gives each broker half its baseline network for replication and consumer reads, at most the partitions AWS recommends per broker type (replicas included), {HEADROOM}× headroom on throughput and {:.0} % free disk, and picks the smallest broker type that needs at most {MSK_MAX_BROKERS} brokers.{}",
+            target.measured,
+            (1.0 - DISK_FILL) * 100.0,
+            target.msk.map_or(String::new(), |m| format!(
+                " The source runs {} × {} with {} GiB each.",
+                m.broker_count.map_or("?".into(), |b| b.to_string()),
+                m.instance_type.as_deref().unwrap_or("?"),
+                m.storage_gb_per_broker
+                    .map_or("?".into(), |g| g.to_string())
+            ))
+        ),
+    ];
+    if context.scram {
+        about.push("SASL/SCRAM users live in AWS Secrets Manager (secret names starting with `AmazonMSK_`, encrypted with a customer managed KMS key); list their ARNs in `scram_secret_arns` to associate them.".into());
+    }
+    about
+}
+
+/// The variables of an MSK project (CA and SCRAM secrets when those are on).
+fn msk_variables(
+    target: &Target<'_>,
+    size: &MskSize,
+    version: &str,
+    context: &Context,
+) -> Vec<Variable> {
+    let tags = target.msk.map(|m| m.tags.clone()).unwrap_or_default();
+    let mut variables = vec![
+        region_variable(target.region, "AWS region"),
+        Variable::with_default("cluster_name", "string", "Name of the MSK cluster", hcl::quote(&target.name)),
+        Variable::with_default("kafka_version", "string", "Apache Kafka version (the source's)", hcl::quote(version)),
+        Variable::with_default("instance_type", "string", "Broker instance type (sized from the source)", hcl::quote(size.instance_type)),
+        Variable::with_default("broker_count", "number", "Number of brokers, a multiple of the number of subnets", size.brokers.to_string()),
+        Variable::with_default("volume_size_gb", "number", "EBS volume per broker, GiB", size.volume_gb.to_string()),
+        Variable::required("client_subnets", "list(string)", "One subnet per availability zone", "[\"subnet-0123456789abcdef0\", \"subnet-0123456789abcdef1\", \"subnet-0123456789abcdef2\"]".into()),
+        Variable::required("security_group_ids", "list(string)", "Security groups of the brokers", "[\"sg-0123456789abcdef0\"]".into()),
+        Variable::with_default("tags", "map(string)", "Tags of the cluster (the source's)", hcl_map(&tags)),
+    ];
+    if context.tls {
+        variables.push(Variable::with_default(
+            "certificate_authority_arns",
+            "list(string)",
+            "ACM Private CA ARNs trusted for mTLS clients",
+            "[]".into(),
+        ));
+    }
+    if context.scram {
+        variables.push(Variable::with_default(
+            "scram_secret_arns",
+            "list(string)",
+            "Secrets Manager ARNs of the SASL/SCRAM users",
+            "[]".into(),
+        ));
+    }
+    variables
+}
+
+/// The outputs of an MSK project: the ARN and the bootstrap servers.
+fn msk_outputs() -> Vec<Output> {
+    vec![
+        Output::new(
+            "cluster_arn",
+            "aws_msk_cluster.this.arn",
+            "ARN of the MSK cluster",
+        ),
+        Output::new(
+            "bootstrap_brokers_sasl_scram",
+            "aws_msk_cluster.this.bootstrap_brokers_sasl_scram",
+            "Bootstrap servers for SASL/SCRAM",
+        ),
+        Output::new(
+            "bootstrap_brokers_sasl_iam",
+            "aws_msk_cluster.this.bootstrap_brokers_sasl_iam",
+            "Bootstrap servers for IAM",
+        ),
+        Output::new(
+            "bootstrap_brokers_tls",
+            "aws_msk_cluster.this.bootstrap_brokers_tls",
+            "Bootstrap servers for TLS",
+        ),
+    ]
 }
 
 /// The `region` variable: the source's region as default when known.

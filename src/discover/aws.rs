@@ -1,158 +1,29 @@
 //! The AWS edge of `discover`: the SDK clients of one region and the calls
 //! kcp makes, each turned into plain values or a recorded [`Warning`].
 //!
-//! Every SDK call in this file is one of [`Op`]; `kcp discover
+//! Every SDK call in this file is one of [`Op`] (`policy.rs`); `kcp discover
 //! --print-iam-policy` prints exactly those, and a test reads this file to
-//! keep the two equal. Throttling (`ThrottlingException`, HTTP 429) is
-//! retried by the SDK's standard retry mode with exponential backoff.
+//! keep the two equal, so the calls stay here and the turning of their
+//! answers into kcp's values lives in `convert.rs`. Throttling
+//! (`ThrottlingException`, HTTP 429) is retried by the SDK's standard retry
+//! mode with exponential backoff.
+
+mod convert;
+mod policy;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_config::{BehaviorVersion, Region, retry::RetryConfig};
 use chrono::{DateTime, Utc};
 
-use super::metrics::{MetricQuery, MetricSource, Page};
-use crate::state::{
-    Amount, CostRow, IamPolicy, MskConfigurationRef, MskNode, MskOperation, Warning,
+use self::convert::{
+    bootstrap_map, configuration, cost_filter, cost_group, cost_rows, metric_page, metric_query,
+    node, operation, parse_properties, to_smithy,
 };
-
-/// Every AWS operation `discover` calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Op {
-    ListClustersV2,
-    DescribeClusterV2,
-    GetBootstrapBrokers,
-    ListNodes,
-    ListScramSecrets,
-    ListClientVpcConnections,
-    ListClusterOperationsV2,
-    GetClusterPolicy,
-    GetCompatibleKafkaVersions,
-    ListConfigurations,
-    DescribeConfigurationRevision,
-    GetMetricData,
-    ListMetrics,
-    GetCostAndUsage,
-}
-
-impl Op {
-    pub const ALL: &'static [Op] = &[
-        Op::ListClustersV2,
-        Op::DescribeClusterV2,
-        Op::GetBootstrapBrokers,
-        Op::ListNodes,
-        Op::ListScramSecrets,
-        Op::ListClientVpcConnections,
-        Op::ListClusterOperationsV2,
-        Op::GetClusterPolicy,
-        Op::GetCompatibleKafkaVersions,
-        Op::ListConfigurations,
-        Op::DescribeConfigurationRevision,
-        Op::GetMetricData,
-        Op::ListMetrics,
-        Op::GetCostAndUsage,
-    ];
-
-    /// The IAM action, e.g. `kafka:ListClustersV2`.
-    pub fn action(self) -> String {
-        let service = match self {
-            Op::GetMetricData | Op::ListMetrics => "cloudwatch",
-            Op::GetCostAndUsage => "ce",
-            _ => "kafka",
-        };
-        format!("{service}:{self:?}")
-    }
-}
-
-/// The least-privilege IAM policy for `discover` (JSON).
-pub fn iam_policy() -> serde_json::Value {
-    let actions = |service: &str| -> Vec<String> {
-        Op::ALL
-            .iter()
-            .map(|op| op.action())
-            .filter(|a| a.starts_with(&format!("{service}:")))
-            .collect()
-    };
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            { "Sid": "KcpDiscoverMsk", "Effect": "Allow", "Action": actions("kafka"), "Resource": "*" },
-            { "Sid": "KcpDiscoverMetrics", "Effect": "Allow", "Action": actions("cloudwatch"), "Resource": "*" },
-            { "Sid": "KcpDiscoverCosts", "Effect": "Allow", "Action": actions("ce"), "Resource": "*" }
-        ]
-    })
-}
-
-/// Turns an SDK error into a warning: the call, a code, the message, a hint.
-pub(crate) fn warning<E, R>(op: Op, err: &aws_sdk_kafka::error::SdkError<E, R>) -> Warning
-where
-    E: aws_sdk_kafka::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + HasStatus,
-{
-    use aws_sdk_kafka::error::ProvideErrorMetadata;
-    let status = err.raw_response().map(HasStatus::status);
-    let code = err
-        .code()
-        .map(str::to_owned)
-        .or_else(|| match status {
-            Some(404 | 500 | 501) => Some("NotImplemented".into()),
-            Some(s) => Some(format!("HTTP{s}")),
-            None => None,
-        })
-        .unwrap_or_else(|| "Error".into());
-    let action = op.action();
-    let message = match (err.message(), status) {
-        (Some(m), _) => m.to_owned(),
-        (None, Some(s)) if err.code().is_none() => {
-            format!("HTTP {s} without an AWS error: the endpoint does not serve {action}")
-        }
-        _ => format!("{}", aws_sdk_kafka::error::DisplayErrorContext(err)),
-    };
-    let hint = if code.contains("AccessDenied") || code.contains("Unauthorized") {
-        format!(
-            "grant {action} to the identity running discover (`kcp discover --print-iam-policy` prints the whole policy)"
-        )
-    } else if code == "NotImplemented" {
-        format!(
-            "the endpoint does not implement {action}; what it returns is missing from the state"
-        )
-    } else if code.contains("Throttl") || status == Some(429) {
-        "still throttled after the SDK's retries; run discover again later".to_owned()
-    } else {
-        "the rest of the cluster was discovered; run again to retry this call".to_owned()
-    };
-    Warning {
-        call: action,
-        code,
-        message: message
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect(),
-        hint,
-    }
-}
-
-/// The HTTP status of a raw response.
-pub(crate) trait HasStatus {
-    fn status(&self) -> u16;
-}
-
-impl HasStatus for aws_sdk_kafka::config::http::HttpResponse {
-    fn status(&self) -> u16 {
-        self.status().as_u16()
-    }
-}
-
-fn to_chrono(t: &aws_sdk_kafka::primitives::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-}
-
-fn to_smithy(t: DateTime<Utc>) -> aws_sdk_kafka::primitives::DateTime {
-    aws_sdk_kafka::primitives::DateTime::from_secs(t.timestamp())
-}
+pub(crate) use self::policy::{HasStatus, warning};
+pub use self::policy::{Op, iam_policy};
+use super::metrics::{MetricQuery, MetricSource, Page};
+use crate::state::{CostRow, IamPolicy, MskConfigurationRef, MskNode, MskOperation, Warning};
 
 /// The SDK configuration for a region: the standard credential chain (or
 /// `profile`), `AWS_ENDPOINT_URL`, and six attempts per call (throttling and
@@ -243,13 +114,27 @@ impl RegionClients {
         self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one call (a page of a paginated call) and turns its failure
+    /// into a warning naming `op`.
+    fn counted<T, E, R>(
+        &self,
+        op: Op,
+        answer: Result<T, aws_sdk_kafka::error::SdkError<E, R>>,
+    ) -> Result<T, Warning>
+    where
+        E: aws_sdk_kafka::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        self.count();
+        answer.map_err(|e| warning(op, &e))
+    }
+
     /// ListClustersV2, every page.
     pub async fn list_clusters(&self) -> Result<Vec<aws_sdk_kafka::types::Cluster>, Warning> {
         let mut out = Vec::new();
         let mut pages = self.kafka.list_clusters_v2().into_paginator().send();
         while let Some(page) = pages.next().await {
-            self.count();
-            let page = page.map_err(|e| warning(Op::ListClustersV2, &e))?;
+            let page = self.counted(Op::ListClustersV2, page)?;
             out.extend(page.cluster_info_list().iter().cloned());
         }
         Ok(out)
@@ -259,14 +144,14 @@ impl RegionClients {
         &self,
         arn: &str,
     ) -> Result<aws_sdk_kafka::types::Cluster, Warning> {
-        self.count();
-        let out = self
-            .kafka
-            .describe_cluster_v2()
-            .cluster_arn(arn)
-            .send()
-            .await
-            .map_err(|e| warning(Op::DescribeClusterV2, &e))?;
+        let out = self.counted(
+            Op::DescribeClusterV2,
+            self.kafka
+                .describe_cluster_v2()
+                .cluster_arn(arn)
+                .send()
+                .await,
+        )?;
         out.cluster_info().cloned().ok_or_else(|| Warning {
             call: Op::DescribeClusterV2.action(),
             code: "Empty".into(),
@@ -281,14 +166,14 @@ impl RegionClients {
         &self,
         arn: &str,
     ) -> Result<Vec<(String, Vec<String>)>, Warning> {
-        self.count();
-        let out = self
-            .kafka
-            .get_bootstrap_brokers()
-            .cluster_arn(arn)
-            .send()
-            .await
-            .map_err(|e| warning(Op::GetBootstrapBrokers, &e))?;
+        let out = self.counted(
+            Op::GetBootstrapBrokers,
+            self.kafka
+                .get_bootstrap_brokers()
+                .cluster_arn(arn)
+                .send()
+                .await,
+        )?;
         Ok(bootstrap_map(&out))
     }
 
@@ -301,8 +186,7 @@ impl RegionClients {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            self.count();
-            let page = page.map_err(|e| warning(Op::ListNodes, &e))?;
+            let page = self.counted(Op::ListNodes, page)?;
             out.extend(page.node_info_list().iter().filter_map(node));
         }
         Ok(out)
@@ -317,8 +201,7 @@ impl RegionClients {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            self.count();
-            let page = page.map_err(|e| warning(Op::ListScramSecrets, &e))?;
+            let page = self.counted(Op::ListScramSecrets, page)?;
             out.extend(page.secret_arn_list().iter().cloned());
         }
         Ok(out)
@@ -333,8 +216,7 @@ impl RegionClients {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            self.count();
-            let page = page.map_err(|e| warning(Op::ListClientVpcConnections, &e))?;
+            let page = self.counted(Op::ListClientVpcConnections, page)?;
             out.extend(
                 page.client_vpc_connections()
                     .iter()
@@ -353,18 +235,8 @@ impl RegionClients {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            self.count();
-            let page = page.map_err(|e| warning(Op::ListClusterOperationsV2, &e))?;
-            out.extend(
-                page.cluster_operation_info_list()
-                    .iter()
-                    .map(|o| MskOperation {
-                        operation_type: o.operation_type().unwrap_or_default().to_owned(),
-                        state: o.operation_state().unwrap_or_default().to_owned(),
-                        start_time: o.start_time().and_then(to_chrono),
-                        end_time: o.end_time().and_then(to_chrono),
-                    }),
-            );
+            let page = self.counted(Op::ListClusterOperationsV2, page)?;
+            out.extend(page.cluster_operation_info_list().iter().map(operation));
         }
         Ok(out)
     }
@@ -398,14 +270,14 @@ impl RegionClients {
     }
 
     pub async fn compatible_versions(&self, arn: &str) -> Result<Vec<String>, Warning> {
-        self.count();
-        let out = self
-            .kafka
-            .get_compatible_kafka_versions()
-            .cluster_arn(arn)
-            .send()
-            .await
-            .map_err(|e| warning(Op::GetCompatibleKafkaVersions, &e))?;
+        let out = self.counted(
+            Op::GetCompatibleKafkaVersions,
+            self.kafka
+                .get_compatible_kafka_versions()
+                .cluster_arn(arn)
+                .send()
+                .await,
+        )?;
         let mut versions: Vec<String> = out
             .compatible_kafka_versions()
             .iter()
@@ -421,15 +293,8 @@ impl RegionClients {
         let mut out = Vec::new();
         let mut pages = self.kafka.list_configurations().into_paginator().send();
         while let Some(page) = pages.next().await {
-            self.count();
-            let page = page.map_err(|e| warning(Op::ListConfigurations, &e))?;
-            out.extend(page.configurations().iter().map(|c| {
-                (
-                    c.arn().unwrap_or_default().to_owned(),
-                    c.name().unwrap_or_default().to_owned(),
-                    c.latest_revision().and_then(|r| r.revision()),
-                )
-            }));
+            let page = self.counted(Op::ListConfigurations, page)?;
+            out.extend(page.configurations().iter().map(configuration));
         }
         Ok(out)
     }
@@ -439,15 +304,15 @@ impl RegionClients {
         &self,
         configuration: &MskConfigurationRef,
     ) -> Result<Vec<(String, String)>, Warning> {
-        self.count();
-        let out = self
-            .kafka
-            .describe_configuration_revision()
-            .arn(&configuration.arn)
-            .revision(configuration.revision)
-            .send()
-            .await
-            .map_err(|e| warning(Op::DescribeConfigurationRevision, &e))?;
+        let out = self.counted(
+            Op::DescribeConfigurationRevision,
+            self.kafka
+                .describe_configuration_revision()
+                .arn(&configuration.arn)
+                .revision(configuration.revision)
+                .send()
+                .await,
+        )?;
         let text = out
             .server_properties()
             .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
@@ -473,8 +338,7 @@ impl RegionClients {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            self.count();
-            let page = page.map_err(|e| warning(Op::ListMetrics, &e))?;
+            let page = self.counted(Op::ListMetrics, page)?;
             for m in page.metrics() {
                 if let Some(t) = m
                     .dimensions()
@@ -497,97 +361,31 @@ impl RegionClients {
         start: chrono::NaiveDate,
         end: chrono::NaiveDate,
     ) -> Result<Vec<CostRow>, Warning> {
-        use aws_sdk_costexplorer::types::{
-            DateInterval, Dimension, DimensionValues, Expression, Granularity, GroupDefinition,
-            GroupDefinitionType,
-        };
+        use aws_sdk_costexplorer::types::{DateInterval, Granularity};
         let period = DateInterval::builder()
             .start(start.to_string())
             .end(end.to_string())
             .build()
             .expect("start and end are set");
-        let dim = |key: Dimension, values: &[&str]| {
-            Expression::builder()
-                .dimensions(
-                    DimensionValues::builder()
-                        .key(key)
-                        .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
-                        .build(),
-                )
-                .build()
-        };
-        let filter = Expression::builder()
-            .and(dim(Dimension::Region, &[&self.region]))
-            .and(dim(Dimension::Service, super::COST_SERVICES))
-            .build();
+        let filter = cost_filter(&self.region);
         let mut rows = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            self.count();
+            let metrics = super::COST_METRICS.iter().map(|m| (*m).to_owned());
             let mut req = self
                 .ce
                 .get_cost_and_usage()
                 .time_period(period.clone())
                 .granularity(Granularity::Daily)
-                .set_metrics(Some(
-                    super::COST_METRICS
-                        .iter()
-                        .map(|m| (*m).to_owned())
-                        .collect(),
-                ))
-                .group_by(
-                    GroupDefinition::builder()
-                        .r#type(GroupDefinitionType::Dimension)
-                        .key("SERVICE")
-                        .build(),
-                )
-                .group_by(
-                    GroupDefinition::builder()
-                        .r#type(GroupDefinitionType::Dimension)
-                        .key("USAGE_TYPE")
-                        .build(),
-                )
+                .set_metrics(Some(metrics.collect()))
+                .group_by(cost_group("SERVICE"))
+                .group_by(cost_group("USAGE_TYPE"))
                 .filter(filter.clone());
             if let Some(t) = &token {
                 req = req.next_page_token(t);
             }
-            let out = req
-                .send()
-                .await
-                .map_err(|e| warning(Op::GetCostAndUsage, &e))?;
-            for result in out.results_by_time() {
-                let Some(date) = result
-                    .time_period()
-                    .and_then(|p| p.start().parse::<chrono::NaiveDate>().ok())
-                else {
-                    continue;
-                };
-                for group in result.groups() {
-                    let keys = group.keys();
-                    let metrics = group
-                        .metrics()
-                        .map(|m| {
-                            m.iter()
-                                .filter_map(|(name, v)| {
-                                    Some((
-                                        name.clone(),
-                                        Amount {
-                                            amount: v.amount()?.parse().ok()?,
-                                            unit: v.unit().unwrap_or("USD").to_owned(),
-                                        },
-                                    ))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    rows.push(CostRow {
-                        date,
-                        service: keys.first().cloned().unwrap_or_default(),
-                        usage_type: keys.get(1).cloned().unwrap_or_default(),
-                        metrics,
-                    });
-                }
-            }
+            let out = self.counted(Op::GetCostAndUsage, req.send().await)?;
+            rows.extend(out.results_by_time().iter().flat_map(cost_rows));
             match out.next_page_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
                 _ => break,
@@ -607,134 +405,19 @@ impl MetricSource for RegionClients {
         end: DateTime<Utc>,
         next_token: Option<String>,
     ) -> Result<Page, Warning> {
-        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-        self.count();
-        let queries: Vec<MetricDataQuery> = queries
-            .iter()
-            .map(|q| {
-                MetricDataQuery::builder()
-                    .id(&q.id)
-                    .metric_stat(
-                        MetricStat::builder()
-                            .metric(
-                                Metric::builder()
-                                    .namespace("AWS/Kafka")
-                                    .metric_name(&q.metric)
-                                    .set_dimensions(Some(
-                                        q.dimensions
-                                            .iter()
-                                            .map(|(n, v)| {
-                                                Dimension::builder().name(n).value(v).build()
-                                            })
-                                            .collect(),
-                                    ))
-                                    .build(),
-                            )
-                            .period(q.period as i32)
-                            .stat(&q.stat)
-                            .build(),
-                    )
-                    .return_data(true)
-                    .build()
-            })
-            .collect();
-        let out = self
-            .cw
-            .get_metric_data()
-            .set_metric_data_queries(Some(queries))
-            .start_time(to_smithy(start))
-            .end_time(to_smithy(end))
-            .set_next_token(next_token)
-            .send()
-            .await
-            .map_err(|e| warning(Op::GetMetricData, &e))?;
-        Ok(Page {
-            series: out
-                .metric_data_results()
-                .iter()
-                .map(|r| {
-                    let points = r
-                        .timestamps()
-                        .iter()
-                        .zip(r.values())
-                        .filter_map(|(t, v)| Some((to_chrono(t)?, *v)))
-                        .collect();
-                    (r.id().unwrap_or_default().to_owned(), points)
-                })
-                .collect(),
-            next_token: out
-                .next_token()
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned),
-        })
+        let out = self.counted(
+            Op::GetMetricData,
+            self.cw
+                .get_metric_data()
+                .set_metric_data_queries(Some(queries.iter().map(metric_query).collect()))
+                .start_time(to_smithy(start))
+                .end_time(to_smithy(end))
+                .set_next_token(next_token)
+                .send()
+                .await,
+        )?;
+        Ok(metric_page(&out))
     }
-}
-
-/// Bootstrap strings by auth method, split into servers.
-pub(crate) fn bootstrap_map(
-    out: &aws_sdk_kafka::operation::get_bootstrap_brokers::GetBootstrapBrokersOutput,
-) -> Vec<(String, Vec<String>)> {
-    let fields = [
-        ("plaintext", out.bootstrap_broker_string()),
-        ("tls", out.bootstrap_broker_string_tls()),
-        ("sasl_scram", out.bootstrap_broker_string_sasl_scram()),
-        ("sasl_iam", out.bootstrap_broker_string_sasl_iam()),
-        ("public_tls", out.bootstrap_broker_string_public_tls()),
-        (
-            "public_sasl_scram",
-            out.bootstrap_broker_string_public_sasl_scram(),
-        ),
-        (
-            "public_sasl_iam",
-            out.bootstrap_broker_string_public_sasl_iam(),
-        ),
-        (
-            "vpc_connectivity_tls",
-            out.bootstrap_broker_string_vpc_connectivity_tls(),
-        ),
-        (
-            "vpc_connectivity_sasl_scram",
-            out.bootstrap_broker_string_vpc_connectivity_sasl_scram(),
-        ),
-        (
-            "vpc_connectivity_sasl_iam",
-            out.bootstrap_broker_string_vpc_connectivity_sasl_iam(),
-        ),
-    ];
-    fields
-        .into_iter()
-        .filter_map(|(method, s)| {
-            let servers: Vec<String> = s?
-                .split(',')
-                .map(str::trim)
-                .filter(|x| !x.is_empty())
-                .map(str::to_owned)
-                .collect();
-            (!servers.is_empty()).then(|| (method.to_owned(), servers))
-        })
-        .collect()
-}
-
-fn node(n: &aws_sdk_kafka::types::NodeInfo) -> Option<MskNode> {
-    let b = n.broker_node_info()?;
-    Some(MskNode {
-        broker_id: b.broker_id()? as u32,
-        instance_type: n.instance_type().map(str::to_owned),
-        client_subnet: b.client_subnet().map(str::to_owned),
-        endpoints: b.endpoints().to_vec(),
-    })
-}
-
-/// `key=value` lines; comments and blanks skipped.
-pub(crate) fn parse_properties(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-        .filter_map(|l| {
-            let (k, v) = l.split_once(['=', ':'])?;
-            Some((k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect()
 }
 
 #[cfg(test)]
