@@ -145,6 +145,23 @@ pub fn status_for(err: &anyhow::Error) -> ExitStatus {
         .map_or(ExitStatus::Failure, Diagnostic::status)
 }
 
+/// An error's message with its causes, each said once: a cause whose text
+/// the message already holds (librdkafka's errors repeat their code as
+/// their source) is left out.
+pub fn message_for(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain().map(ToString::to_string) {
+        if message.contains(&cause) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause);
+    }
+    message
+}
+
 /// The hints to print under an error, from every typed error in its chain,
 /// each once.
 pub fn hints_for(err: &anyhow::Error) -> Vec<String> {

@@ -45,12 +45,7 @@ pub fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(err) if exit::is_broken_pipe(&err) => ExitStatus::Success.into(),
         Err(err) => {
-            let message = err
-                .chain()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(": ");
-            printer.error(&message, &exit::hints_for(&err));
+            printer.error(&exit::message_for(&err), &exit::hints_for(&err));
             exit::status_for(&err).into()
         }
     }

@@ -156,31 +156,48 @@ pub(super) fn source_consumer(
         .map_err(ReplicatorError::kafka("creating the source consumer"))
 }
 
-/// The target producer: idempotent with `acks=all`, always; the rest are
+/// The target producer: idempotent, gapless, `acks=all`, always; the rest are
 /// tuning defaults the target's `client_properties` may override.
+///
+/// `record_limit` is the smallest `max.message.bytes` of the target topics,
+/// where known: a batch must fit in it, since librdkafka does not split a
+/// batch the broker refuses as too large.
 pub(super) fn target_producer(
     target: &ClusterCredentials,
     plan: &LoadedPlan,
+    record_limit: Option<i64>,
 ) -> Result<BaseProducer<CopyContext>, ReplicatorError> {
     let mut config = client_config(target)?;
+    let batch_size = batch_size(record_limit).to_string();
     set_defaults(
         &mut config,
         target,
         &[
             ("max.in.flight.requests.per.connection", "5"),
             ("linger.ms", "5"),
-            ("batch.size", "1048576"),
+            ("batch.size", &batch_size),
             ("queue.buffering.max.kbytes", "32768"),
             ("message.max.bytes", "20971520"),
         ],
     );
+    // Gapless: a record that fails for good (too large, timed out) is a
+    // fatal producer error, never a hole with later records landing after
+    // it, which a restart would take for a gap on the source.
     config
         .set("enable.idempotence", "true")
+        .set("enable.gapless.guarantee", "true")
         .set("acks", "all")
         .set("compression.type", &plan.plan.replication.compression);
     config
         .create_with_context(CopyContext::new(target, None))
         .map_err(ReplicatorError::kafka("creating the target producer"))
+}
+
+/// The producer's batch size: 1 MiB, or less when a target topic takes
+/// smaller record batches (with 512 bytes for the batch's own framing).
+fn batch_size(record_limit: Option<i64>) -> i64 {
+    const MAX: i64 = 1 << 20;
+    record_limit.map_or(MAX, |limit| (limit - 512).clamp(1024, MAX))
 }
 
 /// A reader that assigns explicit offsets (target tails, the map topic,

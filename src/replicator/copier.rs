@@ -146,6 +146,15 @@ impl<'a> Copier<'a> {
     /// Copies until `stop` is set or, with `until_caught_up`, until every
     /// partition is copied; then drains.
     pub(super) fn run(mut self, stop: &AtomicBool) -> Result<Summary, ReplicatorError> {
+        match self.copy(stop) {
+            Ok(()) => self.drain(stop.load(Ordering::Relaxed)),
+            Err(e) if is_fatal(&e) => Err(self.cause_of_fatal(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The copy loop, until stopped or caught up.
+    fn copy(&mut self, stop: &AtomicBool) -> Result<(), ReplicatorError> {
         let consumer = self.links.consumer;
         while !stop.load(Ordering::Relaxed) {
             // Delivery reports first (acks before new work).
@@ -164,7 +173,20 @@ impl<'a> Copier<'a> {
                 break;
             }
         }
-        self.drain(stop.load(Ordering::Relaxed))
+        Ok(())
+    }
+
+    /// A fatal producer error (any send or delivery after a record failed
+    /// for good, with the producer gapless) says nothing of its cause: the
+    /// failed record's own delivery report does.
+    fn cause_of_fatal(&mut self, fatal: ReplicatorError) -> ReplicatorError {
+        let producer = self.links.producer;
+        let _ = producer.flush(Duration::from_secs(5));
+        producer.poll(Duration::ZERO);
+        match apply_deliveries(producer, &mut self.slots) {
+            Err(cause) if !is_fatal(&cause) => cause,
+            _ => fatal,
+        }
     }
 
     /// Copies one source record, or skips it (a record not ours, one
@@ -636,6 +658,13 @@ pub(super) fn replicator_group(plan: &LoadedPlan) -> String {
     format!("kcp-replicator.{}", plan.plan.name)
 }
 
+/// A fatal error of the producer, which fails every send and delivery after
+/// its cause.
+fn is_fatal(e: &ReplicatorError) -> bool {
+    matches!(e, ReplicatorError::Kafka { source, .. }
+        if source.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal))
+}
+
 /// Consumer errors librdkafka recovers from on its own (connections,
 /// leadership, timeouts). Anything else (authorization, a deleted topic, an
 /// offset out of range) stops the run.
@@ -660,53 +689,122 @@ fn transient(code: RDKafkaErrorCode) -> bool {
 
 /// Applies delivery reports: a copy's target offset goes into its map; a
 /// failed or unconfirmed delivery stops the run (which resumes from the
-/// target's truth).
+/// target's truth). When several fail, the most telling failure is
+/// reported: a gapless producer fails everything after a record that could
+/// not be written (`Fatal`), in whatever order the reports of different
+/// partitions arrive.
 fn apply_deliveries(
     producer: &BaseProducer<CopyContext>,
     slots: &mut [Slot],
 ) -> Result<(), ReplicatorError> {
-    for (slot, src, outcome) in producer.context().take_deliveries()? {
-        if slot == usize::MAX {
-            // An offset-map checkpoint.
-            outcome.map_err(|e| ReplicatorError::Kafka {
-                operation: "writing offset maps".into(),
-                source: Box::new(e),
-            })?;
-            continue;
+    let mut failure: Option<Failure> = None;
+    let mut reports = producer.context().take_deliveries()?;
+    loop {
+        for (slot, src, outcome) in reports {
+            if let Some(f) = apply_delivery(slots, slot, src, outcome) {
+                failure = Some(match failure {
+                    Some(known) if known.rank <= f.rank => known,
+                    _ => f,
+                });
+            }
         }
-        let s = &mut slots[slot];
-        s.in_flight -= 1;
-        match outcome {
-            // A success without an offset cannot go in the map: whether the
-            // record landed is unknown, so stop and let the restart read
-            // the target's truth (provenance headers).
-            Ok(dst) if dst < 0 => {
-                // Nothing may still be in flight when the restart reads
-                // the target's tail.
+        match &failure {
+            None => return Ok(()),
+            // The cause of a fatal error is in a report still to come:
+            // nothing may be in flight when the restart reads the target's
+            // tail anyway.
+            Some(f) if f.rank > Failure::SPECIFIC => {
                 let _ = producer.flush(Duration::from_secs(30));
-                return Err(ReplicatorError::Unconfirmed {
-                    topic: s.topic.clone(),
-                    partition: s.partition,
-                    offset: src,
-                    reported: dst,
-                });
+                producer.poll(Duration::ZERO);
+                reports = producer.context().take_deliveries()?;
+                if reports.is_empty() {
+                    break;
+                }
             }
-            Ok(dst) => {
-                s.map.record_copy(src, dst);
-                s.copied += 1;
-                s.dirty = true;
-            }
-            // The idempotent producer already retried; a record that did
-            // not land stops the run, which resumes from the target's truth.
-            Err(e) => {
-                return Err(ReplicatorError::Kafka {
-                    operation: format!("copying {}-{} offset {src}", s.topic, s.partition),
-                    source: Box::new(e),
-                });
+            Some(_) => {
+                let _ = producer.flush(Duration::from_secs(30));
+                break;
             }
         }
     }
-    Ok(())
+    Err(failure.expect("a failure stops the loop").error)
+}
+
+/// A failed delivery and how much it says: lower ranks win.
+struct Failure {
+    rank: u8,
+    error: ReplicatorError,
+}
+
+impl Failure {
+    /// Ranks up to this one name the record at fault.
+    const SPECIFIC: u8 = 1;
+}
+
+/// Applies one delivery report to its slot; returns the failure, if any.
+fn apply_delivery(
+    slots: &mut [Slot],
+    slot: usize,
+    src: i64,
+    outcome: Result<i64, KafkaError>,
+) -> Option<Failure> {
+    if slot == usize::MAX {
+        // An offset-map checkpoint.
+        let e = outcome.err()?;
+        return Some(Failure {
+            rank: 3,
+            error: ReplicatorError::Kafka {
+                operation: "writing offset maps".into(),
+                source: Box::new(e),
+            },
+        });
+    }
+    let s = &mut slots[slot];
+    s.in_flight -= 1;
+    match outcome {
+        // A success without an offset cannot go in the map: whether the
+        // record landed is unknown, so stop and let the restart read the
+        // target's truth (provenance headers).
+        Ok(dst) if dst < 0 => Some(Failure {
+            rank: 1,
+            error: ReplicatorError::Unconfirmed {
+                topic: s.topic.clone(),
+                partition: s.partition,
+                offset: src,
+                reported: dst,
+            },
+        }),
+        Ok(dst) => {
+            s.map.record_copy(src, dst);
+            s.copied += 1;
+            s.dirty = true;
+            None
+        }
+        Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
+            Some(Failure {
+                rank: 0,
+                error: ReplicatorError::RecordTooLarge {
+                    topic: s.topic.clone(),
+                    partition: s.partition,
+                    offset: src,
+                    target_topic: s.target_topic.clone(),
+                },
+            })
+        }
+        // The idempotent producer already retried; a record that did not
+        // land stops the run, which resumes from the target's truth.
+        Err(e) => Some(Failure {
+            rank: if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+                3
+            } else {
+                2
+            },
+            error: ReplicatorError::Kafka {
+                operation: format!("copying {}-{} offset {src}", s.topic, s.partition),
+                source: Box::new(e),
+            },
+        }),
+    }
 }
 
 /// Sends a record, waiting while the producer queue is full; `on_wait`
@@ -765,7 +863,7 @@ mod tests {
     fn an_acknowledgement_without_an_offset_is_not_recorded() {
         let target = rdkafka::mocking::MockCluster::new(1).unwrap();
         let creds = creds("b", target.bootstrap_servers());
-        let producer = super::super::clients::target_producer(&creds, &plan()).unwrap();
+        let producer = super::super::clients::target_producer(&creds, &plan(), None).unwrap();
         let mut map = OffsetMap::default();
         map.record_copy(0, 0);
         let mut slots = vec![Slot {

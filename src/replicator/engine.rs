@@ -111,7 +111,7 @@ fn run_once(
             cluster: plan.plan.source.clone(),
         });
     }
-    target::prepare_target(&src, &dst, plan, &topics, observer)?;
+    let record_limit = target::prepare_target(&src, &dst, plan, &topics, observer)?;
     let map_topic = &plan.plan.replication.offset_map_topic;
     let map_watermarks = ensure_map_topic(&dst, map_topic)?;
     tracing::debug!(elapsed = ?started.elapsed(), "start-up: topics listed, target prepared");
@@ -135,7 +135,7 @@ fn run_once(
         options.timeout,
     )?;
     tracing::debug!(elapsed = ?started.elapsed(), "start-up: offset maps loaded");
-    let producer = Arc::new(clients::target_producer(target, plan)?);
+    let producer = Arc::new(clients::target_producer(target, plan, record_limit)?);
     // Scale-out: the rebalance handler works with its own connections.
     let group_state = if plan.plan.replication.scale_out {
         Some(Arc::new(GroupState::new(

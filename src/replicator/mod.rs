@@ -84,6 +84,29 @@ pub enum ReplicatorError {
     /// The plan's topic selection matches no topic on the source.
     #[error("the plan selects no topic on the source `{cluster}`")]
     NothingSelected { cluster: String },
+    /// An existing target topic takes smaller records than its source: a
+    /// record that does not fit would stop the copy midway.
+    #[error(
+        "target topic `{topic}` has max.message.bytes={limit}, but its source takes records up to {source_limit} bytes (and a copy adds the provenance header): records may not fit"
+    )]
+    RecordLimit {
+        topic: String,
+        limit: i64,
+        needed: i64,
+        source_limit: i64,
+    },
+    /// A copy was refused by the target as too large (its
+    /// `max.message.bytes`, with the provenance header added). The producer
+    /// is gapless: nothing after it landed.
+    #[error(
+        "the target refused the copy of {topic}-{partition} offset {offset} as too large for `{target_topic}` (max.message.bytes, with the provenance header added)"
+    )]
+    RecordTooLarge {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        target_topic: String,
+    },
     /// A selected source topic stayed unreadable (its metadata carries an
     /// error) for the whole timeout.
     #[error("source topic `{topic}` is not available: {error}")]
@@ -135,9 +158,10 @@ impl Diagnostic for ReplicatorError {
     fn status(&self) -> ExitStatus {
         match self {
             ReplicatorError::Connect(e) => e.status(),
-            ReplicatorError::PartitionCount { .. } | ReplicatorError::NothingSelected { .. } => {
-                ExitStatus::BadInput
-            }
+            ReplicatorError::PartitionCount { .. }
+            | ReplicatorError::NothingSelected { .. }
+            | ReplicatorError::RecordLimit { .. }
+            | ReplicatorError::RecordTooLarge { .. } => ExitStatus::BadInput,
             _ => ExitStatus::Failure,
         }
     }
@@ -158,6 +182,12 @@ impl Diagnostic for ReplicatorError {
             ReplicatorError::RecordsDeleted(_) => Some(
                 "those records are lost for this migration: raise the source topics' `retention.ms` (or copy faster) and start again with fresh target topics, or accept the loss with `on_deleted_records: skip` under `replication` in the plan".into(),
             ),
+            ReplicatorError::RecordLimit { topic, needed, .. } => Some(format!(
+                "raise it: kafka-configs --bootstrap-server <target> --alter --entity-type topics --entity-name {topic} --add-config max.message.bytes={needed}"
+            )),
+            ReplicatorError::RecordTooLarge { target_topic, .. } => Some(format!(
+                "raise the target topic's limit (kafka-configs --alter --entity-type topics --entity-name {target_topic} --add-config max.message.bytes=<source limit + 1024>), then run again: the copy resumes at that record"
+            )),
             ReplicatorError::TopicUnavailable { .. } => Some(
                 "check the source cluster's health (partition leaders) and run again; raise --timeout if the cluster is slow to elect leaders".into(),
             ),

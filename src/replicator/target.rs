@@ -88,7 +88,8 @@ pub fn source_partitions(
 
 /// Checks, changing nothing, that the clusters differ, that the plan selects
 /// topics on the source and that every existing target topic has exactly
-/// its source's partition count. Returns the selected topics and their partition counts.
+/// its source's partition count and takes records as large as its source.
+/// Returns the selected topics and their partition counts.
 pub fn preflight(
     plan: &LoadedPlan,
     src: &Connection,
@@ -106,20 +107,19 @@ pub fn preflight(
             cluster: plan.plan.source.clone(),
         });
     }
-    let md = dst.fetch_metadata(None)?;
-    for t in md.topics().iter().filter(|t| t.error().is_none()) {
-        for (topic, partitions) in &topics {
-            let have = t.partitions().len() as i32;
-            if plan.target_topic(topic) == t.name() && have != *partitions {
-                return Err(ReplicatorError::PartitionCount {
-                    topic: t.name().to_owned(),
-                    target_partitions: have,
-                    source_partitions: *partitions,
-                });
-            }
-        }
-    }
+    let existing = target_topics(dst)?;
+    check_partition_counts(plan, &topics, &existing)?;
+    let sources = source_configs(src, &topics)?;
+    check_existing_targets(dst, plan, &topics, &existing, &sources, &Quiet)?;
     Ok(topics)
+}
+
+/// An observer for checks whose notices the next step repeats.
+struct Quiet;
+
+impl Observer for Quiet {
+    fn stats(&self, _: &super::stats::Stats) {}
+    fn notice(&self, _: &str) {}
 }
 
 /// Creates the missing target topics and the offset-map topic: what a run
@@ -136,75 +136,61 @@ pub fn prepare(
     Ok(())
 }
 
-/// Creates missing target topics with the source's partition count and
-/// carried configs; refuses target topics with another partition count.
+/// Room on top of the largest record batch the source accepts for what a
+/// copy adds: kcp's provenance header is under 200 bytes; the rest leaves
+/// room for the headers of a chained migration.
+pub(super) const HEADER_ROOM: i64 = 1024;
+
+/// What kcp needs to know of a source topic's configs.
+#[derive(Debug, Default, Clone)]
+struct SourceConfigs {
+    /// The configs a migration carries (`topic_config::to_carry`).
+    carry: BTreeMap<String, String>,
+    /// Its `max.message.bytes`, set or default; `None` when unreadable.
+    max_message_bytes: Option<i64>,
+}
+
+/// Creates missing target topics with the source's partition count, carried
+/// configs and a record size limit with room for the provenance header;
+/// refuses target topics with another partition count or a record size
+/// limit too small for what the source accepts. Returns the smallest record
+/// size limit among the target topics, where known: the producer's batches
+/// must fit in it (librdkafka does not split a batch the broker refuses).
 pub(super) fn prepare_target(
     src: &Connection,
     dst: &Connection,
     plan: &LoadedPlan,
     topics: &BTreeMap<String, i32>,
     observer: &dyn Observer,
-) -> Result<(), ReplicatorError> {
-    let md = dst.fetch_metadata(None)?;
-    let existing: HashMap<&str, (i32, bool)> = md
-        .topics()
+) -> Result<Option<i64>, ReplicatorError> {
+    let existing = target_topics(dst)?;
+    check_partition_counts(plan, topics, &existing)?;
+    let sources = source_configs(src, topics)?;
+    let existing_limit = check_existing_targets(dst, plan, topics, &existing, &sources, observer)?;
+    let to_create: Vec<(&String, String, i32)> = topics
         .iter()
-        .map(|t| (t.name(), (t.partitions().len() as i32, t.error().is_none())))
+        .map(|(topic, partitions)| (topic, plan.target_topic(topic), *partitions))
+        .filter(|(_, target, _)| !existing.contains_key(target))
         .collect();
-    let admin_dst = dst.admin_client()?;
-    warn_log_append_time(dst, plan, topics, &existing, observer)?;
-    let mut to_create = Vec::new();
-    for (topic, partitions) in topics {
-        let target = plan.target_topic(topic);
-        match existing.get(target.as_str()) {
-            Some((have, true)) if have != partitions => {
-                return Err(ReplicatorError::PartitionCount {
-                    topic: target,
-                    target_partitions: *have,
-                    source_partitions: *partitions,
-                });
-            }
-            Some(_) => {}
-            None => to_create.push((topic.clone(), target, *partitions)),
-        }
-    }
     if to_create.is_empty() {
-        return Ok(());
+        return Ok(existing_limit);
     }
-    // Configs to carry, from the source.
-    let admin_src = src.admin_client()?;
-    let specs: Vec<rdkafka::admin::ResourceSpecifier<'_>> = to_create
+    let created_limit = to_create
         .iter()
-        .map(|(t, _, _)| rdkafka::admin::ResourceSpecifier::Topic(t))
+        .filter_map(|(topic, _, _)| sources.get(*topic)?.max_message_bytes)
+        .map(|max| max + HEADER_ROOM)
+        .min();
+    let configs: Vec<BTreeMap<String, String>> = to_create
+        .iter()
+        .map(|(topic, _, _)| {
+            let source = sources.get(*topic).cloned().unwrap_or_default();
+            let mut carry = source.carry;
+            if let Some(max) = source.max_message_bytes {
+                carry.insert("max.message.bytes".into(), (max + HEADER_ROOM).to_string());
+            }
+            carry
+        })
         .collect();
-    let described =
-        block(admin_src.describe_configs(&specs, &src.admin_options()))?.unwrap_or_default();
-    let mut configs: Vec<BTreeMap<String, String>> = Vec::new();
-    for r in &described {
-        let topic = crate::state::Topic {
-            configs: r
-                .as_ref()
-                .map(|r| {
-                    r.entries
-                        .iter()
-                        .map(|e| {
-                            (
-                                e.name.clone(),
-                                crate::state::TopicConfig {
-                                    value: e.value.clone(),
-                                    source: crate::scan::classify::config_source(&e.source),
-                                    sensitive: e.is_sensitive,
-                                },
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            ..Default::default()
-        };
-        configs.push(crate::topic_config::to_carry(&topic));
-    }
-    configs.resize(to_create.len(), BTreeMap::new());
     let new: Vec<NewTopic<'_>> = to_create
         .iter()
         .zip(&configs)
@@ -215,8 +201,11 @@ pub(super) fn prepare_target(
             )
         })
         .collect();
-    let results = block(admin_dst.create_topics(&new, &dst.admin_options()))?
-        .map_err(ReplicatorError::kafka("creating target topics"))?;
+    let results = block(
+        dst.admin_client()?
+            .create_topics(&new, &dst.admin_options()),
+    )?
+    .map_err(ReplicatorError::kafka("creating target topics"))?;
     for result in results {
         match result {
             Ok(name) => observer.notice(&format!("created topic `{name}` on the target")),
@@ -230,50 +219,170 @@ pub(super) fn prepare_target(
             }
         }
     }
-    Ok(())
+    Ok(existing_limit.into_iter().chain(created_limit).min())
 }
 
-/// Existing target topics with `message.timestamp.type=LogAppendTime`
-/// replace every copied record's timestamp with the broker's append time.
-fn warn_log_append_time(
-    dst: &Connection,
+/// The target's topics and their partition counts (topics whose metadata
+/// carries an error count as existing, with no partition count).
+fn target_topics(dst: &Connection) -> Result<HashMap<String, Option<i32>>, ReplicatorError> {
+    let md = dst.fetch_metadata(None)?;
+    Ok(md
+        .topics()
+        .iter()
+        .map(|t| {
+            let count = t.error().is_none().then_some(t.partitions().len() as i32);
+            (t.name().to_owned(), count)
+        })
+        .collect())
+}
+
+/// Refuses an existing target topic whose partition count differs from
+/// its source's.
+fn check_partition_counts(
     plan: &LoadedPlan,
     topics: &BTreeMap<String, i32>,
-    existing: &HashMap<&str, (i32, bool)>,
-    observer: &dyn Observer,
+    existing: &HashMap<String, Option<i32>>,
 ) -> Result<(), ReplicatorError> {
-    let names: Vec<String> = topics
-        .keys()
-        .map(|t| plan.target_topic(t))
-        .filter(|t| existing.contains_key(t.as_str()))
-        .collect();
-    if names.is_empty() {
-        return Ok(());
-    }
-    let specs: Vec<rdkafka::admin::ResourceSpecifier<'_>> = names
-        .iter()
-        .map(|t| rdkafka::admin::ResourceSpecifier::Topic(t))
-        .collect();
-    let admin_dst = dst.admin_client()?;
-    let Ok(described) = block(admin_dst.describe_configs(&specs, &dst.admin_options()))? else {
-        observer.notice("cannot read the target topics' configs; timestamps are not checked");
-        return Ok(());
-    };
-    for (name, result) in names.iter().zip(described) {
-        let log_append = result
-            .ok()
-            .and_then(|r| {
-                r.get("message.timestamp.type")
-                    .and_then(|e| e.value.clone())
-            })
-            .is_some_and(|v| v == "LogAppendTime");
-        if log_append {
-            observer.notice(&format!(
-                "target topic `{name}` uses message.timestamp.type=LogAppendTime: the broker replaces the copied records' timestamps with its own; set it to CreateTime to keep them"
-            ));
+    for (topic, partitions) in topics {
+        let target = plan.target_topic(topic);
+        if let Some(Some(have)) = existing.get(&target)
+            && have != partitions
+        {
+            return Err(ReplicatorError::PartitionCount {
+                topic: target,
+                target_partitions: *have,
+                source_partitions: *partitions,
+            });
         }
     }
     Ok(())
+}
+
+/// The configs of `topics` on the source (DescribeConfigs); a topic whose
+/// configs cannot be read gets none.
+fn source_configs(
+    src: &Connection,
+    topics: &BTreeMap<String, i32>,
+) -> Result<HashMap<String, SourceConfigs>, ReplicatorError> {
+    let names: Vec<&String> = topics.keys().collect();
+    let described = describe(src, &names)?;
+    Ok(names
+        .into_iter()
+        .zip(described)
+        .map(|(name, entries)| {
+            let Some(entries) = entries else {
+                return (name.clone(), SourceConfigs::default());
+            };
+            let topic = crate::state::Topic {
+                configs: entries
+                    .iter()
+                    .map(|e| {
+                        let config = crate::state::TopicConfig {
+                            value: e.value.clone(),
+                            source: crate::scan::classify::config_source(&e.source),
+                            sensitive: e.is_sensitive,
+                        };
+                        (e.name.clone(), config)
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            let configs = SourceConfigs {
+                carry: crate::topic_config::to_carry(&topic),
+                max_message_bytes: config_value(&entries, "max.message.bytes")
+                    .and_then(|v| v.parse().ok()),
+            };
+            (name.clone(), configs)
+        })
+        .collect())
+}
+
+/// DescribeConfigs of topics, in order; `None` for a topic that cannot be
+/// described (or all of them, when the call is refused).
+fn describe(
+    conn: &Connection,
+    topics: &[&String],
+) -> Result<Vec<Option<Vec<rdkafka::admin::ConfigEntry>>>, ReplicatorError> {
+    if topics.is_empty() {
+        return Ok(Vec::new());
+    }
+    let specs: Vec<rdkafka::admin::ResourceSpecifier<'_>> = topics
+        .iter()
+        .map(|t| rdkafka::admin::ResourceSpecifier::Topic(t))
+        .collect();
+    let admin = conn.admin_client()?;
+    let mut described: Vec<Option<Vec<rdkafka::admin::ConfigEntry>>> =
+        match block(admin.describe_configs(&specs, &conn.admin_options()))? {
+            Ok(results) => results
+                .into_iter()
+                .map(|r| r.ok().map(|r| r.entries))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+    described.resize_with(topics.len(), || None);
+    Ok(described)
+}
+
+fn config_value<'a>(entries: &'a [rdkafka::admin::ConfigEntry], name: &str) -> Option<&'a str> {
+    entries
+        .iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.as_deref())
+}
+
+/// Checks the existing target topics' configs against their sources':
+/// a record size limit below the source's is refused, since a record that
+/// does not fit would stop the copy midway, and one without
+/// [`HEADER_ROOM`] above it is reported; `message.timestamp.type=LogAppendTime`, which replaces
+/// every copied record's timestamp with the broker's, is reported.
+fn check_existing_targets(
+    dst: &Connection,
+    plan: &LoadedPlan,
+    topics: &BTreeMap<String, i32>,
+    existing: &HashMap<String, Option<i32>>,
+    sources: &HashMap<String, SourceConfigs>,
+    observer: &dyn Observer,
+) -> Result<Option<i64>, ReplicatorError> {
+    let pairs: Vec<(&String, String)> = topics
+        .keys()
+        .map(|t| (t, plan.target_topic(t)))
+        .filter(|(_, target)| existing.contains_key(target))
+        .collect();
+    let names: Vec<&String> = pairs.iter().map(|(_, target)| target).collect();
+    let described = describe(dst, &names)?;
+    if !pairs.is_empty() && described.iter().all(Option::is_none) {
+        observer.notice("cannot read the target topics' configs; record size limits and timestamps are not checked");
+    }
+    let mut smallest: Option<i64> = None;
+    for ((source, target), entries) in pairs.iter().zip(described) {
+        let Some(entries) = entries else { continue };
+        let have: Option<i64> =
+            config_value(&entries, "max.message.bytes").and_then(|v| v.parse().ok());
+        smallest = smallest.into_iter().chain(have).min();
+        let source_max = sources.get(*source).and_then(|c| c.max_message_bytes);
+        if let (Some(have), Some(source_max)) = (have, source_max) {
+            if have < source_max {
+                return Err(ReplicatorError::RecordLimit {
+                    topic: target.clone(),
+                    limit: have,
+                    needed: source_max + HEADER_ROOM,
+                    source_limit: source_max,
+                });
+            }
+            if have < source_max + HEADER_ROOM {
+                observer.notice(&format!(
+                    "target topic `{target}` takes records up to {have} bytes, as its source does: a record within {HEADER_ROOM} bytes of that limit would not fit with the provenance header, and the copy would stop there (raise max.message.bytes to {} to be safe)",
+                    source_max + HEADER_ROOM
+                ));
+            }
+        }
+        if config_value(&entries, "message.timestamp.type") == Some("LogAppendTime") {
+            observer.notice(&format!(
+                "target topic `{target}` uses message.timestamp.type=LogAppendTime: the broker replaces the copied records' timestamps with its own; set it to CreateTime to keep them"
+            ));
+        }
+    }
+    Ok(smallest)
 }
 
 pub(super) fn ensure_map_topic(

@@ -46,6 +46,15 @@ pub fn create_topics(bootstrap: &str, topics: &[TopicSpec<'_>]) {
     }
 }
 
+/// Sets one config of a topic (IncrementalAlterConfigs).
+pub fn alter_topic_config(bootstrap: &str, topic: &str, key: &str, value: &str) {
+    let alter = rdkafka::admin::AlterConfig::new(rdkafka::admin::ResourceSpecifier::Topic(topic))
+        .set(key, value);
+    for result in block(admin(bootstrap).alter_configs(&[alter], &AdminOptions::new())).unwrap() {
+        result.unwrap();
+    }
+}
+
 /// A producer context that remembers failed deliveries, so that a test
 /// never loads less than it thinks (a broker refusing a batch is silent
 /// otherwise). [`flush`] asserts there were none.
@@ -165,7 +174,19 @@ pub fn commit(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
         list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
             .unwrap();
     }
-    consumer.commit(&list, CommitMode::Sync).unwrap();
+    // A fresh broker's group coordinator may still be loading, or moving.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match consumer.commit(&list, CommitMode::Sync) {
+            Ok(()) => return,
+            Err(rdkafka::error::KafkaError::ConsumerCommit(
+                rdkafka::types::RDKafkaErrorCode::CoordinatorLoadInProgress
+                | rdkafka::types::RDKafkaErrorCode::NotCoordinator
+                | rdkafka::types::RDKafkaErrorCode::CoordinatorNotAvailable,
+            )) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Err(e) => panic!("committing {group}: {e}"),
+        }
+    }
 }
 
 /// A record as read back.
