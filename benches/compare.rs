@@ -352,7 +352,12 @@ fn offsets_source(sb: &str, per_topic: usize) {
     for w in 0..waves {
         for j in 0..per_topic / waves {
             let i = w * (per_topic / waves) + j;
-            let key = format!("c{:05}", i % 300);
+            // Keys in a scattered order, so the records compaction keeps
+            // are spread over the partition (gaps between them).
+            let key = format!(
+                "c{:05}",
+                ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 300
+            );
             let v = kit::value_for("compact", i, 400);
             kit::send(
                 &p,
@@ -573,16 +578,20 @@ fn offsets_case(tb: &support::Testbed, cfg: &Config, out: &mut serde_json::Map<S
             for (p, c) in offs {
                 let src = layouts[*t].get(p).cloned().unwrap_or_default();
                 let tgt_part = targets[*t].get(p).cloned().unwrap_or_default();
-                let pos: HashMap<&str, i64> =
-                    tgt_part.iter().map(|(o, u)| (u.as_str(), *o)).collect();
+                // Source offset of every committed source record, from the
+                // snapshot taken before the copy (the cleaner may remove
+                // more records before the copier reads them; those are then
+                // on neither side and do not count).
+                let src_offset: HashMap<&str, i64> =
+                    src.iter().map(|(o, u)| (u.as_str(), *o)).collect();
                 let tgt_end = tgt_part.last().map_or(0, |(o, _)| o + 1);
-                // The exact position: the target offset of the first
-                // source record at or after the committed offset.
-                let exact_pos = src
+                // The exact position: the first target record whose source
+                // record is at or after the committed offset (what a
+                // read_committed consumer of the source would read next).
+                let exact_pos = tgt_part
                     .iter()
-                    .find(|(o, _)| o >= c)
-                    .and_then(|(_, u)| pos.get(u.as_str()).copied())
-                    .unwrap_or(tgt_end);
+                    .find(|(_, u)| src_offset.get(u.as_str()).is_some_and(|o| o >= c))
+                    .map_or(tgt_end, |(o, _)| *o);
                 match on_target.get(p) {
                     None => miss += 1,
                     Some(&m) => {
@@ -736,10 +745,30 @@ fn main() {
     }
     wan::cleanup_on_signal();
     let cfg = config();
-    let _ = std::fs::remove_file(kit::out_dir().join("log.txt"));
+    if std::env::var("KCP_COMPARE_MERGE").is_err() {
+        let _ = std::fs::remove_file(kit::out_dir().join("log.txt"));
+    }
     let begun = Instant::now();
     let mut runs = Vec::new();
     let mut out = serde_json::Map::new();
+    // KCP_COMPARE_MERGE=1: keep the cases of the last results.json that
+    // this run does not measure again (e.g. a later run of one case).
+    if std::env::var("KCP_COMPARE_MERGE").is_ok_and(|v| v == "1")
+        && let Ok(text) = std::fs::read_to_string(kit::out_dir().join("results.json"))
+        && let Ok(Value::Object(old)) = serde_json::from_str::<Value>(&text)
+    {
+        for (k, v) in old {
+            match k.as_str() {
+                "throughput" if !cfg.cases.iter().any(|c| c == "throughput") => {
+                    runs = v.as_array().cloned().unwrap_or_default();
+                }
+                "offsets" | "crash" | "wan" if !cfg.cases.iter().any(|c| c == &k) => {
+                    out.insert(k, v);
+                }
+                _ => {}
+            }
+        }
+    }
     out.insert("machine".into(), report::machine());
     out.insert(
         "config".into(),

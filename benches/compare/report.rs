@@ -78,13 +78,19 @@ fn stats(mut v: Vec<f64>) -> Value {
 /// goals are judged on.
 pub fn summarize(runs: &[Value]) -> Value {
     let mut by: BTreeMap<(String, String), Vec<&Value>> = BTreeMap::new();
+    // Runs that did not copy every record (a copier that failed) are
+    // counted, not averaged in.
+    let mut failed: BTreeMap<(String, String), usize> = BTreeMap::new();
     for r in runs {
-        by.entry((
+        let key = (
             r["shape"].as_str().unwrap_or("").to_owned(),
             r["tool"].as_str().unwrap_or("").to_owned(),
-        ))
-        .or_default()
-        .push(r);
+        );
+        if r["landed"].as_u64() < r["records"].as_u64() {
+            *failed.entry(key).or_default() += 1;
+            continue;
+        }
+        by.entry(key).or_default().push(r);
     }
     let mut shapes = serde_json::Map::new();
     for ((shape, tool), rs) in &by {
@@ -100,6 +106,10 @@ pub fn summarize(runs: &[Value]) -> Value {
             .or_insert_with(|| json!({}))
             .as_object_mut()
             .unwrap();
+        m.insert(
+            "failed_runs".into(),
+            json!(failed.get(&(shape.clone(), tool.clone())).copied().unwrap_or(0)),
+        );
         entry.insert(tool.clone(), Value::Object(m));
     }
     let med = |s: &Value, tool: &str, k: &str| s[tool][k]["median"].as_f64();
@@ -182,7 +192,7 @@ pub fn markdown(doc: &Value) -> String {
                 o,
                 "\n### Throughput, {shape} values (median, min–max over repetitions)\n"
             );
-            o.push_str("| run | records/s | MB/s | steady records/s | steady MB/s | first record (s) | CPU s/GB | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+            o.push_str("| run | records/s | MB/s | steady records/s | steady MB/s | first record (s) | CPU s/GB | peak RSS MB | failed runs |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             for t in TOOL_ORDER {
                 let s = &tools[t];
                 if s.is_null() {
@@ -190,7 +200,7 @@ pub fn markdown(doc: &Value) -> String {
                 }
                 let _ = writeln!(
                     o,
-                    "| {t} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {t} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     cell(&s["records_per_s"], 0),
                     cell(&s["mb_per_s"], 1),
                     cell(&s["steady_records_per_s"], 0),
@@ -198,6 +208,7 @@ pub fn markdown(doc: &Value) -> String {
                     cell(&s["first_record_s"], 1),
                     cell(&s["cpu_s_per_gb"], 1),
                     cell(&s["peak_rss_mb"], 0),
+                    s["failed_runs"].as_u64().unwrap_or(0),
                 );
             }
             let r = &doc["summary"]["ratios"][shape];
@@ -249,7 +260,7 @@ pub fn markdown(doc: &Value) -> String {
         if let Some(runs) = wan["runs"].as_array() {
             let _ = writeln!(
                 o,
-                "\n### WAN ({} values, {} records, source behind netem; at most {} s per copy)\n",
+                "\n### WAN ({} values, {} records, source 40 ms away each way; at most {} s per copy)\n",
                 wan["shape"].as_str().unwrap_or(""),
                 wan["records"],
                 wan["max_secs"]
