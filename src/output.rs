@@ -85,6 +85,13 @@ impl Printer {
         out.flush()
     }
 
+    /// Writes rows as kcp's one table style to stdout.
+    pub fn table<R: tabled::Tabled>(&self, rows: impl IntoIterator<Item = R>) -> io::Result<()> {
+        let mut table = tabled::Table::new(rows);
+        table.with(tabled::settings::Style::sharp());
+        self.data(&table.to_string())
+    }
+
     /// Writes a value as pretty JSON to stdout.
     pub fn json<T: serde::Serialize>(&self, value: &T) -> io::Result<()> {
         let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;

@@ -13,7 +13,7 @@
 /// Besides `"` and `\`, HCL treats `${` and `%{` as the start of a template
 /// sequence; they are written `$${` and `%%{`. Control characters are escaped;
 /// everything else (dots, spaces, unicode) is kept as it is.
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     let mut chars = s.chars().peekable();
@@ -39,7 +39,7 @@ pub fn quote(s: &str) -> String {
 /// Lays out HCL text the way `terraform fmt` does, for the subset described
 /// in the module docs. Blank lines are kept (runs of them collapse to one),
 /// trailing blanks removed, and the text ends with exactly one newline.
-pub fn layout(text: &str) -> String {
+pub(crate) fn layout(text: &str) -> String {
     let mut lines: Vec<Line> = Vec::new();
     let mut depth = 0usize;
     for raw in text.lines() {

@@ -15,7 +15,7 @@ use crate::state::{AclOperation, AclPatternType, AclPermission, AclResourceType,
 
 /// One ACL granted to an IAM principal (role or user ARN).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Grant {
+pub(crate) struct Grant {
     pub iam_principal: String,
     pub resource_type: AclResourceType,
     pub resource_name: String,
@@ -70,7 +70,7 @@ const ACTIONS: &[(&str, Option<(AclResourceType, AclOperation)>)] = {
 };
 
 /// The Kafka principal an IAM ARN becomes by default: `User:<role or user name>`.
-pub fn default_principal(arn: &str) -> String {
+pub(crate) fn default_principal(arn: &str) -> String {
     let name = arn.rsplit('/').next().unwrap_or(arn);
     format!("User:{name}")
 }
@@ -85,7 +85,7 @@ struct Resource {
 }
 
 /// Translates the policies of the cluster `cluster_arn`.
-pub fn translate(cluster_arn: &str, policies: &[IamPolicy]) -> (Vec<Grant>, Vec<LeftOut>) {
+pub(crate) fn translate(cluster_arn: &str, policies: &[IamPolicy]) -> (Vec<Grant>, Vec<LeftOut>) {
     let mut grants = Vec::new();
     let mut left_out = Vec::new();
     for policy in policies {

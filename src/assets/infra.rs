@@ -50,7 +50,7 @@ const MSK_MAX_BROKERS: f64 = 12.0;
 
 /// What the source does, as far as the state tells.
 #[derive(Debug, Clone, Serialize)]
-pub struct Workload {
+pub(crate) struct Workload {
     pub topics: usize,
     pub partitions: usize,
     pub replication_factor: u16,
@@ -62,7 +62,7 @@ pub struct Workload {
 }
 
 /// Estimates the workload of the selected topics.
-pub fn workload(
+pub(crate) fn workload(
     state: &State,
     cluster: &KafkaCluster,
     req: &Request,
@@ -161,14 +161,14 @@ fn region_of(arn: &str) -> Option<&str> {
 
 /// A Confluent Cloud cluster choice.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CcSize {
+pub(crate) struct CcSize {
     /// `standard` or `dedicated`.
     pub cluster_type: &'static str,
     /// CKUs for Dedicated; the expected eCKUs for Standard.
     pub units: u32,
 }
 
-pub fn size_confluent(w: &Workload) -> CcSize {
+pub(crate) fn size_confluent(w: &Workload) -> CcSize {
     let need = |partitions_per_unit: f64| {
         (w.ingress_mbps * HEADROOM / CC_INGRESS_PER_UNIT)
             .max(w.egress_mbps * HEADROOM / CC_EGRESS_PER_UNIT)
@@ -193,13 +193,13 @@ pub fn size_confluent(w: &Workload) -> CcSize {
 
 /// An MSK cluster choice.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MskSize {
+pub(crate) struct MskSize {
     pub instance_type: &'static str,
     pub brokers: u32,
     pub volume_gb: u32,
 }
 
-pub fn size_msk(w: &Workload, zones: u32) -> MskSize {
+pub(crate) fn size_msk(w: &Workload, zones: u32) -> MskSize {
     let zones = zones.max(1) as f64;
     let rf = f64::from(w.replication_factor);
     let fanout = if w.ingress_mbps > 0.0 {

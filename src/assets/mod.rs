@@ -14,14 +14,14 @@
 //! [`infra`] (`target-infra`) and [`replicator`] (deployments of
 //! `kcp migrate replicate`, and MirrorMaker 2 equivalents).
 
-pub mod acls;
-pub mod hcl;
-pub mod iam;
-pub mod infra;
-pub mod principals;
-pub mod replicator;
+pub(crate) mod acls;
+pub(crate) mod hcl;
+pub(crate) mod iam;
+pub(crate) mod infra;
+pub(crate) mod principals;
+pub(crate) mod replicator;
 mod terraform;
-pub mod topics;
+pub(crate) mod topics;
 
 use crate::exit::{Diagnostic, ExitStatus};
 use crate::fileio::{self, WriteOptions};

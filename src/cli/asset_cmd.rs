@@ -58,9 +58,7 @@ pub(super) fn run(
                     bytes: f.contents.len(),
                 })
                 .collect();
-            let mut table = tabled::Table::new(rows);
-            table.with(tabled::settings::Style::sharp());
-            printer.data(&format!("{table}\n"))?;
+            printer.table(rows)?;
         }
     }
     if args.dry_run {

@@ -88,9 +88,7 @@ pub(super) fn run(
                     lag: w.lag,
                 })
                 .collect();
-            let mut table = tabled::Table::new(rows);
-            table.with(tabled::settings::Style::sharp());
-            printer.data(&format!("{table}\n"))?;
+            printer.table(rows)?;
         }
     }
     printer.status(&format!(
@@ -156,9 +154,7 @@ pub(super) fn status(
                         lag: t.lag,
                     })
                     .collect();
-                let mut table = tabled::Table::new(topics);
-                table.with(tabled::settings::Style::sharp());
-                printer.data(&format!("{table}\n"))?;
+                printer.table(topics)?;
                 if !status.groups.is_empty() {
                     let groups: Vec<GroupRow> = status
                         .groups
@@ -170,9 +166,7 @@ pub(super) fn status(
                             on_target: if g.on_target { "yes" } else { "no" }.to_owned(),
                         })
                         .collect();
-                    let mut table = tabled::Table::new(groups);
-                    table.with(tabled::settings::Style::sharp());
-                    printer.data(&format!("{table}\n"))?;
+                    printer.table(groups)?;
                 }
                 printer.data(&format!(
                     "{}: {}, {} record(s) copied, lag {}{}\n",

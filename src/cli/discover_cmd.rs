@@ -115,9 +115,7 @@ pub(super) fn run(
         Format::Json => printer.json(&summary)?,
         Format::Table => {
             let rows: Vec<Row> = summary.clusters.iter().map(Row::from).collect();
-            let mut table = tabled::Table::new(rows);
-            table.with(tabled::settings::Style::sharp());
-            printer.data(&format!("{table}\n"))?;
+            printer.table(rows)?;
             for r in &summary.regions {
                 printer.status(&format!(
                     "{}: {} cluster(s){}",

@@ -77,9 +77,7 @@ pub(super) fn clusters(
             .json(&serde_json::json!({ "state_file": global.state_file, "saved": scanned.saved, "clusters": summaries }))?,
         Format::Table => {
             let rows: Vec<Row> = summaries.iter().map(Row::from).collect();
-            let mut table = tabled::Table::new(rows);
-            table.with(tabled::settings::Style::sharp());
-            printer.data(&table.to_string())?;
+            printer.table(rows)?;
             if scanned.saved {
                 printer.status(&format!("state saved to `{}`", global.state_file.display()));
             } else {

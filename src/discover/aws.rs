@@ -21,7 +21,7 @@ use self::convert::{
     node, operation, parse_properties, to_smithy,
 };
 pub(crate) use self::policy::{HasStatus, warning};
-pub use self::policy::{Op, iam_policy};
+pub(crate) use self::policy::{Op, iam_policy};
 use super::metrics::{MetricQuery, MetricSource, Page};
 use crate::state::{CostRow, IamPolicy, MskConfigurationRef, MskNode, MskOperation, Warning};
 
@@ -42,7 +42,7 @@ async fn load_config(region: &str, profile: Option<&str>) -> aws_config::SdkConf
 }
 
 /// Resolves the credentials the SDK would use; the error says why there are none.
-pub async fn resolve_credentials(region: &str, profile: Option<&str>) -> Result<(), String> {
+pub(crate) async fn resolve_credentials(region: &str, profile: Option<&str>) -> Result<(), String> {
     use aws_sdk_kafka::config::ProvideCredentials;
     let config = load_config(region, profile).await;
     let provider = config
@@ -68,7 +68,7 @@ pub async fn resolve_credentials(region: &str, profile: Option<&str>) -> Result<
 }
 
 /// The clients of one region, and a count of the calls made through them.
-pub struct RegionClients {
+pub(crate) struct RegionClients {
     pub region: String,
     kafka: aws_sdk_kafka::Client,
     cw: aws_sdk_cloudwatch::Client,
@@ -79,7 +79,7 @@ pub struct RegionClients {
 impl RegionClients {
     /// Clients from the standard credential chain (or `profile`). Honours
     /// `AWS_ENDPOINT_URL` (tests point it at moto).
-    pub async fn new(region: &str, profile: Option<&str>) -> Self {
+    pub(crate) async fn new(region: &str, profile: Option<&str>) -> Self {
         let config = load_config(region, profile).await;
         // Cost Explorer has one endpoint, in us-east-1.
         let ce_config = aws_sdk_costexplorer::config::Builder::from(&config)
@@ -95,7 +95,8 @@ impl RegionClients {
     }
 
     /// Clients built elsewhere (tests give them a canned HTTP client).
-    pub fn from_clients(
+    #[cfg(test)]
+    pub(crate) fn from_clients(
         region: &str,
         kafka: aws_sdk_kafka::Client,
         cw: aws_sdk_cloudwatch::Client,
@@ -130,7 +131,9 @@ impl RegionClients {
     }
 
     /// ListClustersV2, every page.
-    pub async fn list_clusters(&self) -> Result<Vec<aws_sdk_kafka::types::Cluster>, Warning> {
+    pub(crate) async fn list_clusters(
+        &self,
+    ) -> Result<Vec<aws_sdk_kafka::types::Cluster>, Warning> {
         let mut out = Vec::new();
         let mut pages = self.kafka.list_clusters_v2().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -140,7 +143,7 @@ impl RegionClients {
         Ok(out)
     }
 
-    pub async fn describe_cluster(
+    pub(crate) async fn describe_cluster(
         &self,
         arn: &str,
     ) -> Result<aws_sdk_kafka::types::Cluster, Warning> {
@@ -162,7 +165,7 @@ impl RegionClients {
 
     /// Bootstrap servers per auth method (`plaintext`, `tls`, `sasl_scram`,
     /// `sasl_iam`, `public_*`, `vpc_connectivity_*`).
-    pub async fn bootstrap_brokers(
+    pub(crate) async fn bootstrap_brokers(
         &self,
         arn: &str,
     ) -> Result<Vec<(String, Vec<String>)>, Warning> {
@@ -177,7 +180,7 @@ impl RegionClients {
         Ok(bootstrap_map(&out))
     }
 
-    pub async fn nodes(&self, arn: &str) -> Result<Vec<MskNode>, Warning> {
+    pub(crate) async fn nodes(&self, arn: &str) -> Result<Vec<MskNode>, Warning> {
         let mut out = Vec::new();
         let mut pages = self
             .kafka
@@ -192,7 +195,7 @@ impl RegionClients {
         Ok(out)
     }
 
-    pub async fn scram_secrets(&self, arn: &str) -> Result<Vec<String>, Warning> {
+    pub(crate) async fn scram_secrets(&self, arn: &str) -> Result<Vec<String>, Warning> {
         let mut out = Vec::new();
         let mut pages = self
             .kafka
@@ -207,7 +210,7 @@ impl RegionClients {
         Ok(out)
     }
 
-    pub async fn client_vpc_connections(&self, arn: &str) -> Result<Vec<String>, Warning> {
+    pub(crate) async fn client_vpc_connections(&self, arn: &str) -> Result<Vec<String>, Warning> {
         let mut out = Vec::new();
         let mut pages = self
             .kafka
@@ -226,7 +229,7 @@ impl RegionClients {
         Ok(out)
     }
 
-    pub async fn operations(&self, arn: &str) -> Result<Vec<MskOperation>, Warning> {
+    pub(crate) async fn operations(&self, arn: &str) -> Result<Vec<MskOperation>, Warning> {
         let mut out = Vec::new();
         let mut pages = self
             .kafka
@@ -242,7 +245,7 @@ impl RegionClients {
     }
 
     /// The cluster policy, if the cluster has one.
-    pub async fn cluster_policy(&self, arn: &str) -> Result<Option<IamPolicy>, Warning> {
+    pub(crate) async fn cluster_policy(&self, arn: &str) -> Result<Option<IamPolicy>, Warning> {
         self.count();
         match self
             .kafka
@@ -269,7 +272,7 @@ impl RegionClients {
         }
     }
 
-    pub async fn compatible_versions(&self, arn: &str) -> Result<Vec<String>, Warning> {
+    pub(crate) async fn compatible_versions(&self, arn: &str) -> Result<Vec<String>, Warning> {
         let out = self.counted(
             Op::GetCompatibleKafkaVersions,
             self.kafka
@@ -289,7 +292,9 @@ impl RegionClients {
     }
 
     /// The region's MSK configurations: ARN → (name, latest revision).
-    pub async fn configurations(&self) -> Result<Vec<(String, String, Option<i64>)>, Warning> {
+    pub(crate) async fn configurations(
+        &self,
+    ) -> Result<Vec<(String, String, Option<i64>)>, Warning> {
         let mut out = Vec::new();
         let mut pages = self.kafka.list_configurations().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -300,7 +305,7 @@ impl RegionClients {
     }
 
     /// A configuration revision's `server.properties`.
-    pub async fn server_properties(
+    pub(crate) async fn server_properties(
         &self,
         configuration: &MskConfigurationRef,
     ) -> Result<Vec<(String, String)>, Warning> {
@@ -321,7 +326,7 @@ impl RegionClients {
     }
 
     /// Topics with per-topic metrics of a (serverless) cluster.
-    pub async fn metric_topics(&self, cluster: &str) -> Result<Vec<String>, Warning> {
+    pub(crate) async fn metric_topics(&self, cluster: &str) -> Result<Vec<String>, Warning> {
         use aws_sdk_cloudwatch::types::DimensionFilter;
         let mut topics = Vec::new();
         let mut pages = self
@@ -356,7 +361,7 @@ impl RegionClients {
     }
 
     /// Cost Explorer rows for MSK and its companion services in this region.
-    pub async fn costs(
+    pub(crate) async fn costs(
         &self,
         start: chrono::NaiveDate,
         end: chrono::NaiveDate,

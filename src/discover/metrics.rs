@@ -15,13 +15,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 /// Datapoints one `GetMetricData` request may return, over all its queries.
-pub const MAX_DATAPOINTS: i64 = 100_800;
+pub(crate) const MAX_DATAPOINTS: i64 = 100_800;
 /// Queries one request may carry.
-pub const MAX_QUERIES: usize = 500;
+pub(crate) const MAX_QUERIES: usize = 500;
 
 /// One metric query (`MetricStat`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MetricQuery {
+pub(crate) struct MetricQuery {
     /// Unique within a request; starts with a lowercase letter.
     pub id: String,
     pub metric: String,
@@ -33,17 +33,17 @@ pub struct MetricQuery {
 }
 
 /// Datapoints of one series, by time.
-pub type Points = Vec<(DateTime<Utc>, f64)>;
+pub(crate) type Points = Vec<(DateTime<Utc>, f64)>;
 
 /// One page of an answer: points per query id.
 #[derive(Debug, Clone, Default)]
-pub struct Page {
+pub(crate) struct Page {
     pub series: Vec<(String, Points)>,
     pub next_token: Option<String>,
 }
 
 /// Where datapoints come from: CloudWatch, or a fake in tests.
-pub trait MetricSource: Sync {
+pub(crate) trait MetricSource: Sync {
     type Error;
     /// One `GetMetricData` request (one page).
     fn get_metric_data(
@@ -58,7 +58,7 @@ pub trait MetricSource: Sync {
 /// Splits `[start, end)` into windows such that `queries` series at
 /// `period` seconds never exceed [`MAX_DATAPOINTS`] in one request.
 /// Window edges are aligned to the period so no point straddles two.
-pub fn windows(
+pub(crate) fn windows(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     period: u32,
@@ -81,7 +81,7 @@ pub fn windows(
 /// groups the request limits allow, each group over as many windows as the
 /// datapoint limit needs, each window over all its pages. Points come back
 /// sorted by time, one per timestamp.
-pub async fn fetch<S: MetricSource>(
+pub(crate) async fn fetch<S: MetricSource>(
     source: &S,
     queries: &[MetricQuery],
     start: DateTime<Utc>,
@@ -117,7 +117,7 @@ pub async fn fetch<S: MetricSource>(
 }
 
 /// Sums several series point by point (brokers of one cluster).
-pub fn sum_series<'a>(
+pub(crate) fn sum_series<'a>(
     series: impl IntoIterator<Item = &'a Vec<(DateTime<Utc>, f64)>>,
 ) -> Vec<(DateTime<Utc>, f64)> {
     let mut sums: BTreeMap<DateTime<Utc>, f64> = BTreeMap::new();
@@ -132,7 +132,7 @@ pub fn sum_series<'a>(
 /// The `aws cloudwatch get-metric-data` command that reproduces a series:
 /// the per-broker queries and, when there are several, the `SUM` that kcp
 /// computes (real CloudWatch evaluates it; kcp adds the series itself).
-pub fn cli_command(
+pub(crate) fn cli_command(
     region: &str,
     queries: &[MetricQuery],
     start: DateTime<Utc>,

@@ -8,9 +8,9 @@
 //! implemented becomes a [`Warning`] on the cluster (or region) and the run
 //! goes on; the command then exits 3.
 
-pub mod aws;
-pub mod metrics;
-pub mod template;
+pub(crate) mod aws;
+pub(crate) mod metrics;
+pub(crate) mod template;
 
 use crate::exit::{Diagnostic, ExitStatus};
 use std::collections::{BTreeMap, BTreeSet};

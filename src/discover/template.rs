@@ -12,7 +12,7 @@ use crate::state::MskCluster;
 /// Appends entries for `clusters` (region, cluster) that `existing` does not
 /// name yet. Returns the new text and how many entries were added.
 /// `existing` is left byte for byte as it was.
-pub fn update(
+pub(crate) fn update(
     existing: Option<&str>,
     clusters: &[(&str, &MskCluster)],
 ) -> Result<(String, usize), String> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// What a hook is told through its environment.
 #[derive(Debug, Clone)]
-pub struct HookEnv<'a> {
+pub(crate) struct HookEnv<'a> {
     pub plan: &'a str,
     pub step: &'a str,
     /// `forward` (execute) or `rollback`.
@@ -54,7 +54,7 @@ impl Diagnostic for HookError {
 
 /// Runs `command` to completion. Killed (and an error) after `timeout` or
 /// when `stop` is set.
-pub fn run(
+pub(crate) fn run(
     command: &str,
     env: &HookEnv<'_>,
     timeout: Duration,

@@ -6,7 +6,7 @@ use crate::connect::admin::{AdminError, GroupDescription, coordinator_not_ready}
 
 /// What a DescribeConsumerGroups answer says about the groups' members.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Members {
+pub(crate) enum Members {
     /// No group has a member left.
     Gone,
     /// Some groups still have members (named, with their counts).
@@ -19,7 +19,7 @@ pub enum Members {
 }
 
 /// Judges one DescribeConsumerGroups answer.
-pub fn assess(answer: Result<&[GroupDescription], &AdminError>) -> Members {
+pub(crate) fn assess(answer: Result<&[GroupDescription], &AdminError>) -> Members {
     let described = match answer {
         Ok(described) => described,
         Err(e @ AdminError::Timeout { .. }) => return Members::NotReady(e.to_string()),

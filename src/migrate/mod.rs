@@ -15,9 +15,9 @@
 
 mod actions;
 pub mod execute;
-pub mod hooks;
+pub(crate) mod hooks;
 pub mod init;
-pub mod members;
+pub(crate) mod members;
 pub mod offsets;
 mod replicating;
 pub mod rollback;

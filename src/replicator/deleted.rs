@@ -44,7 +44,7 @@ impl fmt::Display for DeletedRange {
 }
 
 /// The notice for a range skipped as the plan allows.
-pub fn skipping(range: &DeletedRange) -> String {
+pub(crate) fn skipping(range: &DeletedRange) -> String {
     format!(
         "records deleted on the source before they could be copied, going on without them (on_deleted_records: skip): {range}"
     )
@@ -52,7 +52,7 @@ pub fn skipping(range: &DeletedRange) -> String {
 
 /// The ranges deleted before they were copied: every partition whose next
 /// source offset to copy (`next`) is below its log start.
-pub fn find<'a>(
+pub(crate) fn find<'a>(
     next: impl IntoIterator<Item = (&'a str, i32, i64)>,
     log_start: &HashMap<(String, i32), i64>,
 ) -> Vec<DeletedRange> {

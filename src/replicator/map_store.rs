@@ -37,15 +37,15 @@ use crate::connect::KcpContext;
 /// Runs per stored segment. A run is at most about 85 bytes of JSON, so a
 /// segment stays under 350 KB, well below the 1 MB record size brokers
 /// accept by default.
-pub const SEGMENT_RUNS: usize = 4096;
+pub(crate) const SEGMENT_RUNS: usize = 4096;
 
 /// The map key of a source partition.
-pub fn key(cluster_id: &str, topic: &str, partition: i32) -> String {
+pub(crate) fn key(cluster_id: &str, topic: &str, partition: i32) -> String {
     format!("v1;{cluster_id};{topic};{partition}")
 }
 
 /// Maps by (source topic, partition).
-pub type Maps = HashMap<(String, i32), OffsetMap>;
+pub(crate) type Maps = HashMap<(String, i32), OffsetMap>;
 
 /// A parsed key: cluster, topic, partition and, for a segment, its index.
 type ParsedKey = (String, String, i32, Option<usize>);
@@ -100,7 +100,7 @@ const MAX_SEGMENTS: usize = 1 << 20;
 
 /// The records (key, value) that store `map` after the last call: the
 /// segments sealed since, then the head. Marks the new segments stored.
-pub fn encode(
+pub(crate) fn encode(
     cluster_id: &str,
     topic: &str,
     partition: i32,
@@ -133,7 +133,7 @@ pub fn encode(
 /// Rebuilds the maps of one source cluster from the records of the map
 /// topic, fed in order.
 #[derive(Default)]
-pub struct Assembler {
+pub(crate) struct Assembler {
     cluster_id: String,
     heads: HashMap<(String, i32), OffsetMap>,
     segments: HashMap<(String, i32, usize), Vec<Run>>,
@@ -142,7 +142,7 @@ pub struct Assembler {
 }
 
 impl Assembler {
-    pub fn new(cluster_id: &str) -> Self {
+    pub(crate) fn new(cluster_id: &str) -> Self {
         Self {
             cluster_id: cluster_id.to_owned(),
             ..Self::default()
@@ -150,7 +150,7 @@ impl Assembler {
     }
 
     /// One record of the map topic; a record without a value deletes.
-    pub fn add(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) {
+    pub(crate) fn add(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) {
         let Some((cluster, topic, partition, segment)) = key
             .and_then(|k| std::str::from_utf8(k).ok())
             .and_then(parse_key)
@@ -201,7 +201,7 @@ impl Assembler {
     /// first run: offsets before it are reported as before the start,
     /// never guessed, and copying resumes where it was, without copying
     /// anything twice.
-    pub fn finish(mut self) -> (Maps, Vec<(String, i32)>) {
+    pub(crate) fn finish(mut self) -> (Maps, Vec<(String, i32)>) {
         let mut maps = HashMap::new();
         let mut damaged = Vec::new();
         for ((topic, partition), head) in self.heads {
@@ -249,7 +249,7 @@ impl Assembler {
 /// Reads every partition of `topic` from `from[p]` up to `until[p]`
 /// (exclusive), calling `visit` for each record. `consumer` must have no
 /// group and no assignment; it is unassigned afterwards.
-pub fn read_ranges(
+pub(crate) fn read_ranges(
     consumer: &BaseConsumer<KcpContext>,
     ranges: &[(String, i32, i64, i64)],
     timeout: Duration,
@@ -342,7 +342,7 @@ pub fn read_ranges(
 
 /// Loads every map of `cluster_id` from the map topic (partitions and their
 /// high watermarks given).
-pub fn load(
+pub(crate) fn load(
     consumer: &BaseConsumer<KcpContext>,
     map_topic: &str,
     watermarks: &[(i32, i64)],
@@ -384,7 +384,7 @@ pub fn load(
 /// record is read then. This holds while only the replicator writes to the
 /// target partition (until its producers move, which ends its replication).
 /// Otherwise the range is read forward, record by record.
-pub fn repair(
+pub(crate) fn repair(
     consumer: &BaseConsumer<KcpContext>,
     cluster_id: &str,
     targets: &[(String, String, i32, i64)],

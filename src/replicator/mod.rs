@@ -24,10 +24,10 @@
 
 mod clients;
 mod copier;
-pub mod deleted;
-pub mod engine;
+pub(crate) mod deleted;
+pub(crate) mod engine;
 mod group;
-pub mod map_store;
+pub(crate) mod map_store;
 #[cfg(test)]
 mod mock_tests;
 pub mod offset_map;
@@ -37,7 +37,7 @@ mod resume;
 mod slot;
 pub mod stats;
 mod target;
-pub mod throttle;
+pub(crate) mod throttle;
 
 use crate::exit::{Diagnostic, ExitStatus};
 use rdkafka::error::KafkaError;

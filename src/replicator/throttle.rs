@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 /// Limits a byte rate. Time is passed in, so the logic is testable.
 #[derive(Debug, Clone)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     rate: f64,
     tokens: f64,
     last: Option<Instant>,
@@ -13,7 +13,7 @@ pub struct Throttle {
 
 impl Throttle {
     /// `bytes_per_sec` must be positive.
-    pub fn new(bytes_per_sec: u64) -> Self {
+    pub(crate) fn new(bytes_per_sec: u64) -> Self {
         Throttle {
             rate: bytes_per_sec.max(1) as f64,
             tokens: 0.0,
@@ -22,7 +22,7 @@ impl Throttle {
     }
 
     /// Takes `bytes` at `now` and returns how long to wait before going on.
-    pub fn take(&mut self, bytes: u64, now: Instant) -> Duration {
+    pub(crate) fn take(&mut self, bytes: u64, now: Instant) -> Duration {
         let capacity = self.rate;
         if let Some(last) = self.last {
             self.tokens = (self.tokens

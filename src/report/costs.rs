@@ -12,7 +12,7 @@ use super::{Filters, ReportError, Stamp};
 use crate::state::State;
 
 /// The five Cost Explorer metrics, in display order.
-pub const COST_METRICS: [&str; 5] = [
+pub(crate) const COST_METRICS: [&str; 5] = [
     "UnblendedCost",
     "BlendedCost",
     "AmortizedCost",
@@ -21,10 +21,10 @@ pub const COST_METRICS: [&str; 5] = [
 ];
 
 /// Amounts keyed by metric name.
-pub type Amounts = BTreeMap<String, f64>;
+pub(crate) type Amounts = BTreeMap<String, f64>;
 
 #[derive(Debug, Serialize)]
-pub struct CostReport {
+pub(crate) struct CostReport {
     pub report: &'static str,
     pub schema_version: u32,
     pub generated_from: Stamp,
@@ -32,7 +32,7 @@ pub struct CostReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct RegionCosts {
+pub(crate) struct RegionCosts {
     pub region: String,
     pub start: NaiveDate,
     /// Exclusive.
@@ -46,7 +46,7 @@ pub struct RegionCosts {
 }
 
 #[derive(Debug, Serialize)]
-pub struct BucketCosts {
+pub(crate) struct BucketCosts {
     /// MSK, MSK Connect, EC2-Other, ELB, VPC, ACM or the service name.
     pub bucket: String,
     pub total: Amounts,
@@ -54,14 +54,14 @@ pub struct BucketCosts {
 }
 
 #[derive(Debug, Serialize)]
-pub struct UsageCosts {
+pub(crate) struct UsageCosts {
     pub service: String,
     pub usage_type: String,
     pub amounts: Amounts,
 }
 
 #[derive(Debug, Serialize)]
-pub struct DailyCost {
+pub(crate) struct DailyCost {
     pub date: NaiveDate,
     /// Unblended cost per bucket.
     pub by_bucket: BTreeMap<String, f64>,
@@ -69,14 +69,14 @@ pub struct DailyCost {
 }
 
 #[derive(Debug, Serialize)]
-pub struct MonthlyCost {
+pub(crate) struct MonthlyCost {
     /// `YYYY-MM`.
     pub month: String,
     pub total: Amounts,
 }
 
 /// The bucket a Cost Explorer service and usage type belong to.
-pub fn bucket(service: &str, usage_type: &str) -> String {
+pub(crate) fn bucket(service: &str, usage_type: &str) -> String {
     match service {
         "Amazon Managed Streaming for Apache Kafka" if usage_type.contains("Connect") => {
             "MSK Connect"
@@ -103,7 +103,7 @@ fn round(amounts: &mut Amounts) {
     }
 }
 
-pub fn build(state: &State, filters: &Filters) -> Result<CostReport, ReportError> {
+pub(crate) fn build(state: &State, filters: &Filters) -> Result<CostReport, ReportError> {
     filters.check_regions(state)?;
     let mut regions = Vec::new();
     for (name, region) in &state.msk_regions {
@@ -229,7 +229,7 @@ fn amount_cells(amounts: &Amounts) -> Vec<String> {
 }
 
 impl CostReport {
-    pub fn document(&self) -> Document {
+    pub(crate) fn document(&self) -> Document {
         let mut doc = Document {
             title: "AWS cost report".into(),
             meta: self.generated_from.meta(),
@@ -343,7 +343,7 @@ impl CostReport {
     }
 
     /// One row per region, day, service and usage type.
-    pub fn csv(&self, state: &State, filters: &Filters) -> String {
+    pub(crate) fn csv(&self, state: &State, filters: &Filters) -> String {
         let mut headers = vec!["region", "date", "bucket", "service", "usage_type"];
         headers.extend(COST_METRICS);
         headers.push("currency");

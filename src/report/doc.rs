@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 /// A whole report.
 #[derive(Debug, Clone, Default)]
-pub struct Document {
+pub(crate) struct Document {
     pub title: String,
     /// Key/value lines under the title (period, source, generated at).
     pub meta: Vec<(String, String)>,
@@ -15,7 +15,7 @@ pub struct Document {
 
 /// A titled part of a report.
 #[derive(Debug, Clone, Default)]
-pub struct Section {
+pub(crate) struct Section {
     pub heading: String,
     /// 2 for a top-level section, 3 below it.
     pub level: u8,
@@ -24,7 +24,7 @@ pub struct Section {
 
 /// Content of a section.
 #[derive(Debug, Clone)]
-pub enum Block {
+pub(crate) enum Block {
     Paragraph(String),
     List(Vec<String>),
     Table(Table),
@@ -35,7 +35,7 @@ pub enum Block {
 
 /// A table; `numeric[i]` right-aligns column `i`.
 #[derive(Debug, Clone, Default)]
-pub struct Table {
+pub(crate) struct Table {
     pub headers: Vec<String>,
     pub numeric: Vec<bool>,
     pub rows: Vec<Vec<String>>,
@@ -43,7 +43,7 @@ pub struct Table {
 
 /// A line chart over time.
 #[derive(Debug, Clone, Default)]
-pub struct Chart {
+pub(crate) struct Chart {
     pub title: String,
     pub unit: String,
     pub series: Vec<Series>,
@@ -51,7 +51,7 @@ pub struct Chart {
 
 /// One line of a chart: points are (Unix seconds, value).
 #[derive(Debug, Clone, Default)]
-pub struct Series {
+pub(crate) struct Series {
     pub name: String,
     pub points: Vec<(i64, f64)>,
 }
@@ -59,7 +59,7 @@ pub struct Series {
 impl Table {
     /// A table with the given headers; numeric columns are marked with a
     /// leading `>` in the header text (stripped).
-    pub fn new(headers: &[&str]) -> Self {
+    pub(crate) fn new(headers: &[&str]) -> Self {
         Table {
             headers: headers
                 .iter()
@@ -70,13 +70,13 @@ impl Table {
         }
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 }
 
 impl Section {
-    pub fn new(heading: impl Into<String>, level: u8) -> Self {
+    pub(crate) fn new(heading: impl Into<String>, level: u8) -> Self {
         Section {
             heading: heading.into(),
             level,
@@ -93,7 +93,7 @@ fn md_cell(text: &str) -> String {
 }
 
 /// Renders a document as GitHub-flavoured Markdown.
-pub fn markdown(doc: &Document) -> String {
+pub(crate) fn markdown(doc: &Document) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# {}\n", doc.title);
     for (key, value) in &doc.meta {
@@ -164,7 +164,7 @@ pub fn markdown(doc: &Document) -> String {
 }
 
 /// Quotes a CSV field as RFC 4180 requires.
-pub fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -173,7 +173,7 @@ pub fn csv_field(text: &str) -> String {
 }
 
 /// Renders rows as RFC 4180 CSV (CRLF line ends, header first).
-pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     let line = |cells: Vec<String>| {
         cells
@@ -191,7 +191,7 @@ pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Formats a number with thousands separators and `decimals` decimals.
-pub fn num(value: f64, decimals: usize) -> String {
+pub(crate) fn num(value: f64, decimals: usize) -> String {
     let text = format!("{:.*}", decimals, value.abs());
     let (int, frac) = text
         .split_once('.')

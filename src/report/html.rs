@@ -21,7 +21,7 @@ figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}svg.chart{wi
 svg.chart text{font-size:11px;fill:#374151}svg.chart .grid{stroke:#e5e7eb}svg.chart .axis{stroke:#9ca3af}";
 
 /// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {
@@ -37,7 +37,7 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Renders the document.
-pub fn render(doc: &Document) -> String {
+pub(crate) fn render(doc: &Document) -> String {
     let mut out = String::new();
     let _ = write!(
         out,

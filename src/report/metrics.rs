@@ -12,7 +12,7 @@ use super::{Filters, ReportError, Stamp};
 use crate::state::{MetricSeries, State};
 
 #[derive(Debug, Serialize)]
-pub struct MetricsReport {
+pub(crate) struct MetricsReport {
     pub report: &'static str,
     pub schema_version: u32,
     pub generated_from: Stamp,
@@ -20,7 +20,7 @@ pub struct MetricsReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct ClusterMetrics {
+pub(crate) struct ClusterMetrics {
     pub region: String,
     pub name: String,
     pub arn: String,
@@ -34,7 +34,7 @@ pub struct ClusterMetrics {
 }
 
 #[derive(Debug, Serialize)]
-pub struct SeriesStats {
+pub(crate) struct SeriesStats {
     pub metric: String,
     pub statistic: String,
     pub unit: String,
@@ -54,7 +54,7 @@ pub struct SeriesStats {
 }
 
 /// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -118,7 +118,7 @@ fn stats(series: &MetricSeries, filters: &Filters) -> (SeriesStats, Vec<(i64, f6
     )
 }
 
-pub fn build(state: &State, filters: &Filters) -> Result<MetricsReport, ReportError> {
+pub(crate) fn build(state: &State, filters: &Filters) -> Result<MetricsReport, ReportError> {
     filters.check_regions(state)?;
     let known: Vec<String> = state
         .msk_regions
@@ -191,7 +191,7 @@ pub fn build(state: &State, filters: &Filters) -> Result<MetricsReport, ReportEr
 }
 
 impl MetricsReport {
-    pub fn document(&self) -> Document {
+    pub(crate) fn document(&self) -> Document {
         let mut doc = Document {
             title: "MSK metrics report".into(),
             meta: self.generated_from.meta(),
@@ -298,7 +298,7 @@ impl MetricsReport {
         doc
     }
 
-    pub fn csv(&self) -> String {
+    pub(crate) fn csv(&self) -> String {
         let headers = [
             "region",
             "cluster",

@@ -8,11 +8,11 @@
 //! [`REPORT_SCHEMA_VERSION`]), renders it into a [`doc::Document`] for
 //! Markdown and HTML, and has its own main table for CSV (RFC 4180).
 
-pub mod costs;
-pub mod doc;
-pub mod html;
-pub mod metrics;
-pub mod plan;
+pub(crate) mod costs;
+pub(crate) mod doc;
+pub(crate) mod html;
+pub(crate) mod metrics;
+pub(crate) mod plan;
 
 use crate::exit::{Diagnostic, ExitStatus};
 use chrono::{DateTime, NaiveDate, Utc};

@@ -23,13 +23,13 @@ pub(crate) use waves::group_components;
 /// Replication throughput assumed when `--replication-mbps` is not given.
 /// An assumption until the replicator benchmark measures the real figure
 /// (then this constant takes that value and the report says so).
-pub const DEFAULT_REPLICATION_MBPS: f64 = 25.0;
+pub(crate) const DEFAULT_REPLICATION_MBPS: f64 = 25.0;
 
 /// Bytes per record assumed when neither partition sizes nor MSK metrics give one.
 const ASSUMED_RECORD_BYTES: f64 = 1024.0;
 
 /// Topic configs that Confluent Cloud lets a user set on a topic.
-pub const CONFLUENT_CLOUD_TOPIC_CONFIGS: &[&str] = &[
+pub(crate) const CONFLUENT_CLOUD_TOPIC_CONFIGS: &[&str] = &[
     "cleanup.policy",
     "delete.retention.ms",
     "max.compaction.lag.ms",
@@ -47,7 +47,7 @@ pub const CONFLUENT_CLOUD_TOPIC_CONFIGS: &[&str] = &[
 ];
 
 #[derive(Debug, Serialize)]
-pub struct PlanReport {
+pub(crate) struct PlanReport {
     pub report: &'static str,
     pub schema_version: u32,
     pub generated_from: Stamp,
@@ -67,7 +67,7 @@ pub struct PlanReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Inventory {
+pub(crate) struct Inventory {
     pub topics: usize,
     pub migrated_topics: usize,
     pub partitions: usize,
@@ -82,7 +82,7 @@ pub struct Inventory {
 }
 
 #[derive(Debug, Serialize)]
-pub struct TopicToCreate {
+pub(crate) struct TopicToCreate {
     pub topic: String,
     pub partitions: usize,
     pub replication_factor: u16,
@@ -96,13 +96,13 @@ pub struct TopicToCreate {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Skipped {
+pub(crate) struct Skipped {
     pub topic: String,
     pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
-pub struct TopicCopy {
+pub(crate) struct TopicCopy {
     pub topic: String,
     pub messages: i64,
     pub bytes_estimate: f64,
@@ -110,7 +110,7 @@ pub struct TopicCopy {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Wave {
+pub(crate) struct Wave {
     pub number: usize,
     /// Groups to move, all at once (they share topics).
     pub consumer_groups: Vec<String>,
@@ -120,7 +120,7 @@ pub struct Wave {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Risk {
+pub(crate) struct Risk {
     /// `high`, `medium` or `low`.
     pub severity: &'static str,
     pub kind: &'static str,
@@ -361,7 +361,7 @@ fn inventory(cluster: &KafkaCluster, walk: &TopicWalk, bytes_basis: String) -> I
     }
 }
 
-pub fn build(
+pub(crate) fn build(
     state: &State,
     source: &str,
     target: &str,

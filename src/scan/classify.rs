@@ -8,7 +8,7 @@ use crate::state::{
 };
 
 /// What a topic is for, from its name (and the broker's `internal` flag).
-pub fn topic_kind(name: &str) -> TopicKind {
+pub(crate) fn topic_kind(name: &str) -> TopicKind {
     const MM2_SUFFIXES: &[&str] = &[".checkpoints.internal"];
     const MM2_PREFIXES: &[&str] = &[
         "mm2-offset-syncs.",
@@ -39,7 +39,7 @@ pub fn topic_kind(name: &str) -> TopicKind {
 }
 
 /// Maps rust-rdkafka's config source.
-pub fn config_source(source: &rdkafka::admin::ConfigSource) -> ConfigSource {
+pub(crate) fn config_source(source: &rdkafka::admin::ConfigSource) -> ConfigSource {
     use rdkafka::admin::ConfigSource as S;
     match source {
         S::Unknown => ConfigSource::Unknown,
@@ -53,7 +53,7 @@ pub fn config_source(source: &rdkafka::admin::ConfigSource) -> ConfigSource {
 
 /// Turns an ACL as librdkafka names it into a typed binding. Returns the
 /// reason when a part has a value the state cannot represent.
-pub fn acl_binding(raw: &RawAcl) -> Result<AclBinding, String> {
+pub(crate) fn acl_binding(raw: &RawAcl) -> Result<AclBinding, String> {
     let resource_type = match raw.resource_type.as_str() {
         "TOPIC" => AclResourceType::Topic,
         "GROUP" => AclResourceType::Group,

@@ -13,7 +13,7 @@
 //! the cluster. Merging into the state ([`merge`]) is pure; [`run`] is a
 //! whole scan (lock, clusters a few at a time, merge, save).
 
-pub mod classify;
+pub(crate) mod classify;
 mod run;
 
 pub use run::{Outcome, Scanned, run};

@@ -7,7 +7,7 @@
 
 mod model;
 mod store;
-pub mod upgrade;
+pub(crate) mod upgrade;
 mod validate;
 
 pub use model::*;

@@ -31,14 +31,14 @@ pub struct UpgradeError {
 type StepFn = fn(Value, DateTime<Utc>) -> Result<Value, UpgradeError>;
 
 /// One upgrade step.
-pub struct Step {
+pub(crate) struct Step {
     pub from: u32,
     pub description: &'static str,
     apply: StepFn,
 }
 
 /// All steps, in order. `STEPS[i].from == i`.
-pub const STEPS: &[Step] = &[Step {
+pub(crate) const STEPS: &[Step] = &[Step {
     from: 0,
     description: "pre-release layout: lists become maps keyed by name, timestamps split into created_at/updated_at",
     apply: v0_to_v1,
@@ -46,7 +46,7 @@ pub const STEPS: &[Step] = &[Step {
 
 /// Reads the schema version of a raw document. Version 0 files have no
 /// `schema_version` but carry `kcp_version`.
-pub fn detect_version(doc: &Value) -> Result<u32, String> {
+pub(crate) fn detect_version(doc: &Value) -> Result<u32, String> {
     let obj = doc
         .as_object()
         .ok_or_else(|| "the top level must be a JSON object".to_owned())?;
@@ -70,7 +70,11 @@ pub fn detect_version(doc: &Value) -> Result<u32, String> {
 
 /// Applies every step from `from` up to the current version.
 /// Returns the upgraded document and the versions it went through.
-pub fn upgrade(mut doc: Value, from: u32, now: DateTime<Utc>) -> Result<Value, UpgradeError> {
+pub(crate) fn upgrade(
+    mut doc: Value,
+    from: u32,
+    now: DateTime<Utc>,
+) -> Result<Value, UpgradeError> {
     for step in STEPS.iter().skip(from as usize) {
         doc = (step.apply)(doc, now)?;
         record(&mut doc, step.from, now);

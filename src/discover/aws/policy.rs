@@ -6,7 +6,7 @@ use crate::state::Warning;
 
 /// Every AWS operation `discover` calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Op {
+pub(crate) enum Op {
     ListClustersV2,
     DescribeClusterV2,
     GetBootstrapBrokers,
@@ -24,7 +24,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: &'static [Op] = &[
+    pub(crate) const ALL: &'static [Op] = &[
         Op::ListClustersV2,
         Op::DescribeClusterV2,
         Op::GetBootstrapBrokers,
@@ -42,7 +42,7 @@ impl Op {
     ];
 
     /// The IAM action, e.g. `kafka:ListClustersV2`.
-    pub fn action(self) -> String {
+    pub(crate) fn action(self) -> String {
         let service = match self {
             Op::GetMetricData | Op::ListMetrics => "cloudwatch",
             Op::GetCostAndUsage => "ce",
@@ -53,7 +53,7 @@ impl Op {
 }
 
 /// The least-privilege IAM policy for `discover` (JSON).
-pub fn iam_policy() -> serde_json::Value {
+pub(crate) fn iam_policy() -> serde_json::Value {
     let actions = |service: &str| -> Vec<String> {
         Op::ALL
             .iter()

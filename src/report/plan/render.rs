@@ -6,7 +6,7 @@ use super::PlanReport;
 use crate::report::doc::{Block, Document, Section, Table, csv, num};
 
 impl PlanReport {
-    pub fn document(&self) -> Document {
+    pub(crate) fn document(&self) -> Document {
         let sections = [
             Some(self.inventory_section()),
             Some(self.risks_section()),
@@ -198,7 +198,7 @@ impl PlanReport {
     }
 
     /// One row per migrated topic.
-    pub fn csv(&self) -> String {
+    pub(crate) fn csv(&self) -> String {
         let wave_of: BTreeMap<&str, usize> = self
             .waves
             .iter()
