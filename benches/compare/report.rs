@@ -108,7 +108,12 @@ pub fn summarize(runs: &[Value]) -> Value {
             .unwrap();
         m.insert(
             "failed_runs".into(),
-            json!(failed.get(&(shape.clone(), tool.clone())).copied().unwrap_or(0)),
+            json!(
+                failed
+                    .get(&(shape.clone(), tool.clone()))
+                    .copied()
+                    .unwrap_or(0)
+            ),
         );
         entry.insert(tool.clone(), Value::Object(m));
     }
