@@ -243,7 +243,7 @@ impl Run<'_, '_> {
         let mut state = self.state.clone();
         state.done.push(DoneStep {
             id: step.id.clone(),
-            phase: step.phase.to_owned(),
+            phase: step.phase,
             started_at: (self.cx.now)(),
             finished_at: (self.cx.now)(),
             detail: Value::Null,

@@ -304,7 +304,7 @@ impl Run<'_, '_> {
             self.state.current = None;
             self.state.done.push(DoneStep {
                 id: step.id.clone(),
-                phase: step.phase.to_owned(),
+                phase: step.phase,
                 started_at,
                 finished_at,
                 detail,

@@ -123,7 +123,7 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
         };
         run.state.undone.push(DoneStep {
             id: step.id.clone(),
-            phase: step.phase.to_owned(),
+            phase: step.phase,
             started_at,
             finished_at: (cx.now)(),
             detail,

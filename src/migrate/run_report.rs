@@ -34,7 +34,7 @@ pub struct RunReport {
 /// When a phase ran.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseTiming {
-    pub phase: String,
+    pub phase: super::steps::Phase,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub secs: f64,
@@ -47,7 +47,7 @@ pub fn report(state: &MigrationState) -> RunReport {
         match phases.last_mut() {
             Some(p) if p.phase == d.phase => p.finished_at = d.finished_at,
             _ => phases.push(PhaseTiming {
-                phase: d.phase.clone(),
+                phase: d.phase,
                 started_at: d.started_at,
                 finished_at: d.finished_at,
                 secs: 0.0,
@@ -105,6 +105,7 @@ fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::steps::Phase;
     use super::*;
     use serde_json::json;
 
@@ -116,17 +117,17 @@ mod tests {
     fn report_times_phases_and_pauses() {
         let mut state = MigrationState::new("p", "a", "b", at(0));
         for (id, phase, from, to) in [
-            ("preflight", "preflight", 0, 1),
-            ("consumers/w1/stop", "consumer-cutover", 10, 12),
-            ("consumers/w1/offsets", "consumer-cutover", 12, 13),
-            ("consumers/w1/start", "consumer-cutover", 13, 15),
-            ("producers/stop", "producer-cutover", 20, 23),
-            ("producers/drain", "producer-cutover", 23, 24),
-            ("producers/start", "producer-cutover", 24, 25),
+            ("preflight", Phase::Preflight, 0, 1),
+            ("consumers/w1/stop", Phase::ConsumerCutover, 10, 12),
+            ("consumers/w1/offsets", Phase::ConsumerCutover, 12, 13),
+            ("consumers/w1/start", Phase::ConsumerCutover, 13, 15),
+            ("producers/stop", Phase::ProducerCutover, 20, 23),
+            ("producers/drain", Phase::ProducerCutover, 23, 24),
+            ("producers/start", Phase::ProducerCutover, 24, 25),
         ] {
             state.done.push(DoneStep {
                 id: id.into(),
-                phase: phase.into(),
+                phase,
                 started_at: at(from),
                 finished_at: at(to),
                 detail: Value::Null,
@@ -134,24 +135,20 @@ mod tests {
         }
         state.done.push(DoneStep {
             id: "verify".into(),
-            phase: "verify".into(),
+            phase: Phase::Verify,
             started_at: at(25),
             finished_at: at(27),
             detail: json!({ "records": 42, "partitions": 3 }),
         });
         let r = report(&state);
-        let phases: Vec<(&str, f64)> = r
-            .phases
-            .iter()
-            .map(|p| (p.phase.as_str(), p.secs))
-            .collect();
+        let phases: Vec<(Phase, f64)> = r.phases.iter().map(|p| (p.phase, p.secs)).collect();
         assert_eq!(
             phases,
             [
-                ("preflight", 1.0),
-                ("consumer-cutover", 5.0),
-                ("producer-cutover", 5.0),
-                ("verify", 2.0)
+                (Phase::Preflight, 1.0),
+                (Phase::ConsumerCutover, 5.0),
+                (Phase::ProducerCutover, 5.0),
+                (Phase::Verify, 2.0)
             ]
         );
         assert_eq!(r.consumer_pauses["w1"], 5.0);

@@ -38,7 +38,7 @@ pub enum Outcome {
 #[serde(deny_unknown_fields)]
 pub struct DoneStep {
     pub id: String,
-    pub phase: String,
+    pub phase: super::steps::Phase,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     /// What the step measured or moved (counts, offsets, verification).
@@ -322,7 +322,7 @@ mod tests {
         let mut s = MigrationState::new("p", "a", "b", now());
         s.done.push(DoneStep {
             id: "preflight".into(),
-            phase: "preflight".into(),
+            phase: super::super::steps::Phase::Preflight,
             started_at: now(),
             finished_at: now(),
             detail: serde_json::Value::Null,

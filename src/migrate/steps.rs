@@ -1,7 +1,7 @@
 //! The cutover as an ordered list of steps, from a plan: what `kcp migrate
 //! execute` runs, and what `--dry-run` prints for review. Pure.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::replicator::{Cutover, LoadedPlan};
 
@@ -24,15 +24,43 @@ pub enum Action {
     Finish,
 }
 
+/// The phase a step belongs to; the run report times each phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Preflight,
+    PrepareTarget,
+    Backfill,
+    CatchUp,
+    ConsumerCutover,
+    ProducerCutover,
+    Verify,
+    Finish,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Phase::Preflight => "preflight",
+            Phase::PrepareTarget => "prepare-target",
+            Phase::Backfill => "backfill",
+            Phase::CatchUp => "catch-up",
+            Phase::ConsumerCutover => "consumer-cutover",
+            Phase::ProducerCutover => "producer-cutover",
+            Phase::Verify => "verify",
+            Phase::Finish => "finish",
+        };
+        f.write_str(name)
+    }
+}
+
 /// One step of the cutover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
     /// Stable id, recorded in the migration-state file when done
     /// (`preflight`, `consumers/<wave>/offsets`, `producers/start`...).
     pub id: String,
-    /// `preflight`, `prepare-target`, `backfill`, `catch-up`,
-    /// `consumer-cutover`, `producer-cutover`, `verify`, `finish`.
-    pub phase: &'static str,
+    pub phase: Phase,
     /// The wave, for consumer cutover steps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wave: Option<String>,
@@ -50,7 +78,7 @@ pub struct Step {
     pub action: Action,
 }
 
-fn step(id: &str, phase: &'static str, action: Action, does: String) -> Step {
+fn step(id: &str, phase: Phase, action: Action, does: String) -> Step {
     Step {
         id: id.to_owned(),
         phase,
@@ -80,7 +108,7 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
     let mut out = vec![
         step(
             "preflight",
-            "preflight",
+            Phase::Preflight,
             Action::Preflight,
             format!(
                 "connect to `{}` and `{}` with the credentials file; check that they differ, that the plan selects topics, that target topics are absent or have at least the source's partitions, and that every group of the waves has committed offsets on the source",
@@ -89,19 +117,19 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         ),
         step(
             "prepare-target",
-            "prepare-target",
+            Phase::PrepareTarget,
             Action::PrepareTarget,
             "create the missing target topics with the source's partition counts and carried configs, and the offset-map topic".into(),
         ),
         step(
             "backfill",
-            "backfill",
+            Phase::Backfill,
             Action::Backfill,
             "start the replicator and copy every selected topic's history (provenance headers, offset maps on the target)".into(),
         ),
         step(
             "catch-up",
-            "catch-up",
+            Phase::CatchUp,
             Action::CatchUp,
             format!(
                 "keep replicating until the total lag stays at or under {} record(s) for {} s",
@@ -113,7 +141,7 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         let groups = w.groups.join(", ");
         let mut stop = step(
             &format!("consumers/{}/stop", w.name),
-            "consumer-cutover",
+            Phase::ConsumerCutover,
             Action::StopConsumers(i),
             match &w.stop_consumers {
                 Some(_) => format!(
@@ -127,7 +155,7 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         stop.hook = w.stop_consumers.clone();
         let offsets = step(
             &format!("consumers/{}/offsets", w.name),
-            "consumer-cutover",
+            Phase::ConsumerCutover,
             Action::MoveOffsets(i),
             format!(
                 "translate the committed offsets of {groups} exactly, commit them on the target and read them back"
@@ -135,7 +163,7 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         );
         let mut start = step(
             &format!("consumers/{}/start", w.name),
-            "consumer-cutover",
+            Phase::ConsumerCutover,
             Action::StartConsumers(i),
             match &w.start_consumers {
                 Some(_) => "run the start hook (consumers resume on the target)".into(),
@@ -150,7 +178,7 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
     }
     let mut stop = step(
         "producers/stop",
-        "producer-cutover",
+        Phase::ProducerCutover,
         Action::StopProducers,
         format!(
             "{}; wait until no source partition grows for {} s",
@@ -165,13 +193,13 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
     out.push(stop);
     out.push(step(
         "producers/drain",
-        "producer-cutover",
+        Phase::ProducerCutover,
         Action::Drain,
         "drain the replicator to lag 0 on every partition, then stop it".into(),
     ));
     let mut start = step(
         "producers/start",
-        "producer-cutover",
+        Phase::ProducerCutover,
         Action::StartProducers,
         match &c.start_producers {
             Some(_) => "run the producer start hook: producers write to the target".into(),
@@ -183,13 +211,13 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
     out.push(start);
     out.push(step(
         "verify",
-        "verify",
+        Phase::Verify,
         Action::Verify,
         "compare per-partition record counts and a checksum over the copied range".into(),
     ));
     out.push(step(
         "finish",
-        "finish",
+        Phase::Finish,
         Action::Finish,
         "write the run report (phases, timings, counts)".into(),
     ));
