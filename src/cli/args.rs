@@ -408,6 +408,22 @@ pub struct MigrateInitArgs {
     /// Where to write the plan
     #[arg(long, default_value = "kcp-migration.yaml", value_name = "PATH")]
     pub plan_out: PathBuf,
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
+}
+
+/// The connection and request timeout of a command that talks to clusters.
+#[derive(Debug, Args)]
+pub struct TimeoutArgs {
+    /// Seconds to wait for each cluster to connect and for each request
+    #[arg(long = "timeout", default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub secs: u64,
+}
+
+impl TimeoutArgs {
+    pub fn duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.secs)
+    }
 }
 
 /// A plan file.
@@ -419,6 +435,8 @@ pub struct MigratePlanArgs {
     /// Do not ask for confirmation before irreversible steps
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
 }
 
 /// `kcp migrate execute`.
@@ -440,6 +458,8 @@ pub struct MigrateStatusArgs {
     /// Refresh until interrupted
     #[arg(long)]
     pub watch: bool,
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
 }
 
 /// `kcp migrate replicate`.

@@ -24,6 +24,7 @@ pub(super) fn run(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    let timeout = args.timeout.duration();
     let req = InitRequest {
         source: args.source,
         target: args.target,
@@ -44,7 +45,7 @@ pub(super) fn run(
 
     // Both clusters answer with these credentials; the target's topics fit.
     printer.status(&format!("checking `{}` and `{}`", req.source, req.target));
-    let options = ConnectOptions::default();
+    let options = ConnectOptions { timeout };
     let (src_conn, dst_conn) = std::thread::scope(|s| {
         let a = s.spawn(|| connect(src, options));
         let b = s.spawn(|| connect(dst, options));
@@ -123,7 +124,7 @@ pub(super) fn status(
         creds.cluster(&plan.plan.source)?,
         creds.cluster(&plan.plan.target)?,
     );
-    let timeout = Duration::from_secs(10);
+    let timeout = args.timeout.duration();
     let mut previous: Option<(Status, Instant)> = None;
     loop {
         // The phase `migrate execute` recorded, when it has run.
@@ -323,7 +324,7 @@ pub(super) fn execute(
         plan_path: path,
         source: &l.source,
         target: &l.target,
-        timeout: Duration::from_secs(10),
+        timeout: args.plan.timeout.duration(),
         operator: &operator,
         stop: &stop,
     };
@@ -437,7 +438,7 @@ pub(super) fn rollback(
         plan_path: &args.plan,
         source: &l.source,
         target: &l.target,
-        timeout: Duration::from_secs(10),
+        timeout: args.timeout.duration(),
         operator: &operator,
         stop: &stop,
     };
