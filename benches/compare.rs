@@ -30,7 +30,8 @@
 //! include MM2 exactly-once, the slowest copier; default 1),
 //! KCP_COMPARE_CRASH_RECORDS (default 500,000), KCP_COMPARE_WAN_RECORDS
 //! (default 150,000 of 1 KiB), KCP_COMPARE_WAN_MAX_SECS (default 120),
-//! KCP_COMPARE_CASES (default
+//! KCP_COMPARE_ASSERT=1 (fail when kcp's offsets are not exact or its
+//! copy after SIGKILLs is not exact: a CI check), KCP_COMPARE_CASES (default
 //! `throughput,offsets,crash,wan`), KCP_COMPARE_TOOLS (default
 //! `plain-loop,kcp,mm2,mm2-eos`), KCP_COMPARE_UPDATE_DOCS=1 (also write
 //! docs/benchmarks/compare.svg). Results: target/compare/results.json,
@@ -618,6 +619,12 @@ fn offsets_case(tb: &support::Testbed, cfg: &Config, out: &mut serde_json::Map<S
             "offsets {}: {exact}/{GROUPS} groups exact, {reread} records re-read, {skipped} skipped, {missing} partitions without a target offset; {aborted_on_target} aborted source records on the target",
             tool.name()
         ));
+        if tool == Tool::Kcp && assert_kcp() {
+            assert!(
+                exact == GROUPS,
+                "kcp: {exact}/{GROUPS} groups exact, {reread} re-read, {skipped} skipped, {missing} partitions without an offset"
+            );
+        }
         per_tool.insert(
             tool.name().into(),
             json!({"groups_exact": exact, "groups": GROUPS, "reread": reread, "skipped": skipped,
@@ -721,12 +728,24 @@ fn crash_case(tb: &support::Testbed, cfg: &Config, out: &mut serde_json::Map<Str
         if dup > 0 || missing > 0 || m.timed_out {
             let _ = dir.keep();
         }
+        if tool == Tool::Kcp && assert_kcp() {
+            assert!(
+                dup == 0 && missing == 0,
+                "kcp after 3 SIGKILLs: {dup} duplicated, {missing} missing"
+            );
+        }
         per_tool.insert(
             tool.name().into(),
             json!({"records": n, "read": read, "duplicated": dup, "missing": missing, "kills": kills, "final_timed_out": m.timed_out}),
         );
     }
     out.insert("crash".into(), Value::Object(per_tool));
+}
+
+/// KCP_COMPARE_ASSERT=1: fail (panic) when kcp's offsets are not exact or
+/// its copy after SIGKILLs has duplicates or holes (for CI).
+fn assert_kcp() -> bool {
+    std::env::var("KCP_COMPARE_ASSERT").is_ok_and(|v| v == "1")
 }
 
 fn main() {
