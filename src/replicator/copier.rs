@@ -222,6 +222,9 @@ impl<'a> Copier<'a> {
             }
             return Ok(());
         }
+        if !self.slots[i].confirmed {
+            self.await_first_copy(i)?;
+        }
         let partition = self.slots[i].partition;
         let provenance =
             Provenance::header_value(self.links.src_id, m.topic(), partition, m.offset());
@@ -273,6 +276,18 @@ impl<'a> Copier<'a> {
             if !wait.is_zero() {
                 std::thread::sleep(wait.min(Duration::from_secs(1)));
             }
+        }
+        Ok(())
+    }
+
+    /// Waits until the partition's copies in flight are acknowledged, while
+    /// none has been yet (see `Slot::confirmed`): one round trip per
+    /// partition and producer.
+    fn await_first_copy(&mut self, i: usize) -> Result<(), ReplicatorError> {
+        let producer = self.links.producer;
+        while self.slots[i].in_flight > 0 && !self.slots[i].confirmed {
+            producer.poll(Duration::from_millis(10));
+            apply_deliveries(producer, &mut self.slots)?;
         }
         Ok(())
     }
@@ -778,6 +793,7 @@ fn apply_delivery(
             s.map.record_copy(src, dst);
             s.copied += 1;
             s.dirty = true;
+            s.confirmed = true;
             None
         }
         Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
@@ -879,6 +895,7 @@ mod tests {
             last_timestamp: None,
             next_read: 0,
             deleted: 0,
+            confirmed: true,
         }];
         for delivery in [(0, 1, Ok(1)), (0, 2, Ok(Offset::Invalid.to_raw().unwrap()))] {
             producer.context().push_delivery(delivery);

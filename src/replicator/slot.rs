@@ -39,6 +39,12 @@ pub(super) struct Slot {
     /// Records deleted on the source before they were copied (allowed by
     /// `on_deleted_records: skip`).
     pub(super) deleted: u64,
+    /// The target acknowledged a copy of this partition from this
+    /// producer. Until then one record at a time is in flight: the broker
+    /// keeps no sequence state for a producer that never wrote to the
+    /// partition, so a second batch sent behind a first that fails for
+    /// good would be accepted after the gap.
+    pub(super) confirmed: bool,
 }
 
 impl Slot {
@@ -81,6 +87,7 @@ impl Slot {
             high_watermark: None,
             last_timestamp: None,
             deleted: r.deleted,
+            confirmed: false,
         }
     }
 }

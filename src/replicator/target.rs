@@ -206,9 +206,13 @@ pub(super) fn prepare_target(
             .create_topics(&new, &dst.admin_options()),
     )?
     .map_err(ReplicatorError::kafka("creating target topics"))?;
+    let mut created = Vec::new();
     for result in results {
         match result {
-            Ok(name) => observer.notice(&format!("created topic `{name}` on the target")),
+            Ok(name) => {
+                observer.notice(&format!("created topic `{name}` on the target"));
+                created.push(name);
+            }
             Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
                 observer.notice(&format!("topic `{name}` already exists on the target"))
             }
@@ -219,7 +223,39 @@ pub(super) fn prepare_target(
             }
         }
     }
+    await_leaders(dst, &created)?;
     Ok(existing_limit.into_iter().chain(created_limit).min())
+}
+
+/// Waits until every partition of the `topics` just created has a leader:
+/// until then, ListOffsets on them fails ("no leaders found"), which a
+/// loaded broker shows for a moment after CreateTopics.
+fn await_leaders(dst: &Connection, topics: &[String]) -> Result<(), ReplicatorError> {
+    let deadline = Instant::now() + dst.timeout();
+    for topic in topics {
+        loop {
+            let md = dst.fetch_metadata(Some(topic))?;
+            let led = md.topics().first().is_some_and(|t| {
+                t.error().is_none()
+                    && !t.partitions().is_empty()
+                    && t.partitions()
+                        .iter()
+                        .all(|p| p.leader() >= 0 && p.error().is_none())
+            });
+            if led {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(ReplicatorError::Stalled {
+                    what: format!(
+                        "waiting for the partitions of the new target topic `{topic}` to get leaders"
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(())
 }
 
 /// The target's topics and their partition counts (topics whose metadata
