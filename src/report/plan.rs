@@ -20,10 +20,11 @@ use crate::state::{KafkaCluster, MskCluster, State, Topic};
 
 pub(crate) use waves::group_components;
 
-/// Replication throughput assumed when `--replication-mbps` is not given.
-/// An assumption until the replicator benchmark measures the real figure
-/// (then this constant takes that value and the report says so).
-pub(crate) const DEFAULT_REPLICATION_MBPS: f64 = 25.0;
+/// Replication throughput assumed when `--replication-mbps` is not given:
+/// one kcp process copied 45-47 MB/s against Apache Kafka on loopback on
+/// 2 cores (`cargo bench --bench compare`, docs/benchmarks.md); 40 leaves
+/// room for a real network between the clusters.
+pub(crate) const DEFAULT_REPLICATION_MBPS: f64 = 40.0;
 
 /// Bytes per record assumed when neither partition sizes nor MSK metrics give one.
 const ASSUMED_RECORD_BYTES: f64 = 1024.0;
@@ -262,7 +263,7 @@ fn replication_rate(mbps: Option<f64>) -> (f64, String) {
     let basis = match mbps {
         Some(_) => "given with --replication-mbps".to_owned(),
         None => format!(
-            "assumed default ({DEFAULT_REPLICATION_MBPS} MB/s) until the replicator benchmark measures it; pass --replication-mbps"
+            "default ({DEFAULT_REPLICATION_MBPS} MB/s per replicator process, from kcp's benchmark against Apache Kafka: docs/benchmarks.md); pass --replication-mbps with your own figure"
         ),
     };
     (mbps.unwrap_or(DEFAULT_REPLICATION_MBPS), basis)
