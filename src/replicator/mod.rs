@@ -11,7 +11,8 @@
 //! - `target`: checks and target topics before and while copying.
 //! - `resume`: where each partition resumes (maps repaired from the target).
 //! - `clients`: the Kafka clients, their one context type and settings.
-//! - `copier`: the copy loop; `slot`: a partition being copied.
+//! - `copier`: the copy loop; `deliveries`: sends and delivery reports;
+//!   `slot`: a partition being copied.
 //! - [`stats`]: progress, notices and the closing summary.
 //! - [`deleted`]: records deleted on the source before their copy.
 //! - `group`: scale-out, partitions shared by several processes through a
@@ -25,6 +26,7 @@
 mod clients;
 mod copier;
 pub(crate) mod deleted;
+mod deliveries;
 pub(crate) mod engine;
 mod group;
 pub(crate) mod map_store;

@@ -1,0 +1,169 @@
+//! The target producer's side of the copy loop: sending with backpressure,
+//! and delivery reports applied to the slots' maps. A failed delivery stops
+//! the run with the most telling failure among those reported (a gapless
+//! producer fails everything after the record at fault).
+
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::ToBytes;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::ReplicatorError;
+use super::clients::CopyContext;
+use super::slot::Slot;
+
+/// A fatal error of the producer, which fails every send and delivery after
+/// its cause.
+pub(super) fn is_fatal(e: &ReplicatorError) -> bool {
+    matches!(e, ReplicatorError::Kafka { source, .. }
+        if source.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal))
+}
+
+/// Applies delivery reports: a copy's target offset goes into its map; a
+/// failed or unconfirmed delivery stops the run (which resumes from the
+/// target's truth). When several fail, the most telling failure is
+/// reported: a gapless producer fails everything after a record that could
+/// not be written (`Fatal`), in whatever order the reports of different
+/// partitions arrive.
+pub(super) fn apply_deliveries(
+    producer: &BaseProducer<CopyContext>,
+    slots: &mut [Slot],
+) -> Result<(), ReplicatorError> {
+    let mut failure: Option<Failure> = None;
+    let mut reports = producer.context().take_deliveries()?;
+    loop {
+        for (slot, src, outcome) in reports {
+            if let Some(f) = apply_delivery(slots, slot, src, outcome) {
+                failure = Some(match failure {
+                    Some(known) if known.rank <= f.rank => known,
+                    _ => f,
+                });
+            }
+        }
+        match &failure {
+            None => return Ok(()),
+            // The cause of a fatal error is in a report still to come:
+            // nothing may be in flight when the restart reads the target's
+            // tail anyway.
+            Some(f) if f.rank > Failure::SPECIFIC => {
+                let _ = producer.flush(Duration::from_secs(30));
+                producer.poll(Duration::ZERO);
+                reports = producer.context().take_deliveries()?;
+                if reports.is_empty() {
+                    break;
+                }
+            }
+            Some(_) => {
+                let _ = producer.flush(Duration::from_secs(30));
+                break;
+            }
+        }
+    }
+    Err(failure.expect("a failure stops the loop").error)
+}
+
+/// A failed delivery and how much it says: lower ranks win.
+struct Failure {
+    rank: u8,
+    error: ReplicatorError,
+}
+
+impl Failure {
+    /// Ranks up to this one name the record at fault.
+    const SPECIFIC: u8 = 1;
+}
+
+/// Applies one delivery report to its slot; returns the failure, if any.
+fn apply_delivery(
+    slots: &mut [Slot],
+    slot: usize,
+    src: i64,
+    outcome: Result<i64, KafkaError>,
+) -> Option<Failure> {
+    if slot == usize::MAX {
+        // An offset-map checkpoint.
+        let e = outcome.err()?;
+        return Some(Failure {
+            rank: 3,
+            error: ReplicatorError::Kafka {
+                operation: "writing offset maps".into(),
+                source: Box::new(e),
+            },
+        });
+    }
+    let s = &mut slots[slot];
+    s.in_flight -= 1;
+    match outcome {
+        // A success without an offset cannot go in the map: whether the
+        // record landed is unknown, so stop and let the restart read the
+        // target's truth (provenance headers).
+        Ok(dst) if dst < 0 => Some(Failure {
+            rank: 1,
+            error: ReplicatorError::Unconfirmed {
+                topic: s.topic.clone(),
+                partition: s.partition,
+                offset: src,
+                reported: dst,
+            },
+        }),
+        Ok(dst) => {
+            s.map.record_copy(src, dst);
+            s.copied += 1;
+            s.dirty = true;
+            s.confirmed = true;
+            None
+        }
+        Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
+            Some(Failure {
+                rank: 0,
+                error: ReplicatorError::RecordTooLarge {
+                    topic: s.topic.clone(),
+                    partition: s.partition,
+                    offset: src,
+                    target_topic: s.target_topic.clone(),
+                },
+            })
+        }
+        // The idempotent producer already retried; a record that did not
+        // land stops the run, which resumes from the target's truth.
+        Err(e) => Some(Failure {
+            rank: if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+                3
+            } else {
+                2
+            },
+            error: ReplicatorError::Kafka {
+                operation: format!("copying {}-{} offset {src}", s.topic, s.partition),
+                source: Box::new(e),
+            },
+        }),
+    }
+}
+
+/// Sends a record, waiting while the producer queue is full; `on_wait`
+/// runs after each wait (to apply delivery reports).
+pub(super) fn send_waiting<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(
+    producer: &BaseProducer<CopyContext>,
+    mut record: BaseRecord<'_, K, P, Box<(usize, i64)>>,
+    operation: &str,
+    mut on_wait: impl FnMut(&BaseProducer<CopyContext>) -> Result<(), ReplicatorError>,
+) -> Result<(), ReplicatorError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(50));
+                on_wait(producer)?;
+            }
+            Err((e, _)) => {
+                return Err(ReplicatorError::Kafka {
+                    operation: operation.to_owned(),
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+}
