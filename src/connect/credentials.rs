@@ -58,6 +58,20 @@ pub struct ClusterCredentials {
     pub client_properties: BTreeMap<String, String>,
 }
 
+#[cfg(test)]
+impl ClusterCredentials {
+    /// A plaintext cluster at one bootstrap address (tests).
+    pub(crate) fn plaintext(name: &str, bootstrap: String) -> Self {
+        ClusterCredentials {
+            name: name.into(),
+            bootstrap_servers: vec![bootstrap],
+            auth: AuthMethod::Plaintext {},
+            msk_arn: None,
+            client_properties: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
 /// One auth method. The YAML key `method` selects the variant.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]

@@ -203,14 +203,7 @@ fn sibling(plan: &Path, suffix: &str) -> PathBuf {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "kcp-migration".into());
-    parent(plan).join(format!("{stem}.{suffix}"))
-}
-
-fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
+    fileio::parent_dir(plan).join(format!("{stem}.{suffix}"))
 }
 
 impl RunStateFile {

@@ -255,13 +255,7 @@ mod tests {
     use super::*;
 
     fn creds(name: &str, bootstrap: String) -> ClusterCredentials {
-        ClusterCredentials {
-            name: name.into(),
-            bootstrap_servers: vec![bootstrap],
-            auth: crate::connect::AuthMethod::Plaintext {},
-            msk_arn: None,
-            client_properties: std::collections::BTreeMap::new(),
-        }
+        ClusterCredentials::plaintext(name, bootstrap)
     }
 
     #[test]

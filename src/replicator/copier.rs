@@ -702,13 +702,7 @@ mod tests {
     use crate::connect::ClusterCredentials;
 
     fn creds(name: &str, bootstrap: String) -> ClusterCredentials {
-        ClusterCredentials {
-            name: name.into(),
-            bootstrap_servers: vec![bootstrap],
-            auth: crate::connect::AuthMethod::Plaintext {},
-            msk_arn: None,
-            client_properties: std::collections::BTreeMap::new(),
-        }
+        ClusterCredentials::plaintext(name, bootstrap)
     }
 
     fn plan() -> LoadedPlan {

@@ -5,7 +5,6 @@
 //! topics are created through the mock's own API and the cluster ids come
 //! from Metadata.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use super::plan::LoadedPlan;
 use super::provenance::HEADER;
 use super::{Observer, RunOptions, Stats, Translation, offset_maps, run};
-use crate::connect::{AuthMethod, ClusterCredentials, ConnectOptions, connect};
+use crate::connect::{ClusterCredentials, ConnectOptions, connect};
 
 /// Remembers how much has been copied, so faults land mid-copy.
 #[derive(Default)]
@@ -33,13 +32,7 @@ impl Observer for Progress {
 }
 
 fn creds(name: &str, bootstrap: String) -> ClusterCredentials {
-    ClusterCredentials {
-        name: name.into(),
-        bootstrap_servers: vec![bootstrap],
-        auth: AuthMethod::Plaintext {},
-        msk_arn: None,
-        client_properties: BTreeMap::new(),
-    }
+    ClusterCredentials::plaintext(name, bootstrap)
 }
 
 /// A partition with more gaps than one map segment holds: every other

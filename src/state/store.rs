@@ -24,7 +24,7 @@ use super::StateError;
 use super::model::{CURRENT_SCHEMA_VERSION, State, ToolInfo};
 use super::upgrade;
 use super::validate::{self, Problem, escape_token};
-use crate::fileio::{self, LockError, LockFile, LockMode, ReadError, WriteOptions};
+use crate::fileio::{self, LockError, LockFile, LockMode, ReadError, WriteOptions, parent_dir};
 
 /// How a command uses the state file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,13 +311,6 @@ fn strip_location(e: &serde_json::Error) -> String {
     match text.rfind(" at line ") {
         Some(i) if e.line() > 0 => text[..i].to_owned(),
         _ => text,
-    }
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
     }
 }
 
