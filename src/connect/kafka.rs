@@ -41,6 +41,15 @@ pub enum ConnectError {
     #[error("cluster `{cluster}`: invalid client configuration: {message}")]
     Config { cluster: String, message: String },
 
+    /// librdkafka refused a setting from the cluster's `client_properties`
+    /// (the value is not shown: it may be a secret).
+    #[error("cluster `{cluster}`: `client_properties.{key}` is not accepted: {message}")]
+    ClientProperty {
+        cluster: String,
+        key: String,
+        message: String,
+    },
+
     #[error("cluster `{cluster}`: authentication with {auth} failed: {detail}")]
     Authentication {
         cluster: String,
@@ -82,13 +91,22 @@ pub enum ConnectError {
 
 impl Diagnostic for ConnectError {
     fn status(&self) -> ExitStatus {
-        ExitStatus::Failure
+        match self {
+            // The credentials file's settings, not the cluster.
+            ConnectError::Config { .. } | ConnectError::ClientProperty { .. } => {
+                ExitStatus::BadInput
+            }
+            _ => ExitStatus::Failure,
+        }
     }
 
     /// What the user can do about it.
     fn hint(&self) -> Option<String> {
         Some(match self {
             ConnectError::Config { .. } => "fix the cluster's `auth` section in the credentials file".to_owned(),
+            ConnectError::ClientProperty { key, .. } => format!(
+                "fix or remove `{key}` under the cluster's `client_properties` in the credentials file (librdkafka's CONFIGURATION.md lists the valid values)"
+            ),
             ConnectError::Authentication { .. } => {
                 "check the username and password (or the IAM identity) in the credentials file, and that the user exists on the cluster with this mechanism".to_owned()
             }
@@ -392,6 +410,27 @@ const PROBE_STEP: Duration = Duration::from_millis(500);
 
 /// Connects to the cluster and proves that it answers and accepts our
 /// credentials, failing fast on authentication, TLS and reachability errors.
+/// A client librdkafka would not create: a refused setting from the
+/// cluster's `client_properties` is named as such, anything else is the
+/// `auth` section's.
+fn config_error(creds: &ClusterCredentials, e: rdkafka::error::KafkaError) -> ConnectError {
+    match e {
+        rdkafka::error::KafkaError::ClientConfig(_, message, key, _)
+            if creds.client_properties.contains_key(&key) =>
+        {
+            ConnectError::ClientProperty {
+                cluster: creds.name.clone(),
+                key,
+                message,
+            }
+        }
+        e => ConnectError::Config {
+            cluster: creds.name.clone(),
+            message: e.to_string(),
+        },
+    }
+}
+
 /// Blocking: call it from `spawn_blocking` in async code.
 pub fn connect(
     creds: &ClusterCredentials,
@@ -400,10 +439,7 @@ pub fn connect(
     let config = client_config(creds)?;
     let consumer: BaseConsumer<KcpContext> = config
         .create_with_context(KcpContext::new(creds))
-        .map_err(|e| ConnectError::Config {
-            cluster: creds.name.clone(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| config_error(creds, e))?;
     let deadline = Instant::now() + options.timeout;
     let mut last_error = None;
     loop {
@@ -560,10 +596,7 @@ impl Connection {
     pub fn admin_client(&self) -> Result<rdkafka::admin::AdminClient<KcpContext>, ConnectError> {
         client_config(&self.creds)?
             .create_with_context(KcpContext::new(&self.creds))
-            .map_err(|e| ConnectError::Config {
-                cluster: self.creds.name.clone(),
-                message: e.to_string(),
-            })
+            .map_err(|e| config_error(&self.creds, e))
     }
 }
 

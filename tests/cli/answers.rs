@@ -90,3 +90,29 @@ fn create_asset_out_naming_a_file_is_bad_input() {
     assert_eq!(r.code, 2);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
 }
+
+/// A value librdkafka refuses in `client_properties` is blamed on that
+/// property, not on the `auth` section, and its value is not echoed (it
+/// may be a secret).
+#[test]
+fn a_bad_client_property_is_named_as_such() {
+    let dir = temp();
+    let creds = dir.path().join("credentials.yaml");
+    std::fs::write(
+        &creds,
+        "clusters:\n  - name: odd\n    bootstrap_servers: [\"127.0.0.1:1\"]\n    auth: { method: plaintext }\n    client_properties:\n      fetch.max.bytes: \"lots\"\n",
+    )
+    .unwrap();
+    let r = kcp_snapshot!(
+        "bad_client_property",
+        dir.path(),
+        kcp()
+            .args(["scan", "clusters", "--timeout", "2", "--state-file"])
+            .arg(dir.path().join("kcp-state.json"))
+            .arg("--credentials-file")
+            .arg(&creds)
+    );
+    assert_eq!(r.code, 1, "every cluster failed");
+    assert!(r.stderr.contains("client_properties.fetch.max.bytes"));
+    assert!(!r.stderr.contains("lots"), "{}", r.stderr);
+}
