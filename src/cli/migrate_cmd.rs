@@ -13,6 +13,13 @@ use crate::output::{Format, Printer};
 use crate::replicator::{self, LoadedPlan, Observer, RunOptions, Stats};
 
 /// Sets `stop` on the first SIGINT or SIGTERM; a second one exits at once.
+/// For commands that save only at their end (scan, discover): the first
+/// SIGINT or SIGTERM ends the process with the documented status 130 (not
+/// the shell's 143 for a SIGTERM death); nothing was saved.
+pub(super) fn exit_on_signal() -> anyhow::Result<()> {
+    install_signal_handlers(Arc::new(AtomicBool::new(true)))
+}
+
 pub(super) fn install_signal_handlers(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

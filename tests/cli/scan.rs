@@ -588,3 +588,41 @@ fn a_scan_in_which_every_cluster_fails_saves_nothing_and_fails() {
     );
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
 }
+
+/// SIGTERM during a scan ends it with the documented status 130
+/// (interrupted), not 143, and saves nothing.
+#[test]
+fn sigterm_during_a_scan_exits_130_and_saves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // A listener that accepts connections and never answers: the scan
+    // waits out its timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let creds = write_credentials(
+        dir.path(),
+        &format!(
+            "clusters:\n  - name: silent\n    bootstrap_servers: [\"{}\"]\n    auth: {{ method: plaintext }}\n",
+            silent.local_addr().unwrap()
+        ),
+    );
+    let state = dir.path().join("s.json");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["scan", "clusters", "--timeout", "30", "--credentials-file"])
+        .arg(&creds)
+        .arg("--state-file")
+        .arg(&state)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(!state.exists());
+}
