@@ -64,6 +64,16 @@ pub enum ConnectError {
         detail: String,
     },
 
+    #[error(
+        "cluster `{cluster}`: the brokers ({servers}) accepted the connection and closed it ({auth}): {detail}"
+    )]
+    ClosedByBroker {
+        cluster: String,
+        servers: String,
+        auth: String,
+        detail: String,
+    },
+
     #[error("cluster `{cluster}`: no bootstrap server answered ({servers}): {detail}")]
     Unreachable {
         cluster: String,
@@ -107,12 +117,20 @@ impl Diagnostic for ConnectError {
             ConnectError::ClientProperty { key, .. } => format!(
                 "fix or remove `{key}` under the cluster's `client_properties` in the credentials file (librdkafka's CONFIGURATION.md lists the valid values)"
             ),
+            ConnectError::Authentication { detail, .. }
+                if detail.contains("Request not valid in current SASL state") =>
+            {
+                "the listener does not use SASL: check the port (a SASL_PLAINTEXT or SASL_SSL listener), or use `method: plaintext` or `tls` for this one".to_owned()
+            }
             ConnectError::Authentication { .. } => {
                 "check the username and password (or the IAM identity) in the credentials file, and that the user exists on the cluster with this mechanism".to_owned()
             }
             ConnectError::Tls { .. } => {
                 "check `ca_cert` (the CA that signed the brokers' certificates), the client certificate if any (its validity dates, and that the brokers trust its CA), and that the port is a TLS listener".to_owned()
             }
+            ConnectError::ClosedByBroker { auth, .. } => format!(
+                "this port's listener probably expects another security protocol than {auth}: check the port against the brokers' listeners (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), or change the cluster's `auth` method"
+            ),
             ConnectError::Unreachable { .. } => {
                 "check the host names and ports, that the brokers are up, and that security groups or firewalls let this machine in".to_owned()
             }
@@ -184,6 +202,14 @@ impl ClientContext for KcpContext {
                 tracing::error!(target: "librdkafka", %cluster, "{fac}: {message}")
             }
             _ => tracing::debug!(target: "librdkafka", %cluster, "{fac}: {message}"),
+        }
+        // A broker that accepted the connection and then closed it: the
+        // listener speaks another security protocol than the client.
+        if fac == "FAIL"
+            && message.contains("connection closed by peer")
+            && let Ok(mut last) = self.last_transport.lock()
+        {
+            *last = Some(message.to_owned());
         }
     }
 
@@ -502,6 +528,18 @@ fn decisive_error(
         {
             ConnectError::Tls {
                 cluster,
+                auth,
+                detail: transport.map(|t| clean_reason(&t)).unwrap_or(detail),
+            }
+        }
+        RDKafkaErrorCode::AllBrokersDown
+            if transport
+                .as_deref()
+                .is_some_and(|t| t.contains("connection closed by peer")) =>
+        {
+            ConnectError::ClosedByBroker {
+                cluster,
+                servers: creds.bootstrap_servers.join(", "),
                 auth,
                 detail: transport.map(|t| clean_reason(&t)).unwrap_or(detail),
             }

@@ -235,3 +235,43 @@ fn wrong_credentials_fail_fast_with_their_own_error() {
     let err = fails_within(&nobody, Duration::from_secs(10));
     assert!(matches!(err, ConnectError::Unreachable { .. }), "{err}");
 }
+
+/// A client whose security protocol does not match the listener is told
+/// so: a plaintext client on a SASL listener (the broker closes the
+/// connection) is not "brokers are down", and a SCRAM client on a plaintext
+/// listener is not "check the password".
+#[test]
+fn a_security_protocol_that_does_not_match_the_listener_is_named() {
+    let tb = require_testbed!();
+    let kafka = KafkaCluster::start(&tb);
+    let dir = tempfile::tempdir().unwrap();
+
+    let plain_on_sasl = creds(
+        dir.path(),
+        &cluster_yaml("dc", &kafka.listener("SASL"), "{ method: plaintext }"),
+        "",
+    );
+    let err = fails_within(&plain_on_sasl, Duration::from_secs(10));
+    assert!(matches!(err, ConnectError::ClosedByBroker { .. }), "{err}");
+    assert!(
+        err.hint().unwrap().contains("another security protocol"),
+        "{:?}",
+        err.hint()
+    );
+
+    let scram_on_plain = creds(
+        dir.path(),
+        &cluster_yaml(
+            "dc",
+            &kafka.bootstrap(),
+            "{ method: sasl_scram, mechanism: SCRAM-SHA-512, username: alice, password: \"${PW}\" }",
+        ),
+        "alice-secret",
+    );
+    let err = fails_within(&scram_on_plain, Duration::from_secs(10));
+    assert!(
+        err.hint().unwrap().contains("does not use SASL"),
+        "{err}: {:?}",
+        err.hint()
+    );
+}
