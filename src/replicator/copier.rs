@@ -286,9 +286,14 @@ impl<'a> Copier<'a> {
     /// partition and producer.
     fn await_first_copy(&mut self, i: usize) -> Result<(), ReplicatorError> {
         let producer = self.links.producer;
+        let mut waited = false;
         while self.slots[i].in_flight > 0 && !self.slots[i].confirmed {
             producer.poll(Duration::from_millis(10));
             apply_deliveries(producer, &mut self.slots)?;
+            waited = true;
+        }
+        if waited && let Some(throttle) = self.throttle.as_mut() {
+            throttle.rest(Instant::now());
         }
         Ok(())
     }

@@ -21,6 +21,14 @@ impl Throttle {
         }
     }
 
+    /// Time until `now` was spent waiting for something else (the first
+    /// acknowledgement of a partition): it builds up no budget.
+    pub(crate) fn rest(&mut self, now: Instant) {
+        if self.last.is_some() {
+            self.last = Some(now);
+        }
+    }
+
     /// Takes `bytes` at `now` and returns how long to wait before going on.
     pub(crate) fn take(&mut self, bytes: u64, now: Instant) -> Duration {
         let capacity = self.rate;
@@ -64,6 +72,17 @@ mod tests {
             "sent {sent} bytes in 10 s at 1000 B/s"
         );
         assert!(sent >= 9_000, "sent only {sent}");
+    }
+
+    #[test]
+    fn a_rest_builds_up_no_budget() {
+        let start = Instant::now();
+        let mut t = Throttle::new(1_000);
+        assert_eq!(t.take(1_000, start), Duration::from_secs(1));
+        // Two seconds spent waiting for something else.
+        let later = start + Duration::from_secs(2);
+        t.rest(later);
+        assert_eq!(t.take(1_000, later), Duration::from_secs(2));
     }
 
     #[test]
