@@ -312,7 +312,7 @@ pub(super) fn execute(
         .into());
     }
     let stop = Arc::new(AtomicBool::new(false));
-    super::migrate_cmd::install_signal_handlers(stop.clone())?;
+    super::signals::install_signal_handlers(stop.clone())?;
     let operator = CliOperator {
         printer,
         spinners: Spinners::new(printer, &["migrate".to_owned()]),
@@ -415,7 +415,7 @@ pub(super) fn rollback(
 ) -> anyhow::Result<ExitStatus> {
     let l = load_plan(&args.plan)?;
     let stop = Arc::new(AtomicBool::new(false));
-    super::migrate_cmd::install_signal_handlers(stop.clone())?;
+    super::signals::install_signal_handlers(stop.clone())?;
     let operator = CliOperator {
         printer,
         spinners: Spinners::new(printer, &["migrate".to_owned()]),

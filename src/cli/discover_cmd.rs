@@ -25,7 +25,7 @@ pub(super) fn run(
         printer.data(&format!("{:#}\n", iam_policy()))?;
         return Ok(ExitStatus::Success);
     }
-    super::migrate_cmd::exit_on_signal()?;
+    super::signals::exit_on_signal()?;
     let (period, lookback_days) = match args.metrics_granularity {
         Granularity::OneMinute => (60, 15),
         Granularity::FiveMinutes => (300, 63),

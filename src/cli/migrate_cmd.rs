@@ -2,7 +2,7 @@
 //! running the cutover and rollback come with the cutover issue).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::args::{GlobalArgs, MigrateReplicateArgs};
@@ -11,42 +11,6 @@ use crate::connect::CredentialsFile;
 use crate::exit::ExitStatus;
 use crate::output::{Format, Printer};
 use crate::replicator::{self, LoadedPlan, Observer, RunOptions, Stats};
-
-/// Sets `stop` on the first SIGINT or SIGTERM; a second one exits at once.
-/// For commands that save only at their end (scan, discover): the first
-/// SIGINT or SIGTERM ends the process with the documented status 130 (not
-/// the shell's 143 for a SIGTERM death); nothing was saved.
-pub(super) fn exit_on_signal() -> anyhow::Result<()> {
-    install_signal_handlers(Arc::new(AtomicBool::new(true)))
-}
-
-pub(super) fn install_signal_handlers(stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("kcp-signals".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let Ok(mut term) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                else {
-                    return;
-                };
-                for _ in 0..2 {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                    if stop.swap(true, Ordering::SeqCst) {
-                        #[allow(clippy::exit)] // a second signal means "now"
-                        std::process::exit(i32::from(ExitStatus::Interrupted.code()));
-                    }
-                }
-            });
-        })?;
-    Ok(())
-}
 
 struct CliObserver<'a> {
     printer: &'a Printer,
@@ -89,7 +53,7 @@ pub(super) fn replicate(
     let source = creds.cluster(&plan.plan.source)?.clone();
     let target = creds.cluster(&plan.plan.target)?.clone();
     let stop = Arc::new(AtomicBool::new(false));
-    install_signal_handlers(stop.clone())?;
+    super::signals::install_signal_handlers(stop.clone())?;
     let observer = CliObserver {
         printer,
         spinners: Spinners::new(printer, &["replicate".to_owned()]),

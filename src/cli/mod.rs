@@ -13,6 +13,7 @@ mod migrate_cmd;
 mod progress;
 mod report_cmd;
 mod scan_cmd;
+mod signals;
 mod state_cmd;
 
 use std::process::ExitCode;

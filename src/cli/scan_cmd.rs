@@ -20,7 +20,7 @@ pub(super) fn clusters(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    super::migrate_cmd::exit_on_signal()?;
+    super::signals::exit_on_signal()?;
     let creds = CredentialsFile::load(&args.credentials_file)?;
     let selected: Vec<&ClusterCredentials> = if args.clusters.is_empty() {
         creds.clusters.iter().collect()

@@ -149,7 +149,7 @@ pub fn offset_maps(
         .into_iter()
         .map(|o| (o.partition, o.offset.unwrap_or(0)))
         .collect();
-    let group = format!("kcp-replicator.{}.reader", plan.plan.name);
+    let group = format!("{}.reader", super::copier::replicator_group(plan));
     let reader = consumer(
         target,
         &[("group.id", &group), ("enable.auto.commit", "false")],

@@ -25,6 +25,29 @@ fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
     Ok(rt.block_on(f))
 }
 
+/// The selected source topics whose metadata reads without error, and the
+/// last selected one whose metadata carries an error (a leader not
+/// available yet), if any.
+type SourceTopics = (BTreeMap<String, i32>, Option<(String, RDKafkaErrorCode)>);
+
+fn read_source_topics(
+    conn: &Connection,
+    plan: &LoadedPlan,
+) -> Result<SourceTopics, ReplicatorError> {
+    let md = conn.fetch_metadata(None)?;
+    let mut topics = BTreeMap::new();
+    let mut unavailable = None;
+    for t in md.topics().iter().filter(|t| plan.selects(t.name())) {
+        match t.error() {
+            None => {
+                topics.insert(t.name().to_owned(), t.partitions().len() as i32);
+            }
+            Some(e) => unavailable = Some((t.name().to_owned(), RDKafkaErrorCode::from(e))),
+        }
+    }
+    Ok((topics, unavailable))
+}
+
 /// The selected source topics whose metadata reads without error, for topic
 /// discovery while copying: one unavailable for now is found at a later
 /// round.
@@ -32,36 +55,20 @@ pub(super) fn available_source_topics(
     conn: &Connection,
     plan: &LoadedPlan,
 ) -> Result<BTreeMap<String, i32>, ReplicatorError> {
-    let md = conn.fetch_metadata(None)?;
-    Ok(md
-        .topics()
-        .iter()
-        .filter(|t| t.error().is_none() && plan.selects(t.name()))
-        .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
-        .collect())
+    Ok(read_source_topics(conn, plan)?.0)
 }
 
 /// The selected source topics and their partition counts. A selected topic
-/// whose metadata carries an error (a leader not available yet) is asked
-/// for again until the connection's timeout, then stops the run: leaving
-/// it out would let a copy call itself caught up without it.
+/// whose metadata carries an error is asked for again until the
+/// connection's timeout, then stops the run: leaving it out would let a
+/// copy call itself caught up without it.
 pub(super) fn source_topics(
     conn: &Connection,
     plan: &LoadedPlan,
 ) -> Result<BTreeMap<String, i32>, ReplicatorError> {
     let deadline = Instant::now() + conn.timeout();
     loop {
-        let md = conn.fetch_metadata(None)?;
-        let mut topics = BTreeMap::new();
-        let mut unavailable = None;
-        for t in md.topics().iter().filter(|t| plan.selects(t.name())) {
-            match t.error() {
-                None => {
-                    topics.insert(t.name().to_owned(), t.partitions().len() as i32);
-                }
-                Some(e) => unavailable = Some((t.name().to_owned(), RDKafkaErrorCode::from(e))),
-            }
-        }
+        let (topics, unavailable) = read_source_topics(conn, plan)?;
         match unavailable {
             None => return Ok(topics),
             Some((topic, code)) if Instant::now() >= deadline => {
