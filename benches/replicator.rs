@@ -21,6 +21,9 @@
 //! 6. memory: the replicator copies a second topic whose backlog (60,000
 //!    records of 8 KiB, ~490 MB) is several times every client buffer;
 //!    its peak RSS shows whether memory stays bounded whatever the backlog.
+//! 7. transactions: the replicator copies the N records again, to a fresh
+//!    target, with `transactions: true` (the fence against a frozen or
+//!    second copier); printed as a ratio of run 5.
 //!
 //! The replicator's rate is printed as a ratio of each limit.
 #![allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub)] // a benchmark reports on stdout
@@ -279,11 +282,17 @@ struct Run {
 
 /// Runs `kcp migrate replicate --until-caught-up` on `topic`, sampling its
 /// CPU time and peak RSS from /proc.
-fn replicate(source: &support::KafkaCluster, target: &support::KafkaCluster, topic: &str) -> Run {
+/// `replication` is the plan's `replication:` section (YAML lines), if any.
+fn replicate(
+    source: &support::KafkaCluster,
+    target: &support::KafkaCluster,
+    topic: &str,
+    replication: &str,
+) -> Run {
     let dir = tempfile::tempdir().unwrap();
     support::write_pair_credentials(dir.path(), source, target);
     let plan = dir.path().join("plan.yaml");
-    std::fs::write(&plan, format!("version: 1\nname: bench\ncredentials_file: credentials.yaml\nsource: src\ntarget: dst\ntopics: {{ include: {topic} }}\n")).unwrap();
+    std::fs::write(&plan, format!("version: 1\nname: bench\ncredentials_file: credentials.yaml\nsource: src\ntarget: dst\ntopics: {{ include: {topic} }}\n{replication}")).unwrap();
     let started = Instant::now();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
         .args([
@@ -376,7 +385,7 @@ fn main() {
     drop(target);
     let target = support::KafkaCluster::start_named(&tb, "target_cluster");
 
-    let run = replicate(&source, &target, "load");
+    let run = replicate(&source, &target, "load", "");
     let (replicate_time, cpu, rss) = (run.wall, run.cpu, run.rss);
     let (first, last) = (run.first, run.last);
     let steady = match (first, last) {
@@ -389,7 +398,18 @@ fn main() {
     let target = support::KafkaCluster::start_named(&tb, "target_cluster");
     create(&source.bootstrap(), "large");
     produce_load(&source.bootstrap(), "large", false, LARGE);
-    let large = replicate(&source, &target, "large");
+    let large = replicate(&source, &target, "large", "");
+
+    // The cost of the fence: the same copy in target transactions
+    // (`transactions: true`, a commit per 2 s checkpoint), on a fresh target.
+    drop(target);
+    let target = support::KafkaCluster::start_named(&tb, "target_cluster");
+    let fenced = replicate(
+        &source,
+        &target,
+        "load",
+        "replication:\n  transactions: true\n",
+    );
 
     let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64();
     let mb = |d: Duration| (RECORDS * (VALUE + 12)) as f64 / 1e6 / d.as_secs_f64();
@@ -451,6 +471,12 @@ fn main() {
         "replicator CPU: {:.2} s per million records; peak RSS {:.0} MB (target < 300 MB)",
         cpu / RECORDS as f64 * 1e6,
         rss
+    );
+    println!(
+        "replicator with transactions: {:>9.0} records/s (start-up included); with / without: {:.2}; CPU {:.2} s per million records",
+        rate(fenced.wall),
+        rate(fenced.wall) / rate(replicate_time),
+        fenced.cpu / RECORDS as f64 * 1e6
     );
     let large_bytes = (LARGE.records * (LARGE.value + 12)) as f64;
     println!(

@@ -158,22 +158,26 @@ pub fn verify(
     let dst = connect(target, ConnectOptions { timeout })?;
     let maps = replicator::offset_maps(plan, &src, &dst)?;
     let (src_id, dst_id) = (replicator::cluster_id(&src)?, replicator::cluster_id(&dst)?);
-    let isolation = if plan.plan.replication.read_committed {
+    let source_isolation = if plan.plan.replication.read_committed {
         "read_committed"
     } else {
         "read_uncommitted"
     };
-    let settings = [
-        ("group.id", "kcp-verify"),
-        ("enable.auto.commit", "false"),
-        ("isolation.level", isolation),
-        ("enable.partition.eof", "false"),
-        // Partitions are read one after another: do not let each fetch
-        // wait for more data than the range holds.
-        ("fetch.wait.max.ms", "50"),
-    ];
-    let src_reader = replicator::consumer(source, &settings)?;
-    let dst_reader = replicator::consumer(target, &settings)?;
+    let settings = |isolation| {
+        [
+            ("group.id", "kcp-verify"),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", isolation),
+            ("enable.partition.eof", "false"),
+            // Partitions are read one after another: do not let each fetch
+            // wait for more data than the range holds.
+            ("fetch.wait.max.ms", "50"),
+        ]
+    };
+    let src_reader = replicator::consumer(source, &settings(source_isolation))?;
+    // The target's committed records only: copies in an aborted
+    // transaction (a fenced or crashed copier's) never happened.
+    let dst_reader = replicator::consumer(target, &settings("read_committed"))?;
     // Know every topic's leaders up front: assigning a topic the client has
     // not seen costs a metadata round of its own.
     for reader in [&src_reader, &dst_reader] {
@@ -187,7 +191,7 @@ pub fn verify(
         .map(|(t, p)| (plan.target_topic(t), *p))
         .collect();
     let target_ends: BTreeMap<(String, i32), i64> =
-        admin::list_offsets(&dst, &target_parts, OffsetSpec::Latest)?
+        admin::list_offsets(&dst, &target_parts, OffsetSpec::LastStable)?
             .into_iter()
             .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
             .collect();

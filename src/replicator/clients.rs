@@ -156,8 +156,9 @@ pub(super) fn source_consumer(
         .map_err(ReplicatorError::kafka("creating the source consumer"))
 }
 
-/// The target producer: idempotent, gapless, `acks=all`, always; the rest are
-/// tuning defaults the target's `client_properties` may override.
+/// The target producer: idempotent, `acks=all`, and either gapless or
+/// transactional (the plan's `transactions`), always; the rest are tuning
+/// defaults the target's `client_properties` may override.
 ///
 /// `record_limit` is the smallest `max.message.bytes` of the target topics,
 /// where known: a batch must fit in it, since librdkafka does not split a
@@ -180,14 +181,22 @@ pub(super) fn target_producer(
             ("message.max.bytes", "20971520"),
         ],
     );
-    // Gapless: a record that fails for good (too large, timed out) is a
-    // fatal producer error, never a hole with later records landing after
-    // it, which a restart would take for a gap on the source.
     config
         .set("enable.idempotence", "true")
-        .set("enable.gapless.guarantee", "true")
         .set("acks", "all")
         .set("compression.type", &plan.plan.replication.compression);
+    if plan.plan.replication.transactions {
+        // A record that fails for good aborts its transaction: nothing
+        // after it becomes visible (see `txn`).
+        config
+            .set("transactional.id", super::txn::transactional_id(plan))
+            .set("transaction.timeout.ms", "60000");
+    } else {
+        // Gapless: a record that fails for good (too large, timed out) is
+        // a fatal producer error, never a hole with later records landing
+        // after it, which a restart would take for a gap on the source.
+        config.set("enable.gapless.guarantee", "true");
+    }
     config
         .create_with_context(CopyContext::new(target, None))
         .map_err(ReplicatorError::kafka("creating the target producer"))

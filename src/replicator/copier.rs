@@ -34,6 +34,7 @@ use super::slot::{self, Slot};
 use super::stats::{self, Observer, Summary};
 use super::target;
 use super::throttle::Throttle;
+use super::txn::Transactions;
 use crate::connect::admin::{self, OffsetSpec};
 use crate::connect::{Connection, KcpContext};
 
@@ -86,6 +87,8 @@ pub(super) struct Copier<'a> {
     timers: Timers,
     window: Window,
     throttle: Option<Throttle>,
+    /// The plan's target transactions, committed at each checkpoint.
+    txn: Option<Transactions<'a>>,
 }
 
 /// What the loop does after a tick.
@@ -111,6 +114,7 @@ impl<'a> Copier<'a> {
             .max_bytes_per_sec
             .or(links.plan.plan.replication.max_bytes_per_sec)
             .map(Throttle::new);
+        let txn = Transactions::of(links.producer, links.plan, links.options.timeout);
         let mut copier = Copier {
             links,
             started,
@@ -135,6 +139,7 @@ impl<'a> Copier<'a> {
                 bytes: 0,
             },
             throttle,
+            txn,
         };
         copier.add_topics(topics)?;
         // Record where each partition starts before copying anything, so
@@ -147,11 +152,26 @@ impl<'a> Copier<'a> {
     /// Copies until `stop` is set or, with `until_caught_up`, until every
     /// partition is copied; then drains.
     pub(super) fn run(mut self, stop: &AtomicBool) -> Result<Summary, ReplicatorError> {
-        match self.copy(stop) {
+        let txn = self.txn;
+        let result = match self.copy(stop) {
             Ok(()) => self.drain(stop.load(Ordering::Relaxed)),
             Err(e) if is_fatal(&e) => Err(self.cause_of_fatal(e)),
             Err(e) => Err(e),
-        }
+        };
+        let Some(txn) = txn else {
+            return result;
+        };
+        // A fenced producer fails every call with whatever error came
+        // first; the fencing is the cause. Any other failure leaves an open
+        // transaction, aborted so that its records never show.
+        result.map_err(|e| match e {
+            ReplicatorError::Fenced { .. } => e,
+            _ if txn.fenced() => txn.fenced_error(),
+            _ => {
+                txn.abort();
+                e
+            }
+        })
     }
 
     /// The copy loop, until stopped or caught up.
@@ -591,7 +611,8 @@ impl<'a> Copier<'a> {
     }
 
     /// Writes the maps that changed (active partitions only: a revoked
-    /// partition's map is the next owner's to write).
+    /// partition's map is the next owner's to write); with transactions,
+    /// commits them with every copy sent so far.
     fn checkpoint(&mut self) -> Result<(), ReplicatorError> {
         let map_topic = &self.links.plan.plan.replication.offset_map_topic;
         for s in self.slots.iter_mut().filter(|s| s.dirty && s.active) {
@@ -611,7 +632,10 @@ impl<'a> Copier<'a> {
             }
             s.dirty = false;
         }
-        Ok(())
+        match self.txn {
+            Some(txn) => txn.commit(),
+            None => Ok(()),
+        }
     }
 
     /// Stops fetching, flushes, applies the last deliveries and writes the

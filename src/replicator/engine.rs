@@ -23,6 +23,7 @@ use super::map_store;
 use super::plan::LoadedPlan;
 use super::stats::{Observer, Summary};
 use super::target::{self, ensure_map_topic, source_topics};
+use super::txn::Transactions;
 use crate::connect::{ClusterCredentials, ConnectOptions, connect};
 
 /// How to run.
@@ -67,7 +68,11 @@ pub fn run(
             // whose response was lost was written. Where it landed is
             // unknown, so the run starts over from the target's truth
             // (the crash-resume path) instead of guessing.
-            Err(e @ ReplicatorError::Unconfirmed { .. }) if restarts < MAX_RESTARTS => {
+            // An aborted target transaction: nothing of it is visible, so
+            // the same restart picks up from what was committed.
+            Err(e @ (ReplicatorError::Unconfirmed { .. } | ReplicatorError::Aborted { .. }))
+                if restarts < MAX_RESTARTS =>
+            {
                 restarts += 1;
                 observer.notice(&format!("{e}; resuming from what the target holds"));
             }
@@ -116,15 +121,22 @@ fn run_once(
     let map_watermarks = ensure_map_topic(&dst, map_topic)?;
     tracing::debug!(elapsed = ?started.elapsed(), "start-up: topics listed, target prepared");
 
+    // With transactions, earlier copiers of the plan are fenced before
+    // anything is read from the target: what it holds is then final.
+    let producer = Arc::new(clients::target_producer(target, plan, record_limit)?);
+    if let Some(txn) = Transactions::of(&producer, plan, options.timeout) {
+        txn.init()?;
+    }
     // Maps as last checkpointed; each is repaired from what is really on
-    // the target when its partition is added.
+    // the target when its partition is added. Committed records only: an
+    // aborted transaction's copies never happened.
     let group = replicator_group(plan);
     let reader = clients::consumer(
         target,
         &[
             ("group.id", &group),
             ("enable.auto.commit", "false"),
-            ("isolation.level", "read_uncommitted"),
+            ("isolation.level", "read_committed"),
         ],
     )?;
     let maps = map_store::load(
@@ -135,7 +147,6 @@ fn run_once(
         options.timeout,
     )?;
     tracing::debug!(elapsed = ?started.elapsed(), "start-up: offset maps loaded");
-    let producer = Arc::new(clients::target_producer(target, plan, record_limit)?);
     // Scale-out: the rebalance handler works with its own connections.
     let group_state = if plan.plan.replication.scale_out {
         Some(Arc::new(GroupState::new(
@@ -146,7 +157,7 @@ fn run_once(
                 &[
                     ("group.id", &format!("{group}.reader")),
                     ("enable.auto.commit", "false"),
-                    ("isolation.level", "read_uncommitted"),
+                    ("isolation.level", "read_committed"),
                 ],
             )?,
             plan.clone(),

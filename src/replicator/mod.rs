@@ -17,6 +17,8 @@
 //! - [`deleted`]: records deleted on the source before their copy.
 //! - `group`: scale-out, partitions shared by several processes through a
 //!   consumer group on the source.
+//! - `txn`: target transactions (plan key `transactions`), the fence
+//!   against a frozen or second copier.
 //!
 //! Dependencies run one way: engine → copier → (group → resume → target) →
 //! clients. No dependency on the CLI: progress goes through
@@ -40,6 +42,7 @@ mod slot;
 pub mod stats;
 mod target;
 pub(crate) mod throttle;
+mod txn;
 
 use crate::exit::{Diagnostic, ExitStatus};
 use rdkafka::error::KafkaError;
@@ -145,6 +148,20 @@ pub enum ReplicatorError {
         "the source answered a fetch with `offset out of range` for a partition kcp cannot place: {detail}"
     )]
     OutOfRange { detail: String },
+    /// Another copier of the plan started transactions with the plan's
+    /// transactional id: this one's producer is fenced.
+    #[error(
+        "another copier of plan `{plan}` took over (transactional id `{transactional_id}` on the target): this one stops, and nothing it wrote since its last commit becomes visible"
+    )]
+    Fenced {
+        plan: String,
+        transactional_id: String,
+    },
+    /// A target transaction that had to be aborted (a record or a commit
+    /// failed): nothing of it is visible; the run starts over from what the
+    /// target committed.
+    #[error("a target transaction was aborted: {reason}")]
+    Aborted { reason: String },
 }
 
 impl ReplicatorError {
@@ -199,8 +216,12 @@ impl Diagnostic for ReplicatorError {
             ReplicatorError::OutOfRange { .. } => Some(
                 "check the source topic (was it deleted and re-created, or did a broker lose data?) before running again".into(),
             ),
+            ReplicatorError::Fenced { .. } => Some(
+                "look for another `kcp migrate replicate` or `kcp migrate execute` of this plan (another host, a restarted pod): one copier per plan; if the other one is meant to run, nothing is to be done".into(),
+            ),
             ReplicatorError::Kafka { .. }
             | ReplicatorError::Stalled { .. }
+            | ReplicatorError::Aborted { .. }
             | ReplicatorError::Unconfirmed { .. } => {
                 Some("run the same command again: it resumes from what is on the target, without loss or duplicates".into())
             }

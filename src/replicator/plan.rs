@@ -14,6 +14,7 @@
 //!   read_committed: true
 //!   max_bytes_per_sec: 50000000
 //!   checkpoint_interval_ms: 2000
+//!   transactions: true                    # fence a frozen or second copier
 //! ```
 
 use crate::exit::{Diagnostic, ExitStatus};
@@ -175,6 +176,14 @@ pub struct ReplicationSettings {
     /// DeleteRecords) before they were copied.
     #[serde(default)]
     pub on_deleted_records: OnDeleted,
+    /// Write the copies and the offset-map checkpoints in target
+    /// transactions under one transactional id per plan: a copier that was
+    /// frozen, partitioned away or started twice is fenced, and nothing it
+    /// wrote after the last commit ever becomes visible. Costs one commit
+    /// per checkpoint interval, and each commit leaves a control record in
+    /// every target partition it wrote (a new run in that partition's map).
+    #[serde(default)]
+    pub transactions: bool,
 }
 
 /// What the replicator does when records it has not copied yet are deleted
@@ -216,6 +225,7 @@ impl Default for ReplicationSettings {
             topic_discovery_interval_secs: default_discovery_secs(),
             scale_out: false,
             on_deleted_records: OnDeleted::Stop,
+            transactions: false,
         }
     }
 }
@@ -320,6 +330,12 @@ impl LoadedPlan {
                     }
                 }
             }
+        }
+        if plan.replication.transactions && plan.replication.scale_out {
+            return Err(invalid(
+                "replication.transactions",
+                "cannot be combined with `scale_out` yet: one transactional id per plan fences every process but one; use one copier per plan with transactions, or scale out without them".into(),
+            ));
         }
         if plan.replication.checkpoint_interval_ms == 0 {
             return Err(invalid(

@@ -51,7 +51,7 @@ pub(super) fn resume_maps(
         .iter()
         .map(|(t, p)| (plan.target_topic(t), *p))
         .collect();
-    let target_hw = admin::list_offsets(dst, &target_parts, OffsetSpec::Latest)?;
+    let target_hw = admin::list_offsets(dst, &target_parts, OffsetSpec::LastStable)?;
     let hw_of: HashMap<(String, i32), i64> = target_hw
         .into_iter()
         .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
@@ -145,7 +145,7 @@ pub fn offset_maps(
         .filter(|t| t.error().is_none())
         .flat_map(|t| t.partitions().iter().map(|p| (map_topic.clone(), p.id())))
         .collect();
-    let watermarks: Vec<(i32, i64)> = admin::list_offsets(dst, &map_parts, OffsetSpec::Latest)?
+    let watermarks: Vec<(i32, i64)> = admin::list_offsets(dst, &map_parts, OffsetSpec::LastStable)?
         .into_iter()
         .map(|o| (o.partition, o.offset.unwrap_or(0)))
         .collect();
@@ -168,7 +168,7 @@ pub fn offset_maps(
         .flat_map(|(t, n)| (0..*n).map(move |p| (plan.target_topic(t), p)))
         .filter(|key| on_target.contains(key))
         .collect();
-    let hw: HashMap<(String, i32), i64> = admin::list_offsets(dst, &parts, OffsetSpec::Latest)?
+    let hw: HashMap<(String, i32), i64> = admin::list_offsets(dst, &parts, OffsetSpec::LastStable)?
         .into_iter()
         .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
         .collect();

@@ -469,7 +469,7 @@ pub(super) fn ensure_map_topic(
             partitions.len()
         )));
     }
-    let hw = admin::list_offsets(dst, &partitions, OffsetSpec::Latest)?;
+    let hw = admin::list_offsets(dst, &partitions, OffsetSpec::LastStable)?;
     Ok(hw
         .into_iter()
         .map(|o| (o.partition, o.offset.unwrap_or(0)))

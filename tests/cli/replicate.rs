@@ -574,13 +574,26 @@ fn max_bytes_per_sec_holds_the_rate() {
         "copied 400 kB in {:.1} s at 100 kB/s",
         last - first
     );
-    for s in &copying {
-        assert!(
-            // A sample's window is the stats interval as the loop met it;
-            // on a loaded machine it may be cut short.
-            s["bytes_per_sec"].as_f64().unwrap() <= 140_000.0,
-            "sample over the limit: {s}"
-        );
+    // The contract of a token bucket holding one second of budget: over
+    // any span, at most the rate times the span plus one second's worth.
+    // (A 200 ms window right after the process was descheduled on a loaded
+    // machine may see most of that second's budget at once.)
+    let at = |s: &serde_json::Value| {
+        (
+            s["elapsed_secs"].as_f64().unwrap(),
+            s["bytes"].as_f64().unwrap(),
+        )
+    };
+    for (i, a) in copying.iter().enumerate() {
+        for b in &copying[i + 1..] {
+            let ((t0, b0), (t1, b1)) = (at(a), at(b));
+            assert!(
+                b1 - b0 <= 100_000.0 * (t1 - t0) + 100_000.0 + 1_000.0,
+                "{:.0} bytes in {:.2} s at 100 kB/s: from {a} to {b}",
+                b1 - b0,
+                t1 - t0
+            );
+        }
     }
 }
 
@@ -1316,4 +1329,160 @@ fn a_record_that_does_not_fit_on_the_target_stops_the_copy_without_a_hole() {
     let r = replicate(&p.plan, &["--until-caught-up"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_exact_copy(&p, "edge", 1);
+}
+
+/// A copier frozen mid-copy (SIGSTOP: a paused VM, a long GC, a network
+/// partition) whose successor took over writes nothing once it wakes: with
+/// `transactions: true` its open transaction was aborted and its producer
+/// fenced when the successor started, so none of the records it still had
+/// queued or sends afterwards become visible, and it stops saying why.
+/// Without transactions the woken copier goes on copying from where it was
+/// and duplicates what its successor copied.
+#[test]
+fn a_frozen_copier_woken_after_its_successor_took_over_writes_nothing() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    let plan = std::fs::read_to_string(&p.plan).unwrap();
+    std::fs::write(&p.plan, format!("{plan}  transactions: true\n")).unwrap();
+    const PARTITIONS: i32 = 4;
+    const RECORDS: usize = 40_000;
+    create_topics(&p.source.bootstrap(), &[("frozen", PARTITIONS, &[])]);
+    load_sequence(&p.source.bootstrap(), "frozen", PARTITIONS, RECORDS);
+
+    // The first copier, throttled so that it is mid-copy when frozen.
+    let mut first = spawn_replicator(&p.plan, &["--max-bytes-per-sec", "150000"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while target_count(&p, "frozen", PARTITIONS).is_none_or(|c| c < 2_000) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first copier copied nothing: {}",
+            replicator_log(&p.plan)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&first, "STOP");
+    // Its successor copies everything, then stops.
+    let out = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The frozen one wakes up with records fetched and queued.
+    signal(&first, "CONT");
+    let status = wait_or_kill(&mut first, Duration::from_secs(60));
+    let log = replicator_log(&p.plan);
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(1),
+        "the woken copier must stop on its own: {log}"
+    );
+    assert!(
+        log.contains("another copier of plan `test` took over"),
+        "the woken copier says why it stopped: {log}"
+    );
+    assert_exact_copy(&p, "frozen", PARTITIONS);
+}
+
+/// Sends a signal (`STOP`, `CONT`, ...) to a child process.
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
+/// The fault suite's main case, with `transactions: true`: ten SIGKILLs at
+/// pseudo-random moments while a transactional producer keeps writing to
+/// the source (every third transaction aborted), then a final run. The
+/// target (read committed) holds exactly the source's committed records,
+/// in order with their provenance, and every committed source offset
+/// translates to the target offset of its own copy.
+#[test]
+fn ten_sigkills_while_transactions_commit_and_abort_lose_and_duplicate_nothing() {
+    use rdkafka::producer::Producer;
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    let text = std::fs::read_to_string(&p.plan).unwrap();
+    std::fs::write(&p.plan, format!("{text}  transactions: true\n")).unwrap();
+    const PARTITIONS: i32 = 3;
+    create_topics(&p.source.bootstrap(), &[("txn", PARTITIONS, &[])]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (bootstrap, stop) = (p.source.bootstrap(), stop.clone());
+        std::thread::spawn(move || {
+            let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("transactional.id", "source-writer")
+                .set("linger.ms", "5")
+                .create()
+                .unwrap();
+            producer.init_transactions(Duration::from_secs(30)).unwrap();
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                producer.begin_transaction().unwrap();
+                for i in 0..60 {
+                    let value = format!("txn-{n}-{i}");
+                    send(
+                        &producer,
+                        BaseRecord::<str, str>::to("txn")
+                            .partition((i % PARTITIONS as u64) as i32)
+                            .key(&value)
+                            .payload(&value),
+                    );
+                }
+                // Delivered first, so that an abort has records to abort.
+                producer.flush(Duration::from_secs(30)).unwrap();
+                if n % 3 == 2 {
+                    producer.abort_transaction(Duration::from_secs(30)).unwrap();
+                } else {
+                    producer
+                        .commit_transaction(Duration::from_secs(30))
+                        .unwrap();
+                }
+                n += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            n
+        })
+    };
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for kill in 0..10 {
+        let mut child = spawn_replicator(&p.plan, &["--max-bytes-per-sec", "100000"]);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(1_500 + seed % 2_500));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run {kill} ended on its own: {}",
+            replicator_log(&p.plan)
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let transactions = writer.join().unwrap();
+    let out = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    eprintln!("{transactions} source transactions, 10 SIGKILLs");
+    assert!(transactions > 30, "the writer kept writing: {transactions}");
+    assert_exact_copy(&p, "txn", PARTITIONS);
+    let maps = offset_maps(&p);
+    for partition in 0..PARTITIONS {
+        let map = &maps[&("txn".to_owned(), partition)];
+        let copies = read_partition(&p.target.bootstrap(), "txn", partition, 0);
+        for copy in &copies {
+            let src: i64 = provenance(copy)
+                .unwrap()
+                .rsplit(';')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(
+                map.translate(src),
+                Translation::Exact(copy.offset),
+                "txn-{partition} source offset {src}"
+            );
+        }
+    }
 }

@@ -1,0 +1,131 @@
+//! Target transactions (`replication.transactions: true` in the plan): the
+//! fence against a copier that was frozen, cut off or started twice.
+//!
+//! Every copier of a plan uses the same transactional id, so the newest
+//! one's `InitProducerId` aborts the previous one's open transaction and
+//! bumps the producer epoch: whatever the previous one still sends is
+//! refused by the brokers, and nothing it wrote since its last commit
+//! becomes visible to `read_committed` readers (every target reader of kcp
+//! is one). Copies and offset-map checkpoints are committed together at each
+//! checkpoint; a restart resumes from the committed records only.
+
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaError};
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::ReplicatorError;
+use super::clients::CopyContext;
+use super::plan::LoadedPlan;
+
+/// The plan's transactional id on the target.
+pub(super) fn transactional_id(plan: &LoadedPlan) -> String {
+    format!("kcp-replicator.{}", plan.plan.name)
+}
+
+/// A producer's transactions, when the plan asks for them.
+#[derive(Clone, Copy)]
+pub(super) struct Transactions<'a> {
+    producer: &'a BaseProducer<CopyContext>,
+    plan: &'a LoadedPlan,
+    timeout: Duration,
+}
+
+impl<'a> Transactions<'a> {
+    /// `None` when the plan does not use transactions.
+    pub(super) fn of(
+        producer: &'a BaseProducer<CopyContext>,
+        plan: &'a LoadedPlan,
+        timeout: Duration,
+    ) -> Option<Self> {
+        plan.plan.replication.transactions.then_some(Transactions {
+            producer,
+            plan,
+            timeout,
+        })
+    }
+
+    /// Fences every earlier copier of the plan (their open transaction is
+    /// aborted), then opens the first transaction. Must come before anything
+    /// is read from the target: only then is what it holds final.
+    pub(super) fn init(&self) -> Result<(), ReplicatorError> {
+        self.producer
+            .init_transactions(self.timeout * 3)
+            .map_err(|e| self.error("starting target transactions", e))?;
+        self.begin()
+    }
+
+    fn begin(&self) -> Result<(), ReplicatorError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| self.error("beginning a target transaction", e))
+    }
+
+    /// Commits what was sent since the last commit (flushing it first) and
+    /// opens the next transaction. An abortable failure aborts: the run
+    /// then starts over from what the target committed.
+    pub(super) fn commit(&self) -> Result<(), ReplicatorError> {
+        let mut attempts = 0;
+        loop {
+            match self.producer.commit_transaction(self.timeout * 3) {
+                Ok(()) => return self.begin(),
+                Err(KafkaError::Transaction(e)) if e.is_retriable() && attempts < 3 => {
+                    attempts += 1;
+                }
+                Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
+                    let _ = self.producer.abort_transaction(self.timeout * 3);
+                    return Err(ReplicatorError::Aborted {
+                        reason: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(self.error("committing a target transaction", e)),
+            }
+        }
+    }
+
+    /// Aborts the open transaction, if it can (a run that stops on an
+    /// error): its records never become visible either way.
+    pub(super) fn abort(&self) {
+        let _ = self.producer.abort_transaction(self.timeout);
+    }
+
+    /// The producer was fenced: its fatal error says so.
+    pub(super) fn fenced(&self) -> bool {
+        self.producer
+            .client()
+            .fatal_error()
+            .is_some_and(|(code, _)| is_fencing(code))
+    }
+
+    /// An error of a transactional call: fencing is named, the rest is a
+    /// Kafka error of `operation`.
+    fn error(&self, operation: &str, e: KafkaError) -> ReplicatorError {
+        let code = match &e {
+            KafkaError::Transaction(t) => Some(RDKafkaError::code(t)),
+            other => other.rdkafka_error_code(),
+        };
+        if code.is_some_and(is_fencing) || self.fenced() {
+            return self.fenced_error();
+        }
+        ReplicatorError::kafka(operation)(e)
+    }
+
+    /// The error a fenced copier stops with.
+    pub(super) fn fenced_error(&self) -> ReplicatorError {
+        ReplicatorError::Fenced {
+            plan: self.plan.plan.name.clone(),
+            transactional_id: transactional_id(self.plan),
+        }
+    }
+}
+
+/// Codes that mean "a newer producer with this transactional id exists".
+fn is_fencing(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::Fenced
+    )
+}
