@@ -260,9 +260,9 @@ pub struct ReportArgs {
     /// Only this cluster (repeatable)
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
-    /// Report format
-    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
-    pub format: ReportFormat,
+    /// Report format [default: md; json with --output json]
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
     /// Write to this file instead of stdout
     #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,

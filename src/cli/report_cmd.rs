@@ -3,8 +3,9 @@
 use anyhow::Context;
 use chrono::Utc;
 
-use super::args::{GlobalArgs, ReportArgs, ReportCommand, ReportFormat};
-use crate::exit::ExitStatus;
+use super::args::{GlobalArgs, OutputArg, ReportArgs, ReportCommand, ReportFormat};
+use crate::exit::{ExitStatus, UsageError};
+use crate::fileio::{self, WriteOptions};
 use crate::output::Printer;
 use crate::report::{self, Filters, Format, Kind};
 use crate::state::{Access, StateFile};
@@ -27,24 +28,46 @@ pub(super) fn run(
         ),
     };
     let filters = filters(&common);
-    let format = match common.format {
-        ReportFormat::Md => Format::Markdown,
-        ReportFormat::Json => Format::Json,
-        ReportFormat::Csv => Format::Csv,
-        ReportFormat::Html => Format::Html,
-    };
+    let format = format(common.format, global.output)?;
     let file = StateFile::open(&global.state_file, Access::Shared)?;
     let state = file.load(Utc::now())?.state;
     let text = report::render(&state, &kind, &filters, format)?;
     match &common.out {
         Some(path) => {
-            std::fs::write(path, &text)
+            fileio::write_atomic(path, text.as_bytes(), WriteOptions::REPLACE)
                 .with_context(|| format!("cannot write the report to `{}`", path.display()))?;
             printer.status(&format!("report written to `{}`", path.display()));
         }
         None => printer.data(&text)?,
     }
     Ok(ExitStatus::Success)
+}
+
+/// The report's format. The rule for every command: `--output` says how
+/// data on stdout looks (`table` for people, `json` for programs);
+/// `--format` picks a report's document format. `--output json` alone gives
+/// the JSON document; with another `--format` it is a usage error rather
+/// than a silent choice of one of the two.
+fn format(asked: Option<ReportFormat>, output: OutputArg) -> Result<Format, UsageError> {
+    let name = |f: ReportFormat| match f {
+        ReportFormat::Md => "md",
+        ReportFormat::Json => "json",
+        ReportFormat::Csv => "csv",
+        ReportFormat::Html => "html",
+    };
+    Ok(match (asked, output) {
+        (None, OutputArg::Table) | (Some(ReportFormat::Md), OutputArg::Table) => Format::Markdown,
+        (None | Some(ReportFormat::Json), _) => Format::Json,
+        (Some(f), OutputArg::Json) => {
+            return Err(UsageError::new(format!(
+                "--output json asks for JSON, --format {} for another format",
+                name(f)
+            ))
+            .with_hint("drop one of the two: `--output json` alone prints the JSON report"));
+        }
+        (Some(ReportFormat::Csv), OutputArg::Table) => Format::Csv,
+        (Some(ReportFormat::Html), OutputArg::Table) => Format::Html,
+    })
 }
 
 fn filters(args: &ReportArgs) -> Filters {

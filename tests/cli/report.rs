@@ -118,6 +118,31 @@ fn json_reports_carry_their_schema_version() {
     }
 }
 
+/// `--output json`, the switch every command has, gives JSON for reports
+/// too (it used to print Markdown): the same document as `--format json`.
+/// Asking for JSON and another format at once is a usage error.
+#[test]
+fn output_json_gives_the_json_report_and_conflicts_with_another_format() {
+    for case in CASES {
+        let by_format = report(case, "json", &[]);
+        let by_output = run(kcp()
+            .args(case.args)
+            .args(["--output", "json", "--state-file"])
+            .arg(example(case.state)));
+        assert_eq!(by_output.code, 0, "{}: {}", case.name, by_output.stderr);
+        serde_json::from_str::<serde_json::Value>(&by_output.stdout)
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", case.name, by_output.stdout));
+        assert_eq!(by_output.stdout, by_format.stdout, "{}", case.name);
+    }
+    let conflict = report(&CASES[0], "md", &["--output", "json"]);
+    assert_eq!(conflict.code, 2, "{}", conflict.stderr);
+    assert!(
+        conflict.stderr.contains("--output json") && conflict.stderr.contains("--format md"),
+        "{}",
+        conflict.stderr
+    );
+}
+
 #[test]
 fn csv_opens_in_a_real_csv_reader() {
     let tb = require_testbed!();
