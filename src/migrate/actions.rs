@@ -195,6 +195,13 @@ impl Run<'_, '_> {
             )))
         })?;
         let summary = self.stop_replicator()?;
+        // Anything written since the ends were read was not necessarily
+        // copied: producers must not move while a straggler writes.
+        let after = self.source_ends(replicator::copy_end(self.cx.plan))?;
+        let grown = written_after(&ends, &after);
+        if !grown.is_empty() {
+            return Err(ExecuteError::WrittenAfterDrain(grown));
+        }
         Ok(json!({
             "source_ends": ends_to_json(&ends),
             "copied_this_run": summary.map(|s| s.copied),
@@ -423,6 +430,20 @@ fn progress_line(s: &Stats) -> String {
         "{} copied, lag {}, {:.0} records/s{eta}",
         s.copied, s.lag, s.records_per_sec
     )
+}
+
+/// Partitions whose end moved past the one drained to, as
+/// `topic[partition]: end A, now B`.
+fn written_after(drained: &Ends, now: &Ends) -> Vec<String> {
+    now.iter()
+        .filter_map(|((topic, partition), end)| {
+            let before = drained
+                .get(&(topic.clone(), *partition))
+                .copied()
+                .unwrap_or(0);
+            (*end > before).then(|| format!("{topic}[{partition}]: end {before}, now {end}"))
+        })
+        .collect()
 }
 
 fn ends_to_json(ends: &Ends) -> Value {

@@ -111,6 +111,13 @@ pub enum ExecuteError {
     PastNoReturn { step: String },
     #[error("the replicator thread stopped unexpectedly")]
     ReplicatorThread,
+    /// A producer still writes to the source: records written after the
+    /// drain read its end offsets were not copied.
+    #[error(
+        "records were written to the source after the drain began, and are not on the target: {}",
+        .0.join(", ")
+    )]
+    WrittenAfterDrain(Vec<String>),
 }
 
 impl Diagnostic for ExecuteError {
@@ -141,6 +148,7 @@ impl Diagnostic for ExecuteError {
             ExecuteError::Interrupted { .. } | ExecuteError::TimedOut { .. } | ExecuteError::ReplicatorThread => {
                 Some("run `kcp migrate execute` again: it resumes from the migration-state file".into())
             }
+            ExecuteError::WrittenAfterDrain(_) => Some("a producer still writes to the source (producers have not moved): find and stop it, then run `kcp migrate execute` again; it copies what was written and drains again".into()),
             ExecuteError::Verification { .. } => Some("`kcp migrate status` shows the lag; producers may still write to the source. Stop them and run `kcp migrate execute` again to re-drain and re-verify".into()),
             ExecuteError::Over { .. } => Some("to run the migration again from the start, move the migration-state file away".into()),
             ExecuteError::NothingToRollBack { .. } => None,

@@ -592,3 +592,77 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert!(r.stderr.contains("--yes"), "{}", r.stderr);
     assert!(!state.exists());
 }
+
+/// A producer nobody stopped writes to the source while the drain runs
+/// (after the end offsets it drains to were read): the cutover stops at
+/// the drain, before producers move to the target, naming the partition;
+/// it used to drain to the old ends, pass verify (which checks the copied
+/// range only) and finish, leaving the straggler's records on the source
+/// alone. Run again once the straggler is stopped, it copies them and
+/// finishes.
+#[test]
+fn a_write_to_the_source_during_the_drain_stops_the_cutover_before_producers_move() {
+    let tb = crate::require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
+    create_topics(&source.bootstrap(), &[("orders", 2, &[])]);
+    crate::kafka::produce(&source.bootstrap(), "orders", &[15_000, 15_000]);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_pair_credentials(dir.path(), &source, &target);
+    let plan = dir.path().join("plan.yaml");
+    // Throttled, so that the drain copies for a few seconds; catch-up is
+    // done at once (any lag is under the threshold).
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: straggler\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^orders$' }}\n\
+             replication: {{ checkpoint_interval_ms: 500, max_bytes_per_sec: 200000 }}\n\
+             cutover:\n  lag_threshold_records: 1000000\n  lag_sustain_secs: 1\n  producer_quiet_secs: 1\n\
+             \x20 stop_producers: 'true'\n  start_producers: 'true'\n",
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let mut execute = Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+        .arg(&plan)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("execute.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while migration_state(&plan).is_none_or(|s| s["current"]["id"] != "producers/drain") {
+        assert!(
+            Instant::now() < deadline && execute.try_wait().unwrap().is_none(),
+            "never reached the drain: {}",
+            std::fs::read_to_string(dir.path().join("execute.err")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    crate::kafka::produce(&source.bootstrap(), "orders", &[0, 1]);
+    let status = execute.wait().unwrap();
+    let err = std::fs::read_to_string(dir.path().join("execute.err")).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("written to the source after the drain") && err.contains("orders[1]"),
+        "{err}"
+    );
+    let state = migration_state(&plan).unwrap();
+    let done: Vec<&str> = state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(!done.contains(&"producers/start"), "{done:?}");
+
+    // The straggler is gone now: a second run copies its record and ends.
+    let r = run(kcp()
+        .args(["migrate", "execute", "--yes", "--plan"])
+        .arg(&plan)
+        .timeout(Duration::from_secs(180)));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let copied = crate::kafka::read_partition(&target.bootstrap(), "orders", 1, 0);
+    assert_eq!(copied.len(), 15_001);
+}
