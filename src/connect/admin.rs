@@ -464,6 +464,77 @@ pub fn list_group_offsets(
         .collect()
 }
 
+/// Deletes a group's committed offsets of `partitions_wanted`
+/// (OffsetDelete, Kafka 2.4+). The group must have no member subscribed to
+/// those topics; a partition-level error fails the call.
+pub fn delete_group_offsets(
+    conn: &Connection,
+    group: &str,
+    partitions_wanted: &[(String, i32)],
+) -> Result<(), AdminError> {
+    const CALL: &str = "DeleteConsumerGroupOffsets";
+    if partitions_wanted.is_empty() {
+        return Ok(());
+    }
+    let name = CString::new(group).map_err(|_| nul_error(CALL))?;
+    let mut list = TopicPartitionList::with_capacity(partitions_wanted.len());
+    for (topic, partition) in partitions_wanted {
+        list.add_partition(topic, *partition);
+    }
+    let pending = Pending::new(
+        conn,
+        CALL,
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DELETECONSUMERGROUPOFFSETS,
+    )?;
+    // SAFETY: one request (librdkafka accepts one group per call), copied by
+    // the call and destroyed after it; the list outlives the call.
+    unsafe {
+        let mut request = rd::rd_kafka_DeleteConsumerGroupOffsets_new(name.as_ptr(), list.ptr());
+        rd::rd_kafka_DeleteConsumerGroupOffsets(
+            pending.rk,
+            &mut request,
+            1,
+            pending.options,
+            pending.queue,
+        );
+        rd::rd_kafka_DeleteConsumerGroupOffsets_destroy(request);
+    }
+    let event = pending.wait()?;
+    // SAFETY: the event is a DeleteConsumerGroupOffsets result; copied out.
+    let results = unsafe {
+        let result = rd::rd_kafka_event_DeleteConsumerGroupOffsets_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected(CALL));
+        }
+        let mut count = 0usize;
+        let groups = rd::rd_kafka_DeleteConsumerGroupOffsets_result_groups(result, &mut count);
+        let mut out = Vec::new();
+        for &g in slice(groups, count) {
+            let error = rd::rd_kafka_group_result_error(g);
+            if !error.is_null() {
+                return Err(AdminError::Failed {
+                    call: CALL,
+                    code: string(rd::rd_kafka_error_name(error)),
+                    message: string(rd::rd_kafka_error_string(error)),
+                });
+            }
+            out.extend(partitions(rd::rd_kafka_group_result_partitions(g)));
+        }
+        out
+    };
+    match results
+        .into_iter()
+        .find_map(|p| p.offset.err().map(|e| (p.topic, p.partition, e)))
+    {
+        Some((topic, partition, message)) => Err(AdminError::Failed {
+            call: CALL,
+            code: "PARTITION_ERROR".into(),
+            message: format!("{topic}[{partition}]: {message}"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Earliest or latest offsets of many partitions in one request; librdkafka
 /// sends one ListOffsets per partition leader.
 pub fn list_offsets(

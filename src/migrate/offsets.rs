@@ -56,6 +56,16 @@ pub enum MoveError {
         committed: i64,
         first_copied: i64,
     },
+    #[error(
+        "group `{group}`: {topic}[{partition}] translates to target offset {offset}, below the target partition's log start {log_start} (the target already deleted those records)"
+    )]
+    BelowLogStart {
+        group: String,
+        topic: String,
+        partition: i32,
+        offset: i64,
+        log_start: i64,
+    },
     #[error("group `{group}`: committing on the target failed: {message}")]
     Commit { group: String, message: String },
     #[error(
@@ -79,6 +89,7 @@ impl Diagnostic for MoveError {
         Some(match self {
             MoveError::NotYetCopied { .. } => "let the replicator catch up (kcp migrate status shows the lag), then move the group".into(),
             MoveError::BeforeStart { .. } => "the group is behind the source's retention: reset it to the earliest offset on the target by hand".into(),
+            MoveError::BelowLogStart { topic, .. } => format!("the target's retention deleted records the group has not read yet: raise `retention.ms` / `retention.bytes` of `{topic}` on the target before copying, or accept the loss and reset the group there by hand (kafka-consumer-groups --reset-offsets --to-earliest)"),
             MoveError::Commit { .. } | MoveError::Mismatch { .. } => "stop the group's consumers on the target and move it again".into(),
             _ => return None,
         })
@@ -159,8 +170,76 @@ pub fn move_group(
         .iter()
         .map(|m| (m.target_topic.clone(), m.partition, m.target_offset))
         .collect();
+    check_log_start(&dst, group, &entries)?;
+    let plan_topics: Vec<String> = maps.keys().map(|(t, _)| plan.target_topic(t)).collect();
+    clear_stale(&dst, group, &plan_topics, &entries)?;
     commit_checked(&dst, group, &entries)?;
     Ok(moved)
+}
+
+/// Refuses a position the target no longer holds: committing it would let
+/// the consumers' reset policy skip or re-read silently.
+fn check_log_start(
+    dst: &Connection,
+    group: &str,
+    entries: &[(String, i32, i64)],
+) -> Result<(), MoveError> {
+    let parts: Vec<(String, i32)> = entries.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+    let starts: HashMap<(String, i32), i64> =
+        admin::list_offsets(dst, &parts, admin::OffsetSpec::Earliest)
+            .map_err(ReplicatorError::from)?
+            .into_iter()
+            .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
+            .collect();
+    for (topic, partition, offset) in entries {
+        if let Some(&log_start) = starts.get(&(topic.clone(), *partition))
+            && *offset < log_start
+        {
+            return Err(MoveError::BelowLogStart {
+                group: group.to_owned(),
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+                log_start,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the group's target offsets on the plan's topics that the move
+/// does not set (left by a rehearsal): on those partitions its consumers
+/// start as they would on the source, by their reset policy.
+fn clear_stale(
+    dst: &Connection,
+    group: &str,
+    plan_topics: &[String],
+    entries: &[(String, i32, i64)],
+) -> Result<(), MoveError> {
+    let setting: std::collections::HashSet<(&str, i32)> =
+        entries.iter().map(|(t, p, _)| (t.as_str(), *p)).collect();
+    let stale: Vec<(String, i32)> = admin::list_group_offsets(dst, &[group.to_owned()])
+        .pop()
+        .expect("one result per group")
+        .map_err(ReplicatorError::from)?
+        .into_iter()
+        .filter(|o| o.offset.as_ref().is_ok_and(|c| *c >= 0))
+        .filter(|o| plan_topics.contains(&o.topic))
+        .filter(|o| !setting.contains(&(o.topic.as_str(), o.partition)))
+        .map(|o| (o.topic, o.partition))
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(
+        group,
+        ?stale,
+        "clearing target offsets the source group has not committed"
+    );
+    admin::delete_group_offsets(dst, group, &stale).map_err(|e| MoveError::Commit {
+        group: group.to_owned(),
+        message: format!("clearing offsets left on the target: {e}"),
+    })
 }
 
 /// Commits `entries` (topic, partition, offset) for `group` on the cluster

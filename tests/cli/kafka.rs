@@ -189,6 +189,44 @@ pub fn commit(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
     }
 }
 
+/// Deletes the records of `topic-partition` below `before`, as retention
+/// would (DeleteRecords moves the log start).
+pub fn delete_records(bootstrap: &str, topic: &str, partition: i32, before: i64) {
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, partition, Offset::Offset(before))
+        .unwrap();
+    let result = block(admin(bootstrap).delete_records(&list, &AdminOptions::new())).unwrap();
+    for e in result.elements() {
+        e.error().unwrap();
+    }
+}
+
+/// The committed offsets of `group` on partitions `0..partitions` of
+/// `topic` (`None`: nothing committed).
+pub fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let found = consumer
+        .committed_offsets(list, Duration::from_secs(30))
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            found
+                .find_partition(topic, p)
+                .and_then(|e| e.offset().to_raw())
+                .filter(|o| *o >= 0)
+        })
+        .collect()
+}
+
 /// A record as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {

@@ -402,3 +402,42 @@ fn verify_agrees_after_a_copy_and_catches_a_tampered_target() {
         .collect();
     assert_eq!(bad, [("payments", 1)]);
 }
+
+/// A group's target offsets left by a rehearsal, on partitions the group
+/// has not committed on the source, are cleared when it moves: its
+/// consumers there start as they would on the source (their reset policy),
+/// not at a stale position. A translated offset below the target
+/// partition's log start (the target already deleted those records) is
+/// refused: committing it would make the consumers skip or re-read silently
+/// through their reset policy.
+#[test]
+fn moving_a_group_clears_stale_target_offsets_and_refuses_deleted_positions() {
+    let _ = require_testbed!();
+    let s = setup().unwrap();
+    let plan_path = s.dir.path().join("plan.yaml");
+    assert_eq!(init(&s, &plan_path, &[]).code, 0);
+    replicate_all(&plan_path);
+    let (plan, creds) = load(&s, &plan_path);
+    let (src, dst) = (creds.cluster("src").unwrap(), creds.cluster("dst").unwrap());
+    let timeout = std::time::Duration::from_secs(10);
+
+    // A rehearsal left billing at orders[2] on the target; on the source
+    // billing has committed orders[0] and payments[0] only.
+    commit(&s.target.bootstrap(), "billing", &[("orders", 2, 7)]);
+    kcp::migrate::offsets::move_group(&plan, src, dst, "billing", timeout).unwrap();
+    let on_target = crate::kafka::committed(&s.target.bootstrap(), "billing", "orders", 3);
+    assert_eq!(on_target, [Some(10), None, None], "orders[2] is cleared");
+
+    // ops is committed at logs[49]; the target deleted logs below 50.
+    crate::kafka::delete_records(&s.target.bootstrap(), "logs", 0, 50);
+    let e = kcp::migrate::offsets::move_group(&plan, src, dst, "ops", timeout).unwrap_err();
+    assert!(
+        e.to_string().contains("logs[0]") && e.to_string().contains("log start 50"),
+        "{e}"
+    );
+    assert_eq!(
+        crate::kafka::committed(&s.target.bootstrap(), "ops", "logs", 1),
+        [None],
+        "nothing committed"
+    );
+}

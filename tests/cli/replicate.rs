@@ -847,21 +847,6 @@ fn assert_exact_copy(p: &Pair, topic: &str, partitions: i32) {
     }
 }
 
-/// Deletes the source records of `topic-partition` below `before`, as
-/// retention would (DeleteRecords moves the log start).
-fn delete_records(bootstrap: &str, topic: &str, partition: i32, before: i64) {
-    let mut list = rdkafka::TopicPartitionList::new();
-    list.add_partition_offset(topic, partition, rdkafka::Offset::Offset(before))
-        .unwrap();
-    let result = crate::kafka::block(
-        crate::kafka::admin(bootstrap).delete_records(&list, &rdkafka::admin::AdminOptions::new()),
-    )
-    .unwrap();
-    for e in result.elements() {
-        e.error().unwrap();
-    }
-}
-
 /// Waits for a child up to `limit`; kills it and returns `None` if it is
 /// still running then.
 fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -913,7 +898,7 @@ fn records_deleted_on_the_source_before_their_copy_are_never_skipped_silently() 
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    delete_records(&p.source.bootstrap(), "events", 0, 15_000);
+    crate::kafka::delete_records(&p.source.bootstrap(), "events", 0, 15_000);
     let status = wait_or_kill(&mut child, Duration::from_secs(60));
     let log = replicator_log(&p.plan);
     let status = status
