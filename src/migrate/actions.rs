@@ -172,20 +172,21 @@ impl Run<'_, '_> {
     /// producers stopped, then stops the replicator.
     fn drain(&mut self, step: &Step) -> Result<Value, ExecuteError> {
         let ends = self.source_ends(replicator::copy_end(self.cx.plan))?;
+        // With scale-out, other processes copy some partitions: their
+        // progress is in the offset maps they checkpoint on the target.
+        let mut others = Others::new(self.cx.plan.plan.replication.scale_out);
         self.wait(step, None, |run| {
             let Some(s) = run.stats() else {
                 return Ok(Wait::Pending("starting the replicator".into()));
             };
-            let positions: HashMap<(&str, i32), i64> = s
-                .partitions
-                .iter()
-                .map(|p| ((p.topic.as_str(), p.partition), p.position))
-                .collect();
+            let mut positions: HashMap<(String, i32), i64> = others.copied(run)?.clone();
+            for p in &s.partitions {
+                let known = positions.entry((p.topic.clone(), p.partition)).or_default();
+                *known = (*known).max(p.position);
+            }
             let behind = ends
                 .iter()
-                .filter(|((t, p), end)| {
-                    positions.get(&(t.as_str(), *p)).is_none_or(|pos| pos < end)
-                })
+                .filter(|(key, end)| positions.get(*key).is_none_or(|pos| pos < end))
                 .count();
             if behind == 0 {
                 return Ok(Wait::Done(()));
@@ -430,6 +431,45 @@ fn progress_line(s: &Stats) -> String {
         "{} copied, lag {}, {:.0} records/s{eta}",
         s.copied, s.lag, s.records_per_sec
     )
+}
+
+/// What the other replicators of a scale-out plan have copied: each
+/// partition's `src_end` in the offset maps on the target, read at most
+/// every two seconds. Empty without scale-out.
+struct Others {
+    scale_out: bool,
+    read_at: Option<Instant>,
+    copied: HashMap<(String, i32), i64>,
+}
+
+impl Others {
+    fn new(scale_out: bool) -> Self {
+        Others {
+            scale_out,
+            read_at: None,
+            copied: HashMap::new(),
+        }
+    }
+
+    fn copied(
+        &mut self,
+        run: &mut Run<'_, '_>,
+    ) -> Result<&HashMap<(String, i32), i64>, ExecuteError> {
+        if self.scale_out
+            && self
+                .read_at
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(2))
+        {
+            let plan = run.cx.plan;
+            let (src, dst) = run.conns()?;
+            self.copied = replicator::offset_maps(plan, src, dst)?
+                .into_iter()
+                .map(|(key, map)| (key, map.src_end))
+                .collect();
+            self.read_at = Some(Instant::now());
+        }
+        Ok(&self.copied)
+    }
 }
 
 /// Partitions whose end moved past the one drained to, as

@@ -666,3 +666,57 @@ fn a_write_to_the_source_during_the_drain_stops_the_cutover_before_producers_mov
     let copied = crate::kafka::read_partition(&target.bootstrap(), "orders", 1, 0);
     assert_eq!(copied.len(), 15_001);
 }
+
+/// With `scale_out`, `execute`'s replicator shares the partitions with
+/// another `kcp migrate replicate` of the plan: the drain waits for every
+/// partition, its own from its stats and the other process's from the
+/// offset maps that process checkpoints on the target. It used to wait
+/// for positions it could not see and hang.
+#[test]
+fn the_drain_with_scale_out_sees_the_partitions_of_the_other_replicators() {
+    let tb = crate::require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
+    create_topics(&source.bootstrap(), &[("orders", 4, &[])]);
+    crate::kafka::produce(&source.bootstrap(), "orders", &[500, 500, 500, 500]);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_pair_credentials(dir.path(), &source, &target);
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: shared\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^orders$' }}\n\
+             replication: {{ checkpoint_interval_ms: 500, scale_out: true }}\n\
+             cutover:\n  lag_threshold_records: 0\n  lag_sustain_secs: 1\n  producer_quiet_secs: 1\n\
+             \x20 stop_producers: 'true'\n  start_producers: 'true'\n",
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let mut other = Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["--no-progress", "migrate", "replicate", "--plan"])
+        .arg(&plan)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("other.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let r = run(kcp()
+        .args(["migrate", "execute", "--yes", "--plan"])
+        .arg(&plan)
+        .timeout(Duration::from_secs(150)));
+    let _ = other.kill();
+    let _ = other.wait();
+    assert_eq!(
+        r.code,
+        0,
+        "{}\n{}\nthe other replicator:\n{}",
+        r.stdout,
+        r.stderr,
+        std::fs::read_to_string(dir.path().join("other.err")).unwrap_or_default()
+    );
+    for partition in 0..4 {
+        let copied = crate::kafka::read_partition(&target.bootstrap(), "orders", partition, 0);
+        assert_eq!(copied.len(), 500, "orders[{partition}]");
+    }
+}
