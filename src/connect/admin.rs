@@ -133,6 +133,9 @@ pub enum OffsetSpec {
     /// first record of the oldest open transaction (the high watermark when
     /// none is open).
     LastStable,
+    /// The first offset whose record's timestamp is at or after this many
+    /// milliseconds since the epoch; -1 when there is none.
+    Timestamp(i64),
 }
 
 /// Describes the cluster: id, controller and brokers with racks.
@@ -548,6 +551,8 @@ pub fn list_offsets(
     let offset = match spec {
         OffsetSpec::Earliest => rdkafka::Offset::Beginning,
         OffsetSpec::Latest | OffsetSpec::LastStable => rdkafka::Offset::End,
+        // ListOffsets takes a non-negative offset as a timestamp.
+        OffsetSpec::Timestamp(ms) => rdkafka::Offset::Offset(ms.max(0)),
     };
     let mut list = TopicPartitionList::with_capacity(partitions_wanted.len());
     for (topic, partition) in partitions_wanted {

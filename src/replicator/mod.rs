@@ -17,6 +17,7 @@
 //! - [`deleted`]: records deleted on the source before their copy.
 //! - `group`: scale-out, partitions shared by several processes through a
 //!   consumer group on the source.
+//! - [`start`]: where a partition without an offset map starts.
 //! - `txn`: target transactions (plan key `transactions`), the fence
 //!   against a frozen or second copier.
 //!
@@ -39,6 +40,7 @@ pub mod plan;
 pub mod provenance;
 mod resume;
 mod slot;
+pub mod start;
 pub mod stats;
 mod target;
 pub(crate) mod throttle;
@@ -157,6 +159,16 @@ pub enum ReplicatorError {
         plan: String,
         transactional_id: String,
     },
+    /// An explicit start offset (`start_overrides`) past the partition's end.
+    #[error(
+        "the plan starts {topic}-{partition} at offset {offset}, past its end {end} on the source"
+    )]
+    StartPastEnd {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        end: i64,
+    },
     /// A target transaction that had to be aborted (a record or a commit
     /// failed): nothing of it is visible; the run starts over from what the
     /// target committed.
@@ -180,6 +192,7 @@ impl Diagnostic for ReplicatorError {
             ReplicatorError::PartitionCount { .. }
             | ReplicatorError::NothingSelected { .. }
             | ReplicatorError::RecordLimit { .. }
+            | ReplicatorError::StartPastEnd { .. }
             | ReplicatorError::RecordTooLarge { .. } => ExitStatus::BadInput,
             _ => ExitStatus::Failure,
         }
@@ -215,6 +228,9 @@ impl Diagnostic for ReplicatorError {
             ),
             ReplicatorError::OutOfRange { .. } => Some(
                 "check the source topic (was it deleted and re-created, or did a broker lose data?) before running again".into(),
+            ),
+            ReplicatorError::StartPastEnd { .. } => Some(
+                "fix `replication.start_overrides` in the plan: offsets must be at most the partition's end offset (`kcp scan clusters` shows them)".into(),
             ),
             ReplicatorError::Fenced { .. } => Some(
                 "look for another `kcp migrate replicate` or `kcp migrate execute` of this plan (another host, a restarted pod): one copier per plan; if the other one is meant to run, nothing is to be done".into(),

@@ -15,6 +15,7 @@
 //!   max_bytes_per_sec: 50000000
 //!   checkpoint_interval_ms: 2000
 //!   transactions: true                    # fence a frozen or second copier
+//!   start_from: earliest                  # or latest, or an RFC 3339 time (see `start`)
 //! ```
 
 use crate::exit::{Diagnostic, ExitStatus};
@@ -22,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde::Deserialize;
+
+use super::start::{Start, StartFrom, StartOverride, StartRules};
 
 /// Default name of the compacted topic on the target that holds offset maps.
 pub const DEFAULT_MAP_TOPIC: &str = "_kcp-offset-map";
@@ -184,6 +187,12 @@ pub struct ReplicationSettings {
     /// every target partition it wrote (a new run in that partition's map).
     #[serde(default)]
     pub transactions: bool,
+    /// Where a partition without an offset map starts (see `start`).
+    #[serde(default)]
+    pub start_from: StartFrom,
+    /// Per topic pattern: another start, or explicit offsets.
+    #[serde(default)]
+    pub start_overrides: Vec<StartOverride>,
 }
 
 /// What the replicator does when records it has not copied yet are deleted
@@ -226,6 +235,8 @@ impl Default for ReplicationSettings {
             scale_out: false,
             on_deleted_records: OnDeleted::Stop,
             transactions: false,
+            start_from: StartFrom::Earliest,
+            start_overrides: Vec::new(),
         }
     }
 }
@@ -274,6 +285,7 @@ pub struct LoadedPlan {
     pub plan: Plan,
     include: Option<Regex>,
     exclude: Option<Regex>,
+    starts: StartRules,
 }
 
 impl LoadedPlan {
@@ -343,11 +355,17 @@ impl LoadedPlan {
                 "must be positive".into(),
             ));
         }
+        let starts = StartRules::new(
+            plan.replication.start_from,
+            &plan.replication.start_overrides,
+        )
+        .map_err(|(i, message)| invalid(&format!("replication.start_overrides[{i}]"), message))?;
         Ok(LoadedPlan {
             path: path.to_owned(),
             plan,
             include,
             exclude,
+            starts,
         })
     }
 
@@ -369,6 +387,16 @@ impl LoadedPlan {
         }
         self.include.as_ref().is_none_or(|re| re.is_match(topic))
             && !self.exclude.as_ref().is_some_and(|re| re.is_match(topic))
+    }
+
+    /// Where a source partition without an offset map starts.
+    pub fn start_for(&self, topic: &str, partition: i32) -> Start {
+        self.starts.start_for(topic, partition)
+    }
+
+    /// Whether every partition starts at its log start.
+    pub fn starts_at_earliest(&self) -> bool {
+        self.starts.all_earliest()
     }
 
     /// The target name of a source topic.

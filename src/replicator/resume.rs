@@ -15,6 +15,7 @@ use super::deleted;
 use super::map_store;
 use super::offset_map::OffsetMap;
 use super::plan::{LoadedPlan, OnDeleted};
+use super::start::Start;
 use super::target::source_topics;
 use crate::connect::admin::{self, OffsetSpec};
 use crate::connect::{Connection, KcpContext};
@@ -91,15 +92,26 @@ pub(super) fn resume_maps(
         .into_iter()
         .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
         .collect();
+    let new: Vec<(String, i32)> = targets
+        .iter()
+        .filter(|(t, _, p, _)| {
+            maps.get(&(t.clone(), *p))
+                .is_none_or(|m| m.src_start.is_none())
+        })
+        .map(|(t, _, p, _)| (t.clone(), *p))
+        .collect();
+    let starts = start_offsets(src, plan, &new, &earliest_of)?;
     let mut out = Vec::new();
     let mut lost = Vec::new();
     for (topic, target_topic, partition, hw) in targets {
         let mut map = maps.remove(&(topic.clone(), partition)).unwrap_or_default();
-        let log_start = earliest_of
-            .get(&(topic.clone(), partition))
+        let key = (topic.clone(), partition);
+        let start = starts
+            .get(&key)
+            .or_else(|| earliest_of.get(&key))
             .copied()
             .unwrap_or(0);
-        map.start_at(log_start, hw);
+        map.start_at(start, hw);
         let gone = deleted::find([(topic.as_str(), partition, map.src_end)], &earliest_of);
         let mut deleted = 0;
         for range in gone {
@@ -121,6 +133,62 @@ pub(super) fn resume_maps(
     }
     if !lost.is_empty() {
         return Err(ReplicatorError::RecordsDeleted(lost));
+    }
+    Ok(out)
+}
+
+/// Where each partition without a map starts, by the plan's start rules
+/// (`start_from`, `start_overrides`): its log start, its end, the first
+/// record at or after a time, or an explicit offset. An offset past the end
+/// is refused; one below the log start is found by the deleted-records
+/// check like any other.
+fn start_offsets(
+    src: &Connection,
+    plan: &LoadedPlan,
+    new: &[(String, i32)],
+    log_start: &HashMap<(String, i32), i64>,
+) -> Result<HashMap<(String, i32), i64>, ReplicatorError> {
+    if new.is_empty() || plan.starts_at_earliest() {
+        return Ok(HashMap::new());
+    }
+    let lookup = |spec: OffsetSpec| -> Result<HashMap<(String, i32), i64>, ReplicatorError> {
+        Ok(admin::list_offsets(src, new, spec)?
+            .into_iter()
+            .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
+            .collect())
+    };
+    let end = lookup(super::slot::copy_end(plan))?;
+    let mut by_time: HashMap<i64, HashMap<(String, i32), i64>> = HashMap::new();
+    let mut out = HashMap::new();
+    for key in new {
+        let end_of = end.get(key).copied().unwrap_or(0);
+        let start = match plan.start_for(&key.0, key.1) {
+            Start::Earliest => log_start.get(key).copied().unwrap_or(0),
+            Start::Latest => end_of,
+            Start::Timestamp(ms) => {
+                let at = match by_time.entry(ms) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(lookup(OffsetSpec::Timestamp(ms))?)
+                    }
+                };
+                // No record at or after the time: start at the end.
+                at.get(key)
+                    .copied()
+                    .filter(|o| *o >= 0)
+                    .map_or(end_of, |o| o.min(end_of))
+            }
+            Start::Offset(offset) if offset > end_of => {
+                return Err(ReplicatorError::StartPastEnd {
+                    topic: key.0.clone(),
+                    partition: key.1,
+                    offset,
+                    end: end_of,
+                });
+            }
+            Start::Offset(offset) => offset,
+        };
+        out.insert(key.clone(), start);
     }
     Ok(out)
 }

@@ -1471,3 +1471,100 @@ fn ten_sigkills_while_transactions_commit_and_abort_lose_and_duplicate_nothing()
         }
     }
 }
+
+/// The plan says where copying begins: `start_from: latest` copies only
+/// what is written once the copy runs, a time starts at the first record at
+/// or after it, and explicit offsets start single partitions. Offsets
+/// before a partition's start translate as "before the copy started"; the
+/// next run resumes from the map, whatever the start says.
+#[test]
+fn the_copy_starts_where_the_plan_says() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    let bootstrap = p.source.bootstrap();
+    create_topics(
+        &bootstrap,
+        &[("old", 2, &[]), ("timed", 1, &[]), ("exact", 2, &[])],
+    );
+    crate::kafka::produce(&bootstrap, "old", &[20, 20]);
+    crate::kafka::produce(&bootstrap, "exact", &[20, 20]);
+    // One record a second over the last 100 s.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let base = now_ms - 100_000;
+    let prod = producer(&bootstrap);
+    for i in 0..100 {
+        let value = format!("t{i}");
+        send(
+            &prod,
+            BaseRecord::to("timed")
+                .partition(0)
+                .key(&value)
+                .payload(&value)
+                .timestamp(base + i * 1_000),
+        );
+    }
+    crate::kafka::flush(&prod);
+    let from = chrono::DateTime::from_timestamp_millis(base + 60_000)
+        .unwrap()
+        .to_rfc3339();
+    let text = std::fs::read_to_string(&p.plan).unwrap();
+    std::fs::write(
+        &p.plan,
+        format!(
+            "{text}  start_from: latest\n  start_overrides:\n    - {{ topics: timed, start_from: '{from}' }}\n    - {{ topics: exact, offsets: {{ 1: 7 }} }}\n"
+        ),
+    )
+    .unwrap();
+    let out = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    crate::kafka::produce(&bootstrap, "old", &[5, 0]);
+    let out = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let sources = |topic: &str, partition: i32| -> Vec<i64> {
+        read_partition(&p.target.bootstrap(), topic, partition, 0)
+            .iter()
+            .map(|r| {
+                provenance(r)
+                    .unwrap()
+                    .rsplit(';')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(sources("old", 0), (20..25).collect::<Vec<_>>());
+    assert!(sources("old", 1).is_empty());
+    assert_eq!(sources("timed", 0), (60..100).collect::<Vec<_>>());
+    assert!(sources("exact", 0).is_empty());
+    assert_eq!(sources("exact", 1), (7..20).collect::<Vec<_>>());
+    let maps = offset_maps(&p);
+    assert_eq!(
+        maps[&("old".to_owned(), 0)].translate(3),
+        Translation::BeforeStart { first_copied: 20 }
+    );
+    assert_eq!(
+        maps[&("timed".to_owned(), 0)].translate(60),
+        Translation::Exact(0)
+    );
+
+    // An explicit offset past the end is bad input, named.
+    let text = std::fs::read_to_string(&p.plan).unwrap().replace(
+        "offsets: { 1: 7 } }",
+        "offsets: { 1: 7 } }\n    - { topics: late, offsets: { 0: 99 } }",
+    );
+    std::fs::write(&p.plan, text).unwrap();
+    create_topics(&bootstrap, &[("late", 1, &[])]);
+    let out = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("late-0 at offset 99, past its end 0"),
+        "{}",
+        out.stderr
+    );
+}
