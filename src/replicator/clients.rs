@@ -24,8 +24,9 @@ use crate::connect::admin;
 use crate::connect::{ClusterCredentials, Connection, KcpContext, client_config};
 
 /// A delivery report: the slot it belongs to (`usize::MAX` for an
-/// offset-map checkpoint), the source offset, and where it landed.
-pub(super) type Delivery = (usize, i64, Result<i64, KafkaError>);
+/// offset-map checkpoint), the source offset, and where it landed, or why
+/// not with the record's timestamp.
+pub(super) type Delivery = (usize, i64, Result<i64, (KafkaError, Option<i64>)>);
 
 /// What the source consumer does when its group rebalances (scale-out).
 pub(super) trait Rebalance: Send + Sync {
@@ -91,7 +92,7 @@ impl ProducerContext for CopyContext {
         let (slot, src) = *opaque;
         let outcome = match result {
             Ok(m) => Ok(m.offset()),
-            Err((e, _)) => Err(e.clone()),
+            Err((e, m)) => Err((e.clone(), m.timestamp().to_millis())),
         };
         self.push_delivery((slot, src, outcome));
     }

@@ -152,12 +152,13 @@ impl<'a> Copier<'a> {
     /// Copies until `stop` is set or, with `until_caught_up`, until every
     /// partition is copied; then drains.
     pub(super) fn run(mut self, stop: &AtomicBool) -> Result<Summary, ReplicatorError> {
-        let txn = self.txn;
+        let (txn, dst) = (self.txn, self.links.dst);
         let result = match self.copy(stop) {
             Ok(()) => self.drain(stop.load(Ordering::Relaxed)),
             Err(e) if is_fatal(&e) => Err(self.cause_of_fatal(e)),
             Err(e) => Err(e),
-        };
+        }
+        .map_err(|e| target::explain_refusal(dst, e, chrono::Utc::now().timestamp_millis()));
         let Some(txn) = txn else {
             return result;
         };

@@ -80,11 +80,11 @@ fn apply_delivery(
     slots: &mut [Slot],
     slot: usize,
     src: i64,
-    outcome: Result<i64, KafkaError>,
+    outcome: Result<i64, (KafkaError, Option<i64>)>,
 ) -> Option<Failure> {
     if slot == usize::MAX {
         // An offset-map checkpoint.
-        let e = outcome.err()?;
+        let (e, _) = outcome.err()?;
         return Some(Failure {
             rank: 3,
             error: ReplicatorError::Kafka {
@@ -115,7 +115,7 @@ fn apply_delivery(
             s.confirmed = true;
             None
         }
-        Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
+        Err((e, _)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge) => {
             Some(Failure {
                 rank: 0,
                 error: ReplicatorError::RecordTooLarge {
@@ -126,13 +126,34 @@ fn apply_delivery(
                 },
             })
         }
+        // The broker's validation refused this record (its timestamp out
+        // of the topic's bounds, most often); `target` names why.
+        Err((e, timestamp))
+            if matches!(
+                e.rdkafka_error_code(),
+                Some(RDKafkaErrorCode::InvalidTimestamp | RDKafkaErrorCode::InvalidRecord)
+            ) =>
+        {
+            Some(Failure {
+                rank: 0,
+                error: ReplicatorError::RecordRefused {
+                    topic: s.topic.clone(),
+                    partition: s.partition,
+                    offset: src,
+                    target_topic: s.target_topic.clone(),
+                    timestamp,
+                    reason: String::new(),
+                },
+            })
+        }
         // The idempotent producer already retried; a record that did not
-        // land stops the run, which resumes from the target's truth.
-        Err(e) => Some(Failure {
-            rank: if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
-                3
-            } else {
-                2
+        // land stops the run, which resumes from the target's truth. A
+        // record refused only because another in its batch was (the
+        // broker refuses whole batches) says least.
+        Err((e, _)) => Some(Failure {
+            rank: match e.rdkafka_error_code() {
+                Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::InvalidDifferentRecord) => 3,
+                _ => 2,
             },
             error: ReplicatorError::Kafka {
                 operation: format!("copying {}-{} offset {src}", s.topic, s.partition),

@@ -114,6 +114,23 @@ pub enum ReplicatorError {
         offset: i64,
         target_topic: String,
     },
+    /// The target's record validation refused a copy (most often a
+    /// timestamp outside the target topic's `message.timestamp.*.max.ms`
+    /// bounds). Nothing after it landed.
+    #[error(
+        "the target refused the copy of {topic}-{partition} offset {offset} as invalid for `{target_topic}`{}",
+        if .reason.is_empty() { String::new() } else { format!(": {}", .reason) }
+    )]
+    RecordRefused {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        target_topic: String,
+        /// The record's timestamp (ms), when known.
+        timestamp: Option<i64>,
+        /// Why, from the target topic's configs, when they could be read.
+        reason: String,
+    },
     /// A selected source topic stayed unreadable (its metadata carries an
     /// error) for the whole timeout.
     #[error("source topic `{topic}` is not available: {error}")]
@@ -193,6 +210,7 @@ impl Diagnostic for ReplicatorError {
             | ReplicatorError::NothingSelected { .. }
             | ReplicatorError::RecordLimit { .. }
             | ReplicatorError::StartPastEnd { .. }
+            | ReplicatorError::RecordRefused { .. }
             | ReplicatorError::RecordTooLarge { .. } => ExitStatus::BadInput,
             _ => ExitStatus::Failure,
         }
@@ -229,6 +247,9 @@ impl Diagnostic for ReplicatorError {
             ReplicatorError::OutOfRange { .. } => Some(
                 "check the source topic (was it deleted and re-created, or did a broker lose data?) before running again".into(),
             ),
+            ReplicatorError::RecordRefused { target_topic, .. } => Some(format!(
+                "for a timestamp, raise the target topic's bound (kafka-configs --alter --entity-type topics --entity-name {target_topic} --add-config message.timestamp.before.max.ms=9223372036854775807, or after.max.ms for timestamps in the future), then run again: the copy resumes at that record"
+            )),
             ReplicatorError::StartPastEnd { .. } => Some(
                 "fix `replication.start_overrides` in the plan: offsets must be at most the partition's end offset (`kcp scan clusters` shows them)".into(),
             ),

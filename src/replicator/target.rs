@@ -155,6 +155,10 @@ struct SourceConfigs {
     carry: BTreeMap<String, String>,
     /// Its `max.message.bytes`, set or default; `None` when unreadable.
     max_message_bytes: Option<i64>,
+    /// How old its records may be, in ms: `retention.ms`, or `None` for
+    /// no bound (retention -1, or a compacted topic) or unreadable.
+    oldest_ms: Option<i64>,
+    readable: bool,
 }
 
 /// Creates missing target topics with the source's partition count, carried
@@ -330,10 +334,16 @@ fn source_configs(
                     .collect(),
                 ..Default::default()
             };
+            let compacted =
+                config_value(&entries, "cleanup.policy").is_some_and(|p| p.contains("compact"));
             let configs = SourceConfigs {
                 carry: crate::topic_config::to_carry(&topic),
                 max_message_bytes: config_value(&entries, "max.message.bytes")
                     .and_then(|v| v.parse().ok()),
+                oldest_ms: config_value(&entries, "retention.ms")
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .filter(|ms| *ms >= 0 && !compacted),
+                readable: true,
             };
             (name.clone(), configs)
         })
@@ -419,6 +429,11 @@ fn check_existing_targets(
                 ));
             }
         }
+        if let Some(source) = sources.get(*source).filter(|c| c.readable)
+            && let Some(notice) = timestamp_notice(target, &entries, source.oldest_ms)
+        {
+            observer.notice(&notice);
+        }
         if config_value(&entries, "message.timestamp.type") == Some("LogAppendTime") {
             observer.notice(&format!(
                 "target topic `{target}` uses message.timestamp.type=LogAppendTime: the broker replaces the copied records' timestamps with its own; set it to CreateTime to keep them"
@@ -426,6 +441,84 @@ fn check_existing_targets(
         }
     }
     Ok(smallest)
+}
+
+/// A target topic that refuses records older than its source may hold
+/// (`message.timestamp.before.max.ms` below the source's retention, or any
+/// bound when the source keeps records forever).
+fn timestamp_notice(
+    target: &str,
+    entries: &[rdkafka::admin::ConfigEntry],
+    source_oldest_ms: Option<i64>,
+) -> Option<String> {
+    let before: i64 = config_value(entries, "message.timestamp.before.max.ms")?
+        .parse()
+        .ok()?;
+    if before == i64::MAX || source_oldest_ms.is_some_and(|oldest| oldest <= before) {
+        return None;
+    }
+    let kept = source_oldest_ms.map_or("forever".to_owned(), |ms| format!("for {ms} ms"));
+    Some(format!(
+        "target topic `{target}` refuses records older than {before} ms (message.timestamp.before.max.ms), but its source keeps records {kept}: an older record would stop the copy there (raise it to {} to be safe)",
+        i64::MAX
+    ))
+}
+
+/// Says why the target refused a record, from the target topic's
+/// timestamp bounds (read when it happens) and the record's timestamp.
+pub(super) fn explain_refusal(
+    dst: &Connection,
+    e: ReplicatorError,
+    now_ms: i64,
+) -> ReplicatorError {
+    let ReplicatorError::RecordRefused {
+        topic,
+        partition,
+        offset,
+        target_topic,
+        timestamp,
+        ..
+    } = e
+    else {
+        return e;
+    };
+    let bound = |entries: &[rdkafka::admin::ConfigEntry], key: &str| -> Option<i64> {
+        config_value(entries, key)?.parse().ok()
+    };
+    let reason = describe(dst, &[&target_topic])
+        .ok()
+        .and_then(|mut d| d.pop().flatten())
+        .map(|entries| {
+            let before = bound(&entries, "message.timestamp.before.max.ms");
+            let after = bound(&entries, "message.timestamp.after.max.ms");
+            match timestamp {
+                Some(ts) if before.is_some_and(|b| now_ms - ts > b) => format!(
+                    "its timestamp {ts} is {} ms old, older than message.timestamp.before.max.ms={}",
+                    now_ms - ts,
+                    before.unwrap_or_default()
+                ),
+                Some(ts) if after.is_some_and(|a| ts - now_ms > a) => format!(
+                    "its timestamp {ts} is {} ms in the future, beyond message.timestamp.after.max.ms={}",
+                    ts - now_ms,
+                    after.unwrap_or_default()
+                ),
+                Some(_) => "not its timestamp (within the topic's bounds): Kafka's record validation refused it (a compacted topic refuses a record without a key, for instance)".to_owned(),
+                None => format!(
+                    "most likely its timestamp, outside message.timestamp.before.max.ms={} / message.timestamp.after.max.ms={}",
+                    before.map_or("?".to_owned(), |b| b.to_string()),
+                    after.map_or("?".to_owned(), |a| a.to_string())
+                ),
+            }
+        })
+        .unwrap_or_default();
+    ReplicatorError::RecordRefused {
+        topic,
+        partition,
+        offset,
+        target_topic,
+        timestamp,
+        reason,
+    }
 }
 
 pub(super) fn ensure_map_topic(

@@ -1568,3 +1568,78 @@ fn the_copy_starts_where_the_plan_says() {
         out.stderr
     );
 }
+
+/// A target topic whose `message.timestamp.before.max.ms` is shorter than
+/// the age of some source records: kcp warns before copying, and the first
+/// record the target refuses stops the copy there, named with the bound to
+/// raise (exit 2), with nothing after it landing; raised, the copy resumes
+/// at that record and ends exact.
+#[test]
+fn a_record_older_than_the_target_accepts_stops_the_copy_with_the_bound_named() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    let source = p.source.bootstrap();
+    create_topics(&source, &[("aged", 1, &[])]);
+    create_topics(
+        &p.target.bootstrap(),
+        &[("aged", 1, &[("message.timestamp.before.max.ms", "3600000")])],
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let producer = producer(&source);
+    for i in 0..100i64 {
+        // Records 50 and up are two hours old.
+        let ts = if i < 50 {
+            now_ms - 60_000
+        } else {
+            now_ms - 7_200_000
+        };
+        let value = format!("value {i}");
+        send(
+            &producer,
+            BaseRecord::to("aged")
+                .partition(0)
+                .key(&value)
+                .payload(&value)
+                .timestamp(ts),
+        );
+    }
+    crate::kafka::flush(&producer);
+    let r = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("refuses records older than 3600000 ms")
+            && r.stderr.contains("message.timestamp.before.max.ms=3600000")
+            && r.stderr.contains("aged-0 offset 50 as invalid"),
+        "{}",
+        r.stderr
+    );
+    // The broker refuses the whole batch holding the record: what landed
+    // is a prefix of the source, never more.
+    let copied = read_partition(&p.target.bootstrap(), "aged", 0, 0);
+    let offsets: Vec<i64> = copied
+        .iter()
+        .map(|r| {
+            provenance(r)
+                .unwrap()
+                .rsplit(';')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(copied.len() <= 50, "{offsets:?}");
+    assert_eq!(offsets, (0..copied.len() as i64).collect::<Vec<_>>());
+    crate::kafka::alter_topic_config(
+        &p.target.bootstrap(),
+        "aged",
+        "message.timestamp.before.max.ms",
+        "9223372036854775807",
+    );
+    let r = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_exact_copy(&p, "aged", 1);
+}
