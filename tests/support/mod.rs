@@ -465,7 +465,7 @@ impl SchemaRegistry {
     pub fn start(jar: &Path) -> Self {
         let port = free_port();
         let java = std::env::var_os("KCP_JAVA").unwrap_or_else(|| "java".into());
-        let mut child = Command::new(java)
+        let child = Command::new(java)
             .args([
                 "-Xmx256m",
                 "-XX:TieredStopAtLevel=1",
@@ -480,19 +480,22 @@ impl SchemaRegistry {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the schema registry");
+        // Owned from here on: killed on drop, also when this panics.
+        let mut registry = SchemaRegistry { child, port };
         let deadline = Instant::now() + Duration::from_secs(90);
-        let mut registry = None;
-        while registry.is_none() && Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
+        loop {
+            if let Ok(Some(status)) = registry.child.try_wait() {
                 panic!("the schema registry exited with {status}");
             }
             if http(port, "GET", "/subjects", None).0 == 200 {
-                registry = Some(SchemaRegistry { child, port });
-                break;
+                return registry;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the schema registry did not answer on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
-        registry.unwrap_or_else(|| panic!("the schema registry did not answer on port {port}"))
     }
 
     /// The base URL of the Confluent API.
