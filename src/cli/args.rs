@@ -307,6 +307,14 @@ pub struct PlanArgs {
     /// Replication throughput to assume for copy-time estimates (MB/s)
     #[arg(long, value_name = "MBPS", value_parser = parse_positive)]
     pub replication_mbps: Option<f64>,
+    /// The source's Schema Registry (a name from the state): adds the
+    /// schemas section
+    #[arg(long, value_name = "REGISTRY")]
+    pub source_registry: Option<String>,
+    /// The target's Schema Registry (a name from the state): checks the ids
+    /// the copy needs against it
+    #[arg(long, value_name = "REGISTRY", requires = "source_registry")]
+    pub target_registry: Option<String>,
     #[command(flatten)]
     pub common: ReportArgs,
 }

@@ -503,3 +503,137 @@ fn migrate_stops_and_undoes_a_version_the_target_gives_another_id() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_plan_lists_subjects_by_topic_and_flags_ids_the_target_uses() {
+    let Some(jar) = schema_registry_jar() else {
+        return;
+    };
+    let (source, target) = (SchemaRegistry::start(&jar), SchemaRegistry::start(&jar));
+    // `customers` is a topic of the example cluster `onprem-prod`.
+    assert_eq!(
+        source.register(
+            "customers-value",
+            json!({"schema": avro("Customer", r#"{"name":"id","type":"long"}"#)})
+        ),
+        1
+    );
+    assert_eq!(
+        source.register(
+            "legacy",
+            json!({"schema": avro("Legacy", r#"{"name":"x","type":"int"}"#)})
+        ),
+        2
+    );
+    // Id 1 on the target is another schema; id 2 is the same one.
+    assert_eq!(
+        target.register(
+            "other-value",
+            json!({"schema": avro("Other", r#"{"name":"z","type":"string"}"#)})
+        ),
+        1
+    );
+    assert_eq!(
+        target.register(
+            "legacy",
+            json!({"schema": avro("Legacy", r#"{"name":"x","type":"int"}"#)})
+        ),
+        2
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let creds = creds(dir.path(), &source, Some(&target));
+    let state = dir.path().join("kcp-state.json");
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("state-examples/self-managed.json");
+    std::fs::copy(&example, &state).unwrap();
+    let out = kcp()
+        .args([
+            "scan",
+            "schema-registry",
+            "--registry",
+            "src",
+            "--registry",
+            "dst",
+            "--credentials-file",
+        ])
+        .arg(&creds)
+        .arg("--state-file")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let plan = |extra: &[&str]| {
+        kcp()
+            .args([
+                "report",
+                "plan",
+                "--source",
+                "onprem-prod",
+                "--target",
+                "confluent-cloud",
+                "--state-file",
+            ])
+            .arg(&state)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = plan(&[
+        "--source-registry",
+        "src",
+        "--target-registry",
+        "dst",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_out(&out);
+    let schemas = &report["schemas"];
+    assert_eq!(
+        (schemas["subjects"].as_u64(), schemas["schema_ids"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(schemas["rows"][0]["subject"], "customers-value");
+    assert_eq!(schemas["rows"][0]["topic"], "customers");
+    assert_eq!(schemas["rows"][0]["id_conflicts"], json!([1]));
+    assert_eq!(schemas["rows"][1]["topic"], Value::Null);
+    assert_eq!(schemas["rows"][1]["id_conflicts"], json!([]));
+    let kinds: Vec<&str> = report["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .filter(|k| k.starts_with("schema"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "schema_id_collision",
+            "schema_registry_no_import_mode",
+            "schema_subject_without_topic"
+        ]
+    );
+
+    // Markdown has the section; without --source-registry there is none.
+    let md = String::from_utf8(plan(&["--source-registry", "src"]).stdout).unwrap();
+    assert!(md.contains("## Schemas"), "{md}");
+    assert!(md.contains("| customers-value | customers |"), "{md}");
+    let md = String::from_utf8(plan(&[]).stdout).unwrap();
+    assert!(!md.contains("## Schemas"));
+    let out = plan(&["--source-registry", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no schema registry `nope` in the state")
+    );
+}
