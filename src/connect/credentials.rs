@@ -49,7 +49,7 @@ struct RawFile {
 /// schema_registries:
 ///   - name: prod-sr
 ///     url: https://sr.example.com:8081
-///     auth: { method: basic, username: kcp, password: ${SR_PASSWORD} }
+///     auth: { method: basic, username: kcp, password: "${SR_PASSWORD}" }
 ///     tls: { ca_cert: /etc/kcp/ca.pem }
 /// ```
 #[derive(Debug, Clone, Deserialize)]

@@ -637,3 +637,141 @@ fn the_plan_lists_subjects_by_topic_and_flags_ids_the_target_uses() {
         String::from_utf8_lossy(&out.stderr).contains("no schema registry `nope` in the state")
     );
 }
+
+/// An HTTP endpoint on loopback that answers every request with 401 and
+/// records the `authorization` header of each; serves `n` connections.
+fn refusing_endpoint(n: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for stream in listener.incoming().take(n) {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut auth = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("authorization:") {
+                    auth = line[line.len() - v.len()..].trim().to_owned();
+                }
+            }
+            seen.push(auth);
+            let body = r#"{"error_code":40101,"message":"Unauthorized"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+        seen
+    });
+    (port, handle)
+}
+
+#[test]
+fn refused_credentials_are_told_apart_and_secrets_stay_out_of_the_state() {
+    let (port, seen) = refusing_endpoint(2);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_credentials(
+        dir.path(),
+        &format!(
+            "schema_registries:\n  - name: basic\n    url: http://127.0.0.1:{port}\n    auth: {{ method: basic, username: kcp, password: \"${{SR_PASSWORD}}\" }}\n  - name: bearer\n    url: http://127.0.0.1:{port}/\n    auth: {{ method: bearer, token: tok-123 }}\n"
+        ),
+    );
+    let state = dir.path().join("kcp-state.json");
+    let out = kcp()
+        .env("SR_PASSWORD", "s3cr3t")
+        .args([
+            "scan",
+            "schema-registry",
+            "--output",
+            "json",
+            "--credentials-file",
+        ])
+        .arg(&creds)
+        .arg("--state-file")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("schema registry `basic` at http://127.0.0.1:{port} refused the credentials (401: Unauthorized)")),
+        "{err}"
+    );
+    assert!(err.contains("check the registry's `auth`"), "{err}");
+    // The registries were asked with the right headers (base64 of kcp:s3cr3t).
+    assert_eq!(
+        seen.join().unwrap(),
+        ["Basic a2NwOnMzY3IzdA==", "Bearer tok-123"]
+    );
+    let all = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !all.contains("s3cr3t") && !all.contains("tok-123"),
+        "a secret was printed: {all}"
+    );
+    assert!(!state.exists(), "nothing saved when every registry failed");
+}
+
+#[test]
+fn the_credentials_file_checks_registry_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    for (yaml, want) in [
+        (
+            "schema_registries:\n  - name: a\n    url: sr.example.com:8081\n",
+            "is not an http:// or https:// URL",
+        ),
+        (
+            "schema_registries:\n  - name: a\n    url: http://x\n  - name: a\n    url: http://y\n",
+            "listed twice",
+        ),
+        (
+            "schema_registries:\n  - name: a\n    url: http://x\n    auth: { method: basic, username: u, password: '' }\n",
+            "basic auth needs",
+        ),
+        (
+            "schema_registries:\n  - name: a\n    url: https://x\n    tls: { client_cert: /c.pem }\n",
+            "both `client_cert` and `client_key`",
+        ),
+        (
+            "schema_registries:\n  - name: a\n    url: http://x\n    auth: { method: digest }\n",
+            "unknown variant `digest`",
+        ),
+    ] {
+        let creds = write_credentials(dir.path(), yaml);
+        let out = kcp()
+            .args(["scan", "schema-registry", "--credentials-file"])
+            .arg(&creds)
+            .arg("--state-file")
+            .arg(dir.path().join("s.json"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{yaml}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+    // An unknown --registry names the known ones.
+    let creds = write_credentials(
+        dir.path(),
+        "schema_registries:\n  - name: a\n    url: http://x\n",
+    );
+    let out = kcp()
+        .args([
+            "scan",
+            "schema-registry",
+            "--registry",
+            "b",
+            "--credentials-file",
+        ])
+        .arg(&creds)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("names no schema registry `b` (it has: a)")
+    );
+}
