@@ -223,6 +223,8 @@ fn main() {
                 source: "cluster-00".into(),
                 target: "confluent-cloud".into(),
                 replication_mbps: None,
+                source_registry: None,
+                target_registry: None,
             },
         ),
     ];

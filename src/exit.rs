@@ -24,6 +24,7 @@ use crate::migrate::offsets::MoveError;
 use crate::migrate::run_state::RunStateError;
 use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
+use crate::schema_registry::SchemaRegistryError;
 use crate::state::StateError;
 
 /// What every error type of kcp says about itself: the exit status it ends
@@ -93,6 +94,7 @@ fn diagnostic<'a>(cause: &'a (dyn Error + 'static)) -> Option<&'a dyn Diagnostic
         InitError,
         ReplicatorError,
         ConnectError,
+        SchemaRegistryError,
     );
     None
 }

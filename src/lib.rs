@@ -33,6 +33,7 @@ pub mod output;
 pub mod replicator;
 pub mod report;
 pub mod scan;
+pub mod schema_registry;
 pub mod secret;
 pub mod state;
 pub mod topic_config;

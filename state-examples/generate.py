@@ -530,7 +530,7 @@ def msk_region():
           "rack": azs[(i - 1) % 3]} for i in brokers],
         "3.6.0", "2026-11-15T09:13:40Z", topics, acls, groups, msk_arn=orders["arn"])
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "created_at": "2026-11-15T09:12:44Z",
         "updated_at": "2026-11-15T09:14:02Z",
         "written_by": {"name": "kcp", "version": "0.1.0"},
@@ -753,7 +753,7 @@ def self_managed():
         "3.7.1", "2026-11-20T14:02:11Z", topics, acls, groups,
         notes="Primary DC1 cluster. MM2 runs active-active with dc2; retire it after the cutover.")
     return {
-        "schema_version": 1,
+        "schema_version": 2,
         "created_at": "2026-11-20T08:30:02Z",
         "updated_at": "2026-11-20T14:02:24Z",
         "written_by": {"name": "kcp", "version": "0.1.0"},

@@ -13,6 +13,9 @@
 #                               Central through testbed/kafka/pom.xml, with
 #                               Maven's own cache in $KCP_CACHE/m2. ~20-60 s
 #                               cold; brokers are run by testbed/kafka.sh.
+#   $KCP_CACHE/schema-registry  Apicurio Registry 2.4.2 (a Confluent-compatible
+#                               Schema Registry) built from Maven Central by
+#                               testbed/schema-registry/pom.xml. ~40 s cold.
 #   /usr/bin/chromium           Debian's chromium (apt-get, as root) for the
 #                               HTML report test, when missing.
 #   $KCP_CACHE/go-bin/hclfmt    hashicorp/hcl's formatter, built from the Go
@@ -126,6 +129,37 @@ for version in $kafka_versions; do
   step_done "kafka $version installed ($(ls "$libs" | wc -l) jars)"
 done
 
+# --- A Confluent-compatible Schema Registry ------------------------------------
+# Apicurio Registry (its Confluent API, /apis/ccompat/v7), built into a
+# runnable Quarkus application from its Maven Central artifacts by
+# testbed/schema-registry/pom.xml; in-memory storage, so each process is an
+# empty registry. Run by the Rust tests (tests/support) as
+# `java -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port=P -jar $jar`.
+# Skipped while the stamp holds the pom's sha256. ~40 s cold.
+sr_dir="${KCP_SCHEMA_REGISTRY_DIR:-$cache/schema-registry}"
+sr_jar="$sr_dir/schema-registry-1-runner.jar"
+sr_sum="$(sha256sum "$here/schema-registry/pom.xml" | cut -d' ' -f1)"
+step "schema registry: checking $sr_jar"
+if [[ -f "$sr_dir/.stamp" && "$(<"$sr_dir/.stamp")" == "$sr_sum" && -f "$sr_jar" ]]; then
+  step_done "schema registry present"
+else
+  rm -rf "$sr_dir" "$sr_dir.build" && mkdir -p "$sr_dir.build"
+  cp "$here/schema-registry/pom.xml" "$sr_dir.build/pom.xml"
+  log "building Apicurio Registry from its Maven Central artifacts"
+  # Quarkus 2.16's build step looks for container runtimes; none is needed.
+  mvn -q -B -Dstyle.color=never -f "$sr_dir.build/pom.xml" -Dmaven.repo.local="$cache/m2" \
+    -DskipTests package 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2 || {
+    log "mvn could not build the schema registry (see above)"
+    exit 1
+  }
+  mkdir -p "$sr_dir"
+  mv "$sr_dir.build/target/schema-registry-1-runner.jar" "$sr_jar"
+  mv "$sr_dir.build/target/lib" "$sr_dir/lib"
+  rm -rf "$sr_dir.build"
+  printf '%s\n' "$sr_sum" >"$sr_dir/.stamp"
+  step_done "schema registry installed"
+fi
+
 # --- Chromium ---------------------------------------------------------------------
 # The HTML reports are rendered and screenshotted in headless Chromium by a
 # test. Debian's package; installed here when missing and allowed (root).
@@ -173,6 +207,7 @@ log "test bed ready in $((SECONDS - started_all))s"
 printf 'export KCP_KAFKA_ROOT=%q\n' "$kafka_root"
 printf 'export KCP_KAFKA_VERSIONS=%q\n' "$kafka_versions"
 printf 'export KCP_JAVA=%q\n' "$java_bin"
+printf 'export KCP_SCHEMA_REGISTRY_JAR=%q\n' "$sr_jar"
 printf 'export KCP_CHROMIUM=%q\n' /usr/bin/chromium
 command -v terraform >/dev/null 2>&1 || printf 'export KCP_HCLFMT=%q\n' "$hclfmt_bin"
 printf 'export KCP_TESTBED_PYTHON=%q\n' "$python"

@@ -198,6 +198,33 @@ pub enum ScanCommand {
         after_help = "Examples:\n  kcp scan clusters --credentials-file kcp-credentials.yaml\n  kcp scan clusters --credentials-file creds.yaml --cluster prod --rate-window 30"
     )]
     Clusters(ScanClustersArgs),
+    /// Scan Confluent-compatible Schema Registries: subjects, versions, ids,
+    /// types, references, compatibility levels, modes and contexts
+    #[command(
+        after_help = "Examples:\n  kcp scan schema-registry --credentials-file kcp-credentials.yaml\n  kcp scan schema-registry --credentials-file creds.yaml --registry prod-sr --output json"
+    )]
+    SchemaRegistry(ScanRegistryArgs),
+}
+
+/// `kcp scan schema-registry`.
+#[derive(Debug, Args)]
+pub struct ScanRegistryArgs {
+    /// Credentials file naming the registries (`schema_registries:`)
+    #[arg(
+        long,
+        env = "KCP_CREDENTIALS_FILE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub credentials_file: PathBuf,
+
+    /// Only this registry from the credentials file (repeatable; default: all)
+    #[arg(long = "registry", value_name = "NAME")]
+    pub registries: Vec<String>,
+
+    /// Seconds to wait for each request
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 /// `kcp scan clusters`.
@@ -280,6 +307,14 @@ pub struct PlanArgs {
     /// Replication throughput to assume for copy-time estimates (MB/s)
     #[arg(long, value_name = "MBPS", value_parser = parse_positive)]
     pub replication_mbps: Option<f64>,
+    /// The source's Schema Registry (a name from the state): adds the
+    /// schemas section
+    #[arg(long, value_name = "REGISTRY")]
+    pub source_registry: Option<String>,
+    /// The target's Schema Registry (a name from the state): checks the ids
+    /// the copy needs against it
+    #[arg(long, value_name = "REGISTRY", requires = "source_registry")]
+    pub target_registry: Option<String>,
     #[command(flatten)]
     pub common: ReportArgs,
 }
@@ -380,6 +415,50 @@ pub enum MigrateCommand {
         after_help = "Examples:\n  kcp migrate replicate --plan plan.yaml --max-bytes-per-sec 50000000"
     )]
     Replicate(MigrateReplicateArgs),
+    /// Copy schemas to the target registry keeping their ids, then verify
+    #[command(
+        after_help = "Examples:\n  kcp migrate schemas --credentials-file creds.yaml --source prod-sr --target new-sr --dry-run\n  kcp migrate schemas --credentials-file creds.yaml --source prod-sr --target new-sr --subjects '^orders-'\n  kcp migrate schemas --credentials-file creds.yaml --source prod-sr --target new-sr --verify-only"
+    )]
+    Schemas(MigrateSchemasArgs),
+}
+
+/// `kcp migrate schemas`.
+#[derive(Debug, Args)]
+pub struct MigrateSchemasArgs {
+    /// Credentials file naming both registries (`schema_registries:`)
+    #[arg(
+        long,
+        env = "KCP_CREDENTIALS_FILE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub credentials_file: PathBuf,
+    /// The source registry (a name from the credentials file)
+    #[arg(long, value_name = "REGISTRY")]
+    pub source: String,
+    /// The target registry (a name from the credentials file)
+    #[arg(long, value_name = "REGISTRY")]
+    pub target: String,
+    /// Only subjects matching this regular expression (subjects they
+    /// reference are copied too)
+    #[arg(long, value_name = "REGEX")]
+    pub subjects: Option<String>,
+    /// Leave out subjects matching this regular expression
+    #[arg(long, value_name = "REGEX")]
+    pub exclude_subjects: Option<String>,
+    /// Check the target and list what would be copied; write nothing
+    #[arg(long, conflicts_with = "verify_only")]
+    pub dry_run: bool,
+    /// Only compare the target with the source (subjects, versions, ids, schema text)
+    #[arg(long)]
+    pub verify_only: bool,
+    /// For a target without IMPORT mode: register without explicit ids and
+    /// stop at the first id the target assigns differently
+    #[arg(long)]
+    pub without_import_mode: bool,
+    /// Seconds to wait for each request
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 /// `kcp migrate init`.

@@ -13,6 +13,7 @@ mod migrate_cmd;
 mod progress;
 mod report_cmd;
 mod scan_cmd;
+mod schemas_cmd;
 mod signals;
 mod state_cmd;
 
@@ -107,6 +108,10 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         }
         Command::Discover(args) => discover_cmd::run(args, global, printer),
         Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
+        Command::Scan(ScanCommand::SchemaRegistry(args)) => {
+            schemas_cmd::scan(args, global, printer)
+        }
+        Command::Migrate(MigrateCommand::Schemas(args)) => schemas_cmd::migrate(args, printer),
         Command::Report(command) => report_cmd::run(command, global, printer),
         Command::CreateAsset(args) => asset_cmd::run(args, global, printer),
         Command::Migrate(MigrateCommand::Init(args)) => cutover_cmd::run(args, global, printer),

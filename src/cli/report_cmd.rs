@@ -23,6 +23,8 @@ pub(super) fn run(
                 source: args.source,
                 target: args.target,
                 replication_mbps: args.replication_mbps,
+                source_registry: args.source_registry,
+                target_registry: args.target_registry,
             },
             args.common,
         ),

@@ -30,6 +30,8 @@ use crate::secret::Secret;
 pub struct CredentialsFile {
     pub path: PathBuf,
     pub clusters: Vec<ClusterCredentials>,
+    /// Confluent-compatible Schema Registries (`schema_registries:`).
+    pub schema_registries: Vec<RegistryCredentials>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +39,73 @@ pub struct CredentialsFile {
 struct RawFile {
     #[serde(default)]
     clusters: Vec<ClusterCredentials>,
+    #[serde(default)]
+    schema_registries: Vec<RegistryCredentials>,
+}
+
+/// One Schema Registry entry:
+///
+/// ```yaml
+/// schema_registries:
+///   - name: prod-sr
+///     url: https://sr.example.com:8081
+///     auth: { method: basic, username: kcp, password: "${SR_PASSWORD}" }
+///     tls: { ca_cert: /etc/kcp/ca.pem }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryCredentials {
+    /// The name used on the command line and as the key in the state file.
+    pub name: String,
+    /// The registry's base URL (`http://` or `https://`), e.g.
+    /// `https://sr.example.com:8081` or Apicurio's `http://host:8080/apis/ccompat/v7`.
+    pub url: String,
+    /// How to authenticate; none when absent.
+    #[serde(default = "RegistryAuth::none")]
+    pub auth: RegistryAuth,
+    /// TLS settings for an `https://` URL.
+    #[serde(default)]
+    pub tls: Option<RegistryTls>,
+}
+
+/// How kcp authenticates to a Schema Registry. The YAML key `method` selects the variant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RegistryAuth {
+    /// No authentication.
+    None {},
+    /// HTTP basic authentication (Confluent Cloud: API key and secret).
+    Basic { username: String, password: Secret },
+    /// A bearer token (OAuth).
+    Bearer { token: Secret },
+}
+
+impl RegistryAuth {
+    fn none() -> Self {
+        RegistryAuth::None {}
+    }
+
+    /// The short name stored in the state (`basic`, ...). Never contains secrets.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RegistryAuth::None {} => "none",
+            RegistryAuth::Basic { .. } => "basic",
+            RegistryAuth::Bearer { .. } => "bearer",
+        }
+    }
+}
+
+/// TLS settings of a Schema Registry: a CA to trust instead of the system's,
+/// and a client certificate for mutual TLS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryTls {
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 /// One cluster entry.
@@ -244,6 +313,12 @@ pub enum CredentialsError {
         name: String,
         known: Vec<String>,
     },
+    #[error("credentials file `{path}` names no schema registry `{name}` (it has: {})", if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    UnknownRegistry {
+        path: PathBuf,
+        name: String,
+        known: Vec<String>,
+    },
 }
 
 impl Diagnostic for CredentialsError {
@@ -262,6 +337,7 @@ impl Diagnostic for CredentialsError {
                 format!("export {var}=... before running kcp, or write `${{{var}:-fallback}}` in the file")
             }
             CredentialsError::UnknownCluster { .. } => "add the cluster to the credentials file, or fix the name".to_owned(),
+            CredentialsError::UnknownRegistry { .. } => "add the registry under `schema_registries:` in the credentials file (see docs/reference/credentials.md), or fix the name".to_owned(),
         })
     }
 }
@@ -307,6 +383,7 @@ impl CredentialsFile {
         let file = CredentialsFile {
             path: path.to_owned(),
             clusters: raw.clusters,
+            schema_registries: raw.schema_registries,
         };
         file.validate()?;
         Ok(file)
@@ -324,12 +401,78 @@ impl CredentialsFile {
             })
     }
 
+    /// The Schema Registry entry for `name`.
+    pub fn registry(&self, name: &str) -> Result<&RegistryCredentials, CredentialsError> {
+        self.schema_registries
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| CredentialsError::UnknownRegistry {
+                path: self.path.clone(),
+                name: name.to_owned(),
+                known: self
+                    .schema_registries
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .collect(),
+            })
+    }
+
     fn validate(&self) -> Result<(), CredentialsError> {
         let invalid = |location: String, message: String| CredentialsError::Invalid {
             path: self.path.clone(),
             location,
             message,
         };
+        let mut names = BTreeSet::new();
+        for (i, registry) in self.schema_registries.iter().enumerate() {
+            let at = format!("schema_registries[{i}]");
+            if registry.name.trim().is_empty() {
+                return Err(invalid(format!("{at}.name"), "must not be empty".into()));
+            }
+            if !names.insert(registry.name.as_str()) {
+                return Err(invalid(
+                    format!("{at}.name"),
+                    format!("schema registry `{}` is listed twice", registry.name),
+                ));
+            }
+            let url = registry.url.to_ascii_lowercase();
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || registry.url.contains(char::is_whitespace)
+            {
+                return Err(invalid(
+                    format!("{at}.url"),
+                    format!(
+                        "`{}` is not an http:// or https:// URL (e.g. `https://sr.example.com:8081`)",
+                        registry.url
+                    ),
+                ));
+            }
+            match &registry.auth {
+                RegistryAuth::Basic { username, password }
+                    if username.is_empty() || password.is_empty() =>
+                {
+                    return Err(invalid(
+                        format!("{at}.auth"),
+                        "basic auth needs a non-empty `username` and `password`".into(),
+                    ));
+                }
+                RegistryAuth::Bearer { token } if token.is_empty() => {
+                    return Err(invalid(
+                        format!("{at}.auth.token"),
+                        "must not be empty".into(),
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(tls) = &registry.tls
+                && tls.client_cert.is_some() != tls.client_key.is_some()
+            {
+                return Err(invalid(
+                    format!("{at}.tls"),
+                    "give both `client_cert` and `client_key` for mutual TLS, or neither".into(),
+                ));
+            }
+        }
         let mut seen = BTreeSet::new();
         for (i, cluster) in self.clusters.iter().enumerate() {
             let at = format!("clusters[{i}]");

@@ -41,6 +41,9 @@ pub enum Kind {
         source: String,
         target: String,
         replication_mbps: Option<f64>,
+        /// Scanned Schema Registries of the source and the target.
+        source_registry: Option<String>,
+        target_registry: Option<String>,
     },
 }
 
@@ -127,6 +130,8 @@ pub enum ReportError {
         list(known)
     )]
     UnknownTarget { name: String, known: Vec<String> },
+    #[error("no schema registry `{name}` in the state (known: {})", list(known))]
+    UnknownRegistry { name: String, known: Vec<String> },
     #[error("--start {start} is not before --end {end}")]
     EmptyWindow { start: NaiveDate, end: NaiveDate },
 }
@@ -157,6 +162,9 @@ impl Diagnostic for ReportError {
             }
             ReportError::UnknownTarget { .. } => {
                 "pass a target type, or scan the target cluster first".into()
+            }
+            ReportError::UnknownRegistry { .. } => {
+                "run `kcp scan schema-registry --registry <name>` first".into()
             }
             ReportError::EmptyWindow { .. } => "dates are YYYY-MM-DD; --end is exclusive".into(),
         })
@@ -199,8 +207,14 @@ pub fn render(
             source,
             target,
             replication_mbps,
+            source_registry,
+            target_registry,
         } => {
-            let r = plan::build(state, source, target, *replication_mbps)?;
+            let registries = plan::Registries {
+                source: source_registry.as_deref(),
+                target: target_registry.as_deref(),
+            };
+            let r = plan::build(state, source, target, *replication_mbps, registries)?;
             match format {
                 Format::Markdown => doc::markdown(&r.document()),
                 Format::Html => html::render(&r.document()),

@@ -8,6 +8,7 @@
 
 mod render;
 mod risks;
+mod schemas;
 mod waves;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,6 +66,16 @@ pub(crate) struct PlanReport {
     pub total_copy_seconds: f64,
     pub waves: Vec<Wave>,
     pub risks: Vec<Risk>,
+    /// The source's Schema Registry, when the plan names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<schemas::SchemasPlan>,
+}
+
+/// The scanned Schema Registries (names in the state) the plan covers.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Registries<'a> {
+    pub source: Option<&'a str>,
+    pub target: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -367,6 +378,7 @@ pub(crate) fn build(
     source: &str,
     target: &str,
     mbps: Option<f64>,
+    registries: Registries<'_>,
 ) -> Result<PlanReport, ReportError> {
     let cluster = state
         .clusters
@@ -394,6 +406,14 @@ pub(crate) fn build(
     let migrated: BTreeSet<&str> = walk.create.iter().map(|c| c.topic.as_str()).collect();
     let waves = waves::plan(cluster, &migrated);
     risks.extend(risks::consumer_lag(&waves));
+    let schemas = match registries.source {
+        Some(name) => {
+            let (plan, found) = schemas::plan(state, cluster, name, registries.target)?;
+            risks.extend(found);
+            Some(plan)
+        }
+        None => None,
+    };
     risks::sort(&mut risks);
 
     let inventory = inventory(cluster, &walk, bytes_basis);
@@ -415,5 +435,6 @@ pub(crate) fn build(
         total_copy_seconds,
         waves,
         risks,
+        schemas,
     })
 }

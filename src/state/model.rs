@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The schema version this build reads and writes.
-pub const CURRENT_SCHEMA_VERSION: u32 = 1;
+pub const CURRENT_SCHEMA_VERSION: u32 = 2;
 
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -40,6 +40,85 @@ pub struct State {
     /// the credentials file.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub clusters: BTreeMap<String, KafkaCluster>,
+    /// Confluent-compatible Schema Registries scanned by `kcp scan
+    /// schema-registry`, keyed by the name used in the credentials file
+    /// (schema version 2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schema_registries: BTreeMap<String, SchemaRegistry>,
+}
+
+/// A Schema Registry as seen through the Confluent Schema Registry REST API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistry {
+    /// The base URL scanned.
+    pub url: String,
+    /// The auth method used to scan (`none`, `basic`, `bearer`), never its secrets.
+    pub auth_method: String,
+    pub scanned_at: Option<DateTime<Utc>>,
+    /// The global compatibility level (`BACKWARD`, `FULL_TRANSITIVE`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility: Option<String>,
+    /// The global mode (`READWRITE`, `READONLY`, `IMPORT`); absent when the
+    /// registry does not serve `/mode`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Schema contexts (`/contexts`), when the registry has any besides the default `.`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contexts: Vec<String>,
+    /// Schema types the registry accepts (`AVRO`, `JSON`, `PROTOBUF`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_types: Vec<String>,
+    /// Subjects by name (soft-deleted subjects are left out).
+    #[serde(default)]
+    pub subjects: BTreeMap<String, Subject>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+    /// The last scan's error, when it failed; the previous inventory is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// One subject of a Schema Registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Subject {
+    /// The subject's own compatibility level, when it overrides the global one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility: Option<String>,
+    /// The subject's own mode, when it overrides the global one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Versions, oldest first.
+    pub versions: Vec<SchemaVersion>,
+}
+
+/// One version of a subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaVersion {
+    pub version: u32,
+    /// The schema id: what every record written with this schema carries in
+    /// its first bytes.
+    pub id: u32,
+    /// `AVRO`, `JSON` or `PROTOBUF`.
+    pub schema_type: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<SchemaReference>,
+    /// The schema text as the registry returns it.
+    pub schema: String,
+}
+
+/// A reference from one schema to a version of another subject.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaReference {
+    /// The name the referring schema uses (an Avro full name, a .proto file, a JSON `$ref`).
+    pub name: String,
+    pub subject: String,
+    pub version: u32,
 }
 
 /// Which tool wrote the file.
@@ -554,11 +633,20 @@ impl State {
             upgrades: Vec::new(),
             msk_regions: BTreeMap::new(),
             clusters: BTreeMap::new(),
+            schema_registries: BTreeMap::new(),
         }
     }
 
     /// Sorts every list so that equal content serializes to equal bytes.
     pub fn normalize(&mut self) {
+        for registry in self.schema_registries.values_mut() {
+            registry.warnings.sort();
+            registry.contexts.sort();
+            registry.schema_types.sort();
+            for subject in registry.subjects.values_mut() {
+                subject.versions.sort_by_key(|v| v.version);
+            }
+        }
         for region in self.msk_regions.values_mut() {
             region.warnings.sort();
             if let Some(costs) = &mut region.costs {

@@ -11,7 +11,11 @@
 //!   no `schema_version`, a `kcp_version` string, a single `timestamp`,
 //!   `regions` and `clusters` as lists, bootstrap servers as one
 //!   comma-separated string and topics with a bare partition count.
-//! - **1**: the current layout ([`super::model`]).
+//! - **1**: kcp 0.1: MSK regions and scanned clusters.
+//! - **2**: the current layout ([`super::model`]): adds `schema_registries`
+//!   (`kcp scan schema-registry`). A version 1 file has none, so the step
+//!   only moves the version; a kcp that reads up to 1 refuses a version 2
+//!   file with a clear message instead of an "unknown field" error.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
@@ -38,11 +42,18 @@ pub(crate) struct Step {
 }
 
 /// All steps, in order. `STEPS[i].from == i`.
-pub(crate) const STEPS: &[Step] = &[Step {
-    from: 0,
-    description: "pre-release layout: lists become maps keyed by name, timestamps split into created_at/updated_at",
-    apply: v0_to_v1,
-}];
+pub(crate) const STEPS: &[Step] = &[
+    Step {
+        from: 0,
+        description: "pre-release layout: lists become maps keyed by name, timestamps split into created_at/updated_at",
+        apply: v0_to_v1,
+    },
+    Step {
+        from: 1,
+        description: "adds schema_registries (kcp scan schema-registry); nothing else changes",
+        apply: v1_to_v2,
+    },
+];
 
 /// Reads the schema version of a raw document. Version 0 files have no
 /// `schema_version` but carry `kcp_version`.
@@ -302,6 +313,29 @@ fn v0_to_v1(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
     Ok(Value::Object(out))
 }
 
+/// v1 → v2: the layout is the same; `schema_registries` is new and empty.
+fn v1_to_v2(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
+    let mut root = match doc {
+        Value::Object(m) => m,
+        other => {
+            return Err(err(
+                1,
+                "",
+                format!("expected an object, found {}", type_name(&other)),
+            ));
+        }
+    };
+    if root.contains_key("schema_registries") {
+        return Err(err(
+            1,
+            "/schema_registries",
+            "a version 1 file has no schema registries (was the version edited by hand?)",
+        ));
+    }
+    root.insert("schema_version".into(), json!(2));
+    Ok(Value::Object(root))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +364,26 @@ mod tests {
                 .unwrap_err()
                 .contains("integer")
         );
+    }
+
+    #[test]
+    fn v1_upgrades_to_v2_unchanged_but_for_the_version() {
+        let doc = json!({"schema_version": 1, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "written_by": {"name": "kcp", "version": "0.1.0"},
+            "clusters": {"a": {"bootstrap_servers": ["h:9092"], "auth_method": "plaintext"}}});
+        let now = Utc::now();
+        let up = upgrade(doc.clone(), 1, now).unwrap();
+        assert_eq!(up["schema_version"], json!(2));
+        assert_eq!(up["clusters"], doc["clusters"]);
+        assert_eq!(up["upgrades"][0]["from"], json!(1));
+        assert_eq!(up["upgrades"][0]["to"], json!(2));
+        let e = upgrade(
+            json!({"schema_version": 1, "schema_registries": {}}),
+            1,
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(e.pointer, "/schema_registries");
     }
 
     #[test]

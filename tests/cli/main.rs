@@ -17,6 +17,7 @@ mod migrate;
 mod replicate;
 mod report;
 mod scan;
+mod schemas;
 mod state;
 mod testbed;
 

@@ -432,3 +432,146 @@ pub fn write_credentials(dir: &Path, yaml: &str) -> PathBuf {
     std::fs::write(&path, yaml).expect("write credentials");
     path
 }
+
+/// A Confluent-compatible Schema Registry (Apicurio Registry's
+/// `/apis/ccompat/v7`, from `testbed/install.sh`), in-memory, on a free
+/// loopback port; killed on drop. Each one is an empty registry.
+pub struct SchemaRegistry {
+    child: Child,
+    pub port: u16,
+}
+
+/// The registry jar `testbed/install.sh` builds, or `KCP_SCHEMA_REGISTRY_JAR`.
+/// `None` (skip) only outside CI.
+pub fn schema_registry_jar() -> Option<PathBuf> {
+    let jar = std::env::var_os("KCP_SCHEMA_REGISTRY_JAR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("schema-registry/schema-registry-1-runner.jar"));
+    if jar.is_file() {
+        return Some(jar);
+    }
+    let message = format!(
+        "test bed missing: no schema registry at `{}` (or set KCP_SCHEMA_REGISTRY_JAR). Run `bash testbed/install.sh`",
+        jar.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{message}");
+    }
+    eprintln!("\n*** SKIPPED: {message} ***\n");
+    None
+}
+
+impl SchemaRegistry {
+    pub fn start(jar: &Path) -> Self {
+        let port = free_port();
+        let java = std::env::var_os("KCP_JAVA").unwrap_or_else(|| "java".into());
+        let child = Command::new(java)
+            .args([
+                "-Xmx256m",
+                "-XX:TieredStopAtLevel=1",
+                "-Dquarkus.http.host=127.0.0.1",
+                &format!("-Dquarkus.http.port={port}"),
+                "-Dquarkus.log.level=WARN",
+                "-jar",
+            ])
+            .arg(jar)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the schema registry");
+        // Owned from here on: killed on drop, also when this panics.
+        let mut registry = SchemaRegistry { child, port };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(status)) = registry.child.try_wait() {
+                panic!("the schema registry exited with {status}");
+            }
+            if http(port, "GET", "/subjects", None).0 == 200 {
+                return registry;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the schema registry did not answer on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The base URL of the Confluent API.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/apis/ccompat/v7", self.port)
+    }
+
+    /// One HTTP/1.1 call to the Confluent API: (status, body).
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        http(self.port, method, path, body)
+    }
+
+    /// Registers a schema; returns its id.
+    pub fn register(&self, subject: &str, body: serde_json::Value) -> u32 {
+        let (status, answer) = self.call(
+            "POST",
+            &format!("/subjects/{subject}/versions"),
+            Some(&body.to_string()),
+        );
+        assert_eq!(status, 200, "register {subject}: {answer}");
+        let v: serde_json::Value = serde_json::from_str(&answer).expect("register answer");
+        v["id"].as_u64().expect("an id") as u32
+    }
+}
+
+/// One HTTP/1.1 call to the Confluent API on `port`: (status, body).
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} /apis/ccompat/v7{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+impl Drop for SchemaRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

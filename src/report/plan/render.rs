@@ -13,6 +13,7 @@ impl PlanReport {
             Some(self.waves_section()),
             Some(self.create_section()),
             Some(self.copy_section()),
+            self.schemas_section(),
             self.principals_section(),
         ];
         Document {
@@ -38,6 +39,51 @@ impl PlanReport {
             ),
         ));
         meta
+    }
+
+    /// The source registry's subjects and the topics they serve.
+    fn schemas_section(&self) -> Option<Section> {
+        let p = self.schemas.as_ref()?;
+        let mut s = Section::new("Schemas", 2);
+        let types: Vec<String> = p.types.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        s.blocks.push(Block::Paragraph(format!(
+            "Registry `{}`: {} subjects, {} versions, {} schema ids ({}){}. `kcp migrate schemas` copies them keeping their ids, references first.",
+            p.source_registry,
+            num(p.subjects as f64, 0),
+            num(p.versions as f64, 0),
+            num(p.schema_ids as f64, 0),
+            if types.is_empty() { "none".to_owned() } else { types.join(", ") },
+            p.target_registry
+                .as_ref()
+                .map(|t| format!("; compared with the target registry `{t}`"))
+                .unwrap_or_default()
+        )));
+        let mut t = Table::new(&[
+            "Subject",
+            "Topic",
+            ">Versions",
+            ">Latest id",
+            "Type",
+            ">References",
+            "Ids in use on the target",
+        ]);
+        for row in &p.rows {
+            t.row(vec![
+                row.subject.clone(),
+                row.topic.clone().unwrap_or_else(|| "-".into()),
+                num(row.versions as f64, 0),
+                row.latest_id.map(|i| i.to_string()).unwrap_or_default(),
+                row.schema_type.clone(),
+                num(row.references as f64, 0),
+                row.id_conflicts
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]);
+        }
+        s.blocks.push(Block::Table(t));
+        Some(s)
     }
 
     /// Counts on the source and what of them is migrated.
