@@ -25,6 +25,7 @@ use super::deleted;
 use super::deliveries::{apply_deliveries, is_fatal, send_waiting};
 use super::engine::RunOptions;
 use super::group::GroupState;
+use super::lease::Lease;
 use super::map_store;
 use super::offset_map::OffsetMap;
 use super::plan::{LoadedPlan, OnDeleted};
@@ -51,6 +52,8 @@ pub(super) struct Links<'a> {
     pub(super) producer: &'a BaseProducer<CopyContext>,
     /// Scale-out: partitions come from the group's rebalances.
     pub(super) group: Option<Arc<GroupState>>,
+    /// The plan's lease (assign mode), kept alive at every tick.
+    pub(super) lease: Option<&'a Lease>,
     pub(super) options: &'a RunOptions,
     pub(super) observer: &'a dyn Observer,
 }
@@ -380,6 +383,9 @@ impl<'a> Copier<'a> {
     /// Everything on a timer: checkpoints, end offsets (and whether the
     /// copy is caught up), stats, topic discovery.
     fn tick(&mut self) -> Result<Flow, ReplicatorError> {
+        if let Some(lease) = self.links.lease {
+            lease.keep();
+        }
         let settings = &self.links.plan.plan.replication;
         let options = self.links.options;
         if self.timers.checkpoint.elapsed()

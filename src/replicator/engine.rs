@@ -19,6 +19,7 @@ use super::ReplicatorError;
 use super::clients::{self, Rebalance, cluster_id};
 use super::copier::{Copier, Links, replicator_group};
 use super::group::GroupState;
+use super::lease::Lease;
 use super::map_store;
 use super::plan::LoadedPlan;
 use super::stats::{Observer, Summary};
@@ -119,6 +120,13 @@ fn run_once(
     let record_limit = target::prepare_target(&src, &dst, plan, &topics, observer)?;
     let map_topic = &plan.plan.replication.offset_map_topic;
     let map_watermarks = ensure_map_topic(&dst, map_topic)?;
+    // One copier per plan, before a record is written (creating topics is
+    // idempotent). The lease group follows the map topic, which exists now.
+    let lease = if plan.plan.replication.scale_out {
+        None
+    } else {
+        Some(Lease::take(&dst, plan, observer)?)
+    };
     tracing::debug!(elapsed = ?started.elapsed(), "start-up: topics listed, target prepared");
 
     // With transactions, earlier copiers of the plan are fenced before
@@ -180,6 +188,7 @@ fn run_once(
         consumer: &consumer,
         producer: &producer,
         group: group_state,
+        lease: lease.as_ref(),
         options,
         observer,
     };

@@ -18,6 +18,7 @@
 //! - `group`: scale-out, partitions shared by several processes through a
 //!   consumer group on the source.
 //! - [`start`]: where a partition without an offset map starts.
+//! - `lease`: one copier per plan (a consumer group on the target).
 //! - `txn`: target transactions (plan key `transactions`), the fence
 //!   against a frozen or second copier.
 //!
@@ -32,6 +33,7 @@ pub(crate) mod deleted;
 mod deliveries;
 pub(crate) mod engine;
 mod group;
+mod lease;
 pub(crate) mod map_store;
 #[cfg(test)]
 mod mock_tests;
@@ -186,6 +188,9 @@ pub enum ReplicatorError {
         offset: i64,
         end: i64,
     },
+    /// Another copier of the plan holds its lease.
+    #[error("another copier of plan `{plan}` is running: {holders}")]
+    AnotherCopier { plan: String, holders: String },
     /// A target transaction that had to be aborted (a record or a commit
     /// failed): nothing of it is visible; the run starts over from what the
     /// target committed.
@@ -206,6 +211,7 @@ impl Diagnostic for ReplicatorError {
     fn status(&self) -> ExitStatus {
         match self {
             ReplicatorError::Connect(e) => e.status(),
+            ReplicatorError::AnotherCopier { .. } => ExitStatus::Locked,
             ReplicatorError::PartitionCount { .. }
             | ReplicatorError::NothingSelected { .. }
             | ReplicatorError::RecordLimit { .. }
@@ -252,6 +258,9 @@ impl Diagnostic for ReplicatorError {
             )),
             ReplicatorError::StartPastEnd { .. } => Some(
                 "fix `replication.start_overrides` in the plan: offsets must be at most the partition's end offset (`kcp scan clusters` shows them)".into(),
+            ),
+            ReplicatorError::AnotherCopier { .. } => Some(
+                "one copier per plan: stop the other one (`kcp migrate replicate` or `kcp migrate execute` of this plan, on the host named), or wait for it to finish; a killed copier frees the plan after 6 s".into(),
             ),
             ReplicatorError::Fenced { .. } => Some(
                 "look for another `kcp migrate replicate` or `kcp migrate execute` of this plan (another host, a restarted pod): one copier per plan; if the other one is meant to run, nothing is to be done".into(),

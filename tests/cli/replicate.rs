@@ -1435,7 +1435,9 @@ fn ten_sigkills_while_transactions_commit_and_abort_lose_and_duplicate_nothing()
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(1_500 + seed % 2_500));
+        // A run waits up to a session (6 s) for its killed predecessor's
+        // lease to expire, then copies for a while before its own kill.
+        std::thread::sleep(Duration::from_millis(8_000 + seed % 2_500));
         assert!(
             child.try_wait().unwrap().is_none(),
             "run {kill} ended on its own: {}",
@@ -1642,4 +1644,53 @@ fn a_record_older_than_the_target_accepts_stops_the_copy_with_the_bound_named() 
     let r = replicate(&p.plan, &["--until-caught-up"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_exact_copy(&p, "aged", 1);
+}
+
+/// A second copier of a plan started while the first runs (another
+/// terminal, `execute` beside a forgotten `replicate`) is refused with the
+/// first one named, exit 4, having written nothing; the first goes on. A
+/// copier killed with SIGKILL does not block its successor for longer than
+/// its session (6 s).
+#[test]
+fn a_second_copier_of_a_plan_is_refused_while_the_first_runs() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    create_topics(&p.source.bootstrap(), &[("once", 2, &[])]);
+    load_sequence(&p.source.bootstrap(), "once", 2, 20_000);
+    let mut first = spawn_replicator(&p.plan, &["--max-bytes-per-sec", "100000"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while target_count(&p, "once", 2).is_none_or(|c| c == 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first copier copied nothing: {}",
+            replicator_log(&p.plan)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(
+        second.code,
+        4,
+        "{}\nthe first copier:\n{}",
+        second.stderr,
+        replicator_log(&p.plan)
+    );
+    assert!(
+        second
+            .stderr
+            .contains("another copier of plan `test` is running"),
+        "{}",
+        second.stderr
+    );
+    assert!(first.try_wait().unwrap().is_none(), "the first goes on");
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let started = std::time::Instant::now();
+    let third = replicate(&p.plan, &["--until-caught-up"]);
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    eprintln!(
+        "the successor of a killed copier ran {:?}",
+        started.elapsed()
+    );
+    assert_exact_copy(&p, "once", 2);
 }
