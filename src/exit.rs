@@ -25,6 +25,7 @@ use crate::migrate::run_state::RunStateError;
 use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
 use crate::state::StateError;
+use crate::telemetry::ServeError;
 
 /// What every error type of kcp says about itself: the exit status it ends
 /// a command with, and what the user can do about it. An error that wraps
@@ -93,6 +94,7 @@ fn diagnostic<'a>(cause: &'a (dyn Error + 'static)) -> Option<&'a dyn Diagnostic
         InitError,
         ReplicatorError,
         ConnectError,
+        ServeError,
     );
     None
 }

@@ -311,6 +311,12 @@ pub(super) fn execute(
         }
         .into());
     }
+    let telemetry = super::migrate_cmd::start_telemetry(
+        &args.metrics,
+        crate::telemetry::Command::Execute,
+        args.plan.timeout.duration(),
+        printer,
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     super::signals::install_signal_handlers(stop.clone())?;
     let operator = CliOperator {
@@ -327,6 +333,7 @@ pub(super) fn execute(
         timeout: args.plan.timeout.duration(),
         operator: &operator,
         stop: &stop,
+        telemetry,
     };
     let result = execute::execute(&cx);
     operator.spinners.clear();
@@ -441,6 +448,7 @@ pub(super) fn rollback(
         timeout: args.timeout.duration(),
         operator: &operator,
         stop: &stop,
+        telemetry: None,
     };
     let result = crate::migrate::rollback::rollback(&cx);
     operator.spinners.clear();

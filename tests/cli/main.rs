@@ -18,6 +18,7 @@ mod replicate;
 mod report;
 mod scan;
 mod state;
+mod telemetry;
 mod testbed;
 
 use std::path::{Path, PathBuf};

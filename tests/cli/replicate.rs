@@ -20,14 +20,14 @@ use crate::kafka::{create_topics, producer, read_partition, send};
 use crate::support::{KafkaCluster, Testbed, write_pair_credentials};
 use crate::{kcp, require_testbed, run};
 
-struct Pair {
-    source: KafkaCluster,
-    target: KafkaCluster,
-    dir: tempfile::TempDir,
-    plan: PathBuf,
+pub(crate) struct Pair {
+    pub(crate) source: KafkaCluster,
+    pub(crate) target: KafkaCluster,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) plan: PathBuf,
 }
 
-fn pair(tb: &Testbed, topics_yaml: &str) -> Pair {
+pub(crate) fn pair(tb: &Testbed, topics_yaml: &str) -> Pair {
     pair_with(tb, topics_yaml, crate::support::KafkaSpec::default())
 }
 
@@ -586,7 +586,7 @@ fn max_bytes_per_sec_holds_the_rate() {
 
 /// Writes `records` records `seq-NNNNNN` (key = value) round-robin over the
 /// partitions of `topic`.
-fn load_sequence(bootstrap: &str, topic: &str, partitions: i32, records: usize) {
+pub(crate) fn load_sequence(bootstrap: &str, topic: &str, partitions: i32, records: usize) {
     let prod = producer(bootstrap);
     for i in 0..records {
         let value = format!("seq-{i:06}");
