@@ -314,6 +314,7 @@ pub(super) fn execute(
     let telemetry = super::migrate_cmd::start_telemetry(
         &args.metrics,
         crate::telemetry::Command::Execute,
+        &l.plan,
         args.plan.timeout.duration(),
         printer,
     )?;

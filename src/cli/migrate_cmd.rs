@@ -19,6 +19,7 @@ use crate::telemetry::{self, Telemetry};
 pub(super) fn start_telemetry(
     args: &MetricsArgs,
     command: telemetry::Command,
+    plan: &LoadedPlan,
     timeout: Duration,
     printer: &Printer,
 ) -> anyhow::Result<Option<Arc<Telemetry>>> {
@@ -27,6 +28,7 @@ pub(super) fn start_telemetry(
     };
     let t = Arc::new(Telemetry::new(
         command,
+        &plan.plan.name,
         Duration::from_secs(60) + timeout * 3,
     ));
     let listener = telemetry::serve(addr, t.clone())?;
@@ -84,6 +86,7 @@ pub(super) fn replicate(
     let telemetry = start_telemetry(
         &args.metrics,
         telemetry::Command::Replicate,
+        &plan,
         timeout,
         printer,
     )?;

@@ -301,9 +301,9 @@ impl Run<'_, '_> {
     fn all(&mut self) -> Result<Executed, ExecuteError> {
         let steps = steps(self.cx.plan);
         if let Some(m) = self.metrics() {
-            let ids: Vec<(String, String)> = steps
+            let ids: Vec<(String, String, bool)> = steps
                 .iter()
-                .map(|s| (s.id.clone(), s.phase.to_string()))
+                .map(|s| (s.id.clone(), s.phase.to_string(), s.hook.is_some()))
                 .collect();
             m.steps(&ids);
         }

@@ -98,7 +98,7 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 impl Drop for Copier<'_> {
     fn drop(&mut self) {
         if let Some(m) = &self.metrics {
-            m.health.copy_loop(false);
+            m.stopped();
         }
     }
 }

@@ -164,14 +164,28 @@ impl MigrationMetrics {
         m
     }
 
-    /// The plan's steps, `(id, phase)`: their failure counters start at 0,
-    /// so that the first failure is an increase.
-    pub fn steps(&self, steps: &[(String, String)]) {
-        for (step, phase) in steps {
+    /// The plan's steps, `(id, phase, has a hook)`: their failure counters
+    /// (and hook outcomes) start at 0, so that the first failure is an
+    /// increase.
+    pub fn steps(&self, steps: &[(String, String, bool)]) {
+        for (step, phase, hook) in steps {
             let _ = self.step_failures.get_or_create(&StepLabels {
                 step: step.clone(),
                 phase: phase.clone(),
             });
+            if *hook {
+                for outcome in [
+                    HookOutcome::ok,
+                    HookOutcome::failed,
+                    HookOutcome::timed_out,
+                    HookOutcome::interrupted,
+                ] {
+                    let _ = self.hook_runs.get_or_create(&HookLabels {
+                        step: step.clone(),
+                        outcome,
+                    });
+                }
+            }
         }
     }
 

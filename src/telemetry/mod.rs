@@ -63,11 +63,13 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// `liveness_bound`: how long the copy loop may go without a round
-    /// before `/healthz` fails.
-    pub fn new(command: Command, liveness_bound: Duration) -> Self {
+    /// `plan`: the plan's name, a `plan` label on every series (so that one
+    /// Prometheus can watch several migrations); `liveness_bound`: how long
+    /// the copy loop may go without a round before `/healthz` fails.
+    pub fn new(command: Command, plan: &str, liveness_bound: Duration) -> Self {
         let health = Arc::new(Health::new(liveness_bound));
-        let mut registry = Registry::default();
+        let mut registry =
+            Registry::with_labels(std::iter::once(("plan".into(), plan.to_owned().into())));
         registry.register(
             "kcp_build",
             "The kcp build: version, librdkafka version and the command running",
@@ -133,7 +135,7 @@ mod tests {
 
     #[test]
     fn partitions_publish_counts_and_lag_and_retire_their_state() {
-        let t = Telemetry::new(Command::Replicate, Duration::from_secs(60));
+        let t = Telemetry::new(Command::Replicate, "p", Duration::from_secs(60));
         let m = t.replicator();
         let mut p = m.partition("orders", 2);
         m.publish(
@@ -160,7 +162,7 @@ mod tests {
             },
         );
         let text = t.encode();
-        let labels = r#"{topic="orders",partition="2"}"#;
+        let labels = r#"{plan="p",topic="orders",partition="2"}"#;
         assert_eq!(
             sample(
                 &text,
@@ -176,7 +178,7 @@ mod tests {
         assert_eq!(
             sample(
                 &text,
-                r#"kcp_replicator_skipped_records_total{topic="orders",partition="2",reason="cycle"}"#
+                r#"kcp_replicator_skipped_records_total{plan="p",topic="orders",partition="2",reason="cycle"}"#
             ),
             Some(2.0)
         );
@@ -212,14 +214,14 @@ mod tests {
 
     #[test]
     fn the_current_step_is_the_only_step_series() {
-        let t = Telemetry::new(Command::Execute, Duration::from_secs(60));
+        let t = Telemetry::new(Command::Execute, "p", Duration::from_secs(60));
         let m = t.migration().unwrap();
         m.step_started("preflight", "preflight", 1.0);
         m.step_started("prepare-target", "prepare-target", 2.0);
         let text = t.encode();
         assert!(
             text.contains(
-                r#"kcp_migration_current_step{step="prepare-target",phase="prepare-target"} 1"#
+                r#"kcp_migration_current_step{plan="p",step="prepare-target",phase="prepare-target"} 1"#
             ),
             "{text}"
         );
@@ -227,10 +229,10 @@ mod tests {
         m.hook("producers/stop", HookOutcome::failed, 2.5);
         m.no_step();
         let text = t.encode();
-        assert!(!text.contains("kcp_migration_current_step{"), "{text}");
+        assert!(!text.contains("kcp_migration_current_step{plan"), "{text}");
         assert!(
             text.contains(
-                r#"kcp_migration_hook_runs_total{step="producers/stop",outcome="failed"} 1"#
+                r#"kcp_migration_hook_runs_total{plan="p",step="producers/stop",outcome="failed"} 1"#
             ),
             "{text}"
         );

@@ -325,6 +325,13 @@ impl ReplicatorMetrics {
         self.health.beat();
     }
 
+    /// The copy loop stopped: no partition is copied here any more.
+    pub fn stopped(&self) {
+        self.partitions.set(0);
+        self.in_flight.set(0);
+        self.health.copy_loop(false);
+    }
+
     pub fn error(&self, kind: ErrorKind) {
         self.errors.get_or_create(&ErrorLabels { kind }).inc();
     }

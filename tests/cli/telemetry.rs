@@ -277,7 +277,7 @@ fn prometheus_scrapes_a_running_replicator_and_the_probes_follow_the_clusters() 
     assert_eq!(status, 200);
     assert!(
         text.contains(&format!(
-            "kcp_replicator_copied_records_total{{topic=\"events\",partition=\"0\"}} {}",
+            "kcp_replicator_copied_records_total{{plan=\"test\",topic=\"events\",partition=\"0\"}} {}",
             (RECORDS + 1_000) / PARTITIONS as usize
         )),
         "{text}"
@@ -368,7 +368,7 @@ fn a_metrics_address_in_use_or_malformed_fails_at_once() {
 #[test]
 fn every_metric_is_documented() {
     use kcp::telemetry::{Command, HookOutcome, PartitionSample, Progress, Telemetry};
-    let t = Telemetry::new(Command::Execute, Duration::from_secs(60));
+    let t = Telemetry::new(Command::Execute, "p", Duration::from_secs(60));
     // A series in every family: empty ones are not encoded.
     let r = t.replicator();
     let mut handle = r.partition("orders", 0);
@@ -383,7 +383,7 @@ fn every_metric_is_documented() {
         },
     );
     let m = t.migration().unwrap();
-    m.steps(&[("preflight".into(), "preflight".into())]);
+    m.steps(&[("preflight".into(), "preflight".into(), true)]);
     m.step_started("preflight", "preflight", 0.0);
     m.hook("preflight", HookOutcome::ok, 1.0);
     m.progress(&Progress {
@@ -404,6 +404,26 @@ fn every_metric_is_documented() {
         .filter_map(|l| name.captures(l).map(|c| c[1].to_owned()))
         .collect();
     assert!(registered.len() > 20, "{text}");
+    // Prometheus' own linter takes the exposition as it is.
+    let mut lint = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's `prometheus` package, installed by .ci/run)");
+    lint.stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = lint.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         registered, documented,
         "docs/metrics.md (right) lists other metrics than kcp registers (left)"
