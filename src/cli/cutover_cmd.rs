@@ -209,6 +209,23 @@ struct GroupRow {
     on_target: String,
 }
 
+/// A step's fields for JSON logs: `step`, `phase`, `wave` and `extra`.
+fn step_fields(
+    step: &Step,
+    extra: &[(&str, serde_json::Value)],
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("step".into(), step.id.clone().into());
+    fields.insert("phase".into(), step.phase.to_string().into());
+    if let Some(wave) = &step.wave {
+        fields.insert("wave".into(), wave.clone().into());
+    }
+    for (key, value) in extra {
+        fields.insert((*key).to_owned(), value.clone());
+    }
+    fields
+}
+
 /// Notices, progress and confirmation on the terminal.
 struct CliOperator<'a> {
     printer: &'a Printer,
@@ -227,12 +244,15 @@ impl Operator for CliOperator<'_> {
                 &serde_json::json!({"event": "step", "step": step.id, "phase": step.phase, "resumed": resumed}).to_string(),
             );
         } else {
-            self.printer.status(&format!(
-                "{}{}: {}",
-                step.id,
-                if resumed { " (resumed)" } else { "" },
-                step.does
-            ));
+            self.printer.status_with(
+                &format!(
+                    "{}{}: {}",
+                    step.id,
+                    if resumed { " (resumed)" } else { "" },
+                    step.does
+                ),
+                step_fields(step, &[("resumed", resumed.into())]),
+            );
         }
     }
     fn step_done(&self, step: &Step, secs: f64) {
@@ -241,8 +261,10 @@ impl Operator for CliOperator<'_> {
                 &serde_json::json!({"event": "done", "step": step.id, "secs": secs}).to_string(),
             );
         } else {
-            self.printer
-                .status(&format!("{} done in {secs:.1} s", step.id));
+            self.printer.status_with(
+                &format!("{} done in {secs:.1} s", step.id),
+                step_fields(step, &[("secs", secs.into())]),
+            );
         }
     }
     fn notice(&self, message: &str) {

@@ -696,6 +696,14 @@ fn replicator_assets_agree_with_the_plan() {
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(container["readinessProbe"]["httpGet"]["port"], "metrics");
+    // Kubernetes' "restricted" Pod Security Standard.
+    let pod = &template["spec"]["securityContext"];
+    assert_eq!(pod["runAsNonRoot"], true);
+    assert_eq!(pod["seccompProfile"]["type"], "RuntimeDefault");
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["capabilities"]["drop"][0], "ALL");
     let annotations = &template["metadata"]["annotations"];
     assert_eq!(annotations["prometheus.io/scrape"], "true");
     assert_eq!(annotations["prometheus.io/port"], "9464");

@@ -220,7 +220,14 @@ fn live_clients_move_with_no_loss_duplicate_or_reordering() {
             seen
         });
         let r = run(kcp()
-            .args(["migrate", "execute", "--yes", "--plan"])
+            .args([
+                "--log-format",
+                "json",
+                "migrate",
+                "execute",
+                "--yes",
+                "--plan",
+            ])
             .arg(&l.plan)
             .args(["--metrics-addr", &metrics])
             .timeout(Duration::from_secs(240)));
@@ -229,6 +236,23 @@ fn live_clients_move_with_no_loss_duplicate_or_reordering() {
     });
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_cutover_metrics(&scrapes);
+    // JSON logs: kcp's lines parse and carry the step (the hooks' own
+    // output is passed through as it comes).
+    let logs: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|v| v["fields"]["step"] == "consumers/wave-1/stop"
+                && v["fields"]["phase"] == "consumer-cutover"
+                && v["fields"]["wave"] == "wave-1"
+                && v["level"] == "info"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.contains("producers paused for"), "{}", r.stdout);
     assert!(
         !r.stderr.contains("cannot list group members"),
