@@ -209,6 +209,10 @@ struct GroupRow {
     on_target: String,
 }
 
+/// How long a failed `execute` with `--metrics-addr` waits for Prometheus
+/// to scrape its last state (a failed step).
+const LINGER: Duration = Duration::from_secs(60);
+
 /// A step's fields for JSON logs: `step`, `phase`, `wave` and `extra`.
 fn step_fields(
     step: &Step,
@@ -356,10 +360,20 @@ pub(super) fn execute(
         timeout: args.plan.timeout.duration(),
         operator: &operator,
         stop: &stop,
-        telemetry,
+        telemetry: telemetry.clone(),
     };
     let result = execute::execute(&cx);
     operator.spinners.clear();
+    if let (Err(_), Some(t)) = (&result, &telemetry)
+        && !stop.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        // The failure is in the metrics; the process is about to end.
+        printer.status(&format!(
+            "keeping /metrics up until it is scraped once more (at most {} s; Ctrl-C ends it)",
+            LINGER.as_secs()
+        ));
+        t.await_scrape(LINGER, &stop);
+    }
     let done = result?;
     let r = &done.report;
     match printer.format() {

@@ -21,7 +21,8 @@ mod replicator;
 mod server;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::gauge::Gauge;
@@ -60,6 +61,8 @@ pub struct Telemetry {
     pub health: Arc<Health>,
     replicator: Arc<ReplicatorMetrics>,
     migration: Option<Arc<MigrationMetrics>>,
+    /// `/metrics` requests served.
+    scrapes: AtomicU64,
 }
 
 impl Telemetry {
@@ -101,7 +104,23 @@ impl Telemetry {
             health,
             replicator,
             migration,
+            scrapes: AtomicU64::new(0),
         }
+    }
+
+    /// Waits until `/metrics` has been served once more than when called
+    /// (so that Prometheus sees the last state of a run that failed), at
+    /// most `limit` or until `stop` is set. Whether it was.
+    pub fn await_scrape(&self, limit: Duration, stop: &AtomicBool) -> bool {
+        let before = self.scrapes.load(Ordering::Relaxed);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+            if self.scrapes.load(Ordering::Relaxed) > before {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     /// The replicator's metrics.
@@ -114,8 +133,9 @@ impl Telemetry {
         self.migration.clone()
     }
 
-    /// Every metric, in the Prometheus text format.
+    /// Every metric, in the Prometheus text format (a scrape).
     pub fn encode(&self) -> String {
+        self.scrapes.fetch_add(1, Ordering::Relaxed);
         self.replicator.refresh();
         let mut out = String::new();
         // Writing into a String cannot fail.

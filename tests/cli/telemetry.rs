@@ -332,22 +332,76 @@ fn prometheus_scrapes_a_running_replicator_and_the_probes_follow_the_clusters() 
     );
 }
 
+/// A failed `execute` keeps `/metrics` up until it is scraped once more,
+/// so that Prometheus sees the failed step; then it exits with the error.
+#[test]
+fn a_failed_execute_waits_for_one_scrape_of_its_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    write_unreachable_plan(dir.path());
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let stderr = dir.path().join("execute.err");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["migrate", "execute", "--yes", "--timeout", "1", "--plan"])
+        .arg(dir.path().join("plan.yaml"))
+        .args(["--metrics-addr", &metrics])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&stderr).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log().contains("keeping /metrics up") {
+        assert!(Instant::now() < deadline, "{}", log());
+        assert!(child.try_wait().unwrap().is_none(), "it exited: {}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it did not wait: {}",
+        log()
+    );
+    let (_, text) = http_get(&metrics, "/metrics").unwrap();
+    assert!(
+        text.contains(
+            r#"kcp_migration_step_failures_total{plan="t",step="preflight",phase="preflight"} 1"#
+        ),
+        "{text}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running after the scrape");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "{}", log());
+    assert!(log().contains("error:"), "{}", log());
+}
+
+/// A plan on two clusters that do not answer (port 1).
+fn write_unreachable_plan(dir: &Path) {
+    crate::support::write_credentials(
+        dir,
+        "clusters:\n  - name: a\n    bootstrap_servers: [\"127.0.0.1:1\"]\n    auth: { method: plaintext }\n  - name: b\n    bootstrap_servers: [\"127.0.0.1:1\"]\n    auth: { method: plaintext }\n",
+    );
+    std::fs::write(
+        dir.join("plan.yaml"),
+        "version: 1\nname: t\ncredentials_file: credentials.yaml\nsource: a\ntarget: b\n",
+    )
+    .unwrap();
+}
+
 /// `--metrics-addr` that cannot be used fails before anything else.
 #[test]
 fn a_metrics_address_in_use_or_malformed_fails_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_addr = busy.local_addr().unwrap().to_string();
-    crate::support::write_credentials(
-        dir.path(),
-        "clusters:\n  - name: a\n    bootstrap_servers: [\"127.0.0.1:1\"]\n    auth: { method: plaintext }\n  - name: b\n    bootstrap_servers: [\"127.0.0.1:1\"]\n    auth: { method: plaintext }\n",
-    );
+    write_unreachable_plan(dir.path());
     let plan = dir.path().join("plan.yaml");
-    std::fs::write(
-        &plan,
-        "version: 1\nname: t\ncredentials_file: credentials.yaml\nsource: a\ntarget: b\n",
-    )
-    .unwrap();
     for (addr, code, text) in [
         (busy_addr.as_str(), 1, "cannot listen on"),
         ("nohost", 2, "is not an address to listen on"),
