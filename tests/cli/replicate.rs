@@ -145,7 +145,7 @@ fn copies_every_record_exactly_with_keys_values_headers_and_timestamps() {
     assert_eq!(out.code, 0, "{}\n{}", out.stderr, p.source.log_text());
     let summary: serde_json::Value =
         serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["summary"]["copied"], expected);
+    assert_eq!(summary["summary"]["copied"], expected, "{}", out.stderr);
     assert_eq!(summary["summary"]["lag_at_end"], 0, "{summary}");
     assert!(
         out.stdout
