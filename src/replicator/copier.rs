@@ -332,7 +332,8 @@ impl<'a> Copier<'a> {
         while self.slots[i].in_flight > 0 && !self.slots[i].confirmed {
             producer.poll(Duration::from_millis(10));
             apply_deliveries(producer, &mut self.slots)?;
-            if !waited && let Some(m) = &self.metrics {
+            if let Some(m) = &self.metrics {
+                // Waiting for the target is the loop going round.
                 m.health.beat();
             }
             waited = true;
