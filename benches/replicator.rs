@@ -26,6 +26,14 @@
 //!    second copier); printed as a ratio of run 5.
 //!
 //! The replicator's rate is printed as a ratio of each limit.
+//!
+//!     KCP_BENCH_METRICS=1 cargo bench --bench replicator
+//!
+//! measures only the cost of `--metrics-addr`: the replicator copies the
+//! same N records with the listener off and on, alternately (off, on, off,
+//! on, each onto a fresh target), while a scraper reads `/metrics` every
+//! second as Prometheus would; it prints both rates and CPU times and the
+//! on/off ratio.
 #![allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub)] // a benchmark reports on stdout
 
 #[path = "../tests/support/mod.rs"]
@@ -289,6 +297,18 @@ fn replicate(
     topic: &str,
     replication: &str,
 ) -> Run {
+    replicate_with(source, target, topic, replication, None)
+}
+
+/// [`replicate`], with `--metrics-addr` on `metrics` when given, and a
+/// scraper reading `/metrics` every second meanwhile.
+fn replicate_with(
+    source: &support::KafkaCluster,
+    target: &support::KafkaCluster,
+    topic: &str,
+    replication: &str,
+    metrics: Option<&str>,
+) -> Run {
     let dir = tempfile::tempdir().unwrap();
     support::write_pair_credentials(dir.path(), source, target);
     let plan = dir.path().join("plan.yaml");
@@ -308,9 +328,24 @@ fn replicate(
             "--plan",
         ])
         .arg(&plan)
+        .args(metrics.map_or(vec![], |addr| vec!["--metrics-addr", addr]))
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scraper = metrics.map(|addr| {
+        let (addr, done) = (addr.to_owned(), done.clone());
+        std::thread::spawn(move || {
+            let mut scrapes = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if scrape(&addr).is_some_and(|body| body.contains("kcp_replicator_copied")) {
+                    scrapes += 1;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            scrapes
+        })
+    });
     // Stats lines: the time of the first copied record gives the steady-state rate.
     let stdout = child.stdout.take().unwrap();
     let first_copy = std::thread::spawn(move || {
@@ -346,6 +381,11 @@ fn replicate(
         std::thread::sleep(Duration::from_millis(20));
     }
     let wall = started.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(scraper) = scraper {
+        let scrapes = scraper.join().unwrap();
+        assert!(scrapes > 0, "the scraper never read the copy's metrics");
+    }
     let (first, last) = first_copy.join().unwrap();
     Run {
         wall,
@@ -356,8 +396,81 @@ fn replicate(
     }
 }
 
+/// `GET /metrics` over HTTP/1.1; the body.
+fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// The steady-state rate of a run: records per second between its first
+/// and last stats samples.
+fn steady_rate(run: &Run) -> Option<f64> {
+    match (run.first, run.last) {
+        (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => Some((c1 - c0) as f64 / (t1 - t0)),
+        _ => None,
+    }
+}
+
+/// `KCP_BENCH_METRICS=1`: the replicator with the metrics listener off and
+/// on, alternately, on the same source.
+fn metrics_cost(tb: &support::Testbed) {
+    const ROUNDS: usize = 2;
+    let source = support::KafkaCluster::start_named(tb, "source_cluster");
+    create(&source.bootstrap(), "load");
+    produce(&source.bootstrap(), "load", false);
+    let mut runs: Vec<(bool, Run)> = Vec::new();
+    for round in 0..ROUNDS * 2 {
+        let on = round % 2 == 1;
+        let target = support::KafkaCluster::start_named(tb, "target_cluster");
+        let addr = format!("127.0.0.1:{}", support::free_port());
+        let run = replicate_with(&source, &target, "load", "", on.then_some(addr.as_str()));
+        println!(
+            "metrics {}: {:>9.0} records/s (start-up included), steady {:>9.0} records/s, CPU {:.2} s per million records, peak RSS {:.0} MB",
+            if on { "on " } else { "off" },
+            RECORDS as f64 / run.wall.as_secs_f64(),
+            steady_rate(&run).unwrap_or(0.0),
+            run.cpu / RECORDS as f64 * 1e6,
+            run.rss
+        );
+        runs.push((on, run));
+    }
+    let mean = |on: bool, f: &dyn Fn(&Run) -> f64| {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|(o, _)| *o == on)
+            .map(|(_, r)| f(r))
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let wall_rate = |r: &Run| RECORDS as f64 / r.wall.as_secs_f64();
+    let steady = |r: &Run| steady_rate(r).unwrap_or(0.0);
+    let cpu = |r: &Run| r.cpu / RECORDS as f64 * 1e6;
+    println!(
+        "{RECORDS} records of {VALUE} B over {PARTITIONS} partitions, Apache Kafka {} on loopback, {ROUNDS} runs each, alternating",
+        source.version
+    );
+    println!(
+        "metrics on / off, rate with start-up: {:.3}; steady rate: {:.3}; CPU per record: {:.3}",
+        mean(true, &wall_rate) / mean(false, &wall_rate),
+        mean(true, &steady) / mean(false, &steady),
+        mean(true, &cpu) / mean(false, &cpu)
+    );
+}
+
 fn main() {
     let Some(tb) = support::testbed() else { return };
+    if std::env::var_os("KCP_BENCH_METRICS").is_some() {
+        metrics_cost(&tb);
+        return;
+    }
     let source = support::KafkaCluster::start_named(&tb, "source_cluster");
     let target = support::KafkaCluster::start_named(&tb, "target_cluster");
     create(&source.bootstrap(), "load");

@@ -26,6 +26,7 @@ use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
 use crate::schema_registry::SchemaRegistryError;
 use crate::state::StateError;
+use crate::telemetry::ServeError;
 
 /// What every error type of kcp says about itself: the exit status it ends
 /// a command with, and what the user can do about it. An error that wraps
@@ -95,6 +96,7 @@ fn diagnostic<'a>(cause: &'a (dyn Error + 'static)) -> Option<&'a dyn Diagnostic
         ReplicatorError,
         ConnectError,
         SchemaRegistryError,
+        ServeError,
     );
     None
 }

@@ -17,6 +17,8 @@
 //!   deployment files), [`migrate`] (the phased cutover).
 //! - [`replicator`]: the embedded replicator (exact, resumable copy with
 //!   offset translation); no dependency on the CLI.
+//! - [`telemetry`]: Prometheus metrics, health endpoints and their HTTP
+//!   listener for `migrate replicate` and `migrate execute`.
 //! - [`topic_config`]: which topic configs a migration carries to the target.
 //! - [`secret`]: the redacting secret type used wherever a password or key is held.
 //!
@@ -36,6 +38,7 @@ pub mod scan;
 pub mod schema_registry;
 pub mod secret;
 pub mod state;
+pub mod telemetry;
 pub mod topic_config;
 
 /// The version of this build, as written into state files and reports.

@@ -4,6 +4,10 @@
 //! Commands never print directly; they call [`Printer`]. This keeps stdout
 //! clean for pipes (`kcp state version --output json | jq`) and lets tests
 //! capture both streams.
+//!
+//! With `--log-format json`, everything on stderr (status, warnings, errors
+//! and the `tracing` logs) is one JSON object per line ([`log_line`]) for
+//! log shippers, and no progress bar is drawn.
 
 use std::io::{self, IsTerminal, Write};
 
@@ -40,6 +44,27 @@ pub struct Printer {
     verbosity: Verbosity,
     progress: bool,
     color: bool,
+    json_logs: bool,
+}
+
+/// One log line as a JSON object: `time` (RFC 3339, UTC, milliseconds),
+/// `level` (`error`, `warn`, `info`, `debug`, `trace`), `target` (the module,
+/// `kcp` for status lines), `message`, and `fields` (the event's other
+/// fields, such as `topic`, `partition`, `step`), without a newline.
+pub fn log_line(
+    level: &str,
+    target: &str,
+    message: &str,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> String {
+    serde_json::json!({
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "level": level,
+        "target": target,
+        "message": message,
+        "fields": fields,
+    })
+    .to_string()
 }
 
 impl Printer {
@@ -57,7 +82,19 @@ impl Printer {
             verbosity,
             progress: progress && tty && verbosity == Verbosity::Normal,
             color,
+            json_logs: false,
         }
+    }
+
+    /// Status, warnings and errors as JSON log lines ([`log_line`]), no
+    /// colour and no progress bars (`--log-format json`).
+    pub fn with_json_logs(mut self, on: bool) -> Self {
+        if on {
+            self.json_logs = true;
+            self.progress = false;
+            self.color = false;
+        }
+        self
     }
 
     /// The data format chosen with `--output`.
@@ -100,22 +137,54 @@ impl Printer {
 
     /// A status line on stderr (suppressed by `-q`).
     pub fn status(&self, message: &str) {
+        self.status_with(message, serde_json::Map::new());
+    }
+
+    /// A status line with fields (`step`, `topic`...): shown in JSON logs,
+    /// left out of the human line, which says them in its words.
+    pub fn status_with(&self, message: &str, fields: serde_json::Map<String, serde_json::Value>) {
         if self.verbosity >= Verbosity::Normal {
-            self.stderr_line("", message);
+            if self.json_logs {
+                self.json_line("info", message, fields);
+            } else {
+                self.stderr_line("", message);
+            }
         }
     }
 
     /// A warning on stderr (always shown).
     pub fn warn(&self, message: &str) {
-        self.stderr_line(&self.paint("warning", "33"), message);
+        if self.json_logs {
+            self.json_line("warn", message, serde_json::Map::new());
+        } else {
+            self.stderr_line(&self.paint("warning", "33"), message);
+        }
     }
 
     /// An error and its hints on stderr (always shown).
     pub fn error(&self, message: &str, hints: &[String]) {
+        if self.json_logs {
+            let mut fields = serde_json::Map::new();
+            if !hints.is_empty() {
+                fields.insert("hints".into(), hints.into());
+            }
+            self.json_line("error", message, fields);
+            return;
+        }
         self.stderr_line(&self.paint("error", "31"), message);
         for hint in hints {
             self.stderr_line(&self.paint("hint", "36"), hint);
         }
+    }
+
+    fn json_line(
+        &self,
+        level: &str,
+        message: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) {
+        let line = log_line(level, "kcp", message, fields);
+        let _ = writeln!(io::stderr().lock(), "{line}");
     }
 
     fn paint(&self, label: &str, ansi: &str) -> String {

@@ -12,12 +12,14 @@
 //!
 //! Kinds: [`topics`], [`acls`] (with [`iam`] for MSK IAM policies),
 //! [`infra`] (`target-infra`) and [`replicator`] (deployments of
-//! `kcp migrate replicate`, and MirrorMaker 2 equivalents).
+//! `kcp migrate replicate`, their alerting rules and dashboard
+//! (`monitoring`), and MirrorMaker 2 equivalents).
 
 pub(crate) mod acls;
 pub(crate) mod hcl;
 pub(crate) mod iam;
 pub(crate) mod infra;
+mod monitoring;
 pub(crate) mod principals;
 pub(crate) mod replicator;
 mod terraform;

@@ -1,6 +1,7 @@
 //! `create-asset replicator`: how to run `kcp migrate replicate` for this
 //! migration (a Kubernetes Deployment + ConfigMap, a systemd unit, and the
-//! plan file they run), and, for teams that already run Kafka Connect, a
+//! plan file they run), how to watch it (Prometheus alerting rules and a
+//! Grafana dashboard, see `monitoring`), and, for teams that already run Kafka Connect, a
 //! MirrorMaker 2 properties file and a Strimzi `KafkaMirrorMaker2` resource
 //! that copy the same topics.
 //!
@@ -11,12 +12,17 @@
 
 use serde::Serialize;
 
-use super::{AssetError, GeneratedFile, LeftOut, Request, TargetType, render, select_topics};
+use super::{
+    AssetError, GeneratedFile, LeftOut, Request, TargetType, monitoring, render, select_topics,
+};
 use crate::state::KafkaCluster;
 
 /// Where the deployments put the plan and the credentials file.
 const PLAN_DIR: &str = "/etc/kcp/plan";
 const CREDENTIALS_FILE: &str = "/etc/kcp/credentials/kcp-credentials.yaml";
+/// The port of kcp's metrics and health listener (`--metrics-addr`), 9464
+/// as for OpenTelemetry's Prometheus exporter.
+const METRICS_PORT: u16 = 9464;
 /// The secrets file MirrorMaker 2 reads with `FileConfigProvider`.
 const MM2_SECRETS: &str = "/etc/kafka/kcp-mm2-secrets.properties";
 
@@ -88,6 +94,7 @@ struct Context {
     credentials_file: &'static str,
     mm2_secrets: &'static str,
     version: &'static str,
+    metrics_port: u16,
     target_type: &'static str,
     /// The rendered plan file (for the ConfigMap).
     plan: String,
@@ -161,6 +168,7 @@ pub(crate) fn generate(
         credentials_file: CREDENTIALS_FILE,
         mm2_secrets: MM2_SECRETS,
         version: crate::VERSION,
+        metrics_port: METRICS_PORT,
         target_type: req.target_type.name(),
         plan: String::new(),
     };
@@ -199,6 +207,15 @@ pub(crate) fn generate(
         })
     })
     .collect::<Result<Vec<_>, AssetError>>()?;
+    let mut files = files;
+    files.push(GeneratedFile {
+        path: "prometheus/kcp-alerts.yaml".to_owned(),
+        contents: monitoring::alert_rules(&context.name, &context.k8s_name, context.version),
+    });
+    files.push(GeneratedFile {
+        path: "grafana/kcp-dashboard.json".to_owned(),
+        contents: monitoring::dashboard(&context.name, context.version),
+    });
     Ok((files, left_out))
 }
 

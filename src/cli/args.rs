@@ -72,6 +72,28 @@ pub struct GlobalArgs {
     /// When to colour stderr (NO_COLOR is honoured in auto mode)
     #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto, value_name = "WHEN")]
     pub color: ColorArg,
+
+    /// Format of the logs and status lines on stderr: json is one object
+    /// per line (time, level, target, message, fields) for log shippers
+    #[arg(
+        long,
+        global = true,
+        env = "KCP_LOG_FORMAT",
+        hide_env_values = true,
+        value_enum,
+        default_value_t = LogFormatArg::Human,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormatArg,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    /// Lines for people
+    Human,
+    /// One JSON object per line
+    Json,
 }
 
 /// `--output`.
@@ -526,6 +548,17 @@ pub struct MigrateExecuteArgs {
     /// Print the steps that would run from the current state, run nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// The metrics and health listener of a long-running command.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics (/metrics) and health checks (/healthz,
+    /// /readyz) on this address, e.g. 127.0.0.1:9464 (off by default)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
 }
 
 /// `kcp migrate status`.
@@ -559,6 +592,8 @@ pub struct MigrateReplicateArgs {
     /// Milliseconds between stats (JSON lines with `--output json`)
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub stats_interval_ms: u64,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// `kcp state ...`.

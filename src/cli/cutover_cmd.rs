@@ -209,6 +209,27 @@ struct GroupRow {
     on_target: String,
 }
 
+/// How long a failed `execute` with `--metrics-addr` waits for Prometheus
+/// to scrape its last state (a failed step).
+const LINGER: Duration = Duration::from_secs(60);
+
+/// A step's fields for JSON logs: `step`, `phase`, `wave` and `extra`.
+fn step_fields(
+    step: &Step,
+    extra: &[(&str, serde_json::Value)],
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("step".into(), step.id.clone().into());
+    fields.insert("phase".into(), step.phase.to_string().into());
+    if let Some(wave) = &step.wave {
+        fields.insert("wave".into(), wave.clone().into());
+    }
+    for (key, value) in extra {
+        fields.insert((*key).to_owned(), value.clone());
+    }
+    fields
+}
+
 /// Notices, progress and confirmation on the terminal.
 struct CliOperator<'a> {
     printer: &'a Printer,
@@ -227,12 +248,15 @@ impl Operator for CliOperator<'_> {
                 &serde_json::json!({"event": "step", "step": step.id, "phase": step.phase, "resumed": resumed}).to_string(),
             );
         } else {
-            self.printer.status(&format!(
-                "{}{}: {}",
-                step.id,
-                if resumed { " (resumed)" } else { "" },
-                step.does
-            ));
+            self.printer.status_with(
+                &format!(
+                    "{}{}: {}",
+                    step.id,
+                    if resumed { " (resumed)" } else { "" },
+                    step.does
+                ),
+                step_fields(step, &[("resumed", resumed.into())]),
+            );
         }
     }
     fn step_done(&self, step: &Step, secs: f64) {
@@ -241,8 +265,10 @@ impl Operator for CliOperator<'_> {
                 &serde_json::json!({"event": "done", "step": step.id, "secs": secs}).to_string(),
             );
         } else {
-            self.printer
-                .status(&format!("{} done in {secs:.1} s", step.id));
+            self.printer.status_with(
+                &format!("{} done in {secs:.1} s", step.id),
+                step_fields(step, &[("secs", secs.into())]),
+            );
         }
     }
     fn notice(&self, message: &str) {
@@ -311,6 +337,13 @@ pub(super) fn execute(
         }
         .into());
     }
+    let telemetry = super::migrate_cmd::start_telemetry(
+        &args.metrics,
+        crate::telemetry::Command::Execute,
+        &l.plan,
+        args.plan.timeout.duration(),
+        printer,
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     super::signals::install_signal_handlers(stop.clone())?;
     let operator = CliOperator {
@@ -327,9 +360,20 @@ pub(super) fn execute(
         timeout: args.plan.timeout.duration(),
         operator: &operator,
         stop: &stop,
+        telemetry: telemetry.clone(),
     };
     let result = execute::execute(&cx);
     operator.spinners.clear();
+    if let (Err(_), Some(t)) = (&result, &telemetry)
+        && !stop.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        // The failure is in the metrics; the process is about to end.
+        printer.status(&format!(
+            "keeping /metrics up until it is scraped once more (at most {} s; Ctrl-C ends it)",
+            LINGER.as_secs()
+        ));
+        t.await_scrape(LINGER, &stop);
+    }
     let done = result?;
     let r = &done.report;
     match printer.format() {
@@ -441,6 +485,7 @@ pub(super) fn rollback(
         timeout: args.timeout.duration(),
         operator: &operator,
         stop: &stop,
+        telemetry: None,
     };
     let result = crate::migrate::rollback::rollback(&cx);
     operator.spinners.clear();

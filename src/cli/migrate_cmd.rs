@@ -5,12 +5,42 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::args::{GlobalArgs, MigrateReplicateArgs};
+use super::args::{GlobalArgs, MetricsArgs, MigrateReplicateArgs};
 use super::progress::Spinners;
 use crate::connect::CredentialsFile;
 use crate::exit::ExitStatus;
 use crate::output::{Format, Printer};
 use crate::replicator::{self, LoadedPlan, Observer, RunOptions, Stats};
+use crate::telemetry::{self, Telemetry};
+
+/// Starts the metrics and health listener when `--metrics-addr` asks for
+/// it. The copy loop may go `60 s + 3 × timeout` without a round before
+/// `/healthz` fails: its longest waits are requests bounded by the timeout.
+pub(super) fn start_telemetry(
+    args: &MetricsArgs,
+    command: telemetry::Command,
+    plan: &LoadedPlan,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<Option<Arc<Telemetry>>> {
+    let Some(addr) = &args.metrics_addr else {
+        return Ok(None);
+    };
+    let t = Arc::new(Telemetry::new(
+        command,
+        &plan.plan.name,
+        Duration::from_secs(60) + timeout * 3,
+    ));
+    let listener = telemetry::serve(addr, t.clone())?;
+    let url = format!("http://{}", listener.addr());
+    let mut fields = serde_json::Map::new();
+    fields.insert("addr".into(), listener.addr().to_string().into());
+    printer.status_with(
+        &format!("serving {url}/metrics, {url}/healthz and {url}/readyz"),
+        fields,
+    );
+    Ok(Some(t))
+}
 
 struct CliObserver<'a> {
     printer: &'a Printer,
@@ -52,6 +82,14 @@ pub(super) fn replicate(
     let creds = CredentialsFile::load(&plan.credentials_path())?;
     let source = creds.cluster(&plan.plan.source)?.clone();
     let target = creds.cluster(&plan.plan.target)?.clone();
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let telemetry = start_telemetry(
+        &args.metrics,
+        telemetry::Command::Replicate,
+        &plan,
+        timeout,
+        printer,
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     super::signals::install_signal_handlers(stop.clone())?;
     let observer = CliObserver {
@@ -59,10 +97,11 @@ pub(super) fn replicate(
         spinners: Spinners::new(printer, &["replicate".to_owned()]),
     };
     let options = RunOptions {
-        timeout: Duration::from_secs(args.timeout.max(1)),
+        timeout,
         until_caught_up: args.until_caught_up,
         max_bytes_per_sec: args.max_bytes_per_sec,
         stats_interval: Duration::from_millis(args.stats_interval_ms.max(100)),
+        metrics: telemetry.as_ref().map(|t| t.replicator()),
     };
     let summary = replicator::run(&plan, &source, &target, &options, &observer, &stop)?;
     observer.spinners.clear();

@@ -9,6 +9,7 @@ mod args;
 mod asset_cmd;
 mod cutover_cmd;
 mod discover_cmd;
+mod logging;
 mod migrate_cmd;
 mod progress;
 mod report_cmd;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 pub use args::Cli;
-use args::{ColorArg, Command, GlobalArgs, MigrateCommand, OutputArg, ScanCommand};
+use args::{ColorArg, Command, GlobalArgs, LogFormatArg, MigrateCommand, OutputArg, ScanCommand};
 
 use crate::exit::{self, ExitStatus};
 use crate::output::{ColorMode, Format, Printer, Verbosity};
@@ -42,7 +43,7 @@ pub fn main() -> ExitCode {
         }
     };
     let printer = printer(&cli.global);
-    init_logging(&cli.global, printer.color());
+    logging::init(&cli.global, printer.color());
     match run(cli, &printer) {
         Ok(status) => status.into(),
         Err(err) if exit::is_broken_pipe(&err) => ExitStatus::Success.into(),
@@ -71,27 +72,7 @@ fn printer(global: &GlobalArgs) -> Printer {
         ColorArg::Never => ColorMode::Never,
     };
     Printer::new(format, verbosity, !global.no_progress, color)
-}
-
-/// Logs go to stderr. `-v` raises the level, `KCP_LOG` (an `EnvFilter`
-/// directive such as `kcp=debug,librdkafka=info`) overrides it.
-fn init_logging(global: &GlobalArgs, color: bool) {
-    let level = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KCP_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .with_target(global.verbose > 1)
-        .without_time()
-        .try_init();
+        .with_json_logs(global.log_format == LogFormatArg::Json)
 }
 
 /// Runs one parsed command.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::execute::{Ends, ExecuteError, Run, Wait};
-use super::hooks::{self, HookEnv};
+use super::hooks::{self, HookEnv, HookError};
 use super::members::{self, Members};
 use super::offsets::{self, MoveError};
 use super::replicating::Shared;
@@ -19,6 +19,7 @@ use super::steps::{Action, Step};
 use super::verify;
 use crate::connect::admin::{self, OffsetSpec};
 use crate::replicator::{self, ReplicatorError, Stats};
+use crate::telemetry::HookOutcome;
 
 impl Run<'_, '_> {
     /// Runs one step's body; its result is stored with the done step.
@@ -319,7 +320,18 @@ impl Run<'_, '_> {
             groups,
         };
         let timeout = Duration::from_secs(self.cutover().hook_timeout_secs);
-        hooks::run(command, &env, timeout, self.cx.stop)?;
+        let started = Instant::now();
+        let result = hooks::run(command, &env, timeout, self.cx.stop);
+        if let Some(m) = self.metrics() {
+            let outcome = match &result {
+                Ok(()) => HookOutcome::ok,
+                Err(HookError::TimedOut { .. }) => HookOutcome::timed_out,
+                Err(HookError::Interrupted { .. }) => HookOutcome::interrupted,
+                Err(_) => HookOutcome::failed,
+            };
+            m.hook(&step.id, outcome, started.elapsed().as_secs_f64());
+        }
+        result?;
         Ok(())
     }
 

@@ -22,6 +22,7 @@
 use crate::exit::{Diagnostic, ExitStatus};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,7 @@ use super::run_state::{
 use super::steps::{Action, Step, steps};
 use crate::connect::{ClusterCredentials, ConnectOptions, Connection, connect};
 use crate::replicator::{Cutover, LoadedPlan, ReplicatorError};
+use crate::telemetry::{MigrationMetrics, Progress, Telemetry};
 
 /// The operator's side: notices, progress, confirmation.
 pub trait Operator: Sync {
@@ -66,6 +68,8 @@ pub struct Context<'a> {
     pub stop: &'a AtomicBool,
     /// The clock (`Utc::now` outside tests).
     pub now: fn() -> DateTime<Utc>,
+    /// Metrics and health (`--metrics-addr`).
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 /// Why a run stopped.
@@ -274,8 +278,44 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// The cutover's metrics (`--metrics-addr`).
+    pub(super) fn metrics(&self) -> Option<Arc<MigrationMetrics>> {
+        self.cx.telemetry.as_ref().and_then(|t| t.migration())
+    }
+
+    /// Sets the cutover's metrics from the migration state.
+    fn publish(&self, steps: &[Step]) {
+        let Some(m) = self.metrics() else {
+            return;
+        };
+        let r = report(&self.state);
+        m.progress(&Progress {
+            steps: steps.len(),
+            steps_done: steps.iter().filter(|s| self.state.is_done(&s.id)).count(),
+            phases: r
+                .phases
+                .iter()
+                .map(|p| (p.phase.to_string(), p.secs))
+                .collect(),
+            consumer_pauses: r.consumer_pauses.into_iter().collect(),
+            producer_pause_secs: r.producer_pause_secs,
+            point_of_no_return: steps
+                .iter()
+                .any(|s| s.point_of_no_return && self.state.is_done(&s.id)),
+            runs: self.state.runs,
+        });
+    }
+
     fn all(&mut self) -> Result<Executed, ExecuteError> {
         let steps = steps(self.cx.plan);
+        if let Some(m) = self.metrics() {
+            let ids: Vec<(String, String, bool)> = steps
+                .iter()
+                .map(|s| (s.id.clone(), s.phase.to_string(), s.hook.is_some()))
+                .collect();
+            m.steps(&ids);
+        }
+        self.publish(&steps);
         for step in &steps {
             if self.state.is_done(&step.id) {
                 continue;
@@ -306,8 +346,25 @@ impl Run<'_, '_> {
             });
             self.save()?;
             self.cx.operator.step(step, resumed);
+            let metrics = self.metrics();
+            if let Some(m) = &metrics {
+                m.step_started(
+                    &step.id,
+                    &step.phase.to_string(),
+                    started_at.timestamp_millis() as f64 / 1000.0,
+                );
+            }
             let clock = Instant::now();
-            let detail = self.run_step(step)?;
+            let detail = match self.run_step(step) {
+                Ok(detail) => detail,
+                Err(e) => {
+                    if let Some(m) = &metrics {
+                        m.step_failed(&step.id, &step.phase.to_string());
+                        m.no_step();
+                    }
+                    return Err(e);
+                }
+            };
             let finished_at = (self.cx.now)();
             self.state.current = None;
             self.state.done.push(DoneStep {
@@ -321,6 +378,10 @@ impl Run<'_, '_> {
                 self.state.outcome = Outcome::Finished;
             }
             self.save()?;
+            if let Some(m) = &metrics {
+                m.no_step();
+            }
+            self.publish(&steps);
             self.cx
                 .operator
                 .step_done(step, clock.elapsed().as_secs_f64());

@@ -39,6 +39,14 @@ pub enum HookError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "hook of step `{step}` (`{command}`) was still running after {secs} s and was killed (hook_timeout_secs)"
+    )]
+    TimedOut {
+        step: String,
+        command: String,
+        secs: u64,
+    },
     #[error("interrupted while the hook of step `{step}` was running (it was stopped)")]
     Interrupted { step: String },
 }
@@ -111,10 +119,11 @@ pub(crate) fn run(
         if started.elapsed() >= timeout {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(failed(format!(
-                "was still running after {} s and was killed (hook_timeout_secs)",
-                timeout.as_secs()
-            )));
+            return Err(HookError::TimedOut {
+                step: env.step.to_owned(),
+                command: command.to_owned(),
+                secs: timeout.as_secs(),
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -51,6 +51,13 @@ impl Run<'_, '_> {
         }
     }
 
+    /// Tells readiness whether the replicator should be copying now.
+    fn copy_expected(&self, expected: bool) {
+        if let Some(t) = &self.cx.telemetry {
+            t.health.expect_copying(expected);
+        }
+    }
+
     pub(super) fn start_replicator(&mut self) -> Result<(), ExecuteError> {
         if self.replicator.is_some() {
             return Ok(());
@@ -67,7 +74,11 @@ impl Run<'_, '_> {
             until_caught_up: false,
             max_bytes_per_sec: None,
             stats_interval: Duration::from_millis(500),
+            metrics: self.cx.telemetry.as_ref().map(|t| t.replicator()),
         };
+        if let Some(t) = &self.cx.telemetry {
+            t.health.expect_copying(true);
+        }
         let (s, st) = (shared.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("kcp-replicator".into())
@@ -87,6 +98,7 @@ impl Run<'_, '_> {
         if let Some(r) = &self.replicator {
             self.forward(&r.shared);
             if r.thread.is_finished() {
+                self.copy_expected(false);
                 let r = self.replicator.take().expect("checked");
                 return match r.thread.join() {
                     Ok(Err(e)) => Err(e.into()),
@@ -103,6 +115,7 @@ impl Run<'_, '_> {
             return Ok(None);
         };
         r.stop.store(true, Ordering::SeqCst);
+        self.copy_expected(false);
         let out = r.thread.join();
         self.forward(&r.shared);
         match out {

@@ -7,7 +7,7 @@
 //! settings the no-loss, no-duplicate guarantee rests on are forced here;
 //! tuning defaults yield to the cluster's `client_properties`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
@@ -22,6 +22,7 @@ use super::ReplicatorError;
 use super::plan::LoadedPlan;
 use crate::connect::admin;
 use crate::connect::{ClusterCredentials, Connection, KcpContext, client_config};
+use crate::telemetry::{Cluster, Health};
 
 /// A delivery report: the slot it belongs to (`usize::MAX` for an
 /// offset-map checkpoint), the source offset, and where it landed, or why
@@ -43,6 +44,9 @@ pub(super) struct CopyContext {
     inner: KcpContext,
     deliveries: Mutex<Vec<Delivery>>,
     rebalance: Option<Arc<dyn Rebalance>>,
+    /// Where this client reports that its cluster answers or not
+    /// (`--metrics-addr` only).
+    health: OnceLock<(Arc<Health>, Cluster)>,
 }
 
 impl CopyContext {
@@ -51,7 +55,14 @@ impl CopyContext {
             inner: KcpContext::new(creds),
             deliveries: Mutex::new(Vec::new()),
             rebalance,
+            health: OnceLock::new(),
         }
+    }
+
+    /// Reports this client's view of `cluster` to `health`: all brokers
+    /// down (librdkafka's error callback), and answers again (a delivery).
+    pub(super) fn watch(&self, health: Arc<Health>, cluster: Cluster) {
+        let _ = self.health.set((health, cluster));
     }
 
     /// The delivery reports received since the last call.
@@ -76,6 +87,11 @@ impl ClientContext for CopyContext {
         self.inner.log(level, fac, message);
     }
     fn error(&self, error: KafkaError, reason: &str) {
+        if let Some((health, cluster)) = self.health.get()
+            && error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown)
+        {
+            health.lost(*cluster, reason);
+        }
         self.inner.error(error, reason);
     }
     fn generate_oauth_token(
@@ -91,7 +107,12 @@ impl ProducerContext for CopyContext {
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
         let (slot, src) = *opaque;
         let outcome = match result {
-            Ok(m) => Ok(m.offset()),
+            Ok(m) => {
+                if let Some((health, cluster)) = self.health.get() {
+                    health.answered(*cluster);
+                }
+                Ok(m.offset())
+            }
             Err((e, m)) => Err((e.clone(), m.timestamp().to_millis())),
         };
         self.push_delivery((slot, src, outcome));

@@ -38,6 +38,7 @@ use super::throttle::Throttle;
 use super::txn::Transactions;
 use crate::connect::admin::{self, OffsetSpec};
 use crate::connect::{Connection, KcpContext};
+use crate::telemetry::{Cluster, ErrorKind, ReplicatorMetrics};
 
 /// The clients and settings a copy works with, set up by the engine.
 pub(super) struct Links<'a> {
@@ -64,6 +65,8 @@ struct Timers {
     stats: Instant,
     discovery: Instant,
     watermarks: Instant,
+    /// Metrics published (`--metrics-addr`).
+    publish: Instant,
     /// The last notice of a transient source error (one per 10 s).
     transient: Option<Instant>,
 }
@@ -92,6 +95,18 @@ pub(super) struct Copier<'a> {
     throttle: Option<Throttle>,
     /// The plan's target transactions, committed at each checkpoint.
     txn: Option<Transactions<'a>>,
+    metrics: Option<Arc<ReplicatorMetrics>>,
+}
+
+/// How often the copy loop publishes its metrics.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+impl Drop for Copier<'_> {
+    fn drop(&mut self) {
+        if let Some(m) = &self.metrics {
+            m.stopped();
+        }
+    }
 }
 
 /// What the loop does after a tick.
@@ -118,6 +133,7 @@ impl<'a> Copier<'a> {
             .or(links.plan.plan.replication.max_bytes_per_sec)
             .map(Throttle::new);
         let txn = Transactions::of(links.producer, links.plan, links.options.timeout);
+        let metrics = links.options.metrics.clone();
         let mut copier = Copier {
             links,
             started,
@@ -134,6 +150,7 @@ impl<'a> Copier<'a> {
                 stats: now,
                 discovery: now,
                 watermarks: now - Duration::from_secs(60),
+                publish: now,
                 transient: None,
             },
             window: Window {
@@ -143,12 +160,17 @@ impl<'a> Copier<'a> {
             },
             throttle,
             txn,
+            metrics,
         };
         copier.add_topics(topics)?;
         // Record where each partition starts before copying anything, so
         // that a crash before the first periodic checkpoint still leaves a
         // map.
         copier.checkpoint()?;
+        if let Some(m) = &copier.metrics {
+            m.health.copy_loop(true);
+            copier.publish();
+        }
         Ok(copier)
     }
 
@@ -241,6 +263,7 @@ impl<'a> Copier<'a> {
         if Provenance::names(header_iter(), self.links.dst_id) {
             self.skipped += 1;
             let slot = &mut self.slots[i];
+            slot.skipped += 1;
             if slot.in_flight == 0 {
                 slot.map.advance_source(m.offset() + 1);
                 slot.dirty = true;
@@ -285,21 +308,40 @@ impl<'a> Copier<'a> {
         // names live apart from `slots`, so that `slots` can take delivery
         // reports while this record waits for queue room.
         let slots = &mut self.slots;
+        let metrics = self.metrics.as_deref();
+        let mut waits = 0;
         send_waiting(
             self.links.producer,
             record,
             "producing to the target",
-            |p| apply_deliveries(p, slots),
+            |p| {
+                waits += 1;
+                if let Some(m) = metrics {
+                    // Waiting for the target is the loop going round.
+                    m.health.beat();
+                }
+                apply_deliveries(p, slots)
+            },
         )?;
+        if waits > 0
+            && let Some(m) = metrics
+        {
+            m.backpressure(waits);
+        }
         let slot = &mut self.slots[i];
         slot.in_flight += 1;
         slot.last_timestamp = ts;
+        slot.bytes += size;
         self.bytes += size;
         self.window.bytes += size;
         if let Some(throttle) = self.throttle.as_mut() {
             let wait = throttle.take(size, Instant::now());
             if !wait.is_zero() {
-                std::thread::sleep(wait.min(Duration::from_secs(1)));
+                let wait = wait.min(Duration::from_secs(1));
+                std::thread::sleep(wait);
+                if let Some(m) = metrics {
+                    m.throttled(wait.as_secs_f64());
+                }
             }
         }
         Ok(())
@@ -314,6 +356,10 @@ impl<'a> Copier<'a> {
         while self.slots[i].in_flight > 0 && !self.slots[i].confirmed {
             producer.poll(Duration::from_millis(10));
             apply_deliveries(producer, &mut self.slots)?;
+            if let Some(m) = &self.metrics {
+                // Waiting for the target is the loop going round.
+                m.health.beat();
+            }
             waited = true;
         }
         if waited && let Some(throttle) = self.throttle.as_mut() {
@@ -359,6 +405,12 @@ impl<'a> Copier<'a> {
             // librdkafka recovers from these by itself (a broker down, a
             // leader moving): say so and keep polling.
             KafkaError::MessageConsumption(code) if transient(code) => {
+                if let Some(m) = &self.metrics {
+                    m.error(ErrorKind::source_retriable);
+                    if code == RDKafkaErrorCode::AllBrokersDown {
+                        m.health.lost(Cluster::Source, &code.to_string());
+                    }
+                }
                 if self
                     .timers
                     .transient
@@ -388,9 +440,13 @@ impl<'a> Copier<'a> {
         }
         let settings = &self.links.plan.plan.replication;
         let options = self.links.options;
-        if self.timers.checkpoint.elapsed()
-            >= Duration::from_millis(settings.checkpoint_interval_ms)
-        {
+        // One clock read per round: this runs after every record.
+        let now = Instant::now();
+        let due = |last: Instant, every: Duration| now.saturating_duration_since(last) >= every;
+        if due(
+            self.timers.checkpoint,
+            Duration::from_millis(settings.checkpoint_interval_ms),
+        ) {
             slot::advance_idle_positions(self.links.consumer, &mut self.slots)?;
             self.checkpoint()?;
             self.timers.checkpoint = Instant::now();
@@ -400,23 +456,64 @@ impl<'a> Copier<'a> {
         } else {
             Duration::from_secs(2)
         };
-        if self.timers.watermarks.elapsed() >= watermarks_every {
+        if due(self.timers.watermarks, watermarks_every) {
             let end = slot::copy_end(self.links.plan);
-            slot::refresh_watermarks(self.links.src, end, &mut self.slots, self.links.observer);
+            let read =
+                slot::refresh_watermarks(self.links.src, end, &mut self.slots, self.links.observer);
             self.timers.watermarks = Instant::now();
+            if let Some(m) = &self.metrics {
+                match read {
+                    Ok(()) => m.health.answered(Cluster::Source),
+                    Err(e) => {
+                        m.error(ErrorKind::end_offsets);
+                        m.health.lost(Cluster::Source, &e);
+                    }
+                }
+                self.probe_target(m);
+            }
             if options.until_caught_up && self.is_caught_up()? {
                 return Ok(Flow::CaughtUp);
             }
         }
-        if self.timers.stats.elapsed() >= options.stats_interval {
+        if due(self.timers.stats, options.stats_interval) {
             self.report_stats();
         }
+        if due(self.timers.publish, PUBLISH_EVERY) {
+            self.publish();
+        }
         let discovery_every = Duration::from_secs(settings.topic_discovery_interval_secs.max(1));
-        if self.timers.discovery.elapsed() >= discovery_every {
+        if due(self.timers.discovery, discovery_every) {
             self.discover()?;
             self.timers.discovery = Instant::now();
         }
         Ok(Flow::Go)
+    }
+
+    /// Publishes the slots' metrics (`--metrics-addr`).
+    fn publish(&mut self) {
+        if let Some(m) = &self.metrics {
+            stats::publish(m, &mut self.slots, chrono::Utc::now().timestamp_millis());
+        }
+        self.timers.publish = Instant::now();
+    }
+
+    /// A target taken for gone (all brokers down) is asked for the map
+    /// topic's metadata: an answer means it is back, even with nothing to
+    /// deliver.
+    fn probe_target(&self, m: &ReplicatorMetrics) {
+        if m.health.is_up(Cluster::Target) {
+            return;
+        }
+        let topic = &self.links.plan.plan.replication.offset_map_topic;
+        if self
+            .links
+            .dst
+            .consumer()
+            .fetch_metadata(Some(topic), Duration::from_secs(1))
+            .is_ok()
+        {
+            m.health.answered(Cluster::Target);
+        }
     }
 
     /// Every active partition copied up to the source's end offset as last
@@ -622,7 +719,9 @@ impl<'a> Copier<'a> {
     /// commits them with every copy sent so far.
     fn checkpoint(&mut self) -> Result<(), ReplicatorError> {
         let map_topic = &self.links.plan.plan.replication.offset_map_topic;
+        let mut wrote = false;
         for s in self.slots.iter_mut().filter(|s| s.dirty && s.active) {
+            wrote = true;
             // New segments first, then the head that names them.
             let records = map_store::encode(self.links.src_id, &s.topic, s.partition, &mut s.map)
                 .map_err(|e| {
@@ -638,6 +737,9 @@ impl<'a> Copier<'a> {
                 })?;
             }
             s.dirty = false;
+        }
+        if let Some(m) = &self.metrics {
+            m.checkpoint(wrote, chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
         }
         match self.txn {
             Some(txn) => txn.commit(),
@@ -672,6 +774,7 @@ impl<'a> Copier<'a> {
         if self.links.group.is_some() {
             self.links.consumer.unsubscribe();
         }
+        self.publish();
         let total: u64 = self.slots.iter().map(|s| s.copied).sum();
         let final_stats = stats::sample(
             &self.slots,
@@ -767,12 +870,15 @@ mod tests {
             active: true,
             in_flight: 2,
             copied: 1,
+            bytes: 0,
+            skipped: 0,
             dirty: false,
             high_watermark: None,
             last_timestamp: None,
             next_read: 0,
             deleted: 0,
             confirmed: true,
+            meter: None,
         }];
         for delivery in [(0, 1, Ok(1)), (0, 2, Ok(Offset::Invalid.to_raw().unwrap()))] {
             producer.context().push_delivery(delivery);

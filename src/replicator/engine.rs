@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::Producer;
+
 use super::ReplicatorError;
 use super::clients::{self, Rebalance, cluster_id};
 use super::copier::{Copier, Links, replicator_group};
@@ -26,6 +29,7 @@ use super::stats::{Observer, Summary};
 use super::target::{self, ensure_map_topic, source_topics};
 use super::txn::Transactions;
 use crate::connect::{ClusterCredentials, ConnectOptions, connect};
+use crate::telemetry::{Cluster, ErrorKind, ReplicatorMetrics};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -37,6 +41,9 @@ pub struct RunOptions {
     pub max_bytes_per_sec: Option<u64>,
     /// How often stats are reported.
     pub stats_interval: Duration,
+    /// Prometheus metrics and health (`--metrics-addr`), published once a
+    /// second by the copy loop; `None`: nothing is measured.
+    pub metrics: Option<Arc<ReplicatorMetrics>>,
 }
 
 impl Default for RunOptions {
@@ -46,6 +53,7 @@ impl Default for RunOptions {
             until_caught_up: false,
             max_bytes_per_sec: None,
             stats_interval: Duration::from_secs(1),
+            metrics: None,
         }
     }
 }
@@ -63,7 +71,11 @@ pub fn run(
     let started = Instant::now();
     let mut restarts = 0;
     loop {
-        match run_once(plan, source, target, options, observer, stop) {
+        let result = run_once(plan, source, target, options, observer, stop);
+        if let (Some(m), Err(e)) = (&options.metrics, &result) {
+            m.error(error_kind(e));
+        }
+        match result {
             // librdkafka acknowledges a batch without an offset when it
             // infers, from a later batch succeeding, that an earlier one
             // whose response was lost was written. Where it landed is
@@ -75,6 +87,9 @@ pub fn run(
                 if restarts < MAX_RESTARTS =>
             {
                 restarts += 1;
+                if let Some(m) = &options.metrics {
+                    m.restart();
+                }
                 observer.notice(&format!("{e}; resuming from what the target holds"));
             }
             result => {
@@ -84,6 +99,30 @@ pub fn run(
                 });
             }
         }
+    }
+}
+
+/// What kind of error stopped a run, for `kcp_replicator_errors_total`.
+fn error_kind(e: &ReplicatorError) -> ErrorKind {
+    match e {
+        ReplicatorError::RecordTooLarge { .. } | ReplicatorError::Unconfirmed { .. } => {
+            ErrorKind::produce
+        }
+        ReplicatorError::RecordsDeleted(_) | ReplicatorError::OutOfRange { .. } => {
+            ErrorKind::consume
+        }
+        ReplicatorError::Kafka { operation, .. } => {
+            if operation.starts_with("copying") || operation.starts_with("producing") {
+                ErrorKind::produce
+            } else if operation.starts_with("reading the source") {
+                ErrorKind::consume
+            } else if operation.contains("offset maps") {
+                ErrorKind::checkpoint
+            } else {
+                ErrorKind::other
+            }
+        }
+        _ => ErrorKind::other,
     }
 }
 
@@ -178,6 +217,10 @@ fn run_once(
     };
     let rebalance = group_state.clone().map(|g| g as Arc<dyn Rebalance>);
     let consumer = clients::source_consumer(source, plan, &group, rebalance)?;
+    if let Some(m) = &options.metrics {
+        consumer.context().watch(m.health.clone(), Cluster::Source);
+        producer.context().watch(m.health.clone(), Cluster::Target);
+    }
     let links = Links {
         src: &src,
         dst: &dst,

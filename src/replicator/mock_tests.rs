@@ -94,6 +94,7 @@ fn a_map_with_many_gaps_is_stored_in_segments_and_resumes() {
         until_caught_up: true,
         max_bytes_per_sec: None,
         stats_interval: Duration::from_secs(1),
+        metrics: None,
     };
     let stop = AtomicBool::new(false);
     let copy = || run(&plan, &src, &dst, &options, &Progress::default(), &stop).unwrap();
@@ -231,6 +232,7 @@ fn copies_exactly_through_broker_errors_and_leader_changes() {
         // About 5 s of copying, for the faults to land in.
         max_bytes_per_sec: Some(2_000),
         stats_interval: Duration::from_millis(100),
+        metrics: None,
     };
     let progress = Progress::default();
     let (summary, copied_at_faults) = std::thread::scope(|s| {
@@ -338,6 +340,7 @@ fn a_topic_unavailable_at_start_is_waited_for_not_skipped() {
         until_caught_up: true,
         max_bytes_per_sec: None,
         stats_interval: Duration::from_millis(100),
+        metrics: None,
     };
     let stop = AtomicBool::new(false);
     let summary = std::thread::scope(|s| {

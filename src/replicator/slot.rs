@@ -14,7 +14,7 @@ use super::group::GroupEvent;
 use super::offset_map::OffsetMap;
 use super::plan::LoadedPlan;
 use super::resume::Resumed;
-use super::stats::Observer;
+use super::stats::{Observer, SlotMeter};
 use crate::connect::Connection;
 use crate::connect::admin::{self, OffsetSpec};
 
@@ -29,6 +29,10 @@ pub(super) struct Slot {
     pub(super) active: bool,
     pub(super) in_flight: u64,
     pub(super) copied: u64,
+    /// Bytes (keys and values) of the records sent.
+    pub(super) bytes: u64,
+    /// Records skipped as cycles (they came from the target).
+    pub(super) skipped: u64,
     pub(super) dirty: bool,
     /// The source's high watermark; `None` until it has been read, so a
     /// partition is never taken for caught up on missing information.
@@ -45,6 +49,8 @@ pub(super) struct Slot {
     /// partition, so a second batch sent behind a first that fails for
     /// good would be accepted after the gap.
     pub(super) confirmed: bool,
+    /// Its Prometheus series (`--metrics-addr` only).
+    pub(super) meter: Option<SlotMeter>,
 }
 
 impl Slot {
@@ -83,11 +89,14 @@ impl Slot {
             active: true,
             in_flight: 0,
             copied: 0,
+            bytes: 0,
+            skipped: 0,
             dirty: true,
             high_watermark: None,
             last_timestamp: None,
             deleted: r.deleted,
             confirmed: false,
+            meter: None,
         }
     }
 }
@@ -151,13 +160,14 @@ pub fn copy_end(plan: &LoadedPlan) -> OffsetSpec {
     }
 }
 
-/// Reads the source's end offsets (see [`copy_end`]) of the active slots.
+/// Reads the source's end offsets (see [`copy_end`]) of the active slots;
+/// a failure is reported and returned.
 pub(super) fn refresh_watermarks(
     src: &Connection,
     end: OffsetSpec,
     slots: &mut [Slot],
     observer: &dyn Observer,
-) {
+) -> Result<(), String> {
     let parts: Vec<(String, i32)> = slots
         .iter()
         .filter(|s| s.active)
@@ -176,9 +186,13 @@ pub(super) fn refresh_watermarks(
                     observer.notice(&notice);
                 }
             }
+            Ok(())
         }
         // Lag is unknown until the next refresh; copying goes on.
-        Err(e) => observer.notice(&format!("cannot read the source's latest offsets: {e}")),
+        Err(e) => {
+            observer.notice(&format!("cannot read the source's latest offsets: {e}"));
+            Err(e.to_string())
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::slot::Slot;
+use crate::telemetry::{PartitionMetrics, PartitionSample, ReplicatorMetrics};
 
 /// Per-partition progress.
 #[derive(Debug, Clone, Serialize)]
@@ -102,4 +103,57 @@ pub(super) fn sample(
                 .all(|s| s.high_watermark.is_some()),
         partitions,
     }
+}
+
+/// A slot's Prometheus series, and how much of its counts is published.
+pub(super) struct SlotMeter {
+    handle: PartitionMetrics,
+    copied: u64,
+    bytes: u64,
+    skipped: u64,
+    deleted: u64,
+}
+
+/// Publishes every slot's counts since the last call and its state now
+/// (once a second, and when a run ends); a partition no longer copied here
+/// loses its state series. `now_ms`: Unix time in milliseconds.
+pub(super) fn publish(metrics: &ReplicatorMetrics, slots: &mut [Slot], now_ms: i64) {
+    let (mut partitions, mut in_flight) = (0u64, 0u64);
+    for s in slots.iter_mut() {
+        let meter = s.meter.get_or_insert_with(|| SlotMeter {
+            handle: metrics.partition(&s.topic, s.partition),
+            copied: 0,
+            bytes: 0,
+            skipped: 0,
+            deleted: 0,
+        });
+        let mut sample = PartitionSample {
+            copied_records: s.copied - meter.copied,
+            copied_bytes: s.bytes - meter.bytes,
+            skipped_cycles: s.skipped - meter.skipped,
+            skipped_deleted: s.deleted - meter.deleted,
+            ..PartitionSample::default()
+        };
+        (meter.copied, meter.bytes, meter.skipped, meter.deleted) =
+            (s.copied, s.bytes, s.skipped, s.deleted);
+        if s.active {
+            partitions += 1;
+            in_flight += s.in_flight;
+            let lag = s.high_watermark.map(|hw| (hw - s.map.src_end).max(0));
+            sample.lag_records = lag;
+            sample.lag_seconds = match lag {
+                Some(0) => Some(0.0),
+                Some(_) => s
+                    .last_timestamp
+                    .map(|t| (now_ms - t).max(0) as f64 / 1000.0),
+                None => None,
+            };
+            sample.map_runs = Some(s.map.runs.len());
+            metrics.publish(&mut meter.handle, &sample);
+        } else {
+            metrics.publish(&mut meter.handle, &sample);
+            metrics.retire(&mut meter.handle);
+        }
+    }
+    metrics.set_totals(partitions, in_flight);
 }

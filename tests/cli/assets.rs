@@ -677,6 +677,40 @@ fn replicator_assets_agree_with_the_plan() {
     assert_eq!(docs[1]["spec"]["replicas"], 1);
     let args = &docs[1]["spec"]["template"]["spec"]["containers"][0]["args"];
     assert_eq!(args[3].as_str(), Some("/etc/kcp/plan/plan.yaml"));
+    // Metrics and probes: the listener's port, scraped and probed.
+    let args: Vec<&str> = args
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--metrics-addr", "0.0.0.0:9464"]),
+        "{args:?}"
+    );
+    let template = &docs[1]["spec"]["template"];
+    let container = &template["spec"]["containers"][0];
+    assert_eq!(container["ports"][0]["containerPort"], 9464);
+    assert_eq!(container["ports"][0]["name"], "metrics");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["port"], "metrics");
+    // Kubernetes' "restricted" Pod Security Standard.
+    let pod = &template["spec"]["securityContext"];
+    assert_eq!(pod["runAsNonRoot"], true);
+    assert_eq!(pod["seccompProfile"]["type"], "RuntimeDefault");
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["capabilities"]["drop"][0], "ALL");
+    let annotations = &template["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    assert_eq!(annotations["prometheus.io/port"], "9464");
+    assert!(
+        files["systemd/kcp-replicator.service"].contains("--metrics-addr 127.0.0.1:9464"),
+        "the systemd unit serves metrics"
+    );
 
     let strimzi: serde_norway::Value =
         serde_norway::from_str(&files["strimzi/kafka-mirror-maker-2.yaml"]).unwrap();
@@ -721,5 +755,156 @@ fn the_format_check_catches_a_misformatted_file() {
     .unwrap();
     if let Some((ok, report)) = terraform_fmt(dir.path()) {
         assert!(ok, "a formatted file failed the check: {report}");
+    }
+}
+
+/// Runs promtool (Debian's `prometheus` package, installed by `.ci/run`).
+fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run promtool ({e}): install Debian's `prometheus` package (.ci/run does)"
+            )
+        });
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The metric names docs/metrics.md lists.
+fn documented_metrics() -> std::collections::BTreeSet<String> {
+    let docs = std::fs::read_to_string(repo().join("docs/metrics.md")).unwrap();
+    let name = regex::Regex::new(r"^\| `([a-z_]+)`").unwrap();
+    docs.lines()
+        .filter_map(|l| name.captures(l).map(|c| c[1].to_owned()))
+        .collect()
+}
+
+/// The generated alerting rules pass `promtool check rules`, fire as
+/// intended on sample series (`promtool test rules`: down, a cluster away,
+/// errors, a failed cutover step; nothing for another plan), and the rules
+/// and the dashboard use only metrics kcp exports.
+#[test]
+fn replicator_alerts_pass_promtool_and_fire_and_the_dashboard_uses_real_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = CASES.iter().find(|c| c.name == "replicator_kafka").unwrap();
+    let r = generate(case, &example(case.state), dir.path());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let files = files(dir.path());
+    let plan = kcp::replicator::LoadedPlan::parse(Path::new("plan.yaml"), &files["plan.yaml"])
+        .unwrap()
+        .plan
+        .name;
+
+    let (ok, out) = promtool(
+        &["check", "rules", "prometheus/kcp-alerts.yaml"],
+        dir.path(),
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("SUCCESS: 10 rules found"), "{out}");
+
+    // Expected annotations: the rule's, with `{{ $labels.x }}` filled in.
+    let rules: serde_norway::Value =
+        serde_norway::from_str(&files["prometheus/kcp-alerts.yaml"]).unwrap();
+    let annotations = |alert: &str, labels: &[(&str, &str)]| -> serde_json::Value {
+        let rule = rules["groups"][0]["rules"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|r| r["alert"].as_str() == Some(alert))
+            .unwrap();
+        let fill = |key: &str| {
+            let mut text = rule["annotations"][key].as_str().unwrap().to_owned();
+            for (k, v) in labels {
+                text = text.replace(&format!("{{{{ $labels.{k} }}}}"), v);
+            }
+            text
+        };
+        serde_json::json!({"summary": fill("summary"), "description": fill("description")})
+    };
+    let alert = |name: &str, severity: &str, labels: &[(&str, &str)]| {
+        let mut all = serde_json::json!({"severity": severity, "plan": plan});
+        for (k, v) in labels {
+            all[*k] = (*v).into();
+        }
+        serde_json::json!({
+            "eval": name,
+            "exp_labels": all,
+            "exp_annotations": annotations(name, labels),
+        })
+    };
+    let at = |time: &str, expected: serde_json::Value| {
+        let name = expected["eval"].as_str().unwrap().to_owned();
+        let mut exp = expected.clone();
+        exp.as_object_mut().unwrap().remove("eval");
+        serde_json::json!({"eval_time": time, "alertname": name, "exp_alerts": [exp]})
+    };
+    let none = |time: &str, name: &str| serde_json::json!({"eval_time": time, "alertname": name, "exp_alerts": []});
+    let p = format!("plan=\"{plan}\"");
+    let job = r#"instance="kcp:9464",job="kcp""#;
+    let tests = serde_json::json!({
+        "rule_files": ["prometheus/kcp-alerts.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                {"series": format!(r#"kcp_build_info{{{p},command="migrate replicate",{job}}}"#), "values": "1x5 _x10"},
+                {"series": format!(r#"kcp_replicator_cluster_up{{{p},cluster="target",{job}}}"#), "values": "1 1 0x10"},
+                {"series": format!(r#"kcp_replicator_errors_total{{{p},kind="produce",{job}}}"#), "values": "0 0 0 1x10"},
+                {"series": format!(r#"kcp_replicator_errors_total{{plan="another",kind="produce",{job}}}"#), "values": "0 5 10x10"},
+                {"series": format!(r#"kcp_replicator_lag_seconds{{{p},topic="orders",partition="0",{job}}}"#), "values": "10x15"},
+                {"series": format!(r#"kcp_migration_step_failures_total{{{p},step="producers/stop",phase="producer-cutover",{job}}}"#), "values": "0 0 1x10"},
+            ],
+            "alert_rule_test": [
+                at("5m", alert("KcpReplicatorErrors", "critical", &[("kind", "produce"), ("instance", "kcp:9464"), ("job", "kcp")])),
+                none("1m", "KcpReplicatorErrors"),
+                at("8m", alert("KcpClusterNotAnswering", "critical", &[("cluster", "target"), ("instance", "kcp:9464"), ("job", "kcp")])),
+                none("5m", "KcpClusterNotAnswering"),
+                at("4m", alert("KcpCutoverStepFailed", "critical", &[("step", "producers/stop"), ("phase", "producer-cutover"), ("instance", "kcp:9464"), ("job", "kcp")])),
+                at("12m", alert("KcpReplicatorDown", "critical", &[("command", "migrate replicate")])),
+                none("5m", "KcpReplicatorDown"),
+                none("10m", "KcpReplicatorLagHigh"),
+            ],
+        }],
+    });
+    std::fs::write(
+        dir.path().join("kcp-alerts.test.yaml"),
+        serde_norway::to_string(&tests).unwrap(),
+    )
+    .unwrap();
+    let (ok, out) = promtool(&["test", "rules", "kcp-alerts.test.yaml"], dir.path());
+    assert!(ok, "{out}");
+
+    // Every metric the rules and the dashboard name exists.
+    let dashboard: Json = serde_json::from_str(&files["grafana/kcp-dashboard.json"]).unwrap();
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(exprs.len() > 20, "{exprs:?}");
+    let known = documented_metrics();
+    let name = regex::Regex::new(r"\bkcp_[a-z_]+").unwrap();
+    for text in exprs.iter().chain([&files["prometheus/kcp-alerts.yaml"]]) {
+        for m in name.find_iter(text) {
+            let m = m.as_str();
+            // Resource and group names, not metrics.
+            if m.starts_with("kcp_replicator")
+                || m.starts_with("kcp_migration")
+                || m == "kcp_build_info"
+            {
+                assert!(known.contains(m), "`{m}` is not a kcp metric: {text}");
+            }
+        }
     }
 }

@@ -203,11 +203,56 @@ fn migration_state(plan: &Path) -> Option<serde_json::Value> {
 fn live_clients_move_with_no_loss_duplicate_or_reordering() {
     let _ = crate::require_testbed!();
     let mut l = live().unwrap();
-    let r = run(kcp()
-        .args(["migrate", "execute", "--yes", "--plan"])
-        .arg(&l.plan)
-        .timeout(Duration::from_secs(240)));
+    // The cutover's metrics, read every 200 ms while it runs.
+    let metrics = format!("127.0.0.1:{}", crate::support::free_port());
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (r, scrapes) = std::thread::scope(|s| {
+        let scraper = s.spawn(|| {
+            let mut seen: Vec<(u16, String)> = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some((_, body)) = crate::telemetry::http_get(&metrics, "/metrics") {
+                    let ready = crate::telemetry::http_get(&metrics, "/readyz")
+                        .map_or(0, |(status, _)| status);
+                    seen.push((ready, body));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            seen
+        });
+        let r = run(kcp()
+            .args([
+                "--log-format",
+                "json",
+                "migrate",
+                "execute",
+                "--yes",
+                "--plan",
+            ])
+            .arg(&l.plan)
+            .args(["--metrics-addr", &metrics])
+            .timeout(Duration::from_secs(240)));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (r, scraper.join().unwrap())
+    });
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_cutover_metrics(&scrapes);
+    // JSON logs: kcp's lines parse and carry the step (the hooks' own
+    // output is passed through as it comes).
+    let logs: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|v| v["fields"]["step"] == "consumers/wave-1/stop"
+                && v["fields"]["phase"] == "consumer-cutover"
+                && v["fields"]["wave"] == "wave-1"
+                && v["level"] == "info"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.contains("producers paused for"), "{}", r.stdout);
     assert!(
         !r.stderr.contains("cannot list group members"),
@@ -719,4 +764,105 @@ fn the_drain_with_scale_out_sees_the_partitions_of_the_other_replicators() {
         let copied = crate::kafka::read_partition(&target.bootstrap(), "orders", partition, 0);
         assert_eq!(copied.len(), 500, "orders[{partition}]");
     }
+}
+
+/// What the scrapes of a whole cutover showed: each step as the current
+/// one in turn, the replicator copying (and ready) during the copying
+/// steps, hooks that ran fine, the point of no return passed, progress.
+fn assert_cutover_metrics(scrapes: &[(u16, String)]) {
+    assert!(scrapes.len() > 10, "{} scrapes", scrapes.len());
+    let all: String = scrapes.iter().map(|(_, b)| b.as_str()).collect();
+    for step in [
+        "backfill",
+        "catch-up",
+        "consumers/wave-1/offsets",
+        "producers/stop",
+        "verify",
+    ] {
+        assert!(
+            all.contains(&format!(
+                r#"kcp_migration_current_step{{plan="live",step="{step}""#
+            )),
+            "`{step}` never seen as the current step"
+        );
+    }
+    let value = |body: &str, series: &str| -> Option<f64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    };
+    let during = |step: &'static str| {
+        scrapes.iter().filter(move |(_, b)| {
+            b.contains(&format!(
+                r#"kcp_migration_current_step{{plan="live",step="{step}""#
+            ))
+        })
+    };
+    // The replicator copies during backfill and reports the partitions.
+    assert!(
+        during("catch-up").any(|(ready, b)| *ready == 200
+            && value(b, r#"kcp_replicator_partitions{plan="live"}"#) == Some(3.0)
+            && value(
+                b,
+                r#"kcp_replicator_copied_records_total{plan="live",topic="orders",partition="0"}"#
+            )
+            .is_some_and(|n| n > 0.0)),
+        "catch-up: not ready with 3 partitions and copies"
+    );
+    let last = &scrapes.last().unwrap().1;
+    assert_eq!(
+        value(last, r#"kcp_migration_steps{plan="live"}"#),
+        Some(12.0),
+        "{last}"
+    );
+    assert!(
+        value(last, r#"kcp_migration_steps_done{plan="live"}"#).is_some_and(|n| n >= 10.0),
+        "{last}"
+    );
+    assert!(
+        all.contains(r#"kcp_migration_point_of_no_return{plan="live"} 1"#),
+        "the point of no return was never seen passed"
+    );
+    assert_eq!(
+        value(
+            last,
+            r#"kcp_migration_hook_runs_total{plan="live",step="producers/stop",outcome="ok"}"#
+        ),
+        Some(1.0),
+        "{last}"
+    );
+    assert_eq!(
+        value(
+            last,
+            r#"kcp_migration_hook_runs_total{plan="live",step="producers/stop",outcome="failed"}"#
+        ),
+        Some(0.0),
+        "{last}"
+    );
+    assert!(
+        value(
+            last,
+            r#"kcp_migration_phase_seconds{plan="live",phase="backfill"}"#
+        )
+        .is_some(),
+        "{last}"
+    );
+    assert!(
+        value(
+            last,
+            r#"kcp_migration_consumer_pause_seconds{plan="live",wave="wave-1"}"#
+        )
+        .is_some_and(|s| s > 0.0),
+        "{last}"
+    );
+    assert!(
+        last.contains(
+            r#"kcp_migration_step_failures_total{plan="live",step="verify",phase="verify"} 0"#
+        ),
+        "{last}"
+    );
+    assert_eq!(
+        value(last, r#"kcp_migration_runs{plan="live"}"#),
+        Some(1.0),
+        "{last}"
+    );
 }

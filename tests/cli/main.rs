@@ -19,6 +19,7 @@ mod report;
 mod scan;
 mod schemas;
 mod state;
+mod telemetry;
 mod testbed;
 
 use std::path::{Path, PathBuf};

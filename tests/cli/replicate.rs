@@ -20,14 +20,14 @@ use crate::kafka::{create_topics, producer, read_partition, send};
 use crate::support::{KafkaCluster, Testbed, write_pair_credentials};
 use crate::{kcp, require_testbed, run};
 
-struct Pair {
-    source: KafkaCluster,
-    target: KafkaCluster,
-    dir: tempfile::TempDir,
-    plan: PathBuf,
+pub(crate) struct Pair {
+    pub(crate) source: KafkaCluster,
+    pub(crate) target: KafkaCluster,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) plan: PathBuf,
 }
 
-fn pair(tb: &Testbed, topics_yaml: &str) -> Pair {
+pub(crate) fn pair(tb: &Testbed, topics_yaml: &str) -> Pair {
     pair_with(tb, topics_yaml, crate::support::KafkaSpec::default())
 }
 
@@ -145,7 +145,7 @@ fn copies_every_record_exactly_with_keys_values_headers_and_timestamps() {
     assert_eq!(out.code, 0, "{}\n{}", out.stderr, p.source.log_text());
     let summary: serde_json::Value =
         serde_json::from_str(out.stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["summary"]["copied"], expected);
+    assert_eq!(summary["summary"]["copied"], expected, "{}", out.stderr);
     assert_eq!(summary["summary"]["lag_at_end"], 0, "{summary}");
     assert!(
         out.stdout
@@ -599,7 +599,7 @@ fn max_bytes_per_sec_holds_the_rate() {
 
 /// Writes `records` records `seq-NNNNNN` (key = value) round-robin over the
 /// partitions of `topic`.
-fn load_sequence(bootstrap: &str, topic: &str, partitions: i32, records: usize) {
+pub(crate) fn load_sequence(bootstrap: &str, topic: &str, partitions: i32, records: usize) {
     let prod = producer(bootstrap);
     for i in 0..records {
         let value = format!("seq-{i:06}");
