@@ -169,7 +169,7 @@ pub(super) fn status(
                         .collect();
                     printer.table(groups)?;
                 }
-                printer.data(&format!(
+                printer.text(&format!(
                     "{}: {}, {} record(s) copied, lag {}{}\n",
                     status.plan,
                     status.phase,
@@ -352,7 +352,7 @@ pub(super) fn execute(
                 "verified {} record(s) in {} partition(s)\n",
                 r.records_verified, r.partitions_verified
             ));
-            printer.data(&text)?;
+            printer.text(&text)?;
         }
     }
     printer.status(&format!(
@@ -401,7 +401,7 @@ fn dry_run(path: &std::path::Path, printer: &Printer) -> anyhow::Result<ExitStat
                     text.push_str(&format!("      hook: {hook}\n"));
                 }
             }
-            printer.data(&text)?;
+            printer.text(&text)?;
         }
     }
     printer.status("dry run: nothing was run");
@@ -460,7 +460,7 @@ pub(super) fn rollback(
                     "group {group}: {n} partition offset(s) moved back to the source\n"
                 ));
             }
-            printer.data(&text)?;
+            printer.text(&text)?;
         }
     }
     printer.status(&format!(

@@ -180,8 +180,8 @@ pub fn render(
         Kind::Costs => {
             let r = costs::build(state, filters)?;
             match format {
-                Format::Markdown => doc::markdown(&r.document()),
-                Format::Html => html::render(&r.document()),
+                Format::Markdown => doc::markdown(&r.document().escaped()),
+                Format::Html => html::render(&r.document().escaped()),
                 Format::Csv => r.csv(state, filters),
                 Format::Json => json(&r),
             }
@@ -189,8 +189,8 @@ pub fn render(
         Kind::Metrics => {
             let r = metrics::build(state, filters)?;
             match format {
-                Format::Markdown => doc::markdown(&r.document()),
-                Format::Html => html::render(&r.document()),
+                Format::Markdown => doc::markdown(&r.document().escaped()),
+                Format::Html => html::render(&r.document().escaped()),
                 Format::Csv => r.csv(),
                 Format::Json => json(&r),
             }
@@ -202,8 +202,8 @@ pub fn render(
         } => {
             let r = plan::build(state, source, target, *replication_mbps)?;
             match format {
-                Format::Markdown => doc::markdown(&r.document()),
-                Format::Html => html::render(&r.document()),
+                Format::Markdown => doc::markdown(&r.document().escaped()),
+                Format::Html => html::render(&r.document().escaped()),
                 Format::Csv => r.csv(),
                 Format::Json => json(&r),
             }

@@ -10,6 +10,7 @@ mod connect;
 mod cutover;
 mod discover;
 mod docs;
+mod escaping;
 mod examples;
 mod help;
 mod kafka;
