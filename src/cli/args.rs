@@ -327,7 +327,7 @@ pub struct CreateAssetArgs {
     /// Overwrite existing files
     #[arg(long)]
     pub force: bool,
-    /// List the files that would be written, write nothing
+    /// List the files that would be written (refusing what the run refuses), write nothing
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -444,7 +444,7 @@ pub struct MigratePlanArgs {
 pub struct MigrateExecuteArgs {
     #[command(flatten)]
     pub plan: MigratePlanArgs,
-    /// Print the steps that would run from the current state, run nothing
+    /// Make the checks the run makes first (preflight included), print the steps it would run; run nothing
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -14,7 +14,7 @@ use crate::exit::ExitStatus;
 use crate::migrate::execute::{self, Context, ExecuteError, Operator};
 use crate::migrate::init::{self, InitError, InitRequest};
 use crate::migrate::run_state;
-use crate::migrate::steps::{Step, steps};
+use crate::migrate::steps::{Action, Step, steps};
 use crate::output::{Format, Printer};
 use crate::replicator::LoadedPlan;
 use crate::state::{Access, StateFile};
@@ -128,7 +128,7 @@ pub(super) fn status(
     let mut previous: Option<(Status, Instant)> = None;
     loop {
         // The phase `migrate execute` recorded, when it has run.
-        let migration = run_state::read(&run_state::path_for(&args.plan))?;
+        let migration = run_state::read_for(&run_state::path_for(&args.plan), &plan.plan)?;
         let mut status = sample(&plan, source, target, timeout)?;
         if let Some(m) = &migration {
             status.phase = m.phase();
@@ -295,7 +295,7 @@ pub(super) fn execute(
 ) -> anyhow::Result<ExitStatus> {
     let path = &args.plan.plan;
     if args.dry_run {
-        return dry_run(path, printer);
+        return dry_run(path, args.plan.timeout.duration(), printer);
     }
     let l = load_plan(path)?;
     // Refuse before doing anything when the irreversible step could not be
@@ -363,10 +363,35 @@ pub(super) fn execute(
     Ok(ExitStatus::Success)
 }
 
-fn dry_run(path: &std::path::Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let plan = LoadedPlan::load(path)?;
-    let state = run_state::read(&run_state::path_for(path))?;
-    let steps = steps(&plan);
+/// `execute --dry-run`: makes the checks the real run makes before its
+/// first step (the plan, the credentials, the migration-state file, and the
+/// preflight checks, live, while preflight is still to do), so that its exit
+/// code predicts the run's; then lists the steps. Writes nothing.
+fn dry_run(
+    path: &std::path::Path,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let l = load_plan(path)?;
+    let plan = &l.plan;
+    let state_path = run_state::path_for(path);
+    let state = run_state::read_for(&state_path, &plan.plan)?;
+    if let Some(st) = &state {
+        execute::check_not_over(st, &state_path)?;
+    }
+    let steps = steps(plan);
+    let preflight_to_do = steps
+        .iter()
+        .filter(|s| s.action == Action::Preflight)
+        .any(|s| !state.as_ref().is_some_and(|st| st.is_done(&s.id)));
+    if preflight_to_do {
+        printer.status(&format!(
+            "checking `{}` and `{}` as preflight will",
+            plan.plan.source, plan.plan.target
+        ));
+        let (src, dst) = execute::connect_both(&l.source, &l.target, timeout)?;
+        execute::preflight(plan, &src, &dst)?;
+    }
     let status_of = |s: &Step| -> &'static str {
         match &state {
             Some(st) if st.is_done(&s.id) => "done",
@@ -404,7 +429,11 @@ fn dry_run(path: &std::path::Path, printer: &Printer) -> anyhow::Result<ExitStat
             printer.text(&text)?;
         }
     }
-    printer.status("dry run: nothing was run");
+    printer.status(if preflight_to_do {
+        "dry run: the preflight checks pass; nothing was run"
+    } else {
+        "dry run: nothing was run"
+    });
     Ok(ExitStatus::Success)
 }
 

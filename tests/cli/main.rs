@@ -15,6 +15,7 @@ mod examples;
 mod help;
 mod kafka;
 mod migrate;
+mod predict;
 mod replicate;
 mod report;
 mod scan;

@@ -305,13 +305,19 @@ fn a_group_moves_to_exactly_where_it_stopped_on_the_source() {
     );
 }
 
+/// The dry run checks what preflight checks (live, so it needs both
+/// clusters), lists the steps and runs nothing.
 #[test]
 fn execute_dry_run_lists_the_steps_and_runs_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let plan = dir.path().join("plan.yaml");
+    let _ = require_testbed!();
+    let s = setup().unwrap();
+    let plan = s.dir.path().join("plan.yaml");
     std::fs::write(
         &plan,
-        "version: 1\nname: p\ncredentials_file: missing.yaml\nsource: a\ntarget: b\ncutover:\n  start_producers: ./switch-producers.sh\n  waves:\n    - { name: w1, groups: [billing], stop_consumers: ./stop.sh, start_consumers: ./start.sh }\n",
+        format!(
+            "version: 1\nname: p\ncredentials_file: {}\nsource: src\ntarget: dst\ncutover:\n  start_producers: ./switch-producers.sh\n  waves:\n    - {{ name: w1, groups: [billing], stop_consumers: ./stop.sh, start_consumers: ./start.sh }}\n",
+            s.creds.display()
+        ),
     )
     .unwrap();
     let r = run(kcp()
@@ -340,15 +346,32 @@ fn execute_dry_run_lists_the_steps_and_runs_nothing() {
         .map(|s| &s["id"])
         .collect();
     assert_eq!(no_return, ["producers/start"]);
+    assert!(
+        !s.dir.path().join("plan.migration-state.json").exists(),
+        "a dry run writes nothing"
+    );
     let r = run(kcp()
         .args(["migrate", "execute", "--dry-run", "--plan"])
         .arg(&plan));
+    assert!(
+        r.stderr.contains("the preflight checks pass"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.contains("point of no return"), "{}", r.stdout);
     assert!(
         r.stdout.contains("hook: ./switch-producers.sh"),
         "{}",
         r.stdout
     );
+    // A group with no committed offsets is refused, as preflight refuses it.
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, text.replace("[billing]", "[nobody]")).unwrap();
+    let r = run(kcp()
+        .args(["migrate", "execute", "--dry-run", "--plan"])
+        .arg(&plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nobody"), "{}", r.stderr);
     // A broken plan is bad input.
     std::fs::write(&plan, "version: 1\nname: p\n").unwrap();
     let r = run(kcp()
