@@ -124,7 +124,8 @@ struct VersionInfo {
     kcp: &'static str,
     librdkafka: String,
     state_schema_version: u32,
-    target: &'static str,
+    /// The CPU architecture kcp was built for.
+    arch: &'static str,
 }
 
 fn version(printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -132,13 +133,13 @@ fn version(printer: &Printer) -> anyhow::Result<ExitStatus> {
         kcp: crate::VERSION,
         librdkafka: rdkafka::util::get_rdkafka_version().1,
         state_schema_version: crate::state::CURRENT_SCHEMA_VERSION,
-        target: std::env::consts::ARCH,
+        arch: std::env::consts::ARCH,
     };
     match printer.format() {
         Format::Json => printer.json(&info)?,
         Format::Table => printer.data(&format!(
             "kcp {}\nlibrdkafka {}\nstate schema version {}\narch {}",
-            info.kcp, info.librdkafka, info.state_schema_version, info.target
+            info.kcp, info.librdkafka, info.state_schema_version, info.arch
         ))?,
     }
     Ok(ExitStatus::Success)

@@ -127,6 +127,8 @@ pub enum ReportError {
         list(known)
     )]
     UnknownTarget { name: String, known: Vec<String> },
+    #[error("--source and --target are both `{name}`: a plan moves a cluster to another")]
+    SameCluster { name: String },
     #[error("--start {start} is not before --end {end}")]
     EmptyWindow { start: NaiveDate, end: NaiveDate },
 }
@@ -157,6 +159,9 @@ impl Diagnostic for ReportError {
             }
             ReportError::UnknownTarget { .. } => {
                 "pass a target type, or scan the target cluster first".into()
+            }
+            ReportError::SameCluster { .. } => {
+                "pass the cluster to migrate to as --target: a scanned cluster, or confluent-cloud, msk or kafka".into()
             }
             ReportError::EmptyWindow { .. } => "dates are YYYY-MM-DD; --end is exclusive".into(),
         })

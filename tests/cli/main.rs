@@ -19,6 +19,7 @@ mod predict;
 mod replicate;
 mod report;
 mod scan;
+mod small_answers;
 mod state;
 mod testbed;
 
