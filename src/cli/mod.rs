@@ -18,7 +18,7 @@ mod state_cmd;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 pub use args::Cli;
 use args::{ColorArg, Command, GlobalArgs, MigrateCommand, OutputArg, ScanCommand};
@@ -28,7 +28,7 @@ use crate::output::{ColorMode, Format, Printer, Verbosity};
 
 /// Parses `std::env::args`, runs the command and returns the exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_args() {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version go to stdout with status 0; usage errors to stderr with 2.

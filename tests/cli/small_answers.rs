@@ -46,3 +46,24 @@ fn version_names_its_fields_alike_in_table_and_json() {
     }
     assert_eq!(v["arch"], std::env::consts::ARCH);
 }
+
+/// `KCP_STATE_FILE=` (set but empty, the shell's way to clear it) counts as
+/// unset: the default file is used, not a usage error.
+#[test]
+fn an_empty_kcp_variable_counts_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(example_state(), dir.path().join("kcp-state.json")).unwrap();
+    let r = crate::run(
+        kcp()
+            .current_dir(dir.path())
+            .env("KCP_STATE_FILE", "")
+            .env("KCP_CREDENTIALS_FILE", "")
+            .args(["state", "validate"]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("`kcp-state.json` is valid"),
+        "{}",
+        r.stdout
+    );
+}
