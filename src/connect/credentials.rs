@@ -14,8 +14,9 @@
 //! ```
 //!
 //! `${VAR}` anywhere in a string value is replaced by the environment
-//! variable `VAR` (`${VAR:-fallback}` gives a fallback, `$${` a literal `${`),
-//! so secrets need not be written into the file.
+//! variable `VAR` (`${VAR:-fallback}` gives a fallback, `$${` a literal `${`;
+//! a `${` with no `}` is an error), so secrets need not be written into the
+//! file.
 
 use crate::exit::{Diagnostic, ExitStatus};
 use std::collections::{BTreeMap, BTreeSet};
@@ -291,11 +292,20 @@ impl CredentialsFile {
         if doc.is_null() {
             doc = serde_norway::Value::Mapping(Default::default());
         }
-        interpolate_tree(&mut doc, &mut String::new(), &env).map_err(|(location, var)| {
-            CredentialsError::MissingEnv {
-                path: path.to_owned(),
-                location,
-                var,
+        interpolate_tree(&mut doc, &mut String::new(), &env).map_err(|(location, why)| {
+            let path = path.to_owned();
+            match why {
+                Interpolation::Unset(var) => CredentialsError::MissingEnv {
+                    path,
+                    location,
+                    var,
+                },
+                // The value is not shown: it may be a secret.
+                Interpolation::Unterminated => CredentialsError::Invalid {
+                    path,
+                    location,
+                    message: "a `${` has no closing `}` (write `$${` for a literal `${`)".into(),
+                },
             }
         })?;
         let raw: RawFile =
@@ -422,9 +432,21 @@ fn valid_host_port(server: &str) -> bool {
     }
 }
 
+/// Why a value could not be interpolated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interpolation {
+    /// `${VAR}` with `VAR` unset (or empty) and no fallback.
+    Unset(String),
+    /// A `${` with no `}` after it.
+    Unterminated,
+}
+
 /// Replaces `${VAR}` and `${VAR:-fallback}` in `text`; `$${` stands for a
-/// literal `${`. Returns the name of the first unset variable on failure.
-pub fn interpolate_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+/// literal `${`. Fails on the first unset variable or unclosed `${`.
+pub fn interpolate_env(
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, Interpolation> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -433,9 +455,8 @@ pub fn interpolate_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Resu
         if let Some(after) = tail.strip_prefix("$${") {
             out.push_str("${");
             rest = after;
-        } else if let Some(body) = tail.strip_prefix("${")
-            && let Some(end) = body.find('}')
-        {
+        } else if let Some(body) = tail.strip_prefix("${") {
+            let end = body.find('}').ok_or(Interpolation::Unterminated)?;
             let expr = &body[..end];
             let (name, fallback) = match expr.split_once(":-") {
                 Some((n, f)) => (n, Some(f)),
@@ -446,7 +467,7 @@ pub fn interpolate_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Resu
                 .or_else(|| fallback.map(str::to_owned))
             {
                 Some(value) => out.push_str(&value),
-                None => return Err(name.to_owned()),
+                None => return Err(Interpolation::Unset(name.to_owned())),
             }
             rest = &body[end + 1..];
         } else {
@@ -462,11 +483,11 @@ fn interpolate_tree(
     value: &mut serde_norway::Value,
     location: &mut String,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<(), (String, String)> {
+) -> Result<(), (String, Interpolation)> {
     use serde_norway::Value;
     match value {
         Value::String(s) => {
-            *s = interpolate_env(s, env).map_err(|var| (location.clone(), var))?;
+            *s = interpolate_env(s, env).map_err(|why| (location.clone(), why))?;
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -517,11 +538,25 @@ mod tests {
             interpolate_env("$${USER} $5 $", env).unwrap(),
             "${USER} $5 $"
         );
-        assert_eq!(interpolate_env("${NOPE}", env).unwrap_err(), "NOPE");
         assert_eq!(
-            interpolate_env("${unterminated", env).unwrap(),
-            "${unterminated"
+            interpolate_env("${NOPE}", env).unwrap_err(),
+            Interpolation::Unset("NOPE".into())
         );
+        // An unclosed `${` is a mistake, not a literal (that is `$${`).
+        assert_eq!(
+            interpolate_env("pa${USER", env).unwrap_err(),
+            Interpolation::Unterminated
+        );
+    }
+
+    #[test]
+    fn an_unclosed_reference_is_named_by_location_without_its_value() {
+        let e = parse("clusters:\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: { method: sasl_plain, username: u, password: \"s3cr${PW\" }\n").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("clusters[0].auth.password"), "{text}");
+        assert!(text.contains("no closing `}`"), "{text}");
+        assert!(!text.contains("s3cr"), "the value may be a secret: {text}");
+        assert_eq!(e.status(), ExitStatus::BadInput);
     }
 
     #[test]

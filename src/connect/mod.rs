@@ -12,8 +12,8 @@ mod kafka;
 mod msk_iam;
 
 pub use credentials::{
-    AuthMethod, ClusterCredentials, CredentialsError, CredentialsFile, ScramMechanism, TlsOptions,
-    interpolate_env,
+    AuthMethod, ClusterCredentials, CredentialsError, CredentialsFile, Interpolation,
+    ScramMechanism, TlsOptions, interpolate_env,
 };
 pub use kafka::{
     ClusterMetadata, ConnectError, ConnectOptions, Connection, KcpContext, MetadataBroker,
