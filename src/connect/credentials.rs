@@ -73,9 +73,11 @@ impl ClusterCredentials {
     }
 }
 
-/// One auth method. The YAML key `method` selects the variant.
+/// One auth method. The YAML key `method` selects the variant: the file's
+/// `{method: m, ...}` is read as `!m {...}` (see `tag_auth_methods`), a
+/// form serde tracks paths through, so errors name the field.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthMethod {
     /// No encryption, no authentication. (A struct variant so that unknown
     /// keys next to `method: plaintext` are refused like everywhere else.)
@@ -308,11 +310,19 @@ impl CredentialsFile {
                 },
             }
         })?;
+        tag_auth_methods(&mut doc).map_err(|(location, message)| CredentialsError::Invalid {
+            path: path.to_owned(),
+            location,
+            message,
+        })?;
         let raw: RawFile =
             serde_path_to_error::deserialize(doc).map_err(|e| CredentialsError::Invalid {
                 path: path.to_owned(),
-                location: e.path().to_string(),
-                message: e.inner().to_string(),
+                location: location_of(e.path()),
+                message: e.inner().to_string().replace(
+                    ", there are no fields",
+                    ": `method: plaintext` takes no other key",
+                ),
             })?;
         let file = CredentialsFile {
             path: path.to_owned(),
@@ -419,6 +429,60 @@ impl CredentialsFile {
         }
         Ok(())
     }
+}
+
+/// Rewrites each cluster's `auth: {method: m, ...}` into `auth: !m {...}`
+/// (how a YAML value names an enum variant) for [`AuthMethod`]. Fails with
+/// the location and the reason of an `auth` that is not a mapping with a
+/// `method` name.
+fn tag_auth_methods(doc: &mut serde_norway::Value) -> Result<(), (String, String)> {
+    use serde_norway::Value;
+    use serde_norway::value::{Tag, TaggedValue};
+    const EXPECTED: &str = "a mapping with a `method` (plaintext, tls, mtls, sasl_plain, sasl_scram or msk_iam) and its fields";
+    let Some(clusters) = doc.get_mut("clusters").and_then(Value::as_sequence_mut) else {
+        return Ok(());
+    };
+    for (i, cluster) in clusters.iter_mut().enumerate() {
+        let Some(auth) = cluster.get_mut("auth") else {
+            continue;
+        };
+        let at = format!("clusters[{i}].auth");
+        let Some(fields) = auth.as_mapping_mut() else {
+            return Err((at, format!("expected {EXPECTED}")));
+        };
+        let method = match fields.remove("method") {
+            Some(Value::String(method)) => method,
+            Some(_) => return Err((format!("{at}.method"), format!("expected {EXPECTED}"))),
+            None => return Err((at, "missing field `method`".into())),
+        };
+        let fields = std::mem::take(fields);
+        *auth = Value::Tagged(Box::new(TaggedValue {
+            tag: Tag::new(method),
+            value: Value::Mapping(fields),
+        }));
+    }
+    Ok(())
+}
+
+/// `clusters[0].auth.password`: the path of a decoding error, without the
+/// auth method's name that [`tag_auth_methods`] put in it.
+fn location_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Enum { .. } => {}
+            Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    out
 }
 
 fn valid_host_port(server: &str) -> bool {
@@ -547,6 +611,46 @@ mod tests {
             interpolate_env("pa${USER", env).unwrap_err(),
             Interpolation::Unterminated
         );
+    }
+
+    #[test]
+    fn errors_inside_auth_name_the_field() {
+        let at = |auth: &str| match parse(&format!(
+            "clusters:\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: {auth}\n"
+        )) {
+            Err(CredentialsError::Invalid {
+                location, message, ..
+            }) => (location, message),
+            other => panic!("{other:?}"),
+        };
+        let (location, message) = at("{ method: sasl_plain, username: u, password: [1, 2] }");
+        assert_eq!(location, "clusters[0].auth.password", "{message}");
+        assert!(message.contains("expected a string"), "{message}");
+        let (location, _) = at("{ method: sasl_scram, mechanism: MD5, username: u, password: p }");
+        assert_eq!(location, "clusters[0].auth.mechanism");
+        let (location, _) =
+            at("{ method: sasl_plain, username: u, password: p, tls: { ca_cert: [1] } }");
+        assert_eq!(location, "clusters[0].auth.tls.ca_cert");
+        let (location, message) = at("{ method: plaintext, username: x }");
+        assert_eq!(location, "clusters[0].auth.username");
+        assert!(!message.contains("there are no fields"), "{message}");
+        assert!(
+            message.contains("`username`") && message.contains("plaintext"),
+            "{message}"
+        );
+        let (location, message) = at("{ username: x }");
+        assert_eq!(
+            (location.as_str(), message.as_str()),
+            ("clusters[0].auth", "missing field `method`")
+        );
+        let (_, message) = at("{ method: kerberos }");
+        assert!(message.contains("unknown variant `kerberos`"), "{message}");
+        let (location, message) = at("{ method: 5 }");
+        assert_eq!(location, "clusters[0].auth.method");
+        assert!(message.contains("sasl_scram"), "{message}");
+        let (location, message) = at("plaintext");
+        assert_eq!(location, "clusters[0].auth");
+        assert!(message.contains("a mapping with a `method`"), "{message}");
     }
 
     #[test]
