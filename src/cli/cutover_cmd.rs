@@ -77,6 +77,14 @@ pub(super) fn run(
             })).collect::<Vec<_>>(),
             "groups_left_out": draft.groups_left_out,
         }))?,
+        Format::Table if draft.waves.is_empty() => printer.text(&format!(
+            "no consumer group to move{}: the plan has no waves, only the producers move",
+            if draft.groups_left_out.is_empty() {
+                " (none reads the selected topics)"
+            } else {
+                " (--groups-include left out every group)"
+            }
+        ))?,
         Format::Table => {
             let rows: Vec<Row> = draft
                 .waves

@@ -130,6 +130,13 @@ fn writes_a_plan_with_waves_that_the_replicator_reads() {
     );
     let loaded = kcp::replicator::LoadedPlan::load(&narrow).unwrap();
     assert_eq!(loaded.plan.cutover.unwrap().waves.len(), 1);
+
+    // No group at all: a sentence, not an empty table.
+    let none = s.dir.path().join("none.yaml");
+    let r = init(&s, &none, &["--groups-include", "^nobody$"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains('│'), "an empty table: {}", r.stdout);
+    assert!(r.stdout.contains("no consumer group"), "{}", r.stdout);
     drop((s.source, s.target));
 }
 
