@@ -67,3 +67,56 @@ fn an_empty_kcp_variable_counts_as_unset() {
         r.stdout
     );
 }
+
+/// `scan` locks the state only to merge and save: read-only commands run
+/// while it samples rates (they were refused with exit 4 for the whole
+/// window).
+#[test]
+fn scan_does_not_lock_the_state_while_it_samples() {
+    use crate::support::{KafkaCluster, write_credentials};
+    let tb = crate::require_testbed!();
+    let broker = KafkaCluster::start(&tb);
+    let bootstrap = broker.bootstrap();
+    crate::kafka::create_topics(&bootstrap, &[("orders", 1, &[])]);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_credentials(
+        dir.path(),
+        &format!(
+            "clusters:\n  - name: lab\n    bootstrap_servers: [\"{bootstrap}\"]\n    auth: {{ method: plaintext }}\n"
+        ),
+    );
+    let state = dir.path().join("kcp-state.json");
+    let scan = |window: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"));
+        cmd.args([
+            "scan",
+            "clusters",
+            "--rate-window",
+            window,
+            "--credentials-file",
+        ])
+        .arg(&creds)
+        .arg("--state-file")
+        .arg(&state)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    assert!(scan("0").status().unwrap().success());
+
+    let slow = scan("8").spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let r = crate::run(
+        kcp()
+            .args(["state", "validate", "--state-file"])
+            .arg(&state),
+    );
+    assert_eq!(r.code, 0, "refused while scan samples: {}", r.stderr);
+    let out = slow.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
