@@ -120,3 +120,50 @@ fn scan_does_not_lock_the_state_while_it_samples() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `-vv` on a successful scan shows what it did, step by step, with what
+/// each step found (it added nothing).
+#[test]
+fn a_very_verbose_scan_shows_its_steps() {
+    use crate::support::{KafkaCluster, write_credentials};
+    let tb = crate::require_testbed!();
+    let broker = KafkaCluster::start(&tb);
+    let bootstrap = broker.bootstrap();
+    crate::kafka::create_topics(&bootstrap, &[("orders", 2, &[])]);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_credentials(
+        dir.path(),
+        &format!(
+            "clusters:\n  - name: lab\n    bootstrap_servers: [\"{bootstrap}\"]\n    auth: {{ method: plaintext }}\n"
+        ),
+    );
+    let r = crate::run(
+        kcp()
+            .args([
+                "-vv",
+                "scan",
+                "clusters",
+                "--rate-window",
+                "0",
+                "--credentials-file",
+            ])
+            .arg(&creds)
+            .arg("--state-file")
+            .arg(dir.path().join("kcp-state.json")),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for step in [
+        "connected",
+        "topics read",
+        "offsets read",
+        "consumer groups read",
+    ] {
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.contains("DEBUG") && l.contains("lab") && l.contains(step)),
+            "no `{step}` line:\n{}",
+            r.stderr
+        );
+    }
+}
