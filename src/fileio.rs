@@ -50,8 +50,10 @@ impl WriteOptions {
 /// Writes `bytes` to `path` atomically: a temp file in the same folder,
 /// fsync, rename over the old file, fsync of the folder. A crash leaves the
 /// old content or the new, never a mix. Returns `false` when the file
-/// existed and `options` say to keep it.
+/// existed and `options` say to keep it. When `path` is a symlink, the file
+/// it points to is written (in its folder) and the link kept.
 pub fn write_atomic(path: &Path, bytes: &[u8], options: WriteOptions) -> io::Result<bool> {
+    let path = &follow_links(path)?;
     let temp = write_temp(path, bytes, options.private)?;
     match options.existing {
         Existing::Replace => {
@@ -71,6 +73,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], options: WriteOptions) -> io::Res
 /// beside `path` (named `.<file name>.<random>.tmp`), not yet renamed. Split
 /// out so a crash between writing and renaming can be simulated.
 pub fn write_temp(path: &Path, bytes: &[u8], private: bool) -> io::Result<NamedTempFile> {
+    let path = &follow_links(path)?;
     let prefix = temp_prefix(path);
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
@@ -86,6 +89,10 @@ pub fn write_temp(path: &Path, bytes: &[u8], private: bool) -> io::Result<NamedT
 
 /// Removes temp files a crashed writer of `path` left behind; returns them.
 pub fn remove_stale_temp_files(path: &Path) -> Vec<PathBuf> {
+    let Ok(path) = follow_links(path) else {
+        return Vec::new();
+    };
+    let path = &path;
     let prefix = temp_prefix(path);
     let Ok(entries) = fs::read_dir(parent_dir(path)) else {
         return Vec::new();
@@ -144,8 +151,9 @@ pub enum LockError {
     },
 }
 
-/// An advisory lock on `.<name>.lock` beside a file, held while this value
-/// lives; the kernel releases it when the process dies.
+/// An advisory lock on `.<name>.lock` beside a file (beside the file a
+/// symlink points to, so every path to one file takes one lock), held while
+/// this value lives; the kernel releases it when the process dies.
 #[derive(Debug)]
 pub struct LockFile {
     _file: File,
@@ -154,7 +162,10 @@ pub struct LockFile {
 impl LockFile {
     /// The lock file's path for `path`.
     pub fn path_for(path: &Path) -> PathBuf {
-        parent_dir(path).join(format!(".{}.lock", file_name(path)))
+        // A link that cannot be read is locked where it is; writing through
+        // it reports the error.
+        let path = follow_links(path).unwrap_or_else(|_| path.to_owned());
+        parent_dir(&path).join(format!(".{}.lock", file_name(&path)))
     }
 
     /// Takes the lock of `path` without waiting.
@@ -198,6 +209,31 @@ fn read_holder(file: &mut File) -> Option<u32> {
     file.rewind().ok()?;
     file.read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
+}
+
+/// The path a chain of symlinks ends at (`path` itself when it is not a
+/// link, or does not exist). The last link may dangle: its target is where
+/// a new file goes. Folders on the way are not resolved: only the file's
+/// own name matters for where its temp files and lock go.
+pub fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    /// Linux's own limit on links followed in one lookup.
+    const MAX_LINKS: usize = 40;
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&current)?;
+                current = parent_dir(&current).join(target);
+            }
+            Ok(_) => return Ok(current),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(format!(
+        "`{}`: too many levels of symbolic links",
+        path.display()
+    )))
 }
 
 /// The folder a file is in (`.` for a bare name).
@@ -267,5 +303,55 @@ mod tests {
         let _b = LockFile::acquire(&path, LockMode::Shared).unwrap();
         assert!(LockFile::acquire(&path, LockMode::Exclusive).is_err());
         drop(a);
+    }
+
+    #[test]
+    fn a_symlink_is_written_through_and_locked_where_its_file_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("real")).unwrap();
+        let real = dir.path().join("real/state.json");
+        fs::write(&real, b"old").unwrap();
+        let link = dir.path().join("state.json");
+        std::os::unix::fs::symlink("real/state.json", &link).unwrap();
+        let chain = dir.path().join("chain.json");
+        std::os::unix::fs::symlink(&link, &chain).unwrap();
+
+        assert!(write_atomic(&chain, b"new", WriteOptions::PRIVATE).unwrap());
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            fs::symlink_metadata(&chain)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+        assert!(!write_atomic(&link, b"newer", WriteOptions::KEEP).unwrap());
+
+        assert_eq!(
+            LockFile::path_for(&chain),
+            dir.path().join("real/.state.json.lock")
+        );
+        let _held = LockFile::acquire(&link, LockMode::Exclusive).unwrap();
+        assert!(LockFile::acquire(&real, LockMode::Shared).is_err());
+
+        // A link to a file not written yet is written through too.
+        let dangling = dir.path().join("new.json");
+        std::os::unix::fs::symlink("real/new.json", &dangling).unwrap();
+        assert!(write_atomic(&dangling, b"first", WriteOptions::KEEP).unwrap());
+        assert_eq!(
+            fs::read(dir.path().join("real/new.json")).unwrap(),
+            b"first"
+        );
+        assert!(
+            fs::symlink_metadata(&dangling)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
     }
 }

@@ -8,7 +8,14 @@
 //! With `--log-format json`, everything on stderr (status, warnings, errors
 //! and the `tracing` logs) is one JSON object per line ([`log_line`]) for
 //! log shippers, and no progress bar is drawn.
+//!
+//! Names kcp prints come from outside it (brokers, cloud APIs, hand-edited
+//! files) and may hold control characters: [`escape`] is the one place that
+//! makes such text safe for a terminal, and the printer applies it to every
+//! table cell and stderr line, and to [`Printer::text`]. JSON is written
+//! exactly (serde escapes control characters itself).
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 /// How data is written to stdout.
@@ -112,7 +119,8 @@ impl Printer {
         self.color
     }
 
-    /// Writes data text to stdout.
+    /// Writes data to stdout exactly as given: JSON, or a document whose
+    /// names are already [`escape`]d.
     pub fn data(&self, text: &str) -> io::Result<()> {
         let mut out = io::stdout().lock();
         out.write_all(text.as_bytes())?;
@@ -122,10 +130,20 @@ impl Printer {
         out.flush()
     }
 
-    /// Writes rows as kcp's one table style to stdout.
+    /// Writes human-readable text to stdout, its lines [`escape`]d.
+    pub fn text(&self, text: &str) -> io::Result<()> {
+        self.data(&escape_lines(text))
+    }
+
+    /// Writes rows as kcp's one table style to stdout, every cell
+    /// [`escape`]d (a newline in a name would break the table's lines).
     pub fn table<R: tabled::Tabled>(&self, rows: impl IntoIterator<Item = R>) -> io::Result<()> {
         let mut table = tabled::Table::new(rows);
-        table.with(tabled::settings::Style::sharp());
+        table
+            .with(tabled::settings::Format::content(|cell| {
+                escape(cell).into_owned()
+            }))
+            .with(tabled::settings::Style::sharp());
         self.data(&table.to_string())
     }
 
@@ -196,6 +214,7 @@ impl Printer {
     }
 
     fn stderr_line(&self, label: &str, message: &str) {
+        let message = escape_lines(message);
         let mut err = io::stderr().lock();
         // A closed stderr is not worth failing the command for.
         let _ = if label.is_empty() {
@@ -203,5 +222,59 @@ impl Printer {
         } else {
             writeln!(err, "{label}: {message}")
         };
+    }
+}
+
+/// Makes text from outside kcp safe to show: control characters (C0,
+/// including newline and tab, DEL and C1) and the bidirectional overrides
+/// and isolates (which reorder what a terminal shows) become visible escapes
+/// such as `\n`, `\u{1b}` and `\u{202e}`; everything else is unchanged.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`escape`] for text of several lines: its newlines are kept.
+pub fn escape_lines(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && unsafe_char(c)) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.split('\n').map(escape).collect::<Vec<_>>().join("\n"))
+}
+
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_and_bidi_overrides_become_visible() {
+        assert_eq!(escape("orders.v1"), "orders.v1");
+        assert!(matches!(escape("orders.v1"), Cow::Borrowed(_)));
+        assert_eq!(
+            escape("a\x1b]0;owned\x07b\nc\td\r\u{9b}e\u{7f}"),
+            "a\\u{1b}]0;owned\\u{7}b\\nc\\td\\r\\u{9b}e\\u{7f}"
+        );
+        assert_eq!(escape("abc\u{202e}fed\u{2066}"), "abc\\u{202e}fed\\u{2066}");
+        assert_eq!(escape("caf\u{e9} \u{1f600}"), "caf\u{e9} \u{1f600}");
+        assert_eq!(
+            escape_lines("one \x1b[31mred\ntwo\r"),
+            "one \\u{1b}[31mred\ntwo\\r"
+        );
     }
 }

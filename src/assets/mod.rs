@@ -421,10 +421,32 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "replicator/README.md.j2",
 );
 
-/// Writes a project under `out`. Refuses, before writing anything, when a
-/// file exists and `force` is false. Each file is written to a temporary
-/// file in its folder and renamed into place, so none is left half-written.
+/// Writes a project under `out`. Refuses, before writing anything, what
+/// [`check_writable`] refuses. Each file is written to a temporary file in
+/// its folder and renamed into place, so none is left half-written.
 pub fn write(project: &Project, out: &Path, force: bool) -> Result<Vec<PathBuf>, AssetError> {
+    let targets = check_writable(project, out, force)?;
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| AssetError::Io { path, source }
+    };
+    for (file, path) in project.files.iter().zip(&targets) {
+        let dir = path.parent().unwrap_or(out);
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        fileio::write_atomic(path, file.contents.as_bytes(), WriteOptions::REPLACE)
+            .map_err(io(path))?;
+    }
+    Ok(targets)
+}
+
+/// Whether [`write`] would write the project under `out`: not when `out`
+/// is not a folder, nor when a file exists and `force` is false (what
+/// `--dry-run` checks). Returns the files' paths.
+pub fn check_writable(
+    project: &Project,
+    out: &Path,
+    force: bool,
+) -> Result<Vec<PathBuf>, AssetError> {
     if out.exists() && !out.is_dir() {
         return Err(AssetError::OutNotAFolder {
             out: out.to_owned(),
@@ -449,16 +471,6 @@ pub fn write(project: &Project, out: &Path, force: bool) -> Result<Vec<PathBuf>,
                 paths: existing,
             });
         }
-    }
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| AssetError::Io { path, source }
-    };
-    for (file, path) in project.files.iter().zip(&targets) {
-        let dir = path.parent().unwrap_or(out);
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        fileio::write_atomic(path, file.contents.as_bytes(), WriteOptions::REPLACE)
-            .map_err(io(path))?;
     }
     Ok(targets)
 }

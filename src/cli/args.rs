@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 const ROOT_EXAMPLES: &str = "\
 Examples:
@@ -30,6 +30,28 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses `std::env::args`. A kcp variable set but empty
+    /// (`KCP_STATE_FILE=`, the shell's way to clear one) counts as unset.
+    pub fn try_parse_args() -> Result<Cli, clap::Error> {
+        let matches = ignore_empty_env(Cli::command()).try_get_matches()?;
+        Cli::from_arg_matches(&matches)
+    }
+}
+
+/// `cmd` with every argument whose environment variable is empty read as if
+/// the variable were unset.
+fn ignore_empty_env(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|value| value.is_empty());
+        if empty { arg.env(None) } else { arg }
+    })
+    .mut_subcommands(ignore_empty_env)
 }
 
 /// Flags accepted by every command.
@@ -384,7 +406,7 @@ pub struct CreateAssetArgs {
     /// Overwrite existing files
     #[arg(long)]
     pub force: bool,
-    /// List the files that would be written, write nothing
+    /// List the files that would be written (refusing what the run refuses), write nothing
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -545,7 +567,7 @@ pub struct MigratePlanArgs {
 pub struct MigrateExecuteArgs {
     #[command(flatten)]
     pub plan: MigratePlanArgs,
-    /// Print the steps that would run from the current state, run nothing
+    /// Make the checks the run makes first (preflight included), print the steps it would run; run nothing
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]

@@ -39,7 +39,9 @@ pub(super) fn run(
     let file = StateFile::open(&global.state_file, Access::Shared)?;
     let state = file.load(Utc::now())?.state;
     let project = assets::generate(&state, &request)?;
-    if !args.dry_run {
+    if args.dry_run {
+        assets::check_writable(&project, &args.out, args.force)?;
+    } else {
         assets::write(&project, &args.out, args.force)?;
     }
     match printer.format() {

@@ -14,7 +14,7 @@ use crate::exit::ExitStatus;
 use crate::migrate::execute::{self, Context, ExecuteError, Operator};
 use crate::migrate::init::{self, InitError, InitRequest};
 use crate::migrate::run_state;
-use crate::migrate::steps::{Step, steps};
+use crate::migrate::steps::{Action, Step, steps};
 use crate::output::{Format, Printer};
 use crate::replicator::LoadedPlan;
 use crate::state::{Access, StateFile};
@@ -77,6 +77,14 @@ pub(super) fn run(
             })).collect::<Vec<_>>(),
             "groups_left_out": draft.groups_left_out,
         }))?,
+        Format::Table if draft.waves.is_empty() => printer.text(&format!(
+            "no consumer group to move{}: the plan has no waves, only the producers move",
+            if draft.groups_left_out.is_empty() {
+                " (none reads the selected topics)"
+            } else {
+                " (--groups-include left out every group)"
+            }
+        ))?,
         Format::Table => {
             let rows: Vec<Row> = draft
                 .waves
@@ -128,7 +136,7 @@ pub(super) fn status(
     let mut previous: Option<(Status, Instant)> = None;
     loop {
         // The phase `migrate execute` recorded, when it has run.
-        let migration = run_state::read(&run_state::path_for(&args.plan))?;
+        let migration = run_state::read_for(&run_state::path_for(&args.plan), &plan.plan)?;
         let mut status = sample(&plan, source, target, timeout)?;
         if let Some(m) = &migration {
             status.phase = m.phase();
@@ -169,7 +177,7 @@ pub(super) fn status(
                         .collect();
                     printer.table(groups)?;
                 }
-                printer.data(&format!(
+                printer.text(&format!(
                     "{}: {}, {} record(s) copied, lag {}{}\n",
                     status.plan,
                     status.phase,
@@ -321,7 +329,7 @@ pub(super) fn execute(
 ) -> anyhow::Result<ExitStatus> {
     let path = &args.plan.plan;
     if args.dry_run {
-        return dry_run(path, printer);
+        return dry_run(path, args.plan.timeout.duration(), printer);
     }
     let l = load_plan(path)?;
     // Refuse before doing anything when the irreversible step could not be
@@ -396,7 +404,7 @@ pub(super) fn execute(
                 "verified {} record(s) in {} partition(s)\n",
                 r.records_verified, r.partitions_verified
             ));
-            printer.data(&text)?;
+            printer.text(&text)?;
         }
     }
     printer.status(&format!(
@@ -407,10 +415,35 @@ pub(super) fn execute(
     Ok(ExitStatus::Success)
 }
 
-fn dry_run(path: &std::path::Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let plan = LoadedPlan::load(path)?;
-    let state = run_state::read(&run_state::path_for(path))?;
-    let steps = steps(&plan);
+/// `execute --dry-run`: makes the checks the real run makes before its
+/// first step (the plan, the credentials, the migration-state file, and the
+/// preflight checks, live, while preflight is still to do), so that its exit
+/// code predicts the run's; then lists the steps. Writes nothing.
+fn dry_run(
+    path: &std::path::Path,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let l = load_plan(path)?;
+    let plan = &l.plan;
+    let state_path = run_state::path_for(path);
+    let state = run_state::read_for(&state_path, &plan.plan)?;
+    if let Some(st) = &state {
+        execute::check_not_over(st, &state_path)?;
+    }
+    let steps = steps(plan);
+    let preflight_to_do = steps
+        .iter()
+        .filter(|s| s.action == Action::Preflight)
+        .any(|s| !state.as_ref().is_some_and(|st| st.is_done(&s.id)));
+    if preflight_to_do {
+        printer.status(&format!(
+            "checking `{}` and `{}` as preflight will",
+            plan.plan.source, plan.plan.target
+        ));
+        let (src, dst) = execute::connect_both(&l.source, &l.target, timeout)?;
+        execute::preflight(plan, &src, &dst)?;
+    }
     let status_of = |s: &Step| -> &'static str {
         match &state {
             Some(st) if st.is_done(&s.id) => "done",
@@ -445,10 +478,14 @@ fn dry_run(path: &std::path::Path, printer: &Printer) -> anyhow::Result<ExitStat
                     text.push_str(&format!("      hook: {hook}\n"));
                 }
             }
-            printer.data(&text)?;
+            printer.text(&text)?;
         }
     }
-    printer.status("dry run: nothing was run");
+    printer.status(if preflight_to_do {
+        "dry run: the preflight checks pass; nothing was run"
+    } else {
+        "dry run: nothing was run"
+    });
     Ok(ExitStatus::Success)
 }
 
@@ -505,7 +542,7 @@ pub(super) fn rollback(
                     "group {group}: {n} partition offset(s) moved back to the source\n"
                 ));
             }
-            printer.data(&text)?;
+            printer.text(&text)?;
         }
     }
     printer.status(&format!(

@@ -20,7 +20,7 @@ mod state_cmd;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 pub use args::Cli;
 use args::{ColorArg, Command, GlobalArgs, LogFormatArg, MigrateCommand, OutputArg, ScanCommand};
@@ -30,7 +30,7 @@ use crate::output::{ColorMode, Format, Printer, Verbosity};
 
 /// Parses `std::env::args`, runs the command and returns the exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_args() {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version go to stdout with status 0; usage errors to stderr with 2.
@@ -110,7 +110,8 @@ struct VersionInfo {
     kcp: &'static str,
     librdkafka: String,
     state_schema_version: u32,
-    target: &'static str,
+    /// The CPU architecture kcp was built for.
+    arch: &'static str,
 }
 
 fn version(printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -118,13 +119,13 @@ fn version(printer: &Printer) -> anyhow::Result<ExitStatus> {
         kcp: crate::VERSION,
         librdkafka: rdkafka::util::get_rdkafka_version().1,
         state_schema_version: crate::state::CURRENT_SCHEMA_VERSION,
-        target: std::env::consts::ARCH,
+        arch: std::env::consts::ARCH,
     };
     match printer.format() {
         Format::Json => printer.json(&info)?,
         Format::Table => printer.data(&format!(
             "kcp {}\nlibrdkafka {}\nstate schema version {}\narch {}",
-            info.kcp, info.librdkafka, info.state_schema_version, info.target
+            info.kcp, info.librdkafka, info.state_schema_version, info.arch
         ))?,
     }
     Ok(ExitStatus::Success)

@@ -104,7 +104,7 @@ fn version(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus>
             if let Some(u) = &report.updated_at {
                 lines.push(format!("updated         {u}"));
             }
-            printer.data(&lines.join("\n"))?;
+            printer.text(&lines.join("\n"))?;
         }
     }
     Ok(ExitStatus::Success)
@@ -163,7 +163,7 @@ fn validate(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus
         Format::Json => printer.json(&report)?,
         Format::Table => {
             let s = &report.summary;
-            printer.data(&format!(
+            printer.text(&format!(
                 "`{}` is valid (schema version {}): {} MSK regions, {} MSK clusters, {} Kafka clusters, {} topics, {} partitions, {} consumer groups, {} ACLs",
                 report.path, report.schema_version, s.msk_regions, s.msk_clusters, s.kafka_clusters, s.topics, s.partitions, s.consumer_groups, s.acls
             ))?;
@@ -206,7 +206,7 @@ fn upgrade(global: &GlobalArgs, printer: &Printer, dry_run: bool) -> anyhow::Res
                 backup: None,
                 dry_run,
             })?,
-            Format::Table => printer.data(&format!(
+            Format::Table => printer.text(&format!(
                 "`{}` is already at schema version {CURRENT_SCHEMA_VERSION}; nothing to do",
                 global.state_file.display()
             ))?,
@@ -250,7 +250,7 @@ fn upgrade(global: &GlobalArgs, printer: &Printer, dry_run: bool) -> anyhow::Res
             if let Some(b) = &report.backup {
                 lines.push(format!("the original is kept as `{b}`"));
             }
-            printer.data(&lines.join("\n"))?;
+            printer.text(&lines.join("\n"))?;
         }
     }
     Ok(ExitStatus::Success)

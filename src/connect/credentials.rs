@@ -14,8 +14,9 @@
 //! ```
 //!
 //! `${VAR}` anywhere in a string value is replaced by the environment
-//! variable `VAR` (`${VAR:-fallback}` gives a fallback, `$${` a literal `${`),
-//! so secrets need not be written into the file.
+//! variable `VAR` (`${VAR:-fallback}` gives a fallback, `$${` a literal `${`;
+//! a `${` with no `}` is an error), so secrets need not be written into the
+//! file.
 
 use crate::exit::{Diagnostic, ExitStatus};
 use std::collections::{BTreeMap, BTreeSet};
@@ -141,9 +142,11 @@ impl ClusterCredentials {
     }
 }
 
-/// One auth method. The YAML key `method` selects the variant.
+/// One auth method. The YAML key `method` selects the variant: the file's
+/// `{method: m, ...}` is read as `!m {...}` (see `tag_auth_methods`), a
+/// form serde tracks paths through, so errors name the field.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthMethod {
     /// No encryption, no authentication. (A struct variant so that unknown
     /// keys next to `method: plaintext` are refused like everywhere else.)
@@ -367,18 +370,35 @@ impl CredentialsFile {
         if doc.is_null() {
             doc = serde_norway::Value::Mapping(Default::default());
         }
-        interpolate_tree(&mut doc, &mut String::new(), &env).map_err(|(location, var)| {
-            CredentialsError::MissingEnv {
-                path: path.to_owned(),
-                location,
-                var,
+        interpolate_tree(&mut doc, &mut String::new(), &env).map_err(|(location, why)| {
+            let path = path.to_owned();
+            match why {
+                Interpolation::Unset(var) => CredentialsError::MissingEnv {
+                    path,
+                    location,
+                    var,
+                },
+                // The value is not shown: it may be a secret.
+                Interpolation::Unterminated => CredentialsError::Invalid {
+                    path,
+                    location,
+                    message: "a `${` has no closing `}` (write `$${` for a literal `${`)".into(),
+                },
             }
+        })?;
+        tag_auth_methods(&mut doc).map_err(|(location, message)| CredentialsError::Invalid {
+            path: path.to_owned(),
+            location,
+            message,
         })?;
         let raw: RawFile =
             serde_path_to_error::deserialize(doc).map_err(|e| CredentialsError::Invalid {
                 path: path.to_owned(),
-                location: e.path().to_string(),
-                message: e.inner().to_string(),
+                location: location_of(e.path()),
+                message: e.inner().to_string().replace(
+                    ", there are no fields",
+                    ": `method: plaintext` takes no other key",
+                ),
             })?;
         let file = CredentialsFile {
             path: path.to_owned(),
@@ -554,6 +574,60 @@ impl CredentialsFile {
     }
 }
 
+/// Rewrites each cluster's `auth: {method: m, ...}` into `auth: !m {...}`
+/// (how a YAML value names an enum variant) for [`AuthMethod`]. Fails with
+/// the location and the reason of an `auth` that is not a mapping with a
+/// `method` name.
+fn tag_auth_methods(doc: &mut serde_norway::Value) -> Result<(), (String, String)> {
+    use serde_norway::Value;
+    use serde_norway::value::{Tag, TaggedValue};
+    const EXPECTED: &str = "a mapping with a `method` (plaintext, tls, mtls, sasl_plain, sasl_scram or msk_iam) and its fields";
+    let Some(clusters) = doc.get_mut("clusters").and_then(Value::as_sequence_mut) else {
+        return Ok(());
+    };
+    for (i, cluster) in clusters.iter_mut().enumerate() {
+        let Some(auth) = cluster.get_mut("auth") else {
+            continue;
+        };
+        let at = format!("clusters[{i}].auth");
+        let Some(fields) = auth.as_mapping_mut() else {
+            return Err((at, format!("expected {EXPECTED}")));
+        };
+        let method = match fields.remove("method") {
+            Some(Value::String(method)) => method,
+            Some(_) => return Err((format!("{at}.method"), format!("expected {EXPECTED}"))),
+            None => return Err((at, "missing field `method`".into())),
+        };
+        let fields = std::mem::take(fields);
+        *auth = Value::Tagged(Box::new(TaggedValue {
+            tag: Tag::new(method),
+            value: Value::Mapping(fields),
+        }));
+    }
+    Ok(())
+}
+
+/// `clusters[0].auth.password`: the path of a decoding error, without the
+/// auth method's name that [`tag_auth_methods`] put in it.
+fn location_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Enum { .. } => {}
+            Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    out
+}
+
 fn valid_host_port(server: &str) -> bool {
     match server.rsplit_once(':') {
         Some((host, port)) => {
@@ -565,9 +639,21 @@ fn valid_host_port(server: &str) -> bool {
     }
 }
 
+/// Why a value could not be interpolated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interpolation {
+    /// `${VAR}` with `VAR` unset (or empty) and no fallback.
+    Unset(String),
+    /// A `${` with no `}` after it.
+    Unterminated,
+}
+
 /// Replaces `${VAR}` and `${VAR:-fallback}` in `text`; `$${` stands for a
-/// literal `${`. Returns the name of the first unset variable on failure.
-pub fn interpolate_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+/// literal `${`. Fails on the first unset variable or unclosed `${`.
+pub fn interpolate_env(
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, Interpolation> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -576,9 +662,8 @@ pub fn interpolate_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Resu
         if let Some(after) = tail.strip_prefix("$${") {
             out.push_str("${");
             rest = after;
-        } else if let Some(body) = tail.strip_prefix("${")
-            && let Some(end) = body.find('}')
-        {
+        } else if let Some(body) = tail.strip_prefix("${") {
+            let end = body.find('}').ok_or(Interpolation::Unterminated)?;
             let expr = &body[..end];
             let (name, fallback) = match expr.split_once(":-") {
                 Some((n, f)) => (n, Some(f)),
@@ -589,7 +674,7 @@ pub fn interpolate_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Resu
                 .or_else(|| fallback.map(str::to_owned))
             {
                 Some(value) => out.push_str(&value),
-                None => return Err(name.to_owned()),
+                None => return Err(Interpolation::Unset(name.to_owned())),
             }
             rest = &body[end + 1..];
         } else {
@@ -605,11 +690,11 @@ fn interpolate_tree(
     value: &mut serde_norway::Value,
     location: &mut String,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<(), (String, String)> {
+) -> Result<(), (String, Interpolation)> {
     use serde_norway::Value;
     match value {
         Value::String(s) => {
-            *s = interpolate_env(s, env).map_err(|var| (location.clone(), var))?;
+            *s = interpolate_env(s, env).map_err(|why| (location.clone(), why))?;
         }
         Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -660,11 +745,65 @@ mod tests {
             interpolate_env("$${USER} $5 $", env).unwrap(),
             "${USER} $5 $"
         );
-        assert_eq!(interpolate_env("${NOPE}", env).unwrap_err(), "NOPE");
         assert_eq!(
-            interpolate_env("${unterminated", env).unwrap(),
-            "${unterminated"
+            interpolate_env("${NOPE}", env).unwrap_err(),
+            Interpolation::Unset("NOPE".into())
         );
+        // An unclosed `${` is a mistake, not a literal (that is `$${`).
+        assert_eq!(
+            interpolate_env("pa${USER", env).unwrap_err(),
+            Interpolation::Unterminated
+        );
+    }
+
+    #[test]
+    fn errors_inside_auth_name_the_field() {
+        let at = |auth: &str| match parse(&format!(
+            "clusters:\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: {auth}\n"
+        )) {
+            Err(CredentialsError::Invalid {
+                location, message, ..
+            }) => (location, message),
+            other => panic!("{other:?}"),
+        };
+        let (location, message) = at("{ method: sasl_plain, username: u, password: [1, 2] }");
+        assert_eq!(location, "clusters[0].auth.password", "{message}");
+        assert!(message.contains("expected a string"), "{message}");
+        let (location, _) = at("{ method: sasl_scram, mechanism: MD5, username: u, password: p }");
+        assert_eq!(location, "clusters[0].auth.mechanism");
+        let (location, _) =
+            at("{ method: sasl_plain, username: u, password: p, tls: { ca_cert: [1] } }");
+        assert_eq!(location, "clusters[0].auth.tls.ca_cert");
+        let (location, message) = at("{ method: plaintext, username: x }");
+        assert_eq!(location, "clusters[0].auth.username");
+        assert!(!message.contains("there are no fields"), "{message}");
+        assert!(
+            message.contains("`username`") && message.contains("plaintext"),
+            "{message}"
+        );
+        let (location, message) = at("{ username: x }");
+        assert_eq!(
+            (location.as_str(), message.as_str()),
+            ("clusters[0].auth", "missing field `method`")
+        );
+        let (_, message) = at("{ method: kerberos }");
+        assert!(message.contains("unknown variant `kerberos`"), "{message}");
+        let (location, message) = at("{ method: 5 }");
+        assert_eq!(location, "clusters[0].auth.method");
+        assert!(message.contains("sasl_scram"), "{message}");
+        let (location, message) = at("plaintext");
+        assert_eq!(location, "clusters[0].auth");
+        assert!(message.contains("a mapping with a `method`"), "{message}");
+    }
+
+    #[test]
+    fn an_unclosed_reference_is_named_by_location_without_its_value() {
+        let e = parse("clusters:\n  - name: a\n    bootstrap_servers: [\"h:1\"]\n    auth: { method: sasl_plain, username: u, password: \"s3cr${PW\" }\n").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("clusters[0].auth.password"), "{text}");
+        assert!(text.contains("no closing `}`"), "{text}");
+        assert!(!text.contains("s3cr"), "the value may be a secret: {text}");
+        assert_eq!(e.status(), ExitStatus::BadInput);
     }
 
     #[test]

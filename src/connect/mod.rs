@@ -12,7 +12,7 @@ mod kafka;
 mod msk_iam;
 
 pub use credentials::{
-    AuthMethod, ClusterCredentials, CredentialsError, CredentialsFile, RegistryAuth,
+    AuthMethod, ClusterCredentials, CredentialsError, CredentialsFile, Interpolation, RegistryAuth,
     RegistryCredentials, RegistryTls, ScramMechanism, TlsOptions, interpolate_env,
 };
 pub use kafka::{

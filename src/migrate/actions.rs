@@ -17,8 +17,9 @@ use super::run_report::report;
 use super::run_state::{self, DoneStep, RunStateError};
 use super::steps::{Action, Step};
 use super::verify;
+use crate::connect::Connection;
 use crate::connect::admin::{self, OffsetSpec};
-use crate::replicator::{self, ReplicatorError, Stats};
+use crate::replicator::{self, LoadedPlan, ReplicatorError, Stats};
 use crate::telemetry::HookOutcome;
 
 impl Run<'_, '_> {
@@ -268,30 +269,8 @@ impl Run<'_, '_> {
 
     fn preflight(&mut self) -> Result<Value, ExecuteError> {
         let plan = self.cx.plan;
-        let waves = self.cutover().waves;
         let (src, dst) = self.conns()?;
-        let topics = replicator::preflight(plan, src, dst)?;
-        for wave in &waves {
-            let results = admin::list_group_offsets(src, &wave.groups);
-            for (group, result) in wave.groups.iter().zip(results) {
-                let offsets = result.map_err(ReplicatorError::from)?;
-                if !offsets
-                    .iter()
-                    .any(|o| plan.selects(&o.topic) && o.offset.as_ref().is_ok_and(|c| *c >= 0))
-                {
-                    return Err(ExecuteError::UnknownGroup {
-                        group: group.clone(),
-                        wave: wave.name.clone(),
-                        cluster: plan.plan.source.clone(),
-                    });
-                }
-            }
-        }
-        Ok(json!({
-            "topics": topics.len(),
-            "partitions": topics.values().map(|n| i64::from(*n)).sum::<i64>(),
-            "groups": waves.iter().map(|w| w.groups.len()).sum::<usize>(),
-        }))
+        preflight(plan, src, dst)
     }
 
     pub(super) fn hook(
@@ -504,4 +483,39 @@ fn ends_to_json(ends: &Ends) -> Value {
             .map(|((t, p), e)| json!({ "topic": t, "partition": p, "end": e }))
             .collect(),
     )
+}
+
+/// The preflight checks, on connections to both clusters: those of
+/// `migrate replicate` (the clusters differ, the plan selects topics,
+/// existing target topics fit) and that every group of the waves has
+/// committed offsets on the source. Reads only: the `preflight` step and
+/// `execute --dry-run` run it.
+pub fn preflight(
+    plan: &LoadedPlan,
+    src: &Connection,
+    dst: &Connection,
+) -> Result<Value, ExecuteError> {
+    let waves = plan.plan.cutover.clone().unwrap_or_default().waves;
+    let topics = replicator::preflight(plan, src, dst)?;
+    for wave in &waves {
+        let results = admin::list_group_offsets(src, &wave.groups);
+        for (group, result) in wave.groups.iter().zip(results) {
+            let offsets = result.map_err(ReplicatorError::from)?;
+            if !offsets
+                .iter()
+                .any(|o| plan.selects(&o.topic) && o.offset.as_ref().is_ok_and(|c| *c >= 0))
+            {
+                return Err(ExecuteError::UnknownGroup {
+                    group: group.clone(),
+                    wave: wave.name.clone(),
+                    cluster: plan.plan.source.clone(),
+                });
+            }
+        }
+    }
+    Ok(json!({
+        "topics": topics.len(),
+        "partitions": topics.values().map(|n| i64::from(*n)).sum::<i64>(),
+        "groups": waves.iter().map(|w| w.groups.len()).sum::<usize>(),
+    }))
 }

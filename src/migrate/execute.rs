@@ -40,6 +40,8 @@ use crate::connect::{ClusterCredentials, ConnectOptions, Connection, connect};
 use crate::replicator::{Cutover, LoadedPlan, ReplicatorError};
 use crate::telemetry::{MigrationMetrics, Progress, Telemetry};
 
+pub use super::actions::preflight;
+
 /// The operator's side: notices, progress, confirmation.
 pub trait Operator: Sync {
     /// A step starts (`resumed`: it had started before a crash or failure).
@@ -183,21 +185,7 @@ pub fn execute(cx: &Context<'_>) -> Result<Executed, ExecuteError> {
             (cx.now)(),
         )
     });
-    match state.outcome {
-        Outcome::InProgress => {}
-        Outcome::Finished => {
-            return Err(ExecuteError::Over {
-                what: "finished",
-                path,
-            });
-        }
-        Outcome::RollingBack | Outcome::RolledBack => {
-            return Err(ExecuteError::Over {
-                what: "rolled back",
-                path,
-            });
-        }
-    }
+    check_not_over(&state, &path)?;
     state.runs += 1;
     state.last_error = None;
     let mut run = Run {
@@ -221,6 +209,40 @@ pub fn execute(cx: &Context<'_>) -> Result<Executed, ExecuteError> {
     Ok(report)
 }
 
+/// Connects to the source and the target at once.
+pub fn connect_both(
+    source: &ClusterCredentials,
+    target: &ClusterCredentials,
+    timeout: Duration,
+) -> Result<(Connection, Connection), ExecuteError> {
+    let options = ConnectOptions { timeout };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| connect(source, options));
+        let b = s.spawn(|| connect(target, options));
+        (a.join(), b.join())
+    });
+    let a = a.map_err(|_| ExecuteError::ReplicatorThread)?;
+    let b = b.map_err(|_| ExecuteError::ReplicatorThread)?;
+    Ok((
+        a.map_err(ReplicatorError::from)?,
+        b.map_err(ReplicatorError::from)?,
+    ))
+}
+
+/// Refuses to run a migration that finished or was rolled back (what
+/// `execute` and its dry run check first).
+pub fn check_not_over(state: &MigrationState, path: &Path) -> Result<(), ExecuteError> {
+    let what = match state.outcome {
+        Outcome::InProgress => return Ok(()),
+        Outcome::Finished => "finished",
+        Outcome::RollingBack | Outcome::RolledBack => "rolled back",
+    };
+    Err(ExecuteError::Over {
+        what,
+        path: path.to_owned(),
+    })
+}
+
 pub(super) fn load_for(
     cx: &Context<'_>,
     file: &RunStateFile,
@@ -228,15 +250,7 @@ pub(super) fn load_for(
     let Some(state) = file.load()? else {
         return Ok(None);
     };
-    let p = &cx.plan.plan;
-    if state.plan != p.name || state.source != p.source || state.target != p.target {
-        return Err(RunStateError::OtherPlan {
-            path: file.path().to_owned(),
-            found: state.describe(),
-            expected: format!("plan `{}` ({} → {})", p.name, p.source, p.target),
-        }
-        .into());
-    }
+    state.check_belongs_to(&cx.plan.plan, file.path())?;
     Ok(Some(state))
 }
 
@@ -394,20 +408,11 @@ impl Run<'_, '_> {
 
     pub(super) fn conns(&mut self) -> Result<(&Connection, &Connection), ExecuteError> {
         if self.conns.is_none() {
-            let options = ConnectOptions {
-                timeout: self.cx.timeout,
-            };
-            let (a, b) = std::thread::scope(|s| {
-                let a = s.spawn(|| connect(self.cx.source, options));
-                let b = s.spawn(|| connect(self.cx.target, options));
-                (a.join(), b.join())
-            });
-            let a = a.map_err(|_| ExecuteError::ReplicatorThread)?;
-            let b = b.map_err(|_| ExecuteError::ReplicatorThread)?;
-            self.conns = Some((
-                a.map_err(ReplicatorError::from)?,
-                b.map_err(ReplicatorError::from)?,
-            ));
+            self.conns = Some(connect_both(
+                self.cx.source,
+                self.cx.target,
+                self.cx.timeout,
+            )?);
         }
         let (a, b) = self.conns.as_ref().expect("just set");
         Ok((a, b))

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::replicator::plan::Plan;
+
 /// The layout version this build writes.
 pub const VERSION: u32 = 1;
 
@@ -103,6 +105,19 @@ impl MigrationState {
     /// `plan `name` (source → target)`, for messages.
     pub fn describe(&self) -> String {
         format!("plan `{}` ({} → {})", self.plan, self.source, self.target)
+    }
+
+    /// Refuses a state of another plan (another name, source or target):
+    /// what `execute`, `rollback`, `status` and the dry run all check.
+    pub fn check_belongs_to(&self, plan: &Plan, path: &Path) -> Result<(), RunStateError> {
+        if self.plan != plan.name || self.source != plan.source || self.target != plan.target {
+            return Err(RunStateError::OtherPlan {
+                path: path.to_owned(),
+                found: self.describe(),
+                expected: format!("plan `{}` ({} → {})", plan.name, plan.source, plan.target),
+            });
+        }
+        Ok(())
     }
 
     pub fn is_done(&self, id: &str) -> bool {
@@ -247,8 +262,19 @@ impl RunStateFile {
     }
 }
 
-/// Reads a migration-state file without locking (for `status`); `None`
-/// when it does not exist.
+/// Reads the migration-state file of `plan` without locking (for `status`
+/// and the dry run); `None` when it does not exist. Refused, as `execute`
+/// refuses it, when it belongs to another plan.
+pub fn read_for(path: &Path, plan: &Plan) -> Result<Option<MigrationState>, RunStateError> {
+    let state = read(path)?;
+    if let Some(state) = &state {
+        state.check_belongs_to(plan, path)?;
+    }
+    Ok(state)
+}
+
+/// Reads a migration-state file without locking; `None` when it does not
+/// exist.
 pub fn read(path: &Path) -> Result<Option<MigrationState>, RunStateError> {
     let text = match fileio::read_text(path) {
         Ok(Some(t)) => t,

@@ -18,8 +18,8 @@ use crate::replicator::{self, LoadedPlan, OffsetMap, ReplicatorError, Translatio
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
     pub plan: String,
-    /// `not started` (nothing copied yet) or `replicating`; the cutover
-    /// phases appear here once `migrate execute` records them.
+    /// What is on the target, from the copy alone (see [`copy_phase`]); the
+    /// cutover phases appear here once `migrate execute` records them.
     pub phase: String,
     pub topics: Vec<TopicStatus>,
     /// Records on the source not yet on the target, all topics.
@@ -154,19 +154,26 @@ pub fn sample(
         .collect();
     let topics: Vec<TopicStatus> = topics.into_values().collect();
     let copied = topics.iter().map(|t| t.copied).sum();
+    let lag = topics.iter().map(|t| t.lag).sum();
     Ok(Status {
         plan: plan.plan.name.clone(),
-        phase: if copied > 0 {
-            "replicating"
-        } else {
-            "not started"
-        }
-        .to_owned(),
-        lag: topics.iter().map(|t| t.lag).sum(),
+        phase: copy_phase(copied, lag).to_owned(),
+        lag,
         copied,
         topics,
         groups,
     })
+}
+
+/// `not started`, `partly copied` or `copied` (nothing left to copy when
+/// read). Whether a replicator runs is not known here (it is another
+/// process, and by default in no group), so no phase claims it.
+fn copy_phase(copied: i64, lag: i64) -> &'static str {
+    match (copied, lag) {
+        (0, _) => "not started",
+        (_, 0) => "copied",
+        _ => "partly copied",
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +200,12 @@ mod tests {
             Status::rate(&status(10), &status(30), Duration::from_secs(2)),
             10.0
         );
+    }
+
+    #[test]
+    fn the_copy_phase_claims_no_running_replicator() {
+        assert_eq!(copy_phase(0, 90), "not started");
+        assert_eq!(copy_phase(40, 50), "partly copied");
+        assert_eq!(copy_phase(90, 0), "copied");
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use crate::output::{escape, escape_lines};
+
 /// A whole report.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Document {
@@ -85,6 +87,39 @@ impl Section {
     }
 }
 
+impl Document {
+    /// The document with every text [`escape`]d (names come from brokers and
+    /// hand-edited files): what the Markdown and HTML renderers are given.
+    pub(crate) fn escaped(mut self) -> Document {
+        let one = |text: &mut String| *text = escape(text).into_owned();
+        let lines = |text: &mut String| *text = escape_lines(text).into_owned();
+        one(&mut self.title);
+        for (key, value) in &mut self.meta {
+            one(key);
+            one(value);
+        }
+        for section in &mut self.sections {
+            one(&mut section.heading);
+            for block in &mut section.blocks {
+                match block {
+                    Block::Paragraph(text) | Block::Code(text) => lines(text),
+                    Block::List(items) => items.iter_mut().for_each(lines),
+                    Block::Table(table) => {
+                        table.headers.iter_mut().for_each(one);
+                        table.rows.iter_mut().flatten().for_each(one);
+                    }
+                    Block::Chart(chart) => {
+                        one(&mut chart.title);
+                        one(&mut chart.unit);
+                        chart.series.iter_mut().for_each(|s| one(&mut s.name));
+                    }
+                }
+            }
+        }
+        self
+    }
+}
+
 /// Escapes a Markdown table cell.
 fn md_cell(text: &str) -> String {
     text.replace('\\', "\\\\")
@@ -163,8 +198,18 @@ pub(crate) fn markdown(doc: &Document) -> String {
     out
 }
 
-/// Quotes a CSV field as RFC 4180 requires.
+/// A CSV field: control characters [`escape`]d, a text a spreadsheet would
+/// take for a formula (starting with `=`, `+`, `-`, `@`, tab or CR, and not
+/// a number) prefixed with `'` as OWASP recommends, quoted as RFC 4180
+/// requires.
 pub(crate) fn csv_field(text: &str) -> String {
+    let formula =
+        text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<f64>().is_err();
+    let text = if formula {
+        format!("'{}", escape(text))
+    } else {
+        escape(text).into_owned()
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -223,11 +268,22 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field("two\nlines"), "two\\nlines");
         assert_eq!(
             csv(&["a", "b"], &[vec!["1".into(), "x,y".into()]]),
             "a,b\r\n1,\"x,y\"\r\n"
         );
+    }
+
+    #[test]
+    fn csv_cells_that_look_like_formulas_are_neutralised() {
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("+cmd"), "'+cmd");
+        assert_eq!(csv_field("-x"), "'-x");
+        assert_eq!(csv_field("\tx"), "'\\tx");
+        assert_eq!(csv_field("-12.5"), "-12.5");
+        assert_eq!(csv_field("a\x1b[2Jb"), "a\\u{1b}[2Jb");
     }
 
     #[test]

@@ -132,6 +132,8 @@ pub enum ReportError {
     UnknownTarget { name: String, known: Vec<String> },
     #[error("no schema registry `{name}` in the state (known: {})", list(known))]
     UnknownRegistry { name: String, known: Vec<String> },
+    #[error("--source and --target are both `{name}`: a plan moves a cluster to another")]
+    SameCluster { name: String },
     #[error("--start {start} is not before --end {end}")]
     EmptyWindow { start: NaiveDate, end: NaiveDate },
 }
@@ -166,6 +168,9 @@ impl Diagnostic for ReportError {
             ReportError::UnknownRegistry { .. } => {
                 "run `kcp scan schema-registry --registry <name>` first".into()
             }
+            ReportError::SameCluster { .. } => {
+                "pass the cluster to migrate to as --target: a scanned cluster, or confluent-cloud, msk or kafka".into()
+            }
             ReportError::EmptyWindow { .. } => "dates are YYYY-MM-DD; --end is exclusive".into(),
         })
     }
@@ -188,8 +193,8 @@ pub fn render(
         Kind::Costs => {
             let r = costs::build(state, filters)?;
             match format {
-                Format::Markdown => doc::markdown(&r.document()),
-                Format::Html => html::render(&r.document()),
+                Format::Markdown => doc::markdown(&r.document().escaped()),
+                Format::Html => html::render(&r.document().escaped()),
                 Format::Csv => r.csv(state, filters),
                 Format::Json => json(&r),
             }
@@ -197,8 +202,8 @@ pub fn render(
         Kind::Metrics => {
             let r = metrics::build(state, filters)?;
             match format {
-                Format::Markdown => doc::markdown(&r.document()),
-                Format::Html => html::render(&r.document()),
+                Format::Markdown => doc::markdown(&r.document().escaped()),
+                Format::Html => html::render(&r.document().escaped()),
                 Format::Csv => r.csv(),
                 Format::Json => json(&r),
             }
@@ -216,8 +221,8 @@ pub fn render(
             };
             let r = plan::build(state, source, target, *replication_mbps, registries)?;
             match format {
-                Format::Markdown => doc::markdown(&r.document()),
-                Format::Html => html::render(&r.document()),
+                Format::Markdown => doc::markdown(&r.document().escaped()),
+                Format::Html => html::render(&r.document().escaped()),
                 Format::Csv => r.csv(),
                 Format::Json => json(&r),
             }

@@ -387,6 +387,11 @@ pub(crate) fn build(
             name: source.to_owned(),
             known: state.clusters.keys().cloned().collect(),
         })?;
+    if source == target {
+        return Err(ReportError::SameCluster {
+            name: source.to_owned(),
+        });
+    }
     let kind = TargetKind::of(state, target)?;
     let target_cluster = (kind == TargetKind::Cluster).then(|| &state.clusters[target]);
     let (replication_mbps, replication_mbps_basis) = replication_rate(mbps);

@@ -62,6 +62,14 @@ pub fn scan_cluster(
     started_at: DateTime<Utc>,
 ) -> Result<KafkaCluster, ConnectError> {
     let name = creds.name.as_str();
+    let started = Instant::now();
+    // What -vv shows of each step: what it found, and when.
+    let found = |what: String| {
+        tracing::debug!(
+            "cluster `{name}`: {what} ({} ms)",
+            started.elapsed().as_millis()
+        );
+    };
     progress.step(name, "connecting");
     let conn = connect(
         creds,
@@ -69,6 +77,10 @@ pub fn scan_cluster(
             timeout: options.timeout,
         },
     )?;
+    found(format!(
+        "connected; metadata lists {} broker(s)",
+        conn.metadata().brokers.len()
+    ));
     let mut cluster = creds.state_entry();
     cluster.scanned_at = Some(started_at);
     let mut warnings = Vec::new();
@@ -108,10 +120,17 @@ pub fn scan_cluster(
         }
     }
 
+    found(format!(
+        "cluster described: id {}, {} broker(s)",
+        cluster.cluster_id.as_deref().unwrap_or("unknown"),
+        cluster.brokers.len()
+    ));
     progress.step(name, "reading topics");
     cluster.topics = read_topics(&conn, &mut warnings)?;
+    found(format!("{} topics read", cluster.topics.len()));
     progress.step(name, "reading topic configs");
     read_configs(&conn, &mut cluster.topics, &mut warnings);
+    found("topic configs read".into());
     progress.step(name, "reading offsets");
     let partitions: Vec<(String, i32)> = cluster
         .topics
@@ -120,6 +139,7 @@ pub fn scan_cluster(
         .collect();
     let first_latest = Instant::now();
     let latest = read_offsets(&conn, &partitions, &mut cluster.topics, &mut warnings);
+    found(format!("offsets read for {} partitions", partitions.len()));
 
     progress.step(name, "reading ACLs");
     match admin::describe_acls(&conn) {
@@ -148,8 +168,13 @@ pub fn scan_cluster(
         )),
     }
 
+    found(format!("{} ACL bindings read", cluster.acls.len()));
     progress.step(name, "reading consumer groups");
     cluster.consumer_groups = read_groups(&conn, &latest, &mut warnings);
+    found(format!(
+        "{} consumer groups read",
+        cluster.consumer_groups.len()
+    ));
 
     if !options.rate_window.is_zero() {
         progress.step(name, "sampling message rates");
@@ -157,10 +182,14 @@ pub fn scan_cluster(
         std::thread::sleep(wait);
         let window = first_latest.elapsed();
         match admin::list_offsets(&conn, &partitions, OffsetSpec::Latest) {
-            Ok(second) => apply_rates(&mut cluster.topics, &latest, &second, window),
+            Ok(second) => {
+                apply_rates(&mut cluster.topics, &latest, &second, window);
+                found(format!("rates sampled over {} ms", window.as_millis()));
+            }
             Err(e) => warnings.push(warning(&e, "message rates are unknown")),
         }
     }
+    found(format!("done, {} warning(s)", warnings.len()));
     cluster.warnings = warnings;
     progress.step(name, "done");
     Ok(cluster)

@@ -1,7 +1,9 @@
-//! A whole `kcp scan clusters`: the state file locked before minutes of
-//! scanning, clusters scanned a few at a time, outcomes merged and the state
-//! saved once. A scan in which every cluster failed saves nothing: the state
-//! keeps what it had (or is not created).
+//! A whole `kcp scan clusters`: the state file checked before minutes of
+//! scanning (readable, writable, not locked by another process), clusters scanned a few at a
+//! time with no lock held (read-only commands run meanwhile), then the state
+//! locked, read again, merged with the outcomes and saved once. A scan in
+//! which every cluster failed saves nothing: the state keeps what it had
+//! (or is not created).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -44,12 +46,16 @@ pub fn run(
     progress: &dyn Progress,
     now: DateTime<Utc>,
 ) -> Result<Scanned, StateError> {
-    // Take the lock before spending minutes scanning.
-    let file = StateFile::open(state_file, Access::Exclusive)?;
-    let mut loaded = file.load_or_new(now)?;
+    // Fail before spending minutes scanning when the state cannot be used
+    // or written (the lock is let go at once).
+    StateFile::open(state_file, Access::Exclusive)?.load_or_new(now)?;
     let outcomes = scan_all(clusters, options, progress, now);
     let saved = outcomes.iter().any(|o| o.result.is_ok());
     if saved {
+        // Read again under the lock: what another writer saved meanwhile
+        // is kept.
+        let file = StateFile::open(state_file, Access::Exclusive)?;
+        let mut loaded = file.load_or_new(now)?;
         for outcome in &outcomes {
             let Some(creds) = clusters.iter().find(|c| c.name == outcome.cluster) else {
                 continue;

@@ -9,6 +9,8 @@
 //!   then the directory is fsynced. A crash at any point leaves either the old
 //!   or the new file, never a mix. Temp files left by a crashed writer are
 //!   ignored by readers and removed by the next writer.
+//! - **Symlinks**: a state file reached through a symlink is written where
+//!   the link points (the link is kept) and locked there.
 //! - **Locking**: an advisory lock on `.<name>.lock` beside the file. Writers
 //!   take it exclusively and readers shared, so two `kcp` processes cannot
 //!   clobber each other. The kernel releases it when the process dies.

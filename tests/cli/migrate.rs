@@ -130,6 +130,13 @@ fn writes_a_plan_with_waves_that_the_replicator_reads() {
     );
     let loaded = kcp::replicator::LoadedPlan::load(&narrow).unwrap();
     assert_eq!(loaded.plan.cutover.unwrap().waves.len(), 1);
+
+    // No group at all: a sentence, not an empty table.
+    let none = s.dir.path().join("none.yaml");
+    let r = init(&s, &none, &["--groups-include", "^nobody$"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains('│'), "an empty table: {}", r.stdout);
+    assert!(r.stdout.contains("no consumer group"), "{}", r.stdout);
     drop((s.source, s.target));
 }
 
@@ -210,7 +217,8 @@ fn status_shows_copy_lag_and_which_groups_can_move() {
 
     replicate_all(&plan);
     let after = status(&plan);
-    assert_eq!(after["phase"], "replicating");
+    // The replicator has exited: nothing claims it runs.
+    assert_eq!(after["phase"], "copied");
     assert_eq!(after["lag"], 0, "{after}");
     assert_eq!(after["copied"], 90);
     let orders = after["topics"]
@@ -230,7 +238,7 @@ fn status_shows_copy_lag_and_which_groups_can_move() {
     // The table form says the same for people.
     let r = run(kcp().args(["migrate", "status", "--plan"]).arg(&plan));
     assert!(
-        r.stdout.contains("replicating, 90 record(s) copied, lag 0"),
+        r.stdout.contains(": copied, 90 record(s) copied, lag 0"),
         "{}",
         r.stdout
     );
@@ -305,13 +313,19 @@ fn a_group_moves_to_exactly_where_it_stopped_on_the_source() {
     );
 }
 
+/// The dry run checks what preflight checks (live, so it needs both
+/// clusters), lists the steps and runs nothing.
 #[test]
 fn execute_dry_run_lists_the_steps_and_runs_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let plan = dir.path().join("plan.yaml");
+    let _ = require_testbed!();
+    let s = setup().unwrap();
+    let plan = s.dir.path().join("plan.yaml");
     std::fs::write(
         &plan,
-        "version: 1\nname: p\ncredentials_file: missing.yaml\nsource: a\ntarget: b\ncutover:\n  start_producers: ./switch-producers.sh\n  waves:\n    - { name: w1, groups: [billing], stop_consumers: ./stop.sh, start_consumers: ./start.sh }\n",
+        format!(
+            "version: 1\nname: p\ncredentials_file: {}\nsource: src\ntarget: dst\ncutover:\n  start_producers: ./switch-producers.sh\n  waves:\n    - {{ name: w1, groups: [billing], stop_consumers: ./stop.sh, start_consumers: ./start.sh }}\n",
+            s.creds.display()
+        ),
     )
     .unwrap();
     let r = run(kcp()
@@ -340,15 +354,32 @@ fn execute_dry_run_lists_the_steps_and_runs_nothing() {
         .map(|s| &s["id"])
         .collect();
     assert_eq!(no_return, ["producers/start"]);
+    assert!(
+        !s.dir.path().join("plan.migration-state.json").exists(),
+        "a dry run writes nothing"
+    );
     let r = run(kcp()
         .args(["migrate", "execute", "--dry-run", "--plan"])
         .arg(&plan));
+    assert!(
+        r.stderr.contains("the preflight checks pass"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stdout.contains("point of no return"), "{}", r.stdout);
     assert!(
         r.stdout.contains("hook: ./switch-producers.sh"),
         "{}",
         r.stdout
     );
+    // A group with no committed offsets is refused, as preflight refuses it.
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, text.replace("[billing]", "[nobody]")).unwrap();
+    let r = run(kcp()
+        .args(["migrate", "execute", "--dry-run", "--plan"])
+        .arg(&plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nobody"), "{}", r.stderr);
     // A broken plan is bad input.
     std::fs::write(&plan, "version: 1\nname: p\n").unwrap();
     let r = run(kcp()

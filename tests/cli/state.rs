@@ -443,3 +443,40 @@ fn the_examples_are_valid_states() {
     }
     assert!(count >= 2, "expected at least two example states");
 }
+
+/// A state file reached through a symlink (kept in a shared folder, say):
+/// a save writes the file the link points to and keeps the link, and the
+/// lock is the real file's, so a writer through the link and one through
+/// the real path exclude each other.
+#[test]
+fn a_symlinked_state_file_is_written_through_and_locked_where_it_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let real_dir = dir.path().join("shared");
+    std::fs::create_dir(&real_dir).unwrap();
+    let real = real_dir.join("kcp-state.json");
+    std::fs::write(&real, std::fs::read(fixture("state/v0.json")).unwrap()).unwrap();
+    let link = dir.path().join("kcp-state.json");
+    std::os::unix::fs::symlink("shared/kcp-state.json", &link).unwrap();
+
+    let held = StateFile::open(&real, Access::Exclusive).unwrap();
+    let out = run(kcp().args(["state", "upgrade", "--state-file"]).arg(&link));
+    assert_eq!(out.code, 4, "the real file's lock applies: {}", out.stderr);
+    drop(held);
+
+    let out = run(kcp().args(["state", "upgrade", "--state-file"]).arg(&link));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a regular file"
+    );
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(
+        text.contains("\"schema_version\": 1"),
+        "the real file was upgraded"
+    );
+    assert!(real_dir.join(".kcp-state.json.lock").exists());
+    assert!(!dir.path().join(".kcp-state.json.lock").exists());
+}

@@ -76,6 +76,7 @@ pub(super) fn topic_risks(
     dropped: &BTreeMap<String, String>,
 ) -> Vec<Risk> {
     [
+        invalid_topic_name(name),
         unsupported_config(name, dropped),
         compacted_topic(name, topic),
         large_messages(name, topic),
@@ -84,6 +85,38 @@ pub(super) fn topic_risks(
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// Longest topic name Apache Kafka (and so Confluent Cloud and MSK) accepts.
+const MAX_TOPIC_NAME: usize = 249;
+
+/// A name the target refuses to create: Kafka's own rule (only ASCII
+/// letters, digits, `.`, `_` and `-`; not `.` or `..`; at most 249
+/// characters), which Confluent Cloud and MSK share. A state file edited by
+/// hand, or from a system with other rules, can hold such names.
+fn invalid_topic_name(name: &str) -> Option<Risk> {
+    let why = if name.is_empty() || name == "." || name == ".." {
+        "the name is empty, `.` or `..`".to_owned()
+    } else if name.chars().count() > MAX_TOPIC_NAME {
+        format!(
+            "the name has {} characters; Kafka accepts at most {MAX_TOPIC_NAME}",
+            name.chars().count()
+        )
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        "the name has characters other than ASCII letters, digits, `.`, `_` and `-`, which Kafka refuses".to_owned()
+    } else {
+        return None;
+    };
+    Some(risk(
+        Severity::High,
+        "invalid-topic-name",
+        name,
+        format!("{why}: the target will refuse to create the topic"),
+        "rename the topic for the target (and move its clients to the new name), or leave it out of the migration",
+    ))
 }
 
 /// Set configs the target does not accept are dropped.
