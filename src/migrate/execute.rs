@@ -114,7 +114,7 @@ pub enum ExecuteError {
     #[error(
         "the migration is past the point of no return: producers have been started against the target (step `{step}`), so the target holds records the source lacks"
     )]
-    PastNoReturn { step: String },
+    PastNoReturn { step: String, finished: bool },
     #[error("the replicator thread stopped unexpectedly")]
     ReplicatorThread,
     /// A producer still writes to the source: records written after the
@@ -158,7 +158,10 @@ impl Diagnostic for ExecuteError {
             ExecuteError::Verification { .. } => Some("`kcp migrate status` shows the lag; producers may still write to the source. Stop them and run `kcp migrate execute` again to re-drain and re-verify".into()),
             ExecuteError::Over { .. } => Some("to run the migration again from the start, move the migration-state file away".into()),
             ExecuteError::NothingToRollBack { .. } => None,
-            ExecuteError::PastNoReturn { .. } => Some("keep the target: finish with `kcp migrate execute`. To go back anyway, run a reverse migration (a plan from target to source): the provenance headers stop records from being copied in circles".into()),
+            ExecuteError::PastNoReturn { finished, .. } => Some(format!(
+                "{}To go back anyway, run a reverse migration (a plan from target to source): the provenance headers stop records from being copied in circles",
+                if *finished { "the migration is finished on the target. " } else { "keep the target: finish with `kcp migrate execute`. " }
+            )),
         }
     }
 }
@@ -451,5 +454,30 @@ impl Run<'_, '_> {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    /// A finished migration's rollback does not send the user to
+    /// `execute`, which refuses a finished migration.
+    #[test]
+    fn past_the_point_of_no_return_the_hint_fits_the_outcome() {
+        let hint = |finished| {
+            ExecuteError::PastNoReturn {
+                step: "producers/start".into(),
+                finished,
+            }
+            .hint()
+            .unwrap()
+        };
+        assert!(
+            !hint(true).contains("kcp migrate execute"),
+            "{}",
+            hint(true)
+        );
+        assert!(hint(false).contains("finish with `kcp migrate execute`"));
     }
 }

@@ -40,7 +40,10 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
     for s in no_return {
         let current = state.current.as_ref().is_some_and(|c| c.id == s.id);
         if state.is_done(&s.id) || current {
-            return Err(ExecuteError::PastNoReturn { step: s.id.clone() });
+            return Err(ExecuteError::PastNoReturn {
+                step: s.id.clone(),
+                finished: state.outcome == Outcome::Finished,
+            });
         }
     }
     state.outcome = Outcome::RollingBack;

@@ -157,7 +157,7 @@ impl Diagnostic for ReportError {
         Some(match self {
             ReportError::NoData { hint, .. } => hint.clone(),
             ReportError::UnknownCluster { .. } => {
-                "use a name shown by `kcp state validate --output json`, or scan it first".into()
+                "use one of the known names above, or scan that cluster first (`kcp scan clusters --cluster <name>`)".into()
             }
             ReportError::UnknownRegion { .. } => {
                 "run `kcp discover --region <region>` first".into()

@@ -115,7 +115,7 @@ impl Diagnostic for StateError {
                 "point `--state-file` (or `KCP_STATE_FILE`) at a kcp state file; kcp did not change this one".to_owned()
             }
             StateError::Syntax { .. } | StateError::Invalid { .. } => {
-                "fix the file by hand at the location shown, or restore it from a `.bak` copy next to it".to_owned()
+                "fix the file by hand at the location shown; if a kcp upgrade rewrote it, the `.v<N>.bak` copy it kept next to it is the version before".to_owned()
             }
             StateError::NotAState { .. } => {
                 "check `--state-file`: it must point at a file written by kcp".to_owned()

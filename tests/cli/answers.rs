@@ -116,3 +116,64 @@ fn a_bad_client_property_is_named_as_such() {
     assert!(r.stderr.contains("client_properties.fetch.max.bytes"));
     assert!(!r.stderr.contains("lots"), "{}", r.stderr);
 }
+
+/// Hints point where the fix is: a plan's credentials file is named in the
+/// plan (replicate has no `--credentials-file`); an unknown report cluster
+/// is one of the names the error lists (`state validate` prints counts);
+/// a broken state file has no `.bak` unless an upgrade wrote one.
+#[test]
+fn hints_point_where_the_fix_is() {
+    let dir = temp();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: p\ncredentials_file: missing.yaml\nsource: a\ntarget: b\n",
+    )
+    .unwrap();
+    let r = crate::run(kcp().args(["migrate", "replicate", "--plan"]).arg(&plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let hint = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_default();
+    assert!(
+        hint.contains("`credentials_file` in the plan") && !hint.contains("pass the right file"),
+        "{}",
+        r.stderr
+    );
+
+    let r = crate::run(
+        kcp()
+            .args([
+                "report",
+                "plan",
+                "--source",
+                "nope",
+                "--target",
+                "kafka",
+                "--state-file",
+            ])
+            .arg(crate::repo().join("state-examples/self-managed.json")),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("onprem-prod") && !r.stderr.contains("state validate"),
+        "{}",
+        r.stderr
+    );
+
+    let state = dir.path().join("kcp-state.json");
+    std::fs::write(&state, "{ not json").unwrap();
+    let r = crate::run(
+        kcp()
+            .args(["state", "validate", "--state-file"])
+            .arg(&state),
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("restore it from a `.bak` copy"),
+        "{}",
+        r.stderr
+    );
+}
