@@ -46,8 +46,13 @@ impl Lease {
         let group = lease_group(plan);
         let deadline = Instant::now() + SESSION + Duration::from_secs(3);
         let mut told = false;
+        let mut described = true;
         loop {
-            let holders = holders(dst, &group);
+            let Some(holders) = holders(dst, &group) else {
+                observer.notice("this cluster cannot describe consumer groups: a second copier of this plan is not detected");
+                described = false;
+                break;
+            };
             if holders.is_empty() {
                 break;
             }
@@ -89,6 +94,9 @@ impl Lease {
             .subscribe(&[map_topic])
             .map_err(ReplicatorError::kafka("joining the plan's lease group"))?;
         let lease = Lease { consumer };
+        if !described {
+            return Ok(lease);
+        }
         // Held once the group lists this process; anyone else listed then
         // joined at the same moment: both stop rather than both copy.
         let me = format!("{client_id} (");
@@ -96,7 +104,9 @@ impl Lease {
         let deadline = Instant::now() + wait;
         loop {
             lease.keep();
-            let members = holders(dst, &group);
+            let Some(members) = holders(dst, &group) else {
+                return Ok(lease);
+            };
             if members.iter().any(|m| m.starts_with(&me)) {
                 let others: Vec<String> = members
                     .into_iter()
@@ -134,21 +144,33 @@ impl Lease {
     }
 }
 
-/// The members of the lease group, as `client.id (host)`; none when the
-/// group cannot be described (the check is then skipped).
-fn holders(dst: &Connection, group: &str) -> Vec<String> {
-    match admin::describe_consumer_groups(dst, &[group.to_owned()]) {
-        Ok(groups) => groups
-            .into_iter()
-            .filter(|g| g.error.is_none())
-            .flat_map(|g| g.members)
-            .map(|m| format!("{} ({})", m.client_id, m.host.trim_start_matches('/')))
-            .collect(),
+/// The members of the lease group, as `client.id (host)`; `None` when the
+/// cluster cannot describe the group (the check is then skipped). A
+/// coordinator still loading reads as no member yet.
+fn holders(dst: &Connection, group: &str) -> Option<Vec<String>> {
+    let groups = match admin::describe_consumer_groups(dst, &[group.to_owned()]) {
+        Ok(groups) => groups,
         Err(e) => {
             tracing::warn!("cannot describe the plan's lease group `{group}`: {e}");
-            Vec::new()
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    for g in groups {
+        match g.error_code.as_deref() {
+            None => out.extend(
+                g.members
+                    .into_iter()
+                    .map(|m| format!("{} ({})", m.client_id, m.host.trim_start_matches('/'))),
+            ),
+            Some(code) if admin::coordinator_not_ready(code) => {}
+            Some(code) => {
+                tracing::warn!("cannot describe the plan's lease group `{group}`: {code}");
+                return None;
+            }
         }
     }
+    Some(out)
 }
 
 /// This host's name, for the lease holder's client id.
