@@ -45,7 +45,13 @@ pub(super) fn start_telemetry(
 struct CliObserver<'a> {
     printer: &'a Printer,
     spinners: Spinners,
+    /// Stats samples seen: without a spinner (not a terminal, or
+    /// `--no-progress`), every tenth becomes a status line.
+    samples: std::sync::atomic::AtomicU64,
 }
+
+/// Without a spinner, a progress line every this many stats samples.
+const SAMPLES_PER_LINE: u64 = 10;
 
 impl Observer for CliObserver<'_> {
     fn stats(&self, stats: &Stats) {
@@ -55,16 +61,25 @@ impl Observer for CliObserver<'_> {
                     let _ = self.printer.data(&line);
                 }
             }
-            Format::Table => self.spinners.set(
-                "replicate",
-                &format!(
+            Format::Table => {
+                let line = format!(
                     "{} copied, {:.0} records/s, {:.1} MB/s, lag {}",
                     stats.copied,
                     stats.records_per_sec,
                     stats.bytes_per_sec / 1e6,
                     stats.lag
-                ),
-            ),
+                );
+                if self.printer.progress_enabled() {
+                    self.spinners.set("replicate", &line);
+                    return;
+                }
+                let n = self
+                    .samples
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n % SAMPLES_PER_LINE == SAMPLES_PER_LINE - 1 {
+                    self.printer.status(&format!("replicating: {line}"));
+                }
+            }
         }
     }
 
@@ -95,6 +110,7 @@ pub(super) fn replicate(
     let observer = CliObserver {
         printer,
         spinners: Spinners::new(printer, &["replicate".to_owned()]),
+        samples: std::sync::atomic::AtomicU64::new(0),
     };
     let options = RunOptions {
         timeout,

@@ -1694,3 +1694,35 @@ fn a_second_copier_of_a_plan_is_refused_while_the_first_runs() {
     );
     assert_exact_copy(&p, "once", 2);
 }
+
+/// Not on a terminal (a systemd unit, a Kubernetes pod, a pipe), where no
+/// spinner is drawn, a long copy still says how it goes: a status line on
+/// stderr every ten stats intervals. It used to stay silent until the end.
+#[test]
+fn a_copy_without_a_terminal_prints_progress_lines() {
+    let tb = require_testbed!();
+    let p = pair(&tb, "");
+    create_topics(&p.source.bootstrap(), &[("quiet", 2, &[])]);
+    load_sequence(&p.source.bootstrap(), "quiet", 2, 30_000);
+    let out = run(kcp()
+        .args([
+            "--no-progress",
+            "migrate",
+            "replicate",
+            "--until-caught-up",
+            "--max-bytes-per-sec",
+            "150000",
+            "--stats-interval-ms",
+            "200",
+            "--plan",
+        ])
+        .arg(&p.plan));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("replicating: ") && l.contains(" copied, "))
+        .collect();
+    assert!(lines.len() >= 2, "{}", out.stderr);
+    assert!(lines[0].contains("lag "), "{}", out.stderr);
+}
