@@ -316,9 +316,19 @@ pub enum ReportCommand {
     Plan(PlanArgs),
 }
 
-/// Flags shared by reports.
+/// Flags of the costs and metrics reports: the window and filters, and
+/// the output.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub output: ReportOutputArgs,
+}
+
+/// The date window and filters of the costs and metrics reports.
+#[derive(Debug, Args)]
+pub struct WindowArgs {
     /// Start of the window (YYYY-MM-DD)
     #[arg(long, value_name = "DATE", value_parser = parse_date)]
     pub start: Option<NaiveDate>,
@@ -331,6 +341,11 @@ pub struct ReportArgs {
     /// Only this cluster (repeatable)
     #[arg(long = "cluster", value_name = "NAME")]
     pub clusters: Vec<String>,
+}
+
+/// Where a report goes and in which format.
+#[derive(Debug, Args)]
+pub struct ReportOutputArgs {
     /// Report format [default: md; json with --output json]
     #[arg(long, value_enum)]
     pub format: Option<ReportFormat>,
@@ -360,7 +375,7 @@ pub struct PlanArgs {
     #[arg(long, value_name = "REGISTRY", requires = "source_registry")]
     pub target_registry: Option<String>,
     #[command(flatten)]
-    pub common: ReportArgs,
+    pub output: ReportOutputArgs,
 }
 
 /// `--format` of reports.

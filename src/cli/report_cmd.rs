@@ -3,7 +3,7 @@
 use anyhow::Context;
 use chrono::Utc;
 
-use super::args::{GlobalArgs, OutputArg, ReportArgs, ReportCommand, ReportFormat};
+use super::args::{GlobalArgs, OutputArg, ReportCommand, ReportFormat, WindowArgs};
 use crate::exit::{ExitStatus, UsageError};
 use crate::fileio::{self, WriteOptions};
 use crate::output::Printer;
@@ -15,9 +15,10 @@ pub(super) fn run(
     global: &GlobalArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let (kind, common) = match command {
-        ReportCommand::Costs(args) => (Kind::Costs, args),
-        ReportCommand::Metrics(args) => (Kind::Metrics, args),
+    let (kind, filters, output) = match command {
+        ReportCommand::Costs(args) => (Kind::Costs, filters(&args.window), args.output),
+        ReportCommand::Metrics(args) => (Kind::Metrics, filters(&args.window), args.output),
+        // A plan takes the whole state: no window, no filter.
         ReportCommand::Plan(args) => (
             Kind::Plan {
                 source: args.source,
@@ -26,15 +27,15 @@ pub(super) fn run(
                 source_registry: args.source_registry,
                 target_registry: args.target_registry,
             },
-            args.common,
+            Filters::default(),
+            args.output,
         ),
     };
-    let filters = filters(&common);
-    let format = format(common.format, global.output)?;
+    let format = format(output.format, global.output)?;
     let file = StateFile::open(&global.state_file, Access::Shared)?;
     let state = file.load(Utc::now())?.state;
     let text = report::render(&state, &kind, &filters, format)?;
-    match &common.out {
+    match &output.out {
         Some(path) => {
             fileio::write_atomic(path, text.as_bytes(), WriteOptions::REPLACE)
                 .with_context(|| format!("cannot write the report to `{}`", path.display()))?;
@@ -72,7 +73,7 @@ fn format(asked: Option<ReportFormat>, output: OutputArg) -> Result<Format, Usag
     })
 }
 
-fn filters(args: &ReportArgs) -> Filters {
+fn filters(args: &WindowArgs) -> Filters {
     Filters {
         start: args.start,
         end: args.end,

@@ -177,3 +177,26 @@ fn hints_point_where_the_fix_is() {
         r.stderr
     );
 }
+
+/// `report plan` takes no date window, region or cluster filter: its help
+/// does not list them and passing one is a usage error, not silently
+/// ignored.
+#[test]
+fn report_plan_offers_only_the_flags_it_uses() {
+    let help = crate::run(kcp().args(["report", "plan", "--help"]));
+    assert_eq!(help.code, 0);
+    for flag in ["--start", "--end", "--region", "--cluster <NAME>"] {
+        assert!(!help.stdout.contains(flag), "{flag}: {}", help.stdout);
+    }
+    let r = crate::run(kcp().args([
+        "report",
+        "plan",
+        "--source",
+        "a",
+        "--target",
+        "kafka",
+        "--start",
+        "2026-01-01",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
