@@ -1,7 +1,7 @@
 //! Admin calls that rust-rdkafka does not wrap, over librdkafka's C admin
 //! API (bundled librdkafka 2.12.1): DescribeCluster, DescribeAcls,
-//! ListConsumerGroups, DescribeConsumerGroups, ListConsumerGroupOffsets and
-//! ListOffsets.
+//! ListConsumerGroups, DescribeConsumerGroups, ListConsumerGroupOffsets,
+//! DeleteConsumerGroupOffsets, ListOffsets and DescribeTopics (topic ids).
 //!
 //! This is the only module with `unsafe` code. Every call follows one
 //! pattern, kept in [`Pending`]: create a result queue and admin options
@@ -604,6 +604,56 @@ pub fn list_offsets(
         Ok(slice(infos, count)
             .iter()
             .map(|&info| partition(&*rd::rd_kafka_ListOffsetsResultInfo_topic_partition(info)))
+            .collect())
+    }
+}
+
+/// Kafka's id of each of `topics` (base64, as Kafka's tools print it), by
+/// DescribeTopics. A topic that does not exist, could not be described, or
+/// has no id (a cluster from before topic ids answers the zero id) is left
+/// out: its id is unknown, not a mismatch.
+pub fn topic_ids(
+    conn: &Connection,
+    topics: &[String],
+) -> Result<std::collections::HashMap<String, String>, AdminError> {
+    /// The zero UUID in base64: "no id".
+    const NO_ID: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+    if topics.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let names = c_strings(topics, "DescribeTopics")?;
+    let mut pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
+    let pending = Pending::new(
+        conn,
+        "DescribeTopics",
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+    )?;
+    // SAFETY: the names outlive the collection, which copies them; the
+    // collection is copied by DescribeTopics and destroyed right after.
+    unsafe {
+        let collection =
+            rd::rd_kafka_TopicCollection_of_topic_names(pointers.as_mut_ptr(), pointers.len());
+        rd::rd_kafka_DescribeTopics(pending.rk, collection, pending.options, pending.queue);
+        rd::rd_kafka_TopicCollection_destroy(collection);
+    }
+    let event = pending.wait()?;
+    // SAFETY: the event is a DescribeTopics result; names and ids are
+    // copied out before it drops.
+    unsafe {
+        let result = rd::rd_kafka_event_DescribeTopics_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected("DescribeTopics"));
+        }
+        let mut count = 0usize;
+        let described = rd::rd_kafka_DescribeTopics_result_topics(result, &mut count);
+        Ok(slice(described, count)
+            .iter()
+            .filter(|&&d| rd::rd_kafka_TopicDescription_error(d).is_null())
+            .filter_map(|&d| {
+                let id = rd::rd_kafka_TopicDescription_topic_id(d);
+                let id = opt_string((!id.is_null()).then(|| rd::rd_kafka_Uuid_base64str(id))?)?;
+                (id != NO_ID).then(|| (string(rd::rd_kafka_TopicDescription_name(d)), id))
+            })
             .collect())
     }
 }

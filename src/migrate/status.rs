@@ -136,8 +136,12 @@ pub fn sample(
             let translatable = committed
                 .iter()
                 .filter(|(topic, p, c)| {
-                    maps.get(&(topic.clone(), *p))
-                        .is_some_and(|m| matches!(m.translate(*c), Translation::Exact(_)))
+                    maps.get(&(topic.clone(), *p)).is_some_and(|m| {
+                        matches!(
+                            m.translate(*c),
+                            Translation::Exact(_) | Translation::Within { .. }
+                        )
+                    })
                 })
                 .count();
             GroupStatus {

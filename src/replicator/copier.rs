@@ -723,10 +723,15 @@ impl<'a> Copier<'a> {
         for s in self.slots.iter_mut().filter(|s| s.dirty && s.active) {
             wrote = true;
             // New segments first, then the head that names them.
-            let records = map_store::encode(self.links.src_id, &s.topic, s.partition, &mut s.map)
-                .map_err(|e| {
-                ReplicatorError::Setup(format!("cannot encode an offset map: {e}"))
-            })?;
+            let key = map_store::MapKey {
+                source_cluster: self.links.src_id,
+                topic: &s.topic,
+                partition: s.partition,
+                target_cluster: self.links.dst_id,
+                target_topic: &s.target_topic,
+            };
+            let records = map_store::encode(&key, &mut s.map)
+                .map_err(|e| ReplicatorError::Setup(format!("cannot encode an offset map: {e}")))?;
             for (key, value) in &records {
                 let record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> =
                     BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0)))

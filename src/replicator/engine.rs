@@ -186,13 +186,13 @@ fn run_once(
             ("isolation.level", "read_committed"),
         ],
     )?;
-    let maps = map_store::load(
-        &reader,
-        map_topic,
-        &map_watermarks,
-        &src_id,
-        options.timeout,
-    )?;
+    let target_topic = |t: &str| plan.target_topic(t);
+    let scope = map_store::Scope {
+        source_cluster: &src_id,
+        target_cluster: &dst_id,
+        target_topic: &target_topic,
+    };
+    let maps = map_store::load(&reader, map_topic, &map_watermarks, &scope, options.timeout)?;
     tracing::debug!(elapsed = ?started.elapsed(), "start-up: offset maps loaded");
     // Scale-out: the rebalance handler works with its own connections.
     let group_state = if plan.plan.replication.scale_out {
@@ -208,7 +208,7 @@ fn run_once(
                 ],
             )?,
             plan.clone(),
-            src_id.clone(),
+            (src_id.clone(), dst_id.clone()),
             options.timeout,
             producer.clone(),
         )))

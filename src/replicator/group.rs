@@ -53,7 +53,8 @@ pub(super) struct GroupState {
     pub(super) dst: Connection,
     pub(super) reader: BaseConsumer<KcpContext>,
     pub(super) plan: LoadedPlan,
-    pub(super) src_id: String,
+    /// The source's and the target's cluster ids.
+    pub(super) cluster_ids: (String, String),
     pub(super) timeout: Duration,
     /// Flushed before partitions are handed over.
     pub(super) producer: Arc<BaseProducer<CopyContext>>,
@@ -67,7 +68,7 @@ impl GroupState {
         dst: Connection,
         reader: BaseConsumer<KcpContext>,
         plan: LoadedPlan,
-        src_id: String,
+        cluster_ids: (String, String),
         timeout: Duration,
         producer: Arc<BaseProducer<CopyContext>>,
     ) -> Self {
@@ -76,7 +77,7 @@ impl GroupState {
             dst,
             reader,
             plan,
-            src_id,
+            cluster_ids,
             timeout,
             producer,
             events: Mutex::new(Vec::new()),
@@ -112,19 +113,19 @@ impl GroupState {
     fn resume(&self, wanted: &[(String, i32)]) -> Result<Vec<Resumed>, ReplicatorError> {
         let map_topic = &self.plan.plan.replication.offset_map_topic;
         let watermarks = ensure_map_topic(&self.dst, map_topic)?;
-        let mut maps = map_store::load(
-            &self.reader,
-            map_topic,
-            &watermarks,
-            &self.src_id,
-            self.timeout,
-        )?;
+        let target_topic = |t: &str| self.plan.target_topic(t);
+        let scope = map_store::Scope {
+            source_cluster: &self.cluster_ids.0,
+            target_cluster: &self.cluster_ids.1,
+            target_topic: &target_topic,
+        };
+        let mut maps = map_store::load(&self.reader, map_topic, &watermarks, &scope, self.timeout)?;
         resume_maps(
             &self.src,
             &self.dst,
             &self.plan,
             &self.reader,
-            &self.src_id,
+            &self.cluster_ids.0,
             &mut maps,
             wanted,
             self.timeout,

@@ -2,8 +2,15 @@
 //! read (`_kcp-offset-map` by default), and repaired from the provenance
 //! headers of the records actually on the target.
 //!
-//! Key: `v1;<source cluster id>;<source topic>;<partition>`; value: the
-//! partition's [`OffsetMap`] as JSON. The latest value per key wins.
+//! Key: `v2;<source cluster id>;<source topic>;<partition>;<target cluster
+//! id>;<target topic>` (a [`MapKey`]); value: the partition's [`OffsetMap`]
+//! as JSON. The latest value per key wins. Keying by the target too keeps
+//! apart two plans that share the map topic but copy one source topic to
+//! different target topics (renames) or clusters. Maps from before the
+//! target was in the key (`v1;<source cluster id>;<source topic>;
+//! <partition>`) are read when a partition has no `v2` map, as what they
+//! are: a map that may be about another copy, checked against the target
+//! like any other (its claims, its topic ids) before it is trusted.
 //! A map with many runs (a partition with many gaps: transaction markers,
 //! compaction) is stored in segments so that no record outgrows what a
 //! broker accepts (1 MB by default): the runs are cut into chunks of
@@ -30,40 +37,88 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use super::ReplicatorError;
-use super::offset_map::{OffsetMap, Run};
+use super::offset_map::{OffsetMap, Run, TopicIds};
 use super::provenance::Provenance;
 use crate::connect::KcpContext;
 
-/// Runs per stored segment. A run is at most about 85 bytes of JSON, so a
-/// segment stays under 350 KB, well below the 1 MB record size brokers
-/// accept by default.
+/// Runs per stored segment. A run is at most about 130 bytes of JSON (a
+/// loose one with its span), so a segment stays under 550 KB, below the
+/// 1 MB record size brokers accept by default.
 pub(crate) const SEGMENT_RUNS: usize = 4096;
 
-/// The map key of a source partition.
-pub(crate) fn key(cluster_id: &str, topic: &str, partition: i32) -> String {
-    format!("v1;{cluster_id};{topic};{partition}")
+/// What a map is about: a source partition copied to a target topic.
+pub(crate) struct MapKey<'a> {
+    pub(crate) source_cluster: &'a str,
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    pub(crate) target_cluster: &'a str,
+    pub(crate) target_topic: &'a str,
+}
+
+impl MapKey<'_> {
+    /// The key of the map's head record.
+    fn head(&self) -> String {
+        let MapKey {
+            source_cluster,
+            topic,
+            partition,
+            target_cluster,
+            target_topic,
+        } = self;
+        format!("v2;{source_cluster};{topic};{partition};{target_cluster};{target_topic}")
+    }
+}
+
+/// Which maps of the map topic a process wants: those of one source
+/// cluster copied into one target cluster, each source topic to the target
+/// topic the plan names.
+pub(crate) struct Scope<'a> {
+    pub(crate) source_cluster: &'a str,
+    pub(crate) target_cluster: &'a str,
+    pub(crate) target_topic: &'a dyn Fn(&str) -> String,
 }
 
 /// Maps by (source topic, partition).
 pub(crate) type Maps = HashMap<(String, i32), OffsetMap>;
 
-/// A parsed key: cluster, topic, partition and, for a segment, its index.
-type ParsedKey = (String, String, i32, Option<usize>);
+/// A parsed key.
+#[derive(Debug, PartialEq, Eq)]
+struct ParsedKey {
+    cluster: String,
+    topic: String,
+    partition: i32,
+    /// The target cluster and topic (`v2` keys; `None` for `v1`).
+    target: Option<(String, String)>,
+    /// A segment's index.
+    segment: Option<usize>,
+}
 
 fn parse_key(key: &str) -> Option<ParsedKey> {
     let mut parts = key.split(';');
-    (parts.next()? == "v1").then_some(())?;
+    let v2 = match parts.next()? {
+        "v1" => false,
+        "v2" => true,
+        _ => return None,
+    };
     let cluster = parts.next()?.to_owned();
     let topic = parts.next()?.to_owned();
     let partition = parts.next()?.parse().ok()?;
+    let target = if v2 {
+        Some((parts.next()?.to_owned(), parts.next()?.to_owned()))
+    } else {
+        None
+    };
     let segment = match parts.next() {
         Some(index) => Some(index.parse().ok()?),
         None => None,
     };
-    parts
-        .next()
-        .is_none()
-        .then_some((cluster, topic, partition, segment))
+    parts.next().is_none().then_some(ParsedKey {
+        cluster,
+        topic,
+        partition,
+        target,
+        segment,
+    })
 }
 
 /// The head record's value when the map has segments: the runs not in a
@@ -78,6 +133,8 @@ struct Head<'a> {
     src_end: i64,
     dst_end: i64,
     segments: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic_ids: Option<&'a TopicIds>,
 }
 
 /// A head as read: either form.
@@ -92,6 +149,8 @@ struct StoredHead {
     dst_end: i64,
     #[serde(default)]
     segments: usize,
+    #[serde(default)]
+    topic_ids: Option<TopicIds>,
 }
 
 /// More segments than any real map has (4,096 runs each): a head claiming
@@ -101,12 +160,10 @@ const MAX_SEGMENTS: usize = 1 << 20;
 /// The records (key, value) that store `map` after the last call: the
 /// segments sealed since, then the head. Marks the new segments stored.
 pub(crate) fn encode(
-    cluster_id: &str,
-    topic: &str,
-    partition: i32,
+    key: &MapKey<'_>,
     map: &mut OffsetMap,
 ) -> Result<Vec<(String, Vec<u8>)>, serde_json::Error> {
-    let head_key = key(cluster_id, topic, partition);
+    let head_key = key.head();
     // Every full chunk but the one holding the last run (which may grow).
     let sealed = map.runs.len().saturating_sub(1) / SEGMENT_RUNS;
     let mut records = Vec::new();
@@ -124,43 +181,68 @@ pub(crate) fn encode(
             src_end: map.src_end,
             dst_end: map.dst_end,
             segments: map.segments,
+            topic_ids: map.topic_ids.as_ref(),
         })?
     };
     records.push((head_key, head));
     Ok(records)
 }
 
-/// Rebuilds the maps of one source cluster from the records of the map
-/// topic, fed in order.
-#[derive(Default)]
-pub(crate) struct Assembler {
-    cluster_id: String,
-    heads: HashMap<(String, i32), OffsetMap>,
-    segments: HashMap<(String, i32, usize), Vec<Run>>,
+/// A map's place in the assembly: source topic, partition, and whether
+/// its key names the target (`v2`) or is a `v1` key from before.
+type Slot = (String, i32, bool);
+
+/// Rebuilds the maps of one [`Scope`] from the records of the map topic,
+/// fed in order.
+pub(crate) struct Assembler<'a> {
+    scope: &'a Scope<'a>,
+    heads: HashMap<Slot, OffsetMap>,
+    segments: HashMap<(Slot, usize), Vec<Run>>,
     /// Records that could not be read.
     pub unreadable: usize,
 }
 
-impl Assembler {
-    pub(crate) fn new(cluster_id: &str) -> Self {
+impl<'a> Assembler<'a> {
+    pub(crate) fn new(scope: &'a Scope<'a>) -> Self {
         Self {
-            cluster_id: cluster_id.to_owned(),
-            ..Self::default()
+            scope,
+            heads: HashMap::new(),
+            segments: HashMap::new(),
+            unreadable: 0,
         }
+    }
+
+    /// Where a key's map goes, or `None` when it is another scope's.
+    fn slot(&self, key: ParsedKey) -> Option<(Slot, Option<usize>)> {
+        if key.cluster != self.scope.source_cluster {
+            return None;
+        }
+        let v2 = match &key.target {
+            Some((cluster, topic)) => {
+                if cluster != self.scope.target_cluster
+                    || *topic != (self.scope.target_topic)(&key.topic)
+                {
+                    return None;
+                }
+                true
+            }
+            None => false,
+        };
+        Some(((key.topic, key.partition, v2), key.segment))
     }
 
     /// One record of the map topic; a record without a value deletes.
     pub(crate) fn add(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) {
-        let Some((cluster, topic, partition, segment)) = key
+        let Some(parsed) = key
             .and_then(|k| std::str::from_utf8(k).ok())
             .and_then(parse_key)
         else {
             self.unreadable += 1;
             return;
         };
-        if cluster != self.cluster_id {
+        let Some((slot, segment)) = self.slot(parsed) else {
             return;
-        }
+        };
         match (segment, value) {
             (None, Some(v)) => match serde_json::from_slice::<StoredHead>(v) {
                 Ok(head) if head.segments <= MAX_SEGMENTS => {
@@ -174,23 +256,24 @@ impl Assembler {
                         runs,
                         src_end: head.src_end,
                         dst_end: head.dst_end,
+                        topic_ids: head.topic_ids,
                         segments: head.segments,
                     };
-                    self.heads.insert((topic, partition), map);
+                    self.heads.insert(slot, map);
                 }
                 _ => self.unreadable += 1,
             },
             (None, None) => {
-                self.heads.remove(&(topic, partition));
+                self.heads.remove(&slot);
             }
             (Some(index), Some(v)) => match serde_json::from_slice::<Vec<Run>>(v) {
                 Ok(runs) => {
-                    self.segments.insert((topic, partition, index), runs);
+                    self.segments.insert((slot, index), runs);
                 }
                 Err(_) => self.unreadable += 1,
             },
             (Some(index), None) => {
-                self.segments.remove(&(topic, partition, index));
+                self.segments.remove(&(slot, index));
             }
         }
     }
@@ -200,14 +283,29 @@ impl Assembler {
     /// holds (the last runs, where copying goes on) and starts at its
     /// first run: offsets before it are reported as before the start,
     /// never guessed, and copying resumes where it was, without copying
-    /// anything twice.
+    /// anything twice. A `v1` map is taken only for a partition without a
+    /// `v2` one.
     pub(crate) fn finish(mut self) -> (Maps, Vec<(String, i32)>) {
         let mut maps = HashMap::new();
         let mut damaged = Vec::new();
-        for ((topic, partition), head) in self.heads {
+        let newer: std::collections::HashSet<(String, i32)> = self
+            .heads
+            .keys()
+            .filter(|(_, _, v2)| *v2)
+            .map(|(t, p, _)| (t.clone(), *p))
+            .collect();
+        let heads: Vec<(Slot, OffsetMap)> = self
+            .heads
+            .drain()
+            .filter(|((t, p, v2), _)| *v2 || !newer.contains(&(t.clone(), *p)))
+            .collect();
+        for ((topic, partition, v2), head) in heads {
             let mut runs = Vec::new();
             for index in 0..head.segments {
-                match self.segments.remove(&(topic.clone(), partition, index)) {
+                match self
+                    .segments
+                    .remove(&((topic.clone(), partition, v2), index))
+                {
                     Some(chunk) if chunk.len() == SEGMENT_RUNS => runs.extend(chunk),
                     _ => break,
                 }
@@ -215,7 +313,7 @@ impl Assembler {
             runs.extend_from_slice(&head.runs);
             let ordered = |runs: &[Run]| {
                 runs.windows(2)
-                    .all(|w| w[0].src + w[0].len <= w[1].src && w[0].dst + w[0].len <= w[1].dst)
+                    .all(|w| w[0].src_end() <= w[1].src && w[0].dst_end() <= w[1].dst)
             };
             let whole = runs.len() == head.segments * SEGMENT_RUNS + head.runs.len();
             if whole && ordered(&runs) {
@@ -340,20 +438,20 @@ pub(crate) fn read_ranges(
     Ok(())
 }
 
-/// Loads every map of `cluster_id` from the map topic (partitions and their
+/// Loads every map of `scope` from the map topic (partitions and their
 /// high watermarks given).
 pub(crate) fn load(
     consumer: &BaseConsumer<KcpContext>,
     map_topic: &str,
     watermarks: &[(i32, i64)],
-    cluster_id: &str,
+    scope: &Scope<'_>,
     timeout: Duration,
 ) -> Result<HashMap<(String, i32), OffsetMap>, ReplicatorError> {
     let ranges: Vec<_> = watermarks
         .iter()
         .map(|(p, hw)| (map_topic.to_owned(), *p, 0, *hw))
         .collect();
-    let mut assembler = Assembler::new(cluster_id);
+    let mut assembler = Assembler::new(scope);
     read_ranges(consumer, &ranges, timeout, |_, _, _, key, value, _| {
         assembler.add(key, value);
     })?;
@@ -472,12 +570,37 @@ pub(crate) fn repair(
 mod tests {
     use super::*;
 
-    /// A map of `n` runs: every other source offset is a gap.
+    fn same(topic: &str) -> String {
+        topic.to_owned()
+    }
+
+    /// Maps of cluster `c1` copied to cluster `d1` under the same names.
+    const SCOPE: Scope<'static> = Scope {
+        source_cluster: "c1",
+        target_cluster: "d1",
+        target_topic: &same,
+    };
+
+    fn key(topic: &'static str, partition: i32) -> MapKey<'static> {
+        MapKey {
+            source_cluster: "c1",
+            topic,
+            partition,
+            target_cluster: "d1",
+            target_topic: topic,
+        }
+    }
+
+    /// Source offsets from one copy to the next in [`gappy`] maps: a gap
+    /// too large for a loose run.
+    const STEP: i64 = crate::replicator::offset_map::MAX_LOOSE_GAP + 2;
+
+    /// A map of `n` dense runs of one record each.
     fn gappy(n: usize) -> OffsetMap {
         let mut map = OffsetMap::default();
         map.start_at(0, 0);
         for i in 0..n as i64 {
-            map.record_copy(2 * i, i);
+            map.record_copy(STEP * i, i);
         }
         map
     }
@@ -485,7 +608,7 @@ mod tests {
     fn assemble<'a>(
         records: impl IntoIterator<Item = &'a (String, Vec<u8>)>,
     ) -> (Maps, Vec<(String, i32)>) {
-        let mut assembler = Assembler::new("c1");
+        let mut assembler = Assembler::new(&SCOPE);
         for (key, value) in records {
             assembler.add(Some(key.as_bytes()), Some(value));
         }
@@ -495,11 +618,15 @@ mod tests {
     #[test]
     fn a_large_map_is_stored_in_segments_under_the_record_limit() {
         let mut map = gappy(10_000);
-        let records = encode("c1", "orders", 3, &mut map).unwrap();
+        let records = encode(&key("orders", 3), &mut map).unwrap();
         let keys: Vec<&str> = records.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["v1;c1;orders;3;0", "v1;c1;orders;3;1", "v1;c1;orders;3"]
+            [
+                "v2;c1;orders;3;d1;orders;0",
+                "v2;c1;orders;3;d1;orders;1",
+                "v2;c1;orders;3;d1;orders"
+            ]
         );
         assert_eq!(map.segments, 2);
         let (maps, dropped) = assemble(&records);
@@ -510,9 +637,9 @@ mod tests {
         let big = i64::MAX / 4;
         let mut worst = OffsetMap::default();
         for i in 0..(SEGMENT_RUNS as i64 + 1) {
-            worst.record_copy(big + 2 * i, big + 2 * i);
+            worst.record_copy(big + STEP * i, big + STEP * i);
         }
-        for (_, value) in encode("c1", "orders", 3, &mut worst).unwrap() {
+        for (_, value) in encode(&key("orders", 3), &mut worst).unwrap() {
             assert!(value.len() < 400_000, "{} bytes", value.len());
         }
     }
@@ -520,35 +647,35 @@ mod tests {
     #[test]
     fn later_checkpoints_write_only_new_segments_and_the_head() {
         let mut map = gappy(5_000);
-        let mut all = encode("c1", "t", 0, &mut map).unwrap();
+        let mut all = encode(&key("t", 0), &mut map).unwrap();
         assert_eq!(all.len(), 2);
         // The last run grows: nothing new is sealed.
-        let (last_src, last_dst) = (2 * 4_999, 4_999);
+        let (last_src, last_dst) = (STEP * 4_999, 4_999);
         map.record_copy(last_src + 1, last_dst + 1);
-        let again = encode("c1", "t", 0, &mut map).unwrap();
+        let again = encode(&key("t", 0), &mut map).unwrap();
         assert_eq!(again.len(), 1, "only the head");
         all.extend(again);
         for i in 5_000..9_000 {
-            map.record_copy(2 * i + 10, i + 10);
+            map.record_copy(STEP * i + 10, i + 10);
         }
-        let later = encode("c1", "t", 0, &mut map).unwrap();
+        let later = encode(&key("t", 0), &mut map).unwrap();
         assert_eq!(
             later.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-            ["v1;c1;t;0;1", "v1;c1;t;0"]
+            ["v2;c1;t;0;d1;t;1", "v2;c1;t;0;d1;t"]
         );
         all.extend(later);
         let (maps, _) = assemble(&all);
         assert_eq!(maps[&("t".to_owned(), 0)], map);
         assert_eq!(
-            maps[&("t".to_owned(), 0)].translate(2 * 8_999 + 10),
-            map.translate(2 * 8_999 + 10)
+            maps[&("t".to_owned(), 0)].translate(STEP * 8_999 + 10),
+            map.translate(STEP * 8_999 + 10)
         );
     }
 
     #[test]
     fn a_map_missing_a_segment_keeps_its_tail_and_stray_segments_are_ignored() {
         let mut map = gappy(9_000);
-        let records = encode("c1", "t", 0, &mut map).unwrap();
+        let records = encode(&key("t", 0), &mut map).unwrap();
         // Segment 1 lost: copying goes on from the head's runs; offsets
         // before them are reported as before the start, never guessed.
         let (maps, damaged) = assemble(records.iter().filter(|(k, _)| !k.ends_with(";1")));
@@ -556,7 +683,7 @@ mod tests {
         let kept = &maps[&("t".to_owned(), 0)];
         assert_eq!((kept.src_end, kept.dst_end), (map.src_end, map.dst_end));
         assert_eq!(kept.runs, map.runs[2 * SEGMENT_RUNS..]);
-        let first_kept = 2 * (2 * SEGMENT_RUNS) as i64;
+        let first_kept = STEP * (2 * SEGMENT_RUNS) as i64;
         assert_eq!(
             kept.translate(0),
             crate::replicator::Translation::BeforeStart {
@@ -570,12 +697,12 @@ mod tests {
 
         // A crash between a new segment and its head: the older head wins.
         let mut small = gappy(4_000);
-        let mut stored = encode("c1", "t", 0, &mut small).unwrap();
+        let mut stored = encode(&key("t", 0), &mut small).unwrap();
         let before = small.clone();
         for i in 4_000..4_200 {
-            small.record_copy(2 * i, i);
+            small.record_copy(STEP * i, i);
         }
-        let mut newer = encode("c1", "t", 0, &mut small).unwrap();
+        let mut newer = encode(&key("t", 0), &mut small).unwrap();
         newer.pop();
         stored.extend(newer);
         let (maps, damaged) = assemble(&stored);
@@ -586,12 +713,12 @@ mod tests {
     #[test]
     fn a_kcp_from_before_segments_cannot_mistake_a_head_for_a_whole_map() {
         let mut map = gappy(5_000);
-        let records = encode("c1", "t", 0, &mut map).unwrap();
+        let records = encode(&key("t", 0), &mut map).unwrap();
         let head = &records.last().unwrap().1;
         // What earlier versions deserialize: an `OffsetMap` needs `runs`.
         assert!(serde_json::from_slice::<OffsetMap>(head).is_err());
         // A head claiming absurdly many segments is unreadable, not a panic.
-        let mut assembler = Assembler::new("c1");
+        let mut assembler = Assembler::new(&SCOPE);
         assembler.add(
             Some(b"v1;c1;t;0"),
             Some(br#"{"src_start":0,"tail":[],"src_end":1,"dst_end":1,"segments":18446744073709551615}"#),
@@ -608,11 +735,51 @@ mod tests {
         let (maps, _) = assemble(&[("v1;c1;t;2".to_owned(), legacy)]);
         assert_eq!(maps[&("t".to_owned(), 2)], map);
         // Other clusters' maps and unreadable keys are not ours.
-        let mut assembler = Assembler::new("c1");
+        let mut assembler = Assembler::new(&SCOPE);
         assembler.add(Some(b"v1;c2;t;2"), Some(b"{}"));
         assembler.add(Some(b"v1;c1;t;2;x"), Some(b"[]"));
         assembler.add(None, Some(b"{}"));
         assert_eq!(assembler.unreadable, 2);
         assert!(assembler.finish().0.is_empty());
+    }
+
+    /// Keys name the target: another target cluster's or another target
+    /// topic's map (a plan renaming differently) is not ours; a `v1` map
+    /// (no target in its key) is taken only where no `v2` map exists.
+    #[test]
+    fn maps_are_told_apart_by_target_and_older_keys_give_way() {
+        let mut ours = gappy(3);
+        ours.topic_ids = Some(TopicIds {
+            source: "S".into(),
+            target: "T".into(),
+        });
+        let mut records = encode(&key("t", 0), &mut ours).unwrap();
+        let mut other = gappy(7);
+        for target_cluster in ["d1", "d2"] {
+            let topic = if target_cluster == "d1" { "b.t" } else { "t" };
+            records.extend(
+                encode(
+                    &MapKey {
+                        target_cluster,
+                        target_topic: topic,
+                        ..key("t", 0)
+                    },
+                    &mut other,
+                )
+                .unwrap(),
+            );
+        }
+        let legacy = gappy(5);
+        records.push(("v1;c1;t;0".into(), serde_json::to_vec(&legacy).unwrap()));
+        records.push(("v1;c1;t;1".into(), serde_json::to_vec(&legacy).unwrap()));
+        let (maps, _) = assemble(&records);
+        assert_eq!(maps.len(), 2);
+        assert_eq!(maps[&("t".to_owned(), 0)], ours, "v2 wins, ids kept");
+        assert_eq!(maps[&("t".to_owned(), 1)], legacy);
+        assert_eq!(
+            parse_key("v2;c1;t;0;d1;t;x"),
+            None,
+            "a segment index is a number"
+        );
     }
 }

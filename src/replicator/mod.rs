@@ -38,6 +38,7 @@ pub(crate) mod map_store;
 #[cfg(test)]
 mod mock_tests;
 pub mod offset_map;
+mod place;
 pub mod plan;
 pub mod provenance;
 mod resume;
@@ -53,7 +54,8 @@ use rdkafka::error::KafkaError;
 
 pub(crate) use clients::{cluster_id, consumer};
 pub use engine::{RunOptions, run};
-pub use offset_map::{OffsetMap, Translation};
+pub use offset_map::{OffsetMap, Reverse, Translation};
+pub use place::Placer;
 pub use plan::{Cutover, LoadedPlan, PlanError, Wave};
 pub use resume::offset_maps;
 pub use slot::copy_end;
@@ -169,6 +171,18 @@ pub enum ReplicatorError {
         "the source answered a fetch with `offset out of range` for a partition kcp cannot place: {detail}"
     )]
     OutOfRange { detail: String },
+    /// A source topic was deleted and created again since its copy began
+    /// (its topic id changed): the map and the copy on the target are about
+    /// the old topic, whose offsets the new one reuses.
+    #[error(
+        "source topic `{topic}` was deleted and created again on the source since its copy began (topic id {was}, now {now}): its offsets no longer match the copy in `{target_topic}` on the target"
+    )]
+    SourceRecreated {
+        topic: String,
+        target_topic: String,
+        was: String,
+        now: String,
+    },
     /// Another copier of the plan started transactions with the plan's
     /// transactional id: this one's producer is fenced.
     #[error(
@@ -250,6 +264,9 @@ impl Diagnostic for ReplicatorError {
             ReplicatorError::NothingSelected { .. } => Some(
                 "check `topics.include` / `topics.exclude` in the plan against the source's topics (`kcp scan clusters` lists them)".into(),
             ),
+            ReplicatorError::SourceRecreated { target_topic, .. } => Some(format!(
+                "the target holds a copy of the old topic: delete `{target_topic}` on the target and run again to copy the new topic from its start (or copy it under another name with `topics.rename` in the plan)"
+            )),
             ReplicatorError::OutOfRange { .. } => Some(
                 "check the source topic (was it deleted and re-created, or did a broker lose data?) before running again".into(),
             ),

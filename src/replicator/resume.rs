@@ -13,7 +13,7 @@ use super::ReplicatorError;
 use super::clients::{cluster_id, consumer};
 use super::deleted;
 use super::map_store;
-use super::offset_map::OffsetMap;
+use super::offset_map::{OffsetMap, TopicIds};
 use super::plan::{LoadedPlan, OnDeleted};
 use super::start::Start;
 use super::target::source_topics;
@@ -65,22 +65,8 @@ pub(super) fn resume_maps(
             (t.clone(), dst_topic, *p, hw)
         })
         .collect();
-    // A map that claims more copies than the target partition holds is not
-    // about this target topic (deleted and re-created after a rehearsal):
-    // trusting it would resume past history that is not there. It is
-    // rebuilt from the records the target really holds.
-    for (topic, dst_topic, partition, hw) in &targets {
-        let key = (topic.clone(), *partition);
-        if let Some(map) = maps.get(&key)
-            && map.dst_end > *hw
-        {
-            notice(format!(
-                "the offset map of `{topic}-{partition}` claims {} record(s) copied to `{dst_topic}-{partition}`, which holds {hw} (re-created?): rebuilding it from the target",
-                map.dst_end
-            ));
-            maps.remove(&key);
-        }
-    }
+    let ids = TopicIdsNow::read(src, dst, &targets);
+    screen(maps, &targets, &ids, notice)?;
     let repaired = map_store::repair(reader, src_id, &targets, maps, timeout)?;
     if repaired > 0 {
         notice(format!(
@@ -112,6 +98,7 @@ pub(super) fn resume_maps(
             .copied()
             .unwrap_or(0);
         map.start_at(start, hw);
+        map.topic_ids = ids.of(&topic, &target_topic);
         let gone = deleted::find([(topic.as_str(), partition, map.src_end)], &earliest_of);
         let mut deleted = 0;
         for range in gone {
@@ -135,6 +122,94 @@ pub(super) fn resume_maps(
         return Err(ReplicatorError::RecordsDeleted(lost));
     }
     Ok(out)
+}
+
+/// The topic ids of the source and target topics now; a topic whose id
+/// is unknown (not created yet, a cluster without ids, a failed call) is
+/// absent, and its maps are checked by their claims alone.
+struct TopicIdsNow {
+    source: HashMap<String, String>,
+    target: HashMap<String, String>,
+}
+
+impl TopicIdsNow {
+    /// Reads the ids of the topics of `targets` (source topic, target
+    /// topic, partition, target end).
+    fn read(src: &Connection, dst: &Connection, targets: &[(String, String, i32, i64)]) -> Self {
+        let names = |pick: fn(&(String, String, i32, i64)) -> &String| -> Vec<String> {
+            let set: HashSet<&String> = targets.iter().map(pick).collect();
+            set.into_iter().cloned().collect()
+        };
+        let ids = |conn: &Connection, topics: Vec<String>| {
+            admin::topic_ids(conn, &topics).unwrap_or_else(|e| {
+                tracing::debug!("topic ids unknown: {e}");
+                HashMap::new()
+            })
+        };
+        TopicIdsNow {
+            source: ids(src, names(|t| &t.0)),
+            target: ids(dst, names(|t| &t.1)),
+        }
+    }
+
+    /// The ids a map of `topic` copied to `target_topic` is written with.
+    fn of(&self, topic: &str, target_topic: &str) -> Option<TopicIds> {
+        Some(TopicIds {
+            source: self.source.get(topic)?.clone(),
+            target: self.target.get(target_topic)?.clone(),
+        })
+    }
+}
+
+/// Drops the maps that are not about the target topics as they are now, so
+/// they are rebuilt from the provenance the target really holds: a map
+/// claiming more copies than its target partition holds, or written for a
+/// target topic since deleted and created again (another topic id). A map
+/// written for a source topic since deleted and created again stops the
+/// run: its copy on the target is of the old topic.
+fn screen(
+    maps: &mut HashMap<(String, i32), OffsetMap>,
+    targets: &[(String, String, i32, i64)],
+    ids: &TopicIdsNow,
+    notice: &mut dyn FnMut(String),
+) -> Result<(), ReplicatorError> {
+    for (topic, dst_topic, partition, hw) in targets {
+        let key = (topic.clone(), *partition);
+        let Some(map) = maps.get(&key) else {
+            continue;
+        };
+        let was = map.topic_ids.as_ref();
+        let why = if was.is_some_and(|w| {
+            ids.target
+                .get(dst_topic)
+                .is_some_and(|now| *now != w.target)
+        }) {
+            format!("was written for another `{dst_topic}` (deleted and re-created since)")
+        } else if map.dst_end > *hw {
+            format!(
+                "claims {} record(s) copied to `{dst_topic}-{partition}`, which holds {hw} (re-created?)",
+                map.dst_end
+            )
+        } else {
+            if let Some((was, now)) = was
+                .zip(ids.source.get(topic))
+                .filter(|(w, now)| w.source != **now)
+            {
+                return Err(ReplicatorError::SourceRecreated {
+                    topic: topic.clone(),
+                    target_topic: dst_topic.clone(),
+                    was: was.source.clone(),
+                    now: now.clone(),
+                });
+            }
+            continue;
+        };
+        notice(format!(
+            "the offset map of `{topic}-{partition}` {why}: rebuilding it from the target"
+        ));
+        maps.remove(&key);
+    }
+    Ok(())
 }
 
 /// Where each partition without a map starts, by the plan's start rules
@@ -222,7 +297,14 @@ pub fn offset_maps(
         target,
         &[("group.id", &group), ("enable.auto.commit", "false")],
     )?;
-    let mut maps = map_store::load(&reader, map_topic, &watermarks, &src_id, timeout)?;
+    let dst_id = cluster_id(dst)?;
+    let target_topic = |t: &str| plan.target_topic(t);
+    let scope = map_store::Scope {
+        source_cluster: &src_id,
+        target_cluster: &dst_id,
+        target_topic: &target_topic,
+    };
+    let mut maps = map_store::load(&reader, map_topic, &watermarks, &scope, timeout)?;
     // Target partitions that exist (before the first copy, none may).
     let on_target: HashSet<(String, i32)> = dst
         .fetch_metadata(None)?
@@ -249,6 +331,8 @@ pub fn offset_maps(
             (t, dst_topic, p, h)
         })
         .collect();
+    let ids = TopicIdsNow::read(src, dst, &targets);
+    screen(&mut maps, &targets, &ids, &mut |n| tracing::warn!("{n}"))?;
     map_store::repair(&reader, &src_id, &targets, &mut maps, timeout)?;
     Ok(maps)
 }

@@ -14,6 +14,7 @@ mod escaping;
 mod examples;
 mod help;
 mod kafka;
+mod map_identity;
 mod migrate;
 mod predict;
 mod replicate;
