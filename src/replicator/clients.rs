@@ -207,7 +207,7 @@ pub(super) fn target_producer(
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("compression.type", &plan.plan.replication.compression);
-    if plan.plan.replication.transactions {
+    if plan.plan.replication.uses_transactions() {
         // A record that fails for good aborts its transaction: nothing
         // after it becomes visible (see `txn`).
         config

@@ -17,8 +17,13 @@ use super::slot::Slot;
 /// A fatal error of the producer, which fails every send and delivery after
 /// its cause.
 pub(super) fn is_fatal(e: &ReplicatorError) -> bool {
+    // A transactional producer whose transaction must be aborted (a record
+    // failed for good) refuses every send with `State` instead.
     matches!(e, ReplicatorError::Kafka { source, .. }
-        if source.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal))
+    if matches!(
+        source.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::State)
+    ))
 }
 
 /// Applies delivery reports: a copy's target offset goes into its map; a

@@ -481,14 +481,18 @@ pub(crate) fn load(
 /// increasing integers filling an interval of the same size. Only the last
 /// record is read then. This holds while only the replicator writes to the
 /// target partition (until its producers move, which ends its replication).
-/// Otherwise the range is read forward, record by record.
+/// Otherwise the range is read forward, record by record, and every jump
+/// in the source offsets the copies name (past what the map had processed)
+/// is returned: a gap on the source (markers, compaction, skipped records)
+/// or a hole another writer left on the target, which only the source can
+/// tell apart (`resume` checks).
 pub(crate) fn repair(
     consumer: &BaseConsumer<KcpContext>,
     cluster_id: &str,
     targets: &[(String, String, i32, i64)],
     maps: &mut HashMap<(String, i32), OffsetMap>,
     timeout: Duration,
-) -> Result<usize, ReplicatorError> {
+) -> Result<Repaired, ReplicatorError> {
     // (target topic, partition) → source topic.
     let sources: HashMap<(String, i32), String> = targets
         .iter()
@@ -523,6 +527,7 @@ pub(crate) fn repair(
     )?;
 
     let mut found = 0usize;
+    let mut jumps = Vec::new();
     let mut slow = Vec::new();
     for (src, dst, p, hw) in targets {
         let map = maps.entry((src.clone(), *p)).or_default();
@@ -558,12 +563,38 @@ pub(crate) fn repair(
                 if map.src_start.is_none() {
                     map.start_at(src_offset, offset);
                 }
+                if src_offset > map.src_end {
+                    jumps.push(Jump {
+                        topic: src_topic.clone(),
+                        partition,
+                        from: map.src_end,
+                        to: src_offset,
+                    });
+                }
                 map.record_copy(src_offset, offset);
                 found += 1;
             }
         },
     )?;
-    Ok(found)
+    Ok(Repaired { found, jumps })
+}
+
+/// What [`repair`] found on the target past the maps.
+pub(crate) struct Repaired {
+    /// Copies added to the maps.
+    pub(crate) found: usize,
+    /// Source offsets the copies skipped, in order per partition.
+    pub(crate) jumps: Vec<Jump>,
+}
+
+/// Source offsets `from..to` of a partition that no copy on the target
+/// names, between two that do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Jump {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) from: i64,
+    pub(crate) to: i64,
 }
 
 #[cfg(test)]

@@ -362,3 +362,64 @@ fn a_topic_unavailable_at_start_is_waited_for_not_skipped() {
     assert_eq!(summary.copied, 40, "{summary:?}");
     assert_eq!(summary.partitions, 2, "{summary:?}");
 }
+
+/// Transactions are the default: a target that refuses them (here, the
+/// principal may not use the transactional id) stops the run before
+/// anything is copied, with the error that says what to grant or set.
+#[test]
+fn a_target_refusing_transactions_stops_before_copying() {
+    let source = MockCluster::new(1).unwrap();
+    let target = MockCluster::new(1).unwrap();
+    source.create_topic("orders", 1, 1).unwrap();
+    target.create_topic("orders", 1, 1).unwrap();
+    target.create_topic("_kcp-offset-map", 1, 1).unwrap();
+    let producer: BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", source.bootstrap_servers())
+        .create()
+        .unwrap();
+    producer
+        .send(BaseRecord::<str, str>::to("orders").key("k").payload("v"))
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(30)).unwrap();
+    target.request_errors(
+        rdkafka::types::RDKafkaApiKey::InitProducerId,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED; 8],
+    );
+    let plan = LoadedPlan::parse(
+        std::path::Path::new("plan.yaml"),
+        "version: 1\nname: mock\ncredentials_file: c.yaml\nsource: a\ntarget: b\n",
+    )
+    .unwrap();
+    assert!(plan.plan.replication.uses_transactions());
+    let (src, dst) = (
+        creds("a", source.bootstrap_servers()),
+        creds("b", target.bootstrap_servers()),
+    );
+    let options = RunOptions {
+        timeout: Duration::from_secs(5),
+        until_caught_up: true,
+        max_bytes_per_sec: None,
+        stats_interval: Duration::from_millis(100),
+        metrics: None,
+    };
+    let error = run(
+        &plan,
+        &src,
+        &dst,
+        &options,
+        &Progress::default(),
+        &AtomicBool::new(false),
+    )
+    .expect_err("the target refuses transactions");
+    assert!(
+        matches!(
+            &error,
+            super::ReplicatorError::TransactionsUnavailable { transactional_id, .. }
+                if transactional_id == "kcp-replicator.mock"
+        ),
+        "{error:?}"
+    );
+    let hint = crate::exit::Diagnostic::hint(&error).unwrap();
+    assert!(hint.contains("transactions: false"), "{hint}");
+}

@@ -183,6 +183,20 @@ pub enum ReplicatorError {
         was: String,
         now: String,
     },
+    /// The copies on the target skip source records that exist: a hole
+    /// another writer left (kcp's producer is gapless). Resuming past it
+    /// would lose them silently.
+    #[error(
+        "the copies of {topic}-{partition} in `{target_topic}` skip source offsets {from}..{to}, where the source holds {records} record(s) that were never copied"
+    )]
+    HoleOnTarget {
+        topic: String,
+        target_topic: String,
+        partition: i32,
+        from: i64,
+        to: i64,
+        records: u64,
+    },
     /// Another copier of the plan started transactions with the plan's
     /// transactional id: this one's producer is fenced.
     #[error(
@@ -205,6 +219,14 @@ pub enum ReplicatorError {
     /// Another copier of the plan holds its lease.
     #[error("another copier of plan `{plan}` is running: {holders}")]
     AnotherCopier { plan: String, holders: String },
+    /// The target refused to start transactions: it does not support
+    /// them, or the replicator's principal may not use the plan's
+    /// transactional id.
+    #[error("the target refused transactions for `{transactional_id}`: {reason}")]
+    TransactionsUnavailable {
+        transactional_id: String,
+        reason: String,
+    },
     /// A target transaction that had to be aborted (a record or a commit
     /// failed): nothing of it is visible; the run starts over from what the
     /// target committed.
@@ -264,6 +286,9 @@ impl Diagnostic for ReplicatorError {
             ReplicatorError::NothingSelected { .. } => Some(
                 "check `topics.include` / `topics.exclude` in the plan against the source's topics (`kcp scan clusters` lists them)".into(),
             ),
+            ReplicatorError::HoleOnTarget { target_topic, .. } => Some(format!(
+                "another tool or an older copy wrote `{target_topic}` without those records: delete `{target_topic}` on the target and run again to copy the partition whole (kcp never writes a hole: its producer is gapless or transactional)"
+            )),
             ReplicatorError::SourceRecreated { target_topic, .. } => Some(format!(
                 "the target holds a copy of the old topic: delete `{target_topic}` on the target and run again to copy the new topic from its start (or copy it under another name with `topics.rename` in the plan)"
             )),
@@ -279,6 +304,9 @@ impl Diagnostic for ReplicatorError {
             ReplicatorError::AnotherCopier { .. } => Some(
                 "one copier per plan: stop the other one (`kcp migrate replicate` or `kcp migrate execute` of this plan, on the host named), or wait for it to finish; a killed copier frees the plan after 6 s".into(),
             ),
+            ReplicatorError::TransactionsUnavailable { transactional_id, .. } => Some(format!(
+                "grant the replicator's principal WRITE and DESCRIBE on the transactional id `{transactional_id}` (a TransactionalId ACL) on a target that supports transactions, or set `transactions: false` under `replication` in the plan (a frozen or duplicate copier is then stopped by the lease only, not fenced)"
+            )),
             ReplicatorError::Fenced { .. } => Some(
                 "look for another `kcp migrate replicate` or `kcp migrate execute` of this plan (another host, a restarted pod): one copier per plan; if the other one is meant to run, nothing is to be done".into(),
             ),

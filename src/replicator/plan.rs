@@ -14,7 +14,7 @@
 //!   read_committed: true
 //!   max_bytes_per_sec: 50000000
 //!   checkpoint_interval_ms: 2000
-//!   transactions: true                    # fence a frozen or second copier
+//!   transactions: true                    # default (false with scale_out): fence a frozen or second copier
 //!   start_from: earliest                  # or latest, or an RFC 3339 time (see `start`)
 //! ```
 
@@ -183,16 +183,27 @@ pub struct ReplicationSettings {
     /// transactions under one transactional id per plan: a copier that was
     /// frozen, partitioned away or started twice is fenced, and nothing it
     /// wrote after the last commit ever becomes visible. Costs one commit
-    /// per checkpoint interval, and each commit leaves a control record in
-    /// every target partition it wrote (a new run in that partition's map).
+    /// per checkpoint interval (a marker in each target partition written,
+    /// absorbed by loose runs in the maps). Unset: on, unless the plan
+    /// scales out (see [`Self::uses_transactions`]).
     #[serde(default)]
-    pub transactions: bool,
+    pub transactions: Option<bool>,
     /// Where a partition without an offset map starts (see `start`).
     #[serde(default)]
     pub start_from: StartFrom,
     /// Per topic pattern: another start, or explicit offsets.
     #[serde(default)]
     pub start_overrides: Vec<StartOverride>,
+}
+
+impl ReplicationSettings {
+    /// Whether copies go through target transactions: as the plan says,
+    /// by default yes for a single copier. Scale-out has no transactions
+    /// yet (one transactional id per plan would fence all processes but
+    /// one).
+    pub fn uses_transactions(&self) -> bool {
+        self.transactions.unwrap_or(!self.scale_out)
+    }
 }
 
 /// What the replicator does when records it has not copied yet are deleted
@@ -234,7 +245,7 @@ impl Default for ReplicationSettings {
             topic_discovery_interval_secs: default_discovery_secs(),
             scale_out: false,
             on_deleted_records: OnDeleted::Stop,
-            transactions: false,
+            transactions: None,
             start_from: StartFrom::Earliest,
             start_overrides: Vec::new(),
         }
@@ -343,7 +354,7 @@ impl LoadedPlan {
                 }
             }
         }
-        if plan.replication.transactions && plan.replication.scale_out {
+        if plan.replication.transactions == Some(true) && plan.replication.scale_out {
             return Err(invalid(
                 "replication.transactions",
                 "cannot be combined with `scale_out` yet: one transactional id per plan fences every process but one; use one copier per plan with transactions, or scale out without them".into(),

@@ -15,6 +15,7 @@ use super::deleted;
 use super::map_store;
 use super::offset_map::{OffsetMap, TopicIds};
 use super::plan::{LoadedPlan, OnDeleted};
+use super::provenance::Provenance;
 use super::start::Start;
 use super::target::source_topics;
 use crate::connect::admin::{self, OffsetSpec};
@@ -68,9 +69,10 @@ pub(super) fn resume_maps(
     let ids = TopicIdsNow::read(src, dst, &targets);
     screen(maps, &targets, &ids, notice)?;
     let repaired = map_store::repair(reader, src_id, &targets, maps, timeout)?;
-    if repaired > 0 {
+    if repaired.found > 0 {
         notice(format!(
-            "resumed: {repaired} copied records found on the target past the last checkpoint"
+            "resumed: {} copied records found on the target past the last checkpoint",
+            repaired.found
         ));
     }
     let earliest = admin::list_offsets(src, wanted, OffsetSpec::Earliest)?;
@@ -78,6 +80,7 @@ pub(super) fn resume_maps(
         .into_iter()
         .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
         .collect();
+    refuse_holes(src, dst, plan, &repaired.jumps, &earliest_of, timeout)?;
     let new: Vec<(String, i32)> = targets
         .iter()
         .filter(|(t, _, p, _)| {
@@ -122,6 +125,98 @@ pub(super) fn resume_maps(
         return Err(ReplicatorError::RecordsDeleted(lost));
     }
     Ok(out)
+}
+
+/// Refuses to resume when the copies on the target skip source records:
+/// a jump in the source offsets that the copies name is a gap on the
+/// source (transaction markers, aborted or compacted records, records that
+/// came from the target) or a hole another writer left (records lost by a
+/// tool without kcp's gapless producer). Only the source tells them apart:
+/// each partition's jumps are read there, and a record in one that kcp
+/// would have copied stops the run rather than resume past it.
+fn refuse_holes(
+    src: &Connection,
+    dst: &Connection,
+    plan: &LoadedPlan,
+    jumps: &[map_store::Jump],
+    log_start: &HashMap<(String, i32), i64>,
+    timeout: Duration,
+) -> Result<(), ReplicatorError> {
+    // Records retention already deleted are no one's to copy.
+    let jumps: Vec<&map_store::Jump> = jumps
+        .iter()
+        .filter(|j| {
+            j.to > log_start
+                .get(&(j.topic.clone(), j.partition))
+                .copied()
+                .unwrap_or(0)
+        })
+        .collect();
+    if jumps.is_empty() {
+        return Ok(());
+    }
+    let mut span: HashMap<(String, i32), (i64, i64)> = HashMap::new();
+    for j in &jumps {
+        let start = log_start
+            .get(&(j.topic.clone(), j.partition))
+            .copied()
+            .unwrap_or(0);
+        let e = span
+            .entry((j.topic.clone(), j.partition))
+            .or_insert((j.from.max(start), j.to));
+        *e = (e.0.min(j.from.max(start)), e.1.max(j.to));
+    }
+    let ranges: Vec<(String, i32, i64, i64)> = span
+        .into_iter()
+        .map(|((t, p), (from, to))| (t, p, from, to))
+        .collect();
+    let dst_id = cluster_id(dst)?;
+    let isolation = if plan.plan.replication.read_committed {
+        "read_committed"
+    } else {
+        "read_uncommitted"
+    };
+    let group = format!("{}.holes", super::copier::replicator_group(plan));
+    let reader = consumer(
+        src.credentials(),
+        &[
+            ("group.id", &group),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", isolation),
+        ],
+    )?;
+    let mut holes: HashMap<usize, u64> = HashMap::new();
+    map_store::read_ranges(
+        &reader,
+        &ranges,
+        timeout,
+        |topic, partition, offset, _, _, headers| {
+            let from_target = Provenance::names(
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+                &dst_id,
+            );
+            let inside = jumps.iter().position(|j| {
+                j.topic == topic && j.partition == partition && (j.from..j.to).contains(&offset)
+            });
+            if let (false, Some(i)) = (from_target, inside) {
+                *holes.entry(i).or_default() += 1;
+            }
+        },
+    )?;
+    match holes.into_iter().min_by_key(|(i, _)| *i) {
+        None => Ok(()),
+        Some((i, records)) => {
+            let j = jumps[i];
+            Err(ReplicatorError::HoleOnTarget {
+                topic: j.topic.clone(),
+                target_topic: plan.target_topic(&j.topic),
+                partition: j.partition,
+                from: j.from,
+                to: j.to,
+                records,
+            })
+        }
+    }
 }
 
 /// The topic ids of the source and target topics now; a topic whose id

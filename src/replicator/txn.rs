@@ -1,4 +1,5 @@
-//! Target transactions (`replication.transactions: true` in the plan): the
+//! Target transactions (`replication.transactions`, on by default for a
+//! single copier): the
 //! fence against a copier that was frozen, cut off or started twice.
 //!
 //! Every copier of a plan uses the same transactional id, so the newest
@@ -39,11 +40,14 @@ impl<'a> Transactions<'a> {
         plan: &'a LoadedPlan,
         timeout: Duration,
     ) -> Option<Self> {
-        plan.plan.replication.transactions.then_some(Transactions {
-            producer,
-            plan,
-            timeout,
-        })
+        plan.plan
+            .replication
+            .uses_transactions()
+            .then_some(Transactions {
+                producer,
+                plan,
+                timeout,
+            })
     }
 
     /// Fences every earlier copier of the plan (their open transaction is
@@ -52,7 +56,13 @@ impl<'a> Transactions<'a> {
     pub(super) fn init(&self) -> Result<(), ReplicatorError> {
         self.producer
             .init_transactions(self.timeout * 3)
-            .map_err(|e| self.error("starting target transactions", e))?;
+            .map_err(|e| match code_of(&e) {
+                Some(code) if refused(code) => ReplicatorError::TransactionsUnavailable {
+                    transactional_id: transactional_id(self.plan),
+                    reason: e.to_string(),
+                },
+                _ => self.error("starting target transactions", e),
+            })?;
         self.begin()
     }
 
@@ -101,11 +111,7 @@ impl<'a> Transactions<'a> {
     /// An error of a transactional call: fencing is named, the rest is a
     /// Kafka error of `operation`.
     fn error(&self, operation: &str, e: KafkaError) -> ReplicatorError {
-        let code = match &e {
-            KafkaError::Transaction(t) => Some(RDKafkaError::code(t)),
-            other => other.rdkafka_error_code(),
-        };
-        if code.is_some_and(is_fencing) || self.fenced() {
+        if code_of(&e).is_some_and(is_fencing) || self.fenced() {
             return self.fenced_error();
         }
         ReplicatorError::kafka(operation)(e)
@@ -118,6 +124,25 @@ impl<'a> Transactions<'a> {
             transactional_id: transactional_id(self.plan),
         }
     }
+}
+
+fn code_of(e: &KafkaError) -> Option<RDKafkaErrorCode> {
+    match e {
+        KafkaError::Transaction(t) => Some(RDKafkaError::code(t)),
+        other => other.rdkafka_error_code(),
+    }
+}
+
+/// Codes that mean "this target or principal cannot use transactions".
+fn refused(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::UnsupportedVersion
+            | RDKafkaErrorCode::UnsupportedFeature
+            | RDKafkaErrorCode::InvalidTransactionTimeout
+    )
 }
 
 /// Codes that mean "a newer producer with this transactional id exists".

@@ -512,6 +512,58 @@ fn rollback_before_the_point_of_no_return_brings_clients_back() {
     assert!(r.stderr.contains("rolled back"), "{}", r.stderr);
 }
 
+/// The fault suite's rehearsal case: a cutover interrupted before the
+/// point of no return and rolled back, its target topic deleted and created
+/// again, then run again from the start (the migration-state file moved
+/// away, as the hint says): the old offset maps are not trusted, the copy
+/// starts over, and the live clients move exactly once.
+#[test]
+fn a_rehearsal_rolled_back_then_run_again_on_a_recreated_target_is_exact() {
+    let _ = crate::require_testbed!();
+    let mut l = live().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+        .arg(&l.plan)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while migration_state(&l.plan).is_none_or(|s| s["current"]["id"] != "producers/stop") {
+        assert!(
+            Instant::now() < deadline,
+            "execute never reached producers/stop"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "execute ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let r = run(kcp()
+        .args(["migrate", "rollback", "--yes", "--plan"])
+        .arg(&l.plan));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    crate::map_identity::recreate(&l.target.bootstrap(), "orders", 3);
+    let state = l.plan.with_file_name("plan.migration-state.json");
+    std::fs::rename(&state, state.with_extension("rehearsal")).unwrap();
+    let r = run(kcp()
+        .args(["migrate", "execute", "--yes", "--plan"])
+        .arg(&l.plan)
+        .timeout(Duration::from_secs(240)));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("rebuilding it from the target"),
+        "the rehearsal's maps were dropped: {}",
+        r.stderr
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let v = l.finish_and_check();
+    assert_exactly_once(&v);
+}
+
 /// Target topic names of a cluster.
 fn topics(bootstrap: &str) -> Vec<String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
