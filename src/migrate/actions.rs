@@ -304,8 +304,19 @@ impl Run<'_, '_> {
             return Err(ExecuteError::Verification {
                 mismatched: bad.len(),
                 first: format!(
-                    "{}[{}]: {} record(s) on the source, {} on the target",
-                    first.topic, first.partition, first.source_records, first.target_records
+                    "{}[{}]: {} record(s) on the source, {} on the target{}",
+                    first.topic,
+                    first.partition,
+                    first.source_records,
+                    first.target_records,
+                    if first.differing_offsets.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", differing at source offset(s) {:?}",
+                            first.differing_offsets
+                        )
+                    }
                 ),
             });
         }
