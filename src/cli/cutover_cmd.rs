@@ -74,6 +74,7 @@ pub(super) fn run(
             "partitions": draft.topics.values().sum::<usize>(),
             "waves": draft.waves.iter().enumerate().map(|(i, w)| serde_json::json!({
                 "name": format!("wave-{}", i + 1), "groups": w.groups, "topics": w.topics, "lag": w.lag,
+                "also_produces": !w.streams.is_empty(),
             })).collect::<Vec<_>>(),
             "groups_left_out": draft.groups_left_out,
         }))?,
@@ -98,6 +99,14 @@ pub(super) fn run(
                 })
                 .collect();
             printer.table(rows)?;
+        }
+    }
+    for (i, w) in draft.waves.iter().enumerate() {
+        for (group, topic) in &w.streams {
+            printer.warn(&format!(
+                "wave-{}: group `{group}` is a Kafka Streams application (internal topic `{topic}`): it also produces, so starting it on the target is a point of no return; rollback refuses after it",
+                i + 1
+            ));
         }
     }
     printer.status(&format!(

@@ -1,7 +1,8 @@
 //! Admin calls that rust-rdkafka does not wrap, over librdkafka's C admin
 //! API (bundled librdkafka 2.12.1): DescribeCluster, DescribeAcls,
-//! ListConsumerGroups, DescribeConsumerGroups, ListConsumerGroupOffsets,
-//! DeleteConsumerGroupOffsets, ListOffsets and DescribeTopics (topic ids).
+//! CreateAcls, DeleteAcls, ListConsumerGroups, DescribeConsumerGroups,
+//! ListConsumerGroupOffsets, DeleteConsumerGroupOffsets, ListOffsets and
+//! DescribeTopics (topic ids).
 //!
 //! This is the only module with `unsafe` code. Every call follows one
 //! pattern, kept in [`Pending`]: create a result queue and admin options
@@ -97,6 +98,9 @@ pub struct MemberInfo {
     pub member_id: String,
     pub client_id: String,
     pub host: String,
+    /// `group.instance.id` of a static member: it stays in the group for
+    /// `session.timeout.ms` after its consumer stops.
+    pub group_instance_id: Option<String>,
     pub assignment: Vec<(String, i32)>,
 }
 
@@ -231,6 +235,196 @@ pub fn describe_acls(conn: &Connection) -> Result<Vec<RawAcl>, AdminError> {
     }
 }
 
+/// A `Write` binding on one topic (literal pattern), as kcp creates and
+/// deletes it exactly: the producer fence of the cutover.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct TopicWriteAcl {
+    pub topic: String,
+    /// `User:alice`.
+    pub principal: String,
+    /// `*` for every host.
+    pub host: String,
+    /// `DENY` (else `ALLOW`).
+    pub deny: bool,
+}
+
+impl TopicWriteAcl {
+    fn permission(&self) -> rd::rd_kafka_AclPermissionType_t {
+        if self.deny {
+            rd::rd_kafka_AclPermissionType_t::RD_KAFKA_ACL_PERMISSION_TYPE_DENY
+        } else {
+            rd::rd_kafka_AclPermissionType_t::RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW
+        }
+    }
+
+    /// A C binding (or, with `filter`, the filter matching exactly this
+    /// binding); the caller destroys it.
+    fn to_c(
+        &self,
+        call: &'static str,
+        filter: bool,
+    ) -> Result<*mut rd::rd_kafka_AclBinding_t, AdminError> {
+        let [topic, principal, host] = [&self.topic, &self.principal, &self.host]
+            .map(|v| CString::new(v.as_str()).map_err(|_| nul_error(call)));
+        let (topic, principal, host) = (topic?, principal?, host?);
+        let mut errstr = [0 as c_char; 512];
+        // SAFETY: the strings outlive the call, which copies them.
+        let binding = unsafe {
+            let new = if filter {
+                rd::rd_kafka_AclBindingFilter_new
+            } else {
+                rd::rd_kafka_AclBinding_new
+            };
+            new(
+                rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+                topic.as_ptr(),
+                rd::rd_kafka_ResourcePatternType_t::RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+                principal.as_ptr(),
+                host.as_ptr(),
+                rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_WRITE,
+                self.permission(),
+                errstr.as_mut_ptr(),
+                errstr.len(),
+            )
+        };
+        if binding.is_null() {
+            return Err(AdminError::Failed {
+                call,
+                code: "_INVALID_ARG".into(),
+                message: string(errstr.as_ptr()),
+            });
+        }
+        Ok(binding)
+    }
+}
+
+/// C bindings or filters, destroyed on drop.
+struct Bindings(Vec<*mut rd::rd_kafka_AclBinding_t>);
+
+impl Drop for Bindings {
+    fn drop(&mut self) {
+        for b in &self.0 {
+            // SAFETY: created by `TopicWriteAcl::to_c`, freed only here.
+            unsafe { rd::rd_kafka_AclBinding_destroy(*b) };
+        }
+    }
+}
+
+fn bindings(
+    acls: &[TopicWriteAcl],
+    call: &'static str,
+    filter: bool,
+) -> Result<Bindings, AdminError> {
+    let mut out = Bindings(Vec::with_capacity(acls.len()));
+    for acl in acls {
+        out.0.push(acl.to_c(call, filter)?);
+    }
+    Ok(out)
+}
+
+/// The error of one binding's result, if any.
+///
+/// # Safety
+/// `error` must be null or a live error of a live result event.
+unsafe fn binding_error(
+    call: &'static str,
+    error: *const rd::rd_kafka_error_t,
+) -> Result<(), AdminError> {
+    if error.is_null() {
+        return Ok(());
+    }
+    // SAFETY: per the contract.
+    unsafe {
+        Err(AdminError::Failed {
+            call,
+            code: string(rd::rd_kafka_error_name(error)),
+            message: string(rd::rd_kafka_error_string(error)),
+        })
+    }
+}
+
+/// Creates ACL bindings (CreateAcls); the first refused one is the error.
+pub fn create_acls(conn: &Connection, acls: &[TopicWriteAcl]) -> Result<(), AdminError> {
+    const CALL: &str = "CreateAcls";
+    if acls.is_empty() {
+        return Ok(());
+    }
+    let mut c = bindings(acls, CALL, false)?;
+    let pending = Pending::new(
+        conn,
+        CALL,
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_CREATEACLS,
+    )?;
+    // SAFETY: the bindings outlive the call, which copies them.
+    unsafe {
+        rd::rd_kafka_CreateAcls(
+            pending.rk,
+            c.0.as_mut_ptr(),
+            c.0.len(),
+            pending.options,
+            pending.queue,
+        );
+    }
+    let event = pending.wait()?;
+    // SAFETY: the event is a CreateAcls result; errors are copied out.
+    unsafe {
+        let result = rd::rd_kafka_event_CreateAcls_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected(CALL));
+        }
+        let mut count = 0usize;
+        let results = rd::rd_kafka_CreateAcls_result_acls(result, &mut count);
+        for &r in slice(results, count) {
+            binding_error(CALL, rd::rd_kafka_acl_result_error(r))?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes exactly these bindings (DeleteAcls with one filter per binding,
+/// every field given, the pattern literal); returns how many bindings the
+/// cluster removed. A binding already gone is no error.
+pub fn delete_acls(conn: &Connection, acls: &[TopicWriteAcl]) -> Result<usize, AdminError> {
+    const CALL: &str = "DeleteAcls";
+    if acls.is_empty() {
+        return Ok(0);
+    }
+    let mut c = bindings(acls, CALL, true)?;
+    let pending = Pending::new(
+        conn,
+        CALL,
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DELETEACLS,
+    )?;
+    // SAFETY: the filters outlive the call, which copies them.
+    unsafe {
+        rd::rd_kafka_DeleteAcls(
+            pending.rk,
+            c.0.as_mut_ptr(),
+            c.0.len(),
+            pending.options,
+            pending.queue,
+        );
+    }
+    let event = pending.wait()?;
+    // SAFETY: the event is a DeleteAcls result; counts and errors are copied out.
+    unsafe {
+        let result = rd::rd_kafka_event_DeleteAcls_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected(CALL));
+        }
+        let mut count = 0usize;
+        let responses = rd::rd_kafka_DeleteAcls_result_responses(result, &mut count);
+        let mut deleted = 0;
+        for &r in slice(responses, count) {
+            binding_error(CALL, rd::rd_kafka_DeleteAcls_result_response_error(r))?;
+            let mut matching = 0usize;
+            rd::rd_kafka_DeleteAcls_result_response_matching_acls(r, &mut matching);
+            deleted += matching;
+        }
+        Ok(deleted)
+    }
+}
+
 /// Lists consumer groups. Returns the groups and the per-broker errors
 /// (a broker that could not answer does not hide the others' groups).
 pub fn list_consumer_groups(
@@ -326,6 +520,10 @@ pub fn describe_consumer_groups(
                             member_id: string(rd::rd_kafka_MemberDescription_consumer_id(m)),
                             client_id: string(rd::rd_kafka_MemberDescription_client_id(m)),
                             host: string(rd::rd_kafka_MemberDescription_host(m)),
+                            group_instance_id: opt_string(
+                                rd::rd_kafka_MemberDescription_group_instance_id(m),
+                            )
+                            .filter(|id| !id.is_empty()),
                             assignment: partitions,
                         }
                     })

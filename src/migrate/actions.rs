@@ -3,12 +3,13 @@
 //! offsets and start, the producers' stop, drain and start, verification
 //! and finish. The state machine that orders them is in [`super::execute`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::execute::{Ends, ExecuteError, Run, Wait};
+use super::fence;
 use super::hooks::{self, HookEnv, HookError};
 use super::members::{self, Members};
 use super::offsets::{self, MoveError};
@@ -166,8 +167,71 @@ impl Run<'_, '_> {
                     self.cx.plan.plan.source, c.producer_quiet_secs
                 )),
             }
+        if let Some(fence) = &c.fence_producers {
+            self.fence_producers(&fence.principals)?;
+        }
         let ends = self.wait_source_quiet(step, c.producer_quiet_secs)?;
         Ok(json!({ "source_ends": ends_to_json(&ends) }))
+    }
+
+    /// Denies the producers Write on the plan's source topics: `principals`,
+    /// or every principal an ALLOW ACL lets write to them. Each binding is
+    /// recorded in the migration state before it is created, so that a
+    /// rollback after a crash deletes it too.
+    fn fence_producers(&mut self, principals: &[String]) -> Result<(), ExecuteError> {
+        let plan = self.cx.plan;
+        let (src, _) = self.conns()?;
+        let topics: Vec<String> = replicator::source_partitions(src, plan)?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let existing = admin::describe_acls(src).map_err(ReplicatorError::from)?;
+        let principals = if principals.is_empty() {
+            fence::writers(&existing, &topics)
+        } else {
+            principals.to_vec()
+        };
+        if principals.is_empty() {
+            return Err(ExecuteError::NoProducerToFence {
+                cluster: plan.plan.source.clone(),
+            });
+        }
+        let add = fence::to_add(&principals, &topics, &existing);
+        for b in &add {
+            if !self.state.fenced.contains(b) {
+                self.state.fenced.push(b.clone());
+            }
+        }
+        self.save()?;
+        let (src, _) = self.conns()?;
+        admin::create_acls(src, &add).map_err(ReplicatorError::from)?;
+        self.cx.operator.notice(&format!(
+            "fenced the producers on `{}`: {} denied Write on {} topic(s) ({} binding(s) added; rollback removes them)",
+            plan.plan.source,
+            principals.join(", "),
+            topics.len(),
+            add.len()
+        ));
+        Ok(())
+    }
+
+    /// Deletes the deny-Write bindings kcp added (rollback), exactly.
+    pub(super) fn lift_fence(&mut self) -> Result<(), ExecuteError> {
+        if self.state.fenced.is_empty() {
+            return Ok(());
+        }
+        let fenced = self.state.fenced.clone();
+        let (src, _) = self.conns()?;
+        let deleted = admin::delete_acls(src, &fenced).map_err(ReplicatorError::from)?;
+        self.state.fenced.clear();
+        self.save()?;
+        self.cx.operator.notice(&format!(
+            "lifted the producer fence on `{}`: {deleted} deny-Write binding(s) deleted",
+            self.cx.plan.plan.source
+        ));
+        Ok(())
     }
 
     /// Waits until every partition is copied to the end it had when the
@@ -240,8 +304,19 @@ impl Run<'_, '_> {
             return Err(ExecuteError::Verification {
                 mismatched: bad.len(),
                 first: format!(
-                    "{}[{}]: {} record(s) on the source, {} on the target",
-                    first.topic, first.partition, first.source_records, first.target_records
+                    "{}[{}]: {} record(s) on the source, {} on the target{}",
+                    first.topic,
+                    first.partition,
+                    first.source_records,
+                    first.target_records,
+                    if first.differing_offsets.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ", differing at source offset(s) {:?}",
+                            first.differing_offsets
+                        )
+                    }
                 ),
             });
         }
@@ -315,8 +390,12 @@ impl Run<'_, '_> {
     }
 
     /// Waits until `groups` have no members on the source (`on_source`) or
-    /// the target. Where the cluster cannot list members, waits until their
-    /// committed offsets stay unchanged for `group_quiet_secs` instead.
+    /// the target, and then until their committed offsets stay unchanged
+    /// for `group_quiet_secs`: a consumer that uses `assign()` has no
+    /// membership, and only its commits show that it still runs. Static
+    /// members (`group.instance.id`) are named while kcp waits for their
+    /// session to expire. Where the cluster cannot list members, the quiet
+    /// window alone decides.
     pub(super) fn wait_no_members(
         &mut self,
         step: &Step,
@@ -324,16 +403,31 @@ impl Run<'_, '_> {
         on_source: bool,
     ) -> Result<(), ExecuteError> {
         let quiet = Duration::from_secs(self.cutover().group_quiet_secs);
-        let mut last: Option<(Vec<String>, Instant)> = None;
+        let mut last: Option<(Committed, Instant)> = None;
+        let mut told_static = false;
+        let mut told_moving: Vec<String> = Vec::new();
         self.wait(step, None, |run| {
+            let mut gone = false;
             if !run.members_unknown {
                 let (src, dst) = run.conns()?;
                 let conn = if on_source { src } else { dst };
                 let answer = admin::describe_consumer_groups(conn, groups);
                 match members::assess(answer.as_deref()) {
-                    Members::Gone => return Ok(Wait::Done(())),
-                    Members::Present(busy) => {
-                        return Ok(Wait::Pending(format!("waiting for {busy} to leave")));
+                    Members::Gone => gone = true,
+                    Members::Present { busy, statics } => {
+                        last = None;
+                        if let Some(note) = members::static_note(&statics)
+                            && !told_static
+                        {
+                            told_static = true;
+                            run.cx.operator.notice(&note);
+                        }
+                        let why = if statics.is_empty() {
+                            ""
+                        } else {
+                            " (static members leave when their session times out)"
+                        };
+                        return Ok(Wait::Pending(format!("waiting for {busy} to leave{why}")));
                     }
                     Members::NotReady(why) => {
                         return Ok(Wait::Pending(format!(
@@ -349,23 +443,29 @@ impl Run<'_, '_> {
                     }
                 }
             }
-            // Fallback: committed offsets unchanged for the quiet window.
+            // Committed offsets unchanged for the quiet window.
             let (src, dst) = run.conns()?;
             let conn = if on_source { src } else { dst };
-            let mut now: Vec<String> = Vec::new();
-            for (group, result) in groups.iter().zip(admin::list_group_offsets(conn, groups)) {
-                for o in result.map_err(ReplicatorError::from)? {
-                    now.push(format!("{group} {} {} {:?}", o.topic, o.partition, o.offset));
-                }
-            }
-            now.sort();
+            let now = committed(conn, groups)?;
             match &last {
                 Some((prev, since)) if *prev == now => {
                     if since.elapsed() >= quiet {
                         return Ok(Wait::Done(()));
                     }
                 }
-                _ => last = Some((now, Instant::now())),
+                Some((prev, _)) => {
+                    let moved = moved_groups(prev, &now);
+                    if gone && moved.iter().any(|g| !told_moving.contains(g)) {
+                        run.cx.operator.notice(&format!(
+                            "group(s) {} have no members but their committed offsets moved: a consumer that uses assign() (no group membership) still commits; stop it. kcp moves the offsets once they stay unchanged for {} s",
+                            moved.join(", "),
+                            quiet.as_secs()
+                        ));
+                        told_moving = moved;
+                    }
+                    last = Some((now, Instant::now()));
+                }
+                None => last = Some((now, Instant::now())),
             }
             Ok(Wait::Pending(format!(
                 "waiting until the committed offsets of {} stay unchanged for {} s",
@@ -410,6 +510,31 @@ impl Run<'_, '_> {
             )))
         })
     }
+}
+
+/// Committed offsets per group: `(topic, partition, offset)`.
+type Committed = BTreeMap<String, Vec<(String, i32, Option<i64>)>>;
+
+fn committed(conn: &Connection, groups: &[String]) -> Result<Committed, ExecuteError> {
+    let mut out = Committed::new();
+    for (group, result) in groups.iter().zip(admin::list_group_offsets(conn, groups)) {
+        let mut offsets: Vec<(String, i32, Option<i64>)> = result
+            .map_err(ReplicatorError::from)?
+            .into_iter()
+            .map(|o| (o.topic, o.partition, o.offset.ok()))
+            .collect();
+        offsets.sort();
+        out.insert(group.clone(), offsets);
+    }
+    Ok(out)
+}
+
+/// The groups whose committed offsets differ between two reads.
+fn moved_groups(before: &Committed, now: &Committed) -> Vec<String> {
+    now.iter()
+        .filter(|(g, offsets)| before.get(*g) != Some(offsets))
+        .map(|(g, _)| g.clone())
+        .collect()
 }
 
 fn progress_line(s: &Stats) -> String {

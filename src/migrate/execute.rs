@@ -111,10 +111,17 @@ pub enum ExecuteError {
     Over { what: &'static str, path: PathBuf },
     #[error("there is nothing to roll back: `{path}` does not exist")]
     NothingToRollBack { path: PathBuf },
-    #[error(
-        "the migration is past the point of no return: producers have been started against the target (step `{step}`), so the target holds records the source lacks"
-    )]
-    PastNoReturn { step: String, finished: bool },
+    #[error("the migration is past the point of no return: {}", match .wave {
+        None => format!("producers have been started against the target (step `{step}`), so the target holds records the source lacks"),
+        Some(wave) => format!("wave `{wave}` runs applications that also produce (Kafka Streams and the like), and they have been started against the target (step `{step}`): the target holds records and state the source lacks, and moving them back would lose or repeat their output"),
+    })]
+    PastNoReturn {
+        step: String,
+        /// The wave whose applications also produce, when its start is the
+        /// step passed.
+        wave: Option<String>,
+        finished: bool,
+    },
     #[error("the replicator thread stopped unexpectedly")]
     ReplicatorThread,
     /// A producer still writes to the source: records written after the
@@ -124,6 +131,10 @@ pub enum ExecuteError {
         .0.join(", ")
     )]
     WrittenAfterDrain(Vec<String>),
+    #[error(
+        "the plan asks to fence the producers, but no ACL on `{cluster}` allows a principal to write to the plan's topics"
+    )]
+    NoProducerToFence { cluster: String },
 }
 
 impl Diagnostic for ExecuteError {
@@ -138,7 +149,8 @@ impl Diagnostic for ExecuteError {
             | ExecuteError::NotConfirmed { .. }
             | ExecuteError::Over { .. }
             | ExecuteError::NothingToRollBack { .. }
-            | ExecuteError::PastNoReturn { .. } => ExitStatus::BadInput,
+            | ExecuteError::PastNoReturn { .. }
+            | ExecuteError::NoProducerToFence { .. } => ExitStatus::BadInput,
             _ => ExitStatus::Failure,
         }
     }
@@ -158,6 +170,7 @@ impl Diagnostic for ExecuteError {
             ExecuteError::Verification { .. } => Some("`kcp migrate status` shows the lag; producers may still write to the source. Stop them and run `kcp migrate execute` again to re-drain and re-verify".into()),
             ExecuteError::Over { .. } => Some("to run the migration again from the start, move the migration-state file away".into()),
             ExecuteError::NothingToRollBack { .. } => None,
+            ExecuteError::NoProducerToFence { .. } => Some("name the producers' principals in the plan (`cutover.fence_producers.principals: [User:orders-app]`), or remove `fence_producers`; a super user cannot be fenced".into()),
             ExecuteError::PastNoReturn { finished, .. } => Some(format!(
                 "{}To go back anyway, run a reverse migration (a plan from target to source): the provenance headers stop records from being copied in circles",
                 if *finished { "the migration is finished on the target. " } else { "keep the target: finish with `kcp migrate execute`. " }
@@ -468,6 +481,7 @@ mod hint_tests {
         let hint = |finished| {
             ExecuteError::PastNoReturn {
                 step: "producers/start".into(),
+                wave: None,
                 finished,
             }
             .hint()

@@ -45,6 +45,33 @@ pub struct DraftWave {
     pub groups: Vec<String>,
     pub topics: Vec<String>,
     pub lag: i64,
+    /// Groups that are Kafka Streams applications (see [`streams_apps`]),
+    /// with one of their internal topics: they also produce.
+    pub streams: Vec<(String, String)>,
+}
+
+/// The groups that are Kafka Streams applications: the source holds an
+/// internal topic of theirs, `<application.id>-...-changelog` or
+/// `-repartition` (a Streams application's group id is its
+/// `application.id`). Returned with one such topic, as evidence.
+pub fn streams_apps<'a>(
+    groups: &[String],
+    topics: impl IntoIterator<Item = &'a String> + Clone,
+) -> Vec<(String, String)> {
+    groups
+        .iter()
+        .filter_map(|g| {
+            let prefix = format!("{g}-");
+            topics
+                .clone()
+                .into_iter()
+                .find(|t| {
+                    t.starts_with(&prefix)
+                        && (t.ends_with("-changelog") || t.ends_with("-repartition"))
+                })
+                .map(|t| (g.clone(), t.clone()))
+        })
+        .collect()
 }
 
 /// Problems with an init request.
@@ -200,8 +227,10 @@ pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
                 .flat_map(|g| &cluster.consumer_groups[*g].offsets)
                 .filter_map(|o| o.lag)
                 .sum();
+            let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
             DraftWave {
-                groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+                streams: streams_apps(&groups, cluster.topics.keys()),
+                groups,
                 topics: topics.iter().map(|t| (*t).to_owned()).collect(),
                 lag,
             }
@@ -331,6 +360,17 @@ pub fn render(req: &InitRequest, draft: &Draft, version: &str) -> String {
                 list(&w.groups),
                 list(&w.topics)
             ));
+            if !w.streams.is_empty() {
+                let apps: Vec<String> = w
+                    .streams
+                    .iter()
+                    .map(|(g, t)| format!("{g} (internal topic {t})"))
+                    .collect();
+                s.push_str(&format!(
+                    "      # Kafka Streams {}\n      # also produces: starting this wave on the target is a point of no return.\n      also_produces: true\n",
+                    apps.join(", ")
+                ));
+            }
         }
     }
     s
@@ -385,6 +425,31 @@ mod tests {
         assert!(
             !d.topics.contains_key("__consumer_offsets")
                 && !d.topics.contains_key("connect-offsets")
+        );
+    }
+
+    #[test]
+    fn a_group_with_streams_internal_topics_is_a_streams_application() {
+        let topics: Vec<String> = [
+            "orders",
+            "wordcount-KSTREAM-AGGREGATE-STATE-STORE-0000000003-changelog",
+            "billing-archive",
+            "fraud-repartition",
+        ]
+        .map(String::from)
+        .into();
+        let groups: Vec<String> = ["wordcount", "billing", "fraud", "word"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            streams_apps(&groups, topics.iter()),
+            [
+                (
+                    "wordcount".to_owned(),
+                    "wordcount-KSTREAM-AGGREGATE-STATE-STORE-0000000003-changelog".to_owned()
+                ),
+                ("fraud".to_owned(), "fraud-repartition".to_owned()),
+            ]
         );
     }
 

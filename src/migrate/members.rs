@@ -9,8 +9,9 @@ use crate::connect::admin::{AdminError, GroupDescription, coordinator_not_ready}
 pub(crate) enum Members {
     /// No group has a member left.
     Gone,
-    /// Some groups still have members (named, with their counts).
-    Present(String),
+    /// Some groups still have members (named, with their counts);
+    /// `statics` names the static members (`group.instance.id`) among them.
+    Present { busy: String, statics: Vec<String> },
     /// A coordinator is loading or moving, or the call timed out: ask again.
     NotReady(String),
     /// The cluster cannot list members (no such API, no permission): wait
@@ -47,11 +48,35 @@ pub(crate) fn assess(answer: Result<&[GroupDescription], &AdminError>) -> Member
         .filter(|g| !g.members.is_empty())
         .map(|g| format!("{} ({} member(s))", g.group_id, g.members.len()))
         .collect();
+    let statics: Vec<String> = described
+        .iter()
+        .flat_map(|g| {
+            g.members.iter().filter_map(|m| {
+                let id = m.group_instance_id.as_deref()?;
+                Some(format!("{} (group.instance.id {id})", g.group_id))
+            })
+        })
+        .collect();
     if busy.is_empty() {
         Members::Gone
     } else {
-        Members::Present(busy.join(", "))
+        Members::Present {
+            busy: busy.join(", "),
+            statics,
+        }
     }
+}
+
+/// What to tell the operator about static members still in a group: a
+/// static member's consumer does not leave the group when it stops; the
+/// coordinator removes it once `session.timeout.ms` has passed.
+pub(crate) fn static_note(statics: &[String]) -> Option<String> {
+    (!statics.is_empty()).then(|| {
+        format!(
+            "static member(s) {}: a consumer with group.instance.id stays in its group for session.timeout.ms after it stops (it sends no LeaveGroup); kcp waits until the coordinator removes it (the Admin API's removeMembersFromConsumerGroup removes it at once)",
+            statics.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -72,6 +97,7 @@ mod tests {
                     member_id: format!("m{i}"),
                     client_id: "c".to_owned(),
                     host: "/127.0.0.1".to_owned(),
+                    group_instance_id: (i == 1).then(|| format!("{id}-static")),
                     assignment: Vec::new(),
                 })
                 .collect(),
@@ -86,8 +112,14 @@ mod tests {
         assert_eq!(assess(Ok(&groups[..1])), Members::Gone);
         assert_eq!(
             assess(Ok(&groups)),
-            Members::Present("b (2 member(s))".to_owned())
+            Members::Present {
+                busy: "b (2 member(s))".to_owned(),
+                statics: vec!["b (group.instance.id b-static)".to_owned()],
+            }
         );
+        let note = static_note(&["b (group.instance.id b-static)".to_owned()]).unwrap();
+        assert!(note.contains("session.timeout.ms"), "{note}");
+        assert_eq!(static_note(&[]), None);
     }
 
     /// A coordinator that is still loading (a fresh target, a broker that

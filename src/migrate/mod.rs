@@ -6,8 +6,10 @@
 //! groups have come; [`offsets`] moves a consumer group's committed offsets
 //! to the target exactly; [`steps`] lists the cutover for review
 //! (`migrate execute --dry-run`); [`verify`] compares counts and checksums
-//! of every copied partition on both clusters; [`members`] judges whether a
-//! wave's groups have left; [`execute`] runs the steps
+//! of every copied partition on both clusters (compacted ones record by
+//! record, in `keyed`); [`members`] judges whether a wave's groups have
+//! left; `fence` decides the producer fence's ACL bindings; [`execute`]
+//! runs the steps
 //! as a resumable state machine (each step's body in `actions`, the
 //! replicator thread in `replicating`), recording progress in the
 //! migration-state file ([`run_state`]) and calling the plan's [`hooks`];
@@ -15,8 +17,10 @@
 
 mod actions;
 pub mod execute;
+mod fence;
 pub(crate) mod hooks;
 pub mod init;
+mod keyed;
 pub(crate) mod members;
 pub mod offsets;
 mod replicating;

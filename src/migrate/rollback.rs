@@ -36,12 +36,14 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
         });
     }
     let all = steps(cx.plan);
-    let no_return: Vec<&Step> = all.iter().filter(|s| s.point_of_no_return).collect();
+    // The latest point of no return passed is the one to name.
+    let no_return: Vec<&Step> = all.iter().rev().filter(|s| s.point_of_no_return).collect();
     for s in no_return {
         let current = state.current.as_ref().is_some_and(|c| c.id == s.id);
         if state.is_done(&s.id) || current {
             return Err(ExecuteError::PastNoReturn {
                 step: s.id.clone(),
+                wave: s.wave.clone(),
                 finished: state.outcome == Outcome::Finished,
             });
         }
@@ -74,6 +76,7 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
         run.cx.operator.step(step, false);
         let detail = match step.action {
             Action::StopProducers => {
+                run.lift_fence()?;
                 match &c.start_producers {
                     Some(cmd) => run.hook(step, cmd, "rollback", "source", &[])?,
                     None => run.cx.operator.notice(&format!(
@@ -134,6 +137,8 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
         run.save()?;
         out.undone.push(step.id.clone());
     }
+    // Bindings recorded by a run whose step was never marked (a crash).
+    run.lift_fence()?;
     run.state.outcome = Outcome::RolledBack;
     run.state.current = None;
     run.save()?;

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::connect::admin::TopicWriteAcl;
+
 use crate::replicator::plan::Plan;
 
 /// The layout version this build writes.
@@ -82,6 +84,11 @@ pub struct MigrationState {
     /// The last error that stopped `execute`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Deny-Write ACL bindings kcp added on the source at `producers/stop`
+    /// (the plan's `fence_producers`), recorded before they are created;
+    /// `rollback` deletes exactly these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fenced: Vec<TopicWriteAcl>,
 }
 
 impl MigrationState {
@@ -99,6 +106,7 @@ impl MigrationState {
             done: Vec::new(),
             undone: Vec::new(),
             last_error: None,
+            fenced: Vec::new(),
         }
     }
 

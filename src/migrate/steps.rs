@@ -171,6 +171,12 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
             },
         );
         start.hook = w.start_consumers.clone();
+        if w.also_produces {
+            start.point_of_no_return = true;
+            start.does.push_str(
+                "; these applications also produce (Kafka Streams and the like): once they run on the target, it holds records the source lacks, so this is a point of no return",
+            );
+        }
         for mut s in [stop, offsets, start] {
             s.wave = Some(w.name.clone());
             out.push(s);
@@ -181,10 +187,15 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         Phase::ProducerCutover,
         Action::StopProducers,
         format!(
-            "{}; wait until no source partition grows for {} s",
+            "{}{}; wait until no source partition grows for {} s",
             match &c.stop_producers {
                 Some(_) => "run the producer stop hook",
                 None => "stop the producers yourself",
+            },
+            match &c.fence_producers {
+                Some(f) if f.principals.is_empty() => "; deny Write on the plan's topics to every principal an ACL lets write to them (rollback removes it)".to_owned(),
+                Some(f) => format!("; deny Write on the plan's topics to {} (rollback removes it)", f.principals.join(", ")),
+                None => String::new(),
             },
             c.producer_quiet_secs
         ),

@@ -78,6 +78,20 @@ pub struct Cutover {
     /// Consumer groups in the order they move.
     #[serde(default)]
     pub waves: Vec<Wave>,
+    /// Fence the producers at `producers/stop`: deny-Write ACLs on the
+    /// plan's source topics (see `migrate::fence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence_producers: Option<FenceProducers>,
+}
+
+/// Which principals `producers/stop` denies Write on the plan's topics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FenceProducers {
+    /// `User:orders-app`, ... Empty: every principal an ALLOW ACL on the
+    /// source lets write to one of the plan's topics.
+    #[serde(default)]
+    pub principals: Vec<String>,
 }
 
 impl Default for Cutover {
@@ -91,6 +105,7 @@ impl Default for Cutover {
             stop_producers: None,
             start_producers: None,
             waves: Vec::new(),
+            fence_producers: None,
         }
     }
 }
@@ -111,6 +126,10 @@ pub struct Wave {
     /// Shell command that starts them against the target.
     #[serde(default)]
     pub start_consumers: Option<String>,
+    /// These groups' applications also produce (Kafka Streams and the
+    /// like): starting them on the target is a point of no return.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub also_produces: bool,
 }
 
 fn default_lag_threshold() -> i64 {

@@ -918,3 +918,312 @@ fn assert_cutover_metrics(scrapes: &[(u16, String)]) {
         "{last}"
     );
 }
+
+/// A wave whose groups look gone but are not: `billing` has a static
+/// member (`group.instance.id`), which stays in the group for its session
+/// after its consumer closes, and `reporting` is a consumer that uses
+/// `assign()` and commits, with no membership at all. kcp names the static
+/// member while it waits, and holds the wave's offsets until `reporting`'s
+/// commits stop, then moves its last commit. It used to say only "waiting
+/// for billing (1 member(s)) to leave", and moved `reporting`'s offsets at
+/// once while its consumer still committed (a stale position on the
+/// target).
+#[test]
+fn a_wave_waits_for_static_members_and_assign_consumers_and_says_why() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    let tb = crate::require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
+    create_topics(&source.bootstrap(), &[("orders", 1, &[])]);
+    crate::kafka::produce(&source.bootstrap(), "orders", &[200]);
+    // A static member joins billing, commits, and closes without leaving.
+    {
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", source.bootstrap())
+            .set("group.id", "billing")
+            .set("group.instance.id", "billing-1")
+            .set("session.timeout.ms", "10000")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        c.subscribe(&["orders"]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while c.assignment().unwrap().count() == 0 {
+            assert!(Instant::now() < deadline, "billing never joined");
+            let _ = c.poll(Duration::from_millis(100));
+        }
+        let mut list = rdkafka::TopicPartitionList::new();
+        list.add_partition_offset("orders", 0, rdkafka::Offset::Offset(50))
+            .unwrap();
+        c.commit(&list, rdkafka::consumer::CommitMode::Sync)
+            .unwrap();
+    }
+    crate::kafka::commit(&source.bootstrap(), "reporting", &[("orders", 0, 10)]);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_pair_credentials(dir.path(), &source, &target);
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: hidden\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^orders$' }}\n\
+             replication: {{ checkpoint_interval_ms: 500 }}\n\
+             cutover:\n  lag_threshold_records: 0\n  lag_sustain_secs: 1\n  producer_quiet_secs: 1\n  group_quiet_secs: 2\n\
+             \x20 stop_producers: 'true'\n  start_producers: 'true'\n\
+             \x20 waves:\n    - {{ name: w1, groups: [billing, reporting], stop_consumers: 'true', start_consumers: 'true' }}\n",
+            creds.display()
+        ),
+    )
+    .unwrap();
+    // reporting's consumer keeps committing (assign(), no membership).
+    let stop = AtomicBool::new(false);
+    let last = AtomicI64::new(10);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut at = 10;
+            while !stop.load(Ordering::SeqCst) {
+                at += 1;
+                crate::kafka::commit(&source.bootstrap(), "reporting", &[("orders", 0, at)]);
+                last.store(at, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        // Stops the committer however this thread ends (a failed
+        // assertion too: the scope waits for it).
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let _stop = Stop(&stop);
+        let mut execute = Command::new(env!("CARGO_BIN_EXE_kcp"))
+            .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+            .arg(&plan)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("execute.err")).unwrap())
+            .spawn()
+            .unwrap();
+        let err = || std::fs::read_to_string(dir.path().join("execute.err")).unwrap_or_default();
+        // The static member's session (10 s) ends, reporting still commits:
+        // the wave's offsets must not move.
+        let until = Instant::now() + Duration::from_secs(25);
+        while Instant::now() < until {
+            let done = migration_state(&plan).map(|s| s["done"].to_string());
+            assert!(
+                done.is_none_or(|d| !d.contains("consumers/w1/offsets")),
+                "offsets moved while reporting still commits: {}",
+                err()
+            );
+            assert!(execute.try_wait().unwrap().is_none(), "{}", err());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        stop.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = execute.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "execute hangs: {}", err());
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let err = err();
+        assert!(status.success(), "{err}");
+        assert!(
+            err.contains("static member(s) billing (group.instance.id billing-1)")
+                && err.contains("session.timeout.ms"),
+            "{err}"
+        );
+        assert!(
+            err.contains("reporting have no members but their committed offsets moved")
+                && err.contains("assign()"),
+            "{err}"
+        );
+    });
+    let last = last.load(Ordering::SeqCst);
+    assert!(last > 20, "the committer committed {last}");
+    // A fresh one-to-one copy: the target offset is the source offset.
+    assert_eq!(
+        crate::kafka::committed(&target.bootstrap(), "reporting", "orders", 1),
+        [Some(last)]
+    );
+    assert_eq!(
+        crate::kafka::committed(&target.bootstrap(), "billing", "orders", 1),
+        [Some(50)]
+    );
+}
+
+/// A child process killed and reaped however the test ends.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Writes one record to `orders` as `alice` (SASL/PLAIN): the producer
+/// whose principal the fence denies.
+fn alice_writes(source: &KafkaCluster) -> Result<(), String> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let p: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", source.listener("SASL"))
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", "alice")
+        .set("sasl.password", "alice-secret")
+        .set("enable.idempotence", "false")
+        .set("message.timeout.ms", "15000")
+        .create()
+        .unwrap();
+    let record = FutureRecord::to("orders")
+        .partition(0)
+        .key("a")
+        .payload("from alice");
+    crate::kafka::block(p.send(record, Duration::from_secs(20)))
+        .map(|_| ())
+        .map_err(|(e, _)| e.to_string())
+}
+
+/// The ACL bindings on `orders`, as `PERMISSION principal OPERATION`.
+fn orders_acls(source: &KafkaCluster, dir: &Path) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let creds = write_pair_credentials(dir, source, source);
+    let creds = kcp::connect::CredentialsFile::load(&creds).unwrap();
+    let conn = kcp::connect::connect(
+        creds.cluster("src").unwrap(),
+        kcp::connect::ConnectOptions {
+            timeout: Duration::from_secs(10),
+        },
+    )
+    .unwrap();
+    let mut out: Vec<String> = kcp::connect::admin::describe_acls(&conn)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.resource_name == "orders")
+        .map(|a| format!("{} {} {}", a.permission, a.principal, a.operation))
+        .collect();
+    out.sort();
+    out
+}
+
+/// `fence_producers` in the plan: at `producers/stop` kcp denies Write on
+/// the plan's topics to the principals the source's ACLs let write to them
+/// (alice), so alice's straggling producer is refused; the binding is
+/// recorded in the migration state, and rollback deletes exactly it (a
+/// deny binding someone else made for bob stays), after which alice writes
+/// again. Before, the plan key did not exist (the plan was refused) and a
+/// straggler could only be caught after the fact.
+#[test]
+fn producers_are_fenced_at_stop_and_rollback_lifts_exactly_that_fence() {
+    let tb = crate::require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
+    create_topics(&source.bootstrap(), &[("orders", 1, &[])]);
+    crate::kafka::produce(&source.bootstrap(), "orders", &[20]);
+    source.admin(&tb, &["acl", "User:alice", "WRITE", "TOPIC", "orders"]);
+    source.admin(
+        &tb,
+        &["acl", "User:bob", "WRITE", "TOPIC", "orders", "--deny"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = alice_writes(&source) {
+        assert!(Instant::now() < deadline, "alice cannot write before: {e}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_pair_credentials(dir.path(), &source, &target);
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: fenced\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^orders$' }}\n\
+             replication: {{ checkpoint_interval_ms: 500 }}\n\
+             cutover:\n  lag_threshold_records: 0\n  lag_sustain_secs: 1\n  producer_quiet_secs: 60\n\
+             \x20 fence_producers: {{}}\n  stop_producers: 'true'\n  start_producers: 'true'\n",
+            creds.display()
+        ),
+    )
+    .unwrap();
+    // Producers count as stopped after 60 s of quiet: the run stays in
+    // producers/stop, fenced, until it is interrupted.
+    let mut execute = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_kcp"))
+            .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+            .arg(&plan)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("execute.err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let err = || std::fs::read_to_string(dir.path().join("execute.err")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !err().contains("fenced the producers") {
+        assert!(
+            Instant::now() < deadline && execute.0.try_wait().unwrap().is_none(),
+            "never fenced: {}",
+            err()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        err().contains("fenced the producers on `src`: User:alice denied Write on 1 topic(s)"),
+        "{}",
+        err()
+    );
+    let state = migration_state(&plan).unwrap();
+    assert_eq!(state["current"]["id"], "producers/stop", "{state:#}");
+    assert_eq!(
+        state["fenced"],
+        serde_json::json!([{ "topic": "orders", "principal": "User:alice", "host": "*", "deny": true }]),
+        "{state:#}"
+    );
+    let e = alice_writes(&source).unwrap_err();
+    assert!(e.contains("Authorization"), "{e}");
+    assert_eq!(
+        orders_acls(&source, &dir.path().join("check")),
+        [
+            "ALLOW User:alice WRITE",
+            "DENY User:alice WRITE",
+            "DENY User:bob WRITE"
+        ]
+    );
+    // Interrupted: the fence stays, recorded, until rollback lifts it.
+    let _ = Command::new("kill")
+        .args(["-TERM", &execute.0.id().to_string()])
+        .status();
+    assert_eq!(execute.0.wait().unwrap().code(), Some(130), "{}", err());
+    assert_eq!(
+        migration_state(&plan).unwrap()["fenced"][0]["principal"],
+        "User:alice"
+    );
+    let e = alice_writes(&source).unwrap_err();
+    assert!(e.contains("Authorization"), "{e}");
+
+    let r = run(kcp()
+        .args(["--no-progress", "migrate", "rollback", "--yes", "--plan"])
+        .arg(&plan));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("lifted the producer fence on `src`: 1 deny-Write binding(s) deleted"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        orders_acls(&source, &dir.path().join("check")),
+        ["ALLOW User:alice WRITE", "DENY User:bob WRITE"]
+    );
+    assert!(migration_state(&plan).unwrap().get("fenced").is_none());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = alice_writes(&source) {
+        assert!(
+            Instant::now() < deadline,
+            "alice cannot write after rollback: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

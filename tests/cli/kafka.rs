@@ -298,3 +298,13 @@ pub fn read_partition(bootstrap: &str, topic: &str, partition: i32, from: i64) -
     }
     out
 }
+
+/// Sets a cluster-wide dynamic broker config (AlterConfigs on the default
+/// broker resource).
+pub fn alter_broker_config(bootstrap: &str, key: &str, value: &str) {
+    let alter = rdkafka::admin::AlterConfig::new(rdkafka::admin::ResourceSpecifier::Broker(1))
+        .set(key, value);
+    for result in block(admin(bootstrap).alter_configs(&[alter], &AdminOptions::new())).unwrap() {
+        result.unwrap();
+    }
+}

@@ -472,3 +472,271 @@ fn moving_a_group_clears_stale_target_offsets_and_refuses_deleted_positions() {
         "nothing committed"
     );
 }
+
+/// Verify under retention and compaction: the source's retention moved a
+/// partition's log start past where the copy began, the target's retention
+/// did the same to another, and the target's log cleaner compacted a
+/// compacted topic's copies away. Verify compares what both sides still
+/// hold and passes; a copy that differs from its source record still
+/// fails it. It used to stop with an out-of-range read on the source,
+/// and to fail the compacted topic on its counts.
+#[test]
+fn verify_stays_right_under_retention_and_compaction() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::BaseRecord;
+    let tb = require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
+    let compact: &[(&str, &str)] = &[("cleanup.policy", "compact")];
+    create_topics(
+        &source.bootstrap(),
+        &[("orders", 2, &[]), ("profiles", 1, compact)],
+    );
+    // The target's copy of profiles compacts as soon as it can.
+    create_topics(
+        &target.bootstrap(),
+        &[(
+            "profiles",
+            1,
+            &[
+                ("cleanup.policy", "compact"),
+                ("segment.ms", "100"),
+                ("min.cleanable.dirty.ratio", "0.001"),
+                ("min.compaction.lag.ms", "0"),
+            ],
+        )],
+    );
+    produce(&source.bootstrap(), "orders", &[60, 60]);
+    // Ten keys, each written ten times.
+    let p = crate::kafka::producer(&source.bootstrap());
+    for round in 0..10 {
+        for key in 0..10 {
+            crate::kafka::send(
+                &p,
+                BaseRecord::to("profiles")
+                    .partition(0)
+                    .key(&format!("user-{key}"))
+                    .payload(&format!("version {round}")),
+            );
+        }
+    }
+    crate::kafka::flush(&p);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_pair_credentials(dir.path(), &source, &target);
+    let plan_path = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan_path,
+        format!(
+            "version: 1\nname: kept\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^(orders|profiles)$' }}\n",
+            creds.display()
+        ),
+    )
+    .unwrap();
+    replicate_all(&plan_path);
+    let plan = kcp::replicator::LoadedPlan::load(&plan_path).unwrap();
+    let creds = kcp::connect::CredentialsFile::load(&creds).unwrap();
+    let (src, dst) = (creds.cluster("src").unwrap(), creds.cluster("dst").unwrap());
+    let timeout = std::time::Duration::from_secs(10);
+    // As JSON (what `--output json` shows of a verify step).
+    let check = |topic: &str, partition: i32| {
+        let v = kcp::migrate::verify::verify(&plan, src, dst, timeout).unwrap();
+        let v = serde_json::to_value(&v).unwrap();
+        let p = v["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["topic"] == topic && p["partition"] == partition)
+            .unwrap()
+            .clone();
+        (v, p)
+    };
+
+    // Retention on the source: orders[0] below 20 is gone there.
+    crate::kafka::delete_records(&source.bootstrap(), "orders", 0, 20);
+    // Retention on the target: the copies of orders[1] below 15.
+    crate::kafka::delete_records(&target.bootstrap(), "orders", 1, 15);
+    let (v, p0) = check("orders", 0);
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(
+        (&p0["compared_from"], &p0["source_records"]),
+        (&20.into(), &40.into()),
+        "{p0}"
+    );
+    let (_, p1) = check("orders", 1);
+    assert_eq!(
+        (&p1["compared_from"], &p1["target_records"]),
+        (&15.into(), &45.into()),
+        "{p1}"
+    );
+
+    // The target's cleaner compacts profiles: a record written after the
+    // copies rolls the segment that holds them (a producer already on the
+    // target, with a key of its own); the cleaner wakes every second.
+    crate::kafka::alter_broker_config(&target.bootstrap(), "log.cleaner.backoff.ms", "500");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    produce(&target.bootstrap(), "profiles", &[1]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while crate::kafka::read_partition(&target.bootstrap(), "profiles", 0, 0).len() > 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the target never compacted profiles"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let (v, profiles) = check("profiles", 0);
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(profiles["source_records"], 100, "{profiles}");
+    let held = profiles["target_records"].as_u64().unwrap();
+    assert!(held < 100, "{profiles}");
+    assert_eq!(profiles["compacted"], 100 - held, "{profiles}");
+
+    // A copy that differs from its source record (user-9's last version,
+    // source offset 99) is still caught.
+    let forged = format!("v1;{};profiles;0;99", source.cluster_id);
+    let p = crate::kafka::producer(&target.bootstrap());
+    crate::kafka::send(
+        &p,
+        BaseRecord::<str, str>::to("profiles")
+            .partition(0)
+            .key("user-9")
+            .payload("forged")
+            .headers(OwnedHeaders::new().insert(Header {
+                key: "kcp.provenance",
+                value: Some(&forged),
+            })),
+    );
+    crate::kafka::flush(&p);
+    let (v, profiles) = check("profiles", 0);
+    assert_eq!(v["ok"], false, "{v:#}");
+    assert_eq!(
+        profiles["differing_offsets"],
+        serde_json::json!([99]),
+        "{profiles}"
+    );
+}
+
+/// A consumer group that is a Kafka Streams application (the source holds
+/// its internal `<application.id>-...-changelog` topic) also produces:
+/// init says so and marks its wave `also_produces`, the dry run lists the
+/// wave's start as a point of no return, and once it has run, rollback
+/// refuses and explains why. Before, the wave looked like any other and
+/// rollback moved the application back as if it had only read.
+#[test]
+fn a_streams_application_makes_its_wave_a_point_of_no_return() {
+    let tb = require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
+    let changelog = "wordcount-KSTREAM-AGGREGATE-STATE-STORE-0000000003-changelog";
+    create_topics(
+        &source.bootstrap(),
+        &[("orders", 1, &[]), ("logs", 1, &[]), (changelog, 1, &[])],
+    );
+    produce(&source.bootstrap(), "orders", &[20]);
+    produce(&source.bootstrap(), "logs", &[20]);
+    commit(&source.bootstrap(), "wordcount", &[("orders", 0, 15)]);
+    commit(&source.bootstrap(), "ops", &[("logs", 0, 5)]);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_pair_credentials(dir.path(), &source, &target);
+    let state = dir.path().join("state.json");
+    let r = run(kcp()
+        .arg("--state-file")
+        .arg(&state)
+        .args([
+            "scan",
+            "clusters",
+            "--cluster",
+            "src",
+            "--rate-window",
+            "0",
+            "--credentials-file",
+        ])
+        .arg(&creds));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let plan = dir.path().join("plan.yaml");
+    let r = run(kcp()
+        .arg("--state-file")
+        .arg(&state)
+        .args([
+            "migrate",
+            "init",
+            "--source",
+            "src",
+            "--target",
+            "dst",
+            "--topics-include",
+            "orders|logs",
+        ])
+        .arg("--credentials-file")
+        .arg(&creds)
+        .arg("--plan-out")
+        .arg(&plan));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("group `wordcount` is a Kafka Streams application")
+            && r.stderr.contains(changelog),
+        "{}",
+        r.stderr
+    );
+    let text = std::fs::read_to_string(&plan).unwrap();
+    let loaded = kcp::replicator::LoadedPlan::parse(&plan, &text).unwrap();
+    let waves = loaded.plan.cutover.as_ref().unwrap().waves.clone();
+    let streams = waves.iter().find(|w| w.groups == ["wordcount"]).unwrap();
+    assert!(streams.also_produces, "{text}");
+    assert!(
+        waves.iter().filter(|w| w.also_produces).count() == 1,
+        "{text}"
+    );
+    let r = run(kcp()
+        .args([
+            "--output",
+            "json",
+            "migrate",
+            "execute",
+            "--dry-run",
+            "--plan",
+        ])
+        .arg(&plan));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let no_return: Vec<String> = serde_json::from_str::<serde_json::Value>(&r.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", r.stdout))["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["point_of_no_return"] == true)
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        no_return,
+        [
+            format!("consumers/{}/start", streams.name),
+            "producers/start".to_owned()
+        ]
+    );
+
+    // Run past the wave's start: the producers' stop hook fails.
+    let text = text
+        .replace("lag_sustain_secs: 30", "lag_sustain_secs: 1")
+        .replace("group_quiet_secs: 5", "group_quiet_secs: 1")
+        .replace("stop_producers: null", "stop_producers: 'false'");
+    std::fs::write(&plan, text).unwrap();
+    let r = run(kcp()
+        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+        .arg(&plan)
+        .timeout(std::time::Duration::from_secs(120)));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("producers/stop"), "{}", r.stderr);
+    let r = run(kcp()
+        .args(["migrate", "rollback", "--yes", "--plan"])
+        .arg(&plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "wave `{}` runs applications that also produce",
+            streams.name
+        )) && r.stderr.contains("Kafka Streams"),
+        "{}",
+        r.stderr
+    );
+}
