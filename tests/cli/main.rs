@@ -12,6 +12,7 @@ mod discover;
 mod docs;
 mod escaping;
 mod examples;
+mod getting_started;
 mod help;
 mod kafka;
 mod migrate;
