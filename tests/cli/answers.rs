@@ -200,3 +200,35 @@ fn report_plan_offers_only_the_flags_it_uses() {
     ]));
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+/// `report metrics` reads CloudWatch metrics, which only `kcp discover`
+/// fetches, for MSK clusters: a scanned (self-managed) cluster is not
+/// "missing from the state", and no cluster gets metrics from a scan, so
+/// neither answer may send the user to `kcp scan clusters`.
+#[test]
+fn report_metrics_for_a_cluster_without_metrics_points_to_discover() {
+    let dir = temp();
+    let examples = crate::repo().join("state-examples");
+    for (name, state, cluster) in [
+        (
+            "metrics_scanned_cluster",
+            "self-managed.json",
+            "onprem-prod",
+        ),
+        ("metrics_unknown_cluster", "msk-region.json", "nope"),
+    ] {
+        let r = kcp_snapshot!(
+            name,
+            dir.path(),
+            kcp().arg("--state-file").arg(examples.join(state)).args([
+                "report",
+                "metrics",
+                "--cluster",
+                cluster
+            ])
+        );
+        assert_eq!(r.code, 2);
+        assert!(!r.stderr.contains("kcp scan"), "{}", r.stderr);
+        assert!(r.stderr.contains("kcp discover"), "{}", r.stderr);
+    }
+}
