@@ -36,6 +36,8 @@ pub(super) fn run(
     if req.plan_out.exists() {
         return Err(InitError::Exists(req.plan_out.clone()).into());
     }
+    // The plan is written at the end, in one piece.
+    super::signals::exit_on_signal()?;
     let creds = CredentialsFile::load(&req.credentials_file)?;
     let (src, dst) = (creds.cluster(&req.source)?, creds.cluster(&req.target)?);
     let state = StateFile::open(&global.state_file, Access::Shared)?
@@ -126,6 +128,8 @@ pub(super) fn status(
     use crate::migrate::status::{Status, sample};
     use std::time::Instant;
 
+    // It writes nothing; `--watch` runs until interrupted.
+    super::signals::exit_on_signal()?;
     let plan = LoadedPlan::load(&args.plan)?;
     let creds = CredentialsFile::load(&plan.credentials_path())?;
     let (source, target) = (
@@ -341,6 +345,8 @@ fn dry_run(
     timeout: Duration,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    // It writes nothing.
+    super::signals::exit_on_signal()?;
     let l = load_plan(path)?;
     let plan = &l.plan;
     let state_path = run_state::path_for(path);

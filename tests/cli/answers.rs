@@ -232,3 +232,47 @@ fn report_metrics_for_a_cluster_without_metrics_points_to_discover() {
         assert!(r.stderr.contains("kcp discover"), "{}", r.stderr);
     }
 }
+
+/// `migrate status --watch` runs until it is interrupted: SIGTERM (a
+/// supervisor, `timeout`) ends it with the documented 130, not the shell's
+/// 143 for a death by signal, whether it waits for a cluster or sleeps.
+#[test]
+fn sigterm_ends_status_watch_with_130() {
+    let dir = temp();
+    // A listener that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let creds = crate::support::write_credentials(
+        dir.path(),
+        &format!(
+            "clusters:\n  - name: a\n    bootstrap_servers: [\"{0}\"]\n    auth: {{ method: plaintext }}\n  - name: b\n    bootstrap_servers: [\"{0}\"]\n    auth: {{ method: plaintext }}\n",
+            silent.local_addr().unwrap()
+        ),
+    );
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: p\ncredentials_file: {}\nsource: a\ntarget: b\n",
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["migrate", "status", "--watch", "--timeout", "30", "--plan"])
+        .arg(&plan)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+}
