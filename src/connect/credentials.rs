@@ -365,7 +365,7 @@ impl CredentialsFile {
         let mut doc: serde_norway::Value =
             serde_norway::from_str(text).map_err(|e| CredentialsError::Syntax {
                 path: path.to_owned(),
-                message: e.to_string(),
+                message: crate::yaml_error::locate_duplicate(text, &e.to_string()),
             })?;
         if doc.is_null() {
             doc = serde_norway::Value::Mapping(Default::default());

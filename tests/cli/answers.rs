@@ -276,3 +276,23 @@ fn sigterm_ends_status_watch_with_130() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{status:?}");
 }
+
+/// A key given twice is reported where the second one is: the YAML parser
+/// names the line where the mapping starts (a plan's `version:`).
+#[test]
+fn a_duplicate_key_is_reported_at_its_line() {
+    let dir = temp();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "# a plan\nversion: 1\nname: x\ncredentials_file: c.yaml\nsource: a\ntarget: b\ntopics:\n  include: orders\nreplication: {}\ntopics:\n  include: payments\n",
+    )
+    .unwrap();
+    let r = crate::run(kcp().args(["migrate", "replicate", "--plan"]).arg(&plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the second `topics` is at line 10"),
+        "{}",
+        r.stderr
+    );
+}
