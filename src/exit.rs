@@ -1,13 +1,8 @@
 //! Exit codes: the one place where an outcome or an error becomes a process status.
 //!
-//! | code | meaning |
-//! |------|---------|
-//! | 0 | success |
-//! | 1 | the operation failed (network, broker, AWS, I/O, a hook) |
-//! | 2 | bad input: command-line usage, or an invalid state, credentials or plan file |
-//! | 3 | partial success: results were saved but some clusters or calls failed |
-//! | 4 | the state file or a migration is locked by another `kcp` process |
-//! | 130 | interrupted (SIGINT/SIGTERM) |
+//! [`ExitStatus::ALL`] with [`ExitStatus::code`] and [`ExitStatus::meaning`]
+//! is the exit-code table; the tables in `docs/commands/README.md` and
+//! `ARCHITECTURE.md` are checked against it (`tests/cli/docs.rs`).
 //!
 //! Output whose reader went away (`kcp ... | head`) ends the command
 //! quietly with 0, as `cat` or `rg` do: see [`is_broken_pipe`].
@@ -112,6 +107,36 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
+    /// Every exit status, in the order of their codes.
+    pub const ALL: [ExitStatus; 6] = [
+        ExitStatus::Success,
+        ExitStatus::Failure,
+        ExitStatus::BadInput,
+        ExitStatus::Partial,
+        ExitStatus::Locked,
+        ExitStatus::Interrupted,
+    ];
+
+    /// What the exit code tells a script: the documented meaning.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            ExitStatus::Success => "success",
+            ExitStatus::Failure => {
+                "the operation failed (network, broker, AWS, I/O, a hook, verification)"
+            }
+            ExitStatus::BadInput => {
+                "bad input: usage, or an invalid state, credentials, plan or mapping file"
+            }
+            ExitStatus::Partial => {
+                "partial success: results were saved but some clusters or calls failed"
+            }
+            ExitStatus::Locked => {
+                "locked by another `kcp` process: the state file, a migration, or a plan's copier"
+            }
+            ExitStatus::Interrupted => "interrupted (SIGINT/SIGTERM)",
+        }
+    }
+
     /// The numeric process exit code.
     pub fn code(self) -> u8 {
         match self {

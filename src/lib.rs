@@ -20,6 +20,7 @@
 //! - [`telemetry`]: Prometheus metrics, health endpoints and their HTTP
 //!   listener for `migrate replicate` and `migrate execute`.
 //! - [`topic_config`]: which topic configs a migration carries to the target.
+//! - [`yaml_error`]: where a YAML parse error (a duplicate key) points.
 //! - [`secret`]: the redacting secret type used wherever a password or key is held.
 //!
 //! Data flow: `main` → [`cli::run`] → command → domain module → state file.
@@ -40,6 +41,7 @@ pub mod secret;
 pub mod state;
 pub mod telemetry;
 pub mod topic_config;
+pub mod yaml_error;
 
 /// The version of this build, as written into state files and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

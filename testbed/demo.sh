@@ -55,7 +55,7 @@ clients+=($!)
 consumer=$!
 sleep 3
 
-cat >"$work/credentials.yaml" <<YAML
+cat >"$work/kcp-credentials.yaml" <<YAML
 clusters:
   - name: local
     bootstrap_servers: ["$source_bootstrap"]
@@ -67,7 +67,7 @@ YAML
 
 export KCP_STATE_FILE="$work/kcp-state.json"
 echo "==> kcp scan clusters" >&2
-"$kcp" scan clusters --credentials-file "$work/credentials.yaml" --cluster local --rate-window 2
+"$kcp" scan clusters --credentials-file "$work/kcp-credentials.yaml" --cluster local --rate-window 2
 echo "==> kcp state validate" >&2
 "$kcp" state validate
 echo "==> kcp report plan (Markdown on stdout, HTML and CSV in $work)" >&2
@@ -79,7 +79,7 @@ for kind in topics acls replicator; do
   "$kcp" create-asset "$kind" --source local --target-type kafka --target target --out "$work/assets/$kind" --quiet
 done
 echo "==> kcp migrate init" >&2
-"$kcp" migrate init --source local --target target --credentials-file "$work/credentials.yaml" --plan-out "$work/plan.yaml"
+"$kcp" migrate init --source local --target target --credentials-file "$work/kcp-credentials.yaml" --plan-out "$work/plan.yaml"
 echo "==> adding hooks that move the live clients, shorter waits for the demo" >&2
 "$KCP_TESTBED_PYTHON" - "$work/plan.yaml" "${live[*]}" "$work" <<'PY'
 import re, sys

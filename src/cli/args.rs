@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+/// The credentials file `discover` writes and `scan`, `migrate init` and
+/// `migrate schemas` read when `--credentials-file` is not given.
+const CREDENTIALS_FILE: &str = "kcp-credentials.yaml";
+
 const ROOT_EXAMPLES: &str = "\
 Examples:
   # Inventory MSK clusters in two regions, with metrics and costs
@@ -213,7 +217,7 @@ pub struct DiscoverArgs {
     pub profile: Option<String>,
 
     /// Where to write the credentials-file template for `kcp scan`
-    #[arg(long, default_value = "kcp-credentials.yaml", value_name = "PATH")]
+    #[arg(long, default_value = CREDENTIALS_FILE, value_name = "PATH")]
     pub credentials_out: PathBuf,
 
     /// Print the least-privilege IAM policy for this command and exit
@@ -257,6 +261,7 @@ pub struct ScanRegistryArgs {
     #[arg(
         long,
         env = "KCP_CREDENTIALS_FILE",
+        default_value = CREDENTIALS_FILE,
         value_name = "PATH",
         hide_env_values = true
     )]
@@ -278,6 +283,7 @@ pub struct ScanClustersArgs {
     #[arg(
         long,
         env = "KCP_CREDENTIALS_FILE",
+        default_value = CREDENTIALS_FILE,
         value_name = "PATH",
         hide_env_values = true
     )]
@@ -488,6 +494,7 @@ pub struct MigrateSchemasArgs {
     #[arg(
         long,
         env = "KCP_CREDENTIALS_FILE",
+        default_value = CREDENTIALS_FILE,
         value_name = "PATH",
         hide_env_values = true
     )]
@@ -533,6 +540,7 @@ pub struct MigrateInitArgs {
     #[arg(
         long,
         env = "KCP_CREDENTIALS_FILE",
+        default_value = CREDENTIALS_FILE,
         value_name = "PATH",
         hide_env_values = true
     )]

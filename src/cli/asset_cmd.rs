@@ -18,6 +18,8 @@ pub(super) fn run(
         Some(path) => PrincipalMap::load(path)?,
         None => PrincipalMap::default(),
     };
+    // A replicator plan connects to the target by this name.
+    let default_target = args.kind == AssetKind::Replicator && args.target.is_none();
     let request = Request {
         kind: match args.kind {
             AssetKind::TargetInfra => assets::AssetKind::TargetInfra,
@@ -71,6 +73,12 @@ pub(super) fn run(
         printer.warn(&format!(
             "{} item(s) left out; README.md lists each with the reason",
             project.left_out.len()
+        ));
+    }
+    if default_target {
+        printer.warn(&format!(
+            "the replicator's plan names its target `{}`, a default no credentials file has: pass --target with the target's name in the credentials file (or edit `target:` in plan.yaml)",
+            request.target_name()
         ));
     }
     printer.status(&if args.dry_run {

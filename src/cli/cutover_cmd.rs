@@ -8,14 +8,14 @@ use std::time::Duration;
 use tabled::Tabled;
 
 use super::args::{GlobalArgs, MigrateInitArgs};
-use super::progress::Spinners;
+use super::cutover_operator::CliOperator;
 use crate::connect::{ClusterCredentials, ConnectOptions, CredentialsFile, connect};
 use crate::exit::ExitStatus;
 use crate::migrate::execute::{self, Context, ExecuteError, Operator};
 use crate::migrate::init::{self, InitError, InitRequest};
 use crate::migrate::run_state;
 use crate::migrate::steps::{Action, Step, steps};
-use crate::output::{Format, Printer};
+use crate::output::{Format, Printer, escape};
 use crate::replicator::LoadedPlan;
 use crate::state::{Access, StateFile};
 
@@ -36,6 +36,8 @@ pub(super) fn run(
     if req.plan_out.exists() {
         return Err(InitError::Exists(req.plan_out.clone()).into());
     }
+    // The plan is written at the end, in one piece.
+    super::signals::exit_on_signal()?;
     let creds = CredentialsFile::load(&req.credentials_file)?;
     let (src, dst) = (creds.cluster(&req.source)?, creds.cluster(&req.target)?);
     let state = StateFile::open(&global.state_file, Access::Shared)?
@@ -135,6 +137,8 @@ pub(super) fn status(
     use crate::migrate::status::{Status, sample};
     use std::time::Instant;
 
+    // It writes nothing; `--watch` runs until interrupted.
+    super::signals::exit_on_signal()?;
     let plan = LoadedPlan::load(&args.plan)?;
     let creds = CredentialsFile::load(&plan.credentials_path())?;
     let (source, target) = (
@@ -230,88 +234,6 @@ struct GroupRow {
 /// to scrape its last state (a failed step).
 const LINGER: Duration = Duration::from_secs(60);
 
-/// A step's fields for JSON logs: `step`, `phase`, `wave` and `extra`.
-fn step_fields(
-    step: &Step,
-    extra: &[(&str, serde_json::Value)],
-) -> serde_json::Map<String, serde_json::Value> {
-    let mut fields = serde_json::Map::new();
-    fields.insert("step".into(), step.id.clone().into());
-    fields.insert("phase".into(), step.phase.to_string().into());
-    if let Some(wave) = &step.wave {
-        fields.insert("wave".into(), wave.clone().into());
-    }
-    for (key, value) in extra {
-        fields.insert((*key).to_owned(), value.clone());
-    }
-    fields
-}
-
-/// Notices, progress and confirmation on the terminal.
-struct CliOperator<'a> {
-    printer: &'a Printer,
-    spinners: Spinners,
-    yes: bool,
-}
-
-impl Operator for CliOperator<'_> {
-    fn step(&self, step: &Step, resumed: bool) {
-        self.spinners.set(
-            "migrate",
-            &format!("{}{}", step.id, if resumed { " (resumed)" } else { "" }),
-        );
-        if self.printer.format() == Format::Json {
-            let _ = self.printer.data(
-                &serde_json::json!({"event": "step", "step": step.id, "phase": step.phase, "resumed": resumed}).to_string(),
-            );
-        } else {
-            self.printer.status_with(
-                &format!(
-                    "{}{}: {}",
-                    step.id,
-                    if resumed { " (resumed)" } else { "" },
-                    step.does
-                ),
-                step_fields(step, &[("resumed", resumed.into())]),
-            );
-        }
-    }
-    fn step_done(&self, step: &Step, secs: f64) {
-        if self.printer.format() == Format::Json {
-            let _ = self.printer.data(
-                &serde_json::json!({"event": "done", "step": step.id, "secs": secs}).to_string(),
-            );
-        } else {
-            self.printer.status_with(
-                &format!("{} done in {secs:.1} s", step.id),
-                step_fields(step, &[("secs", secs.into())]),
-            );
-        }
-    }
-    fn notice(&self, message: &str) {
-        self.printer.status(message);
-    }
-    fn progress(&self, message: &str) {
-        self.spinners.set("migrate", message);
-    }
-    fn confirm(&self, question: &str) -> bool {
-        if self.yes {
-            return true;
-        }
-        use std::io::{BufRead, IsTerminal, Write};
-        if !std::io::stdin().is_terminal() {
-            return false;
-        }
-        self.spinners.clear();
-        let mut err = std::io::stderr();
-        let _ = write!(err, "{question} Type `yes` to go on: ");
-        let _ = err.flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        answer.trim() == "yes"
-    }
-}
-
 struct Loaded {
     plan: LoadedPlan,
     source: ClusterCredentials,
@@ -363,11 +285,7 @@ pub(super) fn execute(
     )?;
     let stop = Arc::new(AtomicBool::new(false));
     super::signals::install_signal_handlers(stop.clone())?;
-    let operator = CliOperator {
-        printer,
-        spinners: Spinners::new(printer, &["migrate".to_owned()]),
-        yes: args.plan.yes,
-    };
+    let operator = CliOperator::new(printer, args.plan.yes);
     let cx = Context {
         now: chrono::Utc::now,
         plan: &l.plan,
@@ -380,7 +298,7 @@ pub(super) fn execute(
         telemetry: telemetry.clone(),
     };
     let result = execute::execute(&cx);
-    operator.spinners.clear();
+    operator.clear();
     if let (Err(_), Some(t)) = (&result, &telemetry)
         && !stop.load(std::sync::atomic::Ordering::SeqCst)
     {
@@ -404,7 +322,10 @@ pub(super) fn execute(
                 text.push_str(&format!("{:<18} {:>8.1} s\n", p.phase, p.secs));
             }
             for (wave, secs) in &r.consumer_pauses {
-                text.push_str(&format!("consumers of {wave} paused for {secs:.1} s\n"));
+                text.push_str(&format!(
+                    "consumers of {} paused for {secs:.1} s\n",
+                    escape(wave)
+                ));
             }
             if let Some(secs) = r.producer_pause_secs {
                 text.push_str(&format!("producers paused for {secs:.1} s\n"));
@@ -433,6 +354,8 @@ fn dry_run(
     timeout: Duration,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    // It writes nothing.
+    super::signals::exit_on_signal()?;
     let l = load_plan(path)?;
     let plan = &l.plan;
     let state_path = run_state::path_for(path);
@@ -476,15 +399,16 @@ fn dry_run(
                 if s.point_of_no_return {
                     text.push_str("   --- point of no return: rollback is possible only before this step ---\n");
                 }
+                // Group ids and wave names may hold newlines: one line each.
                 text.push_str(&format!(
                     "{:>2}. [{}] {}: {}\n",
                     i + 1,
                     status_of(s),
-                    s.id,
-                    s.does
+                    escape(&s.id),
+                    escape(&s.does)
                 ));
                 if let Some(hook) = &s.hook {
-                    text.push_str(&format!("      hook: {hook}\n"));
+                    text.push_str(&format!("      hook: {}\n", escape(hook)));
                 }
             }
             printer.text(&text)?;
@@ -506,11 +430,7 @@ pub(super) fn rollback(
     let l = load_plan(&args.plan)?;
     let stop = Arc::new(AtomicBool::new(false));
     super::signals::install_signal_handlers(stop.clone())?;
-    let operator = CliOperator {
-        printer,
-        spinners: Spinners::new(printer, &["migrate".to_owned()]),
-        yes: args.yes,
-    };
+    let operator = CliOperator::new(printer, args.yes);
     if run_state::read(&run_state::path_for(&args.plan))?.is_some()
         && !operator.confirm(&format!(
             "Roll back `{}`: clients go back to `{}` through the hooks.",
@@ -534,7 +454,7 @@ pub(super) fn rollback(
         telemetry: None,
     };
     let result = crate::migrate::rollback::rollback(&cx);
-    operator.spinners.clear();
+    operator.clear();
     let out = result?;
     match printer.format() {
         Format::Json => printer.data(
@@ -544,11 +464,12 @@ pub(super) fn rollback(
         Format::Table => {
             let mut text = String::new();
             for id in &out.undone {
-                text.push_str(&format!("undone: {id}\n"));
+                text.push_str(&format!("undone: {}\n", escape(id)));
             }
             for (group, n) in &out.groups_moved_back {
                 text.push_str(&format!(
-                    "group {group}: {n} partition offset(s) moved back to the source\n"
+                    "group {}: {n} partition offset(s) moved back to the source\n",
+                    escape(group)
                 ));
             }
             printer.text(&text)?;

@@ -8,6 +8,7 @@
 mod args;
 mod asset_cmd;
 mod cutover_cmd;
+mod cutover_operator;
 mod discover_cmd;
 mod logging;
 mod migrate_cmd;

@@ -1,14 +1,16 @@
 //! SIGINT and SIGTERM for the commands: long runs (replicate, execute,
 //! rollback) get a stop flag and stop cleanly (a second signal ends the
-//! process at once); commands that save only at their end (scan, discover)
-//! end at the first signal. Either way the status is 130 (interrupted).
+//! process at once); commands that save only at their end (scan, discover,
+//! migrate schemas, migrate init) and those that write nothing (`migrate
+//! status`, `execute --dry-run`) end at the first signal. Either way the status is 130 (interrupted).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::exit::ExitStatus;
 
-/// For commands that save only at their end (scan, discover): the first
+/// For commands that save only at their end (scan, discover, migrate init)
+/// or write nothing (`migrate status`, `execute --dry-run`): the first
 /// SIGINT or SIGTERM ends the process with the documented status 130 (not
 /// the shell's 143 for a SIGTERM death); nothing was saved.
 pub(super) fn exit_on_signal() -> anyhow::Result<()> {

@@ -332,7 +332,7 @@ impl Diagnostic for CredentialsError {
     /// What the user can do about it.
     fn hint(&self) -> Option<String> {
         Some(match self {
-            CredentialsError::Read { .. } => "check the path: it comes from `--credentials-file` (scan, discover, migrate init), or from `credentials_file` in the plan (replicate, status, execute; relative to the plan's folder)".to_owned(),
+            CredentialsError::Read { .. } => "check the path: it comes from `--credentials-file` (scan, migrate init and migrate schemas; default `kcp-credentials.yaml`, which `kcp discover` writes), or from `credentials_file` in the plan (replicate, status, execute; relative to the plan's folder)".to_owned(),
             CredentialsError::Syntax { .. } | CredentialsError::Invalid { .. } => {
                 "see docs/reference/credentials.md for the format and an example of every auth method".to_owned()
             }
@@ -365,7 +365,7 @@ impl CredentialsFile {
         let mut doc: serde_norway::Value =
             serde_norway::from_str(text).map_err(|e| CredentialsError::Syntax {
                 path: path.to_owned(),
-                message: e.to_string(),
+                message: crate::yaml_error::locate_duplicate(text, &e.to_string()),
             })?;
         if doc.is_null() {
             doc = serde_norway::Value::Mapping(Default::default());

@@ -320,7 +320,7 @@ pub fn render(req: &InitRequest, draft: &Draft, version: &str) -> String {
     ));
     s.push_str(
         "cutover:\n\
-         \x20 # Catch-up ends when every partition's lag stays under this many records\n\
+         \x20 # Catch-up ends when the total lag stays at or under this many records\n\
          \x20 # for lag_sustain_secs.\n\
          \x20 lag_threshold_records: 1000\n\
          \x20 lag_sustain_secs: 30\n\

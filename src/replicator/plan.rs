@@ -336,8 +336,10 @@ impl LoadedPlan {
             message,
         };
         let de = serde_norway::Deserializer::from_str(text);
-        let plan: Plan = serde_path_to_error::deserialize(de)
-            .map_err(|e| invalid(&e.path().to_string(), e.inner().to_string()))?;
+        let plan: Plan = serde_path_to_error::deserialize(de).map_err(|e| {
+            let message = crate::yaml_error::locate_duplicate(text, &e.inner().to_string());
+            invalid(&e.path().to_string(), message)
+        })?;
         if plan.version != 1 {
             return Err(PlanError::Version {
                 path: path.to_owned(),

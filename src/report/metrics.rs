@@ -132,9 +132,10 @@ pub(crate) fn build(state: &State, filters: &Filters) -> Result<MetricsReport, R
                 .values()
                 .any(|r| r.clusters.contains_key(name))
         {
-            return Err(ReportError::UnknownCluster {
+            return Err(ReportError::NoMskCluster {
                 name: name.clone(),
                 known,
+                scanned: state.clusters.contains_key(name),
             });
         }
     }

@@ -123,6 +123,18 @@ pub enum ReportError {
     NoData { what: String, hint: String },
     #[error("no cluster `{name}` in the state (known: {})", list(known))]
     UnknownCluster { name: String, known: Vec<String> },
+    /// `report metrics` names a cluster `kcp discover` did not find in MSK
+    /// (`scanned`: one `kcp scan clusters` knows, which has no CloudWatch metrics).
+    #[error(
+        "no MSK cluster `{name}` in the state (known: {}){}",
+        list(known),
+        if *scanned { "; it is a scanned cluster, and CloudWatch metrics exist only for MSK clusters that `kcp discover` found" } else { "" }
+    )]
+    NoMskCluster {
+        name: String,
+        known: Vec<String>,
+        scanned: bool,
+    },
     #[error("no region `{name}` in the state (known: {})", list(known))]
     UnknownRegion { name: String, known: Vec<String> },
     #[error(
@@ -158,6 +170,12 @@ impl Diagnostic for ReportError {
             ReportError::NoData { hint, .. } => hint.clone(),
             ReportError::UnknownCluster { .. } => {
                 "use one of the known names above, or scan that cluster first (`kcp scan clusters --cluster <name>`)".into()
+            }
+            ReportError::NoMskCluster { scanned: true, .. } => {
+                "for a self-managed cluster, `kcp report plan --source <name>` shows the rates the scan measured".into()
+            }
+            ReportError::NoMskCluster { .. } => {
+                "use one of the known names above, or run `kcp discover --region <region>` for the region of that MSK cluster".into()
             }
             ReportError::UnknownRegion { .. } => {
                 "run `kcp discover --region <region>` first".into()

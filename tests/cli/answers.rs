@@ -200,3 +200,99 @@ fn report_plan_offers_only_the_flags_it_uses() {
     ]));
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+/// `report metrics` reads CloudWatch metrics, which only `kcp discover`
+/// fetches, for MSK clusters: a scanned (self-managed) cluster is not
+/// "missing from the state", and no cluster gets metrics from a scan, so
+/// neither answer may send the user to `kcp scan clusters`.
+#[test]
+fn report_metrics_for_a_cluster_without_metrics_points_to_discover() {
+    let dir = temp();
+    let examples = crate::repo().join("state-examples");
+    for (name, state, cluster) in [
+        (
+            "metrics_scanned_cluster",
+            "self-managed.json",
+            "onprem-prod",
+        ),
+        ("metrics_unknown_cluster", "msk-region.json", "nope"),
+    ] {
+        let r = kcp_snapshot!(
+            name,
+            dir.path(),
+            kcp().arg("--state-file").arg(examples.join(state)).args([
+                "report",
+                "metrics",
+                "--cluster",
+                cluster
+            ])
+        );
+        assert_eq!(r.code, 2);
+        assert!(!r.stderr.contains("kcp scan"), "{}", r.stderr);
+        assert!(r.stderr.contains("kcp discover"), "{}", r.stderr);
+    }
+}
+
+/// `migrate status --watch` runs until it is interrupted: SIGTERM (a
+/// supervisor, `timeout`) ends it with the documented 130, not the shell's
+/// 143 for a death by signal, whether it waits for a cluster or sleeps.
+#[test]
+fn sigterm_ends_status_watch_with_130() {
+    let dir = temp();
+    // A listener that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let creds = crate::support::write_credentials(
+        dir.path(),
+        &format!(
+            "clusters:\n  - name: a\n    bootstrap_servers: [\"{0}\"]\n    auth: {{ method: plaintext }}\n  - name: b\n    bootstrap_servers: [\"{0}\"]\n    auth: {{ method: plaintext }}\n",
+            silent.local_addr().unwrap()
+        ),
+    );
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: p\ncredentials_file: {}\nsource: a\ntarget: b\n",
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["migrate", "status", "--watch", "--timeout", "30", "--plan"])
+        .arg(&plan)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+}
+
+/// A key given twice is reported where the second one is: the YAML parser
+/// names the line where the mapping starts (a plan's `version:`).
+#[test]
+fn a_duplicate_key_is_reported_at_its_line() {
+    let dir = temp();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "# a plan\nversion: 1\nname: x\ncredentials_file: c.yaml\nsource: a\ntarget: b\ntopics:\n  include: orders\nreplication: {}\ntopics:\n  include: payments\n",
+    )
+    .unwrap();
+    let r = crate::run(kcp().args(["migrate", "replicate", "--plan"]).arg(&plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the second `topics` is at line 10"),
+        "{}",
+        r.stderr
+    );
+}

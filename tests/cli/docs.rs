@@ -265,3 +265,43 @@ fn every_shell_example_parses() {
         bad.join("\n")
     );
 }
+
+/// The rows of the table under `## Exit codes` in a Markdown file, as
+/// (code, meaning).
+fn exit_code_table(file: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
+    let section = text
+        .split("\n## ")
+        .find(|s| s.starts_with("Exit codes\n"))
+        .unwrap_or_else(|| panic!("{file}: no `## Exit codes` section"));
+    section
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            (cells[0].to_owned(), cells[1..].join("|"))
+        })
+        .filter(|(code, _)| code.parse::<u8>().is_ok())
+        .collect()
+}
+
+/// The exit-code tables of the docs say what the code does, both ways: a
+/// status the code has is documented with its meaning, and a documented
+/// code is one the code has.
+#[test]
+fn the_exit_code_tables_are_the_codes() {
+    let code: Vec<(String, String)> = kcp::exit::ExitStatus::ALL
+        .iter()
+        .map(|s| (s.code().to_string(), s.meaning().to_owned()))
+        .collect();
+    for file in ["docs/commands/README.md", "ARCHITECTURE.md"] {
+        let documented = exit_code_table(file);
+        let missing: Vec<_> = code.iter().filter(|c| !documented.contains(c)).collect();
+        let extra: Vec<_> = documented.iter().filter(|d| !code.contains(d)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{file}: the exit-code table differs from kcp::exit::ExitStatus::meaning\n\
+             missing or different: {missing:?}\nnot in the code: {extra:?}"
+        );
+    }
+}

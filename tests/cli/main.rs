@@ -12,6 +12,8 @@ mod discover;
 mod docs;
 mod escaping;
 mod examples;
+mod execute_lines;
+mod getting_started;
 mod help;
 mod kafka;
 mod map_identity;

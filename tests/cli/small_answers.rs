@@ -167,3 +167,33 @@ fn a_very_verbose_scan_shows_its_steps() {
         );
     }
 }
+
+/// A replicator plan connects to its target by the name it gives: without
+/// `--target` that name is a made-up default (`<source>-target`), which no
+/// credentials file has, so kcp says so instead of writing it silently.
+#[test]
+fn a_replicator_asset_without_target_says_its_target_is_a_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let asset = |target: Option<&str>| {
+        let mut cmd = kcp();
+        cmd.arg("--state-file")
+            .arg(example_state())
+            .args(["create-asset", "replicator", "--source", "onprem-prod"])
+            .args(["--target-type", "kafka", "--out"])
+            .arg(dir.path().join(target.unwrap_or("default")));
+        if let Some(t) = target {
+            cmd.args(["--target", t]);
+        }
+        crate::run(&mut cmd)
+    };
+    let r = asset(None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`onprem-prod-target`") && r.stderr.contains("--target"),
+        "{}",
+        r.stderr
+    );
+    let r = asset(Some("new-dc"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("onprem-prod-target"), "{}", r.stderr);
+}
