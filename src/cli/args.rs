@@ -248,6 +248,33 @@ pub enum ScanCommand {
         after_help = "Examples:\n  kcp scan schema-registry --credentials-file kcp-credentials.yaml\n  kcp scan schema-registry --credentials-file creds.yaml --registry prod-sr --output json"
     )]
     SchemaRegistry(ScanRegistryArgs),
+    /// Scan Kafka Connect clusters: connectors, configs (secrets left out),
+    /// tasks, status, plugins and source connectors' offsets
+    #[command(
+        after_help = "Examples:\n  kcp scan connectors --credentials-file kcp-credentials.yaml\n  kcp scan connectors --credentials-file creds.yaml --connect-cluster prod-connect --output json"
+    )]
+    Connectors(ScanConnectorsArgs),
+}
+
+/// `kcp scan connectors`.
+#[derive(Debug, Args)]
+pub struct ScanConnectorsArgs {
+    /// Credentials file naming the Connect clusters (`connect_clusters:`)
+    #[arg(
+        long,
+        env = "KCP_CREDENTIALS_FILE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub credentials_file: PathBuf,
+
+    /// Only this Connect cluster from the credentials file (repeatable; default: all)
+    #[arg(long = "connect-cluster", value_name = "NAME")]
+    pub connect_clusters: Vec<String>,
+
+    /// Seconds to wait for each request
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 /// `kcp scan schema-registry`.

@@ -7,6 +7,7 @@
 
 mod args;
 mod asset_cmd;
+mod connectors_cmd;
 mod cutover_cmd;
 mod discover_cmd;
 mod logging;
@@ -89,6 +90,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         }
         Command::Discover(args) => discover_cmd::run(args, global, printer),
         Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
+        Command::Scan(ScanCommand::Connectors(args)) => connectors_cmd::scan(args, global, printer),
         Command::Scan(ScanCommand::SchemaRegistry(args)) => {
             schemas_cmd::scan(args, global, printer)
         }
