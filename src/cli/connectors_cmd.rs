@@ -6,10 +6,12 @@ use chrono::Utc;
 use serde::Serialize;
 use tabled::Tabled;
 
-use super::args::{GlobalArgs, ScanConnectorsArgs};
+use super::args::{GlobalArgs, MigrateConnectorsArgs, ScanConnectorsArgs};
 use super::schemas_cmd::runtime;
 use crate::connect::{CredentialsFile, RestCredentials};
 use crate::exit::{Diagnostic, ExitStatus, UsageError};
+use crate::kafka_connect::copy::{self, Outcome};
+use crate::kafka_connect::transform::Rewrite;
 use crate::kafka_connect::{Worker, scan as kc_scan};
 use crate::output::{Format, Printer};
 use crate::state::{Access, ConnectCluster, StateFile};
@@ -206,4 +208,95 @@ pub(super) fn scan(
         n if n == selected.len() => ExitStatus::Failure,
         _ => ExitStatus::Partial,
     })
+}
+
+#[derive(Tabled)]
+struct CopyRow {
+    #[tabled(rename = "connector")]
+    connector: String,
+    #[tabled(rename = "type")]
+    kind: String,
+    #[tabled(rename = "result")]
+    outcome: String,
+    #[tabled(rename = "offsets carried")]
+    offsets: usize,
+    #[tabled(rename = "rewritten")]
+    rewritten: String,
+}
+
+fn outcome(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Created => "created",
+        Outcome::CreatedWithOffsets => "created, offsets carried, resumed",
+        Outcome::Finished => "was stopped on the target: offsets carried, resumed",
+        Outcome::AlreadyThere => "already on the target",
+        Outcome::WouldCreate => "would create",
+        Outcome::WouldCreateWithOffsets => "would create stopped, carry offsets, resume",
+    }
+}
+
+pub(super) fn migrate(
+    args: MigrateConnectorsArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    super::signals::exit_on_signal()?;
+    if args.source == args.target {
+        return Err(UsageError::new("--source and --target name the same Connect cluster").into());
+    }
+    let include = args
+        .connectors
+        .as_ref()
+        .map(|v| {
+            regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| {
+                anyhow::Error::new(UsageError::new(format!(
+                    "--connectors `{v}` is not a regular expression: {e}"
+                )))
+            })
+        })
+        .transpose()?;
+    let creds = CredentialsFile::load(&args.credentials_file)?;
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let source = Worker::new(creds.connect_cluster(&args.source)?, timeout)?;
+    let target = Worker::new(creds.connect_cluster(&args.target)?, timeout)?;
+    let request = copy::CopyRequest {
+        include,
+        rewrite: Rewrite {
+            topic_prefix: args.topic_prefix,
+            topic_suffix: args.topic_suffix,
+            bootstrap: None,
+        },
+        dry_run: args.dry_run,
+        stop_source: args.stop_source,
+        skip_offsets: args.skip_offsets,
+    };
+    let rt = runtime()?;
+    let report = rt.block_on(copy::run(&source, &target, &request))?;
+    for i in report.items.iter().filter(|i| i.stopped_on_source) {
+        printer.status(&format!(
+            "connector `{}` was stopped on `{}` (--stop-source); delete it there once the target runs it",
+            i.connector, report.source
+        ));
+    }
+    match printer.format() {
+        Format::Json => printer.json(&report)?,
+        Format::Table => {
+            printer.table(report.items.iter().map(|i| CopyRow {
+                connector: i.connector.clone(),
+                kind: i.kind.clone(),
+                outcome: outcome(i.outcome).to_owned(),
+                offsets: i.offsets,
+                rewritten: i.rewritten.join(", "),
+            }))?;
+            let count =
+                |f: &dyn Fn(Outcome) -> bool| report.items.iter().filter(|i| f(i.outcome)).count();
+            printer.status(&format!(
+                "{} created, {} already on the target, {} would be created (target Kafka Connect {})",
+                count(&|o| matches!(o, Outcome::Created | Outcome::CreatedWithOffsets | Outcome::Finished)),
+                count(&|o| o == Outcome::AlreadyThere),
+                count(&|o| matches!(o, Outcome::WouldCreate | Outcome::WouldCreateWithOffsets)),
+                report.target_version
+            ));
+        }
+    }
+    Ok(ExitStatus::Success)
 }

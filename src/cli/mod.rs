@@ -95,6 +95,9 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             schemas_cmd::scan(args, global, printer)
         }
         Command::Migrate(MigrateCommand::Schemas(args)) => schemas_cmd::migrate(args, printer),
+        Command::Migrate(MigrateCommand::Connectors(args)) => {
+            connectors_cmd::migrate(args, printer)
+        }
         Command::Report(command) => report_cmd::run(command, global, printer),
         Command::CreateAsset(args) => asset_cmd::run(args, global, printer),
         Command::Migrate(MigrateCommand::Init(args)) => cutover_cmd::run(args, global, printer),

@@ -10,12 +10,22 @@
 //! `copy` creates, carries offsets and verifies. No clap, no terminal.
 
 pub mod client;
+pub mod copy;
 pub mod mask;
 pub mod scan;
+pub mod transform;
 
 pub use client::Worker;
 
 use crate::exit::{Diagnostic, ExitStatus};
+
+/// Whether a Kafka version (`3.9.1`, `7.6.0-ccs`) is at least `major.minor`.
+pub fn version_at_least(version: Option<&str>, major: u32, minor: u32) -> bool {
+    let Some(v) = version else { return false };
+    let mut parts = v.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (a, b) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (a, b) >= (major, minor)
+}
 
 /// Everything that can go wrong talking to a Connect cluster.
 #[derive(Debug, thiserror::Error)]

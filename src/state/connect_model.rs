@@ -133,3 +133,18 @@ impl ConnectCluster {
         }
     }
 }
+
+impl super::State {
+    /// The Connect clusters that keep their state in the Kafka cluster with
+    /// id `kafka_cluster_id` (what runs on a source cluster).
+    pub fn connect_clusters_on(&self, kafka_cluster_id: Option<&str>) -> Vec<String> {
+        let Some(id) = kafka_cluster_id else {
+            return Vec::new();
+        };
+        self.connect_clusters
+            .iter()
+            .filter(|(_, c)| c.kafka_cluster_id.as_deref() == Some(id))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}

@@ -293,3 +293,316 @@ fn scan_authenticates_with_basic_auth_and_reports_a_refused_password() {
         assert!(!all.contains("wrong-pw-123"), "{all}");
     }
 }
+
+fn run_kcp(args: &[&str], creds: &Path, state: &Path) -> std::process::Output {
+    kcp()
+        .args(args)
+        .arg("--credentials-file")
+        .arg(creds)
+        .arg("--state-file")
+        .arg(state)
+        .output()
+        .unwrap()
+}
+
+fn connector_names(worker: &ConnectWorker) -> Vec<String> {
+    let mut names: Vec<String> =
+        serde_json::from_value(worker.json("GET", "/connectors", None)).unwrap();
+    names.sort();
+    names
+}
+
+/// A 3.9.1 source (Kafka and Connect, what most MSK estates run) and a
+/// 4.1.1 target: scan, plan, assets, then the migration. The target's file
+/// source resumes at the source's position, so a line appended to the
+/// input reaches the output file once, after the three the source copied:
+/// no line is read twice and none is lost.
+#[test]
+fn plan_assets_and_migration_carry_source_offsets_to_a_newer_connect_cluster() {
+    use crate::support::{KAFKA_3, KafkaSpec, write_pair_credentials};
+    let tb = crate::require_testbed!();
+    let src_kafka = KafkaCluster::start_with(
+        &tb,
+        "connect-src",
+        KafkaSpec {
+            version: KAFKA_3,
+            brokers: 1,
+        },
+    );
+    let dst_kafka = KafkaCluster::start_named(&tb, "connect-dst");
+    let src = ConnectWorker::start(&tb, &src_kafka, "src");
+    let dst = ConnectWorker::start(&tb, &dst_kafka, "dst");
+    eprintln!(
+        "worker startup: Kafka 3.9.1 {:?}, 4.1.1 {:?}",
+        src.startup, dst.startup
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let output = dir.path().join("out.txt");
+    let more = dir.path().join("more.txt");
+    std::fs::write(&input, "one\ntwo\nthree\n").unwrap();
+    std::fs::write(&more, "x\n").unwrap();
+    file_source(&src, "lines-in", &input, "lines");
+    file_sink(&src, "lines-out", &output, "lines");
+    file_source(&src, "more-in", &more, "more");
+    wait_for_position(&src, "lines-in", 14);
+    wait_for_position(&src, "more-in", 2);
+    src.wait_for("/connectors/lines-out/offsets", "the sink consumed", |v| {
+        v["offsets"][0]["offset"]["kafka_offset"].as_u64() == Some(3)
+    });
+    // The sink moves with the cutover (its consumer group); stop it here so
+    // the two sinks never write the output file at once.
+    src.json("PUT", "/connectors/lines-out/stop", None);
+    src.json("PUT", "/connectors/more-in/stop", None);
+
+    let creds = write_pair_credentials(dir.path(), &src_kafka, &dst_kafka);
+    let mut yaml = std::fs::read_to_string(&creds).unwrap();
+    yaml.push_str(&format!(
+        "connect_clusters:\n  - name: src-connect\n    url: {}\n  - name: dst-connect\n    url: {}\n",
+        src.url(),
+        dst.url()
+    ));
+    std::fs::write(&creds, yaml).unwrap();
+    let state = dir.path().join("kcp-state.json");
+    let out = run_kcp(&["scan", "clusters", "--rate-window", "1"], &creds, &state);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_kcp(&["scan", "connectors"], &creds, &state);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(st["connect_clusters"]["src-connect"]["version"], "3.9.1");
+    assert_eq!(st["connect_clusters"]["src-connect"]["offsets_api"], true);
+
+    // The plan finds the source's Connect cluster by its Kafka cluster id.
+    let plan = kcp()
+        .args(["report", "plan", "--source", "src", "--target", "dst"])
+        .args([
+            "--target-connect",
+            "dst-connect",
+            "--format",
+            "json",
+            "--state-file",
+        ])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let c = &plan["connectors"];
+    assert_eq!(c["source_connect"], json!(["src-connect"]), "{plan}");
+    assert_eq!(
+        (
+            c["connectors"].as_u64(),
+            c["sources"].as_u64(),
+            c["sinks"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(c["offsets_to_carry"], 2);
+    let rows = c["rows"].as_array().unwrap();
+    let row = |n: &str| rows.iter().find(|r| r["connector"] == n).unwrap().clone();
+    assert_eq!(row("lines-in")["action"], "re-create");
+    assert_eq!(row("lines-in")["offsets_to_carry"], 1);
+    assert_eq!(row("lines-in")["topics"], json!(["lines"]));
+    assert_eq!(row("lines-out")["consumer_group"], "connect-lines-out");
+    let kinds: Vec<&str> = plan["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"connector_secrets"), "{kinds:?}");
+    let md = kcp()
+        .args([
+            "report",
+            "plan",
+            "--source",
+            "src",
+            "--target",
+            "dst",
+            "--state-file",
+        ])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.contains("## Connectors"), "{md}");
+    assert!(md.contains("| src-connect | lines-in | source |"), "{md}");
+    assert!(!md.contains("hunter2"));
+
+    // Assets: REST JSON per connector, offsets for the source connectors,
+    // placeholders for secrets, renames applied.
+    let assets = dir.path().join("assets");
+    let out = kcp()
+        .args([
+            "create-asset",
+            "connectors",
+            "--source",
+            "src",
+            "--target-type",
+            "kafka",
+        ])
+        .args(["--target", "dst", "--topic-prefix", "dc1.", "--out"])
+        .arg(&assets)
+        .arg("--state-file")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(assets.join("src-connect/lines-in.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(file["name"], "lines-in");
+    assert_eq!(file["config"]["topic"], "dc1.lines");
+    assert_eq!(
+        file["config"]["db.password"],
+        "${env:KCP_LINES_IN_DB_PASSWORD}"
+    );
+    assert_eq!(
+        file["config"]["connection.url"],
+        "${env:KCP_LINES_IN_CONNECTION_URL}"
+    );
+    assert_eq!(file["config"]["api.key"], "${env:KCP_TEST_API_KEY}");
+    let offsets: Value = serde_json::from_str(
+        &std::fs::read_to_string(assets.join("src-connect/offsets/lines-in.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(offsets["offsets"][0]["offset"]["position"], 14);
+    assert!(!assets.join("src-connect/offsets/lines-out.json").exists());
+    for entry in std::fs::read_dir(assets.join("src-connect")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            assert!(
+                !std::fs::read_to_string(&p).unwrap().contains("hunter2"),
+                "{}",
+                p.display()
+            );
+        }
+    }
+    let readme = std::fs::read_to_string(assets.join("README.md")).unwrap();
+    assert!(
+        readme.contains("consumer group `connect-lines-out`"),
+        "{readme}"
+    );
+
+    // An interrupted earlier run left more-in created STOPPED on the target.
+    let live = src.json("GET", "/connectors/more-in/config", None);
+    dst.json(
+        "POST",
+        "/connectors",
+        Some(json!({"name": "more-in", "config": live, "initial_state": "STOPPED"})),
+    );
+
+    let migrate = |extra: &[&str]| {
+        kcp()
+            .env("KCP_CREDENTIALS_FILE", &creds)
+            .args([
+                "migrate",
+                "connectors",
+                "--source",
+                "src-connect",
+                "--target",
+                "dst-connect",
+                "--output",
+                "json",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // lines-in still runs on the source: refused, nothing written.
+    let out = migrate(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("still running on `src-connect`"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("--stop-source"));
+    assert_eq!(connector_names(&dst), ["more-in"]);
+    let out = migrate(&["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json_out(&out);
+    let outcome = |r: &Value, n: &str| {
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["connector"] == n)
+            .unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(outcome(&report, "lines-in"), "would_create_with_offsets");
+    assert_eq!(outcome(&report, "lines-out"), "would_create");
+    assert_eq!(connector_names(&dst), ["more-in"]);
+
+    let out = migrate(&["--stop-source"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("hunter2"), "{}", text(&out));
+    let report = json_out(&out);
+    assert_eq!(report["target_version"], "4.1.1");
+    assert_eq!(outcome(&report, "lines-in"), "created_with_offsets");
+    assert_eq!(outcome(&report, "lines-out"), "created");
+    assert_eq!(outcome(&report, "more-in"), "finished");
+    assert_eq!(connector_names(&dst), ["lines-in", "lines-out", "more-in"]);
+    let st = src.json("GET", "/connectors/lines-in/status", None);
+    assert_eq!(st["connector"]["state"], "STOPPED");
+    // The secret travelled from worker to worker, not through kcp's output.
+    let cfg = dst.json("GET", "/connectors/lines-in/config", None);
+    assert_eq!(cfg["db.password"], "hunter2");
+    assert_eq!(
+        dst.json("GET", "/connectors/more-in/offsets", None)["offsets"][0]["offset"]["position"],
+        2
+    );
+    dst.wait_for(
+        "/connectors/lines-in/status",
+        "lines-in runs on the target",
+        |v| v["connector"]["state"] == "RUNNING" && v["tasks"][0]["state"] == "RUNNING",
+    );
+
+    // One more line: read once, by the target, after the three the source read.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&input)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"four\n"))
+        .unwrap();
+    wait_for_position(&dst, "lines-in", 19);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = std::fs::read_to_string(&output).unwrap_or_default();
+        if got.lines().count() >= 4 {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let got = std::fs::read_to_string(&output).unwrap();
+            assert_eq!(got, "one\ntwo\nthree\nfour\n");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "output: {got:?}\n{}",
+            dst.log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+
+    // Again: nothing to do.
+    let out = migrate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = json_out(&out);
+    for n in ["lines-in", "lines-out", "more-in"] {
+        assert_eq!(outcome(&report, n), "already_there", "{report}");
+    }
+    // A target connector with another config under the same name: refused.
+    let mut other = dst.json("GET", "/connectors/lines-out/config", None);
+    other["file"] = json!(dir.path().join("elsewhere.txt").display().to_string());
+    dst.json("PUT", "/connectors/lines-out/config", Some(other));
+    let out = migrate(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("already runs connectors with other configs"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("  - lines-out"), "{}", text(&out));
+}
