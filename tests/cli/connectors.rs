@@ -229,6 +229,7 @@ fn scan_authenticates_with_basic_auth_and_reports_a_refused_password() {
         "auth",
         ConnectSpec {
             basic_auth: Some(("kcp".into(), "s3cr3t-pw".into())),
+            ..Default::default()
         },
     );
     let dir = tempfile::tempdir().unwrap();
@@ -605,4 +606,49 @@ fn plan_assets_and_migration_carry_source_offsets_to_a_newer_connect_cluster() {
         text(&out)
     );
     assert!(text(&out).contains("  - lines-out"), "{}", text(&out));
+}
+
+/// An HTTPS worker that requires a client certificate: scanned with the CA
+/// and client certificate from the credentials file; without the client
+/// certificate the handshake fails and says so.
+#[test]
+fn scan_over_mutual_tls() {
+    let tb = crate::require_testbed!();
+    let kafka = KafkaCluster::start_named(&tb, "connect-mtls");
+    let worker = ConnectWorker::start_with(
+        &tb,
+        &kafka,
+        "mtls",
+        ConnectSpec {
+            mtls: true,
+            ..Default::default()
+        },
+    );
+    let (ca, cert, _) = kafka.tls_files();
+    let key = kafka.dir().join("tls/client.key");
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_credentials(
+        dir.path(),
+        &creds_yaml(&[
+            (
+                "mtls",
+                format!(
+                    "{}    tls: {{ ca_cert: {ca}, client_cert: {cert}, client_key: {} }}\n",
+                    url_entry(&worker.url()),
+                    key.display()
+                ),
+            ),
+            (
+                "no-cert",
+                format!("{}    tls: {{ ca_cert: {ca} }}\n", url_entry(&worker.url())),
+            ),
+        ]),
+    );
+    let state = dir.path().join("kcp-state.json");
+    let out = scan(&creds, &state, &["--connect-cluster", "mtls"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json_out(&out)["connect_clusters"][0]["version"], "4.1.1");
+    let out = scan(&creds, &state, &["--connect-cluster", "no-cert"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("cannot be reached"), "{}", text(&out));
 }

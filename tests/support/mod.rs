@@ -607,6 +607,8 @@ pub struct ConnectWorker {
     /// How long the worker took from spawn to `GET /connectors` answering 200.
     pub startup: Duration,
     log: PathBuf,
+    /// CA, client certificate and key when the worker serves mutual TLS.
+    tls: Option<(String, String, String)>,
 }
 
 /// Extra settings of a worker.
@@ -615,6 +617,9 @@ pub struct ConnectSpec {
     /// Require HTTP basic auth (Connect's BasicAuthSecurityRestExtension)
     /// with this user and password.
     pub basic_auth: Option<(String, String)>,
+    /// Serve HTTPS with the cluster's server certificate and require a
+    /// client certificate signed by its CA (mutual TLS).
+    pub mtls: bool,
 }
 
 impl ConnectWorker {
@@ -643,6 +648,9 @@ impl ConnectWorker {
             props.push_str("rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension\n");
             jvm = format!("-Djava.security.auth.login.config={}", jaas.display());
         }
+        if spec.mtls {
+            props.push_str(&mtls_props(kafka, &wdir, port));
+        }
         let started = Instant::now();
         let stdout = std::fs::File::create(wdir.join("stdout.log")).expect("log");
         let child = Command::new("bash")
@@ -665,6 +673,7 @@ impl ConnectWorker {
             basic_auth: spec.basic_auth.map(|(u, p)| format!("{u}:{p}")),
             startup: Duration::ZERO,
             log: wdir.join("server.log"),
+            tls: spec.mtls.then(|| kafka.tls_files()),
         };
         // The REST API answers 404 for a few seconds after the port opens.
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -694,7 +703,8 @@ impl ConnectWorker {
 
     /// The REST URL.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn log_text(&self) -> String {
@@ -703,6 +713,9 @@ impl ConnectWorker {
 
     /// One HTTP/1.1 call to the REST API: (status, body).
     pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        if let Some((ca, cert, key)) = &self.tls {
+            return curl_mtls(&self.url(), ca, cert, key, method, path, body);
+        }
         let auth = self
             .basic_auth
             .as_ref()
@@ -763,6 +776,85 @@ impl Drop for ConnectWorker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The worker settings of an HTTPS listener requiring client certificates:
+/// PKCS#12 stores made from the cluster's PEM files (Jetty reads no PEM).
+fn mtls_props(kafka: &KafkaCluster, wdir: &Path, port: u16) -> String {
+    let tls = kafka.dir().join("tls");
+    let keystore = wdir.join("server.p12");
+    let truststore = wdir.join("trust.p12");
+    let _ = std::fs::remove_file(&truststore);
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().expect("run openssl/keytool");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(Command::new("openssl")
+        .args(["pkcs12", "-export", "-passout", "pass:changeit", "-in"])
+        .arg(tls.join("server.crt"))
+        .arg("-inkey")
+        .arg(tls.join("server.key"))
+        .arg("-out")
+        .arg(&keystore));
+    run(Command::new("keytool")
+        .args([
+            "-importcert",
+            "-noprompt",
+            "-alias",
+            "ca",
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            "changeit",
+            "-file",
+        ])
+        .arg(tls.join("ca.pem"))
+        .arg("-keystore")
+        .arg(&truststore));
+    format!(
+        "listeners=https://127.0.0.1:{port}\nrest.advertised.listener=https\n\
+         listeners.https.ssl.keystore.location={}\nlisteners.https.ssl.keystore.type=PKCS12\n\
+         listeners.https.ssl.keystore.password=changeit\nlisteners.https.ssl.key.password=changeit\n\
+         listeners.https.ssl.truststore.location={}\nlisteners.https.ssl.truststore.type=PKCS12\n\
+         listeners.https.ssl.truststore.password=changeit\nlisteners.https.ssl.client.auth=required\n",
+        keystore.display(),
+        truststore.display()
+    )
+}
+
+/// One HTTPS call with a client certificate, through curl: (status, body).
+fn curl_mtls(
+    base: &str,
+    ca: &str,
+    cert: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s", "-m", "30", "-X", method, "--cacert", ca, "--cert", cert, "--key", key,
+    ])
+    .args([
+        "-H",
+        "content-type: application/json",
+        "-w",
+        "\n%{http_code}",
+    ]);
+    if let Some(b) = body {
+        cmd.args(["--data", b]);
+    }
+    let Ok(out) = cmd.arg(format!("{base}{path}")).output() else {
+        return (0, String::new());
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
 fn base64(input: &[u8]) -> String {
