@@ -303,6 +303,36 @@ async fn create(
     })
 }
 
+/// An error of a call that carried `config`, with every secret value of
+/// the config replaced: a worker's validation message may quote a value
+/// (Kafka hides only PASSWORD-typed ones).
+fn redact(e: Error, config: &BTreeMap<String, String>) -> Error {
+    let secrets: Vec<&str> = config
+        .iter()
+        .filter(|(k, v)| v.len() >= 3 && super::mask::is_secret(k, v))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let clean = |text: String| secrets.iter().fold(text, |t, s| t.replace(s, "[hidden]"));
+    match e {
+        Error::Api {
+            cluster,
+            call,
+            status,
+            message,
+        } => Error::Api {
+            cluster,
+            call,
+            status,
+            message: clean(message),
+        },
+        Error::Verify { cluster, message } => Error::Verify {
+            cluster,
+            message: clean(message),
+        },
+        other => other,
+    }
+}
+
 /// Runs the copy.
 pub async fn run(source: &Worker, target: &Worker, req: &CopyRequest) -> Result<CopyReport, Error> {
     scan::root(source).await?;
@@ -356,7 +386,9 @@ pub async fn run(source: &Worker, target: &Worker, req: &CopyRequest) -> Result<
             (Some(s), _, true) if s != "STOPPED" => Outcome::AlreadyThere,
             (_, true, false) => Outcome::WouldCreate,
             (_, true, true) => Outcome::WouldCreateWithOffsets,
-            _ => create(target, p, offsets.as_ref()).await?,
+            _ => create(target, p, offsets.as_ref())
+                .await
+                .map_err(|e| redact(e, &p.config))?,
         };
         items.push(Item {
             connector: p.name.clone(),
@@ -373,4 +405,39 @@ pub async fn run(source: &Worker, target: &Worker, req: &CopyRequest) -> Result<
         target_version: target_root.version,
         items,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_quoting_a_secret_value_are_redacted() {
+        let config: BTreeMap<String, String> = [
+            ("db.password", "hunter2"),
+            ("connection.url", "jdbc:postgresql://kcp:s3cr3t@db/x"),
+            ("topic", "orders"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let e = redact(
+            Error::Api {
+                cluster: "t".into(),
+                call: "POST /connectors".into(),
+                status: 400,
+                message: "Invalid value hunter2 for configuration db.password; bad url jdbc:postgresql://kcp:s3cr3t@db/x for topic orders".into(),
+            },
+            &config,
+        );
+        let text = e.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cr3t"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Invalid value [hidden]") && text.contains("orders"),
+            "{text}"
+        );
+    }
 }
