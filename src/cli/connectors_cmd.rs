@@ -277,6 +277,19 @@ pub(super) fn migrate(
             i.connector, report.source
         ));
     }
+    let running: Vec<&str> = report
+        .items
+        .iter()
+        .filter(|i| i.runs_on_source)
+        .map(|i| i.connector.as_str())
+        .collect();
+    if !running.is_empty() && !args.stop_source {
+        printer.warn(&format!(
+            "still running on `{}`: {}; the migration needs them stopped (--stop-source) to carry their offsets",
+            report.source,
+            running.join(", ")
+        ));
+    }
     match printer.format() {
         Format::Json => printer.json(&report)?,
         Format::Table => {

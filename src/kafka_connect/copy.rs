@@ -64,6 +64,8 @@ pub struct Item {
     pub offsets: usize,
     /// Stopped on the source by this run (`--stop-source`).
     pub stopped_on_source: bool,
+    /// Runs on the source: a real run needs `--stop-source` (dry runs).
+    pub runs_on_source: bool,
     /// Config keys rewritten for the target (renames, bootstrap servers).
     pub rewritten: Vec<String>,
 }
@@ -396,6 +398,7 @@ pub async fn run(source: &Worker, target: &Worker, req: &CopyRequest) -> Result<
             outcome,
             offsets: offsets.as_ref().map_or(0, Vec::len),
             stopped_on_source: stopped,
+            runs_on_source: carry && req.dry_run && running.contains(&p.name),
             rewritten: p.rewritten.clone(),
         });
     }

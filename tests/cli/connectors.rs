@@ -429,6 +429,26 @@ fn plan_assets_and_migration_carry_source_offsets_to_a_newer_connect_cluster() {
     assert!(md.contains("## Connectors"), "{md}");
     assert!(md.contains("| src-connect | lines-in | source |"), "{md}");
     assert!(!md.contains("hunter2"));
+    let html = kcp()
+        .args([
+            "report",
+            "plan",
+            "--source",
+            "src",
+            "--target",
+            "dst",
+            "--format",
+            "html",
+            "--state-file",
+        ])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let html = String::from_utf8_lossy(&html.stdout);
+    assert!(
+        html.contains("Connectors") && html.contains("connect-lines-out"),
+        "{html}"
+    );
 
     // Assets: REST JSON per connector, offsets for the source connectors,
     // placeholders for secrets, renames applied.
@@ -536,6 +556,11 @@ fn plan_assets_and_migration_carry_source_offsets_to_a_newer_connect_cluster() {
             .to_owned()
     };
     assert_eq!(outcome(&report, "lines-in"), "would_create_with_offsets");
+    assert!(
+        text(&out).contains("still running on `src-connect`: lines-in"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(outcome(&report, "lines-out"), "would_create");
     assert_eq!(connector_names(&dst), ["more-in"]);
 
