@@ -263,3 +263,120 @@ fn connector_risks(
     }
     risks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{ConnectorOffset, ConnectorPlugin, ConnectorTask, Topic};
+
+    fn connector(kind: &str, class: &str, topic: &str, state: &str) -> Connector {
+        Connector {
+            class: class.into(),
+            kind: kind.into(),
+            state: state.into(),
+            tasks: vec![ConnectorTask {
+                id: 0,
+                state: state.into(),
+                worker_id: Some("w1:8083".into()),
+            }],
+            config: [("topic".to_owned(), topic.to_owned())].into(),
+            offsets: (kind == "source").then(|| {
+                vec![ConnectorOffset {
+                    partition: serde_json::json!({"f": 1}),
+                    offset: serde_json::json!({"p": 2}),
+                }]
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn state() -> (State, KafkaCluster) {
+        let mut state = State::new(chrono::Utc::now());
+        let cluster = KafkaCluster {
+            cluster_id: Some("kid".into()),
+            topics: [
+                ("orders".to_owned(), Topic::default()),
+                ("audit".to_owned(), Topic::default()),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let src = ConnectCluster {
+            version: Some("3.4.0".into()),
+            kafka_cluster_id: Some("kid".into()),
+            offsets_api: Some(false),
+            connectors: [
+                (
+                    "jdbc-in".to_owned(),
+                    connector("source", "x.JdbcSource", "orders", "RUNNING"),
+                ),
+                (
+                    "s3-out".to_owned(),
+                    connector("sink", "x.S3Sink", "audit", "FAILED"),
+                ),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let mut taken = connector("sink", "x.S3Sink", "elsewhere", "RUNNING");
+        taken.offsets = None;
+        let dst = ConnectCluster {
+            version: Some("3.6.1".into()),
+            plugins: vec![ConnectorPlugin {
+                class: "x.S3Sink".into(),
+                kind: "sink".into(),
+                version: None,
+            }],
+            connectors: [("s3-out".to_owned(), taken)].into(),
+            ..Default::default()
+        };
+        state.connect_clusters.insert("src".into(), src);
+        state.connect_clusters.insert("dst".into(), dst);
+        (state, cluster)
+    }
+
+    #[test]
+    fn finds_the_source_connect_cluster_and_flags_every_risk() {
+        let (state, cluster) = state();
+        let sources = source_clusters(&state, &cluster, &[]).unwrap();
+        assert_eq!(sources, ["src"]);
+        let migrated: BTreeSet<&str> = ["orders"].into();
+        let (plan, risks) = plan(&state, &cluster, &sources, Some("dst"), &migrated).unwrap();
+        assert_eq!((plan.connectors, plan.sources, plan.sinks), (2, 1, 1));
+        let jdbc = plan.rows.iter().find(|r| r.connector == "jdbc-in").unwrap();
+        assert_eq!(
+            (jdbc.action.as_str(), jdbc.offsets_to_carry),
+            ("re-create", 1)
+        );
+        let s3 = plan.rows.iter().find(|r| r.connector == "s3-out").unwrap();
+        assert_eq!(s3.action, "on the target with another config");
+        assert_eq!(s3.consumer_group.as_deref(), Some("connect-s3-out"));
+        let kinds: BTreeSet<&str> = risks.iter().map(|r| r.kind).collect();
+        for k in [
+            "connector_plugin_missing",
+            "connector_name_taken",
+            "connector_topics_not_migrated",
+            "connector_failed",
+            "connect_no_offsets_api",
+            "connect_target_cannot_take_offsets",
+        ] {
+            assert!(kinds.contains(k), "{k} missing from {kinds:?}");
+        }
+        let missing = risks
+            .iter()
+            .find(|r| r.kind == "connector_plugin_missing")
+            .unwrap();
+        assert_eq!(missing.subject, "src/jdbc-in");
+    }
+
+    #[test]
+    fn an_unknown_connect_cluster_is_an_error_and_none_means_no_section() {
+        let (state, cluster) = state();
+        assert!(source_clusters(&state, &cluster, &["nope".into()]).is_err());
+        let other = KafkaCluster {
+            cluster_id: Some("other".into()),
+            ..Default::default()
+        };
+        assert!(source_clusters(&state, &other, &[]).unwrap().is_empty());
+    }
+}
