@@ -5,7 +5,8 @@
 //! memory only and never printed), rewritten ([`super::transform`]) and
 //! compared with the target before anything is written: a connector of the
 //! same name with another config is a conflict, and every conflict is
-//! refused at once. A source connector whose offsets are carried must be
+//! refused at once. Every created config is read back. A source connector
+//! whose offsets are carried must be
 //! stopped or paused on the source (`--stop-source` stops it), so that its
 //! offsets no longer move; it is created on the target STOPPED (KIP-980,
 //! Kafka 3.7+), its offsets are written (`PATCH .../offsets`, KIP-875),
@@ -231,6 +232,30 @@ fn sorted(mut o: Vec<ConnectorOffset>) -> Vec<ConnectorOffset> {
     o
 }
 
+/// Reads a created connector's config back: it must be the one sent.
+async fn verify_config(target: &Worker, p: &Planned) -> Result<(), Error> {
+    let path = format!("/connectors/{}/config", seg(&p.name));
+    let back: BTreeMap<String, String> =
+        serde_json::from_value(send_retrying(target, Method::GET, &path, None).await?)
+            .unwrap_or_default();
+    let differ: Vec<&str> = without_name(&p.config)
+        .into_iter()
+        .filter(|(k, v)| back.get(*k).map(String::as_str) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Verify {
+        cluster: target.name.clone(),
+        message: format!(
+            "connector `{}` reads back with other values for: {}",
+            p.name,
+            differ.join(", ")
+        ),
+    })
+}
+
 /// Creates (or finishes) one connector on the target.
 async fn create(
     target: &Worker,
@@ -246,6 +271,7 @@ async fn create(
         let _: Value = target
             .send(Method::POST, "/connectors", Some(&body))
             .await?;
+        verify_config(target, p).await?;
     }
     let Some(offsets) = offsets else {
         return Ok(Outcome::Created);
