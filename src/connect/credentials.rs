@@ -807,6 +807,34 @@ mod tests {
     }
 
     #[test]
+    fn connect_clusters_are_checked_like_registries() {
+        let f = parse(
+            "connect_clusters:\n  - name: c\n    url: https://c:8083\n    auth: { method: basic, username: u, password: \"${PW}\" }\n    tls: { ca_cert: /ca.pem }\n",
+        )
+        .unwrap();
+        let c = f.connect_cluster("c").unwrap();
+        assert_eq!((c.url.as_str(), c.auth.kind()), ("https://c:8083", "basic"));
+        assert!(matches!(
+            f.connect_cluster("x"),
+            Err(CredentialsError::UnknownConnectCluster { .. })
+        ));
+        let e = parse(
+            "connect_clusters:\n  - name: c\n    url: http://a\n  - name: c\n    url: http://b\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("connect_clusters[1].name")
+                && e.contains("Connect cluster `c` is listed twice"),
+            "{e}"
+        );
+        let e = parse("connect_clusters:\n  - name: c\n    url: c:8083\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("connect_clusters[0].url"), "{e}");
+    }
+
+    #[test]
     fn interpolation() {
         assert_eq!(interpolate_env("a-${USER}-b", env).unwrap(), "a-alice-b");
         assert_eq!(interpolate_env("${NOPE:-dflt}", env).unwrap(), "dflt");
