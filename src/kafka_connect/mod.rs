@@ -115,7 +115,7 @@ impl Diagnostic for KafkaConnectError {
                 "check the Connect cluster's `auth` in the credentials file (basic: username and password as in the workers' JAAS realm; bearer: token)".into()
             }
             KafkaConnectError::NotConnect { .. } => {
-                "point `url` at a Connect worker's REST listener (its `listeners` setting, default port 8083), without a path".into()
+                "point `url` at a Connect worker's REST listener (its `listeners` setting, default port 8083), without a path; a worker that is still starting answers 404 for a few seconds, so retry once it has started".into()
             }
             KafkaConnectError::NothingSelected { .. } => {
                 "check `--connectors` against `kcp scan connectors`' output".into()
