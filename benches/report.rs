@@ -225,6 +225,8 @@ fn main() {
                 replication_mbps: None,
                 source_registry: None,
                 target_registry: None,
+                source_connect: Vec::new(),
+                target_connect: None,
             },
         ),
     ];

@@ -129,6 +129,31 @@ for version in $kafka_versions; do
   step_done "kafka $version installed ($(ls "$libs" | wc -l) jars)"
 done
 
+# --- Kafka Connect's FileStream connectors -------------------------------------
+# `kafka.sh connect` runs Connect workers from each release's libs/ (which
+# connect-mirror brought: connect-runtime and MirrorMaker's connectors) plus
+# `plugins/`: the FileStream source and sink (connect-file), real connectors
+# the Connect tests create, and the REST API's basic auth extension. Kept apart from libs/ so the pom's stamp (and
+# every other test bed's Kafka) is untouched. ~5 s cold.
+for version in $kafka_versions; do
+  plugins="$kafka_root/$version/plugins"
+  step "kafka $version: checking $plugins"
+  if [[ -f "$plugins/connect-file-$version.jar" && -f "$plugins/connect-basic-auth-extension-$version.jar" ]]; then
+    step_done "connect plugins $version present"
+    continue
+  fi
+  for artifact in connect-file connect-basic-auth-extension; do
+    mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$cache/m2" \
+      dependency:copy -Dartifact="org.apache.kafka:$artifact:$version" -DoutputDirectory="$plugins.tmp" 2>&1 |
+      sed 's/\x1b\[[0-9;]*m//g' >&2 || {
+      log "mvn could not fetch $artifact $version (see above)"
+      exit 1
+    }
+  done
+  rm -rf "$plugins" && mv "$plugins.tmp" "$plugins"
+  step_done "connect plugins $version installed"
+done
+
 # --- A Confluent-compatible Schema Registry ------------------------------------
 # Apicurio Registry (its Confluent API, /apis/ccompat/v7), built into a
 # runnable Quarkus application from its Maven Central artifacts by

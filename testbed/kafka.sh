@@ -13,6 +13,14 @@
 #   kafka.sh run DIR NODE
 #       Runs node NODE (1..N) of DIR in the foreground (the process becomes
 #       the JVM); it also stops when its parent process goes away.
+#   kafka.sh connect DIR WORKER PORT
+#       Runs a Kafka Connect distributed worker in the foreground against
+#       the PLAINTEXT listener of the cluster in DIR (its release's jars
+#       plus the FileStream connectors from `plugins/`), REST API on
+#       http://127.0.0.1:PORT, state in the topics `connect-WORKER-*` and
+#       logs in DIR/connect-WORKER/server.log. Workers with the same WORKER
+#       name form one Connect cluster. It stops with its parent process.
+#       KCP_CONNECT_PROPS (lines) is added to its worker.properties.
 #   kafka.sh start DIR [init options]
 #       init, then every node in the background; waits until each one has
 #       started and prints the facts. `kafka.sh stop DIR` stops them.
@@ -206,6 +214,45 @@ cmd_run() {
     ${KCP_KAFKA_JVM_OPTS:-} -cp "$libs/*" kafka.Kafka "$dir/node-$node/server.properties"
 }
 
+cmd_connect() {
+  local dir="$1" worker="$2" port="$3"
+  # shellcheck disable=SC1091
+  source "$dir/cluster.env"
+  local home="$kafka_root/$KAFKA_VERSION"
+  local wdir="$dir/connect-$worker"
+  mkdir -p "$wdir"
+  cat >"$wdir/worker.properties" <<PROPS
+bootstrap.servers=$KAFKA_BOOTSTRAP
+group.id=connect-$worker
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+offset.storage.topic=connect-$worker-offsets
+offset.storage.partitions=3
+config.storage.topic=connect-$worker-configs
+status.storage.topic=connect-$worker-status
+status.storage.partitions=1
+offset.storage.replication.factor=1
+config.storage.replication.factor=1
+status.storage.replication.factor=1
+offset.flush.interval.ms=1000
+listeners=http://127.0.0.1:$port
+rest.advertised.host.name=127.0.0.1
+rest.advertised.port=$port
+scheduled.rebalance.max.delay.ms=1000
+${KCP_CONNECT_PROPS:-}
+PROPS
+  local parent=$PPID me=$$
+  [[ -n ${KCP_KAFKA_DETACHED:-} ]] || (while kill -0 "$parent" 2>/dev/null && kill -0 "$me" 2>/dev/null; do sleep 1; done
+   kill -9 "$me" 2>/dev/null) </dev/null >/dev/null 2>&1 &
+  # shellcheck disable=SC2086
+  exec "$java" -Xms64m -Xmx"${KCP_CONNECT_HEAP:-256m}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true -Dkafka.logs.dir="$wdir" \
+    -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \
+    -Dlog4j.configuration="file:$here/kafka/log4j.properties" \
+    ${KCP_KAFKA_JVM_OPTS:-} -cp "$home/libs/*:$home/plugins/*" \
+    org.apache.kafka.connect.cli.ConnectDistributed "$wdir/worker.properties"
+}
+
 cmd_start() {
   local dir="$1"; shift
   cmd_init "$dir" "$@" >/dev/null
@@ -240,7 +287,8 @@ cmd_stop() {
 case "${1:-}" in
   init) shift; [[ $# -ge 1 ]] || die "usage: kafka.sh init DIR [options]"; cmd_init "$@" ;;
   run) shift; [[ $# -eq 2 ]] || die "usage: kafka.sh run DIR NODE"; cmd_run "$@" ;;
+  connect) shift; [[ $# -eq 3 ]] || die "usage: kafka.sh connect DIR WORKER PORT"; cmd_connect "$@" ;;
   start) shift; [[ $# -ge 1 ]] || die "usage: kafka.sh start DIR [options]"; cmd_start "$@" ;;
   stop) shift; [[ $# -eq 1 ]] || die "usage: kafka.sh stop DIR"; cmd_stop "$@" ;;
-  *) die "usage: kafka.sh init|run|start|stop DIR ... (see the header of this file)" ;;
+  *) die "usage: kafka.sh init|run|connect|start|stop DIR ... (see the header of this file)" ;;
 esac

@@ -16,6 +16,7 @@
 //! (`monitoring`), and MirrorMaker 2 equivalents).
 
 pub(crate) mod acls;
+pub(crate) mod connectors;
 pub(crate) mod hcl;
 pub(crate) mod iam;
 pub(crate) mod infra;
@@ -44,6 +45,7 @@ pub enum AssetKind {
     Topics,
     Acls,
     Replicator,
+    Connectors,
 }
 
 impl AssetKind {
@@ -53,6 +55,7 @@ impl AssetKind {
             AssetKind::Topics => "topics",
             AssetKind::Acls => "acls",
             AssetKind::Replicator => "replicator",
+            AssetKind::Connectors => "connectors",
         }
     }
 }
@@ -90,6 +93,12 @@ pub struct Request {
     pub topics_include: Option<String>,
     pub topics_exclude: Option<String>,
     pub principals: PrincipalMap,
+    /// The source's Kafka Connect clusters (`connectors`; empty: those
+    /// keeping their state in the source cluster).
+    pub connect_clusters: Vec<String>,
+    /// Target topic = prefix + source topic + suffix (`connectors`).
+    pub topic_prefix: String,
+    pub topic_suffix: String,
 }
 
 impl Request {
@@ -161,6 +170,13 @@ pub enum AssetError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no Kafka Connect cluster in the state works on `{cluster}` (scanned: {})",
+        list(known)
+    )]
+    NoConnectors { cluster: String, known: Vec<String> },
+    #[error("no Connect cluster `{name}` in the state (known: {})", list(known))]
+    UnknownConnectCluster { name: String, known: Vec<String> },
     #[error("internal error rendering template `{template}`: {message}")]
     Template { template: String, message: String },
 }
@@ -196,6 +212,9 @@ impl Diagnostic for AssetError {
             AssetError::Exists { .. } => {
                 "pass --force to overwrite them, or choose another --out folder".into()
             }
+            AssetError::NoConnectors { .. } | AssetError::UnknownConnectCluster { .. } => {
+                "run `kcp scan connectors` first, or name the source's Connect clusters with --connect-cluster".into()
+            }
             AssetError::OutNotAFolder { .. } => {
                 "name a folder with --out (kcp creates it when missing)".into()
             }
@@ -212,6 +231,7 @@ pub fn generate(state: &State, req: &Request) -> Result<Project, AssetError> {
         AssetKind::Acls => acls::generate(state, cluster, req)?,
         AssetKind::TargetInfra => infra::generate(state, cluster, req)?,
         AssetKind::Replicator => replicator::generate(cluster, req)?,
+        AssetKind::Connectors => connectors::generate(state, cluster, req)?,
     };
     let mut left_out = left_out;
     left_out.sort();

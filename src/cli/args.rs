@@ -252,6 +252,33 @@ pub enum ScanCommand {
         after_help = "Examples:\n  kcp scan schema-registry --credentials-file kcp-credentials.yaml\n  kcp scan schema-registry --credentials-file creds.yaml --registry prod-sr --output json"
     )]
     SchemaRegistry(ScanRegistryArgs),
+    /// Scan Kafka Connect clusters: connectors, configs (secrets left out),
+    /// tasks, status, plugins and source connectors' offsets
+    #[command(
+        after_help = "Examples:\n  kcp scan connectors --credentials-file kcp-credentials.yaml\n  kcp scan connectors --credentials-file creds.yaml --connect-cluster prod-connect --output json"
+    )]
+    Connectors(ScanConnectorsArgs),
+}
+
+/// `kcp scan connectors`.
+#[derive(Debug, Args)]
+pub struct ScanConnectorsArgs {
+    /// Credentials file naming the Connect clusters (`connect_clusters:`)
+    #[arg(
+        long,
+        env = "KCP_CREDENTIALS_FILE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub credentials_file: PathBuf,
+
+    /// Only this Connect cluster from the credentials file (repeatable; default: all)
+    #[arg(long = "connect-cluster", value_name = "NAME")]
+    pub connect_clusters: Vec<String>,
+
+    /// Seconds to wait for each request
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 /// `kcp scan schema-registry`.
@@ -380,6 +407,14 @@ pub struct PlanArgs {
     /// the copy needs against it
     #[arg(long, value_name = "REGISTRY", requires = "source_registry")]
     pub target_registry: Option<String>,
+    /// The source's Kafka Connect cluster (a name from the state; repeatable)
+    /// [default: every scanned one that keeps its state in the source cluster]
+    #[arg(long, value_name = "CONNECT")]
+    pub source_connect: Vec<String>,
+    /// The target's Kafka Connect cluster (a name from the state): checks
+    /// plugins, names and versions against it
+    #[arg(long, value_name = "CONNECT")]
+    pub target_connect: Option<String>,
     #[command(flatten)]
     pub output: ReportOutputArgs,
 }
@@ -421,6 +456,16 @@ pub struct CreateAssetArgs {
     /// YAML file mapping source principals to target principals or service accounts (acls)
     #[arg(long, value_name = "FILE")]
     pub principal_map: Option<PathBuf>,
+    /// The source's Kafka Connect cluster, a name from the state (connectors;
+    /// repeatable) [default: those keeping their state in the source cluster]
+    #[arg(long = "connect-cluster", value_name = "NAME")]
+    pub connect_clusters: Vec<String>,
+    /// Prefix of target topic names, as the plan file's `rename.prefix` (connectors)
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Suffix of target topic names, as the plan file's `rename.suffix` (connectors)
+    #[arg(long, value_name = "SUFFIX", default_value = "")]
+    pub topic_suffix: String,
     /// Directory to write the generated project to
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -443,6 +488,8 @@ pub enum AssetKind {
     Acls,
     /// Deployment of the replicator workers
     Replicator,
+    /// Kafka Connect connector configs and source offsets for the target
+    Connectors,
 }
 
 /// Target types.
@@ -485,6 +532,12 @@ pub enum MigrateCommand {
         after_help = "Examples:\n  kcp migrate schemas --credentials-file creds.yaml --source prod-sr --target new-sr --dry-run\n  kcp migrate schemas --credentials-file creds.yaml --source prod-sr --target new-sr --subjects '^orders-'\n  kcp migrate schemas --credentials-file creds.yaml --source prod-sr --target new-sr --verify-only"
     )]
     Schemas(MigrateSchemasArgs),
+    /// Re-create connectors on the target Connect cluster and carry source
+    /// connectors' offsets
+    #[command(
+        after_help = "Examples:\n  kcp migrate connectors --credentials-file creds.yaml --source prod-connect --target new-connect --dry-run\n  kcp migrate connectors --credentials-file creds.yaml --source prod-connect --target new-connect --stop-source\n  kcp migrate connectors --credentials-file creds.yaml --source prod-connect --target new-connect --connectors 'jdbc-.*' --topic-prefix dc1."
+    )]
+    Connectors(MigrateConnectorsArgs),
 }
 
 /// `kcp migrate schemas`.
@@ -522,6 +575,47 @@ pub struct MigrateSchemasArgs {
     /// stop at the first id the target assigns differently
     #[arg(long)]
     pub without_import_mode: bool,
+    /// Seconds to wait for each request
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// `kcp migrate connectors`.
+#[derive(Debug, Args)]
+pub struct MigrateConnectorsArgs {
+    /// Credentials file naming both Connect clusters (`connect_clusters:`)
+    #[arg(
+        long,
+        env = "KCP_CREDENTIALS_FILE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub credentials_file: PathBuf,
+    /// The source Connect cluster (a name from the credentials file)
+    #[arg(long, value_name = "CONNECT")]
+    pub source: String,
+    /// The target Connect cluster (a name from the credentials file)
+    #[arg(long, value_name = "CONNECT")]
+    pub target: String,
+    /// Only connectors whose whole name matches this regular expression
+    #[arg(long, value_name = "REGEX")]
+    pub connectors: Option<String>,
+    /// Prefix of target topic names, as the plan file's `rename.prefix`
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Suffix of target topic names, as the plan file's `rename.suffix`
+    #[arg(long, value_name = "SUFFIX", default_value = "")]
+    pub topic_suffix: String,
+    /// Stop running source connectors whose offsets are carried (their
+    /// offsets must not move while they are copied)
+    #[arg(long)]
+    pub stop_source: bool,
+    /// Do not carry source connectors' offsets: they start over on the target
+    #[arg(long)]
+    pub skip_offsets: bool,
+    /// Check both sides and list what would be done; write and stop nothing
+    #[arg(long)]
+    pub dry_run: bool,
     /// Seconds to wait for each request
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub timeout: u64,

@@ -26,6 +26,7 @@ pub(super) fn run(
             AssetKind::Topics => assets::AssetKind::Topics,
             AssetKind::Acls => assets::AssetKind::Acls,
             AssetKind::Replicator => assets::AssetKind::Replicator,
+            AssetKind::Connectors => assets::AssetKind::Connectors,
         },
         source: args.source,
         target_type: match args.target_type {
@@ -37,6 +38,9 @@ pub(super) fn run(
         topics_include: args.topics_include,
         topics_exclude: args.topics_exclude,
         principals,
+        connect_clusters: args.connect_clusters,
+        topic_prefix: args.topic_prefix,
+        topic_suffix: args.topic_suffix,
     };
     let file = StateFile::open(&global.state_file, Access::Shared)?;
     let state = file.load(Utc::now())?.state;

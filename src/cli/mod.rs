@@ -7,6 +7,7 @@
 
 mod args;
 mod asset_cmd;
+mod connectors_cmd;
 mod cutover_cmd;
 mod cutover_operator;
 mod discover_cmd;
@@ -90,10 +91,14 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         }
         Command::Discover(args) => discover_cmd::run(args, global, printer),
         Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
+        Command::Scan(ScanCommand::Connectors(args)) => connectors_cmd::scan(args, global, printer),
         Command::Scan(ScanCommand::SchemaRegistry(args)) => {
             schemas_cmd::scan(args, global, printer)
         }
         Command::Migrate(MigrateCommand::Schemas(args)) => schemas_cmd::migrate(args, printer),
+        Command::Migrate(MigrateCommand::Connectors(args)) => {
+            connectors_cmd::migrate(args, printer)
+        }
         Command::Report(command) => report_cmd::run(command, global, printer),
         Command::CreateAsset(args) => asset_cmd::run(args, global, printer),
         Command::Migrate(MigrateCommand::Init(args)) => cutover_cmd::run(args, global, printer),

@@ -26,6 +26,8 @@ pub(super) fn run(
                 replication_mbps: args.replication_mbps,
                 source_registry: args.source_registry,
                 target_registry: args.target_registry,
+                source_connect: args.source_connect,
+                target_connect: args.target_connect,
             },
             Filters::default(),
             args.output,

@@ -15,7 +15,7 @@ use crate::schema_registry::copy::{self, Outcome};
 use crate::schema_registry::{Registry, SchemaRegistryError, scan as sr_scan};
 use crate::state::{Access, SchemaRegistry, StateFile};
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -33,6 +33,8 @@ pub struct CredentialsFile {
     pub clusters: Vec<ClusterCredentials>,
     /// Confluent-compatible Schema Registries (`schema_registries:`).
     pub schema_registries: Vec<RegistryCredentials>,
+    /// Kafka Connect clusters' REST APIs (`connect_clusters:`).
+    pub connect_clusters: Vec<RestCredentials>,
 }
 
 #[derive(Deserialize)]
@@ -42,9 +44,11 @@ struct RawFile {
     clusters: Vec<ClusterCredentials>,
     #[serde(default)]
     schema_registries: Vec<RegistryCredentials>,
+    #[serde(default)]
+    connect_clusters: Vec<RestCredentials>,
 }
 
-/// One Schema Registry entry:
+/// One REST service entry: a Schema Registry or a Kafka Connect cluster.
 ///
 /// ```yaml
 /// schema_registries:
@@ -52,27 +56,39 @@ struct RawFile {
 ///     url: https://sr.example.com:8081
 ///     auth: { method: basic, username: kcp, password: "${SR_PASSWORD}" }
 ///     tls: { ca_cert: /etc/kcp/ca.pem }
+/// connect_clusters:
+///   - name: prod-connect
+///     url: https://connect.example.com:8083
+///     auth: { method: bearer, token: "${CONNECT_TOKEN}" }
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RegistryCredentials {
+pub struct RestCredentials {
     /// The name used on the command line and as the key in the state file.
     pub name: String,
     /// The registry's base URL (`http://` or `https://`), e.g.
     /// `https://sr.example.com:8081` or Apicurio's `http://host:8080/apis/ccompat/v7`.
     pub url: String,
     /// How to authenticate; none when absent.
-    #[serde(default = "RegistryAuth::none")]
-    pub auth: RegistryAuth,
+    #[serde(default = "RestAuth::none")]
+    pub auth: RestAuth,
     /// TLS settings for an `https://` URL.
     #[serde(default)]
-    pub tls: Option<RegistryTls>,
+    pub tls: Option<RestTls>,
 }
 
-/// How kcp authenticates to a Schema Registry. The YAML key `method` selects the variant.
+/// A Schema Registry's entry.
+pub type RegistryCredentials = RestCredentials;
+/// A Schema Registry's auth.
+pub type RegistryAuth = RestAuth;
+/// A Schema Registry's TLS settings.
+pub type RegistryTls = RestTls;
+
+/// How kcp authenticates to a REST service (Schema Registry, Kafka
+/// Connect). The YAML key `method` selects the variant.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RegistryAuth {
+pub enum RestAuth {
     /// No authentication.
     None {},
     /// HTTP basic authentication (Confluent Cloud: API key and secret).
@@ -81,26 +97,26 @@ pub enum RegistryAuth {
     Bearer { token: Secret },
 }
 
-impl RegistryAuth {
+impl RestAuth {
     fn none() -> Self {
-        RegistryAuth::None {}
+        RestAuth::None {}
     }
 
     /// The short name stored in the state (`basic`, ...). Never contains secrets.
     pub fn kind(&self) -> &'static str {
         match self {
-            RegistryAuth::None {} => "none",
-            RegistryAuth::Basic { .. } => "basic",
-            RegistryAuth::Bearer { .. } => "bearer",
+            RestAuth::None {} => "none",
+            RestAuth::Basic { .. } => "basic",
+            RestAuth::Bearer { .. } => "bearer",
         }
     }
 }
 
-/// TLS settings of a Schema Registry: a CA to trust instead of the system's,
+/// TLS settings of a REST service: a CA to trust instead of the system's,
 /// and a client certificate for mutual TLS.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RegistryTls {
+pub struct RestTls {
     #[serde(default)]
     pub ca_cert: Option<PathBuf>,
     #[serde(default)]
@@ -322,6 +338,12 @@ pub enum CredentialsError {
         name: String,
         known: Vec<String>,
     },
+    #[error("credentials file `{path}` names no Connect cluster `{name}` (it has: {})", if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    UnknownConnectCluster {
+        path: PathBuf,
+        name: String,
+        known: Vec<String>,
+    },
 }
 
 impl Diagnostic for CredentialsError {
@@ -341,6 +363,7 @@ impl Diagnostic for CredentialsError {
             }
             CredentialsError::UnknownCluster { .. } => "add the cluster to the credentials file, or fix the name".to_owned(),
             CredentialsError::UnknownRegistry { .. } => "add the registry under `schema_registries:` in the credentials file (see docs/reference/credentials.md), or fix the name".to_owned(),
+            CredentialsError::UnknownConnectCluster { .. } => "add the Connect cluster under `connect_clusters:` in the credentials file (see docs/reference/credentials.md), or fix the name".to_owned(),
         })
     }
 }
@@ -404,6 +427,7 @@ impl CredentialsFile {
             path: path.to_owned(),
             clusters: raw.clusters,
             schema_registries: raw.schema_registries,
+            connect_clusters: raw.connect_clusters,
         };
         file.validate()?;
         Ok(file)
@@ -437,22 +461,58 @@ impl CredentialsFile {
             })
     }
 
+    /// The Kafka Connect cluster entry for `name`.
+    pub fn connect_cluster(&self, name: &str) -> Result<&RestCredentials, CredentialsError> {
+        self.connect_clusters
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| CredentialsError::UnknownConnectCluster {
+                path: self.path.clone(),
+                name: name.to_owned(),
+                known: self
+                    .connect_clusters
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .collect(),
+            })
+    }
+
     fn validate(&self) -> Result<(), CredentialsError> {
+        self.validate_rest(
+            "schema_registries",
+            "schema registry",
+            &self.schema_registries,
+        )?;
+        self.validate_rest(
+            "connect_clusters",
+            "Connect cluster",
+            &self.connect_clusters,
+        )?;
+        self.validate_clusters()
+    }
+
+    /// Checks the entries of one REST section (`section`, e.g. `connect_clusters`).
+    fn validate_rest(
+        &self,
+        section: &str,
+        kind: &str,
+        entries: &[RestCredentials],
+    ) -> Result<(), CredentialsError> {
         let invalid = |location: String, message: String| CredentialsError::Invalid {
             path: self.path.clone(),
             location,
             message,
         };
         let mut names = BTreeSet::new();
-        for (i, registry) in self.schema_registries.iter().enumerate() {
-            let at = format!("schema_registries[{i}]");
+        for (i, registry) in entries.iter().enumerate() {
+            let at = format!("{section}[{i}]");
             if registry.name.trim().is_empty() {
                 return Err(invalid(format!("{at}.name"), "must not be empty".into()));
             }
             if !names.insert(registry.name.as_str()) {
                 return Err(invalid(
                     format!("{at}.name"),
-                    format!("schema registry `{}` is listed twice", registry.name),
+                    format!("{kind} `{}` is listed twice", registry.name),
                 ));
             }
             let url = registry.url.to_ascii_lowercase();
@@ -468,7 +528,7 @@ impl CredentialsFile {
                 ));
             }
             match &registry.auth {
-                RegistryAuth::Basic { username, password }
+                RestAuth::Basic { username, password }
                     if username.is_empty() || password.is_empty() =>
                 {
                     return Err(invalid(
@@ -476,7 +536,7 @@ impl CredentialsFile {
                         "basic auth needs a non-empty `username` and `password`".into(),
                     ));
                 }
-                RegistryAuth::Bearer { token } if token.is_empty() => {
+                RestAuth::Bearer { token } if token.is_empty() => {
                     return Err(invalid(
                         format!("{at}.auth.token"),
                         "must not be empty".into(),
@@ -493,6 +553,15 @@ impl CredentialsFile {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn validate_clusters(&self) -> Result<(), CredentialsError> {
+        let invalid = |location: String, message: String| CredentialsError::Invalid {
+            path: self.path.clone(),
+            location,
+            message,
+        };
         let mut seen = BTreeSet::new();
         for (i, cluster) in self.clusters.iter().enumerate() {
             let at = format!("clusters[{i}]");
@@ -735,6 +804,34 @@ mod tests {
 
     fn parse(text: &str) -> Result<CredentialsFile, CredentialsError> {
         CredentialsFile::parse(Path::new("creds.yaml"), text, env)
+    }
+
+    #[test]
+    fn connect_clusters_are_checked_like_registries() {
+        let f = parse(
+            "connect_clusters:\n  - name: c\n    url: https://c:8083\n    auth: { method: basic, username: u, password: \"${PW}\" }\n    tls: { ca_cert: /ca.pem }\n",
+        )
+        .unwrap();
+        let c = f.connect_cluster("c").unwrap();
+        assert_eq!((c.url.as_str(), c.auth.kind()), ("https://c:8083", "basic"));
+        assert!(matches!(
+            f.connect_cluster("x"),
+            Err(CredentialsError::UnknownConnectCluster { .. })
+        ));
+        let e = parse(
+            "connect_clusters:\n  - name: c\n    url: http://a\n  - name: c\n    url: http://b\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("connect_clusters[1].name")
+                && e.contains("Connect cluster `c` is listed twice"),
+            "{e}"
+        );
+        let e = parse("connect_clusters:\n  - name: c\n    url: c:8083\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("connect_clusters[0].url"), "{e}");
     }
 
     #[test]

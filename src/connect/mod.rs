@@ -13,7 +13,8 @@ mod msk_iam;
 
 pub use credentials::{
     AuthMethod, ClusterCredentials, CredentialsError, CredentialsFile, Interpolation, RegistryAuth,
-    RegistryCredentials, RegistryTls, ScramMechanism, TlsOptions, interpolate_env,
+    RegistryCredentials, RegistryTls, RestAuth, RestCredentials, RestTls, ScramMechanism,
+    TlsOptions, interpolate_env,
 };
 pub use kafka::{
     ClusterMetadata, ConnectError, ConnectOptions, Connection, KcpContext, MetadataBroker,

@@ -44,6 +44,10 @@ pub enum Kind {
         /// Scanned Schema Registries of the source and the target.
         source_registry: Option<String>,
         target_registry: Option<String>,
+        /// Scanned Kafka Connect clusters of the source (empty: those on the
+        /// source cluster) and the target.
+        source_connect: Vec<String>,
+        target_connect: Option<String>,
     },
 }
 
@@ -144,6 +148,8 @@ pub enum ReportError {
     UnknownTarget { name: String, known: Vec<String> },
     #[error("no schema registry `{name}` in the state (known: {})", list(known))]
     UnknownRegistry { name: String, known: Vec<String> },
+    #[error("no Connect cluster `{name}` in the state (known: {})", list(known))]
+    UnknownConnectCluster { name: String, known: Vec<String> },
     #[error("--source and --target are both `{name}`: a plan moves a cluster to another")]
     SameCluster { name: String },
     #[error("--start {start} is not before --end {end}")]
@@ -185,6 +191,9 @@ impl Diagnostic for ReportError {
             }
             ReportError::UnknownRegistry { .. } => {
                 "run `kcp scan schema-registry --registry <name>` first".into()
+            }
+            ReportError::UnknownConnectCluster { .. } => {
+                "run `kcp scan connectors --connect-cluster <name>` first".into()
             }
             ReportError::SameCluster { .. } => {
                 "pass the cluster to migrate to as --target: a scanned cluster, or confluent-cloud, msk or kafka".into()
@@ -232,12 +241,25 @@ pub fn render(
             replication_mbps,
             source_registry,
             target_registry,
+            source_connect,
+            target_connect,
         } => {
             let registries = plan::Registries {
                 source: source_registry.as_deref(),
                 target: target_registry.as_deref(),
             };
-            let r = plan::build(state, source, target, *replication_mbps, registries)?;
+            let connects = plan::Connects {
+                source: source_connect,
+                target: target_connect.as_deref(),
+            };
+            let r = plan::build(
+                state,
+                source,
+                target,
+                *replication_mbps,
+                registries,
+                connects,
+            )?;
             match format {
                 Format::Markdown => doc::markdown(&r.document().escaped()),
                 Format::Html => html::render(&r.document().escaped()),

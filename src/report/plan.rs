@@ -6,6 +6,7 @@
 //! the source's topics once; `risks.rs` holds the risk rules, `waves.rs` the
 //! cutover waves and `render.rs` the document and CSV views of a report.
 
+mod connectors;
 mod render;
 mod risks;
 mod schemas;
@@ -69,6 +70,17 @@ pub(crate) struct PlanReport {
     /// The source's Schema Registry, when the plan names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schemas: Option<schemas::SchemasPlan>,
+    /// The source's Kafka Connect clusters, when it has any in the state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connectors: Option<connectors::ConnectorsPlan>,
+}
+
+/// The scanned Kafka Connect clusters (names in the state) the plan covers:
+/// `source` empty means every one that keeps its state in the source cluster.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Connects<'a> {
+    pub source: &'a [String],
+    pub target: Option<&'a str>,
 }
 
 /// The scanned Schema Registries (names in the state) the plan covers.
@@ -379,6 +391,7 @@ pub(crate) fn build(
     target: &str,
     mbps: Option<f64>,
     registries: Registries<'_>,
+    connects: Connects<'_>,
 ) -> Result<PlanReport, ReportError> {
     let cluster = state
         .clusters
@@ -419,6 +432,14 @@ pub(crate) fn build(
         }
         None => None,
     };
+    let sources = connectors::source_clusters(state, cluster, connects.source)?;
+    let connectors = if sources.is_empty() {
+        None
+    } else {
+        let (plan, found) = connectors::plan(state, cluster, &sources, connects.target, &migrated)?;
+        risks.extend(found);
+        Some(plan)
+    };
     risks::sort(&mut risks);
 
     let inventory = inventory(cluster, &walk, bytes_basis);
@@ -441,5 +462,6 @@ pub(crate) fn build(
         waves,
         risks,
         schemas,
+        connectors,
     })
 }

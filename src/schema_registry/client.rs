@@ -1,92 +1,44 @@
-//! The HTTP edge to a Confluent-compatible Schema Registry: one client per
-//! registry (hyper over rustls, the same stack the AWS SDK brings), auth
-//! headers from the credentials file, JSON in and out, and errors that tell
-//! an unreachable registry, a refused login and a URL that is no registry
-//! apart.
+//! The Schema Registry API over the shared REST edge ([`crate::rest`]): one
+//! client per registry, the registry's media type, and errors that tell an
+//! unreachable registry, a refused login and a URL that is no registry apart.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use hyper::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::SchemaRegistryError as Error;
-use crate::connect::{RegistryAuth, RegistryCredentials};
+use crate::connect::RegistryCredentials;
+pub use crate::rest::{ApiFailure, seg};
+use crate::rest::{RestClient, RestError, failure, preview};
 
 /// The media type of the Confluent Schema Registry API.
 const MEDIA_TYPE: &str = "application/vnd.schemaregistry.v1+json";
-
-/// Characters left as they are in a path segment (RFC 3986 unreserved).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Percent-encodes one path segment (a subject name may hold `/`, `:` or spaces).
-pub fn seg(s: &str) -> String {
-    utf8_percent_encode(s, SEGMENT).to_string()
-}
 
 /// A client of one registry.
 pub struct Registry {
     /// The name in the credentials file.
     pub name: String,
-    base: String,
-    authorization: Option<String>,
-    client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    timeout: Duration,
-}
-
-/// An answer that was not a success.
-#[derive(Debug, Clone)]
-pub struct ApiFailure {
-    pub status: u16,
-    /// The registry's `error_code` (e.g. 40401 subject not found).
-    pub code: Option<i64>,
-    pub message: String,
+    rest: RestClient,
 }
 
 impl Registry {
     /// A client for `creds`; reads the TLS files it names.
     pub fn new(creds: &RegistryCredentials, timeout: Duration) -> Result<Self, Error> {
-        let tls = tls_config(creds)?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = HyperClient::builder(TokioExecutor::new()).build(connector);
-        let authorization = match &creds.auth {
-            RegistryAuth::None {} => None,
-            RegistryAuth::Basic { username, password } => Some(format!(
-                "Basic {}",
-                base64(format!("{username}:{}", password.expose()).as_bytes())
-            )),
-            RegistryAuth::Bearer { token } => Some(format!("Bearer {}", token.expose())),
-        };
+        let rest = RestClient::new(creds, timeout, MEDIA_TYPE).map_err(|e| Error::Setup {
+            registry: creds.name.clone(),
+            message: e.to_string(),
+        })?;
         Ok(Registry {
             name: creds.name.clone(),
-            base: creds.url.trim_end_matches('/').to_owned(),
-            authorization,
-            client,
-            timeout,
+            rest,
         })
     }
 
     /// The base URL.
     pub fn url(&self) -> &str {
-        &self.base
+        self.rest.url()
     }
 
     /// Sends one request; `Ok` holds the status and body of any answer.
@@ -95,63 +47,34 @@ impl Registry {
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<(StatusCode, Bytes), Error> {
-        let url = format!("{}{path}", self.base);
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(&url)
-            .header("accept", format!("{MEDIA_TYPE}, application/json"));
-        if let Some(auth) = &self.authorization {
-            request = request.header("authorization", auth);
-        }
-        let body = match body {
-            Some(v) => {
-                request = request.header("content-type", MEDIA_TYPE);
-                Full::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default()))
-            }
-            None => Full::new(Bytes::new()),
-        };
-        let request = request.body(body).map_err(|e| Error::Setup {
-            registry: self.name.clone(),
-            message: format!("`{url}` is not a valid URL: {e}"),
-        })?;
-        let unreachable = |message: String| Error::Unreachable {
-            registry: self.name.clone(),
-            url: self.base.clone(),
-            message,
-        };
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| unreachable(error_chain(&e)))?;
-            let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| unreachable(format!("the answer broke off: {e}")))?
-                .to_bytes();
-            Ok::<_, Error>((status, bytes))
-        };
-        let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
+    ) -> Result<(hyper::StatusCode, hyper::body::Bytes), Error> {
+        let registry = self.name.clone();
+        self.rest
+            .call(method, path, body)
             .await
-            .map_err(|_| Error::Timeout {
-                registry: self.name.clone(),
-                url: url.clone(),
-                seconds: self.timeout.as_secs(),
-            })??;
-        tracing::debug!(registry = %self.name, %method, %path, status = status.as_u16(), "schema registry call");
-        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(Error::Unauthorized {
-                registry: self.name.clone(),
-                url: self.base.clone(),
-                status: status.as_u16(),
-                message: failure(status, &bytes).message,
-            });
-        }
-        Ok((status, bytes))
+            .map_err(|e| match e {
+                RestError::Setup { message } => Error::Setup { registry, message },
+                RestError::Unreachable { url, message } => Error::Unreachable {
+                    registry,
+                    url,
+                    message,
+                },
+                RestError::Timeout { url, seconds } => Error::Timeout {
+                    registry,
+                    url,
+                    seconds,
+                },
+                RestError::Unauthorized {
+                    url,
+                    status,
+                    message,
+                } => Error::Unauthorized {
+                    registry,
+                    url,
+                    status,
+                    message,
+                },
+            })
     }
 
     /// GET, parsed; any non-success answer is an error.
@@ -186,7 +109,7 @@ impl Registry {
             .map(Ok)
             .map_err(|e| Error::NotARegistry {
                 registry: self.name.clone(),
-                url: self.base.clone(),
+                url: self.url().to_owned(),
                 detail: format!(
                     "`{path}` answered {} with {}: {e}",
                     status.as_u16(),
@@ -217,181 +140,5 @@ impl Registry {
             code: f.code,
             message: f.message,
         }
-    }
-}
-
-fn failure(status: StatusCode, bytes: &[u8]) -> ApiFailure {
-    let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
-    let code = parsed
-        .as_ref()
-        .and_then(|v| v.get("error_code"))
-        .and_then(Value::as_i64)
-        .filter(|c| *c != 0);
-    let message = parsed
-        .as_ref()
-        .and_then(|v| v.get("message"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .unwrap_or_else(|| preview(bytes));
-    ApiFailure {
-        status: status.as_u16(),
-        code,
-        message,
-    }
-}
-
-/// The start of a body, for messages.
-fn preview(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    if text.is_empty() {
-        return "an empty body".to_owned();
-    }
-    let cut: String = text.chars().take(120).collect();
-    if cut.len() < text.len() {
-        format!("`{cut}...`")
-    } else {
-        format!("`{cut}`")
-    }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
-
-/// The rustls configuration: the system's roots or the given CA, and a
-/// client certificate for mutual TLS.
-fn tls_config(creds: &RegistryCredentials) -> Result<rustls::ClientConfig, Error> {
-    let setup = |message: String| Error::Setup {
-        registry: creds.name.clone(),
-        message,
-    };
-    let tls = creds.tls.clone().unwrap_or_default();
-    let mut roots = rustls::RootCertStore::empty();
-    match &tls.ca_cert {
-        Some(path) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| {
-                    setup(format!(
-                        "cannot read CA certificates from `{}`: {e}",
-                        path.display()
-                    ))
-                })?;
-            if certs.is_empty() {
-                return Err(setup(format!(
-                    "`{}` holds no PEM certificate",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    setup(format!("bad CA certificate in `{}`: {e}", path.display()))
-                })?;
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| setup(e.to_string()))?
-        .with_root_certificates(roots);
-    match (&tls.client_cert, &tls.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-                .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| {
-                    setup(format!(
-                        "cannot read the client certificate `{}`: {e}",
-                        cert.display()
-                    ))
-                })?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                setup(format!(
-                    "cannot read the client key `{}` (PEM, unencrypted): {e}",
-                    key.display()
-                ))
-            })?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| setup(format!("the client certificate and key do not fit: {e}")))
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
-/// Standard base64 with padding (for the basic auth header).
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-            ("kcp:s3cr3t", "a2NwOnMzY3IzdA=="),
-        ] {
-            assert_eq!(base64(input.as_bytes()), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn segments_are_encoded() {
-        assert_eq!(seg("orders-value"), "orders-value");
-        assert_eq!(seg(":.ctx:a/b c"), "%3A.ctx%3Aa%2Fb%20c");
-    }
-
-    #[test]
-    fn failures_keep_the_registry_message() {
-        let f = failure(
-            StatusCode::NOT_FOUND,
-            br#"{"error_code":40401,"message":"Subject 'x' not found."}"#,
-        );
-        assert_eq!(f.code, Some(40401));
-        assert_eq!(f.message, "Subject 'x' not found.");
-        let f = failure(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
-        assert_eq!(f.code, None);
-        assert_eq!(f.message, "`<html>bad gateway</html>`");
     }
 }

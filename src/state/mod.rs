@@ -5,11 +5,13 @@
 //! This module owns every byte of the state file. It does no networking and
 //! reads no clock: callers pass `now`.
 
+mod connect_model;
 mod model;
 mod store;
 pub(crate) mod upgrade;
 mod validate;
 
+pub use connect_model::*;
 pub use model::*;
 
 /// The JSON Schema (draft 2020-12) of the state file this build writes,

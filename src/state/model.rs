@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The schema version this build reads and writes.
-pub const CURRENT_SCHEMA_VERSION: u32 = 2;
+pub const CURRENT_SCHEMA_VERSION: u32 = 3;
 
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -45,6 +45,10 @@ pub struct State {
     /// (schema version 2).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub schema_registries: BTreeMap<String, SchemaRegistry>,
+    /// Kafka Connect clusters scanned by `kcp scan connectors`, keyed by the
+    /// name used in the credentials file (schema version 3).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub connect_clusters: BTreeMap<String, super::ConnectCluster>,
 }
 
 /// A Schema Registry as seen through the Confluent Schema Registry REST API.
@@ -634,11 +638,15 @@ impl State {
             msk_regions: BTreeMap::new(),
             clusters: BTreeMap::new(),
             schema_registries: BTreeMap::new(),
+            connect_clusters: BTreeMap::new(),
         }
     }
 
     /// Sorts every list so that equal content serializes to equal bytes.
     pub fn normalize(&mut self) {
+        for cluster in self.connect_clusters.values_mut() {
+            cluster.normalize();
+        }
         for registry in self.schema_registries.values_mut() {
             registry.warnings.sort();
             registry.contexts.sort();

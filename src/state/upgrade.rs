@@ -12,10 +12,12 @@
 //!   `regions` and `clusters` as lists, bootstrap servers as one
 //!   comma-separated string and topics with a bare partition count.
 //! - **1**: kcp 0.1: MSK regions and scanned clusters.
-//! - **2**: the current layout ([`super::model`]): adds `schema_registries`
-//!   (`kcp scan schema-registry`). A version 1 file has none, so the step
-//!   only moves the version; a kcp that reads up to 1 refuses a version 2
-//!   file with a clear message instead of an "unknown field" error.
+//! - **2**: adds `schema_registries` (`kcp scan schema-registry`). A
+//!   version 1 file has none, so the step only moves the version; a kcp that
+//!   reads up to 1 refuses a version 2 file with a clear message instead of
+//!   an "unknown field" error.
+//! - **3**: the current layout ([`super::model`]): adds `connect_clusters`
+//!   (`kcp scan connectors`); the step only moves the version, as 1 → 2.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
@@ -52,6 +54,11 @@ pub(crate) const STEPS: &[Step] = &[
         from: 1,
         description: "adds schema_registries (kcp scan schema-registry); nothing else changes",
         apply: v1_to_v2,
+    },
+    Step {
+        from: 2,
+        description: "adds connect_clusters (kcp scan connectors); nothing else changes",
+        apply: v2_to_v3,
     },
 ];
 
@@ -315,24 +322,34 @@ fn v0_to_v1(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
 
 /// v1 → v2: the layout is the same; `schema_registries` is new and empty.
 fn v1_to_v2(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
+    add_empty_section(doc, 1, "schema_registries", "schema registries")
+}
+
+/// v2 → v3: the layout is the same; `connect_clusters` is new and empty.
+fn v2_to_v3(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
+    add_empty_section(doc, 2, "connect_clusters", "Connect clusters")
+}
+
+/// A step that only moves the version of a file that cannot yet hold `key`.
+fn add_empty_section(doc: Value, from: u32, key: &str, what: &str) -> Result<Value, UpgradeError> {
     let mut root = match doc {
         Value::Object(m) => m,
         other => {
             return Err(err(
-                1,
+                from,
                 "",
                 format!("expected an object, found {}", type_name(&other)),
             ));
         }
     };
-    if root.contains_key("schema_registries") {
+    if root.contains_key(key) {
         return Err(err(
-            1,
-            "/schema_registries",
-            "a version 1 file has no schema registries (was the version edited by hand?)",
+            from,
+            format!("/{key}"),
+            format!("a version {from} file has no {what} (was the version edited by hand?)"),
         ));
     }
-    root.insert("schema_version".into(), json!(2));
+    root.insert("schema_version".into(), json!(from + 1));
     Ok(Value::Object(root))
 }
 
@@ -373,7 +390,7 @@ mod tests {
             "clusters": {"a": {"bootstrap_servers": ["h:9092"], "auth_method": "plaintext"}}});
         let now = Utc::now();
         let up = upgrade(doc.clone(), 1, now).unwrap();
-        assert_eq!(up["schema_version"], json!(2));
+        assert_eq!(up["schema_version"], json!(CURRENT_SCHEMA_VERSION));
         assert_eq!(up["clusters"], doc["clusters"]);
         assert_eq!(up["upgrades"][0]["from"], json!(1));
         assert_eq!(up["upgrades"][0]["to"], json!(2));
@@ -384,6 +401,24 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.pointer, "/schema_registries");
+    }
+
+    #[test]
+    fn v2_upgrades_to_v3_unchanged_but_for_the_version() {
+        let doc = json!({"schema_version": 2, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "written_by": {"name": "kcp", "version": "0.1.0"},
+            "schema_registries": {"sr": {"url": "http://sr:8081", "auth_method": "none",
+                "scanned_at": null, "subjects": {}}}});
+        let now = Utc::now();
+        let up = upgrade(doc.clone(), 2, now).unwrap();
+        assert_eq!(up["schema_version"], json!(3));
+        assert_eq!(up["schema_registries"], doc["schema_registries"]);
+        assert_eq!(up["upgrades"][0]["from"], json!(2));
+        assert_eq!(up["upgrades"][0]["to"], json!(3));
+        let typed: crate::state::State = serde_json::from_value(up).unwrap();
+        assert!(typed.connect_clusters.is_empty());
+        let e = upgrade(json!({"schema_version": 2, "connect_clusters": {}}), 2, now).unwrap_err();
+        assert_eq!(e.pointer, "/connect_clusters");
     }
 
     #[test]

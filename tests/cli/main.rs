@@ -7,6 +7,7 @@ mod support;
 mod answers;
 mod assets;
 mod connect;
+mod connectors;
 mod cutover;
 mod discover;
 mod docs;

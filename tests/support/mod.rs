@@ -523,6 +523,25 @@ impl SchemaRegistry {
 
 /// One HTTP/1.1 call to the Confluent API on `port`: (status, body).
 fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_raw(
+        port,
+        method,
+        &format!("/apis/ccompat/v7{path}"),
+        body,
+        "application/vnd.schemaregistry.v1+json",
+        "",
+    )
+}
+
+/// One HTTP/1.1 call on `port` with `extra` header lines: (status, body).
+fn http_raw(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    content_type: &str,
+    extra: &str,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new());
@@ -530,7 +549,7 @@ fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let body = body.unwrap_or("");
     let request = format!(
-        "{method} /apis/ccompat/v7{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {content_type}\r\nAccept: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     if stream.write_all(request.as_bytes()).is_err() {
@@ -574,4 +593,287 @@ impl Drop for SchemaRegistry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A Kafka Connect distributed worker (`testbed/kafka.sh connect`) against
+/// the PLAINTEXT listener of a test-bed cluster, REST API on a free
+/// loopback port; killed on drop. Workers started with the same `group`
+/// on one Kafka cluster form one Connect cluster.
+pub struct ConnectWorker {
+    child: Child,
+    pub port: u16,
+    /// `user:password` when the worker requires basic auth.
+    pub basic_auth: Option<String>,
+    /// How long the worker took from spawn to `GET /connectors` answering 200.
+    pub startup: Duration,
+    log: PathBuf,
+    /// CA, client certificate and key when the worker serves mutual TLS.
+    tls: Option<(String, String, String)>,
+}
+
+/// Extra settings of a worker.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectSpec {
+    /// Require HTTP basic auth (Connect's BasicAuthSecurityRestExtension)
+    /// with this user and password.
+    pub basic_auth: Option<(String, String)>,
+    /// Serve HTTPS with the cluster's server certificate and require a
+    /// client certificate signed by its CA (mutual TLS).
+    pub mtls: bool,
+}
+
+impl ConnectWorker {
+    pub fn start(tb: &Testbed, kafka: &KafkaCluster, group: &str) -> Self {
+        Self::start_with(tb, kafka, group, ConnectSpec::default())
+    }
+
+    pub fn start_with(tb: &Testbed, kafka: &KafkaCluster, group: &str, spec: ConnectSpec) -> Self {
+        let port = free_port();
+        let wdir = kafka.dir().join(format!("connect-{group}"));
+        std::fs::create_dir_all(&wdir).expect("worker dir");
+        let mut props = String::new();
+        let mut jvm = String::new();
+        if let Some((user, password)) = &spec.basic_auth {
+            let users = wdir.join("users.properties");
+            std::fs::write(&users, format!("{user}: {password}\n")).expect("users");
+            let jaas = wdir.join("jaas.conf");
+            std::fs::write(
+                &jaas,
+                format!(
+                    "KafkaConnect {{\n  org.apache.kafka.connect.rest.basic.auth.extension.PropertyFileLoginModule required\n  file=\"{}\";\n}};\n",
+                    users.display()
+                ),
+            )
+            .expect("jaas");
+            props.push_str("rest.extension.classes=org.apache.kafka.connect.rest.basic.auth.extension.BasicAuthSecurityRestExtension\n");
+            jvm = format!("-Djava.security.auth.login.config={}", jaas.display());
+        }
+        if spec.mtls {
+            props.push_str(&mtls_props(kafka, &wdir, port));
+        }
+        let started = Instant::now();
+        let stdout = std::fs::File::create(wdir.join("stdout.log")).expect("log");
+        let child = Command::new("bash")
+            .arg(testbed_dir().join("kafka.sh"))
+            .arg("connect")
+            .arg(kafka.dir())
+            .arg(group)
+            .arg(port.to_string())
+            .env("KCP_KAFKA_ROOT", &tb.kafka_root)
+            .env("KCP_CONNECT_PROPS", props)
+            .env("KCP_KAFKA_JVM_OPTS", jvm)
+            .stdin(Stdio::null())
+            .stdout(stdout.try_clone().expect("log"))
+            .stderr(stdout)
+            .spawn()
+            .expect("start a Connect worker");
+        let mut worker = ConnectWorker {
+            child,
+            port,
+            basic_auth: spec.basic_auth.map(|(u, p)| format!("{u}:{p}")),
+            startup: Duration::ZERO,
+            log: wdir.join("server.log"),
+            tls: spec.mtls.then(|| kafka.tls_files()),
+        };
+        // The REST API answers 404 for a few seconds after the port opens.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(Some(status)) = worker.child.try_wait() {
+                panic!(
+                    "the Connect worker exited with {status}; log:\n{}",
+                    worker.log_text()
+                );
+            }
+            if worker.call("GET", "/connectors", None).0 == 200 {
+                worker.startup = started.elapsed();
+                eprintln!(
+                    "Connect worker `{group}` answered after {:?}",
+                    worker.startup
+                );
+                return worker;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Connect worker did not answer on port {port}; log:\n{}",
+                worker.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The REST URL.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// One HTTP/1.1 call to the REST API: (status, body).
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        if let Some((ca, cert, key)) = &self.tls {
+            return curl_mtls(&self.url(), ca, cert, key, method, path, body);
+        }
+        let auth = self
+            .basic_auth
+            .as_ref()
+            .map(|a| format!("Authorization: Basic {}\r\n", base64(a.as_bytes())))
+            .unwrap_or_default();
+        http_raw(self.port, method, path, body, "application/json", &auth)
+    }
+
+    /// A call that must succeed; its JSON answer.
+    pub fn json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let text = body.map(|b| b.to_string());
+        let (status, answer) = self.call(method, path, text.as_deref());
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
+        if answer.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&answer)
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}: {answer}"))
+        }
+    }
+
+    /// Polls until `check` holds on `GET path` (up to 60 s).
+    pub fn wait_for(
+        &self,
+        path: &str,
+        what: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.call("GET", path, None);
+            if status == 200
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&body)
+                && check(&v)
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: last answer to {path}: {status} {body}\nlog:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for ConnectWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The worker settings of an HTTPS listener requiring client certificates:
+/// PKCS#12 stores made from the cluster's PEM files (Jetty reads no PEM).
+fn mtls_props(kafka: &KafkaCluster, wdir: &Path, port: u16) -> String {
+    let tls = kafka.dir().join("tls");
+    let keystore = wdir.join("server.p12");
+    let truststore = wdir.join("trust.p12");
+    let _ = std::fs::remove_file(&truststore);
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().expect("run openssl/keytool");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(Command::new("openssl")
+        .args(["pkcs12", "-export", "-passout", "pass:changeit", "-in"])
+        .arg(tls.join("server.crt"))
+        .arg("-inkey")
+        .arg(tls.join("server.key"))
+        .arg("-out")
+        .arg(&keystore));
+    run(Command::new("keytool")
+        .args([
+            "-importcert",
+            "-noprompt",
+            "-alias",
+            "ca",
+            "-storetype",
+            "PKCS12",
+            "-storepass",
+            "changeit",
+            "-file",
+        ])
+        .arg(tls.join("ca.pem"))
+        .arg("-keystore")
+        .arg(&truststore));
+    format!(
+        "listeners=https://127.0.0.1:{port}\nrest.advertised.listener=https\n\
+         listeners.https.ssl.keystore.location={}\nlisteners.https.ssl.keystore.type=PKCS12\n\
+         listeners.https.ssl.keystore.password=changeit\nlisteners.https.ssl.key.password=changeit\n\
+         listeners.https.ssl.truststore.location={}\nlisteners.https.ssl.truststore.type=PKCS12\n\
+         listeners.https.ssl.truststore.password=changeit\nlisteners.https.ssl.client.auth=required\n",
+        keystore.display(),
+        truststore.display()
+    )
+}
+
+/// One HTTPS call with a client certificate, through curl: (status, body).
+fn curl_mtls(
+    base: &str,
+    ca: &str,
+    cert: &str,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s", "-m", "30", "-X", method, "--cacert", ca, "--cert", cert, "--key", key,
+    ])
+    .args([
+        "-H",
+        "content-type: application/json",
+        "-w",
+        "\n%{http_code}",
+    ]);
+    if let Some(b) = body {
+        cmd.args(["--data", b]);
+    }
+    let Ok(out) = cmd.arg(format!("{base}{path}")).output() else {
+        return (0, String::new());
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+fn base64(input: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

@@ -14,6 +14,7 @@ impl PlanReport {
             Some(self.create_section()),
             Some(self.copy_section()),
             self.schemas_section(),
+            self.connectors_section(),
             self.principals_section(),
         ];
         Document {
@@ -39,6 +40,60 @@ impl PlanReport {
             ),
         ));
         meta
+    }
+
+    /// The source's connectors: what runs where and what the target needs.
+    fn connectors_section(&self) -> Option<Section> {
+        let p = self.connectors.as_ref()?;
+        let mut s = Section::new("Connectors", 2);
+        s.blocks.push(Block::Paragraph(format!(
+            "Connect cluster{} {}: {} connectors ({} source, {} sink); {} source connector{} need{} {} offsets carried{}. `kcp migrate connectors` re-creates them on the target Connect cluster, source connectors created stopped and started after their offsets are written; sink connectors resume from their consumer groups' offsets, which the cutover waves move.",
+            if p.source_connect.len() == 1 { "" } else { "s" },
+            p.source_connect.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            num(p.connectors as f64, 0),
+            num(p.sources as f64, 0),
+            num(p.sinks as f64, 0),
+            num(p.offsets_to_carry as f64, 0),
+            if p.offsets_to_carry == 1 { "" } else { "s" },
+            if p.offsets_to_carry == 1 { "s" } else { "" },
+            if p.offsets_to_carry == 1 { "its" } else { "their" },
+            p.target_connect
+                .as_ref()
+                .map(|t| format!("; compared with the target Connect cluster `{t}`"))
+                .unwrap_or_default()
+        )));
+        let mut t = Table::new(&[
+            "Connect cluster",
+            "Connector",
+            "Type",
+            "Class",
+            "State",
+            ">Tasks running",
+            "Workers",
+            "Topics",
+            "On the target",
+            ">Offsets to carry",
+            "Consumer group",
+            "Secrets",
+        ]);
+        for r in &p.rows {
+            t.row(vec![
+                r.connect_cluster.clone(),
+                r.connector.clone(),
+                r.kind.clone(),
+                r.class.rsplit('.').next().unwrap_or(&r.class).to_owned(),
+                r.state.clone(),
+                format!("{}/{}", r.tasks_running, r.tasks),
+                r.workers.join(", "),
+                r.topics.join(", "),
+                r.action.clone(),
+                num(r.offsets_to_carry as f64, 0),
+                r.consumer_group.clone().unwrap_or_else(|| "-".into()),
+                r.secret_keys.join(", "),
+            ]);
+        }
+        s.blocks.push(Block::Table(t));
+        Some(s)
     }
 
     /// The source registry's subjects and the topics they serve.
