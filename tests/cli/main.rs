@@ -13,6 +13,7 @@ mod docs;
 mod escaping;
 mod examples;
 mod help;
+mod image;
 mod kafka;
 mod migrate;
 mod predict;
