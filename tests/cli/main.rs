@@ -16,6 +16,7 @@ mod examples;
 mod execute_lines;
 mod getting_started;
 mod help;
+mod image;
 mod kafka;
 mod map_identity;
 mod migrate;

@@ -332,6 +332,75 @@ fn prometheus_scrapes_a_running_replicator_and_the_probes_follow_the_clusters() 
     );
 }
 
+/// Readiness follows the partitions a scale-out replica holds: of two
+/// replicas sharing one partition, the one without it is live but not
+/// ready; when the other stops (SIGTERM: it leaves the group), the
+/// partition moves over and the idle one becomes ready.
+#[test]
+fn a_scale_out_replica_is_ready_only_while_it_holds_partitions() {
+    let tb = crate::require_testbed!();
+    let p = pair(&tb, "");
+    let text = std::fs::read_to_string(&p.plan).unwrap();
+    std::fs::write(&p.plan, format!("{text}  scale_out: true\n")).unwrap();
+    create_topics(&p.source.bootstrap(), &[("events", 1, &[])]);
+    load_sequence(&p.source.bootstrap(), "events", 1, 1_000);
+
+    let addr = |_| format!("127.0.0.1:{}", free_port());
+    let metrics: Vec<String> = (0..2).map(addr).collect();
+    let stderr: Vec<PathBuf> = ["a", "b"]
+        .iter()
+        .map(|n| p.dir.path().join(format!("{n}.err")))
+        .collect();
+    let logs = || {
+        stderr
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    let limit = Duration::from_secs(120);
+    let mut children = vec![spawn_replicate(&p.plan, &metrics[0], &stderr[0])];
+    let body = wait_status(&metrics[0], "/readyz", 200, limit, &logs);
+    assert!(body.contains(r#""partitions":1"#), "{body}");
+
+    // A second replica joins: the group gives the partition to one of them.
+    children.push(spawn_replicate(&p.plan, &metrics[1], &stderr[1]));
+    let deadline = Instant::now() + limit;
+    let holder = loop {
+        let answers: Vec<_> = metrics.iter().map(|m| http_get(m, "/readyz")).collect();
+        if let [Some((a, body_a)), Some((b, body_b))] = answers.as_slice() {
+            let idle = |body: &str| {
+                body.contains("no partition is assigned to this process")
+                    && body.contains(r#""copying":true"#)
+            };
+            match (a, b) {
+                (200, 503) if idle(body_b) => break 0,
+                (503, 200) if idle(body_a) => break 1,
+                _ => {}
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never one ready replica and one idle: {answers:?}\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let idle = 1 - holder;
+    assert_eq!(
+        http_get(&metrics[idle], "/healthz").unwrap().0,
+        200,
+        "an idle replica is alive: {}",
+        logs()
+    );
+
+    // The holder stops: the partition moves to the idle replica.
+    assert_eq!(terminate(&mut children[holder]), Some(130), "{}", logs());
+    let body = wait_status(&metrics[idle], "/readyz", 200, limit, &logs);
+    assert!(body.contains(r#""partitions":1"#), "{body}");
+    assert_eq!(terminate(&mut children[idle]), Some(130), "{}", logs());
+}
+
 /// A failed `execute` keeps `/metrics` up until it is scraped once more,
 /// so that Prometheus sees the failed step; then it exits with the error.
 #[test]
