@@ -943,7 +943,9 @@ fn a_wave_waits_for_static_members_and_assign_consumers_and_says_why() {
             .set("bootstrap.servers", source.bootstrap())
             .set("group.id", "billing")
             .set("group.instance.id", "billing-1")
-            .set("session.timeout.ms", "10000")
+            // Long enough to outlast execute's start-up and backfill on a
+            // loaded machine: the stop step must still see the member.
+            .set("session.timeout.ms", "30000")
             .set("enable.auto.commit", "false")
             .create()
             .unwrap();
