@@ -437,6 +437,28 @@ fn survives_sigkill_in_every_phase() {
     assert!(state["runs"].as_u64().unwrap() >= 8, "{state}");
 }
 
+/// Runs `migrate execute` on `plan` and interrupts it with SIGTERM once its
+/// migration state says it is in `step`; it must exit with 130.
+fn interrupt_execute_at(plan: &Path, step: &str) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+        .arg(plan)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while migration_state(plan).is_none_or(|s| s["current"]["id"] != step) {
+        assert!(Instant::now() < deadline, "execute never reached {step}");
+        assert!(child.try_wait().unwrap().is_none(), "execute ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+}
+
 /// Interrupted (SIGTERM) while producers stop, then rolled back: the
 /// producer goes back to the source, the consumer's progress on the target
 /// comes back to the source exactly.
@@ -444,27 +466,7 @@ fn survives_sigkill_in_every_phase() {
 fn rollback_before_the_point_of_no_return_brings_clients_back() {
     let _ = crate::require_testbed!();
     let mut l = live().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
-        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
-        .arg(&l.plan)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while migration_state(&l.plan).is_none_or(|s| s["current"]["id"] != "producers/stop") {
-        assert!(
-            Instant::now() < deadline,
-            "execute never reached producers/stop"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "execute ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
+    interrupt_execute_at(&l.plan, "producers/stop");
     // The consumer has been reading from the target meanwhile.
     std::thread::sleep(Duration::from_secs(1));
 
@@ -521,26 +523,7 @@ fn rollback_before_the_point_of_no_return_brings_clients_back() {
 fn a_rehearsal_rolled_back_then_run_again_on_a_recreated_target_is_exact() {
     let _ = crate::require_testbed!();
     let mut l = live().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
-        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
-        .arg(&l.plan)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while migration_state(&l.plan).is_none_or(|s| s["current"]["id"] != "producers/stop") {
-        assert!(
-            Instant::now() < deadline,
-            "execute never reached producers/stop"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "execute ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    interrupt_execute_at(&l.plan, "producers/stop");
     let r = run(kcp()
         .args(["migrate", "rollback", "--yes", "--plan"])
         .arg(&l.plan));
@@ -936,7 +919,7 @@ fn a_wave_waits_for_static_members_and_assign_consumers_and_says_why() {
     let source = KafkaCluster::start_named(&tb, "source_cluster");
     let target = KafkaCluster::start_named(&tb, "target_cluster");
     create_topics(&source.bootstrap(), &[("orders", 1, &[])]);
-    crate::kafka::produce(&source.bootstrap(), "orders", &[200]);
+    crate::kafka::produce(&source.bootstrap(), "orders", &[1000]);
     // A static member joins billing, commits, and closes without leaving.
     {
         let c: BaseConsumer = rdkafka::ClientConfig::new()
@@ -1008,10 +991,20 @@ fn a_wave_waits_for_static_members_and_assign_consumers_and_says_why() {
             .spawn()
             .unwrap();
         let err = || std::fs::read_to_string(dir.path().join("execute.err")).unwrap_or_default();
-        // The static member's session (10 s) ends, reporting still commits:
-        // the wave's offsets must not move.
-        let until = Instant::now() + Duration::from_secs(25);
+        // The static member's session ends, reporting still commits: the
+        // wave's offsets must not move until kcp has named the assign()
+        // consumer, nor for 3 s after.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut until = deadline;
         while Instant::now() < until {
+            if until == deadline && err().contains("committed offsets moved") {
+                until = Instant::now() + Duration::from_secs(3);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kcp never named the assign() consumer: {}",
+                err()
+            );
             let done = migration_state(&plan).map(|s| s["done"].to_string());
             assert!(
                 done.is_none_or(|d| !d.contains("consumers/w1/offsets")),
@@ -1045,14 +1038,25 @@ fn a_wave_waits_for_static_members_and_assign_consumers_and_says_why() {
     });
     let last = last.load(Ordering::SeqCst);
     assert!(last > 20, "the committer committed {last}");
-    // A fresh one-to-one copy: the target offset is the source offset.
+    // Each group resumes at the copy of its source offset (transaction
+    // markers make target offsets differ from the source's).
+    let copy_at = |src: i64| {
+        crate::kafka::read_partition(&target.bootstrap(), "orders", 0, 0)
+            .iter()
+            .find(|r| {
+                crate::replicate::provenance(r)
+                    .is_some_and(|v| v.ends_with(&format!(";orders;0;{src}")))
+            })
+            .map(|r| r.offset)
+            .expect("a copy of the committed offset")
+    };
     assert_eq!(
         crate::kafka::committed(&target.bootstrap(), "reporting", "orders", 1),
-        [Some(last)]
+        [Some(copy_at(last))]
     );
     assert_eq!(
         crate::kafka::committed(&target.bootstrap(), "billing", "orders", 1),
-        [Some(50)]
+        [Some(copy_at(50))]
     );
 }
 
