@@ -495,8 +495,11 @@ fn translated_offsets_resume_exactly_where_the_source_consumer_would() {
             };
             // The records a source consumer reads next, minus the skipped ones.
             let wanted: Vec<i64> = copied.iter().copied().filter(|o| *o >= committed).collect();
-            let got: Vec<i64> = target[at as usize..]
+            // Target offsets, not positions: transaction markers take
+            // offsets too.
+            let got: Vec<i64> = target
                 .iter()
+                .filter(|r| r.offset >= at)
                 .map(|r| {
                     provenance(r)
                         .unwrap()
