@@ -2,7 +2,7 @@
 //! one client per Connect cluster (any of its workers answers for all),
 //! JSON in and out, and errors naming the cluster.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::Method;
 use serde::de::DeserializeOwned;
@@ -12,6 +12,21 @@ use super::KafkaConnectError as Error;
 use crate::connect::RestCredentials;
 pub use crate::rest::{ApiFailure, seg};
 use crate::rest::{RestClient, RestError, failure, preview};
+
+/// How long a request is repeated while the Connect cluster rebalances.
+pub const REBALANCE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Whether an answer says the cluster is rebalancing (a transient state:
+/// the same request succeeds once it has settled). Connect answers 409
+/// ("rebalance in progress", a stale config) or 500 ("a rebalance is
+/// expected") then.
+fn rebalancing(status: u16, bytes: &[u8]) -> bool {
+    status == 409
+        || (status == 500
+            && String::from_utf8_lossy(bytes)
+                .to_ascii_lowercase()
+                .contains("rebalance"))
+}
 
 /// A client of one Connect cluster.
 pub struct Worker {
@@ -40,16 +55,39 @@ impl Worker {
     }
 
     /// Any method with an optional JSON body; a non-success answer is handed
-    /// back. An empty success body (204) reads as JSON `null`.
+    /// back. An empty success body (204) reads as JSON `null`. A worker
+    /// that answers "rebalance in progress or expected" (409, or 500 saying
+    /// so: a worker joined, left or a config changed) is asked again, with
+    /// growing pauses, for up to [`REBALANCE_PATIENCE`].
     pub async fn send_or_fail<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Result<T, ApiFailure>, Error> {
+        let deadline = Instant::now() + REBALANCE_PATIENCE;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let (status, bytes) = self.call(method.clone(), path, body).await?;
+            if rebalancing(status.as_u16(), &bytes) && Instant::now() < deadline {
+                tracing::debug!(cluster = %self.name, %path, "Connect is rebalancing; asking again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+                continue;
+            }
+            return self.parse(path, status, &bytes);
+        }
+    }
+
+    /// One request, its transport errors named after the cluster.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(hyper::StatusCode, hyper::body::Bytes), Error> {
         let cluster = self.name.clone();
-        let (status, bytes) = self
-            .rest
+        self.rest
             .call(method, path, body)
             .await
             .map_err(|e| match e {
@@ -74,14 +112,23 @@ impl Worker {
                     status,
                     message,
                 },
-            })?;
+            })
+    }
+
+    /// An answer: a failure handed back, or the body parsed.
+    fn parse<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        status: hyper::StatusCode,
+        bytes: &[u8],
+    ) -> Result<Result<T, ApiFailure>, Error> {
         if !status.is_success() {
-            return Ok(Err(failure(status, &bytes)));
+            return Ok(Err(failure(status, bytes)));
         }
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"null"
         } else {
-            &bytes
+            bytes
         };
         serde_json::from_slice(bytes)
             .map(Ok)
@@ -130,5 +177,22 @@ impl Worker {
             status: f.status,
             message: f.message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rebalancing;
+
+    #[test]
+    fn rebalances_are_told_from_other_failures() {
+        let expected = br#"{"error_code":500,"message":"Request cannot be completed because a rebalance is expected"}"#;
+        assert!(rebalancing(500, expected));
+        assert!(rebalancing(409, br#"{"error_code":409,"message":"Cannot complete request momentarily due to stale configuration"}"#));
+        assert!(!rebalancing(
+            500,
+            br#"{"error_code":500,"message":"Failed to find any class that implements Connector"}"#
+        ));
+        assert!(!rebalancing(404, b"{}"));
     }
 }
