@@ -27,12 +27,9 @@
 //! topic is rebuilt the same way from offset 0.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::consumer::BaseConsumer;
 
 use serde::Serialize;
 
@@ -344,100 +341,6 @@ impl<'a> Assembler<'a> {
     }
 }
 
-/// Reads every partition of `topic` from `from[p]` up to `until[p]`
-/// (exclusive), calling `visit` for each record. `consumer` must have no
-/// group and no assignment; it is unassigned afterwards.
-pub(crate) fn read_ranges(
-    consumer: &BaseConsumer<KcpContext>,
-    ranges: &[(String, i32, i64, i64)],
-    timeout: Duration,
-    mut visit: impl FnMut(&str, i32, i64, Option<&[u8]>, Option<&[u8]>, Vec<(String, Option<Vec<u8>>)>),
-) -> Result<(), ReplicatorError> {
-    let mut pending: HashMap<(String, i32), i64> = HashMap::new();
-    let mut list = TopicPartitionList::new();
-    for (topic, partition, from, until) in ranges {
-        if from < until {
-            list.add_partition_offset(topic, *partition, Offset::Offset(*from))
-                .map_err(ReplicatorError::kafka("assigning"))?;
-            pending.insert((topic.clone(), *partition), *until);
-        }
-    }
-    if pending.is_empty() {
-        return Ok(());
-    }
-    consumer
-        .assign(&list)
-        .map_err(ReplicatorError::kafka("assigning"))?;
-    let mut deadline = Instant::now() + timeout;
-    while !pending.is_empty() {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                deadline = Instant::now() + timeout;
-                let key = (m.topic().to_owned(), m.partition());
-                let Some(until) = pending.get(&key).copied() else {
-                    continue;
-                };
-                if m.offset() < until {
-                    let headers = m
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    visit(
-                        m.topic(),
-                        m.partition(),
-                        m.offset(),
-                        m.key(),
-                        m.payload(),
-                        headers,
-                    );
-                }
-                if m.offset() + 1 >= until {
-                    pending.remove(&key);
-                }
-            }
-            Some(Err(e)) => {
-                return Err(ReplicatorError::Kafka {
-                    operation: "reading the target".into(),
-                    source: Box::new(e),
-                });
-            }
-            None => {
-                // A partition whose remaining offsets are gaps (transaction
-                // markers) never delivers `until - 1`: check positions.
-                let positions = consumer
-                    .position()
-                    .map_err(ReplicatorError::kafka("reading positions"))?;
-                for e in positions.elements() {
-                    if let Offset::Offset(pos) = e.offset()
-                        && pending
-                            .get(&(e.topic().to_owned(), e.partition()))
-                            .is_some_and(|until| pos >= *until)
-                    {
-                        pending.remove(&(e.topic().to_owned(), e.partition()));
-                    }
-                }
-                if Instant::now() > deadline {
-                    return Err(ReplicatorError::Stalled {
-                        what: format!(
-                            "reading {} partitions of the target ({:?})",
-                            pending.len(),
-                            pending.keys().take(3).collect::<Vec<_>>()
-                        ),
-                    });
-                }
-            }
-        }
-    }
-    consumer
-        .unassign()
-        .map_err(ReplicatorError::kafka("unassigning"))?;
-    Ok(())
-}
-
 /// Loads every map of `scope` from the map topic (partitions and their
 /// high watermarks given).
 pub(crate) fn load(
@@ -452,7 +355,7 @@ pub(crate) fn load(
         .map(|(p, hw)| (map_topic.to_owned(), *p, 0, *hw))
         .collect();
     let mut assembler = Assembler::new(scope);
-    read_ranges(consumer, &ranges, timeout, |_, _, _, key, value, _| {
+    super::ranges::read_ranges(consumer, &ranges, timeout, |_, _, _, key, value, _| {
         assembler.add(key, value);
     })?;
     let bad = assembler.unreadable;
@@ -515,7 +418,7 @@ pub(crate) fn repair(
         })
         .collect();
     let mut last: HashMap<(String, i32), i64> = HashMap::new();
-    read_ranges(
+    super::ranges::read_ranges(
         consumer,
         &behind,
         timeout,
@@ -547,7 +450,7 @@ pub(crate) fn repair(
             _ => slow.push((dst.clone(), *p, map.dst_end, *hw)),
         }
     }
-    read_ranges(
+    super::ranges::read_ranges(
         consumer,
         &slow,
         timeout,

@@ -41,6 +41,7 @@ pub mod offset_map;
 mod place;
 pub mod plan;
 pub mod provenance;
+mod ranges;
 mod resume;
 mod slot;
 pub mod start;

@@ -186,7 +186,7 @@ fn refuse_holes(
         ],
     )?;
     let mut holes: HashMap<usize, u64> = HashMap::new();
-    map_store::read_ranges(
+    super::ranges::read_ranges(
         &reader,
         &ranges,
         timeout,
