@@ -31,7 +31,6 @@ use super::ReplicatorError;
 use super::clients::consumer;
 use super::map_store::read_ranges;
 use super::plan::LoadedPlan;
-use super::target::block;
 use crate::connect::admin::{self, OffsetSpec};
 use crate::connect::{Connection, KcpContext, client_config};
 use crate::exit::{Diagnostic, ExitStatus};
@@ -292,6 +291,16 @@ fn read(plan: &LoadedPlan, dst: &Connection) -> Result<Vec<Claim>, ReplicatorErr
         }
     })?;
     Ok(latest.into_values().flatten().collect())
+}
+
+/// Runs an admin or delivery future to completion (`target` has the same
+/// helper; `target` depends on this module, not the other way round).
+fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ReplicatorError::Setup(format!("cannot start a runtime: {e}")))?;
+    Ok(rt.block_on(f))
 }
 
 /// Creates the claims topic if missing (compacted, one partition).

@@ -17,7 +17,7 @@ use super::stats::Observer;
 use crate::connect::Connection;
 use crate::connect::admin::{self, OffsetSpec};
 
-pub(super) fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
+fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

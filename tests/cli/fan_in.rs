@@ -121,6 +121,10 @@ fn two_sources_fan_in_refused_unless_both_merge_then_translate_exactly() {
     }
     produce(&c.bootstrap("east"), "orders", &[30, 20]);
     produce(&c.bootstrap("west"), "orders", &[25, 15]);
+    // Two plans started at the same moment, neither merging `race`: the
+    // claims written before the second read let at most one copy it.
+    race(&c);
+
     let include = "  include: 'orders'\n";
     let merged = "  include: 'orders'\n  merge: 'orders'\n";
     let east = c.plan("east-to-central", "east", "central", include);
@@ -240,6 +244,76 @@ fn two_sources_fan_in_refused_unless_both_merge_then_translate_exactly() {
             assert_eq!(on_target[m.partition as usize], Some(m.target_offset));
         }
     }
+}
+
+/// Whether `topic` exists on the cluster at `bootstrap`.
+fn exists(bootstrap: &str, topic: &str) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    md.topics()
+        .first()
+        .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty())
+}
+
+/// East and west copy `race` to central at the same moment, without
+/// merging it: at least one is refused, only one source's copies are on
+/// the target, and a refused racer left no claim behind (run again one
+/// after the other, exactly one plan goes on: the winner, if there was
+/// one).
+fn race(c: &Clusters) {
+    let racers = ["east", "west"];
+    for source in racers {
+        create_topics(&c.bootstrap(source), &[("race", 1, &[])]);
+        produce(&c.bootstrap(source), "race", &[10]);
+    }
+    let plans: Vec<PathBuf> = racers
+        .iter()
+        .map(|s| c.plan(&format!("{s}-race"), s, "central", "  include: 'race'\n"))
+        .collect();
+    let runs: Vec<_> = plans
+        .iter()
+        .cloned()
+        .map(|plan| std::thread::spawn(move || replicate(&plan, &["--until-caught-up"])))
+        .collect();
+    let codes: Vec<i32> = runs.into_iter().map(|r| r.join().unwrap().code).collect();
+    assert!(codes.iter().all(|c| [0, 2].contains(c)), "{codes:?}");
+    assert!(
+        codes.contains(&2),
+        "at least one racer is refused: {codes:?}"
+    );
+    let central = c.bootstrap("central");
+    let writers = |c: &Clusters| -> Vec<&str> {
+        racers
+            .into_iter()
+            .filter(|s| {
+                exists(&central, "race") && !copies(&central, "race", 0, c.id(s)).is_empty()
+            })
+            .collect()
+    };
+    let winner = writers(c);
+    assert!(winner.len() <= 1, "one source's copies at most: {winner:?}");
+    let again: Vec<i32> = plans
+        .iter()
+        .map(|plan| replicate(plan, &["--until-caught-up"]).code)
+        .collect();
+    let goes_on: Vec<&str> = racers
+        .into_iter()
+        .zip(&again)
+        .filter(|(_, code)| **code == 0)
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(goes_on.len(), 1, "{again:?}");
+    assert!(again.iter().all(|c| [0, 2].contains(c)), "{again:?}");
+    if !winner.is_empty() {
+        assert_eq!(goes_on, winner, "the race's winner goes on");
+    }
+    assert_eq!(writers(c), goes_on);
 }
 
 /// A copier of a merged topic that died after its copies landed and before
