@@ -123,7 +123,7 @@ fn two_sources_fan_in_refused_unless_both_merge_then_translate_exactly() {
     produce(&c.bootstrap("west"), "orders", &[25, 15]);
     // Two plans started at the same moment, neither merging `race`: the
     // claims written before the second read let at most one copy it.
-    race(&c);
+    race(&tb, &c);
 
     let include = "  include: 'orders'\n";
     let merged = "  include: 'orders'\n  merge: 'orders'\n";
@@ -266,7 +266,7 @@ fn exists(bootstrap: &str, topic: &str) -> bool {
 /// the target, and a refused racer left no claim behind (run again one
 /// after the other, exactly one plan goes on: the winner, if there was
 /// one).
-fn race(c: &Clusters) {
+fn race(tb: &Testbed, c: &Clusters) {
     let racers = ["east", "west"];
     for source in racers {
         create_topics(&c.bootstrap(source), &[("race", 1, &[])]);
@@ -314,6 +314,56 @@ fn race(c: &Clusters) {
         assert_eq!(goes_on, winner, "the race's winner goes on");
     }
     assert_eq!(writers(c), goes_on);
+
+    // The documented way to release a claim for good (Kafka's console
+    // producer, a tombstone): the other plan then goes on.
+    let (gone, other) = if goes_on[0] == "east" {
+        ("east", 1)
+    } else {
+        ("west", 0)
+    };
+    release_claim(tb, &central, &format!("v1;race;{};race", c.id(gone)));
+    let out = replicate(&plans[other], &["--until-caught-up"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+/// Tombstones the claim `key` in `_kcp-claims` as docs/replicator.md says,
+/// with Kafka's own console producer.
+fn release_claim(tb: &Testbed, bootstrap: &str, key: &str) {
+    use std::io::Write;
+    let java = std::env::var_os("KCP_JAVA").unwrap_or_else(|| "java".into());
+    let libs = tb.kafka_root.join(format!(
+        "{}/libs/*",
+        crate::support::KafkaSpec::default().version
+    ));
+    let mut child = std::process::Command::new(java)
+        .arg("-cp")
+        .arg(libs)
+        .args([
+            "org.apache.kafka.tools.ConsoleProducer",
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            "_kcp-claims",
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=|",
+            "--property",
+            "null.marker=NULL",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run Kafka's console producer");
+    writeln!(child.stdin.take().unwrap(), "{key}|NULL").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "console producer: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A copier of a merged topic that died after its copies landed and before
