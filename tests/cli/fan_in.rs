@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kcp::connect::CredentialsFile;
-use kcp::replicator::{LoadedPlan, Translation};
+use kcp::replicator::Translation;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 
@@ -110,8 +109,9 @@ fn assert_exact(copies: &[(i64, i64)], committed: i64, at: i64, what: &str) {
 /// target. The second plan to claim `orders` on `central` is refused up
 /// front (exit 2) while either plan leaves it unmerged, and nothing of it
 /// is copied; with `topics.merge` in both plans the copies interleave in
-/// one topic (alternating runs, then both copiers at once), and a group of
-/// each source moves to the target exactly, each through its own maps.
+/// one topic (alternating runs, then both copiers at once), and each
+/// plan's `migrate execute` moves a group of its source to the target
+/// exactly, through its own maps, and verifies its own copies.
 #[test]
 fn two_sources_fan_in_refused_unless_both_merge_then_translate_exactly() {
     let tb = require_testbed!();
@@ -213,7 +213,9 @@ fn two_sources_fan_in_refused_unless_both_merge_then_translate_exactly() {
     assert!(interleaved, "the copies of both sources interleave");
 
     // One group per source, committed inside each run of copies and at the
-    // end; each moves to the target exactly, through its own maps.
+    // end; each plan's whole cutover (`migrate execute`) moves its group to
+    // the target exactly, through its own maps, and verifies its own
+    // copies in the merged topic.
     let groups = [
         ("east", &east, "shipping", [(0, 12), (1, 230)]),
         ("west", &west, "invoicing", [(0, 41), (1, 3)]),
@@ -221,27 +223,27 @@ fn two_sources_fan_in_refused_unless_both_merge_then_translate_exactly() {
     for (source, plan, group, offsets) in groups {
         let list: Vec<(&str, i32, i64)> = offsets.iter().map(|(p, o)| ("orders", *p, *o)).collect();
         commit(&c.bootstrap(source), group, &list);
-        let loaded = LoadedPlan::load(plan).unwrap();
-        let creds = CredentialsFile::load(&loaded.credentials_path()).unwrap();
-        let moved = kcp::migrate::offsets::move_group(
-            &loaded,
-            creds.cluster(source).unwrap(),
-            creds.cluster("central").unwrap(),
-            group,
-            Duration::from_secs(20),
+        let text = std::fs::read_to_string(plan).unwrap();
+        std::fs::write(
+            plan,
+            format!(
+                "{text}cutover:\n  lag_threshold_records: 0\n  lag_sustain_secs: 1\n  producer_quiet_secs: 1\n  group_quiet_secs: 1\n\
+                 \x20 stop_producers: 'true'\n  start_producers: 'true'\n\
+                 \x20 waves:\n    - {{ name: w1, groups: [{group}], stop_consumers: 'true', start_consumers: 'true' }}\n"
+            ),
         )
         .unwrap();
-        assert_eq!(moved.len(), 2, "{moved:?}");
+        let out = crate::run(
+            crate::kcp()
+                .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+                .arg(plan),
+        );
+        assert_eq!(out.code, 0, "{source}: {}", out.stderr);
         let on_target = committed(&central, group, "orders", 2);
-        for m in &moved {
-            let found = copies(&central, "orders", m.partition, c.id(source));
-            assert_exact(
-                &found,
-                m.source_offset,
-                m.target_offset,
-                &format!("{group} p{}", m.partition),
-            );
-            assert_eq!(on_target[m.partition as usize], Some(m.target_offset));
+        for (partition, offset) in offsets {
+            let found = copies(&central, "orders", partition, c.id(source));
+            let at = on_target[partition as usize].expect("committed on the target");
+            assert_exact(&found, offset, at, &format!("{group} p{partition}"));
         }
     }
 }
