@@ -519,3 +519,85 @@ fn a_ring_of_three_clusters_copies_each_record_once_to_each_cluster() {
         assert_eq!(summary["summary"]["copied"], 0, "{summary}");
     }
 }
+
+/// A source topic created while the copy runs is claimed before its
+/// target topic is made: another source's claim on `late` (as another
+/// plan would have written it) stops the run with exit 2 at discovery,
+/// and `late` is neither created nor copied on the target.
+#[test]
+fn a_topic_found_while_copying_is_refused_when_another_source_writes_it() {
+    let tb = require_testbed!();
+    let p = crate::replicate::pair(&tb, "topics:\n  include: 'orders|late'\n");
+    let text = std::fs::read_to_string(&p.plan).unwrap();
+    std::fs::write(
+        &p.plan,
+        format!("{text}  topic_discovery_interval_secs: 1\n"),
+    )
+    .unwrap();
+    create_topics(&p.source.bootstrap(), &[("orders", 1, &[])]);
+    produce(&p.source.bootstrap(), "orders", &[20]);
+    create_topics(
+        &p.target.bootstrap(),
+        &[("_kcp-claims", 1, &[("cleanup.policy", "compact")])],
+    );
+    let claim = serde_json::json!({
+        "target_topic": "late", "source_cluster_id": "another-cluster", "source_topic": "late",
+        "plan": "elsewhere-to-dst", "source": "elsewhere", "merge": false
+    })
+    .to_string();
+    let prod = producer(&p.target.bootstrap());
+    send(
+        &prod,
+        BaseRecord::<str, str>::to("_kcp-claims")
+            .key("v1;late;another-cluster;late")
+            .payload(&claim),
+    );
+    flush(&prod);
+
+    let err = p.dir.path().join("replicate.err");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["--no-progress", "migrate", "replicate", "--plan"])
+        .arg(&p.plan)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&err).unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let copied = || {
+        exists(&p.target.bootstrap(), "orders")
+            && copies(&p.target.bootstrap(), "orders", 0, &p.source.cluster_id).len() == 20
+    };
+    while !copied() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "orders not copied: {}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    create_topics(&p.source.bootstrap(), &[("late", 1, &[])]);
+    produce(&p.source.bootstrap(), "late", &[5]);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("still copying after `late` appeared: {}", log());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status.code(), Some(2), "{}", log());
+    for part in [
+        "target topic `late` on `dst`",
+        "`late` from `elsewhere` (cluster id another-cluster, plan `elsewhere-to-dst`)",
+        "hint:",
+    ] {
+        assert!(log().contains(part), "{part}: {}", log());
+    }
+    assert!(
+        !exists(&p.target.bootstrap(), "late"),
+        "`late` was not created"
+    );
+}
