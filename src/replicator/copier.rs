@@ -563,6 +563,7 @@ impl<'a> Copier<'a> {
             "new topics or partitions on the source: {}",
             grown.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
+        super::claims::claim(links.plan, links.src_id, links.dst, &grown)?;
         target::grow_target(links.dst, links.plan, &grown, &self.topics)?;
         target::prepare_target(links.src, links.dst, links.plan, &grown, links.observer)?;
         target::await_partitions(links.producer, links.plan, &grown, links.options.timeout)?;

@@ -19,6 +19,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::Producer;
 
 use super::ReplicatorError;
+use super::claims;
 use super::clients::{self, Rebalance, cluster_id};
 use super::copier::{Copier, Links, replicator_group};
 use super::group::GroupState;
@@ -156,6 +157,9 @@ fn run_once(
             cluster: plan.plan.source.clone(),
         });
     }
+    // Fan-in: no other source writes these target topics unless every
+    // plan writing them asked to merge; refused before anything is made.
+    claims::claim(plan, &src_id, &dst, &topics)?;
     let record_limit = target::prepare_target(&src, &dst, plan, &topics, observer)?;
     let map_topic = &plan.plan.replication.offset_map_topic;
     let map_watermarks = ensure_map_topic(&dst, map_topic)?;

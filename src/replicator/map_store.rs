@@ -383,7 +383,10 @@ pub(crate) fn load(
 /// those records are one dense run: their source offsets are strictly
 /// increasing integers filling an interval of the same size. Only the last
 /// record is read then. This holds while only the replicator writes to the
-/// target partition (until its producers move, which ends its replication).
+/// target partition (until its producers move, which ends its replication),
+/// never in a target topic merged from several sources (`merged`, by source
+/// topic: fan-in), where another source's copies may fill as many target
+/// offsets as this source's gaps (markers, skipped records) left.
 /// Otherwise the range is read forward, record by record, and every jump
 /// in the source offsets the copies name (past what the map had processed)
 /// is returned: a gap on the source (markers, compaction, skipped records)
@@ -394,6 +397,7 @@ pub(crate) fn repair(
     cluster_id: &str,
     targets: &[(String, String, i32, i64)],
     maps: &mut HashMap<(String, i32), OffsetMap>,
+    merged: &dyn Fn(&str) -> bool,
     timeout: Duration,
 ) -> Result<Repaired, ReplicatorError> {
     // (target topic, partition) → source topic.
@@ -439,7 +443,11 @@ pub(crate) fn repair(
         }
         let records = hw - map.dst_end;
         match last.get(&(dst.clone(), *p)) {
-            Some(&last_src) if last_src >= map.src_end && last_src - map.src_end + 1 == records => {
+            Some(&last_src)
+                if !merged(src)
+                    && last_src >= map.src_end
+                    && last_src - map.src_end + 1 == records =>
+            {
                 if map.src_start.is_none() {
                     map.start_at(map.src_end, map.dst_end);
                 }

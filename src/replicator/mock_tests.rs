@@ -16,6 +16,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, Producer};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use super::claims::CLAIMS_TOPIC;
 use super::plan::LoadedPlan;
 use super::provenance::HEADER;
 use super::{Observer, RunOptions, Stats, Translation, offset_maps, run};
@@ -50,6 +51,8 @@ fn a_map_with_many_gaps_is_stored_in_segments_and_resumes() {
     source.create_topic("orders", 1, 1).unwrap();
     target.create_topic("orders", 1, 1).unwrap();
     target.create_topic("_kcp-offset-map", 1, 1).unwrap();
+    // The mock cluster answers no CreateTopics: kcp's own topics exist.
+    target.create_topic(CLAIMS_TOPIC, 1, 1).unwrap();
     let src = creds("a", source.bootstrap_servers());
     let dst = creds("b", target.bootstrap_servers());
     let connect_both = || {
@@ -192,6 +195,7 @@ fn copies_exactly_through_broker_errors_and_leader_changes() {
         (&source, "orders", PARTITIONS),
         (&target, "orders", PARTITIONS),
         (&target, "_kcp-offset-map", 1),
+        (&target, CLAIMS_TOPIC, 1),
     ] {
         cluster.create_topic(topic, partitions, 3).unwrap();
     }
@@ -312,6 +316,8 @@ fn a_topic_unavailable_at_start_is_waited_for_not_skipped() {
         target.create_topic(topic, 1, 1).unwrap();
     }
     target.create_topic("_kcp-offset-map", 1, 1).unwrap();
+    // The mock cluster answers no CreateTopics: kcp's own topics exist.
+    target.create_topic(CLAIMS_TOPIC, 1, 1).unwrap();
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", source.bootstrap_servers())
         .create()
@@ -373,6 +379,8 @@ fn a_target_refusing_transactions_stops_before_copying() {
     source.create_topic("orders", 1, 1).unwrap();
     target.create_topic("orders", 1, 1).unwrap();
     target.create_topic("_kcp-offset-map", 1, 1).unwrap();
+    // The mock cluster answers no CreateTopics: kcp's own topics exist.
+    target.create_topic(CLAIMS_TOPIC, 1, 1).unwrap();
     let producer: BaseProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", source.bootstrap_servers())
         .create()

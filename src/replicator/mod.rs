@@ -7,6 +7,8 @@
 //!   committed offsets.
 //! - [`map_store`]: maps persisted in a compacted topic on the target and
 //!   repaired from provenance headers.
+//! - [`claims`]: which source writes which target topic (fan-in), recorded
+//!   on the target; collisions refused before anything is copied.
 //! - [`engine`]: a run (set-up, copy, restart from the target's truth).
 //! - `target`: checks and target topics before and while copying.
 //! - `resume`: where each partition resumes (maps repaired from the target).
@@ -27,6 +29,7 @@
 //! [`stats::Observer`], and the caller passes the stop flag (set on
 //! SIGINT/SIGTERM by the CLI).
 
+pub mod claims;
 mod clients;
 mod copier;
 pub(crate) mod deleted;
@@ -70,6 +73,10 @@ pub enum ReplicatorError {
     Connect(#[from] crate::connect::ConnectError),
     #[error(transparent)]
     Admin(#[from] crate::connect::admin::AdminError),
+    /// Two sources would write one target topic without both asking to
+    /// merge (fan-in).
+    #[error(transparent)]
+    Collision(#[from] claims::CollisionError),
     #[error("{operation} failed")]
     Kafka {
         operation: String,
@@ -248,6 +255,7 @@ impl Diagnostic for ReplicatorError {
     fn status(&self) -> ExitStatus {
         match self {
             ReplicatorError::Connect(e) => e.status(),
+            ReplicatorError::Collision(e) => e.status(),
             ReplicatorError::AnotherCopier { .. } => ExitStatus::Locked,
             ReplicatorError::PartitionCount { .. }
             | ReplicatorError::NothingSelected { .. }
@@ -263,6 +271,7 @@ impl Diagnostic for ReplicatorError {
     fn hint(&self) -> Option<String> {
         match self {
             ReplicatorError::Connect(e) => e.hint(),
+            ReplicatorError::Collision(e) => e.hint(),
             ReplicatorError::PartitionCount {
                 target_partitions,
                 source_partitions,

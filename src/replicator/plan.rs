@@ -10,6 +10,7 @@
 //!   include: '^orders\.'                  # default: every non-internal topic
 //!   exclude: '\.tmp$'
 //!   rename: { prefix: '', suffix: '' }
+//!   merge: 'orders'                       # fan-in: may share these target topics with other sources
 //! replication:
 //!   read_committed: true
 //!   max_bytes_per_sec: 50000000
@@ -158,6 +159,11 @@ pub struct TopicSelection {
     pub exclude: Option<String>,
     #[serde(default)]
     pub rename: Rename,
+    /// Fan-in: the source topics (whole-name regular expression) whose
+    /// target topic may also receive other sources' copies. Every plan
+    /// writing such a target topic must say so (see `claims`).
+    #[serde(default)]
+    pub merge: Option<String>,
 }
 
 /// Target topic name = prefix + source name + suffix.
@@ -315,6 +321,7 @@ pub struct LoadedPlan {
     pub plan: Plan,
     include: Option<Regex>,
     exclude: Option<Regex>,
+    merge: Option<Regex>,
     starts: StartRules,
 }
 
@@ -356,6 +363,7 @@ impl LoadedPlan {
         };
         let include = compile("topics.include", &plan.topics.include)?;
         let exclude = compile("topics.exclude", &plan.topics.exclude)?;
+        let merge = compile("topics.merge", &plan.topics.merge)?;
         if plan.source == plan.target {
             return Err(invalid(
                 "target",
@@ -397,6 +405,7 @@ impl LoadedPlan {
             plan,
             include,
             exclude,
+            merge,
             starts,
         })
     }
@@ -419,6 +428,12 @@ impl LoadedPlan {
         }
         self.include.as_ref().is_none_or(|re| re.is_match(topic))
             && !self.exclude.as_ref().is_some_and(|re| re.is_match(topic))
+    }
+
+    /// Whether the user allowed the target topic of source topic `topic`
+    /// to receive other sources' copies too (`topics.merge`, fan-in).
+    pub fn merges(&self, topic: &str) -> bool {
+        self.merge.as_ref().is_some_and(|re| re.is_match(topic))
     }
 
     /// Where a source partition without an offset map starts.
@@ -468,6 +483,12 @@ mod tests {
         assert_eq!(p.target_topic("orders.created"), "dc1.orders.created");
         assert_eq!(p.credentials_path(), Path::new("/plans/creds.yaml"));
         assert!(p.plan.replication.read_committed);
+        assert!(!p.merges("orders.created"), "no merge unless asked");
+        let p = plan("topics:\n  merge: 'orders\\..*'\n").unwrap();
+        assert!(p.merges("orders.created"));
+        assert!(!p.merges("xorders.created"), "merge is anchored");
+        let e = plan("topics: { merge: '[' }\n").unwrap_err();
+        assert!(e.to_string().contains("topics.merge"), "{e}");
     }
 
     #[test]

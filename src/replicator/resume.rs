@@ -68,7 +68,7 @@ pub(super) fn resume_maps(
         .collect();
     let ids = TopicIdsNow::read(src, dst, &targets);
     screen(maps, &targets, &ids, notice)?;
-    let repaired = map_store::repair(reader, src_id, &targets, maps, timeout)?;
+    let repaired = map_store::repair(reader, src_id, &targets, maps, &|t| plan.merges(t), timeout)?;
     if repaired.found > 0 {
         notice(format!(
             "resumed: {} copied records found on the target past the last checkpoint",
@@ -428,6 +428,13 @@ pub fn offset_maps(
         .collect();
     let ids = TopicIdsNow::read(src, dst, &targets);
     screen(&mut maps, &targets, &ids, &mut |n| tracing::warn!("{n}"))?;
-    map_store::repair(&reader, &src_id, &targets, &mut maps, timeout)?;
+    map_store::repair(
+        &reader,
+        &src_id,
+        &targets,
+        &mut maps,
+        &|t| plan.merges(t),
+        timeout,
+    )?;
     Ok(maps)
 }

@@ -94,7 +94,8 @@ pub fn source_partitions(
 }
 
 /// Checks, changing nothing, that the clusters differ, that the plan selects
-/// topics on the source and that every existing target topic has exactly
+/// topics on the source, that no other source claims its target topics
+/// (fan-in, see `claims`) and that every existing target topic has exactly
 /// its source's partition count and takes records as large as its source.
 /// Returns the selected topics and their partition counts.
 pub fn preflight(
@@ -114,6 +115,7 @@ pub fn preflight(
             cluster: plan.plan.source.clone(),
         });
     }
+    super::claims::check(plan, &src_id, dst, &topics)?;
     let existing = target_topics(dst)?;
     check_partition_counts(plan, &topics, &existing)?;
     let sources = source_configs(src, &topics)?;
@@ -129,8 +131,9 @@ impl Observer for Quiet {
     fn notice(&self, _: &str) {}
 }
 
-/// Creates the missing target topics and the offset-map topic: what a run
-/// does before copying, as a step of its own.
+/// Claims the target topics (fan-in, see `claims`), creates the missing
+/// ones and the offset-map topic: what a run does before copying, as a
+/// step of its own.
 pub fn prepare(
     plan: &LoadedPlan,
     src: &Connection,
@@ -138,6 +141,7 @@ pub fn prepare(
     observer: &dyn Observer,
 ) -> Result<(), ReplicatorError> {
     let topics = preflight(plan, src, dst)?;
+    super::claims::claim(plan, &cluster_id(src)?, dst, &topics)?;
     prepare_target(src, dst, plan, &topics, observer)?;
     ensure_map_topic(dst, &plan.plan.replication.offset_map_topic)?;
     Ok(())

@@ -241,8 +241,9 @@ impl Api {
         let options = kcp::connect::ConnectOptions {
             timeout: Duration::from_secs(30),
         };
-        let src = kcp::connect::connect(creds.cluster("src").unwrap(), options).unwrap();
-        let dst = kcp::connect::connect(creds.cluster("dst").unwrap(), options).unwrap();
+        let cluster = |name: &str| creds.cluster(name).unwrap();
+        let src = kcp::connect::connect(cluster(&plan.plan.source), options).unwrap();
+        let dst = kcp::connect::connect(cluster(&plan.plan.target), options).unwrap();
         Api { plan, src, dst }
     }
 
