@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::ReplicatorError;
 use super::clients::consumer;
-use super::map_store::read_ranges;
+use super::ranges::read_ranges;
 use super::plan::LoadedPlan;
 use crate::connect::admin::{self, OffsetSpec};
 use crate::connect::{Connection, KcpContext, client_config};
