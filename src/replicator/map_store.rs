@@ -11,6 +11,8 @@
 //! <partition>`) are read when a partition has no `v2` map, as what they
 //! are: a map that may be about another copy, checked against the target
 //! like any other (its claims, its topic ids) before it is trusted.
+//! Keys starting `acls;` are the metadata sync's record of the ACL
+//! bindings kcp created (`meta_sync`), not maps: skipped here.
 //! A map with many runs (a partition with many gaps: transaction markers,
 //! compaction) is stored in segments so that no record outgrows what a
 //! broker accepts (1 MB by default): the runs are cut into chunks of
