@@ -243,11 +243,11 @@ fn run_once(
     std::thread::scope(|scope| {
         if plan.plan.replication.metadata_sync.enabled() {
             let (ids, sync_stop) = ((src_id.as_str(), dst_id.as_str()), &sync_stop);
-            let timeout = options.timeout;
+            let limits = (options.timeout, options.metrics.as_deref());
             std::thread::Builder::new()
                 .name("kcp-meta-sync".into())
                 .spawn_scoped(scope, move || {
-                    meta_sync::run(plan, (source, target), ids, timeout, observer, sync_stop)
+                    meta_sync::run(plan, (source, target), ids, limits, observer, sync_stop)
                 })
                 .map_err(|e| {
                     ReplicatorError::Setup(format!("cannot start the metadata sync: {e}"))

@@ -41,6 +41,8 @@ use super::stats::Observer;
 use super::target::{self, HEADER_ROOM};
 use crate::connect::admin::{self, RawAcl, TopicConfigChange};
 use crate::connect::{ClusterCredentials, ConnectOptions, Connection, connect};
+use crate::exit::Diagnostic;
+use crate::telemetry::{ReplicatorMetrics, SyncKind, SyncOutcome};
 
 /// What the target should hold of one topic's configs, from its source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -260,6 +262,9 @@ struct Sync<'a> {
     producer: Option<BaseProducer<Acked>>,
     target_creds: &'a ClusterCredentials,
     timeout: Duration,
+    metrics: Option<&'a ReplicatorMetrics>,
+    /// The last round's failure, reported when it changes.
+    failed: [Option<String>; 2],
 }
 
 /// Runs the sync every `interval_secs` until `stop`; blocking (the engine
@@ -268,7 +273,7 @@ pub(crate) fn run(
     plan: &LoadedPlan,
     (source, target): (&ClusterCredentials, &ClusterCredentials),
     (src_id, dst_id): (&str, &str),
-    timeout: Duration,
+    (timeout, metrics): (Duration, Option<&ReplicatorMetrics>),
     observer: &dyn Observer,
     stop: &AtomicBool,
 ) {
@@ -297,20 +302,18 @@ pub(crate) fn run(
         producer: None,
         target_creds: target,
         timeout,
+        metrics,
+        failed: [None, None],
     };
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        if settings.topic_configs
-            && let Err(e) = sync.configs()
-        {
-            observer.notice(&format!(
-                "metadata sync: topic configs not synced this round: {e}"
-            ));
+        if settings.topic_configs {
+            let result = sync.configs();
+            sync.round_ended(0, "topic configs", result);
         }
-        if settings.acls
-            && let Err(e) = sync.acls()
-        {
-            observer.warning(&format!("metadata sync: ACLs not synced this round: {e}"));
+        if settings.acls {
+            let result = sync.acls();
+            sync.round_ended(1, "ACLs", result);
         }
         while !stop.load(Ordering::Relaxed) && started.elapsed() < every {
             std::thread::sleep(Duration::from_millis(100));
@@ -319,6 +322,31 @@ pub(crate) fn run(
 }
 
 impl Sync<'_> {
+    /// Reports a failed round (a warning when the failure is new, so that
+    /// a missing permission is not repeated every round) and a recovery.
+    fn round_ended(&mut self, i: usize, what: &str, result: Result<(), ReplicatorError>) {
+        let now = result.err().map(|e| {
+            let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
+            format!("{e}{hint}")
+        });
+        match (&self.failed[i], &now) {
+            (_, Some(e)) if self.failed[i].as_ref() != Some(e) => self.observer.warning(&format!(
+                "metadata sync: {what} not synced: {e}; trying again every round"
+            )),
+            (Some(_), None) => self
+                .observer
+                .notice(&format!("metadata sync: {what} synced again")),
+            _ => {}
+        }
+        self.failed[i] = now;
+    }
+
+    fn count(&self, kind: SyncKind, outcome: SyncOutcome) {
+        if let Some(m) = self.metrics {
+            m.sync_change(kind, outcome);
+        }
+    }
+
     /// One round of topic configs.
     fn configs(&mut self) -> Result<(), ReplicatorError> {
         let plan = self.plan;
@@ -384,12 +412,19 @@ impl Sync<'_> {
         };
         match result {
             Ok(()) => {
+                let outcome = if value.is_some() {
+                    SyncOutcome::applied
+                } else {
+                    SyncOutcome::deleted
+                };
+                self.count(SyncKind::topic_config, outcome);
                 self.refused.remove(&(topic.clone(), name));
                 self.observer.notice(&format!(
                     "metadata sync: topic `{topic}` on the target: applied {what}"
                 ));
             }
             Err(reason) => {
+                self.count(SyncKind::topic_config, SyncOutcome::refused);
                 self.observer.warning(&format!(
                     "metadata sync: the target refused {what} on topic `{topic}`: {reason} (not tried again until the source's value changes)"
                 ));
@@ -423,12 +458,16 @@ impl Sync<'_> {
         }
         for acl in &actions.create {
             match admin::create_raw_acls(&self.dst, std::slice::from_ref(acl)) {
-                Ok(()) => self.observer.notice(&format!(
-                    "metadata sync: created ACL {} on the target",
-                    describe_acl(acl)
-                )),
+                Ok(()) => {
+                    self.count(SyncKind::acl, SyncOutcome::applied);
+                    self.observer.notice(&format!(
+                        "metadata sync: created ACL {} on the target",
+                        describe_acl(acl)
+                    ));
+                }
                 Err(e) => {
                     if self.reported.insert(acl.clone()) {
+                        self.count(SyncKind::acl, SyncOutcome::refused);
                         self.observer.warning(&format!(
                             "metadata sync: the target refused ACL {}: {e}",
                             describe_acl(acl)
@@ -439,6 +478,7 @@ impl Sync<'_> {
         }
         admin::delete_raw_acls(&self.dst, &actions.delete)?;
         for acl in &actions.delete {
+            self.count(SyncKind::acl, SyncOutcome::deleted);
             self.observer.notice(&format!(
                 "metadata sync: deleted ACL {} on the target (kcp created it; the source no longer has it)",
                 describe_acl(acl)

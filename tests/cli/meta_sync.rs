@@ -21,6 +21,10 @@ struct Replicator(Child);
 
 impl Replicator {
     fn spawn(plan: &Path) -> Self {
+        Self::spawn_with(plan, &[])
+    }
+
+    fn spawn_with(plan: &Path, extra: &[&str]) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -29,6 +33,7 @@ impl Replicator {
         let child = Command::new(env!("CARGO_BIN_EXE_kcp"))
             .args(["migrate", "replicate", "--no-progress", "--plan"])
             .arg(plan)
+            .args(extra)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -167,7 +172,8 @@ fn config_changes_and_partition_increases_reach_the_target_while_copying() {
     let (src, dst) = (source.bootstrap(), target.bootstrap());
     create_topics(&src, &[("orders", 2, &[("retention.ms", "3600000")])]);
     produce(&src, "orders", &[100, 100]);
-    let mut r = Replicator::spawn(&plan);
+    let metrics = format!("127.0.0.1:{}", crate::support::free_port());
+    let mut r = Replicator::spawn_with(&plan, &["--metrics-addr", &metrics]);
     let count =
         || crate::replicate::target_count_of(&dir.path().join("credentials.yaml"), "orders", 3);
     wait_until("first copy", Duration::from_secs(90), &plan, &mut r, || {
@@ -224,6 +230,20 @@ fn config_changes_and_partition_increases_reach_the_target_while_copying() {
             .count()
     };
     assert_eq!(refused(&log(&plan)), 1, "log:\n{}", log(&plan));
+    let (_, scraped) = crate::telemetry::http_get(&metrics, "/metrics").unwrap();
+    let series = |outcome: &str| {
+        scraped
+            .lines()
+            .find(|l| {
+                l.starts_with("kcp_replicator_metadata_sync_changes_total{")
+                    && l.contains("kind=\"topic_config\"")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    assert_eq!(series("refused").as_deref(), Some("1"), "{scraped}");
+    assert_eq!(series("applied").as_deref(), Some("1"), "{scraped}");
     assert!(
         log(&plan).contains("topic `orders`"),
         "the warning names the topic: {}",
