@@ -352,6 +352,12 @@ impl Sync<'_> {
         let plan = self.plan;
         let topics = target::available_source_topics(&self.src, plan)?;
         let sources = target::source_configs(&self.src, &topics)?;
+        // A topic unreadable this round keeps what was known of it.
+        let unreadable: Vec<String> = sources
+            .iter()
+            .filter(|(_, c)| !c.readable)
+            .map(|(t, _)| plan.target_topic(t))
+            .collect();
         let desired: BTreeMap<String, Desired> = sources
             .into_iter()
             .filter(|(_, c)| c.readable)
@@ -397,10 +403,16 @@ impl Sync<'_> {
         }
         // Only topics the target has: one created later starts from its
         // creation's configs.
-        self.previous = desired
+        let mut previous: BTreeMap<String, Desired> = desired
             .into_iter()
             .filter(|(t, _)| have.contains_key(t))
             .collect();
+        for t in unreadable {
+            if let Some(known) = self.previous.remove(&t) {
+                previous.insert(t, known);
+            }
+        }
+        self.previous = previous;
         Ok(())
     }
 
@@ -456,6 +468,7 @@ impl Sync<'_> {
             self.write_record(&actions.record_before)?;
             self.created = Some(actions.record_before.clone());
         }
+        let mut refused = BTreeSet::new();
         for acl in &actions.create {
             match admin::create_raw_acls(&self.dst, std::slice::from_ref(acl)) {
                 Ok(()) => {
@@ -473,6 +486,11 @@ impl Sync<'_> {
                             describe_acl(acl)
                         ));
                     }
+                    // Not created: not kcp's (a binding made by hand later
+                    // stays the operator's).
+                    if !created.contains(acl) {
+                        refused.insert(acl.clone());
+                    }
                 }
             }
         }
@@ -484,10 +502,12 @@ impl Sync<'_> {
                 describe_acl(acl)
             ));
         }
-        if actions.record_after != actions.record_before {
-            self.write_record(&actions.record_after)?;
+        let record_after: BTreeSet<RawAcl> =
+            actions.record_after.difference(&refused).cloned().collect();
+        if record_after != actions.record_before {
+            self.write_record(&record_after)?;
         }
-        self.created = Some(actions.record_after);
+        self.created = Some(record_after);
         Ok(())
     }
 
