@@ -407,3 +407,80 @@ fn acls_are_applied_and_kept_in_sync_leaving_the_targets_own_alone() {
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(on_target(), expected, "log:\n{}", log(&plan));
 }
+
+/// Inside `migrate execute` (its replicating phase runs the same
+/// replicator): the source's ACLs reach the target, but the producer
+/// fence kcp puts on the source at `producers/stop` does not (it would
+/// deny the producers about to move to the target).
+#[test]
+fn execute_syncs_acls_but_never_the_producer_fence() {
+    let tb = crate::require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
+    let dir = tempfile::tempdir().unwrap();
+    write_pair_credentials(dir.path(), &source, &target);
+    create_topics(&source.bootstrap(), &[("orders", 1, &[])]);
+    produce(&source.bootstrap(), "orders", &[20]);
+    let (src, dst) = (connection(dir.path(), "src"), connection(dir.path(), "dst"));
+    let alice_writes = binding("TOPIC", "orders", "User:alice", "WRITE");
+    kcp::connect::admin::create_raw_acls(&src, std::slice::from_ref(&alice_writes)).unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: fenced\ncredentials_file: credentials.yaml\nsource: src\ntarget: dst\n\
+         topics: { include: '^orders$' }\n\
+         replication: { checkpoint_interval_ms: 500, metadata_sync: { interval_secs: 1, acls: true } }\n\
+         cutover:\n  lag_threshold_records: 0\n  lag_sustain_secs: 1\n  producer_quiet_secs: 60\n\
+         \x20 fence_producers: {}\n  stop_producers: 'true'\n  start_producers: 'true'\n",
+    )
+    .unwrap();
+    let err_path = dir.path().join("execute.err");
+    let mut execute = Replicator(
+        Command::new(env!("CARGO_BIN_EXE_kcp"))
+            .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+            .arg(&plan)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let err = || std::fs::read_to_string(&err_path).unwrap_or_default();
+    let started = Instant::now();
+    while !err().contains("fenced the producers") {
+        assert!(
+            started.elapsed() < Duration::from_secs(120) && execute.running(),
+            "never fenced: {}",
+            err()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Rounds after the fence: still only alice's ALLOW on the target.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(execute.running(), "{}", err());
+    let on_target: Vec<String> = kcp::connect::admin::describe_acls(&dst)
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} {} {}",
+                a.permission, a.principal, a.operation, a.resource_name
+            )
+        })
+        .collect();
+    assert_eq!(on_target, ["ALLOW User:alice WRITE orders"], "{}", err());
+    assert!(
+        err().contains(
+            "metadata sync: created ACL User:alice ALLOW WRITE on literal topic `orders`"
+        ),
+        "{}",
+        err()
+    );
+    assert!(
+        err().contains("may be the cutover's producer fence"),
+        "the fence left out is said: {}",
+        err()
+    );
+    execute.stop();
+}
