@@ -379,11 +379,17 @@ fn acls_are_applied_and_kept_in_sync_leaving_the_targets_own_alone() {
         || on_target() == expected,
     );
     eprintln!("ACL changes reached the target in {took:?}");
-    assert!(
-        log(&plan)
-            .contains("deleted ACL User:alice-on-target ALLOW READ on literal topic `dc1.orders`"),
-        "{}",
-        log(&plan)
+    // The notice follows the deletion (the target may show it first).
+    wait_until(
+        "the deletion reported",
+        Duration::from_secs(10),
+        &plan,
+        &mut r,
+        || {
+            log(&plan).contains(
+                "deleted ACL User:alice-on-target ALLOW READ on literal topic `dc1.orders`",
+            )
+        },
     );
 
     // A new process knows what the last one created: dave's binding, gone
