@@ -15,8 +15,8 @@
 //!   differs is set (IncrementalAlterConfigs, only that config); a config
 //!   the source stopped carrying since the previous round is deleted on
 //!   the target when the target still holds the value it had from the
-//!   source; `max.message.bytes` is only ever raised, to the source's plus
-//!   the provenance header's room. A change the target refuses is reported
+//!   source; `max.message.bytes` is raised when the source's grows (to it
+//!   plus the provenance header's room), never lowered. A change the target refuses is reported
 //!   once (a warning naming topic, config and reason) and not tried again
 //!   until the source's value changes.
 //! - ACLs: the source's bindings, principals mapped as `kcp create-asset
@@ -91,7 +91,14 @@ pub(crate) fn config_changes(
                 push(topic, name, Some(value.clone()));
             }
         }
-        if let Some(min) = want.min_max_message_bytes {
+        // Raised when the source's limit grew since the last round: an
+        // existing target topic's limit is checked at start (refused when
+        // below the source's, reported when without the header's room)
+        // and otherwise left as its owner set it.
+        let was = previous.get(topic).and_then(|p| p.min_max_message_bytes);
+        if let (Some(min), Some(was)) = (want.min_max_message_bytes, was)
+            && was < min
+        {
             let current = value_of("max.message.bytes").and_then(|v| v.parse::<i64>().ok());
             if current.is_none_or(|c| c < min) {
                 push(topic, "max.message.bytes", Some(min.to_string()));
@@ -667,7 +674,7 @@ mod tests {
     }
 
     #[test]
-    fn max_message_bytes_is_only_raised() {
+    fn max_message_bytes_is_raised_when_the_source_limit_grows() {
         let want = BTreeMap::from([
             ("low".to_owned(), desired(&[], Some(2_000_000))),
             ("high".to_owned(), desired(&[], Some(2_000_000))),
@@ -682,11 +689,21 @@ mod tests {
                 target(&[("max.message.bytes", "5000000", true)]),
             ),
         ]);
-        let changes = config_changes(&want, &BTreeMap::new(), &have, &HashMap::new());
+        // The first round leaves an existing target's limit as it is (the
+        // start-up check judged it).
+        assert!(config_changes(&want, &BTreeMap::new(), &have, &HashMap::new()).is_empty());
+        let before = BTreeMap::from([
+            ("low".to_owned(), desired(&[], Some(1_049_612))),
+            ("high".to_owned(), desired(&[], Some(1_049_612))),
+        ]);
+        let changes = config_changes(&want, &before, &have, &HashMap::new());
         assert_eq!(
             changes,
-            [change("low", "max.message.bytes", Some("2000000"))]
+            [change("low", "max.message.bytes", Some("2000000"))],
+            "raised where too low, never lowered"
         );
+        // A source limit that shrank changes nothing.
+        assert!(config_changes(&before, &want, &have, &HashMap::new()).is_empty());
     }
 
     #[test]
