@@ -181,7 +181,7 @@ impl<'a> Translation<'a> {
                 .map_err(left_out)?;
             confluent_entry(b)
         } else {
-            let target = kafka_principal(&b.principal, req);
+            let target = kafka_principal(&b.principal, &req.principals);
             self.mapping_rows
                 .insert(b.principal.clone(), format!("`{target}`"));
             kafka_entry(b, target)
@@ -226,9 +226,10 @@ fn subject(b: &Binding) -> String {
     )
 }
 
-/// The principal on a Kafka target: mapped, an IAM role's default, or as is.
-fn kafka_principal(principal: &str, req: &Request) -> String {
-    match req.principals.get(principal) {
+/// The principal on a Kafka target: mapped, an IAM role's default, or as
+/// is. The replicator's ACL sync maps principals with it too.
+pub(crate) fn kafka_principal(principal: &str, map: &super::PrincipalMap) -> String {
+    match map.get(principal) {
         Some(p) => p.to_owned(),
         None if principal.starts_with("arn:") => iam::default_principal(principal),
         None => principal.to_owned(),

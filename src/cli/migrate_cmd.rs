@@ -86,6 +86,10 @@ impl Observer for CliObserver<'_> {
     fn notice(&self, message: &str) {
         self.printer.status(message);
     }
+
+    fn warning(&self, message: &str) {
+        self.printer.warn(message);
+    }
 }
 
 pub(super) fn replicate(

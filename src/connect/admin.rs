@@ -1,8 +1,8 @@
 //! Admin calls that rust-rdkafka does not wrap, over librdkafka's C admin
 //! API (bundled librdkafka 2.12.1): DescribeCluster, DescribeAcls,
 //! CreateAcls, DeleteAcls, ListConsumerGroups, DescribeConsumerGroups,
-//! ListConsumerGroupOffsets, DeleteConsumerGroupOffsets, ListOffsets and
-//! DescribeTopics (topic ids).
+//! ListConsumerGroupOffsets, DeleteConsumerGroupOffsets, ListOffsets,
+//! DescribeTopics (topic ids) and IncrementalAlterConfigs (topic configs).
 //!
 //! This is the only module with `unsafe` code. Every call follows one
 //! pattern, kept in [`Pending`]: create a result queue and admin options
@@ -71,7 +71,9 @@ pub struct ClusterDescription {
 
 /// An ACL binding as librdkafka names its parts (`TOPIC`, `LITERAL`,
 /// `READ`, `ALLOW`); turned into typed state by the scanner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RawAcl {
     pub resource_type: String,
     pub resource_name: String,
@@ -264,38 +266,120 @@ impl TopicWriteAcl {
         call: &'static str,
         filter: bool,
     ) -> Result<*mut rd::rd_kafka_AclBinding_t, AdminError> {
-        let [topic, principal, host] = [&self.topic, &self.principal, &self.host]
-            .map(|v| CString::new(v.as_str()).map_err(|_| nul_error(call)));
-        let (topic, principal, host) = (topic?, principal?, host?);
-        let mut errstr = [0 as c_char; 512];
-        // SAFETY: the strings outlive the call, which copies them.
-        let binding = unsafe {
-            let new = if filter {
-                rd::rd_kafka_AclBindingFilter_new
-            } else {
-                rd::rd_kafka_AclBinding_new
-            };
-            new(
-                rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
-                topic.as_ptr(),
-                rd::rd_kafka_ResourcePatternType_t::RD_KAFKA_RESOURCE_PATTERN_LITERAL,
-                principal.as_ptr(),
-                host.as_ptr(),
-                rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_WRITE,
-                self.permission(),
-                errstr.as_mut_ptr(),
-                errstr.len(),
-            )
-        };
-        if binding.is_null() {
-            return Err(AdminError::Failed {
-                call,
-                code: "_INVALID_ARG".into(),
-                message: string(errstr.as_ptr()),
-            });
-        }
-        Ok(binding)
+        acl_c(
+            call,
+            filter,
+            rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+            [&self.topic, &self.principal, &self.host],
+            rd::rd_kafka_ResourcePatternType_t::RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+            rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_WRITE,
+            self.permission(),
+        )
     }
+}
+
+impl RawAcl {
+    /// A C binding (or, with `filter`, the filter matching exactly this
+    /// binding) from librdkafka's names; a name librdkafka cannot send
+    /// (`UNKNOWN`, a delegation token) is an `_INVALID_ARG` error.
+    fn to_c(
+        &self,
+        call: &'static str,
+        filter: bool,
+    ) -> Result<*mut rd::rd_kafka_AclBinding_t, AdminError> {
+        use rd::rd_kafka_AclOperation_t as O;
+        use rd::rd_kafka_ResourcePatternType_t as P;
+        use rd::rd_kafka_ResourceType_t as R;
+        let invalid = |what: &str, value: &str| AdminError::Failed {
+            call,
+            code: "_INVALID_ARG".into(),
+            message: format!("librdkafka cannot send the {what} `{value}`"),
+        };
+        let restype = match self.resource_type.as_str() {
+            "TOPIC" => R::RD_KAFKA_RESOURCE_TOPIC,
+            "GROUP" => R::RD_KAFKA_RESOURCE_GROUP,
+            "BROKER" | "CLUSTER" => R::RD_KAFKA_RESOURCE_BROKER,
+            "TRANSACTIONAL_ID" => R::RD_KAFKA_RESOURCE_TRANSACTIONAL_ID,
+            other => return Err(invalid("resource type", other)),
+        };
+        let pattern = match self.pattern_type.as_str() {
+            "LITERAL" => P::RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+            "PREFIXED" => P::RD_KAFKA_RESOURCE_PATTERN_PREFIXED,
+            other => return Err(invalid("pattern type", other)),
+        };
+        let operation = match self.operation.as_str() {
+            "ALL" => O::RD_KAFKA_ACL_OPERATION_ALL,
+            "READ" => O::RD_KAFKA_ACL_OPERATION_READ,
+            "WRITE" => O::RD_KAFKA_ACL_OPERATION_WRITE,
+            "CREATE" => O::RD_KAFKA_ACL_OPERATION_CREATE,
+            "DELETE" => O::RD_KAFKA_ACL_OPERATION_DELETE,
+            "ALTER" => O::RD_KAFKA_ACL_OPERATION_ALTER,
+            "DESCRIBE" => O::RD_KAFKA_ACL_OPERATION_DESCRIBE,
+            "CLUSTER_ACTION" => O::RD_KAFKA_ACL_OPERATION_CLUSTER_ACTION,
+            "DESCRIBE_CONFIGS" => O::RD_KAFKA_ACL_OPERATION_DESCRIBE_CONFIGS,
+            "ALTER_CONFIGS" => O::RD_KAFKA_ACL_OPERATION_ALTER_CONFIGS,
+            "IDEMPOTENT_WRITE" => O::RD_KAFKA_ACL_OPERATION_IDEMPOTENT_WRITE,
+            other => return Err(invalid("operation", other)),
+        };
+        let permission = match self.permission.as_str() {
+            "ALLOW" => rd::rd_kafka_AclPermissionType_t::RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW,
+            "DENY" => rd::rd_kafka_AclPermissionType_t::RD_KAFKA_ACL_PERMISSION_TYPE_DENY,
+            other => return Err(invalid("permission", other)),
+        };
+        acl_c(
+            call,
+            filter,
+            restype,
+            [&self.resource_name, &self.principal, &self.host],
+            pattern,
+            operation,
+            permission,
+        )
+    }
+}
+
+/// A C binding or filter (`filter`) of one resource, principal and host;
+/// the caller destroys it.
+fn acl_c(
+    call: &'static str,
+    filter: bool,
+    restype: rd::rd_kafka_ResourceType_t,
+    [name, principal, host]: [&String; 3],
+    pattern: rd::rd_kafka_ResourcePatternType_t,
+    operation: rd::rd_kafka_AclOperation_t,
+    permission: rd::rd_kafka_AclPermissionType_t,
+) -> Result<*mut rd::rd_kafka_AclBinding_t, AdminError> {
+    let [name, principal, host] =
+        [name, principal, host].map(|v| CString::new(v.as_str()).map_err(|_| nul_error(call)));
+    let (name, principal, host) = (name?, principal?, host?);
+    let mut errstr = [0 as c_char; 512];
+    // SAFETY: the strings outlive the call, which copies them.
+    let binding = unsafe {
+        let new = if filter {
+            rd::rd_kafka_AclBindingFilter_new
+        } else {
+            rd::rd_kafka_AclBinding_new
+        };
+        new(
+            restype,
+            name.as_ptr(),
+            pattern,
+            principal.as_ptr(),
+            host.as_ptr(),
+            operation,
+            permission,
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        )
+    };
+    if binding.is_null() {
+        return Err(AdminError::Failed {
+            call,
+            code: "_INVALID_ARG".into(),
+            message: string(errstr.as_ptr()),
+        });
+    }
+    Ok(binding)
 }
 
 /// C bindings or filters, destroyed on drop.
@@ -310,14 +394,13 @@ impl Drop for Bindings {
     }
 }
 
-fn bindings(
-    acls: &[TopicWriteAcl],
-    call: &'static str,
-    filter: bool,
+fn bindings<A>(
+    acls: &[A],
+    to_c: impl Fn(&A) -> Result<*mut rd::rd_kafka_AclBinding_t, AdminError>,
 ) -> Result<Bindings, AdminError> {
     let mut out = Bindings(Vec::with_capacity(acls.len()));
     for acl in acls {
-        out.0.push(acl.to_c(call, filter)?);
+        out.0.push(to_c(acl)?);
     }
     Ok(out)
 }
@@ -345,11 +428,22 @@ unsafe fn binding_error(
 
 /// Creates ACL bindings (CreateAcls); the first refused one is the error.
 pub fn create_acls(conn: &Connection, acls: &[TopicWriteAcl]) -> Result<(), AdminError> {
-    const CALL: &str = "CreateAcls";
-    if acls.is_empty() {
+    create(conn, bindings(acls, |a| a.to_c(CREATE_ACLS, false))?)
+}
+
+/// Creates any ACL bindings, named as [`describe_acls`] names them
+/// (CreateAcls); the first refused one is the error.
+pub fn create_raw_acls(conn: &Connection, acls: &[RawAcl]) -> Result<(), AdminError> {
+    create(conn, bindings(acls, |a| a.to_c(CREATE_ACLS, false))?)
+}
+
+const CREATE_ACLS: &str = "CreateAcls";
+
+fn create(conn: &Connection, mut c: Bindings) -> Result<(), AdminError> {
+    const CALL: &str = CREATE_ACLS;
+    if c.0.is_empty() {
         return Ok(());
     }
-    let mut c = bindings(acls, CALL, false)?;
     let pending = Pending::new(
         conn,
         CALL,
@@ -385,11 +479,23 @@ pub fn create_acls(conn: &Connection, acls: &[TopicWriteAcl]) -> Result<(), Admi
 /// every field given, the pattern literal); returns how many bindings the
 /// cluster removed. A binding already gone is no error.
 pub fn delete_acls(conn: &Connection, acls: &[TopicWriteAcl]) -> Result<usize, AdminError> {
-    const CALL: &str = "DeleteAcls";
-    if acls.is_empty() {
+    delete(conn, bindings(acls, |a| a.to_c(DELETE_ACLS, true))?)
+}
+
+/// Deletes exactly these bindings, named as [`describe_acls`] names them
+/// (one filter per binding, every field given); returns how many bindings
+/// the cluster removed. A binding already gone is no error.
+pub fn delete_raw_acls(conn: &Connection, acls: &[RawAcl]) -> Result<usize, AdminError> {
+    delete(conn, bindings(acls, |a| a.to_c(DELETE_ACLS, true))?)
+}
+
+const DELETE_ACLS: &str = "DeleteAcls";
+
+fn delete(conn: &Connection, mut c: Bindings) -> Result<usize, AdminError> {
+    const CALL: &str = DELETE_ACLS;
+    if c.0.is_empty() {
         return Ok(0);
     }
-    let mut c = bindings(acls, CALL, true)?;
     let pending = Pending::new(
         conn,
         CALL,
@@ -853,6 +959,132 @@ pub fn topic_ids(
                 (id != NO_ID).then(|| (string(rd::rd_kafka_TopicDescription_name(d)), id))
             })
             .collect())
+    }
+}
+
+/// One change of a topic config: set to a value, or deleted (back to the
+/// cluster's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfigChange {
+    pub topic: String,
+    pub name: String,
+    /// `None`: delete.
+    pub value: Option<String>,
+}
+
+/// Changes topic configs (IncrementalAlterConfigs: only the configs named
+/// change). Returns one result per change, in order: `Err` with the
+/// broker's reason when it refused that topic's change. A topic may appear
+/// once per call (Kafka refuses a request naming a resource twice).
+pub fn alter_topic_configs(
+    conn: &Connection,
+    changes: &[TopicConfigChange],
+) -> Result<Vec<Result<(), String>>, AdminError> {
+    const CALL: &str = "IncrementalAlterConfigs";
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let strings = changes
+        .iter()
+        .map(|c| {
+            let value = c.value.clone().unwrap_or_default();
+            c_strings(&[c.topic.clone(), c.name.clone(), value], CALL)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut resources = ConfigResources(Vec::with_capacity(changes.len()));
+    for (change, s) in changes.iter().zip(&strings) {
+        use rd::rd_kafka_AlterConfigOpType_t as Op;
+        let op = if change.value.is_some() {
+            Op::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET
+        } else {
+            Op::RD_KAFKA_ALTER_CONFIG_OP_TYPE_DELETE
+        };
+        // SAFETY: the strings outlive the calls, which copy them; the
+        // resource is owned by `resources` from here on.
+        unsafe {
+            let r = rd::rd_kafka_ConfigResource_new(
+                rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+                s[0].as_ptr(),
+            );
+            resources.0.push(r);
+            let value = if change.value.is_some() {
+                s[2].as_ptr()
+            } else {
+                ptr::null()
+            };
+            let error =
+                rd::rd_kafka_ConfigResource_add_incremental_config(r, s[1].as_ptr(), op, value);
+            if !error.is_null() {
+                let e = AdminError::Failed {
+                    call: CALL,
+                    code: string(rd::rd_kafka_error_name(error)),
+                    message: string(rd::rd_kafka_error_string(error)),
+                };
+                rd::rd_kafka_error_destroy(error);
+                return Err(e);
+            }
+        }
+    }
+    let pending = Pending::new(
+        conn,
+        CALL,
+        rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+    )?;
+    // SAFETY: the resources outlive the call, which copies them.
+    unsafe {
+        rd::rd_kafka_IncrementalAlterConfigs(
+            pending.rk,
+            resources.0.as_mut_ptr(),
+            resources.0.len(),
+            pending.options,
+            pending.queue,
+        );
+    }
+    let event = pending.wait()?;
+    // SAFETY: the event is an IncrementalAlterConfigs result; names and
+    // errors are copied out before it drops.
+    unsafe {
+        let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(event.0);
+        if result.is_null() {
+            return Err(event.unexpected(CALL));
+        }
+        let mut count = 0usize;
+        let answered = rd::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count);
+        let outcome: std::collections::HashMap<String, Result<(), String>> = slice(answered, count)
+            .iter()
+            .map(|&r| {
+                let err = rd::rd_kafka_ConfigResource_error(r);
+                let name = string(rd::rd_kafka_ConfigResource_name(r));
+                if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    (name, Ok(()))
+                } else {
+                    let message = opt_string(rd::rd_kafka_ConfigResource_error_string(r))
+                        .unwrap_or_else(|| err_name(err));
+                    (name, Err(message))
+                }
+            })
+            .collect();
+        Ok(changes
+            .iter()
+            .map(|c| {
+                outcome
+                    .get(&c.topic)
+                    .cloned()
+                    .unwrap_or_else(|| Err("no answer for this topic".into()))
+            })
+            .collect())
+    }
+}
+
+/// C config resources, destroyed on drop.
+struct ConfigResources(Vec<*mut rd::rd_kafka_ConfigResource_t>);
+
+impl Drop for ConfigResources {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            // SAFETY: created by `alter_topic_configs`, freed only here.
+            unsafe { rd::rd_kafka_ConfigResource_destroy(*r) };
+        }
     }
 }
 

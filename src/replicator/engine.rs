@@ -25,6 +25,7 @@ use super::copier::{Copier, Links, replicator_group};
 use super::group::GroupState;
 use super::lease::Lease;
 use super::map_store;
+use super::meta_sync;
 use super::plan::LoadedPlan;
 use super::stats::{Observer, Summary};
 use super::target::{self, ensure_map_topic, source_topics};
@@ -241,5 +242,23 @@ fn run_once(
     };
     let copier = Copier::start(links, topics, maps, started)?;
     tracing::debug!(elapsed = ?started.elapsed(), "start-up: partitions resumed, copying");
-    copier.run(stop)
+    // The metadata sync runs beside the copy, for as long as it runs.
+    let sync_stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        if plan.plan.replication.metadata_sync.enabled() {
+            let (ids, sync_stop) = ((src_id.as_str(), dst_id.as_str()), &sync_stop);
+            let limits = (options.timeout, options.metrics.as_deref());
+            std::thread::Builder::new()
+                .name("kcp-meta-sync".into())
+                .spawn_scoped(scope, move || {
+                    meta_sync::run(plan, (source, target), ids, limits, observer, sync_stop)
+                })
+                .map_err(|e| {
+                    ReplicatorError::Setup(format!("cannot start the metadata sync: {e}"))
+                })?;
+        }
+        let result = copier.run(stop);
+        sync_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    })
 }

@@ -11,6 +11,8 @@
 //! <partition>`) are read when a partition has no `v2` map, as what they
 //! are: a map that may be about another copy, checked against the target
 //! like any other (its claims, its topic ids) before it is trusted.
+//! Keys starting `acls;` are the metadata sync's record of the ACL
+//! bindings kcp created (`meta_sync`), not maps: skipped here.
 //! A map with many runs (a partition with many gaps: transaction markers,
 //! compaction) is stored in segments so that no record outgrows what a
 //! broker accepts (1 MB by default): the runs are cut into chunks of
@@ -230,6 +232,10 @@ impl<'a> Assembler<'a> {
 
     /// One record of the map topic; a record without a value deletes.
     pub(crate) fn add(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) {
+        // The metadata sync's record of the ACLs kcp created: no map.
+        if key.is_some_and(|k| k.starts_with(super::meta_sync::ACL_KEY_PREFIX.as_bytes())) {
+            return;
+        }
         let Some(parsed) = key
             .and_then(|k| std::str::from_utf8(k).ok())
             .and_then(parse_key)

@@ -21,6 +21,8 @@
 //!   consumer group on the source.
 //! - [`start`]: where a partition without an offset map starts.
 //! - `lease`: one copier per plan (a consumer group on the target).
+//! - `meta_sync`: topic configs and ACLs kept in sync while copying
+//!   (plan key `metadata_sync`).
 //! - `txn`: target transactions (plan key `transactions`), the fence
 //!   against a frozen or second copier.
 //!
@@ -38,6 +40,7 @@ pub(crate) mod engine;
 mod group;
 mod lease;
 pub(crate) mod map_store;
+mod meta_sync;
 #[cfg(test)]
 mod mock_tests;
 pub mod offset_map;

@@ -219,6 +219,56 @@ pub struct ReplicationSettings {
     /// Per topic pattern: another start, or explicit offsets.
     #[serde(default)]
     pub start_overrides: Vec<StartOverride>,
+    /// Topic configs and ACLs kept in sync while copying (see
+    /// `meta_sync`).
+    #[serde(default)]
+    pub metadata_sync: MetadataSync,
+}
+
+/// What the replicator keeps in sync from the source to the target while
+/// it copies, and how often (plan key `replication.metadata_sync`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataSync {
+    /// Seconds between two rounds (the first runs at start).
+    #[serde(default = "default_sync_secs")]
+    pub interval_secs: u64,
+    /// Apply changes of the source topics' carried configs (on by default).
+    #[serde(default = "yes")]
+    pub topic_configs: bool,
+    /// Apply the source's ACL bindings, principals mapped (off by default).
+    #[serde(default)]
+    pub acls: bool,
+    /// The principal mapping file of `kcp create-asset acls`, relative to
+    /// the plan; without it, principals keep their names.
+    #[serde(default)]
+    pub principal_map: Option<PathBuf>,
+}
+
+impl Default for MetadataSync {
+    fn default() -> Self {
+        MetadataSync {
+            interval_secs: default_sync_secs(),
+            topic_configs: true,
+            acls: false,
+            principal_map: None,
+        }
+    }
+}
+
+impl MetadataSync {
+    /// Whether the sync runs at all.
+    pub fn enabled(&self) -> bool {
+        self.topic_configs || self.acls
+    }
+}
+
+/// Two minutes, as Confluent Replicator: a retention change reaches the
+/// target well within a cutover's lag window, for one DescribeConfigs of
+/// the selected topics per cluster per round (MirrorMaker 2's ten minutes
+/// would let a change made during a rehearsal miss the cutover).
+fn default_sync_secs() -> u64 {
+    120
 }
 
 impl ReplicationSettings {
@@ -273,6 +323,7 @@ impl Default for ReplicationSettings {
             transactions: None,
             start_from: StartFrom::Earliest,
             start_overrides: Vec::new(),
+            metadata_sync: MetadataSync::default(),
         }
     }
 }
@@ -314,6 +365,31 @@ impl Diagnostic for PlanError {
     }
 }
 
+/// Checks `replication.metadata_sync`: the field and the message of the
+/// first problem.
+fn check_metadata_sync(r: &ReplicationSettings) -> Result<(), (&'static str, String)> {
+    let sync = &r.metadata_sync;
+    if sync.interval_secs == 0 {
+        return Err((
+            "interval_secs",
+            "must be at least 1; to turn the sync off, set `topic_configs: false` (and leave `acls` off)".into(),
+        ));
+    }
+    if sync.principal_map.is_some() && !sync.acls {
+        return Err((
+            "principal_map",
+            "is only used by the ACL sync: set `acls: true` too, or remove it".into(),
+        ));
+    }
+    if sync.acls && r.scale_out {
+        return Err((
+            "acls",
+            "cannot be combined with `scale_out` yet: every process would sync the ACLs and record what it created; sync ACLs from a plan with one copier".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A plan with its selection compiled.
 #[derive(Debug, Clone)]
 pub struct LoadedPlan {
@@ -323,6 +399,8 @@ pub struct LoadedPlan {
     exclude: Option<Regex>,
     merge: Option<Regex>,
     starts: StartRules,
+    /// The ACL sync's principal mapping (empty without one).
+    principals: crate::assets::PrincipalMap,
 }
 
 impl LoadedPlan {
@@ -332,7 +410,29 @@ impl LoadedPlan {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(path, &text)
+        let mut plan = Self::parse(path, &text)?;
+        if let Some(map) = plan.principal_map_path() {
+            let invalid = |message: String| PlanError::Invalid {
+                path: path.to_owned(),
+                location: "replication.metadata_sync.principal_map".into(),
+                message,
+            };
+            let text = std::fs::read_to_string(&map)
+                .map_err(|e| invalid(format!("cannot read `{}`: {e}", map.display())))?;
+            plan.principals = crate::assets::PrincipalMap::parse(&text)
+                .map_err(|e| invalid(format!("`{}`: {e}", map.display())))?;
+        }
+        Ok(plan)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_principals(&mut self, map: crate::assets::PrincipalMap) {
+        self.principals = map;
+    }
+
+    /// The ACL sync's principal mapping (empty without a file).
+    pub fn principals(&self) -> &crate::assets::PrincipalMap {
+        &self.principals
     }
 
     /// Parses plan text; `path` is used for messages and relative paths.
@@ -395,6 +495,9 @@ impl LoadedPlan {
                 "must be positive".into(),
             ));
         }
+        check_metadata_sync(&plan.replication).map_err(|(field, message)| {
+            invalid(&format!("replication.metadata_sync.{field}"), message)
+        })?;
         let starts = StartRules::new(
             plan.replication.start_from,
             &plan.replication.start_overrides,
@@ -407,6 +510,18 @@ impl LoadedPlan {
             exclude,
             merge,
             starts,
+            principals: Default::default(),
+        })
+    }
+
+    /// The principal mapping file of the ACL sync, resolved against the
+    /// plan's folder.
+    pub fn principal_map_path(&self) -> Option<PathBuf> {
+        let p = self.plan.replication.metadata_sync.principal_map.as_ref()?;
+        Some(if p.is_absolute() {
+            p.clone()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
         })
     }
 
@@ -512,5 +627,52 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("must be different"), "{e}");
+    }
+
+    #[test]
+    fn metadata_sync_defaults_and_errors() {
+        let p = plan("").unwrap();
+        let sync = &p.plan.replication.metadata_sync;
+        assert_eq!(
+            (sync.interval_secs, sync.topic_configs, sync.acls),
+            (120, true, false)
+        );
+        assert!(sync.enabled());
+        let off = plan("replication: { metadata_sync: { topic_configs: false } }\n").unwrap();
+        assert!(!off.plan.replication.metadata_sync.enabled());
+        let e = plan("replication: { metadata_sync: { interval_secs: 0 } }\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("replication.metadata_sync.interval_secs")
+                && e.to_string().contains("topic_configs: false"),
+            "{e}"
+        );
+        let e = plan("replication: { metadata_sync: { principal_map: m.yaml } }\n").unwrap_err();
+        assert!(e.to_string().contains("acls: true"), "{e}");
+        let e =
+            plan("replication: { scale_out: true, metadata_sync: { acls: true } }\n").unwrap_err();
+        assert!(e.to_string().contains("scale_out"), "{e}");
+        let e = plan("replication: { metadata_sync: { intervall_secs: 5 } }\n").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `intervall_secs`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_principal_map_that_cannot_be_read_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.yaml");
+        let text = "version: 1\nname: p\ncredentials_file: c\nsource: a\ntarget: b\nreplication: { metadata_sync: { acls: true, principal_map: m.yaml } }\n";
+        std::fs::write(&path, text).unwrap();
+        let e = LoadedPlan::load(&path).unwrap_err();
+        assert!(e.to_string().contains("metadata_sync.principal_map"), "{e}");
+        std::fs::write(
+            dir.path().join("m.yaml"),
+            "principals:\n  'User:a': 'User:b'\n",
+        )
+        .unwrap();
+        let p = LoadedPlan::load(&path).unwrap();
+        assert_eq!(p.principals().get("User:a"), Some("User:b"));
     }
 }

@@ -42,6 +42,11 @@ pub struct Stats {
 pub trait Observer: Sync {
     fn stats(&self, stats: &Stats);
     fn notice(&self, message: &str);
+    /// Something the operator should act on (a change the target
+    /// refused); a notice unless the observer tells them apart.
+    fn warning(&self, message: &str) {
+        self.notice(message);
+    }
 }
 
 /// What a run did.

@@ -154,15 +154,15 @@ pub(super) const HEADER_ROOM: i64 = 1024;
 
 /// What kcp needs to know of a source topic's configs.
 #[derive(Debug, Default, Clone)]
-struct SourceConfigs {
+pub(super) struct SourceConfigs {
     /// The configs a migration carries (`topic_config::to_carry`).
-    carry: BTreeMap<String, String>,
+    pub(super) carry: BTreeMap<String, String>,
     /// Its `max.message.bytes`, set or default; `None` when unreadable.
-    max_message_bytes: Option<i64>,
+    pub(super) max_message_bytes: Option<i64>,
     /// How old its records may be, in ms: `retention.ms`, or `None` for
     /// no bound (retention -1, or a compacted topic) or unreadable.
     oldest_ms: Option<i64>,
-    readable: bool,
+    pub(super) readable: bool,
 }
 
 /// Creates missing target topics with the source's partition count, carried
@@ -311,7 +311,7 @@ fn check_partition_counts(
 
 /// The configs of `topics` on the source (DescribeConfigs); a topic whose
 /// configs cannot be read gets none.
-fn source_configs(
+pub(super) fn source_configs(
     src: &Connection,
     topics: &BTreeMap<String, i32>,
 ) -> Result<HashMap<String, SourceConfigs>, ReplicatorError> {
@@ -356,7 +356,7 @@ fn source_configs(
 
 /// DescribeConfigs of topics, in order; `None` for a topic that cannot be
 /// described (or all of them, when the call is refused).
-fn describe(
+pub(super) fn describe(
     conn: &Connection,
     topics: &[&String],
 ) -> Result<Vec<Option<Vec<rdkafka::admin::ConfigEntry>>>, ReplicatorError> {

@@ -31,7 +31,9 @@ use prometheus_client::registry::Registry;
 
 pub use health::{Cluster, Health, Report};
 pub use migration::{HookOutcome, MigrationMetrics, Progress};
-pub use replicator::{ErrorKind, PartitionMetrics, PartitionSample, ReplicatorMetrics};
+pub use replicator::{
+    ErrorKind, PartitionMetrics, PartitionSample, ReplicatorMetrics, SyncKind, SyncOutcome,
+};
 pub use server::{Listener, ServeError, serve};
 
 /// The `Content-Type` of the Prometheus text format (0.0.4).

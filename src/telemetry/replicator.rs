@@ -65,6 +65,33 @@ struct ErrorLabels {
     kind: ErrorKind,
 }
 
+/// What the metadata sync changed, for
+/// `kcp_replicator_metadata_sync_changes_total{kind}`.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum SyncKind {
+    topic_config,
+    acl,
+}
+
+/// How a metadata sync change ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum SyncOutcome {
+    /// Set (a config) or created (a binding) on the target.
+    applied,
+    /// Deleted on the target (gone from the source).
+    deleted,
+    /// Refused by the target (reported once, not tried again).
+    refused,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SyncLabels {
+    kind: SyncKind,
+    outcome: SyncOutcome,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClusterLabels {
     cluster: &'static str,
@@ -95,6 +122,7 @@ pub struct ReplicatorMetrics {
     backpressure_waits: Counter,
     last_poll: FloatGauge,
     cluster_up: Family<ClusterLabels, Gauge>,
+    sync_changes: Family<SyncLabels, Counter>,
 }
 
 /// One partition's series, kept by the copy loop's slot. The lag series
@@ -147,6 +175,7 @@ impl ReplicatorMetrics {
             backpressure_waits: Counter::default(),
             last_poll: FloatGauge::default(),
             cluster_up: Family::default(),
+            sync_changes: Family::default(),
         };
         // Every kind at 0 from the start, so that the first error is an
         // increase (`increase()`, alerts) rather than a new series.
@@ -159,6 +188,15 @@ impl ReplicatorMetrics {
             ErrorKind::other,
         ] {
             let _ = m.errors.get_or_create(&ErrorLabels { kind });
+        }
+        for kind in [SyncKind::topic_config, SyncKind::acl] {
+            for outcome in [
+                SyncOutcome::applied,
+                SyncOutcome::deleted,
+                SyncOutcome::refused,
+            ] {
+                let _ = m.sync_changes.get_or_create(&SyncLabels { kind, outcome });
+            }
         }
         let r = registry;
         r.register(
@@ -238,6 +276,11 @@ impl ReplicatorMetrics {
             "kcp_replicator_last_poll_timestamp_seconds",
             "Unix time the copy loop last went round (liveness)",
             m.last_poll.clone(),
+        );
+        r.register(
+            "kcp_replicator_metadata_sync_changes",
+            "Changes the metadata sync made on the target, by kind (topic_config, acl) and outcome (applied, deleted, refused)",
+            m.sync_changes.clone(),
         );
         r.register(
             "kcp_replicator_cluster_up",
@@ -334,6 +377,13 @@ impl ReplicatorMetrics {
 
     pub fn error(&self, kind: ErrorKind) {
         self.errors.get_or_create(&ErrorLabels { kind }).inc();
+    }
+
+    /// A change of the metadata sync.
+    pub fn sync_change(&self, kind: SyncKind, outcome: SyncOutcome) {
+        self.sync_changes
+            .get_or_create(&SyncLabels { kind, outcome })
+            .inc();
     }
 
     pub fn restart(&self) {

@@ -20,6 +20,7 @@ mod help;
 mod image;
 mod kafka;
 mod map_identity;
+mod meta_sync;
 mod migrate;
 mod predict;
 mod replicate;

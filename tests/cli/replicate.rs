@@ -304,8 +304,12 @@ fn replicator_log(plan: &Path) -> String {
 /// in one batched ListOffsets through kcp's own admin wrapper. `None` when
 /// the broker does not answer in time or the topic does not exist yet.
 pub(crate) fn target_count(p: &Pair, topic: &str, partitions: i32) -> Option<i64> {
-    let creds =
-        kcp::connect::CredentialsFile::load(&p.dir.path().join("credentials.yaml")).unwrap();
+    target_count_of(&p.dir.path().join("credentials.yaml"), topic, partitions)
+}
+
+/// [`target_count`] on the `dst` cluster of a credentials file.
+pub(crate) fn target_count_of(credentials: &Path, topic: &str, partitions: i32) -> Option<i64> {
+    let creds = kcp::connect::CredentialsFile::load(credentials).unwrap();
     let options = kcp::connect::ConnectOptions {
         timeout: Duration::from_secs(30),
     };
@@ -864,9 +868,19 @@ fn a_process_killed_with_sigkill_hands_its_partitions_over() {
 /// source record exactly once, in order, with its key, value and exact
 /// provenance.
 pub(crate) fn assert_exact_copy(p: &Pair, topic: &str, partitions: i32) {
+    assert_exact_copy_between(&p.source, &p.target, topic, partitions);
+}
+
+/// [`assert_exact_copy`] of any two clusters.
+pub(crate) fn assert_exact_copy_between(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    topic: &str,
+    partitions: i32,
+) {
     for partition in 0..partitions {
-        let from = read_partition(&p.source.bootstrap(), topic, partition, 0);
-        let to = read_partition(&p.target.bootstrap(), topic, partition, 0);
+        let from = read_partition(&source.bootstrap(), topic, partition, 0);
+        let to = read_partition(&target.bootstrap(), topic, partition, 0);
         assert_eq!(
             to.len(),
             from.len(),
@@ -882,7 +896,7 @@ pub(crate) fn assert_exact_copy(p: &Pair, topic: &str, partitions: i32) {
                 provenance(t),
                 Some(format!(
                     "v1;{};{topic};{partition};{}",
-                    p.source.cluster_id, f.offset
+                    source.cluster_id, f.offset
                 )),
                 "{topic}-{partition}"
             );
