@@ -29,8 +29,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::ReplicatorError;
 use super::clients::consumer;
-use super::ranges::read_ranges;
 use super::plan::LoadedPlan;
+use super::ranges::read_ranges;
 use crate::connect::admin::{self, OffsetSpec};
 use crate::connect::{Connection, KcpContext, client_config};
 use crate::exit::{Diagnostic, ExitStatus};

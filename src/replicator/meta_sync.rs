@@ -35,7 +35,6 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::ReplicatorError;
 use super::clients;
-use super::map_store;
 use super::plan::LoadedPlan;
 use super::stats::Observer;
 use super::target::{self, HEADER_ROOM};
@@ -539,7 +538,7 @@ impl Sync<'_> {
             .collect();
         let mut latest: Option<Option<Vec<u8>>> = None;
         let key = self.acl_key.as_bytes();
-        map_store::read_ranges(&reader, &ranges, self.timeout, |_, _, _, k, v, _| {
+        super::ranges::read_ranges(&reader, &ranges, self.timeout, |_, _, _, k, v, _| {
             if k == Some(key) {
                 latest = Some(v.map(<[u8]>::to_vec));
             }
