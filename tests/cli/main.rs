@@ -21,6 +21,7 @@ mod kafka;
 mod map_identity;
 mod migrate;
 mod predict;
+mod quotas;
 mod replicate;
 mod report;
 mod scan;
