@@ -453,7 +453,7 @@ pub struct CreateAssetArgs {
     /// target's name in the credentials file (replicator) [default: <source>-target]
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
-    /// YAML file mapping source principals to target principals or service accounts (acls)
+    /// YAML file mapping source principals to target principals or service accounts (acls, quotas)
     #[arg(long, value_name = "FILE")]
     pub principal_map: Option<PathBuf>,
     /// The source's Kafka Connect cluster, a name from the state (connectors;
@@ -490,6 +490,9 @@ pub enum AssetKind {
     Replicator,
     /// Kafka Connect connector configs and source offsets for the target
     Connectors,
+    /// Client quotas (by user, client id, IP) as Terraform and a
+    /// kafka-configs script
+    Quotas,
 }
 
 /// Target types.

@@ -280,10 +280,7 @@ mod tests {
         let (quotas, refused) = from_wire(entries.clone());
         assert_eq!(quotas.len(), 1);
         assert_eq!(refused.len(), 1);
-        assert_eq!(
-            quotas[0].entity.describe(),
-            "user alice, client-id <default>"
-        );
+        assert_eq!(quotas[0].entity.describe(), "user alice, default client-id");
         assert_eq!(entity_to_wire(&quotas[0].entity), entries[0].entity);
     }
 }

@@ -634,11 +634,11 @@ pub enum QuotaName {
 }
 
 impl QuotaEntity {
-    /// How the entity is shown: `user alice, client-id <default>`.
+    /// How the entity is shown: `user alice, default client-id`.
     pub fn describe(&self) -> String {
         let part = |kind: &str, n: &Option<QuotaName>| {
             n.as_ref().map(|n| match n {
-                QuotaName::Default => format!("{kind} <default>"),
+                QuotaName::Default => format!("default {kind}"),
                 QuotaName::Name(name) => format!("{kind} {name}"),
             })
         };

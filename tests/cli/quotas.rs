@@ -163,6 +163,25 @@ fn quotas_are_scanned_reported_generated_and_migrated() {
         "{state:#}"
     );
 
+    let report = run(kcp()
+        .args([
+            "report", "plan", "--source", "src", "--target", "kafka", "--format", "md",
+        ])
+        .arg("--state-file")
+        .arg(dir.path().join("kcp-state.json")));
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    for row in [
+        "| default client-id | consumer_byte_rate=5000 |",
+        "| user alice | consumer_byte_rate=2048, producer_byte_rate=1024 |",
+        "| user bob, client-id app | request_percentage=50 |",
+    ] {
+        assert!(
+            report.stdout.contains(row),
+            "missing `{row}` in:\n{}",
+            report.stdout
+        );
+    }
+
     // Users follow the principal map, as `create-asset acls` does.
     let map = dir.path().join("principals.yaml");
     std::fs::write(&map, "principals:\n  \"User:alice\": \"User:alice-new\"\n").unwrap();
@@ -256,5 +275,240 @@ fn quotas_are_scanned_reported_generated_and_migrated() {
     assert!(
         on_target.contains("Quota configs for user-principal 'zed' are producer_byte_rate=999.0"),
         "{on_target}"
+    );
+}
+
+/// A `kafka-configs.sh` for the generated script: Kafka's ConfigCommand
+/// from the test bed.
+fn kafka_configs_wrapper(tb: &Testbed, dir: &Path) -> std::path::PathBuf {
+    let java = std::env::var("KCP_JAVA").unwrap_or_else(|_| "java".into());
+    let libs = tb.kafka_root.join(format!("{KAFKA_LATEST}/libs/*"));
+    let path = dir.join("kafka-configs.sh");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nexec '{java}' -Xmx128m -cp '{}' kafka.admin.ConfigCommand \"$@\"\n",
+            libs.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn quotas_over_scram_tls_and_mtls_and_the_generated_script_applies() {
+    let tb = require_testbed!();
+    let kafka = KafkaCluster::start_named(&tb, "quota-sec");
+    // `admin` is a super user; SCRAM credentials for it through the Admin API.
+    kafka.create_scram_user(&tb, "admin", "admin-secret");
+    // The mTLS principal may read and change quotas, nothing else.
+    for op in ["describe_configs", "alter_configs"] {
+        kafka.admin(
+            &tb,
+            &["acl", "User:CN=kcp-client", op, "broker", "kafka-cluster"],
+        );
+    }
+    let plain = kafka.bootstrap();
+    set_quota(
+        &tb,
+        &plain,
+        &["--entity-type", "users", "--entity-name", "alice"],
+        "producer_byte_rate=4096",
+    );
+    set_quota(
+        &tb,
+        &plain,
+        &["--entity-type", "users", "--entity-default"],
+        "consumer_byte_rate=8192",
+    );
+    let (ca, cert, key) = kafka.tls_files();
+    let dir = tempfile::tempdir().unwrap();
+    // One cluster reached three ways: the quotas kcp copies land under the
+    // mapped user on the same cluster, read back through the PLAINTEXT listener.
+    let creds = write_credentials(
+        dir.path(),
+        &format!(
+            "clusters:
+  - name: scram-tls
+    bootstrap_servers: [\"{}\"]
+    auth: {{ method: sasl_scram, mechanism: SCRAM-SHA-512, username: admin, password: \"${{KCP_TEST_PW}}\", tls: {{ ca_cert: \"{ca}\" }} }}
+  - name: src
+    bootstrap_servers: [\"{}\"]
+    auth: {{ method: sasl_scram, mechanism: SCRAM-SHA-256, username: admin, password: \"${{KCP_TEST_PW}}\" }}
+  - name: dst
+    bootstrap_servers: [\"{}\"]
+    auth: {{ method: mtls, ca_cert: \"{ca}\", client_cert: \"{cert}\", client_key: \"{key}\" }}
+  - name: tls
+    bootstrap_servers: [\"{}\"]
+    auth: {{ method: tls, ca_cert: \"{ca}\" }}
+  - name: insecure
+    bootstrap_servers: [\"{}\"]
+    auth: {{ method: tls, insecure_skip_verify: true }}
+",
+            kafka.listener("SASL_SSL"),
+            kafka.listener("SASL"),
+            kafka.listener("MTLS"),
+            kafka.listener("SSL"),
+            kafka.listener("SSL"),
+        ),
+    );
+    let state_file = dir.path().join("kcp-state.json");
+    let scan = |cluster: &str| {
+        run(kcp()
+            .env("KCP_TEST_PW", "admin-secret")
+            .args(["scan", "clusters", "--timeout", "10", "--rate-window", "0"])
+            .arg("--credentials-file")
+            .arg(&creds)
+            .arg("--state-file")
+            .arg(&state_file)
+            .args(["--cluster", cluster]))
+    };
+    for cluster in ["scram-tls", "tls"] {
+        let out = scan(cluster);
+        assert_eq!(out.code, 0, "{cluster}: {}", out.stderr);
+        let state: Value =
+            serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+        assert_eq!(
+            state["clusters"][cluster]["client_quotas"],
+            serde_json::json!([
+                {"entity": {"user": "default"}, "values": {"consumer_byte_rate": 8192.0}},
+                {"entity": {"user": {"name": "alice"}}, "values": {"producer_byte_rate": 4096.0}},
+            ]),
+            "{cluster}: {state:#}"
+        );
+    }
+    // What the quota client does not support: the scan stands, quotas
+    // become a warning saying so.
+    let out = scan("insecure");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let state_text = std::fs::read_to_string(&state_file).unwrap();
+    let state: Value = serde_json::from_str(&state_text).unwrap();
+    let warnings = state["clusters"]["insecure"]["warnings"]
+        .as_array()
+        .unwrap();
+    assert!(
+        warnings.iter().any(|w| w["call"] == "DescribeClientQuotas"
+            && w["code"] == "UNSUPPORTED"
+            && w["message"]
+                .as_str()
+                .unwrap()
+                .contains("insecure_skip_verify")),
+        "{warnings:?}"
+    );
+    assert!(state["clusters"]["insecure"]["topics"].is_object());
+    assert!(!state_text.contains("admin-secret"));
+
+    // SCRAM-SHA-256 to read, mTLS to write.
+    let map = dir.path().join("principals.yaml");
+    std::fs::write(&map, "principals:\n  \"User:alice\": \"User:alice-copy\"\n").unwrap();
+    let out = run(kcp()
+        .env("KCP_TEST_PW", "admin-secret")
+        .args([
+            "migrate", "quotas", "--source", "src", "--target", "dst", "--output", "json",
+        ])
+        .arg("--credentials-file")
+        .arg(&creds)
+        .arg("--state-file")
+        .arg(&state_file)
+        .arg("--principal-map")
+        .arg(&map));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let outcome: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(outcome["applied"], 1, "{outcome:#}");
+    assert_eq!(outcome["plan"]["in_sync"], 1, "{outcome:#}");
+    let described = describe_quotas(&tb, &plain);
+    assert!(
+        described.contains(
+            "Quota configs for user-principal 'alice-copy' are producer_byte_rate=4096.0"
+        ),
+        "{described}"
+    );
+
+    // The generated script, run with Kafka's own tool, applies every quota.
+    std::fs::write(
+        &map,
+        "principals:\n  \"User:alice\": \"User:alice-script\"\n",
+    )
+    .unwrap();
+    let assets = dir.path().join("assets");
+    let out = run(kcp()
+        .args([
+            "create-asset",
+            "quotas",
+            "--source",
+            "scram-tls",
+            "--target-type",
+            "kafka",
+        ])
+        .arg("--state-file")
+        .arg(&state_file)
+        .arg("--principal-map")
+        .arg(&map)
+        .arg("--out")
+        .arg(&assets));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let main_tf = std::fs::read_to_string(assets.join("main.tf")).unwrap();
+    assert!(
+        main_tf.contains("entity_name = \"alice-script\""),
+        "{main_tf}"
+    );
+    let tf = Command::new("terraform")
+        .args(["fmt", "-check", "-diff"])
+        .arg(&assets)
+        .output();
+    if let Ok(tf) = tf {
+        assert!(
+            tf.status.success(),
+            "{}",
+            String::from_utf8_lossy(&tf.stdout)
+        );
+    }
+    let wrapper = kafka_configs_wrapper(&tb, dir.path());
+    let applied = Command::new("sh")
+        .arg(assets.join("apply-quotas.sh"))
+        .env("KAFKA_BOOTSTRAP", &plain)
+        .env("KAFKA_CONFIGS", &wrapper)
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&applied.stdout),
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let described = describe_quotas(&tb, &plain);
+    assert!(
+        described.contains(
+            "Quota configs for user-principal 'alice-script' are producer_byte_rate=4096.0"
+        ),
+        "{described}"
+    );
+
+    // Unsupported auth: a clear refusal, exit 2, nothing changed.
+    std::fs::create_dir(dir.path().join("iam")).unwrap();
+    let iam = write_credentials(
+        &dir.path().join("iam"),
+        &format!(
+            "clusters:\n  - name: src\n    bootstrap_servers: [\"{plain}\"]\n    auth: {{ method: plaintext }}\n  - name: dst\n    bootstrap_servers: [\"{plain}\"]\n    auth: {{ method: msk_iam, region: eu-west-1 }}\n"
+        ),
+    );
+    let out = run(kcp()
+        .args(["migrate", "quotas", "--source", "src", "--target", "dst"])
+        .arg("--credentials-file")
+        .arg(&iam)
+        .arg("--state-file")
+        .arg(&state_file));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("does not support AWS MSK IAM"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("kcp create-asset quotas"),
+        "{}",
+        out.stderr
     );
 }
