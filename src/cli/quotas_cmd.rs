@@ -96,8 +96,8 @@ fn print(outcome: &SyncOutcome, printer: &Printer) -> anyhow::Result<()> {
                 outcome
                     .failed
                     .iter()
-                    .find(|(f, _)| f == c)
-                    .map(|(_, e)| format!("failed: {e}"))
+                    .find(|f| f.change == *c)
+                    .map(|f| format!("failed: {}", f.error))
             };
             printer.table(outcome.plan.changes.iter().map(|c| {
                 let result = failed(c).unwrap_or_else(|| {

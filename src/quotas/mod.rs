@@ -122,13 +122,20 @@ pub struct SyncOutcome {
     /// Source entries the wire answer had that kcp cannot represent.
     pub unreadable: Vec<String>,
     /// Changes the target refused, with its error.
-    pub failed: Vec<(Change, String)>,
+    pub failed: Vec<Failure>,
     /// Changes made (0 in a dry run).
     pub applied: usize,
     pub dry_run: bool,
     /// The ledger to keep for the next pass.
     #[serde(skip)]
     pub ledger: Ledger,
+}
+
+/// A change the target refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub change: Change,
+    pub error: String,
 }
 
 /// One pass: reads the source's and the target's quotas, maps the
@@ -178,9 +185,10 @@ pub fn sync_once(
     for ((_, changes), result) in by_entity.iter().zip(results) {
         match result {
             Ok(()) => applied.extend(changes.iter().copied()),
-            Err(e) => outcome
-                .failed
-                .extend(changes.iter().map(|c| ((*c).clone(), e.clone()))),
+            Err(e) => outcome.failed.extend(changes.iter().map(|c| Failure {
+                change: (*c).clone(),
+                error: e.clone(),
+            })),
         }
     }
     outcome.applied = applied.len();
