@@ -487,7 +487,10 @@ impl QuotaClient {
             cluster: self.cluster.clone(),
             call,
             code: code_name(code),
-            message: message.map(|m| m.to_string()).unwrap_or_default(),
+            message: message
+                .map(|m| m.to_string())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| code_description(code)),
         }
     }
 }
@@ -500,10 +503,17 @@ fn code_name(code: i16) -> String {
     }
 }
 
+/// What a Kafka error code means, e.g. `Cluster authorization failed.`.
+fn code_description(code: i16) -> String {
+    kafka_protocol::ResponseError::try_from_code(code)
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
 fn error_text(code: i16, message: Option<StrBytes>) -> String {
     match message {
         Some(m) if !m.is_empty() => format!("{}: {m}", code_name(code)),
-        _ => code_name(code),
+        _ => format!("{}: {}", code_name(code), code_description(code)),
     }
 }
 

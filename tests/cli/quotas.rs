@@ -310,6 +310,16 @@ fn quotas_over_scram_tls_and_mtls_and_the_generated_script_applies() {
             &["acl", "User:CN=kcp-client", op, "broker", "kafka-cluster"],
         );
     }
+    kafka.admin(
+        &tb,
+        &[
+            "acl",
+            "User:alice",
+            "describe_configs",
+            "broker",
+            "kafka-cluster",
+        ],
+    );
     let plain = kafka.bootstrap();
     set_quota(
         &tb,
@@ -346,12 +356,16 @@ fn quotas_over_scram_tls_and_mtls_and_the_generated_script_applies() {
   - name: insecure
     bootstrap_servers: [\"{}\"]
     auth: {{ method: tls, insecure_skip_verify: true }}
+  - name: denied
+    bootstrap_servers: [\"{}\"]
+    auth: {{ method: sasl_plain, username: alice, password: alice-secret }}
 ",
             kafka.listener("SASL_SSL"),
             kafka.listener("SASL"),
             kafka.listener("MTLS"),
             kafka.listener("SSL"),
             kafka.listener("SSL"),
+            kafka.listener("SASL"),
         ),
     );
     let state_file = dir.path().join("kcp-state.json");
@@ -425,6 +439,39 @@ fn quotas_over_scram_tls_and_mtls_and_the_generated_script_applies() {
         ),
         "{described}"
     );
+
+    // A target that refuses the changes (alice may read quotas, not alter them):
+    // exit 3, the refusal listed, nothing recorded as set by kcp.
+    std::fs::write(
+        &map,
+        "principals:\n  \"User:alice\": \"User:alice-denied\"\n",
+    )
+    .unwrap();
+    let out = run(kcp()
+        .env("KCP_TEST_PW", "admin-secret")
+        .args(["migrate", "quotas", "--source", "src", "--target", "denied"])
+        .arg("--credentials-file")
+        .arg(&creds)
+        .arg("--state-file")
+        .arg(&state_file)
+        .arg("--principal-map")
+        .arg(&map));
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout
+            .matches("failed: ClusterAuthorizationFailed")
+            .count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("0 change(s) made, 1 failed"),
+        "{}",
+        out.stderr
+    );
+    let ledger = std::fs::read_to_string(dir.path().join("kcp-quotas.src.denied.json")).unwrap();
+    assert_eq!(ledger, "{\n  \"entries\": []\n}\n");
 
     // The generated script, run with Kafka's own tool, applies every quota.
     std::fs::write(
