@@ -5,7 +5,7 @@
 //! (PLAIN, SCRAM-SHA-256/512) when the cluster's auth asks for it, then the
 //! quota calls, which any broker answers (KRaft forwards alterations to the
 //! controller). TLS and mutual TLS go through rustls, the TLS stack the
-//! REST clients use ([`crate::rest::client_tls`]). Message types come from
+//! REST clients use (`rest::client_tls`). Message types come from
 //! the `kafka-protocol` crate; this module only frames, authenticates and
 //! turns answers into plain values.
 //!

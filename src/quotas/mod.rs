@@ -8,6 +8,20 @@
 //! applies the plan and reports per key what the target accepted. The
 //! ledger file ([`load_ledger`], [`save_ledger`]) records what kcp set on a
 //! target, so that a later pass removes only quotas kcp set.
+//!
+//! A sync loop keeps a [`QuotaClient`] per side (a new one after an error)
+//! and the ledger between passes:
+//!
+//! ```text
+//! let path = ledger_path(state_file, "prod", "new");
+//! let mut ledger = load_ledger(&path)?;
+//! loop {
+//!     let pass = sync_once(&mut source, &mut target, &principals, &ledger, false)?;
+//!     save_ledger(&path, &pass.ledger)?;   // before the next pass
+//!     ledger = pass.ledger;                // pass.failed: report once
+//!     sleep(interval);
+//! }
+//! ```
 
 pub mod diff;
 
