@@ -10,6 +10,7 @@
 use std::error::Error;
 
 use crate::assets::AssetError;
+use crate::connect::wire::WireError;
 use crate::connect::{ConnectError, CredentialsError};
 use crate::discover::DiscoverError;
 use crate::kafka_connect::KafkaConnectError;
@@ -18,6 +19,7 @@ use crate::migrate::hooks::HookError;
 use crate::migrate::init::InitError;
 use crate::migrate::offsets::MoveError;
 use crate::migrate::run_state::RunStateError;
+use crate::quotas::LedgerError;
 use crate::replicator::{PlanError, ReplicatorError};
 use crate::report::ReportError;
 use crate::schema_registry::SchemaRegistryError;
@@ -91,6 +93,8 @@ fn diagnostic<'a>(cause: &'a (dyn Error + 'static)) -> Option<&'a dyn Diagnostic
         InitError,
         ReplicatorError,
         ConnectError,
+        WireError,
+        LedgerError,
         SchemaRegistryError,
         KafkaConnectError,
         ServeError,

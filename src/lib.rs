@@ -34,6 +34,7 @@ pub mod fileio;
 pub mod kafka_connect;
 pub mod migrate;
 pub mod output;
+pub mod quotas;
 pub mod replicator;
 pub mod report;
 pub mod rest;

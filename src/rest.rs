@@ -242,29 +242,37 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// The rustls configuration: the system's roots or the given CA, and a
 /// client certificate for mutual TLS.
 fn tls_config(creds: &RestCredentials) -> Result<rustls::ClientConfig, RestError> {
-    let setup = |message: String| RestError::Setup { message };
     let tls = creds.tls.clone().unwrap_or_default();
+    let client = match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+        _ => None,
+    };
+    client_tls(tls.ca_cert.as_deref(), client).map_err(|message| RestError::Setup { message })
+}
+
+/// A rustls client configuration (aws-lc-rs): the system's roots or the CA
+/// certificates in `ca` (PEM), and a client certificate chain and
+/// unencrypted key (PEM) for mutual TLS. Shared by the REST clients and the
+/// Kafka quota client ([`crate::connect::wire`]).
+pub(crate) fn client_tls(
+    ca: Option<&std::path::Path>,
+    client: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
-    match &tls.ca_cert {
+    match ca {
         Some(path) => {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<Result<_, _>>())
                 .map_err(|e| {
-                    setup(format!(
-                        "cannot read CA certificates from `{}`: {e}",
-                        path.display()
-                    ))
+                    format!("cannot read CA certificates from `{}`: {e}", path.display())
                 })?;
             if certs.is_empty() {
-                return Err(setup(format!(
-                    "`{}` holds no PEM certificate",
-                    path.display()
-                )));
+                return Err(format!("`{}` holds no PEM certificate", path.display()));
             }
             for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    setup(format!("bad CA certificate in `{}`: {e}", path.display()))
-                })?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("bad CA certificate in `{}`: {e}", path.display()))?;
             }
         }
         None => {
@@ -276,29 +284,29 @@ fn tls_config(creds: &RestCredentials) -> Result<rustls::ClientConfig, RestError
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| setup(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .with_root_certificates(roots);
-    match (&tls.client_cert, &tls.client_key) {
-        (Some(cert), Some(key)) => {
+    match client {
+        Some((cert, key)) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
                 .and_then(|it| it.collect::<Result<_, _>>())
                 .map_err(|e| {
-                    setup(format!(
+                    format!(
                         "cannot read the client certificate `{}`: {e}",
                         cert.display()
-                    ))
+                    )
                 })?;
             let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                setup(format!(
+                format!(
                     "cannot read the client key `{}` (PEM, unencrypted): {e}",
                     key.display()
-                ))
+                )
             })?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| setup(format!("the client certificate and key do not fit: {e}")))
+                .map_err(|e| format!("the client certificate and key do not fit: {e}"))
         }
-        _ => Ok(builder.with_no_client_auth()),
+        None => Ok(builder.with_no_client_auth()),
     }
 }
 

@@ -11,6 +11,7 @@
 //! `a "b" ${c}` stays a literal everywhere.
 //!
 //! Kinds: [`topics`], [`acls`] (with [`iam`] for MSK IAM policies),
+//! [`quotas`] (client quotas, Terraform and a kafka-configs script),
 //! [`infra`] (`target-infra`) and [`replicator`] (deployments of
 //! `kcp migrate replicate`, their alerting rules and dashboard
 //! (`monitoring`), and MirrorMaker 2 equivalents).
@@ -22,6 +23,7 @@ pub(crate) mod iam;
 pub(crate) mod infra;
 mod monitoring;
 pub(crate) mod principals;
+pub(crate) mod quotas;
 pub(crate) mod replicator;
 mod terraform;
 pub(crate) mod topics;
@@ -46,6 +48,7 @@ pub enum AssetKind {
     Acls,
     Replicator,
     Connectors,
+    Quotas,
 }
 
 impl AssetKind {
@@ -56,6 +59,7 @@ impl AssetKind {
             AssetKind::Acls => "acls",
             AssetKind::Replicator => "replicator",
             AssetKind::Connectors => "connectors",
+            AssetKind::Quotas => "quotas",
         }
     }
 }
@@ -177,6 +181,8 @@ pub enum AssetError {
     NoConnectors { cluster: String, known: Vec<String> },
     #[error("no Connect cluster `{name}` in the state (known: {})", list(known))]
     UnknownConnectCluster { name: String, known: Vec<String> },
+    #[error("cluster `{cluster}` has no client quotas in the state")]
+    NoQuotas { cluster: String },
     #[error("internal error rendering template `{template}`: {message}")]
     Template { template: String, message: String },
 }
@@ -215,6 +221,9 @@ impl Diagnostic for AssetError {
             AssetError::NoConnectors { .. } | AssetError::UnknownConnectCluster { .. } => {
                 "run `kcp scan connectors` first, or name the source's Connect clusters with --connect-cluster".into()
             }
+            AssetError::NoQuotas { .. } => {
+                "run `kcp scan clusters` again; a `DescribeClientQuotas` warning on the cluster (`kcp report plan`) says why quotas could not be read".into()
+            }
             AssetError::OutNotAFolder { .. } => {
                 "name a folder with --out (kcp creates it when missing)".into()
             }
@@ -232,6 +241,7 @@ pub fn generate(state: &State, req: &Request) -> Result<Project, AssetError> {
         AssetKind::TargetInfra => infra::generate(state, cluster, req)?,
         AssetKind::Replicator => replicator::generate(cluster, req)?,
         AssetKind::Connectors => connectors::generate(state, cluster, req)?,
+        AssetKind::Quotas => quotas::generate(cluster, req)?,
     };
     let mut left_out = left_out;
     left_out.sort();
@@ -431,6 +441,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "topics/kafka.tf.j2",
     "acls/confluent-cloud.tf.j2",
     "acls/kafka.tf.j2",
+    "quotas/kafka.tf.j2",
     "target-infra/confluent-cloud.tf.j2",
     "target-infra/msk.tf.j2",
     "replicator/plan.yaml.j2",

@@ -453,7 +453,7 @@ pub struct CreateAssetArgs {
     /// target's name in the credentials file (replicator) [default: <source>-target]
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
-    /// YAML file mapping source principals to target principals or service accounts (acls)
+    /// YAML file mapping source principals to target principals or service accounts (acls, quotas)
     #[arg(long, value_name = "FILE")]
     pub principal_map: Option<PathBuf>,
     /// The source's Kafka Connect cluster, a name from the state (connectors;
@@ -490,6 +490,9 @@ pub enum AssetKind {
     Replicator,
     /// Kafka Connect connector configs and source offsets for the target
     Connectors,
+    /// Client quotas (by user, client id, IP) as Terraform and a
+    /// kafka-configs script
+    Quotas,
 }
 
 /// Target types.
@@ -538,6 +541,41 @@ pub enum MigrateCommand {
         after_help = "Examples:\n  kcp migrate connectors --credentials-file creds.yaml --source prod-connect --target new-connect --dry-run\n  kcp migrate connectors --credentials-file creds.yaml --source prod-connect --target new-connect --stop-source\n  kcp migrate connectors --credentials-file creds.yaml --source prod-connect --target new-connect --connectors 'jdbc-.*' --topic-prefix dc1."
     )]
     Connectors(MigrateConnectorsArgs),
+    /// Apply the source cluster's client quotas to the target, once
+    #[command(
+        after_help = "Examples:\n  kcp migrate quotas --credentials-file creds.yaml --source prod --target new --dry-run\n  kcp migrate quotas --credentials-file creds.yaml --source prod --target new --principal-map principals.yaml"
+    )]
+    Quotas(MigrateQuotasArgs),
+}
+
+/// `kcp migrate quotas`.
+#[derive(Debug, Args)]
+pub struct MigrateQuotasArgs {
+    /// Credentials file naming both clusters
+    #[arg(
+        long,
+        env = "KCP_CREDENTIALS_FILE",
+        default_value = CREDENTIALS_FILE,
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub credentials_file: PathBuf,
+    /// The source cluster (a name from the credentials file)
+    #[arg(long, value_name = "CLUSTER")]
+    pub source: String,
+    /// The target cluster (a name from the credentials file)
+    #[arg(long, value_name = "CLUSTER")]
+    pub target: String,
+    /// YAML file mapping source principals to target principals, as for
+    /// `create-asset acls` (user quotas follow it)
+    #[arg(long, value_name = "FILE")]
+    pub principal_map: Option<PathBuf>,
+    /// List what would change on the target; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds to wait for each connection and request
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 /// `kcp migrate schemas`.

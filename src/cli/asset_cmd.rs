@@ -27,6 +27,7 @@ pub(super) fn run(
             AssetKind::Acls => assets::AssetKind::Acls,
             AssetKind::Replicator => assets::AssetKind::Replicator,
             AssetKind::Connectors => assets::AssetKind::Connectors,
+            AssetKind::Quotas => assets::AssetKind::Quotas,
         },
         source: args.source,
         target_type: match args.target_type {

@@ -14,6 +14,7 @@ mod discover_cmd;
 mod logging;
 mod migrate_cmd;
 mod progress;
+mod quotas_cmd;
 mod report_cmd;
 mod scan_cmd;
 mod schemas_cmd;
@@ -98,6 +99,9 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Migrate(MigrateCommand::Schemas(args)) => schemas_cmd::migrate(args, printer),
         Command::Migrate(MigrateCommand::Connectors(args)) => {
             connectors_cmd::migrate(args, printer)
+        }
+        Command::Migrate(MigrateCommand::Quotas(args)) => {
+            quotas_cmd::migrate(args, global, printer)
         }
         Command::Report(command) => report_cmd::run(command, global, printer),
         Command::CreateAsset(args) => asset_cmd::run(args, global, printer),

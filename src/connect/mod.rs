@@ -10,6 +10,8 @@ pub mod admin;
 mod credentials;
 mod kafka;
 mod msk_iam;
+mod scram;
+pub mod wire;
 
 pub use credentials::{
     AuthMethod, ClusterCredentials, CredentialsError, CredentialsFile, Interpolation, RegistryAuth,

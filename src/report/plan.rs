@@ -73,6 +73,9 @@ pub(crate) struct PlanReport {
     /// The source's Kafka Connect clusters, when it has any in the state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connectors: Option<connectors::ConnectorsPlan>,
+    /// The source's client quotas, as scanned.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_quotas: Vec<crate::state::ClientQuota>,
 }
 
 /// The scanned Kafka Connect clusters (names in the state) the plan covers:
@@ -463,5 +466,6 @@ pub(crate) fn build(
         risks,
         schemas,
         connectors,
+        client_quotas: cluster.client_quotas.clone(),
     })
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The schema version this build reads and writes.
-pub const CURRENT_SCHEMA_VERSION: u32 = 3;
+pub const CURRENT_SCHEMA_VERSION: u32 = 4;
 
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -402,6 +402,10 @@ pub struct KafkaCluster {
     pub acls: Vec<AclBinding>,
     #[serde(default)]
     pub consumer_groups: BTreeMap<String, ConsumerGroup>,
+    /// Client quotas (KIP-546) by user, client id and IP, defaults included
+    /// (schema version 4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_quotas: Vec<ClientQuota>,
     /// Free text owned by the user; kept when the cluster is scanned again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
@@ -581,6 +585,75 @@ pub enum AclPermission {
     Deny,
 }
 
+/// A client quota: an entity and its limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientQuota {
+    pub entity: QuotaEntity,
+    /// Quota keys (`producer_byte_rate`, `consumer_byte_rate`,
+    /// `request_percentage`, `controller_mutation_rate`,
+    /// `connection_creation_rate`) and their values.
+    pub values: BTreeMap<String, f64>,
+}
+
+/// Whom a quota applies to: a user, a client id, both (a quota for that
+/// client id of that user), or an IP. Each part is a name or the default
+/// of its type.
+#[derive(
+    Debug,
+    Clone,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaEntity {
+    /// The user (the principal's name, without `User:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<QuotaName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<QuotaName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<QuotaName>,
+}
+
+/// One part of a quota entity: `"default"` or `{"name": "..."}`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaName {
+    /// The default entity of its type (`--entity-default`).
+    Default,
+    Name(String),
+}
+
+impl QuotaEntity {
+    /// How the entity is shown: `user alice, default client-id`.
+    pub fn describe(&self) -> String {
+        let part = |kind: &str, n: &Option<QuotaName>| {
+            n.as_ref().map(|n| match n {
+                QuotaName::Default => format!("default {kind}"),
+                QuotaName::Name(name) => format!("{kind} {name}"),
+            })
+        };
+        [
+            part("user", &self.user),
+            part("client-id", &self.client_id),
+            part("ip", &self.ip),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
 /// A consumer group with its committed offsets.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -683,6 +756,9 @@ impl State {
             }
         }
         for cluster in self.clusters.values_mut() {
+            cluster
+                .client_quotas
+                .sort_by(|a, b| a.entity.cmp(&b.entity));
             cluster.brokers.sort_by_key(|b| b.id);
             cluster.warnings.sort();
             cluster.acls.sort();

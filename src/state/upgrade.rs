@@ -16,8 +16,11 @@
 //!   version 1 file has none, so the step only moves the version; a kcp that
 //!   reads up to 1 refuses a version 2 file with a clear message instead of
 //!   an "unknown field" error.
-//! - **3**: the current layout ([`super::model`]): adds `connect_clusters`
-//!   (`kcp scan connectors`); the step only moves the version, as 1 → 2.
+//! - **3**: adds `connect_clusters` (`kcp scan connectors`); the step only
+//!   moves the version, as 1 → 2.
+//! - **4**: the current layout ([`super::model`]): adds `client_quotas` to
+//!   scanned clusters; a version 3 file has none, so the step only moves the
+//!   version (after checking that no cluster has quotas already).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
@@ -59,6 +62,11 @@ pub(crate) const STEPS: &[Step] = &[
         from: 2,
         description: "adds connect_clusters (kcp scan connectors); nothing else changes",
         apply: v2_to_v3,
+    },
+    Step {
+        from: 3,
+        description: "adds client_quotas to scanned clusters (kcp scan clusters); nothing else changes",
+        apply: v3_to_v4,
     },
 ];
 
@@ -330,6 +338,36 @@ fn v2_to_v3(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
     add_empty_section(doc, 2, "connect_clusters", "Connect clusters")
 }
 
+/// v3 → v4: the layout is the same; clusters may now hold `client_quotas`.
+fn v3_to_v4(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
+    if let Some(clusters) = doc.get("clusters").and_then(Value::as_object) {
+        for (name, cluster) in clusters {
+            if cluster.get("client_quotas").is_some() {
+                return Err(err(
+                    3,
+                    format!(
+                        "/clusters/{}/client_quotas",
+                        name.replace('~', "~0").replace('/', "~1")
+                    ),
+                    "a version 3 file has no client quotas (was the version edited by hand?)",
+                ));
+            }
+        }
+    }
+    let mut doc = doc;
+    match doc.as_object_mut() {
+        Some(root) => {
+            root.insert("schema_version".into(), json!(4));
+            Ok(doc)
+        }
+        None => Err(err(
+            3,
+            "",
+            format!("expected an object, found {}", type_name(&doc)),
+        )),
+    }
+}
+
 /// A step that only moves the version of a file that cannot yet hold `key`.
 fn add_empty_section(doc: Value, from: u32, key: &str, what: &str) -> Result<Value, UpgradeError> {
     let mut root = match doc {
@@ -411,7 +449,7 @@ mod tests {
                 "scanned_at": null, "subjects": {}}}});
         let now = Utc::now();
         let up = upgrade(doc.clone(), 2, now).unwrap();
-        assert_eq!(up["schema_version"], json!(3));
+        assert_eq!(up["schema_version"], json!(CURRENT_SCHEMA_VERSION));
         assert_eq!(up["schema_registries"], doc["schema_registries"]);
         assert_eq!(up["upgrades"][0]["from"], json!(2));
         assert_eq!(up["upgrades"][0]["to"], json!(3));
@@ -419,6 +457,29 @@ mod tests {
         assert!(typed.connect_clusters.is_empty());
         let e = upgrade(json!({"schema_version": 2, "connect_clusters": {}}), 2, now).unwrap_err();
         assert_eq!(e.pointer, "/connect_clusters");
+    }
+
+    #[test]
+    fn v3_upgrades_to_v4_unchanged_but_for_the_version() {
+        let doc = json!({"schema_version": 3, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "written_by": {"name": "kcp", "version": "0.1.0"},
+            "clusters": {"a": {"bootstrap_servers": ["h:9092"], "auth_method": "plaintext",
+                "cluster_id": null, "controller_id": null, "kafka_version": null, "scanned_at": null}}});
+        let now = Utc::now();
+        let up = upgrade(doc.clone(), 3, now).unwrap();
+        assert_eq!(up["schema_version"], json!(4));
+        assert_eq!(up["clusters"], doc["clusters"]);
+        assert_eq!(up["upgrades"][0]["from"], json!(3));
+        assert_eq!(up["upgrades"][0]["to"], json!(4));
+        let typed: crate::state::State = serde_json::from_value(up).unwrap();
+        assert!(typed.clusters["a"].client_quotas.is_empty());
+        let e = upgrade(
+            json!({"schema_version": 3, "clusters": {"a/b": {"client_quotas": []}}}),
+            3,
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(e.pointer, "/clusters/a~1b/client_quotas");
     }
 
     #[test]

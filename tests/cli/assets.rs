@@ -59,6 +59,14 @@ const CASES: &[Case] = &[
         extra: &[],
     },
     Case {
+        name: "quotas_kafka",
+        state: "self-managed.json",
+        source: "onprem-prod",
+        kind: "quotas",
+        target_type: "kafka",
+        extra: &[],
+    },
+    Case {
         name: "infra_cc",
         state: "msk-region.json",
         source: "orders-prod",

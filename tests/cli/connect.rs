@@ -3,12 +3,14 @@
 //! (`testbed/kafka.sh`): PLAINTEXT, SASL/PLAIN, SASL/SCRAM-SHA-256 and -512,
 //! TLS, mutual TLS and SASL over TLS; and fast, explicit failures for a wrong
 //! password, a wrong CA, an expired client certificate, a plaintext client
-//! on a SASL listener and an unreachable broker.
+//! on a SASL listener and an unreachable broker. kcp's own protocol client
+//! (client quotas) authenticates on every one of those listeners too.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kcp::connect::wire::{QuotaClient, WireError};
 use kcp::connect::{ConnectError, ConnectOptions, CredentialsFile, connect};
 use kcp::exit::Diagnostic;
 
@@ -97,6 +99,35 @@ fn every_auth_method_connects_to_its_listener() {
             "{name}: brokers are advertised on the listener the client used"
         );
         eprintln!("{name}: connected in {:?}", started.elapsed());
+        quota_client_authenticates(name, &creds);
+    }
+    // The quota client refuses a wrong password without printing it.
+    let creds = creds(
+        dir.path(),
+        &cluster_yaml(
+            "bad",
+            &kafka.listener("SASL"),
+            "{ method: sasl_scram, mechanism: SCRAM-SHA-512, username: carol, password: \"${PW}\" }",
+        ),
+        "not-carols-secret",
+    );
+    let err = QuotaClient::connect(&creds.clusters[0], Duration::from_secs(15))
+        .err()
+        .expect("a wrong password is refused");
+    assert!(matches!(err, WireError::Authentication { .. }), "{err}");
+    assert!(!format!("{err:?}").contains("not-carols-secret"), "{err:?}");
+}
+
+/// kcp's own protocol client (client quotas) authenticates on the same
+/// listener: the super user (ANONYMOUS on PLAINTEXT and SSL) reads quotas,
+/// the others are authenticated and then refused by the authorizer.
+fn quota_client_authenticates(name: &str, creds: &CredentialsFile) {
+    let mut client = QuotaClient::connect(&creds.clusters[0], Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{name}: quota client: {e}"));
+    match (name, client.describe_client_quotas()) {
+        ("plaintext" | "tls", Ok(_)) => {}
+        (_, Err(WireError::Broker { code, .. })) if code == "ClusterAuthorizationFailed" => {}
+        (_, other) => panic!("{name}: DescribeClientQuotas: {other:?}"),
     }
 }
 

@@ -23,6 +23,7 @@ mod map_identity;
 mod meta_sync;
 mod migrate;
 mod predict;
+mod quotas;
 mod replicate;
 mod report;
 mod scan;

@@ -16,6 +16,7 @@ impl PlanReport {
             self.schemas_section(),
             self.connectors_section(),
             self.principals_section(),
+            self.quotas_section(),
         ];
         Document {
             title: format!("Migration plan: {} to {}", self.source, self.target),
@@ -295,6 +296,26 @@ impl PlanReport {
         }
         let mut s = Section::new("Principals", 2);
         s.blocks.push(Block::List(principals.clone()));
+        Some(s)
+    }
+
+    /// The source's client quotas, if it has any.
+    fn quotas_section(&self) -> Option<Section> {
+        if self.client_quotas.is_empty() {
+            return None;
+        }
+        let mut s = Section::new("Client quotas", 2);
+        s.blocks.push(Block::Paragraph(format!(
+            "{} client quota entit{} on the source. `kcp migrate quotas` applies them to the target (user quotas follow the principal mapping file) and keeps a ledger so that a later run removes only what it set; `kcp create-asset quotas` writes them as Terraform and as a `kafka-configs.sh` script instead.",
+            self.client_quotas.len(),
+            if self.client_quotas.len() == 1 { "y" } else { "ies" }
+        )));
+        let mut t = Table::new(&["Entity", "Quotas"]);
+        for q in &self.client_quotas {
+            let values: Vec<String> = q.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            t.row(vec![q.entity.describe(), values.join(", ")]);
+        }
+        s.blocks.push(Block::Table(t));
         Some(s)
     }
 
