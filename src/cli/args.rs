@@ -648,6 +648,16 @@ pub struct MigrateInitArgs {
     /// Where to write the plan
     #[arg(long, default_value = "kcp-migration.yaml", value_name = "PATH")]
     pub plan_out: PathBuf,
+    /// The target Schema Registry of the plan's `cutover.schemas` (a name
+    /// under `schema_registries:`); without it, that section is drafted
+    /// commented out when the state has a scanned registry
+    #[arg(long, value_name = "REGISTRY")]
+    pub target_registry: Option<String>,
+    /// The target Connect cluster of the plan's `cutover.connectors` (a
+    /// name under `connect_clusters:`); without it, that section is drafted
+    /// commented out when the state has the source's Connect cluster
+    #[arg(long, value_name = "CONNECT_CLUSTER")]
+    pub target_connect: Option<String>,
     #[command(flatten)]
     pub timeout: TimeoutArgs,
 }

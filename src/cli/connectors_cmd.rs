@@ -268,6 +268,7 @@ pub(super) fn migrate(
         dry_run: args.dry_run,
         stop_source: args.stop_source,
         skip_offsets: args.skip_offsets,
+        kind: None,
     };
     let rt = runtime()?;
     let report = rt.block_on(copy::run(&source, &target, &request))?;
