@@ -606,6 +606,15 @@ pub struct MigrateConnectorsArgs {
     /// Suffix of target topic names, as the plan file's `rename.suffix`
     #[arg(long, value_name = "SUFFIX", default_value = "")]
     pub topic_suffix: String,
+    /// The Kafka cluster the source connectors work with (a name under
+    /// `clusters:`): with --target-cluster, every `*bootstrap.servers`
+    /// value naming its servers is replaced by the target's
+    #[arg(long, value_name = "CLUSTER", requires = "target_cluster")]
+    pub source_cluster: Option<String>,
+    /// The Kafka cluster the target Connect cluster works with (a name
+    /// under `clusters:`)
+    #[arg(long, value_name = "CLUSTER", requires = "source_cluster")]
+    pub target_cluster: Option<String>,
     /// Stop running source connectors whose offsets are carried (their
     /// offsets must not move while they are copied)
     #[arg(long)]
