@@ -513,6 +513,20 @@ mod tests {
         assert!(e.hint().unwrap().contains("cannot be removed"));
     }
 
+    /// A request for the example state, onprem-prod to new-dc.
+    fn example_request() -> InitRequest {
+        InitRequest {
+            source: "onprem-prod".into(),
+            target: "new-dc".into(),
+            credentials_file: "/plans/creds.yaml".into(),
+            topics_include: None,
+            groups_include: None,
+            plan_out: "/plans/plan.yaml".into(),
+            target_registry: None,
+            target_connect: None,
+        }
+    }
+
     /// A scanned registry and the source's Connect cluster give the plan
     /// its `schemas` and `connectors` sections; a sink connector's group
     /// moves with the connectors, not in a wave.
@@ -550,16 +564,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let mut req = InitRequest {
-            source: "onprem-prod".into(),
-            target: "new-dc".into(),
-            credentials_file: "/plans/creds.yaml".into(),
-            topics_include: None,
-            groups_include: None,
-            plan_out: "/plans/plan.yaml".into(),
-            target_registry: None,
-            target_connect: None,
-        };
+        let mut req = example_request();
         let parse = |req: &InitRequest| {
             let d = draft(&state, req).unwrap();
             let yaml = render(req, &d, "0.0.0");
@@ -596,16 +601,7 @@ mod tests {
         let state = crate::state::parse(&path, &text, chrono::Utc::now())
             .unwrap()
             .state;
-        let req = InitRequest {
-            source: "onprem-prod".into(),
-            target: "new-dc".into(),
-            credentials_file: "/plans/creds.yaml".into(),
-            topics_include: None,
-            groups_include: None,
-            plan_out: "/plans/plan.yaml".into(),
-            target_registry: None,
-            target_connect: None,
-        };
+        let req = example_request();
         let d = draft(&state, &req).unwrap();
         let yaml = render(&req, &d, "0.0.0");
         insta::assert_snapshot!("plan_self_managed", yaml);
