@@ -56,35 +56,17 @@ fn wait_for_file(path: &Path, want: &str) {
     }
 }
 
-/// One `execute` moves schemas and connectors with the topics: the
-/// registry is copied with its ids before the consumer waves, and what the
-/// source registered during the cutover (here by the producers' stop hook)
-/// is copied before the producers move; the sink connector moves with its
-/// group's offset translated, and the source connector is stopped before
-/// the producers and re-created on the target with its offsets and the
-/// target's bootstrap servers. A line appended to the input afterwards
-/// reaches the output file exactly once, through the target cluster.
-#[test]
-fn execute_moves_schemas_and_connectors_in_their_places() {
-    let tb = crate::require_testbed!();
-    let jar = schema_registry_jar().expect("the test bed's schema registry");
-    let src_kafka = KafkaCluster::start_named(&tb, "platform-src");
-    let dst_kafka = KafkaCluster::start_named(&tb, "platform-dst");
-    let src = ConnectWorker::start(&tb, &src_kafka, "src");
-    let dst = ConnectWorker::start(&tb, &dst_kafka, "dst");
-    let (src_sr, dst_sr) = (SchemaRegistry::start(&jar), SchemaRegistry::start(&jar));
-    assert_eq!(
-        src_sr.register("lines-key", json!({ "schema": avro("K") })),
-        1
-    );
-    assert_eq!(
-        src_sr.register("lines-value", json!({ "schema": avro("V") })),
-        2
-    );
-
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.txt");
-    let output = dir.path().join("out.txt");
+/// A file source `lines-in` (three lines into topic `lines`, its producer
+/// pointed at the source cluster by an override) and a file sink
+/// `lines-out` on the source worker, once both have done their work:
+/// (input file, output file).
+fn file_connectors(
+    src: &ConnectWorker,
+    src_kafka: &KafkaCluster,
+    dir: &Path,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let input = dir.join("in.txt");
+    let output = dir.join("out.txt");
     std::fs::write(&input, "one\ntwo\nthree\n").unwrap();
     src.json(
         "PUT",
@@ -114,6 +96,37 @@ fn execute_moves_schemas_and_connectors_in_their_places() {
         v["offsets"][0]["offset"]["kafka_offset"].as_u64() == Some(3)
     });
     wait_for_file(&output, "one\ntwo\nthree\n");
+    (input, output)
+}
+
+/// One `execute` moves schemas and connectors with the topics: the
+/// registry is copied with its ids before the consumer waves, and what the
+/// source registered during the cutover (here by the producers' stop hook)
+/// is copied before the producers move; the sink connector moves with its
+/// group's offset translated, and the source connector is stopped before
+/// the producers and re-created on the target with its offsets and the
+/// target's bootstrap servers. A line appended to the input afterwards
+/// reaches the output file exactly once, through the target cluster.
+#[test]
+fn execute_moves_schemas_and_connectors_in_their_places() {
+    let tb = crate::require_testbed!();
+    let jar = schema_registry_jar().expect("the test bed's schema registry");
+    let src_kafka = KafkaCluster::start_named(&tb, "platform-src");
+    let dst_kafka = KafkaCluster::start_named(&tb, "platform-dst");
+    let src = ConnectWorker::start(&tb, &src_kafka, "src");
+    let dst = ConnectWorker::start(&tb, &dst_kafka, "dst");
+    let (src_sr, dst_sr) = (SchemaRegistry::start(&jar), SchemaRegistry::start(&jar));
+    assert_eq!(
+        src_sr.register("lines-key", json!({ "schema": avro("K") })),
+        1
+    );
+    assert_eq!(
+        src_sr.register("lines-value", json!({ "schema": avro("V") })),
+        2
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = file_connectors(&src, &src_kafka, dir.path());
 
     let creds = write_pair_credentials(dir.path(), &src_kafka, &dst_kafka);
     let mut yaml = std::fs::read_to_string(&creds).unwrap();
@@ -225,5 +238,93 @@ fn execute_moves_schemas_and_connectors_in_their_places() {
         on_target.len(),
         4,
         "three copied and one written on the target"
+    );
+}
+
+/// A cutover stopped before the producers move is rolled back with its
+/// connectors: the sink that ran on the target is stopped there and its
+/// group's progress carried back, and both connectors kcp stopped run on
+/// the source again. A line appended afterwards reaches the output once,
+/// through the source.
+#[test]
+fn rollback_resumes_the_connectors_execute_stopped() {
+    let tb = crate::require_testbed!();
+    let src_kafka = KafkaCluster::start_named(&tb, "platform-rb-src");
+    let dst_kafka = KafkaCluster::start_named(&tb, "platform-rb-dst");
+    let src = ConnectWorker::start(&tb, &src_kafka, "src");
+    let dst = ConnectWorker::start(&tb, &dst_kafka, "dst");
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = file_connectors(&src, &src_kafka, dir.path());
+    let creds = write_pair_credentials(dir.path(), &src_kafka, &dst_kafka);
+    let mut yaml = std::fs::read_to_string(&creds).unwrap();
+    yaml.push_str(&format!(
+        "connect_clusters:\n  - name: src-connect\n    url: {}\n  - name: dst-connect\n    url: {}\n",
+        src.url(),
+        dst.url()
+    ));
+    std::fs::write(&creds, yaml).unwrap();
+    // The producers' stop hook fails: the run stops at producers/stop,
+    // after the sink moved and the source connector stopped.
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: platform-rb\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^lines$' }}\n\
+             replication: {{ checkpoint_interval_ms: 500 }}\n\
+             cutover:\n  lag_threshold_records: 0\n  lag_sustain_secs: 1\n  producer_quiet_secs: 2\n\
+             \x20 stop_producers: 'false'\n  start_producers: 'true'\n\
+             \x20 connectors: {{ source: src-connect, target: dst-connect }}\n",
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let r = run(kcp()
+        .args(["migrate", "execute", "--yes", "--plan"])
+        .arg(&plan)
+        .timeout(Duration::from_secs(300)));
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("producers/stop"), "{}", r.stderr);
+    let state_path = dir.path().join("plan.migration-state.json");
+    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    assert_eq!(
+        st["stopped_connectors"],
+        json!([{ "name": "lines-out", "type": "sink" }, { "name": "lines-in", "type": "source" }])
+    );
+    let state = |w: &ConnectWorker, n: &str| {
+        w.json("GET", &format!("/connectors/{n}/status"), None)["connector"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(state(&src, "lines-in"), "STOPPED");
+    assert_eq!(state(&src, "lines-out"), "STOPPED");
+    dst.wait_for(
+        "/connectors/lines-out/status",
+        "the sink runs on the target",
+        |v| v["connector"]["state"] == "RUNNING",
+    );
+
+    let r = run(kcp()
+        .args(["migrate", "rollback", "--yes", "--plan"])
+        .arg(&plan)
+        .timeout(Duration::from_secs(180)));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(state(&dst, "lines-out"), "STOPPED");
+    for name in ["lines-in", "lines-out"] {
+        src.wait_for(
+            &format!("/connectors/{name}/status"),
+            "running again",
+            |v| v["connector"]["state"] == "RUNNING" && v["tasks"][0]["state"] == "RUNNING",
+        );
+    }
+    let st: Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    assert!(st.get("stopped_connectors").is_none(), "{st}");
+    std::fs::write(&input, "one\ntwo\nthree\nfour\n").unwrap();
+    wait_for_file(&output, "one\ntwo\nthree\nfour\n");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        "one\ntwo\nthree\nfour\n"
     );
 }
