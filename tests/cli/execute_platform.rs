@@ -99,6 +99,18 @@ fn file_connectors(
     (input, output)
 }
 
+/// Appends a fourth line to the input: the output gets it, once, after
+/// the three it has.
+fn append_once(input: &Path, output: &Path) {
+    std::fs::write(input, "one\ntwo\nthree\nfour\n").unwrap();
+    wait_for_file(output, "one\ntwo\nthree\nfour\n");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        std::fs::read_to_string(output).unwrap(),
+        "one\ntwo\nthree\nfour\n"
+    );
+}
+
 /// One `execute` moves schemas and connectors with the topics: the
 /// registry is copied with its ids before the consumer waves, and what the
 /// source registered during the cutover (here by the producers' stop hook)
@@ -226,13 +238,7 @@ fn execute_moves_schemas_and_connectors_in_their_places() {
 
     // A new line goes through the target's source connector, the target
     // cluster and the target's sink: once, after the three copied.
-    std::fs::write(&input, "one\ntwo\nthree\nfour\n").unwrap();
-    wait_for_file(&output, "one\ntwo\nthree\nfour\n");
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(
-        std::fs::read_to_string(&output).unwrap(),
-        "one\ntwo\nthree\nfour\n"
-    );
+    append_once(&input, &output);
     let on_target = crate::kafka::read_partition(&dst_kafka.bootstrap(), "lines", 0, 0);
     assert_eq!(
         on_target.len(),
@@ -320,11 +326,5 @@ fn rollback_resumes_the_connectors_execute_stopped() {
     }
     let st: Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
     assert!(st.get("stopped_connectors").is_none(), "{st}");
-    std::fs::write(&input, "one\ntwo\nthree\nfour\n").unwrap();
-    wait_for_file(&output, "one\ntwo\nthree\nfour\n");
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(
-        std::fs::read_to_string(&output).unwrap(),
-        "one\ntwo\nthree\nfour\n"
-    );
+    append_once(&input, &output);
 }
