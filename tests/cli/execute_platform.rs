@@ -204,6 +204,16 @@ fn execute_moves_schemas_and_connectors_in_their_places() {
         .arg(&plan)
         .timeout(Duration::from_secs(300)));
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("plan.report.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        report["consumer_pauses"]["connectors/sinks"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0),
+        "{report}"
+    );
 
     // Every subject version, with its id, including the one registered
     // during the cutover.
