@@ -2,9 +2,10 @@
 //! clusters): hyper over rustls (the stack the AWS SDK brings), auth headers
 //! and TLS files from a credentials-file entry ([`RestCredentials`]), a
 //! timeout per exchange, and transport errors that tell an unreachable
-//! service, a refused login and a bad TLS setup apart. What an answer means
-//! is the caller's business: each API wraps a [`RestClient`] and turns
-//! [`RestError`] and [`ApiFailure`] into its own error type.
+//! service, a refused login and a bad TLS setup apart, named after the
+//! service in one way for every API ([`PeerError`], which each API's error
+//! type holds). What an answer means is the caller's business: each API
+//! wraps a [`RestClient`] and turns [`ApiFailure`] into its own error type.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +53,69 @@ pub enum RestError {
         status: u16,
         message: String,
     },
+}
+
+impl RestError {
+    /// This failure named after the service it concerns: what every API's
+    /// error type holds for a transport failure.
+    pub fn named(self, kind: &'static str, peer: &str) -> PeerError {
+        PeerError {
+            kind,
+            peer: peer.to_owned(),
+            error: self,
+        }
+    }
+}
+
+/// A transport failure of one named service (`schema registry `prod-sr``,
+/// `Connect cluster `prod-connect``): the one mapping of [`RestError`]
+/// that the Schema Registry and Kafka Connect errors share.
+#[derive(Debug)]
+pub struct PeerError {
+    /// What the service is, for messages: `schema registry`, `Connect cluster`.
+    pub kind: &'static str,
+    /// Its name in the credentials file.
+    pub peer: String,
+    pub error: RestError,
+}
+
+impl std::fmt::Display for PeerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, peer) = (self.kind, &self.peer);
+        match &self.error {
+            RestError::Setup { message } => write!(f, "{kind} `{peer}`: {message}"),
+            RestError::Unreachable { url, message } => {
+                write!(f, "{kind} `{peer}` at {url} cannot be reached: {message}")
+            }
+            RestError::Timeout { url, seconds } => {
+                write!(
+                    f,
+                    "{kind} `{peer}`: no answer from {url} within {seconds} s"
+                )
+            }
+            RestError::Unauthorized {
+                url,
+                status,
+                message,
+            } => write!(
+                f,
+                "{kind} `{peer}` at {url} refused the credentials ({status}: {message})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PeerError {}
+
+impl PeerError {
+    /// The exit status: a credentials-file entry that cannot be used is bad
+    /// input; no answer or a refused login is a failure.
+    pub fn status(&self) -> crate::exit::ExitStatus {
+        match self.error {
+            RestError::Setup { .. } => crate::exit::ExitStatus::BadInput,
+            _ => crate::exit::ExitStatus::Failure,
+        }
+    }
 }
 
 /// An answer that was not a success.
@@ -369,5 +433,46 @@ mod tests {
         let f = failure(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
         assert_eq!(f.code, None);
         assert_eq!(f.message, "`<html>bad gateway</html>`");
+    }
+
+    /// Both APIs name a transport failure the same way, with the status
+    /// and hint their errors had when each mapped it by hand.
+    #[test]
+    fn transport_failures_are_named_after_the_service() {
+        use crate::exit::{Diagnostic, ExitStatus};
+        let refused = || RestError::Unauthorized {
+            url: "http://h:1".into(),
+            status: 403,
+            message: "no".into(),
+        };
+        let sr = crate::schema_registry::SchemaRegistryError::from(
+            refused().named("schema registry", "prod-sr"),
+        );
+        assert_eq!(
+            sr.to_string(),
+            "schema registry `prod-sr` at http://h:1 refused the credentials (403: no)"
+        );
+        assert!(sr.hint().unwrap().contains("lack a permission"));
+        let kc = crate::kafka_connect::KafkaConnectError::from(
+            RestError::Timeout {
+                url: "http://h:2".into(),
+                seconds: 5,
+            }
+            .named("Connect cluster", "c"),
+        );
+        assert_eq!(
+            kc.to_string(),
+            "Connect cluster `c`: no answer from http://h:2 within 5 s"
+        );
+        assert_eq!(kc.status(), ExitStatus::Failure);
+        assert!(kc.hint().unwrap().contains("a worker runs"));
+        let setup = crate::kafka_connect::KafkaConnectError::from(
+            RestError::Setup {
+                message: "bad CA".into(),
+            }
+            .named("Connect cluster", "c"),
+        );
+        assert_eq!(setup.to_string(), "Connect cluster `c`: bad CA");
+        assert_eq!(setup.status(), ExitStatus::BadInput);
     }
 }

@@ -18,6 +18,7 @@
 
 pub(crate) mod acls;
 pub(crate) mod connectors;
+mod connectors_tf;
 pub(crate) mod hcl;
 pub(crate) mod iam;
 pub(crate) mod infra;

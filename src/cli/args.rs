@@ -644,6 +644,15 @@ pub struct MigrateConnectorsArgs {
     /// Suffix of target topic names, as the plan file's `rename.suffix`
     #[arg(long, value_name = "SUFFIX", default_value = "")]
     pub topic_suffix: String,
+    /// The Kafka cluster the source connectors work with (a name under
+    /// `clusters:`): with --target-cluster, every `*bootstrap.servers`
+    /// value naming its servers is replaced by the target's
+    #[arg(long, value_name = "CLUSTER", requires = "target_cluster")]
+    pub source_cluster: Option<String>,
+    /// The Kafka cluster the target Connect cluster works with (a name
+    /// under `clusters:`)
+    #[arg(long, value_name = "CLUSTER", requires = "source_cluster")]
+    pub target_cluster: Option<String>,
     /// Stop running source connectors whose offsets are carried (their
     /// offsets must not move while they are copied)
     #[arg(long)]
@@ -686,6 +695,16 @@ pub struct MigrateInitArgs {
     /// Where to write the plan
     #[arg(long, default_value = "kcp-migration.yaml", value_name = "PATH")]
     pub plan_out: PathBuf,
+    /// The target Schema Registry of the plan's `cutover.schemas` (a name
+    /// under `schema_registries:`); without it, that section is drafted
+    /// commented out when the state has a scanned registry
+    #[arg(long, value_name = "REGISTRY")]
+    pub target_registry: Option<String>,
+    /// The target Connect cluster of the plan's `cutover.connectors` (a
+    /// name under `connect_clusters:`); without it, that section is drafted
+    /// commented out when the state has the source's Connect cluster
+    #[arg(long, value_name = "CONNECT_CLUSTER")]
+    pub target_connect: Option<String>,
     #[command(flatten)]
     pub timeout: TimeoutArgs,
 }

@@ -256,6 +256,14 @@ pub(super) fn migrate(
         .transpose()?;
     let creds = CredentialsFile::load(&args.credentials_file)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
+    // The source Kafka cluster's bootstrap servers and the target's.
+    let bootstrap = match (&args.source_cluster, &args.target_cluster) {
+        (Some(s), Some(t)) => Some((
+            creds.cluster(s)?.bootstrap_servers.join(","),
+            creds.cluster(t)?.bootstrap_servers.join(","),
+        )),
+        _ => None,
+    };
     let source = Worker::new(creds.connect_cluster(&args.source)?, timeout)?;
     let target = Worker::new(creds.connect_cluster(&args.target)?, timeout)?;
     let request = copy::CopyRequest {
@@ -263,11 +271,12 @@ pub(super) fn migrate(
         rewrite: Rewrite {
             topic_prefix: args.topic_prefix,
             topic_suffix: args.topic_suffix,
-            bootstrap: None,
+            bootstrap,
         },
         dry_run: args.dry_run,
         stop_source: args.stop_source,
         skip_offsets: args.skip_offsets,
+        kind: None,
     };
     let rt = runtime()?;
     let report = rt.block_on(copy::run(&source, &target, &request))?;

@@ -9,9 +9,11 @@ use tabled::Tabled;
 
 use super::args::{GlobalArgs, MigrateInitArgs};
 use super::cutover_operator::CliOperator;
-use crate::connect::{ClusterCredentials, ConnectOptions, CredentialsFile, connect};
+use crate::connect::{
+    ClusterCredentials, ConnectOptions, CredentialsFile, RestCredentials, connect,
+};
 use crate::exit::ExitStatus;
-use crate::migrate::execute::{self, Context, ExecuteError, Operator};
+use crate::migrate::execute::{self, Context, ExecuteError, Operator, Peers};
 use crate::migrate::init::{self, InitError, InitRequest};
 use crate::migrate::run_state;
 use crate::migrate::steps::{Action, Step, steps};
@@ -32,6 +34,8 @@ pub(super) fn run(
         topics_include: args.topics_include,
         groups_include: args.groups_include,
         plan_out: args.plan_out,
+        target_registry: args.target_registry,
+        target_connect: args.target_connect,
     };
     if req.plan_out.exists() {
         return Err(InitError::Exists(req.plan_out.clone()).into());
@@ -238,17 +242,48 @@ struct Loaded {
     plan: LoadedPlan,
     source: ClusterCredentials,
     target: ClusterCredentials,
+    /// `cutover.schemas`' registries and `cutover.connectors`' Connect clusters.
+    registries: Option<(RestCredentials, RestCredentials)>,
+    connect: Option<(RestCredentials, RestCredentials)>,
 }
 
+impl Loaded {
+    fn peers(&self) -> Peers<'_> {
+        Peers {
+            registries: self.registries.as_ref().map(|(a, b)| (a, b)),
+            connect: self.connect.as_ref().map(|(a, b)| (a, b)),
+        }
+    }
+}
+
+/// Loads the plan and the credentials of every peer it names: a name the
+/// credentials file lacks is refused before anything runs.
 fn load_plan(path: &std::path::Path) -> anyhow::Result<Loaded> {
     let plan = LoadedPlan::load(path)?;
     let creds = CredentialsFile::load(&plan.credentials_path())?;
     let source = creds.cluster(&plan.plan.source)?.clone();
     let target = creds.cluster(&plan.plan.target)?.clone();
+    let cutover = plan.plan.cutover.clone().unwrap_or_default();
+    let registries = match &cutover.schemas {
+        Some(s) => Some((
+            creds.registry(&s.source)?.clone(),
+            creds.registry(&s.target)?.clone(),
+        )),
+        None => None,
+    };
+    let connect = match &cutover.connectors {
+        Some(c) => Some((
+            creds.connect_cluster(&c.source)?.clone(),
+            creds.connect_cluster(&c.target)?.clone(),
+        )),
+        None => None,
+    };
     Ok(Loaded {
         plan,
         source,
         target,
+        registries,
+        connect,
     })
 }
 
@@ -296,6 +331,7 @@ pub(super) fn execute(
         operator: &operator,
         stop: &stop,
         telemetry: telemetry.clone(),
+        peers: l.peers(),
     };
     let result = execute::execute(&cx);
     operator.clear();
@@ -452,6 +488,7 @@ pub(super) fn rollback(
         operator: &operator,
         stop: &stop,
         telemetry: None,
+        peers: l.peers(),
     };
     let result = crate::migrate::rollback::rollback(&cx);
     operator.clear();

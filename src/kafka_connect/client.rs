@@ -11,7 +11,10 @@ use serde_json::Value;
 use super::KafkaConnectError as Error;
 use crate::connect::RestCredentials;
 pub use crate::rest::{ApiFailure, seg};
-use crate::rest::{RestClient, RestError, failure, preview};
+use crate::rest::{RestClient, failure, preview};
+
+/// How messages name a Connect cluster.
+const KIND: &str = "Connect cluster";
 
 /// How long a request is repeated while the Connect cluster rebalances.
 pub const REBALANCE_PATIENCE: Duration = Duration::from_secs(60);
@@ -38,11 +41,8 @@ pub struct Worker {
 impl Worker {
     /// A client for `creds`; reads the TLS files it names.
     pub fn new(creds: &RestCredentials, timeout: Duration) -> Result<Self, Error> {
-        let rest =
-            RestClient::new(creds, timeout, "application/json").map_err(|e| Error::Setup {
-                cluster: creds.name.clone(),
-                message: e.to_string(),
-            })?;
+        let rest = RestClient::new(creds, timeout, "application/json")
+            .map_err(|e| e.named(KIND, &creds.name))?;
         Ok(Worker {
             name: creds.name.clone(),
             rest,
@@ -86,33 +86,11 @@ impl Worker {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(hyper::StatusCode, hyper::body::Bytes), Error> {
-        let cluster = self.name.clone();
-        self.rest
+        Ok(self
+            .rest
             .call(method, path, body)
             .await
-            .map_err(|e| match e {
-                RestError::Setup { message } => Error::Setup { cluster, message },
-                RestError::Unreachable { url, message } => Error::Unreachable {
-                    cluster,
-                    url,
-                    message,
-                },
-                RestError::Timeout { url, seconds } => Error::Timeout {
-                    cluster,
-                    url,
-                    seconds,
-                },
-                RestError::Unauthorized {
-                    url,
-                    status,
-                    message,
-                } => Error::Unauthorized {
-                    cluster,
-                    url,
-                    status,
-                    message,
-                },
-            })
+            .map_err(|e| e.named(KIND, &self.name))?)
     }
 
     /// An answer: a failure handed back, or the body parsed.

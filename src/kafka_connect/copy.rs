@@ -39,6 +39,9 @@ pub struct CopyRequest {
     pub stop_source: bool,
     /// Do not carry offsets: source connectors start over on the target.
     pub skip_offsets: bool,
+    /// Only connectors of this type (`source` or `sink`; all when absent):
+    /// `migrate execute` moves sinks and sources at different steps.
+    pub kind: Option<String>,
 }
 
 /// What happened to one connector.
@@ -124,7 +127,9 @@ fn plan(
     let mut planned = Vec::new();
     let mut conflicts = Vec::new();
     for (name, raw) in src {
-        if req.include.as_ref().is_some_and(|r| !r.is_match(&name)) {
+        if req.include.as_ref().is_some_and(|r| !r.is_match(&name))
+            || req.kind.as_ref().is_some_and(|k| *k != kind_of(&raw))
+        {
             continue;
         }
         let config = raw
@@ -179,8 +184,46 @@ fn needs_offsets(p: &Planned) -> bool {
     p.carry && p.there.as_deref().is_none_or(|s| s == "STOPPED")
 }
 
-/// Stops `name` on the source and waits until it is STOPPED.
-async fn stop(worker: &Worker, name: &str) -> Result<(), Error> {
+/// A connector of a Connect cluster, as `migrate execute` sees it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub name: String,
+    /// `source`, `sink` or `unknown`.
+    pub kind: String,
+    /// `RUNNING`, `PAUSED`, `STOPPED`, ...
+    pub state: String,
+    pub config: BTreeMap<String, String>,
+}
+
+/// The connectors of `worker` of type `kind` whose whole name `include`
+/// matches (all when absent).
+pub async fn list(
+    worker: &Worker,
+    include: Option<&Regex>,
+    kind: &str,
+) -> Result<Vec<Found>, Error> {
+    Ok(scan::connectors(worker)
+        .await?
+        .into_iter()
+        .filter(|(name, raw)| include.is_none_or(|r| r.is_match(name)) && kind_of(raw) == kind)
+        .map(|(name, raw)| Found {
+            kind: kind_of(&raw),
+            state: state_of(&raw),
+            config: raw.info.map(|i| i.config).unwrap_or_default(),
+            name,
+        })
+        .collect())
+}
+
+/// Resumes a stopped or paused connector (rollback) and waits until it runs.
+pub async fn resume(worker: &Worker, name: &str) -> Result<(), Error> {
+    let path = format!("/connectors/{}/resume", seg(name));
+    let _: Value = send_retrying(worker, Method::PUT, &path, None).await?;
+    wait_state(worker, name, "RUNNING").await
+}
+
+/// Stops `name` and waits until it is STOPPED.
+pub async fn stop(worker: &Worker, name: &str) -> Result<(), Error> {
     let path = format!("/connectors/{}/stop", seg(name));
     let _: Value = worker.send(Method::PUT, &path, None).await?;
     wait_state(worker, name, "STOPPED").await

@@ -6,11 +6,13 @@
 //!
 //! Not to be confused with [`crate::connect`], the Kafka connection module.
 //! `client` is the REST edge (over [`crate::rest`]); `mask` decides what is
-//! a secret; `scan` reads; `transform` computes target configs (pure);
+//! a secret; `managed` maps classes to Confluent Cloud managed connectors
+//! (pure); `scan` reads; `transform` computes target configs (pure);
 //! `copy` creates, carries offsets and verifies. No clap, no terminal.
 
 pub mod client;
 pub mod copy;
+pub mod managed;
 pub mod mask;
 pub mod scan;
 pub mod transform;
@@ -18,6 +20,7 @@ pub mod transform;
 pub use client::Worker;
 
 use crate::exit::{Diagnostic, ExitStatus};
+use crate::rest::{PeerError, RestError};
 
 /// Whether a Kafka version (`3.9.1`, `7.6.0-ccs`) is at least `major.minor`.
 pub fn version_at_least(version: Option<&str>, major: u32, minor: u32) -> bool {
@@ -30,30 +33,9 @@ pub fn version_at_least(version: Option<&str>, major: u32, minor: u32) -> bool {
 /// Everything that can go wrong talking to a Connect cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaConnectError {
-    #[error("Connect cluster `{cluster}`: {message}")]
-    Setup { cluster: String, message: String },
-
-    #[error("Connect cluster `{cluster}` at {url} cannot be reached: {message}")]
-    Unreachable {
-        cluster: String,
-        url: String,
-        message: String,
-    },
-
-    #[error("Connect cluster `{cluster}`: no answer from {url} within {seconds} s")]
-    Timeout {
-        cluster: String,
-        url: String,
-        seconds: u64,
-    },
-
-    #[error("Connect cluster `{cluster}` at {url} refused the credentials ({status}: {message})")]
-    Unauthorized {
-        cluster: String,
-        url: String,
-        status: u16,
-        message: String,
-    },
+    /// No answer, a refused login, or an entry that cannot be used.
+    #[error(transparent)]
+    Transport(#[from] PeerError),
 
     #[error(
         "`{url}` (Connect cluster `{cluster}`) does not answer as a Kafka Connect REST API: {detail}"
@@ -93,25 +75,33 @@ pub enum KafkaConnectError {
 impl Diagnostic for KafkaConnectError {
     fn status(&self) -> ExitStatus {
         match self {
-            KafkaConnectError::Setup { .. } | KafkaConnectError::NothingSelected { .. } => {
-                ExitStatus::BadInput
-            }
+            KafkaConnectError::Transport(e) => e.status(),
+            KafkaConnectError::NothingSelected { .. } => ExitStatus::BadInput,
             _ => ExitStatus::Failure,
         }
     }
 
     fn hint(&self) -> Option<String> {
         Some(match self {
-            KafkaConnectError::Setup { .. } => {
+            KafkaConnectError::Transport(PeerError { error: RestError::Setup { .. }, .. }) => {
                 "fix the Connect cluster's entry in the credentials file (`connect_clusters:`, see docs/reference/credentials.md)".into()
             }
-            KafkaConnectError::Unreachable { .. } | KafkaConnectError::Timeout { .. } => {
+            KafkaConnectError::Transport(PeerError {
+                error: RestError::Unreachable { .. } | RestError::Timeout { .. },
+                ..
+            }) => {
                 "check the Connect cluster's `url` in the credentials file (a worker's REST listener, e.g. http://connect:8083), that a worker runs, and that this machine can reach it".into()
             }
-            KafkaConnectError::Unauthorized { status: 403, .. } => {
+            KafkaConnectError::Transport(PeerError {
+                error: RestError::Unauthorized { status: 403, .. },
+                ..
+            }) => {
                 "the credentials were accepted but lack a permission: the account needs read access to connectors (and write access on a migration target)".into()
             }
-            KafkaConnectError::Unauthorized { .. } => {
+            KafkaConnectError::Transport(PeerError {
+                error: RestError::Unauthorized { .. },
+                ..
+            }) => {
                 "check the Connect cluster's `auth` in the credentials file (basic: username and password as in the workers' JAAS realm; bearer: token)".into()
             }
             KafkaConnectError::NotConnect { .. } => {

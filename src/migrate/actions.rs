@@ -34,6 +34,12 @@ impl Run<'_, '_> {
             Action::StopConsumers(i) => self.stop_consumers(step, i),
             Action::MoveOffsets(i) => self.move_offsets(step, i),
             Action::StartConsumers(i) => self.start_consumers(step, i),
+            Action::CopySchemas => self.copy_schemas(),
+            Action::StopSinks => self.stop_sinks(step),
+            Action::MoveSinkOffsets => self.move_sink_offsets(step),
+            Action::StartSinks => self.start_sinks(),
+            Action::StopSources => self.stop_sources(),
+            Action::StartSources => self.start_sources(),
             Action::StopProducers => self.stop_producers(step),
             Action::Drain => self.drain(step),
             Action::StartProducers => self.start_producers(step),
@@ -114,32 +120,43 @@ impl Run<'_, '_> {
         let wave = &c.waves[i];
         let mut moved = serde_json::Map::new();
         for group in &wave.groups {
-            let offsets = self.wait(step, None, |run| {
-                match offsets::move_group(
-                    run.cx.plan,
-                    run.cx.source,
-                    run.cx.target,
-                    group,
-                    run.cx.timeout,
-                ) {
-                    Ok(m) => Ok(Wait::Done(m)),
-                    Err(e @ MoveError::NotYetCopied { .. }) => {
-                        Ok(Wait::Pending(format!("{e}; waiting for the replicator")))
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            })?;
-            self.cx.operator.notice(&format!(
-                "group `{group}`: {} partition offset(s) committed on `{}` and read back",
-                offsets.len(),
-                self.cx.plan.plan.target
-            ));
+            let offsets = self.move_group_waiting(step, group)?;
             moved.insert(
                 group.clone(),
                 serde_json::to_value(&offsets).unwrap_or_default(),
             );
         }
         Ok(Value::Object(moved))
+    }
+
+    /// Moves one group's committed offsets to the target, waiting while
+    /// the replicator has not copied up to them yet.
+    pub(super) fn move_group_waiting(
+        &mut self,
+        step: &Step,
+        group: &str,
+    ) -> Result<Vec<offsets::MovedOffset>, ExecuteError> {
+        let offsets = self.wait(step, None, |run| {
+            match offsets::move_group(
+                run.cx.plan,
+                run.cx.source,
+                run.cx.target,
+                group,
+                run.cx.timeout,
+            ) {
+                Ok(m) => Ok(Wait::Done(m)),
+                Err(e @ MoveError::NotYetCopied { .. }) => {
+                    Ok(Wait::Pending(format!("{e}; waiting for the replicator")))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })?;
+        self.cx.operator.notice(&format!(
+            "group `{group}`: {} partition offset(s) committed on `{}` and read back",
+            offsets.len(),
+            self.cx.plan.plan.target
+        ));
+        Ok(offsets)
     }
 
     /// Starts a wave's consumers against the target.

@@ -36,8 +36,10 @@ use super::run_state::{
     self, CurrentStep, DoneStep, MigrationState, Outcome, RunStateError, RunStateFile,
 };
 use super::steps::{Action, Step, steps};
-use crate::connect::{ClusterCredentials, ConnectOptions, Connection, connect};
+use crate::connect::{ClusterCredentials, ConnectOptions, Connection, RestCredentials, connect};
+use crate::kafka_connect::KafkaConnectError;
 use crate::replicator::{Cutover, LoadedPlan, ReplicatorError};
+use crate::schema_registry::SchemaRegistryError;
 use crate::telemetry::{MigrationMetrics, Progress, Telemetry};
 
 pub use super::actions::preflight;
@@ -72,6 +74,16 @@ pub struct Context<'a> {
     pub now: fn() -> DateTime<Utc>,
     /// Metrics and health (`--metrics-addr`).
     pub telemetry: Option<Arc<Telemetry>>,
+    /// The registries and Connect clusters `cutover.schemas` and
+    /// `cutover.connectors` name, from the credentials file.
+    pub peers: Peers<'a>,
+}
+
+/// The REST peers of a plan: (source, target) pairs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peers<'a> {
+    pub registries: Option<(&'a RestCredentials, &'a RestCredentials)>,
+    pub connect: Option<(&'a RestCredentials, &'a RestCredentials)>,
 }
 
 /// Why a run stopped.
@@ -85,6 +97,24 @@ pub enum ExecuteError {
     Move(#[from] MoveError),
     #[error(transparent)]
     Hook(#[from] HookError),
+    #[error(transparent)]
+    Schemas(#[from] SchemaRegistryError),
+    #[error(transparent)]
+    Connectors(#[from] KafkaConnectError),
+    #[error(
+        "schemas differ between registries `{source_registry}` and `{target}` after the copy: {first}{}",
+        if *more > 0 { format!(" (and {more} more)") } else { String::new() }
+    )]
+    SchemasDiffer {
+        source_registry: String,
+        target: String,
+        first: String,
+        more: usize,
+    },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the plan's `{key}` names `{name}`, which the credentials file does not list")]
+    NoPeer { key: &'static str, name: String },
     #[error(
         "the plan names consumer group `{group}` (wave `{wave}`), which has no committed offsets on `{cluster}` for the plan's topics"
     )]
@@ -144,13 +174,16 @@ impl Diagnostic for ExecuteError {
             ExecuteError::Replicator(e) => e.status(),
             ExecuteError::Move(e) => e.status(),
             ExecuteError::Hook(e) => e.status(),
+            ExecuteError::Schemas(e) => e.status(),
+            ExecuteError::Connectors(e) => e.status(),
             ExecuteError::Interrupted { .. } => ExitStatus::Interrupted,
             ExecuteError::UnknownGroup { .. }
             | ExecuteError::NotConfirmed { .. }
             | ExecuteError::Over { .. }
             | ExecuteError::NothingToRollBack { .. }
             | ExecuteError::PastNoReturn { .. }
-            | ExecuteError::NoProducerToFence { .. } => ExitStatus::BadInput,
+            | ExecuteError::NoProducerToFence { .. }
+            | ExecuteError::NoPeer { .. } => ExitStatus::BadInput,
             _ => ExitStatus::Failure,
         }
     }
@@ -160,6 +193,11 @@ impl Diagnostic for ExecuteError {
             ExecuteError::RunState(e) => e.hint(),
             ExecuteError::Replicator(e) => e.hint(),
             ExecuteError::Move(e) => e.hint(),
+            ExecuteError::Schemas(e) => e.hint().map(|h| format!("{h}; then run `kcp migrate execute` again: done steps are skipped")),
+            ExecuteError::Connectors(e) => e.hint().map(|h| format!("{h}; then run `kcp migrate execute` again: done steps are skipped")),
+            ExecuteError::SchemasDiffer { .. } => Some("`kcp migrate schemas --verify-only` lists every difference; fix the target registry, then run `kcp migrate execute` again".into()),
+            ExecuteError::Runtime(_) => None,
+            ExecuteError::NoPeer { .. } => Some("add the entry to the credentials file (`schema_registries:` or `connect_clusters:`, see docs/reference/credentials.md) or fix the name in the plan".into()),
             ExecuteError::Hook(_) => Some("fix the hook (it runs with `sh -c`), then run `kcp migrate execute` again: done steps are skipped and this one runs again".into()),
             ExecuteError::UnknownGroup { .. } => Some("fix the group name in the plan's `cutover.waves`, or remove it; `kcp scan clusters` lists the groups".into()),
             ExecuteError::NotConfirmed { .. } => Some("run again and confirm, or pass --yes".into()),

@@ -25,6 +25,11 @@ pub struct InitRequest {
     pub topics_include: Option<String>,
     pub groups_include: Option<String>,
     pub plan_out: PathBuf,
+    /// The target registry of `cutover.schemas` (a name under
+    /// `schema_registries:`); without it the section is drafted commented out.
+    pub target_registry: Option<String>,
+    /// The target Connect cluster of `cutover.connectors`.
+    pub target_connect: Option<String>,
 }
 
 /// The plan before it is written.
@@ -38,6 +43,36 @@ pub struct Draft {
     /// Topics kcp does not migrate (Connect and MirrorMaker 2 bookkeeping):
     /// the plan excludes them so the replicator leaves them too.
     pub topics_left_out: Vec<String>,
+    /// `cutover.schemas`: a scanned registry (the state holds one or more).
+    pub schemas: Option<DraftPeer>,
+    /// `cutover.connectors`: a scanned Connect cluster on the source.
+    pub connectors: Option<DraftPeer>,
+    /// Sink connectors' consumer groups: they move with
+    /// `cutover.connectors`, not in a wave.
+    pub sink_groups: Vec<String>,
+}
+
+/// A registry or Connect cluster for the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftPeer {
+    pub source: String,
+    pub target: Option<String>,
+    /// Other scanned candidates, named in a comment.
+    pub others: Vec<String>,
+}
+
+/// The first of `names` that is not `target`, with the rest.
+fn peer(names: Vec<String>, target: Option<&String>) -> Option<DraftPeer> {
+    let mut names: Vec<String> = names.into_iter().filter(|n| Some(n) != target).collect();
+    if names.is_empty() {
+        return None;
+    }
+    let source = names.remove(0);
+    Some(DraftPeer {
+        source,
+        target: target.cloned(),
+        others: names,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +203,20 @@ pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
             known: state.clusters.keys().cloned().collect(),
         })?;
     let topics_re = compile("--topics-include", &req.topics_include)?;
+    let schemas = peer(
+        state.schema_registries.keys().cloned().collect(),
+        req.target_registry.as_ref(),
+    );
+    let connectors = peer(
+        state.connect_clusters_on(cluster.cluster_id.as_deref()),
+        req.target_connect.as_ref(),
+    );
+    let sink_groups: BTreeSet<String> = connectors
+        .iter()
+        .flat_map(|p| &state.connect_clusters[&p.source].connectors)
+        .filter(|(_, c)| c.kind == "sink")
+        .map(|(name, c)| crate::kafka_connect::transform::sink_group(name, &c.config))
+        .collect();
     let groups_re = compile("--groups-include", &req.groups_include)?;
     // Selected topics; those left out by their kind (Connect, MirrorMaker 2)
     // are excluded in the plan so the replicator leaves them too (reserved
@@ -206,7 +255,7 @@ pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
             )
             .filter(|t| topics.contains_key(*t))
             .collect();
-        if read.is_empty() {
+        if read.is_empty() || sink_groups.contains(group) {
             continue;
         }
         if groups_re.as_ref().is_some_and(|re| !re.is_match(group)) {
@@ -243,6 +292,9 @@ pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
         waves,
         groups_left_out,
         topics_left_out,
+        schemas,
+        connectors,
+        sink_groups: sink_groups.into_iter().collect(),
     })
 }
 
@@ -373,7 +425,66 @@ pub fn render(req: &InitRequest, draft: &Draft, version: &str) -> String {
             }
         }
     }
+    render_peers(&mut s, draft);
     s
+}
+
+/// The `cutover.schemas` and `cutover.connectors` sections; commented out
+/// while the target is not named (`--target-registry`, `--target-connect`).
+fn render_peers(s: &mut String, draft: &Draft) {
+    let q = yaml_string;
+    let section = |s: &mut String, p: &DraftPeer, head: &str, key: &str, flag: &str, body: &str| {
+        s.push_str(head);
+        if !p.others.is_empty() {
+            s.push_str(&format!(
+                "  # Also scanned (one per plan): {}\n",
+                p.others.join(", ")
+            ));
+        }
+        let (c, target) = match &p.target {
+            Some(t) => ("", q(t)),
+            None => {
+                s.push_str(&format!(
+                    "  # Name the target with {flag} or below, then uncomment.\n"
+                ));
+                ("# ", q("TARGET"))
+            }
+        };
+        s.push_str(&format!(
+            "  {c}{key}:\n  {c}  source: {}\n  {c}  target: {target}\n",
+            q(&p.source)
+        ));
+        for line in body.lines() {
+            s.push_str(&format!("  {c}  {line}\n"));
+        }
+    };
+    if let Some(p) = &draft.schemas {
+        section(
+            s,
+            p,
+            "  # Copy the registry's subjects keeping every schema id, before the\n  # consumer waves and again before the producers move.\n",
+            "schemas",
+            "--target-registry",
+            "# false for a target without IMPORT mode (Apicurio's Confluent API).\nimport_mode: true",
+        );
+    }
+    if let Some(p) = &draft.connectors {
+        let groups = if draft.sink_groups.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", draft.sink_groups.join(", "))
+        };
+        section(
+            s,
+            p,
+            &format!(
+                "  # Move the connectors: sinks as a wave after the waves above, their\n  # groups' offsets translated{groups}; sources stopped before the\n  # producers and re-created on the target with their offsets after them.\n"
+            ),
+            "connectors",
+            "--target-connect",
+            "# include: '.*'",
+        );
+    }
 }
 
 #[cfg(test)]
@@ -387,6 +498,9 @@ mod tests {
             waves: Vec::new(),
             groups_left_out: Vec::new(),
             topics_left_out: Vec::new(),
+            schemas: None,
+            connectors: None,
+            sink_groups: Vec::new(),
         };
         let same: BTreeMap<String, usize> = [("orders".to_owned(), 3)].into();
         assert!(check_target(&draft, &same).is_ok());
@@ -399,6 +513,87 @@ mod tests {
         assert!(e.hint().unwrap().contains("cannot be removed"));
     }
 
+    /// A request for the example state, onprem-prod to new-dc.
+    fn example_request() -> InitRequest {
+        InitRequest {
+            source: "onprem-prod".into(),
+            target: "new-dc".into(),
+            credentials_file: "/plans/creds.yaml".into(),
+            topics_include: None,
+            groups_include: None,
+            plan_out: "/plans/plan.yaml".into(),
+            target_registry: None,
+            target_connect: None,
+        }
+    }
+
+    /// A scanned registry and the source's Connect cluster give the plan
+    /// its `schemas` and `connectors` sections; a sink connector's group
+    /// moves with the connectors, not in a wave.
+    #[test]
+    fn scanned_registries_and_connectors_are_drafted() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("state-examples/self-managed.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut state = crate::state::parse(&path, &text, chrono::Utc::now())
+            .unwrap()
+            .state;
+        let cluster = &state.clusters["onprem-prod"];
+        let (group, topic) = cluster
+            .consumer_groups
+            .iter()
+            .find_map(|(g, c)| c.offsets.first().map(|o| (g.clone(), o.topic.clone())))
+            .unwrap();
+        let id = cluster.cluster_id.clone();
+        state
+            .schema_registries
+            .insert("src-sr".into(), Default::default());
+        let sink = crate::state::Connector {
+            kind: "sink".into(),
+            config: [
+                ("topics".to_owned(), topic),
+                ("consumer.override.group.id".to_owned(), group.clone()),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        state.connect_clusters.insert(
+            "src-connect".into(),
+            crate::state::ConnectCluster {
+                kafka_cluster_id: id,
+                connectors: [("out".to_owned(), sink)].into(),
+                ..Default::default()
+            },
+        );
+        let mut req = example_request();
+        let parse = |req: &InitRequest| {
+            let d = draft(&state, req).unwrap();
+            let yaml = render(req, &d, "0.0.0");
+            let plan = crate::replicator::LoadedPlan::parse(Path::new("/plans/plan.yaml"), &yaml)
+                .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+            (d, yaml, plan.plan.cutover.unwrap())
+        };
+        let (d, yaml, c) = parse(&req);
+        assert!(c.schemas.is_none() && c.connectors.is_none(), "{yaml}");
+        assert!(yaml.contains("  #   source: \"src-sr\"\n"), "{yaml}");
+        assert!(yaml.contains("--target-connect"), "{yaml}");
+        assert_eq!(d.sink_groups, std::slice::from_ref(&group));
+        assert!(!c.waves.iter().any(|w| w.groups.contains(&group)));
+        req.target_registry = Some("dst-sr".into());
+        req.target_connect = Some("dst-connect".into());
+        let (_, yaml, c) = parse(&req);
+        let s = c.schemas.unwrap();
+        assert_eq!(
+            (s.source.as_str(), s.target.as_str(), s.import_mode),
+            ("src-sr", "dst-sr", true),
+            "{yaml}"
+        );
+        let k = c.connectors.unwrap();
+        assert_eq!(
+            (k.source.as_str(), k.target.as_str()),
+            ("src-connect", "dst-connect")
+        );
+    }
+
     #[test]
     fn the_example_state_gives_a_documented_plan_the_replicator_reads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("state-examples/self-managed.json");
@@ -406,14 +601,7 @@ mod tests {
         let state = crate::state::parse(&path, &text, chrono::Utc::now())
             .unwrap()
             .state;
-        let req = InitRequest {
-            source: "onprem-prod".into(),
-            target: "new-dc".into(),
-            credentials_file: "/plans/creds.yaml".into(),
-            topics_include: None,
-            groups_include: None,
-            plan_out: "/plans/plan.yaml".into(),
-        };
+        let req = example_request();
         let d = draft(&state, &req).unwrap();
         let yaml = render(&req, &d, "0.0.0");
         insta::assert_snapshot!("plan_self_managed", yaml);

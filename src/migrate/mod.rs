@@ -8,7 +8,8 @@
 //! (`migrate execute --dry-run`); [`verify`] compares counts and checksums
 //! of every copied partition on both clusters (compacted ones record by
 //! record, in `keyed`); [`members`] judges whether a wave's groups have
-//! left; `fence` decides the producer fence's ACL bindings; [`execute`]
+//! left; `fence` decides the producer fence's ACL bindings; `platform`
+//! holds the Schema Registry and Kafka Connect steps; [`execute`]
 //! runs the steps
 //! as a resumable state machine (each step's body in `actions`, the
 //! replicator thread in `replicating`), recording progress in the
@@ -23,6 +24,7 @@ pub mod init;
 mod keyed;
 pub(crate) mod members;
 pub mod offsets;
+mod platform;
 mod replicating;
 pub mod rollback;
 pub mod run_report;

@@ -123,6 +123,11 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
                 }
                 Value::Null
             }
+            // Connectors kcp stopped on the source run there again; sinks
+            // that ran on the target first carry their progress back.
+            Action::StopSources => run.resume_on_source(Some("source"))?,
+            Action::StartSinks => run.sinks_back(step)?,
+            Action::StopSinks => run.resume_on_source(Some("sink"))?,
             // Copying, offsets committed on the target and target topics
             // change nothing on the source: nothing to undo.
             _ => continue,
@@ -137,8 +142,10 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
         run.save()?;
         out.undone.push(step.id.clone());
     }
-    // Bindings recorded by a run whose step was never marked (a crash).
+    // Bindings and stopped connectors recorded by a run whose step was
+    // never marked (a crash).
     run.lift_fence()?;
+    run.resume_on_source(None)?;
     run.state.outcome = Outcome::RolledBack;
     run.state.current = None;
     run.save()?;

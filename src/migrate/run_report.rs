@@ -23,7 +23,8 @@ pub struct RunReport {
     pub runs: u32,
     pub phases: Vec<PhaseTiming>,
     pub steps: Vec<DoneStep>,
-    /// Per wave: from the start of its stop step to the end of its start step.
+    /// Per wave: from the start of its stop step to the end of its start
+    /// step; the sink connectors' as `connectors/sinks`.
     pub consumer_pauses: BTreeMap<String, f64>,
     /// From the start of `producers/stop` to the end of `producers/start`.
     pub producer_pause_secs: Option<f64>,
@@ -67,6 +68,16 @@ pub fn report(state: &MigrationState) -> RunReport {
         {
             consumer_pauses.insert(wave.to_owned(), secs(stop.started_at, d.finished_at));
         }
+    }
+    // The sink connectors move as one more wave (`cutover.connectors`).
+    if let (Some(stop), Some(start)) = (
+        find("connectors/sinks/stop"),
+        find("connectors/sinks/start"),
+    ) {
+        consumer_pauses.insert(
+            "connectors/sinks".to_owned(),
+            secs(stop.started_at, start.finished_at),
+        );
     }
     let producer_pause_secs = match (find("producers/stop"), find("producers/start")) {
         (Some(a), Some(b)) => Some(secs(a.started_at, b.finished_at)),
@@ -121,6 +132,9 @@ mod tests {
             ("consumers/w1/stop", Phase::ConsumerCutover, 10, 12),
             ("consumers/w1/offsets", Phase::ConsumerCutover, 12, 13),
             ("consumers/w1/start", Phase::ConsumerCutover, 13, 15),
+            ("connectors/sinks/stop", Phase::ConsumerCutover, 15, 16),
+            ("connectors/sinks/offsets", Phase::ConsumerCutover, 16, 17),
+            ("connectors/sinks/start", Phase::ConsumerCutover, 17, 19),
             ("producers/stop", Phase::ProducerCutover, 20, 23),
             ("producers/drain", Phase::ProducerCutover, 23, 24),
             ("producers/start", Phase::ProducerCutover, 24, 25),
@@ -146,12 +160,13 @@ mod tests {
             phases,
             [
                 (Phase::Preflight, 1.0),
-                (Phase::ConsumerCutover, 5.0),
+                (Phase::ConsumerCutover, 9.0),
                 (Phase::ProducerCutover, 5.0),
                 (Phase::Verify, 2.0)
             ]
         );
         assert_eq!(r.consumer_pauses["w1"], 5.0);
+        assert_eq!(r.consumer_pauses["connectors/sinks"], 4.0);
         assert_eq!(r.producer_pause_secs, Some(5.0));
         assert_eq!((r.records_verified, r.partitions_verified), (42, 3));
     }

@@ -89,6 +89,20 @@ pub struct MigrationState {
     /// `rollback` deletes exactly these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fenced: Vec<TopicWriteAcl>,
+    /// Connectors kcp stopped on the source Connect cluster
+    /// (`cutover.connectors`), recorded before they are stopped; `rollback`
+    /// resumes exactly these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped_connectors: Vec<StoppedConnector>,
+}
+
+/// A connector `execute` stopped on the source Connect cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoppedConnector {
+    pub name: String,
+    /// `source` or `sink`.
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 impl MigrationState {
@@ -107,6 +121,7 @@ impl MigrationState {
             undone: Vec::new(),
             last_error: None,
             fenced: Vec::new(),
+            stopped_connectors: Vec::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::replicator::{Cutover, LoadedPlan};
+use crate::replicator::{Cutover, CutoverConnectors, LoadedPlan};
 
 /// What a step does, for the executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,6 +17,15 @@ pub enum Action {
     StopConsumers(usize),
     MoveOffsets(usize),
     StartConsumers(usize),
+    /// `cutover.schemas`: copy the registry (ids kept).
+    CopySchemas,
+    /// `cutover.connectors`: the sink connectors, moved like a wave.
+    StopSinks,
+    MoveSinkOffsets,
+    StartSinks,
+    /// `cutover.connectors`: the source connectors, moved with the producers.
+    StopSources,
+    StartSources,
     StopProducers,
     Drain,
     StartProducers,
@@ -32,6 +41,7 @@ pub enum Phase {
     PrepareTarget,
     Backfill,
     CatchUp,
+    Schemas,
     ConsumerCutover,
     ProducerCutover,
     Verify,
@@ -45,6 +55,7 @@ impl std::fmt::Display for Phase {
             Phase::PrepareTarget => "prepare-target",
             Phase::Backfill => "backfill",
             Phase::CatchUp => "catch-up",
+            Phase::Schemas => "schemas",
             Phase::ConsumerCutover => "consumer-cutover",
             Phase::ProducerCutover => "producer-cutover",
             Phase::Verify => "verify",
@@ -93,6 +104,11 @@ fn step(id: &str, phase: Phase, action: Action, does: String) -> Step {
                 | Action::StopConsumers(_)
                 | Action::MoveOffsets(_)
                 | Action::StartConsumers(_)
+                | Action::CopySchemas
+                | Action::StopSinks
+                | Action::MoveSinkOffsets
+                | Action::StartSinks
+                | Action::StopSources
                 | Action::StopProducers
                 | Action::Drain
         ),
@@ -137,6 +153,19 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
             ),
         ),
     ];
+    if let Some(sr) = &c.schemas {
+        out.push(step(
+            "schemas/copy",
+            Phase::Schemas,
+            Action::CopySchemas,
+            format!(
+                "copy the selected subjects of registry `{}` to `{}` keeping every schema id{}, then verify them, before any consumer reads on the target",
+                sr.source,
+                sr.target,
+                if sr.import_mode { " (target subjects in IMPORT mode for the copy)" } else { " (without IMPORT mode: stops at the first id the target assigns differently)" }
+            ),
+        ));
+    }
     for (i, w) in c.waves.iter().enumerate() {
         let groups = w.groups.join(", ");
         let mut stop = step(
@@ -182,6 +211,9 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
             out.push(s);
         }
     }
+    if let Some(k) = &c.connectors {
+        out.extend(connector_steps_before_producers(k));
+    }
     let mut stop = step(
         "producers/stop",
         Phase::ProducerCutover,
@@ -208,6 +240,19 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         Action::Drain,
         "drain the replicator to lag 0 on every partition, then stop it".into(),
     ));
+    if let Some(sr) = &c.schemas {
+        let mut again = step(
+            "schemas/final",
+            Phase::Schemas,
+            Action::CopySchemas,
+            format!(
+                "copy what was registered in `{}` since `schemas/copy` to `{}`, ids kept, before producers register schemas on the target",
+                sr.source, sr.target
+            ),
+        );
+        again.replicating = false;
+        out.push(again);
+    }
     let mut start = step(
         "producers/start",
         Phase::ProducerCutover,
@@ -220,6 +265,19 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
     start.hook = c.start_producers.clone();
     start.point_of_no_return = true;
     out.push(start);
+    if let Some(k) = &c.connectors {
+        let mut sources = step(
+            "connectors/sources/start",
+            Phase::ProducerCutover,
+            Action::StartSources,
+            format!(
+                "create the source connectors on `{}` STOPPED, write the offsets they had on `{}`, read them back and resume them (they produce to the target)",
+                k.target, k.source
+            ),
+        );
+        sources.replicating = false;
+        out.push(sources);
+    }
     out.push(step(
         "verify",
         Phase::Verify,
@@ -233,6 +291,48 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         "write the run report (phases, timings, counts)".into(),
     ));
     out
+}
+
+/// The connector steps before the producers move: the sink connectors as a
+/// wave after the plan's waves (they are consumers of the source), then the
+/// source connectors stopped (they are producers: the source goes quiet
+/// only once they stop).
+fn connector_steps_before_producers(k: &CutoverConnectors) -> Vec<Step> {
+    vec![
+        step(
+            "connectors/sinks/stop",
+            Phase::ConsumerCutover,
+            Action::StopSinks,
+            format!(
+                "stop the sink connectors on `{}` and wait until their consumer groups have no members on the source",
+                k.source
+            ),
+        ),
+        step(
+            "connectors/sinks/offsets",
+            Phase::ConsumerCutover,
+            Action::MoveSinkOffsets,
+            "translate the committed offsets of the sink connectors' consumer groups exactly, commit them on the target and read them back".into(),
+        ),
+        step(
+            "connectors/sinks/start",
+            Phase::ConsumerCutover,
+            Action::StartSinks,
+            format!(
+                "create the sink connectors on `{}` (configs rewritten for the target, read back): they resume at the moved offsets",
+                k.target
+            ),
+        ),
+        step(
+            "connectors/sources/stop",
+            Phase::ProducerCutover,
+            Action::StopSources,
+            format!(
+                "stop the source connectors on `{}` (they write to the source cluster) so that their offsets no longer move",
+                k.source
+            ),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -278,5 +378,50 @@ mod tests {
         assert!(s[12].point_of_no_return);
         assert_eq!(s[12].hook.as_deref(), Some("./move.sh"));
         assert!(s[11].replicating && !s[12].replicating);
+    }
+
+    /// Schemas are copied before the first wave and again before the
+    /// producers move; sinks move as a wave after the plan's; sources stop
+    /// before the producers and start on the target after them.
+    #[test]
+    fn schemas_and_connectors_take_their_places() {
+        let plan = LoadedPlan::parse(
+            Path::new("p.yaml"),
+            "version: 1\nname: p\ncredentials_file: c\nsource: a\ntarget: b\ncutover:\n  schemas: { source: sr1, target: sr2, import_mode: false }\n  connectors: { source: c1, target: c2 }\n  waves:\n    - { name: w1, groups: [g1] }\n",
+        )
+        .unwrap();
+        let s = steps(&plan);
+        let ids: Vec<&str> = s.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "preflight",
+                "prepare-target",
+                "backfill",
+                "catch-up",
+                "schemas/copy",
+                "consumers/w1/stop",
+                "consumers/w1/offsets",
+                "consumers/w1/start",
+                "connectors/sinks/stop",
+                "connectors/sinks/offsets",
+                "connectors/sinks/start",
+                "connectors/sources/stop",
+                "producers/stop",
+                "producers/drain",
+                "schemas/final",
+                "producers/start",
+                "connectors/sources/start",
+                "verify",
+                "finish"
+            ]
+        );
+        let by = |id: &str| s.iter().find(|s| s.id == id).unwrap();
+        // The replicator keeps copying through the schema copy and the
+        // sink wave; it has stopped at drain.
+        assert!(by("schemas/copy").replicating && by("connectors/sinks/offsets").replicating);
+        assert!(!by("schemas/final").replicating && !by("connectors/sources/start").replicating);
+        assert!(by("schemas/copy").does.contains("without IMPORT mode"));
+        assert_eq!(s.iter().filter(|s| s.point_of_no_return).count(), 1);
     }
 }

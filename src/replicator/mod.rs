@@ -63,7 +63,10 @@ pub(crate) use clients::{cluster_id, consumer};
 pub use engine::{RunOptions, run};
 pub use offset_map::{OffsetMap, Reverse, Translation};
 pub use place::Placer;
-pub use plan::{Cutover, FenceProducers, LoadedPlan, PlanError, Wave};
+pub use plan::{
+    Cutover, CutoverConnectors, CutoverSchemas, FenceProducers, LoadedPlan, PlanError, Wave,
+    anchored,
+};
 pub use resume::offset_maps;
 pub use slot::copy_end;
 pub use stats::{Observer, Stats, Summary};

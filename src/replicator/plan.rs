@@ -83,6 +83,51 @@ pub struct Cutover {
     /// plan's source topics (see `migrate::fence`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fence_producers: Option<FenceProducers>,
+    /// Copy the Schema Registry's subjects (ids kept) before the consumer
+    /// waves, and again before the producers move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<CutoverSchemas>,
+    /// Move the Kafka Connect connectors: sinks as a wave after the
+    /// consumer waves, sources with the producers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectors: Option<CutoverConnectors>,
+}
+
+/// `cutover.schemas`: which registries (names under `schema_registries:`
+/// in the credentials file) and which subjects.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutoverSchemas {
+    pub source: String,
+    pub target: String,
+    /// Subjects whose whole name matches (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subjects: Option<String>,
+    /// Subjects left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_subjects: Option<String>,
+    /// Put target subjects in IMPORT mode for the copy (default). `false`
+    /// for a target without modes (Apicurio): `--without-import-mode`.
+    #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
+    pub import_mode: bool,
+}
+
+/// A selection pattern of the plan, anchored at both ends; `None` when
+/// absent. Patterns were checked when the plan was loaded.
+pub fn anchored(pattern: Option<&str>) -> Option<Regex> {
+    pattern.and_then(|r| Regex::new(&format!("^(?:{r})$")).ok())
+}
+
+/// `cutover.connectors`: which Connect clusters (names under
+/// `connect_clusters:` in the credentials file) and which connectors.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutoverConnectors {
+    pub source: String,
+    pub target: String,
+    /// Connectors whose whole name matches (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<String>,
 }
 
 /// Which principals `producers/stop` denies Write on the plan's topics.
@@ -107,6 +152,8 @@ impl Default for Cutover {
             start_producers: None,
             waves: Vec::new(),
             fence_producers: None,
+            schemas: None,
+            connectors: None,
         }
     }
 }
@@ -482,6 +529,25 @@ impl LoadedPlan {
                     }
                 }
             }
+            if let Some(s) = &cutover.schemas {
+                if s.source == s.target {
+                    return Err(invalid(
+                        "cutover.schemas.target",
+                        "source and target must be different registries".into(),
+                    ));
+                }
+                compile("cutover.schemas.subjects", &s.subjects)?;
+                compile("cutover.schemas.exclude_subjects", &s.exclude_subjects)?;
+            }
+            if let Some(c) = &cutover.connectors {
+                if c.source == c.target {
+                    return Err(invalid(
+                        "cutover.connectors.target",
+                        "source and target must be different Connect clusters".into(),
+                    ));
+                }
+                compile("cutover.connectors.include", &c.include)?;
+            }
         }
         if plan.replication.transactions == Some(true) && plan.replication.scale_out {
             return Err(invalid(
@@ -674,5 +740,25 @@ mod tests {
         .unwrap();
         let p = LoadedPlan::load(&path).unwrap();
         assert_eq!(p.principals().get("User:a"), Some("User:b"));
+    }
+
+    #[test]
+    fn schemas_and_connectors_keys_are_checked() {
+        let p = plan("cutover:\n  schemas: { source: s1, target: s2, subjects: 'orders-.*' }\n  connectors: { source: c1, target: c2 }\n").unwrap();
+        let c = p.plan.cutover.unwrap();
+        assert!(c.schemas.as_ref().unwrap().import_mode);
+        assert!(
+            anchored(c.schemas.unwrap().subjects.as_deref())
+                .unwrap()
+                .is_match("orders-value")
+        );
+        let e = plan("cutover:\n  schemas: { source: s1, target: s1 }\n").unwrap_err();
+        assert!(e.to_string().contains("cutover.schemas.target"), "{e}");
+        let e =
+            plan("cutover:\n  connectors: { source: c1, target: c2, include: '(' }\n").unwrap_err();
+        assert!(e.to_string().contains("cutover.connectors.include"), "{e}");
+        let e =
+            plan("cutover:\n  connectors: { source: c1, target: c2, sinks: true }\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `sinks`"), "{e}");
     }
 }

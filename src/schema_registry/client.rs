@@ -11,10 +11,12 @@ use serde_json::Value;
 use super::SchemaRegistryError as Error;
 use crate::connect::RegistryCredentials;
 pub use crate::rest::{ApiFailure, seg};
-use crate::rest::{RestClient, RestError, failure, preview};
+use crate::rest::{RestClient, failure, preview};
 
 /// The media type of the Confluent Schema Registry API.
 const MEDIA_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+/// How messages name a registry.
+const KIND: &str = "schema registry";
 
 /// A client of one registry.
 pub struct Registry {
@@ -26,10 +28,8 @@ pub struct Registry {
 impl Registry {
     /// A client for `creds`; reads the TLS files it names.
     pub fn new(creds: &RegistryCredentials, timeout: Duration) -> Result<Self, Error> {
-        let rest = RestClient::new(creds, timeout, MEDIA_TYPE).map_err(|e| Error::Setup {
-            registry: creds.name.clone(),
-            message: e.to_string(),
-        })?;
+        let rest =
+            RestClient::new(creds, timeout, MEDIA_TYPE).map_err(|e| e.named(KIND, &creds.name))?;
         Ok(Registry {
             name: creds.name.clone(),
             rest,
@@ -48,33 +48,11 @@ impl Registry {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(hyper::StatusCode, hyper::body::Bytes), Error> {
-        let registry = self.name.clone();
-        self.rest
+        Ok(self
+            .rest
             .call(method, path, body)
             .await
-            .map_err(|e| match e {
-                RestError::Setup { message } => Error::Setup { registry, message },
-                RestError::Unreachable { url, message } => Error::Unreachable {
-                    registry,
-                    url,
-                    message,
-                },
-                RestError::Timeout { url, seconds } => Error::Timeout {
-                    registry,
-                    url,
-                    seconds,
-                },
-                RestError::Unauthorized {
-                    url,
-                    status,
-                    message,
-                } => Error::Unauthorized {
-                    registry,
-                    url,
-                    status,
-                    message,
-                },
-            })
+            .map_err(|e| e.named(KIND, &self.name))?)
     }
 
     /// GET, parsed; any non-success answer is an error.

@@ -13,34 +13,14 @@ pub use client::Registry;
 pub use copy::{Conflict, CopyReport, CopyRequest};
 
 use crate::exit::{Diagnostic, ExitStatus};
+use crate::rest::{PeerError, RestError};
 
 /// Everything that can go wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaRegistryError {
-    #[error("schema registry `{registry}`: {message}")]
-    Setup { registry: String, message: String },
-
-    #[error("schema registry `{registry}` at {url} cannot be reached: {message}")]
-    Unreachable {
-        registry: String,
-        url: String,
-        message: String,
-    },
-
-    #[error("schema registry `{registry}`: no answer from {url} within {seconds} s")]
-    Timeout {
-        registry: String,
-        url: String,
-        seconds: u64,
-    },
-
-    #[error("schema registry `{registry}` at {url} refused the credentials ({status}: {message})")]
-    Unauthorized {
-        registry: String,
-        url: String,
-        status: u16,
-        message: String,
-    },
+    /// No answer, a refused login, or an entry that cannot be used.
+    #[error(transparent)]
+    Transport(#[from] PeerError),
 
     #[error(
         "`{url}` (schema registry `{registry}`) does not answer as a Confluent-compatible Schema Registry: {detail}"
@@ -89,25 +69,33 @@ pub enum SchemaRegistryError {
 impl Diagnostic for SchemaRegistryError {
     fn status(&self) -> ExitStatus {
         match self {
-            SchemaRegistryError::Setup { .. } | SchemaRegistryError::NothingSelected { .. } => {
-                ExitStatus::BadInput
-            }
+            SchemaRegistryError::Transport(e) => e.status(),
+            SchemaRegistryError::NothingSelected { .. } => ExitStatus::BadInput,
             _ => ExitStatus::Failure,
         }
     }
 
     fn hint(&self) -> Option<String> {
         Some(match self {
-            SchemaRegistryError::Setup { .. } => {
+            SchemaRegistryError::Transport(PeerError { error: RestError::Setup { .. }, .. }) => {
                 "fix the registry's `tls` entry in the credentials file (see docs/reference/credentials.md)".into()
             }
-            SchemaRegistryError::Unreachable { .. } | SchemaRegistryError::Timeout { .. } => {
+            SchemaRegistryError::Transport(PeerError {
+                error: RestError::Unreachable { .. } | RestError::Timeout { .. },
+                ..
+            }) => {
                 "check the registry's `url` in the credentials file, that the registry runs, and that this machine can reach it".into()
             }
-            SchemaRegistryError::Unauthorized { status: 403, .. } => {
+            SchemaRegistryError::Transport(PeerError {
+                error: RestError::Unauthorized { status: 403, .. },
+                ..
+            }) => {
                 "the credentials were accepted but lack a permission: grant the account read access to subjects, configs and modes (and write access on a migration target)".into()
             }
-            SchemaRegistryError::Unauthorized { .. } => {
+            SchemaRegistryError::Transport(PeerError {
+                error: RestError::Unauthorized { .. },
+                ..
+            }) => {
                 "check the registry's `auth` in the credentials file (basic: username and password, or Confluent Cloud's API key and secret; bearer: token)".into()
             }
             SchemaRegistryError::NotARegistry { .. } => {

@@ -916,3 +916,122 @@ fn replicator_alerts_pass_promtool_and_fire_and_the_dashboard_uses_real_metrics(
         }
     }
 }
+
+/// `create-asset connectors` for Confluent Cloud: connectors with a fully
+/// managed counterpart become `confluent_connector` resources that the
+/// pinned provider's schema accepts and `terraform fmt` leaves as they are,
+/// their secrets (and config-provider references) values of a sensitive
+/// variable; worker settings, offsets and connectors without a managed
+/// counterpart are listed as left out.
+#[test]
+fn connectors_for_confluent_cloud_become_managed_connectors() {
+    let mut state: Json =
+        serde_json::from_str(&std::fs::read_to_string(example("self-managed.json")).unwrap())
+            .unwrap();
+    let cluster_id = state["clusters"]["onprem-prod"]["cluster_id"].clone();
+    state["connect_clusters"] = serde_json::json!({
+        "prod-connect": {
+            "url": "http://connect:8083",
+            "auth_method": "none",
+            "scanned_at": "2026-11-20T14:00:00Z",
+            "version": "3.9.1",
+            "kafka_cluster_id": cluster_id,
+            "connectors": {
+                "orders-to-s3": {
+                    "class": "io.confluent.connect.s3.S3SinkConnector",
+                    "type": "sink",
+                    "state": "RUNNING",
+                    "config": {
+                        "connector.class": "io.confluent.connect.s3.S3SinkConnector",
+                        "topics": "orders",
+                        "tasks.max": "2",
+                        "s3.bucket.name": "orders-archive",
+                        "value.converter": "io.confluent.connect.avro.AvroConverter",
+                        "aws.access.key.id": "${file:/etc/s3.properties:key}"
+                    },
+                    "secret_keys": ["aws.secret.access.key"]
+                },
+                "customers-in": {
+                    "class": "io.confluent.connect.jdbc.JdbcSourceConnector",
+                    "type": "source",
+                    "state": "RUNNING",
+                    "config": {
+                        "connector.class": "io.confluent.connect.jdbc.JdbcSourceConnector",
+                        "connection.url": "jdbc:postgresql://db:5432/crm",
+                        "topic.prefix": "crm-",
+                        "mode": "incrementing"
+                    },
+                    "secret_keys": ["connection.password"],
+                    "offsets": [{ "partition": { "table": "customers" }, "offset": { "incrementing": 42 } }]
+                },
+                "lines-in": {
+                    "class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
+                    "type": "source",
+                    "state": "RUNNING",
+                    "config": { "file": "/in.txt", "topic": "lines" }
+                }
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    let r = run(kcp()
+        .arg("--state-file")
+        .arg(&path)
+        .args(["create-asset", "connectors", "--source", "onprem-prod"])
+        .args(["--target-type", "confluent-cloud", "--topic-prefix", "dc1."])
+        .args(["--output", "json", "--out"])
+        .arg(&out));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let generated = files(&out);
+    let schemas = schemas();
+    let mut problems = Vec::new();
+    for (name, text) in generated.iter().filter(|(n, _)| n.ends_with(".tf")) {
+        problems.extend(check_terraform(name, text, &schemas));
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    if let Some((ok, diff)) = terraform_fmt(&out.join("terraform")) {
+        assert!(ok, "terraform fmt -check:\n{diff}");
+    }
+    let main = &generated["terraform/main.tf"];
+    let body: hcl::Body = hcl::parse(main).unwrap();
+    let locals = body
+        .blocks()
+        .find(|b| b.identifier.as_str() == "locals")
+        .unwrap();
+    let text = hcl::format::to_string(locals).unwrap();
+    for want in [
+        "\"connector.class\" = \"S3_SINK\"",
+        "\"connector.class\" = \"PostgresSource\"",
+        "\"topics\" = \"dc1.orders\"",
+        "\"kafka.service.account.id\" = var.connector_service_account_id",
+        "\"aws.secret.access.key\" = var.connector_secrets[\"orders-to-s3\"][\"aws.secret.access.key\"]",
+        "\"aws.access.key.id\" = var.connector_secrets[\"orders-to-s3\"][\"aws.access.key.id\"]",
+        "\"connection.password\" = var.connector_secrets[\"customers-in\"][\"connection.password\"]",
+    ] {
+        assert!(text.contains(want), "{want} not in\n{text}");
+    }
+    assert!(
+        !main.contains("lines-in") && !main.contains("value.converter"),
+        "{main}"
+    );
+    assert!(!main.contains("${file:"), "{main}");
+    let vars = &generated["terraform/variables.tf"];
+    assert!(vars.contains("variable \"connector_secrets\""), "{vars}");
+    let report: Json = serde_json::from_str(&r.stdout).unwrap();
+    let left: Vec<String> = report["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["subject"].as_str().unwrap().to_owned())
+        .collect();
+    for want in [
+        "connector prod-connect/lines-in (Terraform)",
+        "connector prod-connect/orders-to-s3: value.converter",
+        "connector prod-connect/customers-in: offsets",
+    ] {
+        assert!(left.iter().any(|l| l == want), "{want} not in {left:#?}");
+    }
+}

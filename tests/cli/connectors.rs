@@ -344,7 +344,19 @@ fn plan_assets_and_migration_carry_source_offsets_to_a_newer_connect_cluster() {
     std::fs::write(&input, "one\ntwo\nthree\n").unwrap();
     std::fs::write(&more, "x\n").unwrap();
     file_source(&src, "lines-in", &input, "lines");
-    file_sink(&src, "lines-out", &output, "lines");
+    // A cluster-specific setting: the sink's consumer names the source
+    // cluster; on the target it must name the target's.
+    src.json(
+        "PUT",
+        "/connectors/lines-out/config",
+        Some(json!({
+            "connector.class": "org.apache.kafka.connect.file.FileStreamSinkConnector",
+            "tasks.max": "1",
+            "file": output.display().to_string(),
+            "topics": "lines",
+            "consumer.override.bootstrap.servers": src_kafka.bootstrap(),
+        })),
+    );
     file_source(&src, "more-in", &more, "more");
     wait_for_position(&src, "lines-in", 14);
     wait_for_position(&src, "more-in", 2);
@@ -524,6 +536,10 @@ fn plan_assets_and_migration_carry_source_offsets_to_a_newer_connect_cluster() {
                 "src-connect",
                 "--target",
                 "dst-connect",
+                "--source-cluster",
+                "src",
+                "--target-cluster",
+                "dst",
                 "--output",
                 "json",
             ])
@@ -572,6 +588,23 @@ fn plan_assets_and_migration_carry_source_offsets_to_a_newer_connect_cluster() {
     assert_eq!(outcome(&report, "lines-in"), "created_with_offsets");
     assert_eq!(outcome(&report, "lines-out"), "created");
     assert_eq!(outcome(&report, "more-in"), "finished");
+    let rewritten = |r: &Value, n: &str| {
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["connector"] == n)
+            .unwrap()["rewritten"]
+            .clone()
+    };
+    assert_eq!(
+        rewritten(&report, "lines-out"),
+        json!(["consumer.override.bootstrap.servers"])
+    );
+    assert_eq!(
+        dst.json("GET", "/connectors/lines-out/config", None)["consumer.override.bootstrap.servers"],
+        dst_kafka.bootstrap().as_str()
+    );
     assert_eq!(connector_names(&dst), ["lines-in", "lines-out", "more-in"]);
     let st = src.json("GET", "/connectors/lines-in/status", None);
     assert_eq!(st["connector"]["state"], "STOPPED");

@@ -15,6 +15,7 @@ mod escaping;
 mod examples;
 mod execute_lines;
 mod fan_in;
+mod execute_platform;
 mod getting_started;
 mod help;
 mod image;
