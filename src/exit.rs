@@ -12,6 +12,7 @@ use std::error::Error;
 use crate::assets::AssetError;
 use crate::connect::{ConnectError, CredentialsError};
 use crate::discover::DiscoverError;
+use crate::gateway::GatewayError;
 use crate::kafka_connect::KafkaConnectError;
 use crate::migrate::execute::ExecuteError;
 use crate::migrate::hooks::HookError;
@@ -94,6 +95,7 @@ fn diagnostic<'a>(cause: &'a (dyn Error + 'static)) -> Option<&'a dyn Diagnostic
         SchemaRegistryError,
         KafkaConnectError,
         ServeError,
+        GatewayError,
     );
     None
 }
