@@ -14,6 +14,7 @@ mod docs;
 mod escaping;
 mod examples;
 mod execute_lines;
+mod gateway;
 mod getting_started;
 mod help;
 mod image;
