@@ -13,6 +13,7 @@ use crate::assets::AssetError;
 use crate::connect::wire::WireError;
 use crate::connect::{ConnectError, CredentialsError};
 use crate::discover::DiscoverError;
+use crate::gateway::GatewayError;
 use crate::kafka_connect::KafkaConnectError;
 use crate::migrate::execute::ExecuteError;
 use crate::migrate::hooks::HookError;
@@ -98,6 +99,7 @@ fn diagnostic<'a>(cause: &'a (dyn Error + 'static)) -> Option<&'a dyn Diagnostic
         SchemaRegistryError,
         KafkaConnectError,
         ServeError,
+        GatewayError,
     );
     None
 }

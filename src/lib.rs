@@ -17,6 +17,8 @@
 //!   deployment files), [`migrate`] (the phased cutover).
 //! - [`replicator`]: the embedded replicator (exact, resumable copy with
 //!   offset translation); no dependency on the CLI.
+//! - [`gateway`]: `kcp gateway`, the Kafka protocol proxy clients point at
+//!   once so that a cutover can later move them without a restart.
 //! - [`telemetry`]: Prometheus metrics, health endpoints and their HTTP
 //!   listener for `migrate replicate` and `migrate execute`.
 //! - [`topic_config`]: which topic configs a migration carries to the target.
@@ -31,6 +33,7 @@ pub mod connect;
 pub mod discover;
 pub mod exit;
 pub mod fileio;
+pub mod gateway;
 pub mod kafka_connect;
 pub mod migrate;
 pub mod output;

@@ -164,6 +164,9 @@ pub enum Command {
     #[command(subcommand)]
     State(StateCommand),
 
+    /// Serve a cluster to clients through a Kafka protocol proxy
+    Gateway(GatewayArgs),
+
     /// Print the version of kcp, librdkafka and the state schema
     Version,
 
@@ -176,6 +179,51 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// `kcp gateway`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  kcp gateway --cluster prod --listen 127.0.0.1:19092\n  kcp gateway --cluster prod --listen 0.0.0.0:19092 --advertised-host gw.example.com --tls-cert gw.pem --tls-key gw-key.pem"
+)]
+pub struct GatewayArgs {
+    /// Credentials file naming the cluster and how to reach it
+    #[arg(
+        long,
+        env = "KCP_CREDENTIALS_FILE",
+        default_value = CREDENTIALS_FILE,
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub credentials_file: PathBuf,
+
+    /// The cluster to serve (a name from the credentials file)
+    #[arg(long, value_name = "NAME")]
+    pub cluster: String,
+
+    /// Where clients bootstrap (port 0: any free port)
+    #[arg(long, default_value = "127.0.0.1:19092", value_name = "HOST:PORT")]
+    pub listen: String,
+
+    /// The host clients reach the gateway at (default: the --listen host)
+    #[arg(long, value_name = "HOST")]
+    pub advertised_host: Option<String>,
+
+    /// Broker N is served on this port + N (default: the --listen port + 1; 0: any free port)
+    #[arg(long, value_name = "PORT")]
+    pub broker_port_base: Option<u16>,
+
+    /// The gateway's TLS certificate chain (PEM): clients must connect with TLS
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM, unencrypted)
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds to wait for the cluster at start and for each upstream connection
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 /// `kcp discover`.

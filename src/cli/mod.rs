@@ -11,6 +11,7 @@ mod connectors_cmd;
 mod cutover_cmd;
 mod cutover_operator;
 mod discover_cmd;
+mod gateway_cmd;
 mod logging;
 mod migrate_cmd;
 mod progress;
@@ -91,6 +92,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Command::Discover(args) => discover_cmd::run(args, global, printer),
+        Command::Gateway(args) => gateway_cmd::run(args, printer),
         Command::Scan(ScanCommand::Clusters(args)) => scan_cmd::clusters(args, global, printer),
         Command::Scan(ScanCommand::Connectors(args)) => connectors_cmd::scan(args, global, printer),
         Command::Scan(ScanCommand::SchemaRegistry(args)) => {

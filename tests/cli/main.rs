@@ -16,6 +16,7 @@ mod examples;
 mod execute_lines;
 mod execute_platform;
 mod fan_in;
+mod gateway;
 mod getting_started;
 mod help;
 mod image;
