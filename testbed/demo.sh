@@ -87,8 +87,10 @@ path, live, work = sys.argv[1:]
 text = open(path).read()
 switch = lambda role, to: f"'{live} switch --control {work}/{role}.ctl --to {to}'"
 text = text.replace("lag_sustain_secs: 30", "lag_sustain_secs: 5")
-text = text.replace("producer_quiet_secs: 10", "producer_quiet_secs: 3")
-text = text.replace("group_quiet_secs: 5", "group_quiet_secs: 3")
+# The switch hooks return once the client acknowledged (flushed and
+# committed), so kcp need not wait for quiet windows (docs/reference/plan-file.md).
+text = text.replace("producer_quiet_secs: 10", "producer_quiet_secs: 0")
+text = text.replace("group_quiet_secs: 5", "group_quiet_secs: 0")
 text = text.replace("stop_producers: null", "stop_producers: " + switch("producer", "paused"))
 text = text.replace("start_producers: null", "start_producers: " + switch("producer", '\"$KCP_START_ON\"'))
 wave = re.search(r'groups: \["live-billing"\].*?stop_consumers: null(.*?)start_consumers: null', text, re.S)

@@ -146,6 +146,7 @@ impl Run<'_, '_> {
             ) {
                 Ok(m) => Ok(Wait::Done(m)),
                 Err(e @ MoveError::NotYetCopied { .. }) => {
+                    run.checkpoint_soon();
                     Ok(Wait::Pending(format!("{e}; waiting for the replicator")))
                 }
                 Err(e) => Err(e.into()),

@@ -91,6 +91,16 @@ pub enum MoveError {
         expected: i64,
         found: Option<i64>,
     },
+    #[error(
+        "group `{group}`: {topic}[{partition}] was committed at {before} on the source when its offsets were moved, and at {after:?} right after: a consumer of the group still commits on the source"
+    )]
+    StillCommitting {
+        group: String,
+        topic: String,
+        partition: i32,
+        before: i64,
+        after: Option<i64>,
+    },
 }
 
 impl Diagnostic for MoveError {
@@ -104,6 +114,7 @@ impl Diagnostic for MoveError {
             MoveError::BeforeStart { .. } => "the group is behind the source's retention: reset it to the earliest offset on the target by hand".into(),
             MoveError::BelowLogStart { topic, .. } => format!("the target's retention deleted records the group has not read yet: raise `retention.ms` / `retention.bytes` of `{topic}` on the target before copying, or accept the loss and reset the group there by hand (kafka-consumer-groups --reset-offsets --to-earliest)"),
             MoveError::Commit { .. } | MoveError::Mismatch { .. } => "stop the group's consumers on the target and move it again".into(),
+            MoveError::StillCommitting { .. } => "find and stop the consumer (an assign() consumer has no group membership; `group_quiet_secs` waits for its commits to stop), then run the same command again: the move is repeated with the final positions".into(),
             _ => return None,
         })
     }
@@ -198,7 +209,42 @@ pub fn move_group(
     let plan_topics: Vec<String> = maps.keys().map(|(t, _)| plan.target_topic(t)).collect();
     clear_stale(&dst, group, &plan_topics, &entries)?;
     commit_checked(&dst, group, &entries)?;
+    still_committed(&src, group, plan, &committed)?;
     Ok(moved)
+}
+
+/// Refuses a move the source's group outran: a consumer that still commits
+/// there (one the hooks or the membership check missed, such as an
+/// `assign()` consumer between two commits) would read on the source what
+/// the target copy of the group will read again, or leave records behind.
+/// Moving again once it has stopped commits the new positions.
+fn still_committed(
+    src: &Connection,
+    group: &str,
+    plan: &LoadedPlan,
+    moved: &[(String, i32, i64)],
+) -> Result<(), MoveError> {
+    let now: HashMap<(String, i32), i64> = admin::list_group_offsets(src, &[group.to_owned()])
+        .pop()
+        .expect("one result per group")
+        .map_err(ReplicatorError::from)?
+        .into_iter()
+        .filter(|o| plan.selects(&o.topic))
+        .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok().filter(|c| *c >= 0)?)))
+        .collect();
+    for (topic, partition, before) in moved {
+        let after = now.get(&(topic.clone(), *partition)).copied();
+        if after != Some(*before) {
+            return Err(MoveError::StillCommitting {
+                group: group.to_owned(),
+                topic: topic.clone(),
+                partition: *partition,
+                before: *before,
+                after,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a position the target no longer holds: committing it would let

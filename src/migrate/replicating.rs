@@ -16,6 +16,7 @@ use crate::replicator::{self, Observer, ReplicatorError, RunOptions, Stats, Summ
 pub(super) struct Shared {
     stats: Mutex<Option<Stats>>,
     notices: Mutex<Vec<String>>,
+    checkpoint: AtomicBool,
 }
 
 impl Observer for Shared {
@@ -29,6 +30,9 @@ impl Observer for Shared {
             n.push(message.to_owned());
         }
     }
+    fn checkpoint_wanted(&self) -> bool {
+        self.checkpoint.load(Ordering::Relaxed) && self.checkpoint.swap(false, Ordering::Relaxed)
+    }
 }
 
 pub(super) struct Replicating {
@@ -41,6 +45,15 @@ impl Run<'_, '_> {
     pub(super) fn stats(&self) -> Option<Stats> {
         let r = self.replicator.as_ref()?;
         r.shared.stats.lock().ok()?.clone()
+    }
+
+    /// Asks the replicator to checkpoint at once: its offset maps (and,
+    /// under transactions, its copies) then cover what it copied so far,
+    /// instead of what it had copied at the last interval.
+    pub(super) fn checkpoint_soon(&self) {
+        if let Some(r) = &self.replicator {
+            r.shared.checkpoint.store(true, Ordering::Relaxed);
+        }
     }
 
     pub(super) fn forward(&self, shared: &Shared) {

@@ -446,7 +446,8 @@ impl<'a> Copier<'a> {
         if due(
             self.timers.checkpoint,
             Duration::from_millis(settings.checkpoint_interval_ms),
-        ) {
+        ) || self.links.observer.checkpoint_wanted()
+        {
             slot::advance_idle_positions(self.links.consumer, &mut self.slots)?;
             self.checkpoint()?;
             self.timers.checkpoint = Instant::now();

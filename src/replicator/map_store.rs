@@ -380,6 +380,10 @@ pub(crate) fn load(
     Ok(maps)
 }
 
+/// A target partition this many offsets or fewer past its map is read
+/// forward without first looking at its last record.
+const SHORT_TAIL: i64 = 16;
+
 /// Extends maps with the provenance found on the target between each map's
 /// `dst_end` and the target partition's high watermark.
 ///
@@ -419,12 +423,15 @@ pub(crate) fn repair(
                 .then_some(p.offset)
         };
 
-    // The last record of every partition that grew past its map.
+    // The last record of every partition that grew past its map by more
+    // than a few offsets. A few (the usual case under transactions: the
+    // commit marker after the last checkpointed copy) are read forward at
+    // once: reading the last one first would cost a round for nothing.
     let behind: Vec<(String, i32, i64, i64)> = targets
         .iter()
         .filter_map(|(src, dst, p, hw)| {
             let end = maps.get(&(src.clone(), *p)).map_or(0, |m| m.dst_end);
-            (*hw > end).then(|| (dst.clone(), *p, hw - 1, *hw))
+            (*hw > end + SHORT_TAIL).then(|| (dst.clone(), *p, hw - 1, *hw))
         })
         .collect();
     let mut last: HashMap<(String, i32), i64> = HashMap::new();

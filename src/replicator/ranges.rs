@@ -22,7 +22,7 @@ use super::ReplicatorError;
 use crate::connect::KcpContext;
 
 /// How often positions are compared with the ranges' ends.
-const POSITION_CHECK: Duration = Duration::from_millis(200);
+const POSITION_CHECK: Duration = Duration::from_millis(50);
 
 /// Headers of a record, owned: `(key, value)`.
 pub(crate) type OwnedHeaders = Vec<(String, Option<Vec<u8>>)>;
@@ -50,6 +50,12 @@ pub(crate) fn read_ranges(
     if pending.ends.is_empty() {
         return Ok(());
     }
+    // A consumer learns the leaders of partitions assigned to it from a
+    // metadata refresh it schedules itself, which delayed the first fetch
+    // of each read by ~0.9 s (and every cutover offsets step by as much).
+    // Asking first lets the first fetch go out at once; a failure here
+    // only loses that head start, so it is not an error.
+    let _ = consumer.fetch_metadata(None, timeout);
     consumer
         .assign(&list)
         .map_err(ReplicatorError::kafka("assigning"))?;

@@ -390,7 +390,13 @@ pub fn offset_maps(
     let group = format!("{}.reader", super::copier::replicator_group(plan));
     let reader = consumer(
         target,
-        &[("group.id", &group), ("enable.auto.commit", "false")],
+        &[
+            ("group.id", &group),
+            ("enable.auto.commit", "false"),
+            // Ranges end at the high watermark: a fetch there finds nothing
+            // new, and the default 500 ms wait delays each range's end.
+            ("fetch.wait.max.ms", "20"),
+        ],
     )?;
     let dst_id = cluster_id(dst)?;
     let target_topic = |t: &str| plan.target_topic(t);

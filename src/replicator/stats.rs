@@ -47,6 +47,13 @@ pub trait Observer: Sync {
     fn warning(&self, message: &str) {
         self.notice(message);
     }
+    /// True once each time the observer wants the copy checkpointed now
+    /// rather than at the next interval (a cutover step waiting for the
+    /// map to cover a consumer group's committed offsets). Asked after
+    /// every record: keep it a load of an atomic.
+    fn checkpoint_wanted(&self) -> bool {
+        false
+    }
 }
 
 /// What a run did.
