@@ -232,8 +232,9 @@ impl<'a> Assembler<'a> {
 
     /// One record of the map topic; a record without a value deletes.
     pub(crate) fn add(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) {
-        // The metadata sync's record of the ACLs kcp created: no map.
-        if key.is_some_and(|k| k.starts_with(super::meta_sync::ACL_KEY_PREFIX.as_bytes())) {
+        // The metadata sync's records (ACLs kcp created, its quota ledger):
+        // no map.
+        if key.is_some_and(super::meta_sync::is_sync_record) {
             return;
         }
         let Some(parsed) = key
