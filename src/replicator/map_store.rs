@@ -688,6 +688,9 @@ mod tests {
         assembler.add(Some(b"v1;c2;t;2"), Some(b"{}"));
         assembler.add(Some(b"v1;c1;t;2;x"), Some(b"[]"));
         assembler.add(None, Some(b"{}"));
+        // The metadata sync's ACL record and quota ledger are no maps.
+        assembler.add(Some(b"acls;c1;c2;p"), Some(b"[]"));
+        assembler.add(Some(b"quotas;c1;c2;p"), Some(b"{\"entries\":[]}"));
         assert_eq!(assembler.unreadable, 2);
         assert!(assembler.finish().0.is_empty());
     }

@@ -513,8 +513,9 @@ fn user_quota(dir: &Path, cluster: &str, user: &str) -> Option<Vec<(String, f64)
 /// `quotas: true`: the source's client quotas reach the target with users
 /// mapped, one set on the source while `kcp migrate replicate` runs within
 /// one interval, one removed on the source is removed on the target
-/// (kcp set it), and a quota only the target has is left alone; each
-/// change is a notice and counted as `kind="quota"`.
+/// (kcp set it), also when it was removed while kcp was stopped (the
+/// ledger is in the offset-map topic), and a quota only the target has is
+/// left alone; each change is a notice and counted as `kind="quota"`.
 #[test]
 fn quotas_are_applied_and_kept_in_sync_leaving_the_targets_own_alone() {
     let tb = crate::require_testbed!();
@@ -565,7 +566,21 @@ fn quotas_are_applied_and_kept_in_sync_leaving_the_targets_own_alone() {
     );
     eprintln!("a quota set on the source reached the target in {took:?}");
     assert!(took <= interval + Duration::from_secs(2), "took {took:?}");
+    let (_, scraped) = crate::telemetry::http_get(&metrics, "/metrics").unwrap();
+    assert_eq!(
+        quota_series(&scraped, "applied").as_deref(),
+        Some("2"),
+        "{scraped}"
+    );
+    assert_eq!(
+        quota_series(&scraped, "refused").as_deref(),
+        Some("0"),
+        "{scraped}"
+    );
 
+    // Removed on the source while kcp is stopped: removed on the target
+    // by the next run, which reads what kcp set from the offset-map topic.
+    r.stop();
     crate::quotas::kafka_configs(
         &tb,
         &src,
@@ -579,6 +594,8 @@ fn quotas_are_applied_and_kept_in_sync_leaving_the_targets_own_alone() {
             "alice",
         ],
     );
+    let metrics = format!("127.0.0.1:{}", crate::support::free_port());
+    let mut r = Replicator::spawn_with(&plan, &["--metrics-addr", &metrics]);
     wait_until(
         "alice-new's quota removed on the target",
         interval * 3,
@@ -607,19 +624,28 @@ fn quotas_are_applied_and_kept_in_sync_leaving_the_targets_own_alone() {
     assert!(text.contains("producer_byte_rate (removed"), "{text}");
     assert!(!text.contains("carol"), "{text}");
     let (_, scraped) = crate::telemetry::http_get(&metrics, "/metrics").unwrap();
-    let series = |outcome: &str| {
-        scraped
-            .lines()
-            .find(|l| {
-                l.starts_with("kcp_replicator_metadata_sync_changes_total{")
-                    && l.contains("kind=\"quota\"")
-                    && l.contains(&format!("outcome=\"{outcome}\""))
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .map(str::to_owned)
-    };
-    assert_eq!(series("applied").as_deref(), Some("2"), "{scraped}");
-    assert_eq!(series("deleted").as_deref(), Some("1"), "{scraped}");
-    assert_eq!(series("refused").as_deref(), Some("0"), "{scraped}");
+    assert_eq!(
+        quota_series(&scraped, "deleted").as_deref(),
+        Some("1"),
+        "{scraped}"
+    );
+    assert_eq!(
+        quota_series(&scraped, "applied").as_deref(),
+        Some("0"),
+        "{scraped}"
+    );
     r.stop();
+}
+
+/// A `kind="quota"` series of the metadata sync's counter.
+fn quota_series(scraped: &str, outcome: &str) -> Option<String> {
+    scraped
+        .lines()
+        .find(|l| {
+            l.starts_with("kcp_replicator_metadata_sync_changes_total{")
+                && l.contains("kind=\"quota\"")
+                && l.contains(&format!("outcome=\"{outcome}\""))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_owned)
 }
