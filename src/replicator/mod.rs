@@ -21,7 +21,7 @@
 //!   consumer group on the source.
 //! - [`start`]: where a partition without an offset map starts.
 //! - `lease`: one copier per plan (a consumer group on the target).
-//! - `meta_sync`: topic configs and ACLs kept in sync while copying
+//! - `meta_sync`: topic configs, ACLs and client quotas kept in sync while copying
 //!   (plan key `metadata_sync`).
 //! - `txn`: target transactions (plan key `transactions`), the fence
 //!   against a frozen or second copier.
