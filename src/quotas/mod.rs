@@ -1,8 +1,9 @@
 //! Client quotas (KIP-546) from a source cluster to a target: the state's
 //! [`ClientQuota`]s to and from the wire client's entries, and
 //! [`sync_once`], one pass of "make the target carry the source's quotas"
-//! (`kcp migrate quotas` runs it once; a continuous metadata sync calls it
-//! on an interval, keeping the [`Ledger`] between passes).
+//! (`kcp migrate quotas` runs it once; the replicator's metadata sync,
+//! `replication.metadata_sync.quotas`, calls it every round, keeping the
+//! [`Ledger`] between passes in the offset-map topic rather than a file).
 //!
 //! The decisions are pure ([`diff`]); this module only reads both sides,
 //! applies the plan and reports per key what the target accepted. The

@@ -232,8 +232,9 @@ impl<'a> Assembler<'a> {
 
     /// One record of the map topic; a record without a value deletes.
     pub(crate) fn add(&mut self, key: Option<&[u8]>, value: Option<&[u8]>) {
-        // The metadata sync's record of the ACLs kcp created: no map.
-        if key.is_some_and(|k| k.starts_with(super::meta_sync::ACL_KEY_PREFIX.as_bytes())) {
+        // The metadata sync's records (ACLs kcp created, its quota ledger):
+        // no map.
+        if key.is_some_and(super::meta_sync::is_sync_record) {
             return;
         }
         let Some(parsed) = key
@@ -694,6 +695,9 @@ mod tests {
         assembler.add(Some(b"v1;c2;t;2"), Some(b"{}"));
         assembler.add(Some(b"v1;c1;t;2;x"), Some(b"[]"));
         assembler.add(None, Some(b"{}"));
+        // The metadata sync's ACL record and quota ledger are no maps.
+        assembler.add(Some(b"acls;c1;c2;p"), Some(b"[]"));
+        assembler.add(Some(b"quotas;c1;c2;p"), Some(b"{\"entries\":[]}"));
         assert_eq!(assembler.unreadable, 2);
         assert!(assembler.finish().0.is_empty());
     }

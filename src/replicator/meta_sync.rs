@@ -26,6 +26,13 @@
 //!   `acls;<source cluster id>;<target cluster id>;<plan>`, the JSON list
 //!   of bindings) before they are created, and only those are ever
 //!   deleted, when they are gone from the source.
+//! - Client quotas (opt-in, [`quotas`]): one [`crate::quotas::sync_once`]
+//!   pass per round, users mapped by the same principal map; the ledger of
+//!   the quota keys kcp set is kept in the offset-map topic too (key
+//!   `quotas;<source cluster id>;<target cluster id>;<plan>`), so a target
+//!   quota kcp did not set is never removed.
+
+mod quotas;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -252,6 +259,14 @@ pub(crate) fn acl_record_key(source_cluster: &str, target_cluster: &str, plan: &
 /// Keys of the offset-map topic that are ACL records, not maps.
 pub(crate) const ACL_KEY_PREFIX: &str = "acls;";
 
+/// Keys of the offset-map topic that are quota ledgers, not maps.
+pub(crate) const QUOTA_KEY_PREFIX: &str = "quotas;";
+
+/// Whether a key of the offset-map topic is one of the sync's records.
+pub(crate) fn is_sync_record(key: &[u8]) -> bool {
+    key.starts_with(ACL_KEY_PREFIX.as_bytes()) || key.starts_with(QUOTA_KEY_PREFIX.as_bytes())
+}
+
 /// Where the loop works: its own connections and clients.
 struct Sync<'a> {
     plan: &'a LoadedPlan,
@@ -266,11 +281,14 @@ struct Sync<'a> {
     created: Option<BTreeSet<RawAcl>>,
     reported: BTreeSet<RawAcl>,
     producer: Option<BaseProducer<Acked>>,
+    /// Quotas: the state of their rounds.
+    quotas: quotas::QuotaSync,
+    source_creds: &'a ClusterCredentials,
     target_creds: &'a ClusterCredentials,
     timeout: Duration,
     metrics: Option<&'a ReplicatorMetrics>,
     /// The last round's failure, reported when it changes.
-    failed: [Option<String>; 2],
+    failed: [Option<String>; 3],
 }
 
 /// Runs the sync every `interval_secs` until `stop`; blocking (the engine
@@ -290,7 +308,7 @@ pub(crate) fn run(
         (Ok(s), Ok(d)) => (s, d),
         (Err(e), _) | (_, Err(e)) => {
             observer.warning(&format!(
-                "metadata sync: cannot connect ({e}); topic configs and ACLs are not kept in sync in this run"
+                "metadata sync: cannot connect ({e}); topic configs, ACLs and quotas are not kept in sync in this run"
             ));
             return;
         }
@@ -306,10 +324,12 @@ pub(crate) fn run(
         created: None,
         reported: BTreeSet::new(),
         producer: None,
+        quotas: quotas::QuotaSync::new(src_id, dst_id, &plan.plan.name),
+        source_creds: source,
         target_creds: target,
         timeout,
         metrics,
-        failed: [None, None],
+        failed: [None, None, None],
     };
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
@@ -320,6 +340,10 @@ pub(crate) fn run(
         if settings.acls {
             let result = sync.acls();
             sync.round_ended(1, "ACLs", result);
+        }
+        if settings.quotas {
+            let result = sync.quotas();
+            sync.round_ended(2, "client quotas", result);
         }
         while !stop.load(Ordering::Relaxed) && started.elapsed() < every {
             std::thread::sleep(Duration::from_millis(100));
@@ -455,7 +479,7 @@ impl Sync<'_> {
     fn acls(&mut self) -> Result<(), ReplicatorError> {
         let created = match self.created.take() {
             Some(c) => c,
-            None => self.read_record()?,
+            None => self.read_acl_record()?,
         };
         self.created = Some(created.clone());
         let source = admin::describe_acls(&self.src)?;
@@ -471,7 +495,7 @@ impl Sync<'_> {
         let on_target: BTreeSet<RawAcl> = admin::describe_acls(&self.dst)?.into_iter().collect();
         let actions = acl_actions(&desired, &on_target, &created);
         if actions.record_before != created {
-            self.write_record(&actions.record_before)?;
+            self.write_acl_record(&actions.record_before)?;
             self.created = Some(actions.record_before.clone());
         }
         let mut refused = BTreeSet::new();
@@ -511,14 +535,39 @@ impl Sync<'_> {
         let record_after: BTreeSet<RawAcl> =
             actions.record_after.difference(&refused).cloned().collect();
         if record_after != actions.record_before {
-            self.write_record(&record_after)?;
+            self.write_acl_record(&record_after)?;
         }
         self.created = Some(record_after);
         Ok(())
     }
 
     /// kcp's ACL record from the offset-map topic (empty when there is none).
-    fn read_record(&self) -> Result<BTreeSet<RawAcl>, ReplicatorError> {
+    fn read_acl_record(&self) -> Result<BTreeSet<RawAcl>, ReplicatorError> {
+        let map_topic = &self.plan.plan.replication.offset_map_topic;
+        match self.read_record(&self.acl_key)? {
+            None => Ok(BTreeSet::new()),
+            Some(value) => serde_json::from_slice::<Vec<RawAcl>>(&value)
+                .map(|v| v.into_iter().collect())
+                .map_err(|e| {
+                    ReplicatorError::Setup(format!(
+                        "kcp's ACL record `{}` in `{map_topic}` is unreadable ({e}); delete it to start the record afresh (kcp then forgets which target bindings it created)",
+                        self.acl_key
+                    ))
+                }),
+        }
+    }
+
+    /// Writes kcp's ACL record.
+    fn write_acl_record(&mut self, acls: &BTreeSet<RawAcl>) -> Result<(), ReplicatorError> {
+        let value = serde_json::to_vec(&acls.iter().collect::<Vec<_>>())
+            .map_err(|e| ReplicatorError::Setup(format!("cannot encode the ACL record: {e}")))?;
+        let key = self.acl_key.clone();
+        self.write_record(&key, &value, "kcp's ACL record")
+    }
+
+    /// The latest value of one of kcp's records in the offset-map topic
+    /// (`None` when there is none, or it was deleted).
+    fn read_record(&self, key: &str) -> Result<Option<Vec<u8>>, ReplicatorError> {
         let map_topic = &self.plan.plan.replication.offset_map_topic;
         let watermarks = target::ensure_map_topic(&self.dst, map_topic)?;
         let reader = clients::consumer(
@@ -537,57 +586,39 @@ impl Sync<'_> {
             .map(|(p, hw)| (map_topic.clone(), *p, 0, *hw))
             .collect();
         let mut latest: Option<Option<Vec<u8>>> = None;
-        let key = self.acl_key.as_bytes();
+        let key = key.as_bytes();
         super::ranges::read_ranges(&reader, &ranges, self.timeout, |_, _, _, k, v, _| {
             if k == Some(key) {
                 latest = Some(v.map(<[u8]>::to_vec));
             }
         })?;
-        match latest.flatten() {
-            None => Ok(BTreeSet::new()),
-            Some(value) => serde_json::from_slice::<Vec<RawAcl>>(&value)
-                .map(|v| v.into_iter().collect())
-                .map_err(|e| {
-                    ReplicatorError::Setup(format!(
-                        "kcp's ACL record `{}` in `{map_topic}` is unreadable ({e}); delete it to start the record afresh (kcp then forgets which target bindings it created)",
-                        self.acl_key
-                    ))
-                }),
-        }
+        Ok(latest.flatten())
     }
 
-    /// Writes kcp's ACL record and waits until the target has it.
-    fn write_record(&mut self, acls: &BTreeSet<RawAcl>) -> Result<(), ReplicatorError> {
+    /// Writes one of kcp's records (`what` names it in errors) and waits
+    /// until the target has it.
+    fn write_record(&mut self, key: &str, value: &[u8], what: &str) -> Result<(), ReplicatorError> {
         if self.producer.is_none() {
             let mut config = crate::connect::client_config(self.target_creds)?;
             config.set("acks", "all").set("enable.idempotence", "true");
-            self.producer = Some(
-                config
-                    .create_with_context(Acked::default())
-                    .map_err(ReplicatorError::kafka("creating the ACL record's producer"))?,
-            );
+            self.producer = Some(config.create_with_context(Acked::default()).map_err(
+                ReplicatorError::kafka("creating the sync records' producer"),
+            )?);
         }
         let producer = self.producer.as_ref().expect("created above");
         producer.context().take();
-        let value = serde_json::to_vec(&acls.iter().collect::<Vec<_>>())
-            .map_err(|e| ReplicatorError::Setup(format!("cannot encode the ACL record: {e}")))?;
         let topic = &self.plan.plan.replication.offset_map_topic;
+        let operation = format!("writing {what}");
         producer
-            .send(
-                BaseRecord::<str, [u8]>::to(topic)
-                    .key(&self.acl_key)
-                    .payload(&value),
-            )
-            .map_err(|(e, _)| ReplicatorError::kafka("writing kcp's ACL record")(e))?;
+            .send(BaseRecord::<str, [u8]>::to(topic).key(key).payload(value))
+            .map_err(|(e, _)| ReplicatorError::kafka(&operation)(e))?;
         producer
             .flush(self.timeout)
-            .map_err(ReplicatorError::kafka("writing kcp's ACL record"))?;
+            .map_err(ReplicatorError::kafka(&operation))?;
         match producer.context().take() {
             Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(ReplicatorError::kafka("writing kcp's ACL record")(e)),
-            None => Err(ReplicatorError::Stalled {
-                what: "writing kcp's ACL record".into(),
-            }),
+            Some(Err(e)) => Err(ReplicatorError::kafka(&operation)(e)),
+            None => Err(ReplicatorError::Stalled { what: operation }),
         }
     }
 }

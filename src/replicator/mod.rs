@@ -21,7 +21,7 @@
 //!   consumer group on the source.
 //! - [`start`]: where a partition without an offset map starts.
 //! - `lease`: one copier per plan (a consumer group on the target).
-//! - `meta_sync`: topic configs and ACLs kept in sync while copying
+//! - `meta_sync`: topic configs, ACLs and client quotas kept in sync while copying
 //!   (plan key `metadata_sync`).
 //! - `txn`: target transactions (plan key `transactions`), the fence
 //!   against a frozen or second copier.
@@ -79,6 +79,9 @@ pub enum ReplicatorError {
     Connect(#[from] crate::connect::ConnectError),
     #[error(transparent)]
     Admin(#[from] crate::connect::admin::AdminError),
+    /// The client quota protocol (the metadata sync's quotas).
+    #[error(transparent)]
+    Quotas(#[from] crate::connect::wire::WireError),
     /// Two sources would write one target topic without both asking to
     /// merge (fan-in).
     #[error(transparent)]
@@ -261,6 +264,7 @@ impl Diagnostic for ReplicatorError {
     fn status(&self) -> ExitStatus {
         match self {
             ReplicatorError::Connect(e) => e.status(),
+            ReplicatorError::Quotas(e) => e.status(),
             ReplicatorError::Collision(e) => e.status(),
             ReplicatorError::AnotherCopier { .. } => ExitStatus::Locked,
             ReplicatorError::PartitionCount { .. }
@@ -277,6 +281,7 @@ impl Diagnostic for ReplicatorError {
     fn hint(&self) -> Option<String> {
         match self {
             ReplicatorError::Connect(e) => e.hint(),
+            ReplicatorError::Quotas(e) => e.hint(),
             ReplicatorError::Collision(e) => e.hint(),
             ReplicatorError::PartitionCount {
                 target_partitions,

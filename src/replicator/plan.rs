@@ -286,8 +286,11 @@ pub struct MetadataSync {
     /// Apply the source's ACL bindings, principals mapped (off by default).
     #[serde(default)]
     pub acls: bool,
+    /// Apply the source's client quotas, users mapped (off by default).
+    #[serde(default)]
+    pub quotas: bool,
     /// The principal mapping file of `kcp create-asset acls`, relative to
-    /// the plan; without it, principals keep their names.
+    /// the plan; without it, principals keep their names (ACLs and quotas).
     #[serde(default)]
     pub principal_map: Option<PathBuf>,
 }
@@ -298,6 +301,7 @@ impl Default for MetadataSync {
             interval_secs: default_sync_secs(),
             topic_configs: true,
             acls: false,
+            quotas: false,
             principal_map: None,
         }
     }
@@ -306,7 +310,7 @@ impl Default for MetadataSync {
 impl MetadataSync {
     /// Whether the sync runs at all.
     pub fn enabled(&self) -> bool {
-        self.topic_configs || self.acls
+        self.topic_configs || self.acls || self.quotas
     }
 }
 
@@ -419,19 +423,25 @@ fn check_metadata_sync(r: &ReplicationSettings) -> Result<(), (&'static str, Str
     if sync.interval_secs == 0 {
         return Err((
             "interval_secs",
-            "must be at least 1; to turn the sync off, set `topic_configs: false` (and leave `acls` off)".into(),
+            "must be at least 1; to turn the sync off, set `topic_configs: false` (and leave `acls` and `quotas` off)".into(),
         ));
     }
-    if sync.principal_map.is_some() && !sync.acls {
+    if sync.principal_map.is_some() && !sync.acls && !sync.quotas {
         return Err((
             "principal_map",
-            "is only used by the ACL sync: set `acls: true` too, or remove it".into(),
+            "is only used by the ACL and quota syncs: set `acls: true` or `quotas: true` too, or remove it".into(),
         ));
     }
     if sync.acls && r.scale_out {
         return Err((
             "acls",
             "cannot be combined with `scale_out` yet: every process would sync the ACLs and record what it created; sync ACLs from a plan with one copier".into(),
+        ));
+    }
+    if sync.quotas && r.scale_out {
+        return Err((
+            "quotas",
+            "cannot be combined with `scale_out` yet: every process would sync the quotas and record what it set; sync quotas from a plan with one copier".into(),
         ));
     }
     Ok(())
@@ -446,7 +456,7 @@ pub struct LoadedPlan {
     exclude: Option<Regex>,
     merge: Option<Regex>,
     starts: StartRules,
-    /// The ACL sync's principal mapping (empty without one).
+    /// The ACL and quota syncs' principal mapping (empty without one).
     principals: crate::assets::PrincipalMap,
 }
 
@@ -477,7 +487,7 @@ impl LoadedPlan {
         self.principals = map;
     }
 
-    /// The ACL sync's principal mapping (empty without a file).
+    /// The ACL and quota syncs' principal mapping (empty without a file).
     pub fn principals(&self) -> &crate::assets::PrincipalMap {
         &self.principals
     }
@@ -715,9 +725,16 @@ mod tests {
         );
         let e = plan("replication: { metadata_sync: { principal_map: m.yaml } }\n").unwrap_err();
         assert!(e.to_string().contains("acls: true"), "{e}");
+        assert!(
+            plan("replication: { metadata_sync: { quotas: true, principal_map: m.yaml } }\n")
+                .is_ok()
+        );
         let e =
             plan("replication: { scale_out: true, metadata_sync: { acls: true } }\n").unwrap_err();
         assert!(e.to_string().contains("scale_out"), "{e}");
+        let e = plan("replication: { scale_out: true, metadata_sync: { quotas: true } }\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("metadata_sync.quotas"), "{e}");
         let e = plan("replication: { metadata_sync: { intervall_secs: 5 } }\n").unwrap_err();
         assert!(
             e.to_string().contains("unknown field `intervall_secs`"),

@@ -72,6 +72,7 @@ struct ErrorLabels {
 pub enum SyncKind {
     topic_config,
     acl,
+    quota,
 }
 
 /// How a metadata sync change ended.
@@ -189,7 +190,7 @@ impl ReplicatorMetrics {
         ] {
             let _ = m.errors.get_or_create(&ErrorLabels { kind });
         }
-        for kind in [SyncKind::topic_config, SyncKind::acl] {
+        for kind in [SyncKind::topic_config, SyncKind::acl, SyncKind::quota] {
             for outcome in [
                 SyncOutcome::applied,
                 SyncOutcome::deleted,
@@ -279,7 +280,7 @@ impl ReplicatorMetrics {
         );
         r.register(
             "kcp_replicator_metadata_sync_changes",
-            "Changes the metadata sync made on the target, by kind (topic_config, acl) and outcome (applied, deleted, refused)",
+            "Changes the metadata sync made on the target, by kind (topic_config, acl, quota) and outcome (applied, deleted, refused)",
             m.sync_changes.clone(),
         );
         r.register(

@@ -490,3 +490,162 @@ fn execute_syncs_acls_but_never_the_producer_fence() {
     );
     execute.stop();
 }
+
+/// A user's quota values on a cluster, read with kcp's quota client.
+fn user_quota(dir: &Path, cluster: &str, user: &str) -> Option<Vec<(String, f64)>> {
+    let creds = kcp::connect::CredentialsFile::load(&dir.join("credentials.yaml")).unwrap();
+    let mut client = kcp::connect::wire::QuotaClient::connect(
+        creds.cluster(cluster).unwrap(),
+        Duration::from_secs(15),
+    )
+    .unwrap();
+    let entries = client.describe_client_quotas().unwrap();
+    entries
+        .into_iter()
+        .find(|e| {
+            e.entity.len() == 1
+                && e.entity[0].entity_type == "user"
+                && e.entity[0].name.as_deref() == Some(user)
+        })
+        .map(|e| e.values.into_iter().collect())
+}
+
+/// `quotas: true`: the source's client quotas reach the target with users
+/// mapped, one set on the source while `kcp migrate replicate` runs within
+/// one interval, one removed on the source is removed on the target
+/// (kcp set it), also when it was removed while kcp was stopped (the
+/// ledger is in the offset-map topic), and a quota only the target has is
+/// left alone; each change is a notice and counted as `kind="quota"`.
+#[test]
+fn quotas_are_applied_and_kept_in_sync_leaving_the_targets_own_alone() {
+    let tb = crate::require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
+    let dir = tempfile::tempdir().unwrap();
+    write_pair_credentials(dir.path(), &source, &target);
+    std::fs::write(
+        dir.path().join("principals.yaml"),
+        "principals:\n  'User:alice': 'User:alice-new'\n",
+    )
+    .unwrap();
+    let interval = Duration::from_secs(3);
+    let plan = write_plan(
+        dir.path(),
+        "topics: { include: 'orders' }\n",
+        "  metadata_sync: { interval_secs: 3, topic_configs: false, quotas: true, principal_map: principals.yaml }\n",
+    );
+    let (src, dst) = (source.bootstrap(), target.bootstrap());
+    let user = |name: &str| ["--entity-type", "users", "--entity-name", name].map(str::to_owned);
+    let set = |bootstrap: &str, name: &str, values: &str| {
+        let entity = user(name);
+        let entity: Vec<&str> = entity.iter().map(String::as_str).collect();
+        crate::quotas::set_quota(&tb, bootstrap, &entity, values);
+    };
+    set(&src, "alice", "producer_byte_rate=1024");
+    set(&dst, "carol", "producer_byte_rate=777");
+    create_topics(&src, &[("orders", 1, &[])]);
+    produce(&src, "orders", &[10]);
+    let metrics = format!("127.0.0.1:{}", crate::support::free_port());
+    let mut r = Replicator::spawn_with(&plan, &["--metrics-addr", &metrics]);
+    let on_target = |name: &str| user_quota(dir.path(), "dst", name);
+    wait_until(
+        "alice's quota on the target as alice-new",
+        Duration::from_secs(90),
+        &plan,
+        &mut r,
+        || on_target("alice-new") == Some(vec![("producer_byte_rate".into(), 1024.0)]),
+    );
+
+    set(&src, "bob", "consumer_byte_rate=2048");
+    let took = wait_until(
+        "bob's quota on the target",
+        interval * 3,
+        &plan,
+        &mut r,
+        || on_target("bob") == Some(vec![("consumer_byte_rate".into(), 2048.0)]),
+    );
+    eprintln!("a quota set on the source reached the target in {took:?}");
+    assert!(took <= interval + Duration::from_secs(2), "took {took:?}");
+    let (_, scraped) = crate::telemetry::http_get(&metrics, "/metrics").unwrap();
+    assert_eq!(
+        quota_series(&scraped, "applied").as_deref(),
+        Some("2"),
+        "{scraped}"
+    );
+    assert_eq!(
+        quota_series(&scraped, "refused").as_deref(),
+        Some("0"),
+        "{scraped}"
+    );
+
+    // Removed on the source while kcp is stopped: removed on the target
+    // by the next run, which reads what kcp set from the offset-map topic.
+    r.stop();
+    crate::quotas::kafka_configs(
+        &tb,
+        &src,
+        &[
+            "--alter",
+            "--delete-config",
+            "producer_byte_rate",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "alice",
+        ],
+    );
+    let metrics = format!("127.0.0.1:{}", crate::support::free_port());
+    let mut r = Replicator::spawn_with(&plan, &["--metrics-addr", &metrics]);
+    wait_until(
+        "alice-new's quota removed on the target",
+        interval * 3,
+        &plan,
+        &mut r,
+        || on_target("alice-new").is_none(),
+    );
+    // Rounds after, the target's own quota is still there.
+    std::thread::sleep(interval * 2);
+    let described = crate::quotas::describe_quotas(&tb, &dst);
+    assert!(
+        described.contains("Quota configs for user-principal 'carol' are producer_byte_rate=777.0"),
+        "{described}"
+    );
+    assert!(
+        described.contains("Quota configs for user-principal 'bob' are consumer_byte_rate=2048.0"),
+        "{described}"
+    );
+    assert!(!described.contains("alice"), "{described}");
+
+    let text = log(&plan);
+    assert!(
+        text.contains("quota of user alice-new on the target: applied producer_byte_rate=1024"),
+        "{text}"
+    );
+    assert!(text.contains("producer_byte_rate (removed"), "{text}");
+    assert!(!text.contains("carol"), "{text}");
+    let (_, scraped) = crate::telemetry::http_get(&metrics, "/metrics").unwrap();
+    assert_eq!(
+        quota_series(&scraped, "deleted").as_deref(),
+        Some("1"),
+        "{scraped}"
+    );
+    assert_eq!(
+        quota_series(&scraped, "applied").as_deref(),
+        Some("0"),
+        "{scraped}"
+    );
+    r.stop();
+}
+
+/// A `kind="quota"` series of the metadata sync's counter.
+fn quota_series(scraped: &str, outcome: &str) -> Option<String> {
+    scraped
+        .lines()
+        .find(|l| {
+            l.starts_with("kcp_replicator_metadata_sync_changes_total{")
+                && l.contains("kind=\"quota\"")
+                && l.contains(&format!("outcome=\"{outcome}\""))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_owned)
+}

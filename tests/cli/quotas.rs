@@ -15,7 +15,7 @@ use crate::{kcp, require_testbed, run};
 
 /// Kafka's `kafka-configs.sh` (ConfigCommand) against a PLAINTEXT listener;
 /// its stdout.
-fn kafka_configs(tb: &Testbed, bootstrap: &str, args: &[&str]) -> String {
+pub(crate) fn kafka_configs(tb: &Testbed, bootstrap: &str, args: &[&str]) -> String {
     let java = std::env::var("KCP_JAVA").unwrap_or_else(|_| "java".into());
     let libs = tb.kafka_root.join(format!("{KAFKA_LATEST}/libs/*"));
     let out = Command::new(java)
@@ -38,7 +38,7 @@ fn kafka_configs(tb: &Testbed, bootstrap: &str, args: &[&str]) -> String {
 
 /// Sets quota values on an entity: `entity` is ConfigCommand's entity
 /// arguments, e.g. `["--entity-type", "users", "--entity-name", "alice"]`.
-fn set_quota(tb: &Testbed, bootstrap: &str, entity: &[&str], values: &str) {
+pub(crate) fn set_quota(tb: &Testbed, bootstrap: &str, entity: &[&str], values: &str) {
     let mut args = vec!["--alter", "--add-config", values];
     args.extend_from_slice(entity);
     kafka_configs(tb, bootstrap, &args);
@@ -46,7 +46,7 @@ fn set_quota(tb: &Testbed, bootstrap: &str, entity: &[&str], values: &str) {
 
 /// Every quota of a cluster as ConfigCommand describes them (users,
 /// clients, users with clients), one line each.
-fn describe_quotas(tb: &Testbed, bootstrap: &str) -> String {
+pub(crate) fn describe_quotas(tb: &Testbed, bootstrap: &str) -> String {
     let mut all = kafka_configs(
         tb,
         bootstrap,
