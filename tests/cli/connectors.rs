@@ -138,7 +138,7 @@ fn scan_reads_connectors_configs_without_secrets_status_plugins_and_offsets() {
     );
     assert!(!text(&out).contains("hunter2"));
     let st: Value = serde_json::from_str(&raw).unwrap();
-    assert_eq!(st["schema_version"], 3);
+    assert_eq!(st["schema_version"], kcp::state::CURRENT_SCHEMA_VERSION);
     let cluster = &st["connect_clusters"]["src"];
     assert_eq!(cluster["url"], worker.url());
     assert_eq!(cluster["kafka_cluster_id"], kafka.cluster_id);

@@ -124,7 +124,7 @@ fn scan_reads_subjects_versions_ids_types_references_and_levels() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("GET /mode"));
 
     let st: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert_eq!(st["schema_version"], 3);
+    assert_eq!(st["schema_version"], kcp::state::CURRENT_SCHEMA_VERSION);
     let r = &st["schema_registries"]["src"];
     assert_eq!(r["auth_method"], "none");
     assert_eq!(r["subjects"]["a-value"]["compatibility"], "FULL");
