@@ -178,6 +178,35 @@ ratio = (sum(on) / len(on)) / (sum(off) / len(off))
 print(f"metrics on / off, instructions: {ratio:.4f} ({(ratio - 1) * 100:+.2f} %)")
 PY
 
+# The metrics path's own instructions in each run with the listener on,
+# read from its profile (inclusive Ir, so independent of the run-to-run drift
+# of the totals): serving the scrapes, the per-record health note and the
+# once-a-second publication.
+for r in "${results[@]}"; do
+  read -r name ir _ <<<"$r"
+  [[ $name == mc-on-* ]] || continue
+  callgrind_annotate --inclusive=yes --threshold=100 "$work/$name/callgrind.out" 2>/dev/null |
+    "$KCP_TESTBED_PYTHON" -c '
+import re, sys
+name, total = sys.argv[1], int(sys.argv[2])
+parts = {"serving /metrics (kcp::telemetry::server::accept)": r"kcp::telemetry::server::accept\b",
+         "health notes (Health::answered)": r"kcp::telemetry::health::Health::answered\b",
+         "publication (replicator::stats::publish)": r"kcp::replicator::stats::publish\b"}
+found = dict.fromkeys(parts, 0)
+for line in sys.stdin:
+    m = re.match(r"\s*([\d,]+) \(", line)
+    if not m:
+        continue
+    for k, pat in parts.items():
+        if re.search(pat, line):
+            found[k] = max(found[k], int(m.group(1).replace(",", "")))
+for k, v in found.items():
+    print(f"{name}: {k}: {v:,} Ir")
+s = sum(found.values())
+print(f"{name}: metrics path in all: {s:,} Ir = {s / total * 100:.3f} % of the run")
+' "$name" "$ir"
+done
+
 ratio_ok="$("$KCP_TESTBED_PYTHON" - "${results[@]}" <<'PY'
 import sys
 off = [int(r.split()[1]) for r in sys.argv[1:] if "-off-" in r]
@@ -187,7 +216,7 @@ PY
 )"
 if [[ $ratio_ok != yes ]]; then
   echo "==> not clearly below 1.02: the metrics path in mc-on-1, inclusive Ir, top 15" >&2
-  callgrind_annotate --inclusive=yes "$work/mc-on-1/callgrind.out" 2>/dev/null |
+  callgrind_annotate --inclusive=yes --threshold=100 "$work/mc-on-1/callgrind.out" 2>/dev/null |
     grep -E 'kcp::telemetry|prometheus|hyper::' | head -15
 fi
 [[ -z ${KCP_BENCH_KEEP:-} ]] || echo "profiles kept in $work" >&2
