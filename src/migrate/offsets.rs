@@ -185,14 +185,7 @@ pub fn move_group(
     let src = connect(source, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
     let dst = connect(target, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
     let mut maps = replicator::offset_maps(plan, &src, &dst)?;
-    let committed: Vec<(String, i32, i64)> = admin::list_group_offsets(&src, &[group.to_owned()])
-        .pop()
-        .expect("one result per group")
-        .map_err(ReplicatorError::from)?
-        .into_iter()
-        .filter(|o| plan.selects(&o.topic))
-        .filter_map(|o| Some((o.topic, o.partition, o.offset.ok().filter(|c| *c >= 0)?)))
-        .collect();
+    let committed = committed_on_source(&src, plan, group)?;
     if committed.is_empty() {
         return Err(MoveError::NoOffsets {
             group: group.to_owned(),
@@ -213,6 +206,23 @@ pub fn move_group(
     Ok(moved)
 }
 
+/// `group`'s committed offsets on the source, in the plan's topics:
+/// `(topic, partition, offset)`.
+fn committed_on_source(
+    src: &Connection,
+    plan: &LoadedPlan,
+    group: &str,
+) -> Result<Vec<(String, i32, i64)>, MoveError> {
+    Ok(admin::list_group_offsets(src, &[group.to_owned()])
+        .pop()
+        .expect("one result per group")
+        .map_err(ReplicatorError::from)?
+        .into_iter()
+        .filter(|o| plan.selects(&o.topic))
+        .filter_map(|o| Some((o.topic, o.partition, o.offset.ok().filter(|c| *c >= 0)?)))
+        .collect())
+}
+
 /// Refuses a move the source's group outran: a consumer that still commits
 /// there (one the hooks or the membership check missed, such as an
 /// `assign()` consumer between two commits) would read on the source what
@@ -224,13 +234,9 @@ fn still_committed(
     plan: &LoadedPlan,
     moved: &[(String, i32, i64)],
 ) -> Result<(), MoveError> {
-    let now: HashMap<(String, i32), i64> = admin::list_group_offsets(src, &[group.to_owned()])
-        .pop()
-        .expect("one result per group")
-        .map_err(ReplicatorError::from)?
+    let now: HashMap<(String, i32), i64> = committed_on_source(src, plan, group)?
         .into_iter()
-        .filter(|o| plan.selects(&o.topic))
-        .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok().filter(|c| *c >= 0)?)))
+        .map(|(t, p, o)| ((t, p), o))
         .collect();
     for (topic, partition, before) in moved {
         let after = now.get(&(topic.clone(), *partition)).copied();
