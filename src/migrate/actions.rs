@@ -119,6 +119,8 @@ impl Run<'_, '_> {
         let c = self.cutover();
         let wave = &c.waves[i];
         let mut moved = serde_json::Map::new();
+        // The consumers have stopped: their last commits are final.
+        self.checkpoint_now(Duration::from_secs(2));
         for group in &wave.groups {
             let offsets = self.move_group_waiting(step, group)?;
             moved.insert(

@@ -3,10 +3,10 @@
 //! its own fails the step), stopped (drained, checkpointed) before the
 //! steps that need the copy finished.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::execute::{ExecuteError, Run};
 use crate::replicator::{self, Observer, ReplicatorError, RunOptions, Stats, Summary};
@@ -17,6 +17,7 @@ pub(super) struct Shared {
     stats: Mutex<Option<Stats>>,
     notices: Mutex<Vec<String>>,
     checkpoint: AtomicBool,
+    checkpoints: AtomicU64,
 }
 
 impl Observer for Shared {
@@ -32,6 +33,9 @@ impl Observer for Shared {
     }
     fn checkpoint_wanted(&self) -> bool {
         self.checkpoint.load(Ordering::Relaxed) && self.checkpoint.swap(false, Ordering::Relaxed)
+    }
+    fn checkpointed(&self) {
+        self.checkpoints.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -53,6 +57,26 @@ impl Run<'_, '_> {
     pub(super) fn checkpoint_soon(&self) {
         if let Some(r) = &self.replicator {
             r.shared.checkpoint.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Asks the replicator to checkpoint at once and waits, at most
+    /// `limit`, until it has: the maps on the target then cover what it
+    /// had copied when asked. Used before a wave's offsets move, once its
+    /// consumers have stopped, so that the first attempt finds their
+    /// newest commits copied instead of failing and trying again.
+    pub(super) fn checkpoint_now(&self, limit: Duration) {
+        let Some(r) = &self.replicator else {
+            return;
+        };
+        let before = r.shared.checkpoints.load(Ordering::Acquire);
+        r.shared.checkpoint.store(true, Ordering::Relaxed);
+        let started = Instant::now();
+        while r.shared.checkpoints.load(Ordering::Acquire) == before
+            && started.elapsed() < limit
+            && !r.thread.is_finished()
+        {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 

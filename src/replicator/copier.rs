@@ -748,10 +748,11 @@ impl<'a> Copier<'a> {
         if let Some(m) = &self.metrics {
             m.checkpoint(wrote, chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
         }
-        match self.txn {
-            Some(txn) => txn.commit(),
-            None => Ok(()),
+        if let Some(txn) = self.txn {
+            txn.commit()?;
         }
+        self.links.observer.checkpointed();
+        Ok(())
     }
 
     /// Stops fetching, flushes, applies the last deliveries and writes the

@@ -54,6 +54,9 @@ pub trait Observer: Sync {
     fn checkpoint_wanted(&self) -> bool {
         false
     }
+    /// Called after each checkpoint, once its map records are handed to
+    /// the target producer (and, under transactions, committed).
+    fn checkpointed(&self) {}
 }
 
 /// What a run did.
