@@ -36,6 +36,7 @@ pub(super) fn run(
         plan_out: args.plan_out,
         target_registry: args.target_registry,
         target_connect: args.target_connect,
+        consumers_last: args.consumers_last,
     };
     if req.plan_out.exists() {
         return Err(InitError::Exists(req.plan_out.clone()).into());

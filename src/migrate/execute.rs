@@ -248,6 +248,7 @@ pub fn execute(cx: &Context<'_>) -> Result<Executed, ExecuteError> {
         state,
         unsaved,
         replicator: None,
+        back: None,
         conns: None,
         members_unknown: false,
     };
@@ -258,8 +259,10 @@ pub fn execute(cx: &Context<'_>) -> Result<Executed, ExecuteError> {
         let _ = run.save();
     }
     let stopped = run.stop_replicator();
+    let stopped_back = run.stop_back();
     let report = result?;
     stopped?;
+    stopped_back?;
     Ok(report)
 }
 
@@ -324,6 +327,8 @@ pub(super) struct Run<'a, 'c> {
     /// Nothing written yet (a new migration before preflight passed).
     pub(super) unsaved: bool,
     pub(super) replicator: Option<Replicating>,
+    /// Consumer-last: the copy back (target to source).
+    pub(super) back: Option<Replicating>,
     pub(super) conns: Option<(Connection, Connection)>,
     /// The source refused to list group members (DescribeGroups); waits use
     /// the committed-offsets quiet window instead.
@@ -392,6 +397,11 @@ impl Run<'_, '_> {
                 self.start_replicator()?;
             } else {
                 self.stop_replicator()?;
+            }
+            if step.reversing {
+                self.start_back()?;
+            } else if step.action != Action::StopReverse {
+                self.stop_back()?;
             }
             if step.point_of_no_return
                 && !self.cx.operator.confirm(&format!(
