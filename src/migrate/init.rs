@@ -664,6 +664,61 @@ mod tests {
         );
     }
 
+    /// `--consumers-last` marks the waves of the matching groups
+    /// `after_producers`; the replicator reads the plan so; a Streams
+    /// wave or a pattern matching nothing is refused.
+    #[test]
+    fn consumers_last_waves_are_drafted_after_the_producers() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("state-examples/self-managed.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let state = crate::state::parse(&path, &text, chrono::Utc::now())
+            .unwrap()
+            .state;
+        let plain = draft(&state, &example_request()).unwrap();
+        let last = plain
+            .waves
+            .iter()
+            .find(|w| w.streams.is_empty())
+            .unwrap()
+            .groups[0]
+            .clone();
+        let req = InitRequest {
+            consumers_last: Some(regex::escape(&last)),
+            ..example_request()
+        };
+        let d = draft(&state, &req).unwrap();
+        let marked: Vec<&DraftWave> = d.waves.iter().filter(|w| w.after_producers).collect();
+        assert_eq!(marked.len(), 1);
+        assert!(marked[0].groups.contains(&last));
+        let yaml = render(&req, &d, "0.0.0");
+        let loaded =
+            crate::replicator::LoadedPlan::parse(Path::new("/plans/plan.yaml"), &yaml).unwrap();
+        let cutover = loaded.plan.cutover.unwrap();
+        assert!(cutover.consumer_last());
+        let waves: Vec<&str> = cutover
+            .waves
+            .iter()
+            .filter(|w| w.after_producers)
+            .flat_map(|w| w.groups.iter().map(String::as_str))
+            .collect();
+        assert_eq!(waves, marked[0].groups);
+
+        let req = InitRequest {
+            consumers_last: Some("no-such-group".into()),
+            ..example_request()
+        };
+        let e = draft(&state, &req).unwrap_err();
+        assert!(matches!(e, InitError::NoConsumerLast(_)), "{e}");
+        if let Some(streams) = plain.waves.iter().find(|w| !w.streams.is_empty()) {
+            let req = InitRequest {
+                consumers_last: Some(regex::escape(&streams.streams[0].0)),
+                ..example_request()
+            };
+            let e = draft(&state, &req).unwrap_err();
+            assert!(matches!(e, InitError::ConsumerLastProduces { .. }), "{e}");
+        }
+    }
+
     #[test]
     fn a_group_with_streams_internal_topics_is_a_streams_application() {
         let topics: Vec<String> = [

@@ -235,6 +235,10 @@ pub struct Rename {
     pub prefix: String,
     #[serde(default)]
     pub suffix: String,
+    /// The other way (set by kcp for a consumer-last copy back, never read
+    /// from a file): target name = source name without prefix and suffix.
+    #[serde(skip)]
+    pub invert: bool,
 }
 
 /// Replicator tuning.
@@ -476,16 +480,8 @@ fn check_consumer_last(plan: &Plan) -> Result<(), (String, String)> {
     let Some(cutover) = &plan.cutover else {
         return Ok(());
     };
-    let Some(i) = cutover.waves.iter().position(|w| w.after_producers) else {
+    if !cutover.consumer_last() {
         return Ok(());
-    };
-    let at = |key: &str| format!("cutover.waves[{i}].{key}");
-    let rename = &plan.topics.rename;
-    if !rename.prefix.is_empty() || !rename.suffix.is_empty() {
-        return Err((
-            at("after_producers"),
-            "consumer-last needs the target topics to keep the source topics' names: kcp copies the moved producers' records back to the source topics of the same name, and cannot invert `topics.rename`; remove the rename, or move this wave before the producers".into(),
-        ));
     }
     if let Some((j, w)) = cutover
         .waves
@@ -674,8 +670,8 @@ impl LoadedPlan {
     /// the producers stopped), under the name `<name>.reverse` (its own
     /// lease, transactional id and offset maps, kept on the source). No
     /// metadata sync (the source keeps its own configs), one copier,
-    /// transactions as this plan. Needs the target topics to have the
-    /// source topics' names (checked when the plan was loaded).
+    /// transactions as this plan. `topics.rename` is inverted: the
+    /// prefix and suffix come off.
     pub fn reversed(
         &self,
         topics: &BTreeMap<String, BTreeMap<i32, i64>>,
@@ -722,6 +718,10 @@ impl LoadedPlan {
                 } else {
                     names.join("|")
                 }),
+                rename: Rename {
+                    invert: true,
+                    ..p.topics.rename.clone()
+                },
                 ..TopicSelection::default()
             },
             replication,
@@ -779,10 +779,15 @@ impl LoadedPlan {
 
     /// The target name of a source topic.
     pub fn target_topic(&self, topic: &str) -> String {
-        format!(
-            "{}{topic}{}",
-            self.plan.topics.rename.prefix, self.plan.topics.rename.suffix
-        )
+        let r = &self.plan.topics.rename;
+        if r.invert {
+            return topic
+                .strip_prefix(r.prefix.as_str())
+                .and_then(|t| t.strip_suffix(r.suffix.as_str()))
+                .unwrap_or(topic)
+                .to_owned();
+        }
+        format!("{}{topic}{}", r.prefix, r.suffix)
     }
 }
 
@@ -927,15 +932,6 @@ mod tests {
         ))
         .unwrap();
         assert!(p.plan.cutover.as_ref().unwrap().consumer_last());
-        let e = plan(&format!(
-            "topics: {{ rename: {{ prefix: 'dc1.' }} }}\n{waves}"
-        ))
-        .unwrap_err();
-        assert!(
-            e.to_string().contains("cutover.waves[1].after_producers")
-                && e.to_string().contains("cannot invert `topics.rename`"),
-            "{e}"
-        );
         let e = plan("cutover:\n  waves:\n    - { name: w1, groups: [g1], after_producers: true, also_produces: true }\n").unwrap_err();
         assert!(
             e.to_string().contains("cutover.waves[0].also_produces"),
@@ -979,5 +975,21 @@ mod tests {
         assert_eq!(r.target_topic("orders"), "orders");
         let none = p.reversed(&BTreeMap::new()).unwrap();
         assert!(!none.selects("orders"));
+
+        // Renamed topics come back under their source names.
+        let p = plan(&format!(
+            "topics: {{ rename: {{ prefix: 'dc1.', suffix: '.v2' }} }}\n{waves}"
+        ))
+        .unwrap();
+        let topics = BTreeMap::from([("dc1.orders.v2".to_owned(), BTreeMap::from([(0, 5)]))]);
+        let r = p.reversed(&topics).unwrap();
+        assert!(r.selects("dc1.orders.v2") && !r.selects("orders"));
+        assert_eq!(r.target_topic("dc1.orders.v2"), "orders");
+        assert_eq!(r.start_for("dc1.orders.v2", 0), Start::Offset(5));
+        assert_eq!(
+            p.target_topic("orders"),
+            "dc1.orders.v2",
+            "the plan itself unchanged"
+        );
     }
 }
