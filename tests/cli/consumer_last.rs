@@ -2,7 +2,8 @@
 //! clusters with a live producer and a live consumer
 //! (`testbed/live_clients.py`): the producer moves first; the consumer
 //! keeps reading on the source, where kcp copies the producer's new records
-//! back from the target, then moves last. kcp is killed (SIGKILL) while the
+//! back from the target (`new.orders` there, renamed by the plan, comes
+//! back to `orders`), then moves last. kcp is killed (SIGKILL) while the
 //! copy back runs and started again. The checker proves no record lost,
 //! none consumed twice, per-key order kept; the consumer read on the source
 //! records that were produced to the target, and its offsets moved from
@@ -102,7 +103,7 @@ fn the_producer_moves_first_and_the_consumer_last_reading_records_copied_back() 
     );
 
     // Killed while the consumer still reads on the source (its stop hook
-    // waits 4 s) and the copy back runs; started again, it goes on.
+    // waits 6 s) and the copy back runs; started again, it goes on.
     kill_execute_in(&l.plan, "consumers/wave-1/stop");
     let state = migration_state(&l.plan).unwrap();
     assert!(
@@ -132,7 +133,7 @@ fn the_producer_moves_first_and_the_consumer_last_reading_records_copied_back() 
     let produced_on_target = logged(&l.path("produce.log"), "target");
     let consumed_on_source = logged(&l.path("consume.log"), "source");
     let came_back = produced_on_target.intersection(&consumed_on_source).count();
-    assert!(came_back > 100, "{came_back} record(s) came back: {v}");
+    assert!(came_back > 50, "{came_back} record(s) came back: {v}");
 
     // Its committed offsets were past the drain on some partition: they
     // translated through the copy back.
@@ -163,5 +164,11 @@ fn the_producer_moves_first_and_the_consumer_last_reading_records_copied_back() 
     assert!(past_drain > 0, "boundaries {boundaries}, moved {moved}");
     assert!(state["runs"].as_u64().unwrap() >= 2, "{state}");
     assert_eq!(state["outcome"], "finished");
+    // Past `producers/start`, rollback refuses, as in every plan.
+    let r = run(kcp()
+        .args(["migrate", "rollback", "--yes", "--plan"])
+        .arg(&l.plan));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("point of no return"), "{}", r.stderr);
     eprintln!("consumer-last: {came_back} record(s) came back; checker {v}");
 }

@@ -130,8 +130,9 @@ fn live() -> Option<Live> {
     live_with(false)
 }
 
-/// [`live`]; `consumer_last`: the wave moves after the producers, and its
-/// stop hook lets the consumer read on the source for 4 s more first.
+/// [`live`]; `consumer_last`: the wave moves after the producers, its
+/// stop hook lets the consumer read on the source for 6 s more first, and
+/// the topic is `new.orders` on the target (`rename: { prefix: 'new.' }`).
 pub(crate) fn live_with(consumer_last: bool) -> Option<Live> {
     let tb = crate::support::testbed()?;
     let source = KafkaCluster::start_with(
@@ -153,17 +154,18 @@ pub(crate) fn live_with(consumer_last: bool) -> Option<Live> {
         &plan,
         format!(
             "version: 1\nname: live\ncredentials_file: {creds}\nsource: src\ntarget: dst\n\
-             topics: {{ include: '^orders$' }}\n\
+             topics: {{ include: '^orders$'{rename} }}\n\
              replication: {{ checkpoint_interval_ms: 500 }}\n\
              cutover:\n  lag_threshold_records: 200\n  lag_sustain_secs: 2\n  producer_quiet_secs: 2\n  group_quiet_secs: 2\n  hook_timeout_secs: 60\n\
              \x20 stop_producers: {sp:?}\n  start_producers: {stp:?}\n\
              \x20 waves:\n    - name: wave-1\n      groups: [billing]\n      topics: [orders]\n      stop_consumers: {sc:?}\n      start_consumers: {stc:?}\n{last}",
             creds = creds.display(),
             last = if consumer_last { "      after_producers: true\n" } else { "" },
+            rename = if consumer_last { ", rename: { prefix: 'new.' }" } else { "" },
             sp = hook(&tb.python, "produce", d, "paused"),
             stp = hook(&tb.python, "produce", d, start_on),
             sc = if consumer_last {
-                format!("sleep 4 && {}", hook(&tb.python, "consume", d, "paused"))
+                format!("sleep 6 && {}", hook(&tb.python, "consume", d, "paused"))
             } else {
                 hook(&tb.python, "consume", d, "paused")
             },
@@ -180,8 +182,16 @@ pub(crate) fn live_with(consumer_last: bool) -> Option<Live> {
         consumer: None,
         plan,
     };
-    live.producer = Some(live.client("produce", &["--rate", "300", "--keys", "20"]));
-    live.consumer = Some(live.client("consume", &["--group", "billing"]));
+    let renamed: &[&str] = if consumer_last {
+        &["--target-topic", "new.orders"]
+    } else {
+        &[]
+    };
+    live.producer = Some(live.client(
+        "produce",
+        &[&["--rate", "300", "--keys", "20"], renamed].concat(),
+    ));
+    live.consumer = Some(live.client("consume", &[&["--group", "billing"], renamed].concat()));
     // History to backfill, and committed offsets for the group.
     let deadline = Instant::now() + Duration::from_secs(60);
     while live.lines("consume") < 300 && Instant::now() < deadline {
