@@ -155,7 +155,11 @@ pub(super) fn status(
     loop {
         // The phase `migrate execute` recorded, when it has run.
         let migration = run_state::read_for(&run_state::path_for(&args.plan), &plan.plan)?;
-        let mut status = sample(&plan, source, target, timeout)?;
+        let back = match &migration {
+            Some(m) => crate::migrate::consumer_last::Back::recorded(&plan, m)?,
+            None => None,
+        };
+        let mut status = sample(&plan, source, target, timeout, back.as_ref())?;
         if let Some(m) = &migration {
             status.phase = m.phase();
         }

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::execute::{Ends, ExecuteError, Run};
+use super::run_state::MigrationState;
 use crate::connect::admin::{self, OffsetSpec};
 use crate::replicator::{self, LoadedPlan, OffsetMap, ReplicatorError, Reverse, Translation};
 
@@ -54,6 +55,20 @@ pub struct Back {
 }
 
 impl Back {
+    /// The copy back `reverse/start` recorded in the migration state;
+    /// `None` before it ran (no consumer-last wave, or not that far yet).
+    pub fn recorded(
+        plan: &LoadedPlan,
+        state: &MigrationState,
+    ) -> Result<Option<Back>, ExecuteError> {
+        let Some(done) = state.done_step("reverse/start") else {
+            return Ok(None);
+        };
+        let boundaries: Vec<Boundary> = serde_json::from_value(done.detail["boundaries"].clone())
+            .map_err(|_| missing("reverse/start"))?;
+        Back::new(plan, &boundaries).map(Some)
+    }
+
     /// From the boundaries `reverse/start` recorded.
     pub fn new(plan: &LoadedPlan, boundaries: &[Boundary]) -> Result<Self, ExecuteError> {
         let mut topics: BTreeMap<String, BTreeMap<i32, i64>> = BTreeMap::new();
@@ -188,12 +203,7 @@ impl Run<'_, '_> {
     /// The copy back, from what `reverse/start` recorded; `None` before it
     /// ran (no consumer-last wave, or not that far yet).
     pub(super) fn copy_back(&self) -> Result<Option<Back>, ExecuteError> {
-        let Some(done) = self.state.done_step("reverse/start") else {
-            return Ok(None);
-        };
-        let boundaries: Vec<Boundary> = serde_json::from_value(done.detail["boundaries"].clone())
-            .map_err(|_| missing("reverse/start"))?;
-        Back::new(self.cx.plan, &boundaries).map(Some)
+        Back::recorded(self.cx.plan, &self.state)
     }
 
     /// The copy back's plan (for its thread).

@@ -164,6 +164,22 @@ fn the_producer_moves_first_and_the_consumer_last_reading_records_copied_back() 
     assert!(past_drain > 0, "boundaries {boundaries}, moved {moved}");
     assert!(state["runs"].as_u64().unwrap() >= 2, "{state}");
     assert_eq!(state["outcome"], "finished");
+    // `migrate status` counts no copy back as lag, and the group's source
+    // offsets past the drain as translatable.
+    let r = run(kcp()
+        .args(["--output", "json", "migrate", "status", "--plan"])
+        .arg(&l.plan));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let status: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let s = &status["status"];
+    assert_eq!(s["lag"], 0, "{status}");
+    let g = &s["groups"][0];
+    assert!(
+        g["committed_partitions"].as_u64() > Some(0)
+            && g["translatable"] == g["committed_partitions"]
+            && g["on_target"] == true,
+        "{status}"
+    );
     // Past `producers/start`, rollback refuses, as in every plan.
     let r = run(kcp()
         .args(["migrate", "rollback", "--yes", "--plan"])
