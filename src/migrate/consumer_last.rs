@@ -20,8 +20,10 @@
 //!
 //! This holds while only kcp writes to the source after the drain: every
 //! producer of a topic moves in the producer step. `reverse/start` refuses
-//! to begin when the source grew since the drain, and a committed offset
-//! past what the copy back wrote waits for it (never guessed).
+//! to begin when the source grew since the drain (and marks the drain to
+//! do again: the next run copies what was written, drains, and comes back
+//! here), and a committed offset past what the copy back wrote waits for
+//! it (never guessed).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -153,6 +155,11 @@ impl Run<'_, '_> {
             .collect();
         let grown = super::actions::written_after(&drained, &now);
         if !grown.is_empty() {
+            // Not copied, and past the drained end the copy back's
+            // translation would take them for its own: drain again once the
+            // writer is stopped (the next run does, then starts here).
+            self.state.done.retain(|d| d.id != "producers/drain");
+            self.save()?;
             return Err(ExecuteError::WrittenAfterDrain(grown));
         }
         let target_parts: Vec<(String, i32)> = parts

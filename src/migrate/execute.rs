@@ -393,16 +393,6 @@ impl Run<'_, '_> {
             if self.state.is_done(&step.id) {
                 continue;
             }
-            if step.replicating {
-                self.start_replicator()?;
-            } else {
-                self.stop_replicator()?;
-            }
-            if step.reversing {
-                self.start_back()?;
-            } else if step.action != Action::StopReverse {
-                self.stop_back()?;
-            }
             if step.point_of_no_return
                 && !self.cx.operator.confirm(&format!(
                     "`{}` cannot be undone: {}. Go on?",
@@ -412,6 +402,17 @@ impl Run<'_, '_> {
                 return Err(ExecuteError::NotConfirmed {
                     step: step.id.clone(),
                 });
+            }
+            if step.replicating {
+                self.start_replicator()?;
+            } else {
+                self.stop_replicator()?;
+            }
+            // The copy back starts once `producers/start` is confirmed.
+            if step.reversing {
+                self.start_back()?;
+            } else if step.action != Action::StopReverse {
+                self.stop_back()?;
             }
             let resumed = self.state.current.as_ref().is_some_and(|c| c.id == step.id);
             let started_at = match &self.state.current {

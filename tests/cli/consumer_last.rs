@@ -14,6 +14,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cutover::{assert_exactly_once, live_with, migration_state};
+use crate::kafka::{commit, create_topics, produce};
+use crate::support::{KafkaCluster, write_pair_credentials};
 use crate::{kcp, run};
 
 /// `(key, sequence)` of the live clients' log lines whose cluster is `on`.
@@ -187,4 +189,124 @@ fn the_producer_moves_first_and_the_consumer_last_reading_records_copied_back() 
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("point of no return"), "{}", r.stderr);
     eprintln!("consumer-last: {came_back} record(s) came back; checker {v}");
+}
+
+/// A write to the source after the drain (here while kcp was down between
+/// the drain and `reverse/start`) breaks what the copy back's exactness
+/// rests on: `reverse/start` refuses, naming the partition, and the next
+/// run drains again.
+#[test]
+fn a_write_to_the_source_after_the_drain_stops_the_copy_back_before_it_starts() {
+    let tb = crate::require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "source_cluster");
+    let target = KafkaCluster::start_named(&tb, "target_cluster");
+    create_topics(&source.bootstrap(), &[("orders", 2, &[])]);
+    produce(&source.bootstrap(), "orders", &[20, 20]);
+    commit(
+        &source.bootstrap(),
+        "billing",
+        &[("orders", 0, 5), ("orders", 1, 5)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let creds = write_pair_credentials(dir.path(), &source, &target);
+    let plan = dir.path().join("plan.yaml");
+    // The producers' start hook fails until this file exists.
+    let go = dir.path().join("go");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: cl\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^orders$' }}\n\
+             replication: {{ checkpoint_interval_ms: 500 }}\n\
+             cutover:\n  lag_threshold_records: 0\n  lag_sustain_secs: 1\n  producer_quiet_secs: 1\n\
+             \x20 start_producers: \"test -f '{go}'\"\n\
+             \x20 waves:\n    - {{ name: late, groups: [billing], after_producers: true }}\n",
+            creds.display(),
+            go = go.display()
+        ),
+    )
+    .unwrap();
+    // It stops at `producers/start` (its hook fails), `reverse/start` done.
+    let r = run(kcp()
+        .args(["migrate", "execute", "--yes", "--plan"])
+        .arg(&plan)
+        .timeout(Duration::from_secs(120)));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("test -f"), "{}", r.stderr);
+    let state_path = plan.with_file_name("plan.migration-state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap_or_else(|e| {
+            let files: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            panic!("{e}: {files:?}\n{}", r.stderr)
+        }))
+        .unwrap();
+    // As if kcp had crashed inside `reverse/start`.
+    let done = state["done"].as_array_mut().unwrap();
+    let at = done
+        .iter()
+        .position(|d| d["id"] == "reverse/start")
+        .unwrap();
+    let started_at = done.remove(at)["started_at"].clone();
+    state["current"] = serde_json::json!({ "id": "reverse/start", "started_at": started_at });
+    std::fs::write(&state_path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    produce(&source.bootstrap(), "orders", &[0, 3]);
+
+    let r = run(kcp()
+        .args(["migrate", "execute", "--yes", "--plan"])
+        .arg(&plan)
+        .timeout(Duration::from_secs(120)));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("records were written to the source after the drain began")
+            && r.stderr.contains("orders[1]: end 20, now 23"),
+        "{}",
+        r.stderr
+    );
+    let state = migration_state(&plan).unwrap();
+    assert_eq!(state["current"]["id"], "reverse/start", "{state}");
+    let done = |state: &serde_json::Value, id: &str| {
+        state["done"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == id)
+    };
+    assert!(
+        !done(&state, "producers/drain"),
+        "the drain is to do again: {state}"
+    );
+
+    // The writer stopped, the next run drains again (copying the three
+    // records), starts the copy back and moves the wave.
+    std::fs::write(&go, "").unwrap();
+    let r = run(kcp()
+        .args(["migrate", "execute", "--yes", "--plan"])
+        .arg(&plan)
+        .timeout(Duration::from_secs(120)));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let state = migration_state(&plan).unwrap();
+    assert_eq!(state["outcome"], "finished", "{state}");
+    let boundaries = state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "reverse/start")
+        .unwrap()["detail"]["boundaries"]
+        .clone();
+    assert!(
+        boundaries
+            .as_array()
+            .unwrap()
+            .iter()
+            // The three records are copied; the target's end counts the
+            // markers of the copy's transactions too.
+            .any(|b| b["partition"] == 1
+                && b["source_end"] == 23
+                && b["target_start"].as_i64() >= Some(23)),
+        "{boundaries}"
+    );
 }
