@@ -144,6 +144,11 @@ impl Run<'_, '_> {
     /// `reverse/start`: checks that the source has not grown since the
     /// drain and records where the copy back starts.
     pub(super) fn start_reverse(&mut self) -> Result<Value, ExecuteError> {
+        // A plan given `after_producers` once the producers had moved: what
+        // they wrote to the target since is on no source partition.
+        if self.state.is_done("producers/start") {
+            return Err(ExecuteError::ProducersMovedFirst);
+        }
         let drained = self.drained_ends()?;
         let plan = self.cx.plan;
         let (src, dst) = self.conns()?;

@@ -165,6 +165,11 @@ pub enum ExecuteError {
         "the plan asks to fence the producers, but no ACL on `{cluster}` allows a principal to write to the plan's topics"
     )]
     NoProducerToFence { cluster: String },
+    /// `after_producers` was added to the plan after `producers/start`.
+    #[error(
+        "the plan has waves that move after the producers (`after_producers`), but the producers moved without the copy back: what they wrote to the target since is not on the source"
+    )]
+    ProducersMovedFirst,
 }
 
 impl Diagnostic for ExecuteError {
@@ -183,6 +188,7 @@ impl Diagnostic for ExecuteError {
             | ExecuteError::NothingToRollBack { .. }
             | ExecuteError::PastNoReturn { .. }
             | ExecuteError::NoProducerToFence { .. }
+            | ExecuteError::ProducersMovedFirst
             | ExecuteError::NoPeer { .. } => ExitStatus::BadInput,
             _ => ExitStatus::Failure,
         }
@@ -208,6 +214,7 @@ impl Diagnostic for ExecuteError {
             ExecuteError::Verification { .. } => Some("`kcp migrate status` shows the lag; producers may still write to the source. Stop them and run `kcp migrate execute` again to re-drain and re-verify".into()),
             ExecuteError::Over { .. } => Some("to run the migration again from the start, move the migration-state file away".into()),
             ExecuteError::NothingToRollBack { .. } => None,
+            ExecuteError::ProducersMovedFirst => Some("remove `after_producers` from the plan's waves: they then move like the others, their offsets translated exactly through the forward copy, and read on the target what the producers wrote there".into()),
             ExecuteError::NoProducerToFence { .. } => Some("name the producers' principals in the plan (`cutover.fence_producers.principals: [User:orders-app]`), or remove `fence_producers`; a super user cannot be fenced".into()),
             ExecuteError::PastNoReturn { finished, .. } => Some(format!(
                 "{}To go back anyway, run a reverse migration (a plan from target to source): the provenance headers stop records from being copied in circles",
