@@ -358,4 +358,52 @@ mod tests {
             Across::Back(Reverse::Exact(100))
         );
     }
+
+    /// The copy back is rebuilt after a crash from what `reverse/start`
+    /// recorded: its plan (renamed topics start where recorded) and the
+    /// drained ends.
+    #[test]
+    fn the_copy_back_comes_back_from_the_migration_state() {
+        use crate::migrate::run_state::DoneStep;
+        use crate::migrate::steps::Phase;
+        use crate::replicator::start::Start;
+        let plan = LoadedPlan::parse(
+            std::path::Path::new("p.yaml"),
+            "version: 1\nname: p\ncredentials_file: c\nsource: a\ntarget: b\ntopics: { rename: { prefix: 'new.' } }\ncutover:\n  waves:\n    - { name: w, groups: [g], after_producers: true }\n",
+        )
+        .unwrap();
+        let now = chrono::Utc::now();
+        let mut state = MigrationState::new("p", "a", "b", now);
+        assert!(Back::recorded(&plan, &state).unwrap().is_none());
+        let boundaries = vec![Boundary {
+            topic: "orders".into(),
+            partition: 1,
+            source_end: 20,
+            target_start: 26,
+        }];
+        state.done.push(DoneStep {
+            id: "reverse/start".into(),
+            phase: Phase::ProducerCutover,
+            started_at: now,
+            finished_at: now,
+            detail: json!({ "boundaries": boundaries }),
+        });
+        let back = Back::recorded(&plan, &state).unwrap().unwrap();
+        assert_eq!(back.plan.plan.name, "p.reverse");
+        assert_eq!(
+            (
+                back.plan.plan.source.as_str(),
+                back.plan.plan.target.as_str()
+            ),
+            ("b", "a")
+        );
+        assert_eq!(back.plan.start_for("new.orders", 1), Start::Offset(26));
+        assert_eq!(back.plan.target_topic("new.orders"), "orders");
+        assert_eq!(back.source_ends[&("orders".to_owned(), 1)], 20);
+        state.done[0].detail = json!({});
+        assert!(
+            Back::recorded(&plan, &state).is_err(),
+            "a detail that lost its boundaries"
+        );
+    }
 }
