@@ -1,7 +1,7 @@
 """A live producer and consumer that keep working while kcp migrates them.
 
     python testbed/live_clients.py produce --control F --source B --target B
-        --topic T --log LOG [--keys 20] [--rate 200] [--partitions P]
+        --topic T [--target-topic T2] --log LOG [--keys 20] [--rate 200] [--partitions P]
     python testbed/live_clients.py consume --control F --source B --target B
         --topic T --group G --log LOG
     python testbed/live_clients.py switch --control F --to source|paused|target
@@ -62,6 +62,11 @@ def bootstrap_for(args, where):
     return args.source if where == "source" else args.target
 
 
+def topic_for(args, where):
+    """The topic's name on that cluster (`--target-topic`: renamed there)."""
+    return args.target_topic if where == "target" and args.target_topic else args.topic
+
+
 def create_topic(args):
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -119,7 +124,7 @@ def produce(args):
         key = f"k{i % args.keys}"
         s = seq.get(key, 0)
         seq[key] = s + 1
-        producer.produce(args.topic, key=key, value=f"{key}:{s}", on_delivery=delivered)
+        producer.produce(topic_for(args, state), key=key, value=f"{key}:{s}", on_delivery=delivered)
         producer.poll(0)
         i += 1
         if errors:
@@ -148,7 +153,7 @@ def consume(args):
                     "auto.offset.reset": "earliest",
                     "session.timeout.ms": 6000,
                 })
-                consumer.subscribe([args.topic])
+                consumer.subscribe([topic_for(args, wanted)])
             state = wanted
             write_atomic(args.control + ".ack", state)
         if consumer is None:
@@ -244,6 +249,7 @@ def main():
         p.add_argument("--source", required=True, help="source bootstrap servers")
         p.add_argument("--target", required=True, help="target bootstrap servers")
         p.add_argument("--topic", required=True)
+        p.add_argument("--target-topic", help="the topic's name on the target (default: --topic)")
         p.add_argument("--log", required=True)
         if name == "produce":
             p.add_argument("--keys", type=int, default=20)

@@ -753,6 +753,12 @@ pub struct MigrateInitArgs {
     /// commented out when the state has the source's Connect cluster
     #[arg(long, value_name = "CONNECT_CLUSTER")]
     pub target_connect: Option<String>,
+    /// Consumer-last: the waves holding a consumer group matching this
+    /// regular expression move after the producers (`after_producers:
+    /// true`); kcp copies what the producers write to the target back to
+    /// the source until they move
+    #[arg(long, value_name = "REGEX")]
+    pub consumers_last: Option<String>,
     #[command(flatten)]
     pub timeout: TimeoutArgs,
 }

@@ -36,6 +36,7 @@ pub(super) fn run(
         plan_out: args.plan_out,
         target_registry: args.target_registry,
         target_connect: args.target_connect,
+        consumers_last: args.consumers_last,
     };
     if req.plan_out.exists() {
         return Err(InitError::Exists(req.plan_out.clone()).into());
@@ -154,7 +155,11 @@ pub(super) fn status(
     loop {
         // The phase `migrate execute` recorded, when it has run.
         let migration = run_state::read_for(&run_state::path_for(&args.plan), &plan.plan)?;
-        let mut status = sample(&plan, source, target, timeout)?;
+        let back = match &migration {
+            Some(m) => crate::migrate::consumer_last::Back::recorded(&plan, m)?,
+            None => None,
+        };
+        let mut status = sample(&plan, source, target, timeout, back.as_ref())?;
         if let Some(m) = &migration {
             status.phase = m.phase();
         }

@@ -42,7 +42,9 @@ impl Run<'_, '_> {
             Action::StartSources => self.start_sources(),
             Action::StopProducers => self.stop_producers(step),
             Action::Drain => self.drain(step),
+            Action::StartReverse => self.start_reverse(),
             Action::StartProducers => self.start_producers(step),
+            Action::StopReverse => self.stop_reverse(),
             Action::Verify => self.verify(),
             Action::Finish => self.finish(step),
         }
@@ -138,6 +140,7 @@ impl Run<'_, '_> {
         step: &Step,
         group: &str,
     ) -> Result<Vec<offsets::MovedOffset>, ExecuteError> {
+        let back = self.copy_back()?;
         let offsets = self.wait(step, None, |run| {
             match offsets::move_group(
                 run.cx.plan,
@@ -145,10 +148,12 @@ impl Run<'_, '_> {
                 run.cx.target,
                 group,
                 run.cx.timeout,
+                back.as_ref(),
             ) {
                 Ok(m) => Ok(Wait::Done(m)),
                 Err(e @ MoveError::NotYetCopied { .. }) => {
                     run.checkpoint_soon();
+                    run.back_checkpoint_soon();
                     Ok(Wait::Pending(format!("{e}; waiting for the replicator")))
                 }
                 Err(e) => Err(e.into()),
@@ -610,7 +615,7 @@ impl Others {
 
 /// Partitions whose end moved past the one drained to, as
 /// `topic[partition]: end A, now B`.
-fn written_after(drained: &Ends, now: &Ends) -> Vec<String> {
+pub(super) fn written_after(drained: &Ends, now: &Ends) -> Vec<String> {
     now.iter()
         .filter_map(|((topic, partition), end)| {
             let before = drained

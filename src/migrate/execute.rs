@@ -165,6 +165,11 @@ pub enum ExecuteError {
         "the plan asks to fence the producers, but no ACL on `{cluster}` allows a principal to write to the plan's topics"
     )]
     NoProducerToFence { cluster: String },
+    /// `after_producers` was added to the plan after `producers/start`.
+    #[error(
+        "the plan has waves that move after the producers (`after_producers`), but the producers moved without the copy back: what they wrote to the target since is not on the source"
+    )]
+    ProducersMovedFirst,
 }
 
 impl Diagnostic for ExecuteError {
@@ -183,6 +188,7 @@ impl Diagnostic for ExecuteError {
             | ExecuteError::NothingToRollBack { .. }
             | ExecuteError::PastNoReturn { .. }
             | ExecuteError::NoProducerToFence { .. }
+            | ExecuteError::ProducersMovedFirst
             | ExecuteError::NoPeer { .. } => ExitStatus::BadInput,
             _ => ExitStatus::Failure,
         }
@@ -208,6 +214,7 @@ impl Diagnostic for ExecuteError {
             ExecuteError::Verification { .. } => Some("`kcp migrate status` shows the lag; producers may still write to the source. Stop them and run `kcp migrate execute` again to re-drain and re-verify".into()),
             ExecuteError::Over { .. } => Some("to run the migration again from the start, move the migration-state file away".into()),
             ExecuteError::NothingToRollBack { .. } => None,
+            ExecuteError::ProducersMovedFirst => Some("remove `after_producers` from the plan's waves: they then move like the others, their offsets translated exactly through the forward copy, and read on the target what the producers wrote there".into()),
             ExecuteError::NoProducerToFence { .. } => Some("name the producers' principals in the plan (`cutover.fence_producers.principals: [User:orders-app]`), or remove `fence_producers`; a super user cannot be fenced".into()),
             ExecuteError::PastNoReturn { finished, .. } => Some(format!(
                 "{}To go back anyway, run a reverse migration (a plan from target to source): the provenance headers stop records from being copied in circles",
@@ -248,6 +255,7 @@ pub fn execute(cx: &Context<'_>) -> Result<Executed, ExecuteError> {
         state,
         unsaved,
         replicator: None,
+        back: None,
         conns: None,
         members_unknown: false,
     };
@@ -258,8 +266,10 @@ pub fn execute(cx: &Context<'_>) -> Result<Executed, ExecuteError> {
         let _ = run.save();
     }
     let stopped = run.stop_replicator();
+    let stopped_back = run.stop_back();
     let report = result?;
     stopped?;
+    stopped_back?;
     Ok(report)
 }
 
@@ -324,6 +334,8 @@ pub(super) struct Run<'a, 'c> {
     /// Nothing written yet (a new migration before preflight passed).
     pub(super) unsaved: bool,
     pub(super) replicator: Option<Replicating>,
+    /// Consumer-last: the copy back (target to source).
+    pub(super) back: Option<Replicating>,
     pub(super) conns: Option<(Connection, Connection)>,
     /// The source refused to list group members (DescribeGroups); waits use
     /// the committed-offsets quiet window instead.
@@ -388,11 +400,6 @@ impl Run<'_, '_> {
             if self.state.is_done(&step.id) {
                 continue;
             }
-            if step.replicating {
-                self.start_replicator()?;
-            } else {
-                self.stop_replicator()?;
-            }
             if step.point_of_no_return
                 && !self.cx.operator.confirm(&format!(
                     "`{}` cannot be undone: {}. Go on?",
@@ -402,6 +409,17 @@ impl Run<'_, '_> {
                 return Err(ExecuteError::NotConfirmed {
                     step: step.id.clone(),
                 });
+            }
+            if step.replicating {
+                self.start_replicator()?;
+            } else {
+                self.stop_replicator()?;
+            }
+            // The copy back starts once `producers/start` is confirmed.
+            if step.reversing {
+                self.start_back()?;
+            } else if step.action != Action::StopReverse {
+                self.stop_back()?;
             }
             let resumed = self.state.current.as_ref().is_some_and(|c| c.id == step.id);
             let started_at = match &self.state.current {

@@ -30,6 +30,9 @@ pub struct InitRequest {
     pub target_registry: Option<String>,
     /// The target Connect cluster of `cutover.connectors`.
     pub target_connect: Option<String>,
+    /// Consumer-last: the waves holding a group matching this pattern move
+    /// after the producers (`after_producers: true`).
+    pub consumers_last: Option<String>,
 }
 
 /// The plan before it is written.
@@ -83,6 +86,8 @@ pub struct DraftWave {
     /// Groups that are Kafka Streams applications (see [`streams_apps`]),
     /// with one of their internal topics: they also produce.
     pub streams: Vec<(String, String)>,
+    /// Moves after the producers (`--consumers-last`).
+    pub after_producers: bool,
 }
 
 /// The groups that are Kafka Streams applications: the source holds an
@@ -142,6 +147,12 @@ pub enum InitError {
     },
     #[error("`{}` already exists", .0.display())]
     Exists(PathBuf),
+    #[error(
+        "--consumers-last selects group `{group}`, a Kafka Streams application (internal topic `{topic}`): it also produces, so it cannot keep running on the source after the producers moved"
+    )]
+    ConsumerLastProduces { group: String, topic: String },
+    #[error("--consumers-last `{0}` matches no consumer group of the plan's waves")]
+    NoConsumerLast(String),
 }
 
 impl Diagnostic for InitError {
@@ -172,6 +183,8 @@ impl Diagnostic for InitError {
                 }
             }
             InitError::Exists(_) => "remove it, or write the plan elsewhere with --plan-out".into(),
+            InitError::ConsumerLastProduces { .. } => "leave that group out of --consumers-last: its wave moves before the producers".into(),
+            InitError::NoConsumerLast(_) => "the pattern matches whole group names; `kcp report plan` lists the groups and their waves".into(),
         })
     }
 }
@@ -187,6 +200,35 @@ fn compile(flag: &'static str, pattern: &Option<String>) -> Result<Option<Regex>
             })
         })
         .transpose()
+}
+
+/// Marks the waves holding a group that `pattern` matches as moving after
+/// the producers; refuses a Kafka Streams wave (it also produces) and a
+/// pattern that matches nothing.
+fn mark_consumers_last(waves: &mut [DraftWave], pattern: Option<&String>) -> Result<(), InitError> {
+    let Some(re) = compile("--consumers-last", &pattern.cloned())? else {
+        return Ok(());
+    };
+    let mut any = false;
+    for w in waves
+        .iter_mut()
+        .filter(|w| w.groups.iter().any(|g| re.is_match(g)))
+    {
+        if let Some((group, topic)) = w.streams.first() {
+            return Err(InitError::ConsumerLastProduces {
+                group: group.clone(),
+                topic: topic.clone(),
+            });
+        }
+        w.after_producers = true;
+        any = true;
+    }
+    if !any {
+        return Err(InitError::NoConsumerLast(
+            pattern.cloned().unwrap_or_default(),
+        ));
+    }
+    Ok(())
 }
 
 /// Topics, groups and waves for a request, from the state alone.
@@ -282,11 +324,13 @@ pub fn draft(state: &State, req: &InitRequest) -> Result<Draft, InitError> {
                 groups,
                 topics: topics.iter().map(|t| (*t).to_owned()).collect(),
                 lag,
+                after_producers: false,
             }
         })
         .collect();
     // Least lag first: the quickest wave proves the procedure.
     waves.sort_by(|a, b| (a.lag, &a.groups).cmp(&(b.lag, &b.groups)));
+    mark_consumers_last(&mut waves, req.consumers_last.as_ref())?;
     Ok(Draft {
         topics,
         waves,
@@ -423,6 +467,9 @@ pub fn render(req: &InitRequest, draft: &Draft, version: &str) -> String {
                     apps.join(", ")
                 ));
             }
+            if w.after_producers {
+                s.push_str("      # Consumer-last: moves after the producers; until then kcp copies what\n      # they write to the target back to the source (docs/runbook.md).\n      after_producers: true\n");
+            }
         }
     }
     render_peers(&mut s, draft);
@@ -524,6 +571,7 @@ mod tests {
             plan_out: "/plans/plan.yaml".into(),
             target_registry: None,
             target_connect: None,
+            consumers_last: None,
         }
     }
 
@@ -614,6 +662,61 @@ mod tests {
             !d.topics.contains_key("__consumer_offsets")
                 && !d.topics.contains_key("connect-offsets")
         );
+    }
+
+    /// `--consumers-last` marks the waves of the matching groups
+    /// `after_producers`; the replicator reads the plan so; a Streams
+    /// wave or a pattern matching nothing is refused.
+    #[test]
+    fn consumers_last_waves_are_drafted_after_the_producers() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("state-examples/self-managed.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let state = crate::state::parse(&path, &text, chrono::Utc::now())
+            .unwrap()
+            .state;
+        let plain = draft(&state, &example_request()).unwrap();
+        let last = plain
+            .waves
+            .iter()
+            .find(|w| w.streams.is_empty())
+            .unwrap()
+            .groups[0]
+            .clone();
+        let req = InitRequest {
+            consumers_last: Some(regex::escape(&last)),
+            ..example_request()
+        };
+        let d = draft(&state, &req).unwrap();
+        let marked: Vec<&DraftWave> = d.waves.iter().filter(|w| w.after_producers).collect();
+        assert_eq!(marked.len(), 1);
+        assert!(marked[0].groups.contains(&last));
+        let yaml = render(&req, &d, "0.0.0");
+        let loaded =
+            crate::replicator::LoadedPlan::parse(Path::new("/plans/plan.yaml"), &yaml).unwrap();
+        let cutover = loaded.plan.cutover.unwrap();
+        assert!(cutover.consumer_last());
+        let waves: Vec<&str> = cutover
+            .waves
+            .iter()
+            .filter(|w| w.after_producers)
+            .flat_map(|w| w.groups.iter().map(String::as_str))
+            .collect();
+        assert_eq!(waves, marked[0].groups);
+
+        let req = InitRequest {
+            consumers_last: Some("no-such-group".into()),
+            ..example_request()
+        };
+        let e = draft(&state, &req).unwrap_err();
+        assert!(matches!(e, InitError::NoConsumerLast(_)), "{e}");
+        if let Some(streams) = plain.waves.iter().find(|w| !w.streams.is_empty()) {
+            let req = InitRequest {
+                consumers_last: Some(regex::escape(&streams.streams[0].0)),
+                ..example_request()
+            };
+            let e = draft(&state, &req).unwrap_err();
+            assert!(matches!(e, InitError::ConsumerLastProduces { .. }), "{e}");
+        }
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! (`migrate execute --dry-run`); [`verify`] compares counts and checksums
 //! of every copied partition on both clusters (compacted ones record by
 //! record, in `keyed`); [`members`] judges whether a wave's groups have
-//! left; `fence` decides the producer fence's ACL bindings; `platform`
+//! left; [`consumer_last`] holds the consumer-last mode (waves after the
+//! producers, fed by a copy back to the source, and the translation of
+//! their offsets across the drain); `fence` decides the producer fence's
+//! ACL bindings; `platform`
 //! holds the Schema Registry and Kafka Connect steps; [`execute`]
 //! runs the steps
 //! as a resumable state machine (each step's body in `actions`, the
@@ -17,6 +20,7 @@
 //! [`rollback`] undoes it; [`run_report`] summarizes a run.
 
 mod actions;
+pub mod consumer_last;
 pub mod execute;
 mod fence;
 pub(crate) mod hooks;

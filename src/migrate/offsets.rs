@@ -15,9 +15,10 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
+use super::consumer_last::{Across, Back, across};
 use crate::connect::admin;
 use crate::connect::{ClusterCredentials, ConnectOptions, Connection, connect};
-use crate::replicator::{self, LoadedPlan, OffsetMap, ReplicatorError, Translation};
+use crate::replicator::{self, LoadedPlan, OffsetMap, ReplicatorError, Reverse, Translation};
 
 /// One partition of a moved group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -128,59 +129,119 @@ pub fn translate(
     maps: &HashMap<(String, i32), OffsetMap>,
     committed: &[(String, i32, i64)],
 ) -> Result<Vec<MovedOffset>, MoveError> {
+    let empty = OffsetMap::default();
+    committed
+        .iter()
+        .map(|(topic, partition, offset)| {
+            let map = maps.get(&(topic.clone(), *partition)).unwrap_or(&empty);
+            moved(
+                group,
+                plan,
+                (topic, *partition, *offset),
+                map.translate(*offset),
+            )
+        })
+        .collect()
+}
+
+/// One committed offset's translation as a moved offset, or why not.
+fn moved(
+    group: &str,
+    plan: &LoadedPlan,
+    (topic, partition, offset): (&str, i32, i64),
+    translation: Translation,
+) -> Result<MovedOffset, MoveError> {
+    let (group, topic) = (group.to_owned(), topic.to_owned());
+    match translation {
+        Translation::Exact(target_offset) => Ok(MovedOffset {
+            target_topic: plan.target_topic(&topic),
+            source_topic: topic,
+            partition,
+            source_offset: offset,
+            target_offset,
+        }),
+        Translation::NotYetCopied { copied_up_to } => Err(MoveError::NotYetCopied {
+            group,
+            topic,
+            partition,
+            committed: offset,
+            copied_up_to,
+        }),
+        Translation::Within { dst_from, dst_to } => Err(MoveError::NotPlaced {
+            group,
+            topic,
+            partition,
+            committed: offset,
+            dst_from,
+            dst_to,
+        }),
+        Translation::BeforeStart { first_copied } => Err(MoveError::BeforeStart {
+            group,
+            topic,
+            partition,
+            committed: offset,
+            first_copied,
+        }),
+    }
+}
+
+/// Consumer-last: translates a group's committed source offsets across
+/// the drain ([`consumer_last::across`]): through the forward maps up to
+/// the drained end, through the copy back's maps past it.
+fn translate_across(
+    group: &str,
+    plan: &LoadedPlan,
+    back: &Back,
+    (src, dst): (&Connection, &Connection),
+    forward: &mut HashMap<(String, i32), OffsetMap>,
+    committed: &[(String, i32, i64)],
+) -> Result<Vec<MovedOffset>, MoveError> {
+    // Read before the copy back's maps, which are repaired from the
+    // source up to at least these ends.
+    let parts: Vec<(String, i32)> = committed.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+    let stable: HashMap<(String, i32), i64> =
+        admin::list_offsets(src, &parts, admin::OffsetSpec::LastStable)
+            .map_err(ReplicatorError::from)?
+            .into_iter()
+            .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
+            .collect();
+    let mut backs = replicator::offset_maps(&back.plan, dst, src)?;
+    let forward_placer = replicator::Placer::new(plan, src, dst)?;
+    let back_placer = replicator::Placer::new(&back.plan, dst, src)?;
     let mut out = Vec::new();
     for (topic, partition, offset) in committed {
-        let empty = OffsetMap::default();
-        let map = maps.get(&(topic.clone(), *partition)).unwrap_or(&empty);
-        match map.translate(*offset) {
-            Translation::Exact(target_offset) => out.push(MovedOffset {
-                source_topic: topic.clone(),
-                target_topic: plan.target_topic(topic),
-                partition: *partition,
-                source_offset: *offset,
-                target_offset,
-            }),
-            Translation::NotYetCopied { copied_up_to } => {
-                return Err(MoveError::NotYetCopied {
-                    group: group.to_owned(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    committed: *offset,
-                    copied_up_to,
-                });
+        let key = (topic.clone(), *partition);
+        let target_key = (plan.target_topic(topic), *partition);
+        let stable_end = stable.get(&key).copied().unwrap_or(0);
+        let fmap = forward.entry(key.clone()).or_default();
+        let bmap = backs.get_mut(&target_key);
+        let source_end = back.source_ends.get(&key).copied();
+        let at = (topic.as_str(), *partition, *offset);
+        let translation = match across(fmap, bmap.as_deref(), source_end, stable_end, *offset) {
+            Across::Forward(_) => forward_placer.translate(fmap, topic, *partition, *offset)?,
+            Across::Back(Reverse::Exact(target)) => Translation::Exact(target),
+            Across::Back(Reverse::Within { .. }) => {
+                let bmap = bmap.expect("a copy back's map answered");
+                Translation::Exact(back_placer.reverse(bmap, &target_key.0, *partition, *offset)?)
             }
-            Translation::Within { dst_from, dst_to } => {
-                return Err(MoveError::NotPlaced {
-                    group: group.to_owned(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    committed: *offset,
-                    dst_from,
-                    dst_to,
-                });
-            }
-            Translation::BeforeStart { first_copied } => {
-                return Err(MoveError::BeforeStart {
-                    group: group.to_owned(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    committed: *offset,
-                    first_copied,
-                });
-            }
-        }
+            Across::NotYetCopied { copied_up_to } => Translation::NotYetCopied { copied_up_to },
+        };
+        out.push(moved(group, plan, at, translation)?);
     }
     Ok(out)
 }
 
 /// Moves `group`: reads its committed offsets on the source, translates
-/// them, commits them on the target and reads them back.
+/// them, commits them on the target and reads them back. `back`: the copy
+/// back of a consumer-last migration, once it started (offsets past the
+/// drain are records it copied to the source).
 pub fn move_group(
     plan: &LoadedPlan,
     source: &ClusterCredentials,
     target: &ClusterCredentials,
     group: &str,
     timeout: Duration,
+    back: Option<&Back>,
 ) -> Result<Vec<MovedOffset>, MoveError> {
     let src = connect(source, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
     let dst = connect(target, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
@@ -191,8 +252,13 @@ pub fn move_group(
             group: group.to_owned(),
         });
     }
-    replicator::Placer::new(plan, &src, &dst)?.place_all(&mut maps, &committed)?;
-    let moved = translate(group, plan, &maps, &committed)?;
+    let moved = match back {
+        Some(back) => translate_across(group, plan, back, (&src, &dst), &mut maps, &committed)?,
+        None => {
+            replicator::Placer::new(plan, &src, &dst)?.place_all(&mut maps, &committed)?;
+            translate(group, plan, &maps, &committed)?
+        }
+    };
 
     let entries: Vec<(String, i32, i64)> = moved
         .iter()

@@ -1,7 +1,9 @@
-//! The replicator thread of `kcp migrate execute`: started for the
-//! copying steps, watched while waits poll (a replicator that stopped on
-//! its own fails the step), stopped (drained, checkpointed) before the
-//! steps that need the copy finished.
+//! The replicator threads of `kcp migrate execute`: the forward copy,
+//! started for the copying steps, and in consumer-last plans the copy back
+//! (target to source, from `producers/start` until the last wave moved);
+//! both watched while waits poll (a copy that stopped on its own fails the
+//! step), stopped (drained, checkpointed) before the steps that need them
+//! finished.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,7 +11,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::execute::{ExecuteError, Run};
-use crate::replicator::{self, Observer, ReplicatorError, RunOptions, Stats, Summary};
+use crate::connect::ClusterCredentials;
+use crate::replicator::{self, LoadedPlan, Observer, ReplicatorError, RunOptions, Stats, Summary};
+use crate::telemetry::ReplicatorMetrics;
 
 /// Progress shared with the replicator thread.
 #[derive(Default)]
@@ -99,48 +103,88 @@ impl Run<'_, '_> {
         if self.replicator.is_some() {
             return Ok(());
         }
-        let shared = Arc::new(Shared::default());
-        let stop = Arc::new(AtomicBool::new(false));
-        let (plan, source, target) = (
-            self.cx.plan.clone(),
-            self.cx.source.clone(),
-            self.cx.target.clone(),
-        );
-        let options = RunOptions {
-            timeout: self.cx.timeout,
-            until_caught_up: false,
-            max_bytes_per_sec: None,
-            stats_interval: Duration::from_millis(500),
-            metrics: self.cx.telemetry.as_ref().map(|t| t.replicator()),
-        };
         if let Some(t) = &self.cx.telemetry {
             t.health.expect_copying(true);
         }
-        let (s, st) = (shared.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("kcp-replicator".into())
-            .spawn(move || replicator::run(&plan, &source, &target, &options, &*s, &st))
-            .map_err(|_| ExecuteError::ReplicatorThread)?;
-        self.replicator = Some(Replicating {
-            stop,
-            shared,
-            thread,
-        });
+        let metrics = self.cx.telemetry.as_ref().map(|t| t.replicator());
+        self.replicator = Some(spawn(
+            self.cx.plan.clone(),
+            (self.cx.source.clone(), self.cx.target.clone()),
+            self.cx.timeout,
+            metrics,
+            "kcp-replicator",
+        )?);
         self.cx.operator.notice("replicator started");
         Ok(())
     }
 
-    /// Fails when the replicator thread has stopped on its own.
+    /// Consumer-last: starts the copy back (target to source) where
+    /// `reverse/start` recorded, if it does not run.
+    pub(super) fn start_back(&mut self) -> Result<(), ExecuteError> {
+        if self.back.is_some() {
+            return Ok(());
+        }
+        let plan = self.back_plan()?;
+        self.back = Some(spawn(
+            plan,
+            (self.cx.target.clone(), self.cx.source.clone()),
+            self.cx.timeout,
+            None,
+            "kcp-copy-back",
+        )?);
+        self.cx.operator.notice(&format!(
+            "copying the producers' new records back from `{}` to `{}`",
+            self.cx.plan.plan.target, self.cx.plan.plan.source
+        ));
+        Ok(())
+    }
+
+    /// Stops the copy back (drains, checkpoints) if it runs.
+    pub(super) fn stop_back(&mut self) -> Result<Option<Summary>, ExecuteError> {
+        let Some(r) = self.back.take() else {
+            return Ok(None);
+        };
+        let summary = self.join(r)?;
+        self.cx.operator.notice(&format!(
+            "stopped copying back to `{}`",
+            self.cx.plan.plan.source
+        ));
+        Ok(Some(summary))
+    }
+
+    /// Asks the copy back to checkpoint at once (see [`Self::checkpoint_soon`]).
+    pub(super) fn back_checkpoint_soon(&self) {
+        if let Some(r) = &self.back {
+            r.shared.checkpoint.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn join(&mut self, r: Replicating) -> Result<Summary, ExecuteError> {
+        r.stop.store(true, Ordering::SeqCst);
+        let out = r.thread.join();
+        self.forward(&r.shared);
+        match out {
+            Ok(Ok(summary)) => Ok(summary),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(ExecuteError::ReplicatorThread),
+        }
+    }
+
+    /// Fails when the replicator thread or the copy back has stopped on
+    /// its own.
     pub(super) fn check_replicator(&mut self) -> Result<(), ExecuteError> {
         if let Some(r) = &self.replicator {
             self.forward(&r.shared);
             if r.thread.is_finished() {
                 self.copy_expected(false);
                 let r = self.replicator.take().expect("checked");
-                return match r.thread.join() {
-                    Ok(Err(e)) => Err(e.into()),
-                    _ => Err(ExecuteError::ReplicatorThread),
-                };
+                return Err(ended(r));
+            }
+        }
+        if let Some(r) = &self.back {
+            self.forward(&r.shared);
+            if r.thread.is_finished() {
+                return Err(ended(self.back.take().expect("checked")));
             }
         }
         Ok(())
@@ -151,17 +195,46 @@ impl Run<'_, '_> {
         let Some(r) = self.replicator.take() else {
             return Ok(None);
         };
-        r.stop.store(true, Ordering::SeqCst);
         self.copy_expected(false);
-        let out = r.thread.join();
-        self.forward(&r.shared);
-        match out {
-            Ok(Ok(summary)) => {
-                self.cx.operator.notice("replicator stopped");
-                Ok(Some(summary))
-            }
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(ExecuteError::ReplicatorThread),
-        }
+        let summary = self.join(r)?;
+        self.cx.operator.notice("replicator stopped");
+        Ok(Some(summary))
     }
+}
+
+/// The error of a copy thread that ended on its own.
+fn ended(r: Replicating) -> ExecuteError {
+    match r.thread.join() {
+        Ok(Err(e)) => e.into(),
+        _ => ExecuteError::ReplicatorThread,
+    }
+}
+
+/// Starts a replicator thread over `plan` from `clusters.0` to `clusters.1`.
+fn spawn(
+    plan: LoadedPlan,
+    (source, target): (ClusterCredentials, ClusterCredentials),
+    timeout: Duration,
+    metrics: Option<Arc<ReplicatorMetrics>>,
+    name: &str,
+) -> Result<Replicating, ExecuteError> {
+    let shared = Arc::new(Shared::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = RunOptions {
+        timeout,
+        until_caught_up: false,
+        max_bytes_per_sec: None,
+        stats_interval: Duration::from_millis(500),
+        metrics,
+    };
+    let (s, st) = (shared.clone(), stop.clone());
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || replicator::run(&plan, &source, &target, &options, &*s, &st))
+        .map_err(|_| ExecuteError::ReplicatorThread)?;
+    Ok(Replicating {
+        stop,
+        shared,
+        thread,
+    })
 }

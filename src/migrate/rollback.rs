@@ -56,6 +56,7 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
         state,
         unsaved: false,
         replicator: None,
+        back: None,
         conns: None,
         members_unknown: false,
     };

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::consumer_last::{Across, Back, across};
 use crate::connect::admin::{self, OffsetSpec};
 use crate::connect::{ClusterCredentials, ConnectOptions, connect};
 use crate::replicator::{self, LoadedPlan, OffsetMap, ReplicatorError, Translation};
@@ -72,16 +73,25 @@ impl Status {
     }
 }
 
-/// Reads the migration's progress from both clusters.
+/// Reads the migration's progress from both clusters. `back`: the copy
+/// back of a consumer-last migration, once it started: the source's records
+/// past the drain came back from the target (not lag), and a group
+/// committed there translates through the copy back's maps.
 pub fn sample(
     plan: &LoadedPlan,
     source: &ClusterCredentials,
     target: &ClusterCredentials,
     timeout: Duration,
+    back: Option<&Back>,
 ) -> Result<Status, ReplicatorError> {
     let src = connect(source, ConnectOptions { timeout })?;
     let dst = connect(target, ConnectOptions { timeout })?;
     let maps: HashMap<(String, i32), OffsetMap> = replicator::offset_maps(plan, &src, &dst)?;
+    let backs: HashMap<(String, i32), OffsetMap> = match back {
+        Some(b) => replicator::offset_maps(&b.plan, &dst, &src)?,
+        None => HashMap::new(),
+    };
+    let drained = |key: &(String, i32)| back.and_then(|b| b.source_ends.get(key).copied());
     let parts = replicator::source_partitions(&src, plan)?;
     let offsets = |spec| -> Result<HashMap<(String, i32), i64>, ReplicatorError> {
         Ok(admin::list_offsets(&src, &parts, spec)?
@@ -89,10 +99,17 @@ pub fn sample(
             .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
             .collect())
     };
-    let (starts, ends) = (
+    let (starts, mut ends) = (
         offsets(OffsetSpec::Earliest)?,
         offsets(replicator::copy_end(plan))?,
     );
+    // Past the drain, the source holds what came back from the target.
+    let stable = ends.clone();
+    for (key, end) in ends.iter_mut() {
+        if let Some(drained) = drained(key) {
+            *end = (*end).min(drained);
+        }
+    }
     let mut topics: BTreeMap<String, TopicStatus> = BTreeMap::new();
     for (topic, partition) in &parts {
         let key = (topic.clone(), *partition);
@@ -136,10 +153,14 @@ pub fn sample(
             let translatable = committed
                 .iter()
                 .filter(|(topic, p, c)| {
-                    maps.get(&(topic.clone(), *p)).is_some_and(|m| {
+                    let key = (topic.clone(), *p);
+                    let back_map = backs.get(&(plan.target_topic(topic), *p));
+                    let stable_end = stable.get(&key).copied().unwrap_or(0);
+                    maps.get(&key).is_some_and(|m| {
                         matches!(
-                            m.translate(*c),
-                            Translation::Exact(_) | Translation::Within { .. }
+                            across(m, back_map, drained(&key), stable_end, *c),
+                            Across::Forward(Translation::Exact(_) | Translation::Within { .. })
+                                | Across::Back(_)
                         )
                     })
                 })

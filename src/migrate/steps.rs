@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::replicator::{Cutover, CutoverConnectors, LoadedPlan};
+use crate::replicator::plan::Plan;
+use crate::replicator::{Cutover, CutoverConnectors, LoadedPlan, Wave};
 
 /// What a step does, for the executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,7 +29,12 @@ pub enum Action {
     StartSources,
     StopProducers,
     Drain,
+    /// Consumer-last: start copying the target's new records back to the
+    /// source (records where it starts).
+    StartReverse,
     StartProducers,
+    /// Consumer-last: stop the copy back once the last wave moved.
+    StopReverse,
     Verify,
     Finish,
 }
@@ -85,6 +91,9 @@ pub struct Step {
     /// Needs the replicator running.
     #[serde(skip)]
     pub replicating: bool,
+    /// Consumer-last: needs the copy back (target to source) running.
+    #[serde(skip)]
+    pub reversing: bool,
     #[serde(skip)]
     pub action: Action,
 }
@@ -112,6 +121,7 @@ fn step(id: &str, phase: Phase, action: Action, does: String) -> Step {
                 | Action::StopProducers
                 | Action::Drain
         ),
+        reversing: false,
         action,
     }
 }
@@ -166,54 +176,88 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
             ),
         ));
     }
-    for (i, w) in c.waves.iter().enumerate() {
-        let groups = w.groups.join(", ");
-        let mut stop = step(
-            &format!("consumers/{}/stop", w.name),
-            Phase::ConsumerCutover,
-            Action::StopConsumers(i),
-            match &w.stop_consumers {
-                Some(_) => format!(
-                    "run the stop hook, then wait until groups {groups} have no members on the source"
-                ),
-                None => format!(
-                    "wait until groups {groups} have no members on the source (no hook: stop their consumers yourself)"
-                ),
-            },
-        );
-        stop.hook = w.stop_consumers.clone();
-        let offsets = step(
-            &format!("consumers/{}/offsets", w.name),
-            Phase::ConsumerCutover,
-            Action::MoveOffsets(i),
-            format!(
-                "translate the committed offsets of {groups} exactly, commit them on the target and read them back"
-            ),
-        );
-        let mut start = step(
-            &format!("consumers/{}/start", w.name),
-            Phase::ConsumerCutover,
-            Action::StartConsumers(i),
-            match &w.start_consumers {
-                Some(_) => "run the start hook (consumers resume on the target)".into(),
-                None => "start the consumers against the target yourself".into(),
-            },
-        );
-        start.hook = w.start_consumers.clone();
-        if w.also_produces {
-            start.point_of_no_return = true;
-            start.does.push_str(
-                "; these applications also produce (Kafka Streams and the like): once they run on the target, it holds records the source lacks, so this is a point of no return",
-            );
-        }
-        for mut s in [stop, offsets, start] {
-            s.wave = Some(w.name.clone());
-            out.push(s);
-        }
+    for (i, w) in c
+        .waves
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| !w.after_producers)
+    {
+        out.extend(wave_steps(i, w));
     }
     if let Some(k) = &c.connectors {
         out.extend(connector_steps_before_producers(k));
     }
+    out.extend(producer_steps(p, c));
+    out.push(step(
+        "verify",
+        Phase::Verify,
+        Action::Verify,
+        "compare per-partition record counts and a checksum over the copied range".into(),
+    ));
+    out.push(step(
+        "finish",
+        Phase::Finish,
+        Action::Finish,
+        "write the run report (phases, timings, counts)".into(),
+    ));
+    out
+}
+
+/// The three steps of a wave: stop on the source, move the offsets, start
+/// on the target.
+fn wave_steps(i: usize, w: &Wave) -> Vec<Step> {
+    let groups = w.groups.join(", ");
+    let mut stop = step(
+        &format!("consumers/{}/stop", w.name),
+        Phase::ConsumerCutover,
+        Action::StopConsumers(i),
+        match &w.stop_consumers {
+            Some(_) => format!(
+                "run the stop hook, then wait until groups {groups} have no members on the source"
+            ),
+            None => format!(
+                "wait until groups {groups} have no members on the source (no hook: stop their consumers yourself)"
+            ),
+        },
+    );
+    stop.hook = w.stop_consumers.clone();
+    let offsets = step(
+        &format!("consumers/{}/offsets", w.name),
+        Phase::ConsumerCutover,
+        Action::MoveOffsets(i),
+        format!(
+            "translate the committed offsets of {groups} exactly, commit them on the target and read them back"
+        ),
+    );
+    let mut start = step(
+        &format!("consumers/{}/start", w.name),
+        Phase::ConsumerCutover,
+        Action::StartConsumers(i),
+        match &w.start_consumers {
+            Some(_) => "run the start hook (consumers resume on the target)".into(),
+            None => "start the consumers against the target yourself".into(),
+        },
+    );
+    start.hook = w.start_consumers.clone();
+    if w.also_produces {
+        start.point_of_no_return = true;
+        start.does.push_str(
+                "; these applications also produce (Kafka Streams and the like): once they run on the target, it holds records the source lacks, so this is a point of no return",
+            );
+    }
+    [stop, offsets, start]
+        .into_iter()
+        .map(|mut s| {
+            s.wave = Some(w.name.clone());
+            s
+        })
+        .collect()
+}
+
+/// The producers' steps, and in consumer-last plans the copy back and the
+/// waves that move after the producers.
+fn producer_steps(p: &Plan, c: &Cutover) -> Vec<Step> {
+    let mut out = Vec::new();
     let mut stop = step(
         "producers/stop",
         Phase::ProducerCutover,
@@ -253,6 +297,18 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         again.replicating = false;
         out.push(again);
     }
+    let last = c.consumer_last();
+    if last {
+        out.push(step(
+            "reverse/start",
+            Phase::ProducerCutover,
+            Action::StartReverse,
+            format!(
+                "consumer-last: check that nothing was written to `{}` since the drain, record where the target's partitions end, and from the next step on copy what the producers write to `{}` back to `{}` (provenance headers, offset maps on the source) for the waves still reading there",
+                p.source, p.target, p.source
+            ),
+        ));
+    }
     let mut start = step(
         "producers/start",
         Phase::ProducerCutover,
@@ -278,18 +334,45 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         sources.replicating = false;
         out.push(sources);
     }
-    out.push(step(
-        "verify",
-        Phase::Verify,
-        Action::Verify,
-        "compare per-partition record counts and a checksum over the copied range".into(),
-    ));
-    out.push(step(
-        "finish",
-        Phase::Finish,
-        Action::Finish,
-        "write the run report (phases, timings, counts)".into(),
-    ));
+    if last {
+        for (i, w) in c
+            .waves
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.after_producers)
+        {
+            // The forward copy is drained and stays stopped: what these
+            // groups read past the drain came back from the target.
+            out.extend(wave_steps(i, w).into_iter().map(|mut s| {
+                s.replicating = false;
+                if s.action == Action::MoveOffsets(i) {
+                    s.does.push_str(
+                        " (offsets past the drain are records copied back from the target: the copy back's offset maps translate them)",
+                    );
+                }
+                s
+            }));
+        }
+        out.push(step(
+            "reverse/stop",
+            Phase::ConsumerCutover,
+            Action::StopReverse,
+            format!(
+                "consumer-last: every wave reads `{}` now; stop copying back to `{}`",
+                p.target, p.source
+            ),
+        ));
+        // From the producers' start to the last wave's move, the copy back
+        // runs.
+        let from = out
+            .iter()
+            .position(|s| s.action == Action::StartProducers)
+            .expect("pushed above");
+        let to = out.len() - 1;
+        for s in &mut out[from..to] {
+            s.reversing = true;
+        }
+    }
     out
 }
 
@@ -423,5 +506,58 @@ mod tests {
         assert!(!by("schemas/final").replicating && !by("connectors/sources/start").replicating);
         assert!(by("schemas/copy").does.contains("without IMPORT mode"));
         assert_eq!(s.iter().filter(|s| s.point_of_no_return).count(), 1);
+    }
+
+    /// Consumer-last: the waves marked `after_producers` move after the
+    /// producers, in their order, while the copy back runs; the forward
+    /// copy has stopped at the drain.
+    #[test]
+    fn consumer_last_waves_move_after_the_producers_while_copying_back() {
+        let plan = LoadedPlan::parse(
+            Path::new("p.yaml"),
+            "version: 1\nname: p\ncredentials_file: c\nsource: a\ntarget: b\ncutover:\n  waves:\n    - { name: late, groups: [g1], after_producers: true }\n    - { name: early, groups: [g2] }\n    - { name: later, groups: [g3], after_producers: true }\n",
+        )
+        .unwrap();
+        let s = steps(&plan);
+        let ids: Vec<&str> = s.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "preflight",
+                "prepare-target",
+                "backfill",
+                "catch-up",
+                "consumers/early/stop",
+                "consumers/early/offsets",
+                "consumers/early/start",
+                "producers/stop",
+                "producers/drain",
+                "reverse/start",
+                "producers/start",
+                "consumers/late/stop",
+                "consumers/late/offsets",
+                "consumers/late/start",
+                "consumers/later/stop",
+                "consumers/later/offsets",
+                "consumers/later/start",
+                "reverse/stop",
+                "verify",
+                "finish"
+            ]
+        );
+        let reversing: Vec<&str> = s
+            .iter()
+            .filter(|s| s.reversing)
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(reversing, ids[10..17]);
+        assert!(
+            s[10..].iter().all(|s| !s.replicating),
+            "the forward copy stays stopped"
+        );
+        assert_eq!(s[11].action, Action::StopConsumers(0));
+        assert!(s[12].does.contains("copied back from the target"));
+        assert_eq!(s.iter().filter(|s| s.point_of_no_return).count(), 1);
+        assert!(s[10].point_of_no_return);
     }
 }

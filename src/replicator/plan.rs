@@ -20,6 +20,7 @@
 //! ```
 
 use crate::exit::{Diagnostic, ExitStatus};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
@@ -178,6 +179,19 @@ pub struct Wave {
     /// like): starting them on the target is a point of no return.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub also_produces: bool,
+    /// Consumer-last: this wave moves after the producers. Until it moves,
+    /// kcp copies the records the moved producers write to the target back
+    /// to the source (`reverse/start` to `reverse/stop`), so that its
+    /// consumers keep reading everything there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_producers: bool,
+}
+
+impl Cutover {
+    /// Whether some wave moves after the producers (consumer-last).
+    pub fn consumer_last(&self) -> bool {
+        self.waves.iter().any(|w| w.after_producers)
+    }
 }
 
 fn default_lag_threshold() -> i64 {
@@ -221,6 +235,10 @@ pub struct Rename {
     pub prefix: String,
     #[serde(default)]
     pub suffix: String,
+    /// The other way (set by kcp for a consumer-last copy back, never read
+    /// from a file): target name = source name without prefix and suffix.
+    #[serde(skip)]
+    pub invert: bool,
 }
 
 /// Replicator tuning.
@@ -270,6 +288,13 @@ pub struct ReplicationSettings {
     /// `meta_sync`).
     #[serde(default)]
     pub metadata_sync: MetadataSync,
+    /// Set by kcp on the plan of a consumer-last migration's copy back
+    /// (target to source, see [`LoadedPlan::reversed`]); never read from a
+    /// file. Its target topics are the original source topics, whose record
+    /// size limit kcp raised by the header room on the other side: a
+    /// smaller limit there is reported, not refused.
+    #[serde(skip)]
+    pub copy_back: bool,
 }
 
 /// What the replicator keeps in sync from the source to the target while
@@ -375,6 +400,7 @@ impl Default for ReplicationSettings {
             start_from: StartFrom::Earliest,
             start_overrides: Vec::new(),
             metadata_sync: MetadataSync::default(),
+            copy_back: false,
         }
     }
 }
@@ -447,6 +473,43 @@ fn check_metadata_sync(r: &ReplicationSettings) -> Result<(), (&'static str, Str
     Ok(())
 }
 
+/// Checks the consumer-last waves (`after_producers`): what the copy back
+/// to the source needs. Returns the key and the message of the first
+/// problem.
+fn check_consumer_last(plan: &Plan) -> Result<(), (String, String)> {
+    let Some(cutover) = &plan.cutover else {
+        return Ok(());
+    };
+    if !cutover.consumer_last() {
+        return Ok(());
+    }
+    if let Some((j, w)) = cutover
+        .waves
+        .iter()
+        .enumerate()
+        .find(|(_, w)| w.after_producers && w.also_produces)
+    {
+        return Err((
+            format!("cutover.waves[{j}].also_produces"),
+            format!(
+                "wave `{}` also produces and moves after the producers: until it moves it would write to the source while the producers write to the target, and the copy back could no longer translate its offsets exactly; move it before the producers",
+                w.name
+            ),
+        ));
+    }
+    if cutover
+        .fence_producers
+        .as_ref()
+        .is_some_and(|f| f.principals.is_empty())
+    {
+        return Err((
+            "cutover.fence_producers.principals".into(),
+            "consumer-last copies records back to the source with the source's credentials: name the producers' principals to fence (an empty list would fence every writer, the copy back included)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A plan with its selection compiled.
 #[derive(Debug, Clone)]
 pub struct LoadedPlan {
@@ -504,6 +567,16 @@ impl LoadedPlan {
             let message = crate::yaml_error::locate_duplicate(text, &e.inner().to_string());
             invalid(&e.path().to_string(), message)
         })?;
+        Self::from_plan(path, plan)
+    }
+
+    /// Checks a plan and compiles its selection.
+    fn from_plan(path: &Path, plan: Plan) -> Result<Self, PlanError> {
+        let invalid = |location: &str, message: String| PlanError::Invalid {
+            path: path.to_owned(),
+            location: location.to_owned(),
+            message,
+        };
         if plan.version != 1 {
             return Err(PlanError::Version {
                 path: path.to_owned(),
@@ -529,6 +602,7 @@ impl LoadedPlan {
         }
         if let Some(cutover) = &plan.cutover {
             let mut seen = std::collections::BTreeSet::new();
+            check_consumer_last(&plan).map_err(|(at, message)| invalid(&at, message))?;
             for (i, wave) in cutover.waves.iter().enumerate() {
                 for group in &wave.groups {
                     if !seen.insert(group.as_str()) {
@@ -590,6 +664,72 @@ impl LoadedPlan {
         })
     }
 
+    /// The plan of a consumer-last migration's copy back: from this plan's
+    /// target to its source, over `topics` (target topic name → partition
+    /// → the target offset the copy back starts at: the target's end when
+    /// the producers stopped), under the name `<name>.reverse` (its own
+    /// lease, transactional id and offset maps, kept on the source). No
+    /// metadata sync (the source keeps its own configs), one copier,
+    /// transactions as this plan. `topics.rename` is inverted: the
+    /// prefix and suffix come off.
+    pub fn reversed(
+        &self,
+        topics: &BTreeMap<String, BTreeMap<i32, i64>>,
+    ) -> Result<LoadedPlan, PlanError> {
+        let p = &self.plan;
+        let names: Vec<String> = topics.keys().map(|t| regex::escape(t)).collect();
+        let replication = ReplicationSettings {
+            read_committed: true,
+            max_bytes_per_sec: p.replication.max_bytes_per_sec,
+            checkpoint_interval_ms: p.replication.checkpoint_interval_ms,
+            offset_map_topic: p.replication.offset_map_topic.clone(),
+            compression: p.replication.compression.clone(),
+            topic_discovery_interval_secs: p.replication.topic_discovery_interval_secs,
+            scale_out: false,
+            on_deleted_records: OnDeleted::Stop,
+            transactions: Some(p.replication.uses_transactions()),
+            // A partition the moved producers' topics gain later starts at
+            // its end when the copy back first sees it.
+            start_from: StartFrom::Latest,
+            start_overrides: topics
+                .iter()
+                .map(|(t, offsets)| StartOverride {
+                    topics: regex::escape(t),
+                    start_from: None,
+                    offsets: offsets.clone(),
+                })
+                .collect(),
+            metadata_sync: MetadataSync {
+                topic_configs: false,
+                ..MetadataSync::default()
+            },
+            copy_back: true,
+        };
+        let plan = Plan {
+            version: 1,
+            name: format!("{}.reverse", p.name),
+            credentials_file: p.credentials_file.clone(),
+            source: p.target.clone(),
+            target: p.source.clone(),
+            topics: TopicSelection {
+                // Nothing when there is no topic (an include that matches no name).
+                include: Some(if names.is_empty() {
+                    "$.^".to_owned()
+                } else {
+                    names.join("|")
+                }),
+                rename: Rename {
+                    invert: true,
+                    ..p.topics.rename.clone()
+                },
+                ..TopicSelection::default()
+            },
+            replication,
+            cutover: None,
+        };
+        Self::from_plan(&self.path, plan)
+    }
+
     /// The principal mapping file of the ACL sync, resolved against the
     /// plan's folder.
     pub fn principal_map_path(&self) -> Option<PathBuf> {
@@ -639,10 +779,15 @@ impl LoadedPlan {
 
     /// The target name of a source topic.
     pub fn target_topic(&self, topic: &str) -> String {
-        format!(
-            "{}{topic}{}",
-            self.plan.topics.rename.prefix, self.plan.topics.rename.suffix
-        )
+        let r = &self.plan.topics.rename;
+        if r.invert {
+            return topic
+                .strip_prefix(r.prefix.as_str())
+                .and_then(|t| t.strip_suffix(r.suffix.as_str()))
+                .unwrap_or(topic)
+                .to_owned();
+        }
+        format!("{}{topic}{}", r.prefix, r.suffix)
     }
 }
 
@@ -777,5 +922,74 @@ mod tests {
         let e =
             plan("cutover:\n  connectors: { source: c1, target: c2, sinks: true }\n").unwrap_err();
         assert!(e.to_string().contains("unknown field `sinks`"), "{e}");
+    }
+
+    #[test]
+    fn consumer_last_is_checked_and_reverses() {
+        let waves = "cutover:\n  waves:\n    - { name: w1, groups: [g1] }\n    - { name: w2, groups: [g2], after_producers: true }\n";
+        let p = plan(&format!(
+            "topics: {{ include: 'orders|pay.ments' }}\n{waves}"
+        ))
+        .unwrap();
+        assert!(p.plan.cutover.as_ref().unwrap().consumer_last());
+        let e = plan("cutover:\n  waves:\n    - { name: w1, groups: [g1], after_producers: true, also_produces: true }\n").unwrap_err();
+        assert!(
+            e.to_string().contains("cutover.waves[0].also_produces"),
+            "{e}"
+        );
+        let e = plan(&format!("{waves}  fence_producers: {{}}\n")).unwrap_err();
+        assert!(e.to_string().contains("fence_producers.principals"), "{e}");
+        assert!(
+            plan(&format!(
+                "{waves}  fence_producers: {{ principals: ['User:app'] }}\n"
+            ))
+            .is_ok()
+        );
+
+        let topics = BTreeMap::from([
+            ("orders".to_owned(), BTreeMap::from([(0, 40), (1, 7)])),
+            ("pay.ments".to_owned(), BTreeMap::from([(0, 3)])),
+        ]);
+        let r = p.reversed(&topics).unwrap();
+        assert_eq!(
+            (
+                r.plan.name.as_str(),
+                r.plan.source.as_str(),
+                r.plan.target.as_str()
+            ),
+            ("p.reverse", "b", "a")
+        );
+        assert!(r.selects("orders") && r.selects("pay.ments"));
+        assert!(!r.selects("payxments"), "names are matched literally");
+        assert!(!r.selects("orders2"));
+        assert_eq!(r.start_for("orders", 1), Start::Offset(7));
+        assert_eq!(r.start_for("pay.ments", 0), Start::Offset(3));
+        assert_eq!(
+            r.start_for("orders", 2),
+            Start::Latest,
+            "a partition added later"
+        );
+        assert!(!r.plan.replication.metadata_sync.enabled());
+        assert!(r.plan.replication.copy_back && r.plan.replication.uses_transactions());
+        assert!(r.plan.cutover.is_none());
+        assert_eq!(r.target_topic("orders"), "orders");
+        let none = p.reversed(&BTreeMap::new()).unwrap();
+        assert!(!none.selects("orders"));
+
+        // Renamed topics come back under their source names.
+        let p = plan(&format!(
+            "topics: {{ rename: {{ prefix: 'dc1.', suffix: '.v2' }} }}\n{waves}"
+        ))
+        .unwrap();
+        let topics = BTreeMap::from([("dc1.orders.v2".to_owned(), BTreeMap::from([(0, 5)]))]);
+        let r = p.reversed(&topics).unwrap();
+        assert!(r.selects("dc1.orders.v2") && !r.selects("orders"));
+        assert_eq!(r.target_topic("dc1.orders.v2"), "orders");
+        assert_eq!(r.start_for("dc1.orders.v2", 0), Start::Offset(5));
+        assert_eq!(
+            p.target_topic("orders"),
+            "dc1.orders.v2",
+            "the plan itself unchanged"
+        );
     }
 }

@@ -418,7 +418,12 @@ fn check_existing_targets(
         smallest = smallest.into_iter().chain(have).min();
         let source_max = sources.get(*source).and_then(|c| c.max_message_bytes);
         if let (Some(have), Some(source_max)) = (have, source_max) {
-            if have < source_max {
+            // The copy back of a consumer-last migration writes to the
+            // original source topics, whose copies kcp created with the
+            // header room added: the records the moved producers write fit
+            // what the source always took.
+            let copy_back = plan.plan.replication.copy_back && have + HEADER_ROOM >= source_max;
+            if have < source_max && !copy_back {
                 return Err(ReplicatorError::RecordLimit {
                     topic: target.clone(),
                     limit: have,
@@ -426,7 +431,7 @@ fn check_existing_targets(
                     source_limit: source_max,
                 });
             }
-            if have < source_max + HEADER_ROOM {
+            if have < source_max + HEADER_ROOM && !copy_back {
                 observer.notice(&format!(
                     "target topic `{target}` takes records up to {have} bytes, as its source does: a record within {HEADER_ROOM} bytes of that limit would not fit with the provenance header, and the copy would stop there (raise max.message.bytes to {} to be safe)",
                     source_max + HEADER_ROOM

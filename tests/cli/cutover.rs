@@ -16,14 +16,14 @@ use crate::support::{
 };
 use crate::{kcp, run};
 
-struct Live {
+pub(crate) struct Live {
     tb: Testbed,
     source: KafkaCluster,
     target: KafkaCluster,
     dir: tempfile::TempDir,
     producer: Option<Child>,
     consumer: Option<Child>,
-    plan: PathBuf,
+    pub(crate) plan: PathBuf,
 }
 
 impl Drop for Live {
@@ -43,7 +43,7 @@ fn script() -> PathBuf {
 }
 
 impl Live {
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -90,7 +90,7 @@ impl Live {
 
     /// Stops both clients (the consumer once it has read everything
     /// produced) and runs the checker.
-    fn finish_and_check(&mut self) -> serde_json::Value {
+    pub(crate) fn finish_and_check(&mut self) -> serde_json::Value {
         self.stop("produce");
         let produced = self.lines("produce");
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -127,6 +127,13 @@ fn hook(python: &Path, role: &str, dir: &Path, to: &str) -> String {
 /// Two brokers, the producer and the consumer running on the source, and a
 /// plan whose hooks move them.
 fn live() -> Option<Live> {
+    live_with(false)
+}
+
+/// [`live`]; `consumer_last`: the wave moves after the producers, its
+/// stop hook lets the consumer read on the source for 6 s more first, and
+/// the topic is `new.orders` on the target (`rename: { prefix: 'new.' }`).
+pub(crate) fn live_with(consumer_last: bool) -> Option<Live> {
     let tb = crate::support::testbed()?;
     let source = KafkaCluster::start_with(
         &tb,
@@ -147,15 +154,21 @@ fn live() -> Option<Live> {
         &plan,
         format!(
             "version: 1\nname: live\ncredentials_file: {creds}\nsource: src\ntarget: dst\n\
-             topics: {{ include: '^orders$' }}\n\
+             topics: {{ include: '^orders$'{rename} }}\n\
              replication: {{ checkpoint_interval_ms: 500 }}\n\
              cutover:\n  lag_threshold_records: 200\n  lag_sustain_secs: 2\n  producer_quiet_secs: 2\n  group_quiet_secs: 2\n  hook_timeout_secs: 60\n\
              \x20 stop_producers: {sp:?}\n  start_producers: {stp:?}\n\
-             \x20 waves:\n    - name: wave-1\n      groups: [billing]\n      topics: [orders]\n      stop_consumers: {sc:?}\n      start_consumers: {stc:?}\n",
+             \x20 waves:\n    - name: wave-1\n      groups: [billing]\n      topics: [orders]\n      stop_consumers: {sc:?}\n      start_consumers: {stc:?}\n{last}",
             creds = creds.display(),
+            last = if consumer_last { "      after_producers: true\n" } else { "" },
+            rename = if consumer_last { ", rename: { prefix: 'new.' }" } else { "" },
             sp = hook(&tb.python, "produce", d, "paused"),
             stp = hook(&tb.python, "produce", d, start_on),
-            sc = hook(&tb.python, "consume", d, "paused"),
+            sc = if consumer_last {
+                format!("sleep 6 && {}", hook(&tb.python, "consume", d, "paused"))
+            } else {
+                hook(&tb.python, "consume", d, "paused")
+            },
             stc = hook(&tb.python, "consume", d, start_on),
         ),
     )
@@ -169,8 +182,16 @@ fn live() -> Option<Live> {
         consumer: None,
         plan,
     };
-    live.producer = Some(live.client("produce", &["--rate", "300", "--keys", "20"]));
-    live.consumer = Some(live.client("consume", &["--group", "billing"]));
+    let renamed: &[&str] = if consumer_last {
+        &["--target-topic", "new.orders"]
+    } else {
+        &[]
+    };
+    live.producer = Some(live.client(
+        "produce",
+        &[&["--rate", "300", "--keys", "20"], renamed].concat(),
+    ));
+    live.consumer = Some(live.client("consume", &[&["--group", "billing"], renamed].concat()));
     // History to backfill, and committed offsets for the group.
     let deadline = Instant::now() + Duration::from_secs(60);
     while live.lines("consume") < 300 && Instant::now() < deadline {
@@ -183,7 +204,7 @@ fn live() -> Option<Live> {
     Some(live)
 }
 
-fn assert_exactly_once(v: &serde_json::Value) {
+pub(crate) fn assert_exactly_once(v: &serde_json::Value) {
     assert_eq!(v["lost"], 0, "{v}");
     assert_eq!(v["duplicates"], 0, "{v}");
     assert_eq!(v["out_of_order"], 0, "{v}");
@@ -194,7 +215,7 @@ fn assert_exactly_once(v: &serde_json::Value) {
     assert!(v["consumed_from"]["target"].as_u64().unwrap() > 0, "{v}");
 }
 
-fn migration_state(plan: &Path) -> Option<serde_json::Value> {
+pub(crate) fn migration_state(plan: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(plan.with_file_name("plan.migration-state.json")).ok()?;
     serde_json::from_str(&text).ok()
 }

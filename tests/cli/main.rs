@@ -8,6 +8,7 @@ mod answers;
 mod assets;
 mod connect;
 mod connectors;
+mod consumer_last;
 mod cutover;
 mod discover;
 mod docs;

@@ -255,7 +255,8 @@ fn a_group_moves_to_exactly_where_it_stopped_on_the_source() {
     let (plan, creds) = load(&s, &plan_path);
     let (src, dst) = (creds.cluster("src").unwrap(), creds.cluster("dst").unwrap());
     let timeout = std::time::Duration::from_secs(10);
-    let moved = kcp::migrate::offsets::move_group(&plan, src, dst, "billing", timeout).unwrap();
+    let moved =
+        kcp::migrate::offsets::move_group(&plan, src, dst, "billing", timeout, None).unwrap();
     let mut got: Vec<(String, i32, i64, i64)> = moved
         .iter()
         .map(|m| {
@@ -305,7 +306,7 @@ fn a_group_moves_to_exactly_where_it_stopped_on_the_source() {
     // A group committed past what is copied cannot move yet.
     produce(&s.source.bootstrap(), "logs", &[5]);
     commit(&s.source.bootstrap(), "ops", &[("logs", 0, 54)]);
-    let e = kcp::migrate::offsets::move_group(&plan, src, dst, "ops", timeout).unwrap_err();
+    let e = kcp::migrate::offsets::move_group(&plan, src, dst, "ops", timeout, None).unwrap_err();
     assert!(
         e.to_string()
             .contains("only offsets below 50 are copied yet"),
@@ -455,13 +456,13 @@ fn moving_a_group_clears_stale_target_offsets_and_refuses_deleted_positions() {
     // A rehearsal left billing at orders[2] on the target; on the source
     // billing has committed orders[0] and payments[0] only.
     commit(&s.target.bootstrap(), "billing", &[("orders", 2, 7)]);
-    kcp::migrate::offsets::move_group(&plan, src, dst, "billing", timeout).unwrap();
+    kcp::migrate::offsets::move_group(&plan, src, dst, "billing", timeout, None).unwrap();
     let on_target = crate::kafka::committed(&s.target.bootstrap(), "billing", "orders", 3);
     assert_eq!(on_target, [Some(10), None, None], "orders[2] is cleared");
 
     // ops is committed at logs[49]; the target deleted logs below 50.
     crate::kafka::delete_records(&s.target.bootstrap(), "logs", 0, 50);
-    let e = kcp::migrate::offsets::move_group(&plan, src, dst, "ops", timeout).unwrap_err();
+    let e = kcp::migrate::offsets::move_group(&plan, src, dst, "ops", timeout, None).unwrap_err();
     assert!(
         e.to_string().contains("logs[0]") && e.to_string().contains("log start 50"),
         "{e}"
