@@ -8,7 +8,8 @@
 //! (`migrate execute --dry-run`); [`verify`] compares counts and checksums
 //! of every copied partition on both clusters (compacted ones record by
 //! record, in `keyed`); [`members`] judges whether a wave's groups have
-//! left; `fence` decides the producer fence's ACL bindings; `platform`
+//! left; `fence` decides the producer fence's ACL bindings; `gateway` moves
+//! clients through `kcp gateway`'s routes (`cutover.mode: gateway`); `platform`
 //! holds the Schema Registry and Kafka Connect steps; [`execute`]
 //! runs the steps
 //! as a resumable state machine (each step's body in `actions`, the
@@ -19,6 +20,7 @@
 mod actions;
 pub mod execute;
 mod fence;
+mod gateway;
 pub(crate) mod hooks;
 pub mod init;
 mod keyed;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::replicator::{Cutover, CutoverConnectors, LoadedPlan};
+use crate::replicator::{Cutover, CutoverConnectors, CutoverMode, LoadedPlan};
 
 /// What a step does, for the executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -290,6 +290,11 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         Action::Finish,
         "write the run report (phases, timings, counts)".into(),
     ));
+    if c.mode == CutoverMode::Gateway {
+        for s in &mut out {
+            through_gateway(s);
+        }
+    }
     out
 }
 
@@ -297,6 +302,28 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
 /// wave after the plan's waves (they are consumers of the source), then the
 /// source connectors stopped (they are producers: the source goes quiet
 /// only once they stop).
+/// `cutover.mode: gateway`: the steps that move clients set the gateway's
+/// routes instead of running hooks.
+fn through_gateway(s: &mut Step) {
+    let does = match s.action {
+        Action::StopConsumers(_) => {
+            "gateway: hold the wave's groups (their requests wait in the gateway), close their clients' connections, wait until their committed offsets stay unchanged"
+        }
+        Action::StartConsumers(_) => {
+            "gateway: route the wave's groups to the target (their clients rejoin there, at the moved offsets)"
+        }
+        Action::StopProducers => {
+            "gateway: hold produce requests for the plan's topics; wait until no source partition grows for 1 s"
+        }
+        Action::StartProducers => {
+            "gateway: route the plan's topics to the target; the held produce requests go there"
+        }
+        _ => return,
+    };
+    s.does = does.into();
+    s.hook = None;
+}
+
 fn connector_steps_before_producers(k: &CutoverConnectors) -> Vec<Step> {
     vec![
         step(
