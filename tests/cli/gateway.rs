@@ -1016,9 +1016,13 @@ fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_clients() {
     assert_eq!(v["out_of_order"], 0, "{v}");
     assert_eq!(v["unknown"], 0, "{v}");
     assert_eq!(v["errors"], 0, "{v}\n{}", gw.log());
-    // Every acknowledged record is on the target; the latest only there.
+    // The latest records went to the target only (end offsets there also
+    // count the replicator's transaction markers).
     let sum = |b: &str| end_offsets(b, "orders", 3).iter().sum::<i64>();
     let (on_source, on_target) = (sum(&source.bootstrap()), sum(&target.bootstrap()));
-    assert_eq!(on_target, v["produced"].as_i64().unwrap(), "{v}");
-    assert!(on_source < on_target, "{on_source} {on_target}");
+    let produced = v["produced"].as_i64().unwrap();
+    assert!(
+        on_source < produced && on_target >= produced,
+        "{on_source} {on_target} {v}"
+    );
 }
