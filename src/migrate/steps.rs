@@ -307,7 +307,7 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
 fn through_gateway(s: &mut Step) {
     let does = match s.action {
         Action::StopConsumers(_) => {
-            "gateway: hold the wave's groups (their requests wait in the gateway), close their clients' connections, wait until their committed offsets stay unchanged"
+            "gateway: hold the wave's groups, wait until their clients are parked (told to rejoin, their JoinGroup waits in the gateway; disconnected after 10 s), then until their committed offsets stay unchanged"
         }
         Action::StartConsumers(_) => {
             "gateway: route the wave's groups to the target (their clients rejoin there, at the moved offsets)"
