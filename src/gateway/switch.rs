@@ -180,10 +180,11 @@ enum Pending {
     Request(RequestInfo, Cluster),
     /// A response the gateway made itself.
     Local(Bytes),
-    Opened(Cluster, FrameReader<ReadHalf<Box<dyn Stream>>>),
+    Opened(Cluster, Reader),
 }
 
 type Writer = BufWriter<WriteHalf<Box<dyn Stream>>>;
+type Reader = FrameReader<ReadHalf<Box<dyn Stream>>>;
 
 /// Proxies a client connection of a gateway with a target.
 pub(crate) async fn proxy(
@@ -233,10 +234,7 @@ struct Requests<'a> {
 }
 
 impl Requests<'_> {
-    async fn run(
-        mut self,
-        mut reader: FrameReader<ReadHalf<Box<dyn Stream>>>,
-    ) -> Result<End, ConnError> {
+    async fn run(mut self, mut reader: Reader) -> Result<End, ConnError> {
         while let Some(frame) = reader.next().await? {
             if let Some(end) = self.forward(frame).await? {
                 return Ok(end);
@@ -383,7 +381,7 @@ async fn responses<W: AsyncWrite + Unpin>(
     mut pending: mpsc::UnboundedReceiver<Pending>,
     shared: &Shared,
 ) -> Result<(), ConnError> {
-    let mut readers: [Option<FrameReader<ReadHalf<Box<dyn Stream>>>>; 2] = [None, None];
+    let mut readers: [Option<Reader>; 2] = [None, None];
     let advertise = [
         shared.advertiser(Cluster::Source),
         shared.advertiser(Cluster::Target),
