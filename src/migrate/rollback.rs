@@ -83,6 +83,10 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
                 // carried back; the wave's stop step routes them back.
                 let groups = c.waves[i].groups.clone();
                 run.gateway_hold_groups(step, &groups)?;
+                // The members the switch took away from the source are
+                // still listed there until their session times out; the
+                // source refuses a commit for a group with members.
+                run.wait_no_members(step, &groups, true)?;
                 let mut moved = serde_json::Map::new();
                 for group in &groups {
                     let back =

@@ -903,18 +903,23 @@ impl Drop for PyClient {
     }
 }
 
-/// The proof of issue #21 item 2 with librdkafka clients: a producer and a
-/// consumer (separate Python processes) that know only the gateway's
-/// address and never change their configuration; `migrate execute` with
-/// `cutover.mode: gateway` moves them to the target. No record lost, per-key
-/// order kept, no error reaches the applications, the same processes run
-/// throughout; duplicates and each client's longest pause are measured
-/// and printed.
-#[test]
-fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_clients() {
-    let tb = require_testbed!();
-    let source = KafkaCluster::start_named(&tb, "gwm-src");
-    let target = KafkaCluster::start_named(&tb, "gwm-dst");
+/// Two clusters, a switching gateway, a plan in gateway mode and the two
+/// librdkafka clients running through the gateway on the source.
+struct GatewayMigration {
+    source: KafkaCluster,
+    target: KafkaCluster,
+    gw: GatewayProcess,
+    plan: std::path::PathBuf,
+    producer: PyClient,
+    consumer: PyClient,
+    pids: (u32, u32),
+    python: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn gateway_migration(tb: &crate::support::Testbed, name: &str) -> GatewayMigration {
+    let source = KafkaCluster::start_named(tb, &format!("{name}-src"));
+    let target = KafkaCluster::start_named(tb, &format!("{name}-dst"));
     crate::kafka::create_topics(&source.bootstrap(), &[("orders", 3, &[])]);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -949,14 +954,14 @@ fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_clients() {
     )
     .unwrap();
     let bootstrap = gw.bootstrap();
-    let mut producer = PyClient::start(
+    let producer = PyClient::start(
         &tb.python,
         d,
         "produce",
         &bootstrap,
         &["--client-id", "app-producer", "--rate", "200"],
     );
-    let mut consumer = PyClient::start(
+    let consumer = PyClient::start(
         &tb.python,
         d,
         "consume",
@@ -972,57 +977,153 @@ fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_clients() {
         consumer.lines() >= 300,
         "the consumer does not read through the gateway"
     );
+    GatewayMigration {
+        source,
+        target,
+        gw,
+        plan,
+        producer,
+        consumer,
+        pids,
+        python: tb.python.clone(),
+        _dir: dir,
+    }
+}
 
+impl GatewayMigration {
+    /// Checks the clients are the processes started first, stops them
+    /// (the consumer once it read everything) and runs the checker.
+    fn finish_and_check(&mut self) -> serde_json::Value {
+        self.producer.assert_running(self.pids.0);
+        self.consumer.assert_running(self.pids.1);
+        self.producer.stop();
+        let produced = self.producer.lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.consumer.lines() < produced && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.consumer.stop();
+        let out = Command::new(&self.python)
+            .arg(crate::support::testbed_dir().join("gateway_clients.py"))
+            .arg("check")
+            .arg("--produced")
+            .arg(&self.producer.log)
+            .arg("--consumed")
+            .arg(&self.consumer.log)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+        for key in ["lost", "out_of_order", "unknown", "errors"] {
+            assert_eq!(v[key], 0, "{key}: {v}\n{}", self.gw.log());
+        }
+        v
+    }
+}
+
+/// The proof of issue #21 item 2 with librdkafka clients: a producer and a
+/// consumer (separate Python processes) that know only the gateway's
+/// address and never change their configuration; `migrate execute` with
+/// `cutover.mode: gateway` moves them to the target. No record lost, per-key
+/// order kept, no error reaches the applications, the same processes run
+/// throughout; duplicates and each client's longest pause are measured
+/// and printed.
+#[test]
+fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_clients() {
+    let tb = require_testbed!();
+    let mut m = gateway_migration(&tb, "gwm");
     let r = crate::run(
         crate::kcp()
             .args(["migrate", "execute", "--yes", "--plan"])
-            .arg(&plan)
+            .arg(&m.plan)
             .timeout(Duration::from_secs(240)),
     );
-    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, gw.log());
-    let (_, clients) = gw.admin("GET", "/clients", None);
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+    let (_, clients) = m.gw.admin("GET", "/clients", None);
     for id in ["app-producer", "app-consumer"] {
         assert_eq!(
-            gw.client_route(id).as_deref(),
+            m.gw.client_route(id).as_deref(),
             Some("target"),
             "{id}: {clients}"
         );
     }
     // The producer writes to the target for a while.
     std::thread::sleep(Duration::from_secs(3));
-    producer.assert_running(pids.0);
-    consumer.assert_running(pids.1);
-    producer.stop();
-    let produced = producer.lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while consumer.lines() < produced && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    consumer.stop();
-    let out = Command::new(&tb.python)
-        .arg(crate::support::testbed_dir().join("gateway_clients.py"))
-        .arg("check")
-        .arg("--produced")
-        .arg(&producer.log)
-        .arg("--consumed")
-        .arg(&consumer.log)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+    let v = m.finish_and_check();
     eprintln!("gateway cutover, librdkafka clients: {v}");
-    assert_eq!(v["lost"], 0, "{v}");
-    assert_eq!(v["out_of_order"], 0, "{v}");
-    assert_eq!(v["unknown"], 0, "{v}");
-    assert_eq!(v["errors"], 0, "{v}\n{}", gw.log());
+    assert_eq!(v["duplicates"], 0, "{v}");
     // The latest records went to the target only (end offsets there also
     // count the replicator's transaction markers).
     let sum = |b: &str| end_offsets(b, "orders", 3).iter().sum::<i64>();
-    let (on_source, on_target) = (sum(&source.bootstrap()), sum(&target.bootstrap()));
+    let (on_source, on_target) = (sum(&m.source.bootstrap()), sum(&m.target.bootstrap()));
     let produced = v["produced"].as_i64().unwrap();
     assert!(
         on_source < produced && on_target >= produced,
         "{on_source} {on_target} {v}"
     );
+}
+
+/// `migrate execute` in gateway mode interrupted (SIGTERM) while the
+/// producers are held, then rolled back: the routes go back to the source
+/// and the clients, unchanged, go on there with nothing lost.
+#[test]
+fn rollback_in_gateway_mode_routes_the_clients_back() {
+    let tb = require_testbed!();
+    let mut m = gateway_migration(&tb, "gwr");
+    let state = m.plan.with_file_name("plan.migration-state.json");
+    let current = || -> Option<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&state).ok()?).ok()?;
+        v["current"]["id"].as_str().map(str::to_owned)
+    };
+    let mut execute = Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+        .arg(&m.plan)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while current().as_deref() != Some("producers/stop") {
+        assert!(
+            Instant::now() < deadline,
+            "execute never reached producers/stop"
+        );
+        assert!(execute.try_wait().unwrap().is_none(), "execute ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &execute.id().to_string()])
+        .status();
+    assert_eq!(execute.wait().unwrap().code(), Some(130));
+    let r = crate::run(
+        crate::kcp()
+            .args(["--output", "json", "migrate", "rollback", "--yes", "--plan"])
+            .arg(&m.plan),
+    );
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        v["undone"],
+        serde_json::json!([
+            "producers/stop",
+            "consumers/wave-1/start",
+            "consumers/wave-1/stop"
+        ]),
+        "{v}"
+    );
+    let (_, routes) = m.gw.admin("GET", "/routes", None);
+    assert_eq!(routes["groups"], serde_json::json!({}), "{routes}");
+    assert_eq!(routes["topics"], serde_json::json!({}), "{routes}");
+    let before = end_offsets(&m.source.bootstrap(), "orders", 3)
+        .iter()
+        .sum::<i64>();
+    std::thread::sleep(Duration::from_secs(3));
+    let after = end_offsets(&m.source.bootstrap(), "orders", 3)
+        .iter()
+        .sum::<i64>();
+    assert!(after > before, "the producer writes to the source again");
+    let v = m.finish_and_check();
+    eprintln!("gateway rollback, librdkafka clients: {v}");
 }
