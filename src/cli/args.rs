@@ -184,7 +184,7 @@ pub enum Command {
 /// `kcp gateway`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  kcp gateway --cluster prod --listen 127.0.0.1:19092\n  kcp gateway --cluster prod --listen 0.0.0.0:19092 --advertised-host gw.example.com --tls-cert gw.pem --tls-key gw-key.pem"
+    after_help = "Examples:\n  kcp gateway --cluster prod --listen 127.0.0.1:19092\n  kcp gateway --cluster prod --listen 0.0.0.0:19092 --advertised-host gw.example.com --tls-cert gw.pem --tls-key gw-key.pem\n  kcp gateway --cluster prod --target-cluster cloud --admin-addr 127.0.0.1:19080 --routes-file routes.json"
 )]
 pub struct GatewayArgs {
     /// Credentials file naming the cluster and how to reach it
@@ -224,6 +224,26 @@ pub struct GatewayArgs {
     /// Seconds to wait for the cluster at start and for each upstream connection
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub timeout: u64,
+
+    /// The cluster clients are switched to (a name from the credentials file)
+    #[arg(long, value_name = "NAME")]
+    pub target_cluster: Option<String>,
+
+    /// The target's broker N is served on this port + N (default: --broker-port-base + 100; 0: any free port)
+    #[arg(long, value_name = "PORT", requires = "target_cluster")]
+    pub target_broker_port_base: Option<u16>,
+
+    /// Where the admin interface listens (routes; needs --target-cluster)
+    #[arg(long, value_name = "HOST:PORT", requires = "target_cluster")]
+    pub admin_addr: Option<String>,
+
+    /// The file routes are saved to and resumed from at start (needs --target-cluster)
+    #[arg(long, value_name = "PATH", requires = "target_cluster")]
+    pub routes_file: Option<PathBuf>,
+
+    /// Milliseconds a held client's request may wait before its connection is closed
+    #[arg(long, default_value_t = 15_000, value_name = "MS")]
+    pub hold_timeout_ms: u64,
 }
 
 /// `kcp discover`.

@@ -22,9 +22,20 @@ pub(super) fn run(args: GatewayArgs, printer: &Printer) -> anyhow::Result<ExitSt
         broker_port_base: args.broker_port_base,
         tls: args.tls_cert.zip(args.tls_key),
         timeout: Duration::from_secs(args.timeout),
+        target_broker_port_base: args.target_broker_port_base,
+        admin_addr: args.admin_addr,
+        routes_file: args.routes_file,
+        hold_timeout: Duration::from_millis(args.hold_timeout_ms),
     };
-    let gateway = Gateway::start(&config, cluster)?;
+    let target = match &args.target_cluster {
+        Some(name) => Some(creds.cluster(name)?),
+        None => None,
+    };
+    let gateway = Gateway::start(&config, cluster, target)?;
     print_listening(gateway.listening(), printer)?;
+    if let Some(admin) = &gateway.listening().admin {
+        printer.status(&format!("admin interface at http://{admin}/routes"));
+    }
     printer.status(&format!(
         "serving cluster `{}` at {}{}; SIGINT or SIGTERM stops",
         cluster.name,
@@ -64,7 +75,12 @@ fn print_listening(listening: &Listening, printer: &Printer) -> anyhow::Result<(
                 gateway: &b.gateway,
                 upstream: &b.upstream,
             });
-            printer.table(std::iter::once(bootstrap).chain(brokers))?;
+            let target = listening.target_brokers.iter().map(|b| Row {
+                node: format!("target {}", b.node_id),
+                gateway: &b.gateway,
+                upstream: &b.upstream,
+            });
+            printer.table(std::iter::once(bootstrap).chain(brokers).chain(target))?;
         }
     }
     Ok(())

@@ -42,6 +42,8 @@ pub(crate) enum End {
     UpstreamClosed,
     /// The gateway closed it (shutdown, or to make the client reconnect).
     Closed,
+    /// The client was held longer than `--hold-timeout`.
+    HeldTooLong,
 }
 
 const WRITE_BUFFER: usize = 64 * 1024;
@@ -74,9 +76,8 @@ pub(crate) async fn proxy(
     }
 }
 
-/// Client to upstream. The place where item 2's routes will look at a
-/// request (`RequestInfo`, and the group or topics for the few APIs that
-/// name them) before choosing the upstream it goes to.
+/// Client to upstream (a gateway without a target; `switch.rs` has the
+/// routed counterpart).
 async fn requests<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     mut reader: FrameReader<R>,
     mut writer: W,
@@ -115,28 +116,43 @@ async fn responses<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     advertise: &(dyn Advertise + Send + Sync),
 ) -> Result<(), ConnError> {
     while let Some(frame) = reader.next().await? {
-        forward_response(frame, &mut writer, &mut pending, advertise).await?;
+        next_response(frame, &mut writer, &mut pending, advertise).await?;
         while let Some(frame) = reader.buffered()? {
-            forward_response(frame, &mut writer, &mut pending, advertise).await?;
+            next_response(frame, &mut writer, &mut pending, advertise).await?;
         }
         writer.flush().await?;
     }
     Ok(())
 }
 
-async fn forward_response<W: AsyncWrite + Unpin>(
+async fn next_response<W: AsyncWrite + Unpin>(
     frame: Bytes,
     writer: &mut W,
     pending: &mut mpsc::UnboundedReceiver<RequestInfo>,
     advertise: &(dyn Advertise + Send + Sync),
 ) -> Result<(), ConnError> {
-    let got = frame
-        .get(4..8)
-        .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        .ok_or(ConnError::Unexpected(-1))?;
     // The request was queued before it was written upstream, so its entry
     // is there when its response arrives.
-    let request = pending.try_recv().map_err(|_| ConnError::Unexpected(got))?;
+    let request = pending
+        .try_recv()
+        .map_err(|_| ConnError::Unexpected(correlation_id(&frame)))?;
+    forward_response(frame, writer, request, advertise).await
+}
+
+fn correlation_id(frame: &[u8]) -> i32 {
+    frame
+        .get(4..8)
+        .map_or(-1, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Passes on the response to `request`, rewritten if it names brokers.
+pub(crate) async fn forward_response<W: AsyncWrite + Unpin>(
+    frame: Bytes,
+    writer: &mut W,
+    request: RequestInfo,
+    advertise: &(dyn Advertise + Send + Sync),
+) -> Result<(), ConnError> {
+    let got = correlation_id(&frame);
     if request.correlation_id != got {
         return Err(ConnError::OutOfOrder {
             got,

@@ -10,18 +10,31 @@
 //! (`rewrite.rs`, pure, with the `kafka-protocol` crate's message types),
 //! and TLS on both sides (`tls.rs`). SASL is passed through: the client
 //! authenticates against the upstream broker through the gateway.
-//! docs/gateway.md describes it, its limits and the design of switching.
+//!
+//! With a target cluster it also switches clients between the two: routes
+//! per group and topic (`routes.rs`, saved to `--routes-file`), what a
+//! request says about its client (`request.rs`), the routed connection
+//! (`switch.rs`), the admin interface that changes routes (`admin.rs`) and
+//! its client, which `migrate execute` uses (`client.rs`).
+//! docs/gateway.md describes it, its limits and what clients must do.
 
+mod admin;
+mod client;
 mod conn;
 mod frame;
+mod request;
 mod rewrite;
+mod routes;
 mod server;
+mod switch;
 mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use client::{AdminClient, AdminError};
+pub use routes::{Cluster, Route, Routes};
 pub use server::Gateway;
 
 use crate::connect::ConnectError;
@@ -43,6 +56,15 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Bound for connecting upstream (and the start-up probe).
     pub timeout: Duration,
+    /// The target's node N listens on this + N; by default the broker port
+    /// base + 100 (0: any free port).
+    pub target_broker_port_base: Option<u16>,
+    /// Where the admin interface listens (only with a target).
+    pub admin_addr: Option<String>,
+    /// Where routes are saved and resumed from (only with a target).
+    pub routes_file: Option<PathBuf>,
+    /// How long a held client's request may wait.
+    pub hold_timeout: Duration,
 }
 
 /// Where the gateway serves, once started.
@@ -50,12 +72,21 @@ pub struct Config {
 pub struct Listening {
     /// The cluster's name in the credentials file.
     pub cluster: String,
+    /// The target's name, when the gateway switches clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// The address clients use as their bootstrap servers.
     pub bootstrap: String,
     /// Whether clients must connect with TLS.
     pub tls: bool,
     /// One entry per upstream broker known at start.
     pub brokers: Vec<BrokerRoute>,
+    /// The target's brokers, on their own port range.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub target_brokers: Vec<BrokerRoute>,
+    /// The admin interface's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<String>,
 }
 
 /// One upstream broker and where the gateway presents it.

@@ -54,9 +54,10 @@ pub(crate) fn needs_decode(api_key: i16, version: i16) -> bool {
     }
 }
 
-/// The APIs whose responses the gateway decodes: their versions are capped
-/// in ApiVersions to what `kafka-protocol` decodes.
-const DECODED: [ApiKey; 8] = [
+/// The APIs whose responses the gateway decodes, and the requests a
+/// switching gateway reads groups from: their versions are capped in
+/// ApiVersions to what `kafka-protocol` decodes.
+const DECODED: [ApiKey; 16] = [
     ApiKey::ApiVersions,
     ApiKey::Metadata,
     ApiKey::FindCoordinator,
@@ -65,6 +66,14 @@ const DECODED: [ApiKey; 8] = [
     ApiKey::Fetch,
     ApiKey::ShareFetch,
     ApiKey::ShareAcknowledge,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::TxnOffsetCommit,
+    ApiKey::ConsumerGroupHeartbeat,
 ];
 
 /// Rewrites a response's `node_endpoints` (KIP-951); true when any.

@@ -1,9 +1,10 @@
-//! The gateway's listeners and the state they share: which upstream
+//! The gateway's listeners and the state they share: for each cluster
+//! behind it (the source; the target when switching), which upstream
 //! address each node id has (learned from the start-up probe and from
-//! every response that names a broker), the listener of each node (opened
-//! when a node is first seen), and the live connections, each of which can
-//! be closed (at shutdown; later, to make a client reconnect after a
-//! route changed).
+//! every response that names a broker) and the listener of each node
+//! (opened when a node is first seen); the live connections, each of which
+//! can be closed (at shutdown, and when its client's route moved to the
+//! other cluster); and the routes (`switch.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -17,16 +18,19 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::conn::{self, Stream};
 use super::rewrite::Advertise;
-use super::{BrokerRoute, Config, GatewayError, Listening, tls};
+use super::routes::{Cluster, Routes};
+use super::switch::Switch;
+use super::{BrokerRoute, Config, GatewayError, Listening, admin, tls};
 use crate::connect::{self, ClusterCredentials, ConnectOptions};
 
 /// Where a listener's connections go upstream.
-#[derive(Debug, Clone, Copy)]
-enum Target {
-    /// Any of the bootstrap servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    /// Any of the bootstrap servers (of the client's cluster, when
+    /// switching).
     Bootstrap,
-    /// One node, at the address it was last advertised at.
-    Node(i32),
+    /// One node of a cluster, at the address it was last advertised at.
+    Node(Cluster, i32),
 }
 
 /// A running gateway.
@@ -37,23 +41,40 @@ pub struct Gateway {
 }
 
 #[derive(Clone)]
-struct Shared(Arc<Inner>);
+pub(super) struct Shared(pub(super) Arc<Inner>);
 
-struct Inner {
-    bootstrap: Vec<String>,
+pub(super) struct Inner {
     bind_ip: IpAddr,
     advertised_host: String,
-    /// `None`: any free port per node.
-    port_base: Option<u16>,
     acceptor: Option<TlsAcceptor>,
-    connector: Option<TlsConnector>,
-    timeout: Duration,
-    nodes: Mutex<BTreeMap<i32, Node>>,
-    connections: Mutex<HashMap<u64, Arc<Notify>>>,
+    pub(super) timeout: Duration,
+    /// The source, then the target when switching.
+    upstreams: Vec<Upstream>,
+    pub(super) connections: Mutex<HashMap<u64, Connection>>,
     /// Held while a node's listener is opened, so two responses naming a
     /// new node open it once.
     opening: Mutex<()>,
     next_id: AtomicU64,
+    /// Routes and clients, when there is a target.
+    pub(super) switch: Option<Switch>,
+}
+
+/// One cluster behind the gateway.
+struct Upstream {
+    bootstrap: Vec<String>,
+    connector: Option<TlsConnector>,
+    /// `None`: any free port per node.
+    port_base: Option<u16>,
+    nodes: Mutex<BTreeMap<i32, Node>>,
+}
+
+/// A live client connection.
+pub(super) struct Connection {
+    pub(super) close: Arc<Notify>,
+    /// When switching: its client and the cluster it is connected to, once
+    /// known.
+    pub(super) client: Option<super::switch::ClientKey>,
+    pub(super) home: Option<Cluster>,
 }
 
 struct Node {
@@ -63,9 +84,14 @@ struct Node {
 }
 
 impl Gateway {
-    /// Probes the cluster (failing fast on a wrong address or credentials),
-    /// then opens the bootstrap listener and one listener per broker.
-    pub fn start(config: &Config, creds: &ClusterCredentials) -> Result<Gateway, GatewayError> {
+    /// Probes the cluster(s) (failing fast on a wrong address or
+    /// credentials), then opens the bootstrap listener, one listener per
+    /// broker and, when switching, the admin listener.
+    pub fn start(
+        config: &Config,
+        creds: &ClusterCredentials,
+        target: Option<&ClusterCredentials>,
+    ) -> Result<Gateway, GatewayError> {
         let listen = resolve_listen(&config.listen)?;
         let advertised_host = match &config.advertised_host {
             Some(h) => h.clone(),
@@ -85,54 +111,85 @@ impl Gateway {
             None if listen.port() == 0 => None,
             None => Some(listen.port().saturating_add(1)),
         };
+        let target_port_base = match config.target_broker_port_base {
+            Some(0) => None,
+            Some(base) => Some(base),
+            None => port_base.map(|b| b.saturating_add(TARGET_PORT_OFFSET)),
+        };
+        if target.is_none() && (config.admin_addr.is_some() || config.routes_file.is_some()) {
+            return Err(GatewayError::Config {
+                message: "--admin-addr and --routes-file switch clients between two clusters: give the target with --target-cluster".into(),
+            });
+        }
         let acceptor = match &config.tls {
             Some((cert, key)) => Some(TlsAcceptor::from(Arc::new(tls::server_config(cert, key)?))),
             None => None,
         };
-        let connector = tls::client_config(&creds.auth)?.map(|c| TlsConnector::from(Arc::new(c)));
-        let probe = connect::connect(
-            creds,
-            ConnectOptions {
-                timeout: config.timeout,
-            },
-        )?;
-        let brokers = probe.metadata().brokers.clone();
-        drop(probe);
+        let mut upstreams = vec![upstream(creds, port_base)?];
+        let mut probed = vec![probe(creds, config.timeout)?];
+        if let Some(t) = target {
+            upstreams.push(upstream(t, target_port_base)?);
+            probed.push(probe(t, config.timeout)?);
+        }
+        let switch = match target {
+            None => None,
+            Some(_) => {
+                let routes = match &config.routes_file {
+                    Some(path) => Routes::load(path).map_err(|e| GatewayError::Config {
+                        message: e.to_string(),
+                    })?,
+                    None => Routes::default(),
+                };
+                Some(Switch::new(
+                    routes,
+                    config.routes_file.clone(),
+                    config.hold_timeout,
+                ))
+            }
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .thread_name("kcp-gateway")
             .enable_all()
             .build()
             .map_err(GatewayError::Runtime)?;
         let shared = Shared(Arc::new(Inner {
-            bootstrap: creds.bootstrap_servers.clone(),
             bind_ip: listen.ip(),
             advertised_host,
-            port_base,
             acceptor,
-            connector,
             timeout: config.timeout,
-            nodes: Mutex::new(BTreeMap::new()),
+            upstreams,
             connections: Mutex::new(HashMap::new()),
             opening: Mutex::new(()),
             next_id: AtomicU64::new(0),
+            switch,
         }));
         let listening = runtime.block_on(async {
             let bootstrap = shared.listen(listen, "the bootstrap listener", Target::Bootstrap)?;
-            let mut routes = Vec::new();
-            for b in &brokers {
-                shared.learn(b.id, &b.host, b.port);
-                let port = shared.open_node(b.id)?;
-                routes.push(BrokerRoute {
-                    node_id: b.id,
-                    gateway: format!("{}:{port}", shared.0.advertised_host),
-                    upstream: format!("{}:{}", b.host, b.port),
-                });
+            let mut routes = [Vec::new(), Vec::new()];
+            for (cluster, brokers) in [Cluster::Source, Cluster::Target].into_iter().zip(&probed) {
+                for b in brokers {
+                    shared.learn(cluster, b.id, &b.host, b.port);
+                    let port = shared.open_node(cluster, b.id)?;
+                    routes[cluster.index()].push(BrokerRoute {
+                        node_id: b.id,
+                        gateway: format!("{}:{port}", shared.0.advertised_host),
+                        upstream: format!("{}:{}", b.host, b.port),
+                    });
+                }
             }
+            let admin = match &config.admin_addr {
+                Some(addr) => Some(admin::serve(addr, shared.clone())?.to_string()),
+                None => None,
+            };
+            let [brokers, target_brokers] = routes;
             Ok::<_, GatewayError>(Listening {
                 cluster: creds.name.clone(),
+                target: target.map(|t| t.name.clone()),
                 bootstrap: format!("{}:{}", shared.0.advertised_host, bootstrap.port()),
                 tls: shared.0.acceptor.is_some(),
-                brokers: routes,
+                brokers,
+                target_brokers,
+                admin,
             })
         })?;
         Ok(Gateway {
@@ -159,7 +216,27 @@ impl Gateway {
     }
 }
 
-fn resolve_listen(addr: &str) -> Result<SocketAddr, GatewayError> {
+/// The target's node N listens on the source's base + this + N by default.
+const TARGET_PORT_OFFSET: u16 = 100;
+
+fn upstream(creds: &ClusterCredentials, port_base: Option<u16>) -> Result<Upstream, GatewayError> {
+    Ok(Upstream {
+        bootstrap: creds.bootstrap_servers.clone(),
+        connector: tls::client_config(&creds.auth)?.map(|c| TlsConnector::from(Arc::new(c))),
+        port_base,
+        nodes: Mutex::new(BTreeMap::new()),
+    })
+}
+
+fn probe(
+    creds: &ClusterCredentials,
+    timeout: Duration,
+) -> Result<Vec<crate::connect::MetadataBroker>, GatewayError> {
+    let probe = connect::connect(creds, ConnectOptions { timeout })?;
+    Ok(probe.metadata().brokers.clone())
+}
+
+pub(super) fn resolve_listen(addr: &str) -> Result<SocketAddr, GatewayError> {
     addr.to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
@@ -169,60 +246,69 @@ fn resolve_listen(addr: &str) -> Result<SocketAddr, GatewayError> {
 }
 
 impl Shared {
-    /// Records where node `id` is upstream.
-    fn learn(&self, id: i32, host: &str, port: u16) {
-        let mut nodes = self.0.nodes.lock().unwrap_or_else(PoisonError::into_inner);
+    fn upstream(&self, cluster: Cluster) -> &Upstream {
+        // A target is only ever named when there is one.
+        &self.0.upstreams[cluster.index().min(self.0.upstreams.len() - 1)]
+    }
+
+    /// Records where node `id` of `cluster` is upstream.
+    fn learn(&self, cluster: Cluster, id: i32, host: &str, port: u16) {
+        let mut nodes = lock(&self.upstream(cluster).nodes);
         let node = nodes.entry(id).or_insert_with(|| Node {
             upstream: (host.to_owned(), port),
             port: None,
         });
         if node.upstream.0 != host || node.upstream.1 != port {
-            tracing::info!(node = id, "node {id} is now advertised at {host}:{port}");
+            tracing::info!(
+                node = id,
+                "{cluster:?} node {id} is now advertised at {host}:{port}"
+            );
             node.upstream = (host.to_owned(), port);
         }
     }
 
-    /// Opens node `id`'s listener unless open; its port.
-    fn open_node(&self, id: i32) -> Result<u16, GatewayError> {
-        if let Some(port) = self.node_port(id) {
+    /// Opens the listener of `cluster`'s node `id` unless open; its port.
+    fn open_node(&self, cluster: Cluster, id: i32) -> Result<u16, GatewayError> {
+        if let Some(port) = self.node_port(cluster, id) {
             return Ok(port);
         }
-        let _opening = self
-            .0
-            .opening
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(port) = self.node_port(id) {
+        let _opening = lock(&self.0.opening);
+        if let Some(port) = self.node_port(cluster, id) {
             return Ok(port);
         }
-        let port = match self.0.port_base {
+        let port = match self.upstream(cluster).port_base {
             None => 0,
             Some(base) => i32::from(base)
                 .checked_add(id)
                 .and_then(|p| u16::try_from(p).ok())
                 .ok_or_else(|| GatewayError::Config {
                     message: format!(
-                        "node {id}'s port would be {base} + {id}, beyond 65535: choose a lower --broker-port-base"
+                        "node {id}'s port would be {base} + {id}, beyond 65535: choose a lower --broker-port-base (--target-broker-port-base for the target)"
                     ),
                 })?,
         };
         let addr = SocketAddr::new(self.0.bind_ip, port);
-        let local = self.listen(addr, &format!("node {id}"), Target::Node(id))?;
-        let mut nodes = self.0.nodes.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(node) = nodes.get_mut(&id) {
+        let what = match cluster {
+            Cluster::Source => format!("node {id}"),
+            Cluster::Target => format!("the target's node {id}"),
+        };
+        let local = self.listen(addr, &what, Target::Node(cluster, id))?;
+        if let Some(node) = lock(&self.upstream(cluster).nodes).get_mut(&id) {
             node.port = Some(local.port());
         }
         Ok(local.port())
     }
 
-    fn node_port(&self, id: i32) -> Option<u16> {
-        let nodes = self.0.nodes.lock().unwrap_or_else(PoisonError::into_inner);
-        nodes.get(&id).and_then(|n| n.port)
+    fn node_port(&self, cluster: Cluster, id: i32) -> Option<u16> {
+        lock(&self.upstream(cluster).nodes)
+            .get(&id)
+            .and_then(|n| n.port)
     }
 
-    fn upstream_of(&self, id: i32) -> Option<(String, u16)> {
-        let nodes = self.0.nodes.lock().unwrap_or_else(PoisonError::into_inner);
-        nodes.get(&id).map(|n| n.upstream.clone())
+    fn upstream_of(&self, cluster: Cluster, id: i32) -> Option<(String, u16)> {
+        lock(&self.upstream(cluster).nodes)
+            .get(&id)
+            .map(|n| n.upstream.clone())
     }
 
     /// Binds a listener (in the runtime) and serves it in a task.
@@ -264,56 +350,84 @@ impl Shared {
     async fn serve(self, socket: TcpStream, peer: SocketAddr, target: Target) {
         let id = self.0.next_id.fetch_add(1, Ordering::Relaxed);
         let close = Arc::new(Notify::new());
-        self.0
-            .connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, close.clone());
-        match self.connect_both(socket, target).await {
-            Ok((client, upstream)) => {
-                let advertise: Arc<dyn Advertise + Send + Sync> = Arc::new(self.clone());
-                match conn::proxy(client, upstream, advertise, close).await {
-                    Ok(end) => {
-                        tracing::debug!("connection from {peer} ({target:?}) ended: {end:?}")
-                    }
-                    Err(e) => tracing::warn!("connection from {peer} ({target:?}) closed: {e}"),
-                }
+        lock(&self.0.connections).insert(
+            id,
+            Connection {
+                close: close.clone(),
+                client: None,
+                home: None,
+            },
+        );
+        let result = if self.0.switch.is_some() {
+            match self.accept_client(socket).await {
+                Ok(client) => super::switch::proxy(&self, id, client, peer, target, close).await,
+                Err(e) => Err(e.into()),
             }
-            Err(e) => tracing::warn!("connection from {peer} ({target:?}) refused: {e}"),
+        } else {
+            self.transparent(socket, target, close).await
+        };
+        match result {
+            Ok(end) => tracing::debug!("connection from {peer} ({target:?}) ended: {end:?}"),
+            Err(e) => tracing::warn!("connection from {peer} ({target:?}) closed: {e}"),
         }
-        self.0
-            .connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
+        lock(&self.0.connections).remove(&id);
     }
 
-    /// The client's side (after TLS, if the gateway has a certificate) and
-    /// the upstream side (after TLS, if the cluster's auth has it).
-    async fn connect_both(
+    /// One cluster, no routes: every connection has one upstream.
+    async fn transparent(
         &self,
         socket: TcpStream,
         target: Target,
-    ) -> std::io::Result<(Box<dyn Stream>, Box<dyn Stream>)> {
-        let timeout = self.0.timeout;
-        let client: Box<dyn Stream> = match &self.0.acceptor {
-            Some(acceptor) => Box::new(within(timeout, acceptor.accept(socket)).await?),
+        close: Arc<Notify>,
+    ) -> Result<conn::End, conn::ConnError> {
+        let client = self.accept_client(socket).await?;
+        let upstream = self.connect_upstream(Cluster::Source, target).await?;
+        let advertise: Arc<dyn Advertise + Send + Sync> =
+            Arc::new(self.advertiser(Cluster::Source));
+        conn::proxy(client, upstream, advertise, close).await
+    }
+
+    /// How `cluster`'s brokers are presented.
+    pub(super) fn advertiser(&self, cluster: Cluster) -> ClusterAdvertise {
+        ClusterAdvertise {
+            shared: self.clone(),
+            cluster,
+        }
+    }
+
+    /// The client's side, after TLS if the gateway has a certificate.
+    async fn accept_client(&self, socket: TcpStream) -> std::io::Result<Box<dyn Stream>> {
+        Ok(match &self.0.acceptor {
+            Some(acceptor) => Box::new(within(self.0.timeout, acceptor.accept(socket)).await?),
             None => Box::new(socket),
-        };
-        let (host, tcp) = within(timeout, self.connect_upstream(target)).await?;
-        let upstream: Box<dyn Stream> = match &self.0.connector {
+        })
+    }
+
+    /// A connection to `cluster` (one of its bootstrap servers, or a node),
+    /// after TLS if the cluster's auth has it.
+    pub(super) async fn connect_upstream(
+        &self,
+        cluster: Cluster,
+        target: Target,
+    ) -> std::io::Result<Box<dyn Stream>> {
+        let timeout = self.0.timeout;
+        let (host, tcp) = within(timeout, self.connect_tcp(cluster, target)).await?;
+        Ok(match &self.upstream(cluster).connector {
             Some(connector) => {
                 Box::new(within(timeout, connector.connect(tls::server_name(&host)?, tcp)).await?)
             }
             None => Box::new(tcp),
-        };
-        Ok((client, upstream))
+        })
     }
 
-    async fn connect_upstream(&self, target: Target) -> std::io::Result<(String, TcpStream)> {
+    async fn connect_tcp(
+        &self,
+        cluster: Cluster,
+        target: Target,
+    ) -> std::io::Result<(String, TcpStream)> {
         let candidates = match target {
             Target::Bootstrap => self
-                .0
+                .upstream(cluster)
                 .bootstrap
                 .iter()
                 // An entry may itself be a librdkafka list `h1:p1,h2:p2`.
@@ -321,7 +435,7 @@ impl Shared {
                 .filter_map(|s| s.trim().rsplit_once(':'))
                 .filter_map(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
                 .collect(),
-            Target::Node(id) => self.upstream_of(id).into_iter().collect::<Vec<_>>(),
+            Target::Node(c, id) => self.upstream_of(c, id).into_iter().collect::<Vec<_>>(),
         };
         let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no upstream address");
         for (host, port) in candidates {
@@ -338,15 +452,14 @@ impl Shared {
 
     /// Closes every connection: their clients reconnect.
     fn close_all(&self) {
-        let connections = self
-            .0
-            .connections
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for close in connections.values() {
-            close.notify_one();
+        for c in lock(&self.0.connections).values() {
+            c.close.notify_one();
         }
     }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn within<T>(
@@ -361,18 +474,30 @@ async fn within<T>(
     })?
 }
 
-impl Advertise for Shared {
+/// Presents one cluster's brokers at the gateway's ports for it.
+pub(super) struct ClusterAdvertise {
+    shared: Shared,
+    cluster: Cluster,
+}
+
+impl Advertise for ClusterAdvertise {
     fn advertise(&self, node_id: i32, host: &str, port: i32) -> (String, i32) {
-        self.learn(node_id, host, u16::try_from(port).unwrap_or(0));
-        let port = match self.open_node(node_id) {
+        let shared = &self.shared;
+        shared.learn(
+            self.cluster,
+            node_id,
+            host,
+            u16::try_from(port).unwrap_or(0),
+        );
+        let port = match shared.open_node(self.cluster, node_id) {
             Ok(port) => i32::from(port),
             Err(e) => {
                 // The client is told an address nothing listens on: it
                 // retries, and the error says why.
-                tracing::error!("cannot serve node {node_id}: {e}");
+                tracing::error!("cannot serve {:?} node {node_id}: {e}", self.cluster);
                 -1
             }
         };
-        (self.0.advertised_host.clone(), port)
+        (shared.0.advertised_host.clone(), port)
     }
 }

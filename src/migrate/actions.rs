@@ -31,6 +31,18 @@ impl Run<'_, '_> {
             Action::PrepareTarget => self.prepare_target(),
             Action::Backfill => self.backfill(step),
             Action::CatchUp => self.catch_up(step),
+            Action::StopConsumers(i) if self.gateway_mode() => {
+                let groups = self.cutover().waves[i].groups.clone();
+                self.gateway_hold_groups(step, &groups)
+            }
+            Action::StartConsumers(i) if self.gateway_mode() => {
+                let groups = self.cutover().waves[i].groups.clone();
+                self.gateway_route_groups(&groups, crate::gateway::Route::Target)
+            }
+            Action::StopProducers if self.gateway_mode() => self.gateway_hold_producers(step),
+            Action::StartProducers if self.gateway_mode() => {
+                self.gateway_route_producers(crate::gateway::Route::Target)
+            }
             Action::StopConsumers(i) => self.stop_consumers(step, i),
             Action::MoveOffsets(i) => self.move_offsets(step, i),
             Action::StartConsumers(i) => self.start_consumers(step, i),
@@ -514,7 +526,11 @@ impl Run<'_, '_> {
             .collect())
     }
 
-    fn wait_source_quiet(&mut self, step: &Step, quiet_secs: u64) -> Result<Ends, ExecuteError> {
+    pub(super) fn wait_source_quiet(
+        &mut self,
+        step: &Step,
+        quiet_secs: u64,
+    ) -> Result<Ends, ExecuteError> {
         let quiet = Duration::from_secs(quiet_secs);
         let mut last: Option<(Ends, Instant)> = None;
         self.wait(step, None, |run| {

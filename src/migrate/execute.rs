@@ -101,6 +101,8 @@ pub enum ExecuteError {
     Schemas(#[from] SchemaRegistryError),
     #[error(transparent)]
     Connectors(#[from] KafkaConnectError),
+    #[error(transparent)]
+    Gateway(#[from] crate::gateway::AdminError),
     #[error(
         "schemas differ between registries `{source_registry}` and `{target}` after the copy: {first}{}",
         if *more > 0 { format!(" (and {more} more)") } else { String::new() }
@@ -181,6 +183,7 @@ impl Diagnostic for ExecuteError {
             ExecuteError::Hook(e) => e.status(),
             ExecuteError::Schemas(e) => e.status(),
             ExecuteError::Connectors(e) => e.status(),
+            ExecuteError::Gateway(e) => e.status(),
             ExecuteError::Interrupted { .. } => ExitStatus::Interrupted,
             ExecuteError::UnknownGroup { .. }
             | ExecuteError::NotConfirmed { .. }
@@ -202,6 +205,7 @@ impl Diagnostic for ExecuteError {
             ExecuteError::Schemas(e) => e.hint().map(|h| format!("{h}; then run `kcp migrate execute` again: done steps are skipped")),
             ExecuteError::Connectors(e) => e.hint().map(|h| format!("{h}; then run `kcp migrate execute` again: done steps are skipped")),
             ExecuteError::SchemasDiffer { .. } => Some("`kcp migrate schemas --verify-only` lists every difference; fix the target registry, then run `kcp migrate execute` again".into()),
+            ExecuteError::Gateway(e) => e.hint(),
             ExecuteError::Runtime(_) => None,
             ExecuteError::NoPeer { .. } => Some("add the entry to the credentials file (`schema_registries:` or `connect_clusters:`, see docs/reference/credentials.md) or fix the name in the plan".into()),
             ExecuteError::Hook(_) => Some("fix the hook (it runs with `sh -c`), then run `kcp migrate execute` again: done steps are skipped and this one runs again".into()),

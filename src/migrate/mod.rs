@@ -11,7 +11,8 @@
 //! left; [`consumer_last`] holds the consumer-last mode (waves after the
 //! producers, fed by a copy back to the source, and the translation of
 //! their offsets across the drain); `fence` decides the producer fence's
-//! ACL bindings; `platform`
+//! ACL bindings; `gateway` moves clients through `kcp gateway`'s routes
+//! (`cutover.mode: gateway`); `platform`
 //! holds the Schema Registry and Kafka Connect steps; [`execute`]
 //! runs the steps
 //! as a resumable state machine (each step's body in `actions`, the
@@ -23,6 +24,7 @@ mod actions;
 pub mod consumer_last;
 pub mod execute;
 mod fence;
+mod gateway;
 pub(crate) mod hooks;
 pub mod init;
 mod keyed;

@@ -76,6 +76,34 @@ pub fn rollback(cx: &Context<'_>) -> Result<RolledBack, ExecuteError> {
         let started_at = (cx.now)();
         run.cx.operator.step(step, false);
         let detail = match step.action {
+            Action::StopProducers if run.gateway_mode() => {
+                run.gateway_route_producers(crate::gateway::Route::Source)?
+            }
+            Action::StartConsumers(i) if run.gateway_mode() => {
+                // Held and disconnected on the target, their progress
+                // carried back; the wave's stop step routes them back.
+                let groups = c.waves[i].groups.clone();
+                run.gateway_hold_groups(step, &groups)?;
+                // The members the switch took away from the source are
+                // still listed there until their session times out; the
+                // source refuses a commit for a group with members.
+                run.wait_no_members(step, &groups, true)?;
+                let mut moved = serde_json::Map::new();
+                for group in &groups {
+                    let back =
+                        offsets::move_group_back(cx.plan, cx.source, cx.target, group, cx.timeout)?;
+                    out.groups_moved_back.insert(group.clone(), back.len());
+                    moved.insert(
+                        group.clone(),
+                        serde_json::to_value(&back).unwrap_or_default(),
+                    );
+                }
+                Value::Object(moved)
+            }
+            Action::StopConsumers(i) if run.gateway_mode() => {
+                let groups = c.waves[i].groups.clone();
+                run.gateway_route_groups(&groups, crate::gateway::Route::Source)?
+            }
             Action::StopProducers => {
                 run.lift_fence()?;
                 match &c.start_producers {

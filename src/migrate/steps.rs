@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::replicator::plan::Plan;
-use crate::replicator::{Cutover, CutoverConnectors, LoadedPlan, Wave};
+use crate::replicator::{Cutover, CutoverConnectors, CutoverMode, LoadedPlan, Wave};
 
 /// What a step does, for the executor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -200,6 +200,11 @@ pub fn steps(plan: &LoadedPlan) -> Vec<Step> {
         Action::Finish,
         "write the run report (phases, timings, counts)".into(),
     ));
+    if c.mode == CutoverMode::Gateway {
+        for s in &mut out {
+            through_gateway(s);
+        }
+    }
     out
 }
 
@@ -374,6 +379,28 @@ fn producer_steps(p: &Plan, c: &Cutover) -> Vec<Step> {
         }
     }
     out
+}
+
+/// `cutover.mode: gateway`: the steps that move clients set the gateway's
+/// routes instead of running hooks.
+fn through_gateway(s: &mut Step) {
+    let does = match s.action {
+        Action::StopConsumers(_) => {
+            "gateway: hold the wave's groups, wait until their clients are parked (told to rejoin, their JoinGroup waits in the gateway; disconnected after 10 s), then until their committed offsets stay unchanged"
+        }
+        Action::StartConsumers(_) => {
+            "gateway: route the wave's groups to the target (their clients rejoin there, at the moved offsets)"
+        }
+        Action::StopProducers => {
+            "gateway: hold produce requests for the plan's topics; wait until no source partition grows for 1 s"
+        }
+        Action::StartProducers => {
+            "gateway: route the plan's topics to the target; the held produce requests go there"
+        }
+        _ => return,
+    };
+    s.does = does.into();
+    s.hook = None;
 }
 
 /// The connector steps before the producers move: the sink connectors as a

@@ -64,8 +64,8 @@ pub use engine::{RunOptions, run};
 pub use offset_map::{OffsetMap, Reverse, Translation};
 pub use place::Placer;
 pub use plan::{
-    Cutover, CutoverConnectors, CutoverSchemas, FenceProducers, LoadedPlan, PlanError, Wave,
-    anchored,
+    Cutover, CutoverConnectors, CutoverGateway, CutoverMode, CutoverSchemas, FenceProducers,
+    LoadedPlan, PlanError, Wave, anchored,
 };
 pub use resume::offset_maps;
 pub use slot::copy_end;

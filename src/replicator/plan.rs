@@ -92,6 +92,39 @@ pub struct Cutover {
     /// consumer waves, sources with the producers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connectors: Option<CutoverConnectors>,
+    /// How clients move: hooks and the operator (default), or `kcp
+    /// gateway`'s routes (`gateway`, with `cutover.gateway`).
+    #[serde(default, skip_serializing_if = "CutoverMode::is_hooks")]
+    pub mode: CutoverMode,
+    /// The gateway clients use, for `mode: gateway`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<CutoverGateway>,
+}
+
+/// `cutover.mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CutoverMode {
+    /// Hooks (or the operator) stop and start the applications.
+    #[default]
+    Hooks,
+    /// Clients stay connected to `kcp gateway`, whose routes kcp switches
+    /// (docs/gateway.md).
+    Gateway,
+}
+
+impl CutoverMode {
+    fn is_hooks(&self) -> bool {
+        *self == CutoverMode::Hooks
+    }
+}
+
+/// `cutover.gateway`: where kcp reaches the gateway's admin interface.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CutoverGateway {
+    /// `http://HOST:PORT` of `kcp gateway --admin-addr`.
+    pub admin: String,
 }
 
 /// `cutover.schemas`: which registries (names under `schema_registries:`
@@ -155,6 +188,8 @@ impl Default for Cutover {
             fence_producers: None,
             schemas: None,
             connectors: None,
+            mode: CutoverMode::Hooks,
+            gateway: None,
         }
     }
 }
@@ -507,6 +542,12 @@ fn check_consumer_last(plan: &Plan) -> Result<(), (String, String)> {
             "consumer-last copies records back to the source with the source's credentials: name the producers' principals to fence (an empty list would fence every writer, the copy back included)".into(),
         ));
     }
+    if cutover.mode == CutoverMode::Gateway {
+        return Err((
+            "cutover.mode".into(),
+            "consumer-last waves (`after_producers`) are not supported through the gateway yet: the gateway routes a topic's produce and fetch together; use `mode: hooks` for a consumer-last plan".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -622,6 +663,20 @@ impl LoadedPlan {
                 }
                 compile("cutover.schemas.subjects", &s.subjects)?;
                 compile("cutover.schemas.exclude_subjects", &s.exclude_subjects)?;
+            }
+            if cutover.mode == CutoverMode::Gateway {
+                if cutover.gateway.is_none() {
+                    return Err(invalid(
+                        "cutover.gateway",
+                        "`mode: gateway` needs `gateway: { admin: http://HOST:PORT }`, the admin interface of `kcp gateway`".into(),
+                    ));
+                }
+                if !plan.topics.rename.prefix.is_empty() || !plan.topics.rename.suffix.is_empty() {
+                    return Err(invalid(
+                        "topics.rename",
+                        "`cutover.mode: gateway` keeps the clients' topic names: the target topics must have the source's names".into(),
+                    ));
+                }
             }
             if let Some(c) = &cutover.connectors {
                 if c.source == c.target {
@@ -914,6 +969,15 @@ mod tests {
                 .unwrap()
                 .is_match("orders-value")
         );
+        let p = plan("cutover:\n  mode: gateway\n  gateway: { admin: 'http://127.0.0.1:19080' }\n")
+            .unwrap();
+        let c = p.plan.cutover.unwrap();
+        assert_eq!(
+            (c.mode, c.gateway.unwrap().admin.as_str()),
+            (CutoverMode::Gateway, "http://127.0.0.1:19080")
+        );
+        let e = plan("cutover:\n  mode: gateway\n").unwrap_err();
+        assert!(e.to_string().contains("cutover.gateway"), "{e}");
         let e = plan("cutover:\n  schemas: { source: s1, target: s1 }\n").unwrap_err();
         assert!(e.to_string().contains("cutover.schemas.target"), "{e}");
         let e =
@@ -939,6 +1003,11 @@ mod tests {
         );
         let e = plan(&format!("{waves}  fence_producers: {{}}\n")).unwrap_err();
         assert!(e.to_string().contains("fence_producers.principals"), "{e}");
+        let e = plan(&format!(
+            "{waves}  mode: gateway\n  gateway: {{ admin: 'http://127.0.0.1:1' }}\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("cutover.mode"), "{e}");
         assert!(
             plan(&format!(
                 "{waves}  fence_producers: {{ principals: ['User:app'] }}\n"

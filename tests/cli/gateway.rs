@@ -586,3 +586,544 @@ fn the_java_client_works_through_the_gateway() {
     let total: i64 = committed.iter().map(|o| o.expect("committed")).sum();
     assert_eq!(total, 200, "{committed:?}");
 }
+
+impl GatewayProcess {
+    /// A call to the admin interface: (status, JSON body).
+    fn admin(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let addr = self.listening["admin"].as_str().expect("an admin address");
+        let port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+        let (status, text) = crate::support::http_json(port, method, path, body);
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path}: {status} {text:?} is not JSON: {e}"));
+        (status, value)
+    }
+
+    fn route(&self, kind: &str, name: &str, cluster: &str) {
+        let (status, body) = self.admin(
+            "PUT",
+            &format!("/routes/{kind}/{name}"),
+            Some(&format!("{{\"cluster\": \"{cluster}\"}}")),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body[kind][name].as_str().unwrap_or("source"), cluster);
+    }
+
+    /// The route the gateway gives the client with this client id.
+    fn client_route(&self, client_id: &str) -> Option<String> {
+        let (_, clients) = self.admin("GET", "/clients", None);
+        clients
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["client_id"] == client_id)
+            .map(|c| c["route"].as_str().unwrap().to_owned())
+    }
+}
+
+/// The committed offsets of `group` on the cluster at `bootstrap`.
+fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = client(bootstrap, &[("group.id", group)]).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            got.find_partition(topic, p)
+                .unwrap()
+                .offset()
+                .to_raw()
+                .unwrap_or(-1)
+        })
+        .collect()
+}
+
+/// Commits `offsets` for `group` on the cluster at `bootstrap` (what
+/// `migrate execute`'s offsets step does, here with identical offsets).
+fn commit(bootstrap: &str, group: &str, topic: &str, offsets: &[i64]) {
+    let consumer: BaseConsumer = client(bootstrap, &[("group.id", group)]).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (p, o) in offsets.iter().enumerate() {
+        tpl.add_partition_offset(topic, p as i32, rdkafka::Offset::Offset(*o))
+            .unwrap();
+    }
+    // A new cluster's coordinator may not be ready at the first commit.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+        assert!(Instant::now() < deadline, "commit on {bootstrap}: {e}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// End offsets of a topic's partitions on the cluster at `bootstrap`.
+fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = client(bootstrap, &[]).create().unwrap();
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap()
+                .1
+        })
+        .collect()
+}
+
+/// Polls `consumer` until `n` records arrived (or 60 s); their keys.
+fn poll_keys(consumer: &BaseConsumer, n: usize) -> Vec<String> {
+    let mut keys = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while keys.len() < n && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => keys.push(String::from_utf8(m.key().unwrap().to_vec()).unwrap()),
+            Some(Err(e)) => eprintln!("consumer error event: {e}"),
+            None => {}
+        }
+    }
+    keys
+}
+
+/// Switching through the admin interface, with clients whose
+/// configuration never changes: a consumer group is held, its connections
+/// closed, its offsets copied and it is routed to the target, where the
+/// same consumer instance goes on from the copied offsets (no record read
+/// twice); then the topic's producers are held (a produce waits in the
+/// gateway) and released to the target, where the held records land. A
+/// restarted gateway resumes the routes from its file.
+#[test]
+fn a_group_and_a_topic_are_switched_to_the_target_and_the_routes_resumed() {
+    let tb = require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "gw-src");
+    let target = KafkaCluster::start_named(&tb, "gw-dst");
+    let dir = tempfile::tempdir().unwrap();
+    let creds = crate::support::write_pair_credentials(dir.path(), &source, &target);
+    let routes_file = dir.path().join("routes.json");
+    let routes_arg = routes_file.to_str().unwrap();
+    let switching = [
+        "--target-cluster",
+        "dst",
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--routes-file",
+        routes_arg,
+    ];
+    let gw = GatewayProcess::start(dir.path(), &creds, "src", &switching);
+    let target_brokers = gw.listening["target_brokers"].as_array().unwrap().clone();
+    assert_eq!(target_brokers.len(), 1, "{}", gw.listening);
+    let (topic, group, parts) = ("orders", "billing", 2);
+    for cluster in [&source, &target] {
+        create_topic(&client(&cluster.bootstrap(), &[]), topic, parts, 1);
+    }
+
+    // Before: everything on the source. The same records are written to
+    // the target directly, as the replicator would (same offsets).
+    let producer: BaseProducer = client(
+        &gw.bootstrap(),
+        &[
+            ("client.id", "app-producer"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "5"),
+        ],
+    )
+    .create()
+    .unwrap();
+    let send = |from: usize, to: usize| {
+        for i in from..to {
+            let key = format!("{}-{i}", i as i32 % parts);
+            producer
+                .send(
+                    BaseRecord::to(topic)
+                        .key(&key)
+                        .payload(&key)
+                        .partition(i as i32 % parts),
+                )
+                .unwrap();
+        }
+    };
+    send(0, 100);
+    producer.flush(Duration::from_secs(30)).unwrap();
+    produce_range(&target.bootstrap(), topic, parts, 0, 100);
+    assert_eq!(end_offsets(&source.bootstrap(), topic, parts), [50, 50]);
+
+    let consumer: BaseConsumer = client(
+        &gw.bootstrap(),
+        &[
+            ("client.id", "app-consumer"),
+            ("group.id", group),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+        ],
+    )
+    .create()
+    .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let first = poll_keys(&consumer, 100);
+    assert_eq!(first.len(), 100);
+    consumer.commit_consumer_state(CommitMode::Sync).unwrap();
+    assert_eq!(gw.client_route("app-consumer").as_deref(), Some("source"));
+
+    // The consumer wave: hold, close, move the offsets, route.
+    gw.route("groups", group, "held");
+    // At its next heartbeat the member is told to rejoin; it revokes its
+    // partitions and its JoinGroup waits in the gateway (parked).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, status) = gw.admin("GET", &format!("/groups/{group}"), None);
+        if status["clients"] == 1 && status["parked"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not parked: {status}");
+        assert!(
+            consumer
+                .poll(Duration::from_millis(100))
+                .is_none_or(|m| m.is_err())
+        );
+    }
+    let offsets = committed(&source.bootstrap(), group, topic, parts);
+    assert_eq!(offsets, [50, 50]);
+    commit(&target.bootstrap(), group, topic, &offsets);
+    gw.route("groups", group, "target");
+    // New records exist on the target only: the consumer reads them, and
+    // nothing it had read before.
+    produce_range(&target.bootstrap(), topic, parts, 100, 120);
+    let after = poll_keys(&consumer, 20);
+    assert_eq!(after.len(), 20, "after the switch: {after:?}\n{}", gw.log());
+    assert!(
+        after.iter().all(|k| !first.contains(k)),
+        "records read twice: {after:?}"
+    );
+    consumer.commit_consumer_state(CommitMode::Sync).unwrap();
+    assert_eq!(
+        committed(&target.bootstrap(), group, topic, parts),
+        [60, 60]
+    );
+    assert_eq!(
+        committed(&source.bootstrap(), group, topic, parts),
+        [50, 50]
+    );
+    assert_eq!(gw.client_route("app-consumer").as_deref(), Some("target"));
+
+    // The producers: held (a produce waits in the gateway), then released
+    // to the target.
+    gw.route("topics", topic, "held");
+    send(120, 130);
+    let held_at = Instant::now();
+    producer.poll(Duration::from_millis(1500));
+    assert_eq!(producer.in_flight_count(), 10, "the produce is held");
+    gw.route("topics", topic, "target");
+    producer.flush(Duration::from_secs(30)).unwrap();
+    let pause = held_at.elapsed();
+    assert_eq!(end_offsets(&source.bootstrap(), topic, parts), [50, 50]);
+    assert_eq!(end_offsets(&target.bootstrap(), topic, parts), [65, 65]);
+    let last = poll_keys(&consumer, 10);
+    assert_eq!(last.len(), 10, "the consumer reads what the producer wrote");
+    eprintln!("producer pause {pause:?} (1.5 s of it held on purpose)");
+
+    // A restarted gateway resumes the routes.
+    drop(gw);
+    let gw = GatewayProcess::start(dir.path(), &creds, "src", &switching);
+    let (_, routes) = gw.admin("GET", "/routes", None);
+    assert_eq!(routes["groups"][group], "target", "{routes}");
+    assert_eq!(routes["topics"][topic], "target", "{routes}");
+}
+
+/// Produces records `from..to` (key `p-i`, partition `i % partitions`)
+/// directly to the cluster at `bootstrap`.
+fn produce_range(bootstrap: &str, topic: &str, partitions: i32, from: usize, to: usize) {
+    let producer: BaseProducer = client(bootstrap, &[("linger.ms", "5")]).create().unwrap();
+    for i in from..to {
+        let p = i as i32 % partitions;
+        let key = format!("{p}-{i}");
+        producer
+            .send(BaseRecord::to(topic).key(&key).payload(&key).partition(p))
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// A client of `testbed/gateway_clients.py`, killed on drop.
+struct PyClient {
+    child: Child,
+    log: std::path::PathBuf,
+    err: std::path::PathBuf,
+}
+
+impl PyClient {
+    fn start(python: &Path, dir: &Path, role: &str, bootstrap: &str, extra: &[&str]) -> Self {
+        let log = dir.join(format!("{role}.log"));
+        let err = dir.join(format!("{role}.err"));
+        let child = Command::new(python)
+            .arg(crate::support::testbed_dir().join("gateway_clients.py"))
+            .arg(role)
+            .args(["--bootstrap", bootstrap, "--topic", "orders", "--log"])
+            .arg(&log)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        PyClient { child, log, err }
+    }
+
+    fn lines(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Still the process started at the beginning (never restarted).
+    fn assert_running(&mut self, pid: u32) {
+        assert_eq!(self.child.id(), pid);
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "the client exited: {}",
+            std::fs::read_to_string(&self.err).unwrap_or_default()
+        );
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "{}",
+            std::fs::read_to_string(&self.err).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for PyClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two clusters, a switching gateway, a plan in gateway mode and the two
+/// librdkafka clients running through the gateway on the source.
+struct GatewayMigration {
+    source: KafkaCluster,
+    target: KafkaCluster,
+    gw: GatewayProcess,
+    plan: std::path::PathBuf,
+    producer: PyClient,
+    consumer: PyClient,
+    pids: (u32, u32),
+    python: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn gateway_migration(tb: &crate::support::Testbed, name: &str) -> GatewayMigration {
+    let source = KafkaCluster::start_named(tb, &format!("{name}-src"));
+    let target = KafkaCluster::start_named(tb, &format!("{name}-dst"));
+    crate::kafka::create_topics(&source.bootstrap(), &[("orders", 3, &[])]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let creds = crate::support::write_pair_credentials(d, &source, &target);
+    let routes = d.join("routes.json");
+    let gw = GatewayProcess::start(
+        d,
+        &creds,
+        "src",
+        &[
+            "--target-cluster",
+            "dst",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--routes-file",
+            routes.to_str().unwrap(),
+        ],
+    );
+    let admin = gw.listening["admin"].as_str().unwrap().to_owned();
+    let plan = d.join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: gw\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^orders$' }}\n\
+             replication: {{ checkpoint_interval_ms: 500 }}\n\
+             cutover:\n  mode: gateway\n  gateway: {{ admin: 'http://{admin}' }}\n\
+             \x20 lag_threshold_records: 200\n  lag_sustain_secs: 2\n\
+             \x20 waves:\n    - name: wave-1\n      groups: [billing]\n      topics: [orders]\n",
+            creds.display()
+        ),
+    )
+    .unwrap();
+    let bootstrap = gw.bootstrap();
+    let producer = PyClient::start(
+        &tb.python,
+        d,
+        "produce",
+        &bootstrap,
+        &["--client-id", "app-producer", "--rate", "200"],
+    );
+    let consumer = PyClient::start(
+        &tb.python,
+        d,
+        "consume",
+        &bootstrap,
+        &["--client-id", "app-consumer", "--group", "billing"],
+    );
+    let pids = (producer.child.id(), consumer.child.id());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumer.lines() < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        consumer.lines() >= 300,
+        "the consumer does not read through the gateway"
+    );
+    GatewayMigration {
+        source,
+        target,
+        gw,
+        plan,
+        producer,
+        consumer,
+        pids,
+        python: tb.python.clone(),
+        _dir: dir,
+    }
+}
+
+impl GatewayMigration {
+    /// Checks the clients are the processes started first, stops them
+    /// (the consumer once it read everything) and runs the checker.
+    fn finish_and_check(&mut self) -> serde_json::Value {
+        self.producer.assert_running(self.pids.0);
+        self.consumer.assert_running(self.pids.1);
+        self.producer.stop();
+        let produced = self.producer.lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.consumer.lines() < produced && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.consumer.stop();
+        let out = Command::new(&self.python)
+            .arg(crate::support::testbed_dir().join("gateway_clients.py"))
+            .arg("check")
+            .arg("--produced")
+            .arg(&self.producer.log)
+            .arg("--consumed")
+            .arg(&self.consumer.log)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+        for key in ["lost", "out_of_order", "unknown", "errors"] {
+            assert_eq!(v[key], 0, "{key}: {v}\n{}", self.gw.log());
+        }
+        v
+    }
+}
+
+/// The proof of issue #21 item 2 with librdkafka clients: a producer and a
+/// consumer (separate Python processes) that know only the gateway's
+/// address and never change their configuration; `migrate execute` with
+/// `cutover.mode: gateway` moves them to the target. No record lost, per-key
+/// order kept, no error reaches the applications, the same processes run
+/// throughout; duplicates and each client's longest pause are measured
+/// and printed.
+#[test]
+fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_clients() {
+    let tb = require_testbed!();
+    let mut m = gateway_migration(&tb, "gwm");
+    let r = crate::run(
+        crate::kcp()
+            .args(["migrate", "execute", "--yes", "--plan"])
+            .arg(&m.plan)
+            .timeout(Duration::from_secs(240)),
+    );
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+    let (_, clients) = m.gw.admin("GET", "/clients", None);
+    for id in ["app-producer", "app-consumer"] {
+        assert_eq!(
+            m.gw.client_route(id).as_deref(),
+            Some("target"),
+            "{id}: {clients}"
+        );
+    }
+    // The producer writes to the target for a while.
+    std::thread::sleep(Duration::from_secs(3));
+    let v = m.finish_and_check();
+    eprintln!("gateway cutover, librdkafka clients: {v}");
+    assert_eq!(v["duplicates"], 0, "{v}");
+    // The latest records went to the target only (end offsets there also
+    // count the replicator's transaction markers).
+    let sum = |b: &str| end_offsets(b, "orders", 3).iter().sum::<i64>();
+    let (on_source, on_target) = (sum(&m.source.bootstrap()), sum(&m.target.bootstrap()));
+    let produced = v["produced"].as_i64().unwrap();
+    assert!(
+        on_source < produced && on_target >= produced,
+        "{on_source} {on_target} {v}"
+    );
+}
+
+/// `migrate execute` in gateway mode interrupted (SIGTERM) while the
+/// producers are held, then rolled back: the routes go back to the source
+/// and the clients, unchanged, go on there with nothing lost.
+#[test]
+fn rollback_in_gateway_mode_routes_the_clients_back() {
+    let tb = require_testbed!();
+    let mut m = gateway_migration(&tb, "gwr");
+    let state = m.plan.with_file_name("plan.migration-state.json");
+    let current = || -> Option<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&state).ok()?).ok()?;
+        v["current"]["id"].as_str().map(str::to_owned)
+    };
+    let mut execute = Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+        .arg(&m.plan)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while current().as_deref() != Some("producers/stop") {
+        assert!(
+            Instant::now() < deadline,
+            "execute never reached producers/stop"
+        );
+        assert!(execute.try_wait().unwrap().is_none(), "execute ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &execute.id().to_string()])
+        .status();
+    assert_eq!(execute.wait().unwrap().code(), Some(130));
+    let r = crate::run(
+        crate::kcp()
+            .args(["--output", "json", "migrate", "rollback", "--yes", "--plan"])
+            .arg(&m.plan),
+    );
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+    let v: serde_json::Value = serde_json::from_str(r.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        v["undone"],
+        serde_json::json!([
+            "producers/stop",
+            "consumers/wave-1/start",
+            "consumers/wave-1/stop"
+        ]),
+        "{v}"
+    );
+    let (_, routes) = m.gw.admin("GET", "/routes", None);
+    assert_eq!(routes["groups"], serde_json::json!({}), "{routes}");
+    assert_eq!(routes["topics"], serde_json::json!({}), "{routes}");
+    let before = end_offsets(&m.source.bootstrap(), "orders", 3)
+        .iter()
+        .sum::<i64>();
+    std::thread::sleep(Duration::from_secs(3));
+    let after = end_offsets(&m.source.bootstrap(), "orders", 3)
+        .iter()
+        .sum::<i64>();
+    assert!(after > before, "the producer writes to the source again");
+    let v = m.finish_and_check();
+    eprintln!("gateway rollback, librdkafka clients: {v}");
+}

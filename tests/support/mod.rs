@@ -533,6 +533,12 @@ fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String
     )
 }
 
+/// One HTTP/1.1 call with a JSON body (or none) on a loopback `port`:
+/// (status, body).
+pub fn http_json(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    http_raw(port, method, path, body, "application/json", "")
+}
+
 /// One HTTP/1.1 call on `port` with `extra` header lines: (status, body).
 fn http_raw(
     port: u16,

@@ -1,0 +1,412 @@
+//! Switching clients between the source and the target: the routes and
+//! what the gateway knows of each client (`Switch`), and a client
+//! connection when there are two clusters (`proxy`).
+//!
+//! A connection serves one cluster, its *home*: the cluster of the broker
+//! its port presents, or, on the bootstrap port, its client's cluster at its
+//! first request. Each request is looked at before it goes upstream: its
+//! client id, and the groups or topics it names, tell which client it is
+//! and so which route applies (`routes.rs`). Then:
+//! - connection set-up (ApiVersions, SASL) always goes to the home cluster;
+//! - the client is held: a Heartbeat is answered REBALANCE_IN_PROGRESS
+//!   by the gateway (the member revokes its partitions and rejoins, and
+//!   its JoinGroup then waits: the client is *parked*); other requests
+//!   wait (up to `--hold-timeout`, then the connection is closed and the
+//!   client retries), except a group's commit or leave, which pass;
+//! - the client is on the home cluster: it goes there;
+//! - it is on the other cluster: the request goes to one of that
+//!   cluster's bootstrap brokers over a second upstream connection opened
+//!   for it. Any broker answers Metadata and FindCoordinator (their
+//!   answers name that cluster's brokers at their gateway ports); one that
+//!   is not a partition's leader or a group's coordinator says so, and the
+//!   client looks again and connects to the right broker's port.
+//!
+//! Connections are not closed when a route changes (a client whose every
+//! connection drops reports "all brokers down"): each request follows the
+//! route the moment it is sent, and clients move their connections as
+//! they learn the other cluster's brokers.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf, WriteHalf};
+use tokio::sync::{Notify, mpsc, watch};
+
+use super::conn::{ConnError, End, Stream, forward_response};
+use super::frame::{FrameReader, MAX_REQUEST, MAX_RESPONSE, RequestInfo, request_info};
+use super::request::{self, Kind};
+use super::routes::{Client, Cluster, Route, Routes, RoutesError};
+use super::server::{Shared, Target, lock};
+
+/// A client: the IP it connects from and its `client.id`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ClientKey {
+    pub(crate) ip: IpAddr,
+    pub(crate) client_id: String,
+}
+
+/// The routes, what is known of each client, and a signal for held
+/// requests that a route changed.
+pub(crate) struct Switch {
+    routes: Mutex<Routes>,
+    file: Option<PathBuf>,
+    pub(crate) clients: Mutex<HashMap<ClientKey, Client>>,
+    /// Clients with a held request to (re)join a group (FindCoordinator,
+    /// JoinGroup, SyncGroup): they consume nothing until released.
+    pub(crate) parked: Mutex<HashMap<ClientKey, usize>>,
+    changed: watch::Sender<u64>,
+    hold_timeout: Duration,
+}
+
+impl Switch {
+    pub(crate) fn new(routes: Routes, file: Option<PathBuf>, hold_timeout: Duration) -> Switch {
+        let (changed, _) = watch::channel(routes.version);
+        Switch {
+            routes: Mutex::new(routes),
+            file,
+            clients: Mutex::new(HashMap::new()),
+            parked: Mutex::new(HashMap::new()),
+            changed,
+            hold_timeout,
+        }
+    }
+
+    pub(crate) fn routes(&self) -> Routes {
+        lock(&self.routes).clone()
+    }
+
+    /// A group's known member clients and how many of them are parked.
+    pub(crate) fn group_status(&self, group: &str) -> (usize, usize) {
+        let members: Vec<ClientKey> = lock(&self.clients)
+            .iter()
+            .filter(|(_, c)| c.groups.contains(group))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let parked = lock(&self.parked);
+        let n = members
+            .iter()
+            .filter(|k| parked.get(*k).is_some_and(|n| *n > 0))
+            .count();
+        (members.len(), n)
+    }
+
+    fn park(&self, key: &ClientKey, by: isize) {
+        let mut parked = lock(&self.parked);
+        let n = parked.entry(key.clone()).or_default();
+        *n = n.saturating_add_signed(by);
+        if *n == 0 {
+            parked.remove(key);
+        }
+    }
+
+    fn route_of(&self, key: &ClientKey) -> Route {
+        let clients = lock(&self.clients);
+        let client = clients.get(key).cloned().unwrap_or_default();
+        drop(clients);
+        lock(&self.routes).of_client(&client)
+    }
+
+    /// Changes the routes with `change`, saves them (before anyone is
+    /// told) and wakes the held requests. Returns the routes.
+    pub(crate) fn update(
+        &self,
+        change: impl FnOnce(&mut Routes) -> bool,
+    ) -> Result<Routes, RoutesError> {
+        let mut routes = lock(&self.routes);
+        let mut next = routes.clone();
+        if change(&mut next) {
+            if let Some(path) = &self.file {
+                next.save(path)?;
+            }
+            *routes = next;
+            self.changed.send_replace(routes.version);
+        }
+        Ok(routes.clone())
+    }
+
+    /// Records the groups and topics a client named.
+    fn learn(&self, key: &ClientKey, names: request::Names) {
+        if names.groups.is_empty() && names.topics.is_empty() {
+            return;
+        }
+        let mut clients = lock(&self.clients);
+        let client = clients.entry(key.clone()).or_default();
+        client.groups.extend(names.groups);
+        client.topics.extend(names.topics);
+    }
+}
+
+impl Shared {
+    fn switch(&self) -> &Switch {
+        self.0
+            .switch
+            .as_ref()
+            .expect("routed connections exist only with a target")
+    }
+
+    /// Closes every connection of the clients in `group`; how many.
+    pub(crate) fn close_group(&self, group: &str) -> usize {
+        let members: Vec<ClientKey> = lock(&self.switch().clients)
+            .iter()
+            .filter(|(_, c)| c.groups.contains(group))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let connections = lock(&self.0.connections);
+        let mut closed = 0;
+        for c in connections.values() {
+            if c.client.as_ref().is_some_and(|k| members.contains(k)) {
+                c.close.notify_one();
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    fn set_connection(&self, id: u64, key: &ClientKey, home: Option<Cluster>) {
+        if let Some(c) = lock(&self.0.connections).get_mut(&id) {
+            c.client = Some(key.clone());
+            c.home = home;
+        }
+    }
+}
+
+/// What the response side reads next: a request's answer from one of the
+/// connection's upstreams, or a new upstream to read from.
+enum Pending {
+    Request(RequestInfo, Cluster),
+    /// A response the gateway made itself.
+    Local(Bytes),
+    Opened(Cluster, Reader),
+}
+
+type Writer = BufWriter<WriteHalf<Box<dyn Stream>>>;
+type Reader = FrameReader<ReadHalf<Box<dyn Stream>>>;
+
+/// Proxies a client connection of a gateway with a target.
+pub(crate) async fn proxy(
+    shared: &Shared,
+    id: u64,
+    client: Box<dyn Stream>,
+    peer: SocketAddr,
+    target: Target,
+    close: Arc<Notify>,
+) -> Result<End, ConnError> {
+    let (client_r, client_w) = tokio::io::split(client);
+    let (pending_tx, pending_rx) = mpsc::unbounded_channel();
+    let requests = Requests {
+        shared,
+        id,
+        ip: peer.ip(),
+        target,
+        home: match target {
+            Target::Bootstrap => None,
+            Target::Node(cluster, _) => Some(cluster),
+        },
+        key: None,
+        upstreams: [None, None],
+        pending: pending_tx,
+    };
+    let responses = responses(
+        BufWriter::with_capacity(64 * 1024, client_w),
+        pending_rx,
+        shared,
+    );
+    tokio::select! {
+        r = requests.run(FrameReader::new(client_r, MAX_REQUEST)) => r,
+        r = responses => r.map(|()| End::UpstreamClosed),
+        () = close.notified() => Ok(End::Closed),
+    }
+}
+
+struct Requests<'a> {
+    shared: &'a Shared,
+    id: u64,
+    ip: IpAddr,
+    target: Target,
+    home: Option<Cluster>,
+    key: Option<ClientKey>,
+    upstreams: [Option<Writer>; 2],
+    pending: mpsc::UnboundedSender<Pending>,
+}
+
+impl Requests<'_> {
+    async fn run(mut self, mut reader: Reader) -> Result<End, ConnError> {
+        while let Some(frame) = reader.next().await? {
+            if let Some(end) = self.forward(frame).await? {
+                return Ok(end);
+            }
+            while let Some(frame) = reader.buffered()? {
+                if let Some(end) = self.forward(frame).await? {
+                    return Ok(end);
+                }
+            }
+            self.flush().await?;
+        }
+        Ok(End::ClientClosed)
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        for w in self.upstreams.iter_mut().flatten() {
+            w.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Routes one request; `Some` when the connection is to end.
+    async fn forward(&mut self, frame: Bytes) -> Result<Option<End>, ConnError> {
+        let info = request_info(&frame).ok_or(ConnError::NotARequest)?;
+        self.learn(&frame, info);
+        let kind = request::kind(info.api_key);
+        let shared = self.shared;
+        let switch = shared.switch();
+        let mut changed = switch.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + switch.hold_timeout;
+        let cluster = loop {
+            let route = match &self.key {
+                Some(key) => switch.route_of(key),
+                None => Route::Source,
+            };
+            match (route.cluster(), self.home) {
+                (_, Some(home)) if kind == Kind::Setup => break home,
+                (Some(cluster), _) => break cluster,
+                (None, _) if info.api_key == HEARTBEAT => {
+                    // A held group's member is told to rejoin: it stops
+                    // consuming (revokes its partitions) and its JoinGroup
+                    // waits here until the group is routed.
+                    let answer = request::rebalance_in_progress(&frame, info.api_version)
+                        .ok_or(ConnError::NotARequest)?;
+                    let _ = self.pending.send(Pending::Local(answer));
+                    return Ok(None);
+                }
+                (None, Some(home)) if kind == Kind::Passes => break home,
+                (None, _) => {
+                    // Held: what was written so far must reach the broker.
+                    self.flush().await?;
+                    let parks = matches!(info.api_key, 10 | 11 | 14);
+                    if let (true, Some(key)) = (parks, &self.key) {
+                        switch.park(key, 1);
+                    }
+                    let woken = tokio::time::timeout_at(deadline, changed.changed()).await;
+                    if let (true, Some(key)) = (parks, &self.key) {
+                        switch.park(key, -1);
+                    }
+                    match woken {
+                        Ok(Ok(())) => {}
+                        // Too long, or the gateway is stopping.
+                        _ => return Ok(Some(End::HeldTooLong)),
+                    }
+                }
+            }
+        };
+        let home = match self.home {
+            Some(home) => home,
+            None => {
+                self.home = Some(cluster);
+                if let Some(key) = &self.key {
+                    self.shared.set_connection(self.id, key, self.home);
+                }
+                cluster
+            }
+        };
+        // On the other cluster than the connection's, a request goes to
+        // one of its bootstrap brokers: any broker answers Metadata and
+        // FindCoordinator, and one that is not the partition's leader or
+        // the group's coordinator says so (NOT_LEADER_OR_FOLLOWER,
+        // NOT_COORDINATOR), so the client looks again and connects to the
+        // right broker's gateway port.
+        self.open(cluster, cluster == home).await?;
+        if info.expects_response {
+            // The receiver lives as long as this future's sibling.
+            let _ = self.pending.send(Pending::Request(info, cluster));
+        }
+        if let Some(writer) = &mut self.upstreams[cluster.index()] {
+            writer.write_all(&frame).await?;
+        }
+        Ok(None)
+    }
+
+    /// Learns the client's key from the request and what it names.
+    fn learn(&mut self, frame: &Bytes, info: RequestInfo) {
+        if self.key.is_some() && !names_something(info.api_key) {
+            return;
+        }
+        let Some(names) = request::names(frame, info.api_key, info.api_version) else {
+            return;
+        };
+        let key = ClientKey {
+            ip: self.ip,
+            client_id: names.client_id.clone(),
+        };
+        if self.key.as_ref() != Some(&key) {
+            self.shared.set_connection(self.id, &key, self.home);
+            self.key = Some(key.clone());
+        }
+        self.shared.switch().learn(&key, names);
+    }
+
+    /// Opens the connection's upstream to `cluster` unless open: the
+    /// port's node for the home cluster, else a bootstrap server.
+    async fn open(&mut self, cluster: Cluster, home: bool) -> Result<(), ConnError> {
+        let slot = cluster.index();
+        if self.upstreams[slot].is_none() {
+            let target = match self.target {
+                Target::Node(c, id) if home && c == cluster => Target::Node(c, id),
+                _ => Target::Bootstrap,
+            };
+            let stream = self.shared.connect_upstream(cluster, target).await?;
+            let (r, w) = tokio::io::split(stream);
+            let _ = self
+                .pending
+                .send(Pending::Opened(cluster, FrameReader::new(r, MAX_RESPONSE)));
+            self.upstreams[slot] = Some(BufWriter::with_capacity(64 * 1024, w));
+        }
+        Ok(())
+    }
+}
+
+const HEARTBEAT: i16 = 12;
+
+/// Whether a request may name a group or topics.
+fn names_something(api_key: i16) -> bool {
+    matches!(api_key, 3 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 28 | 68)
+}
+
+/// Upstreams to client, in request order.
+async fn responses<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut pending: mpsc::UnboundedReceiver<Pending>,
+    shared: &Shared,
+) -> Result<(), ConnError> {
+    let mut readers: [Option<Reader>; 2] = [None, None];
+    let advertise = [
+        shared.advertiser(Cluster::Source),
+        shared.advertiser(Cluster::Target),
+    ];
+    while let Some(next) = pending.recv().await {
+        let (info, cluster) = match next {
+            Pending::Opened(cluster, reader) => {
+                readers[cluster.index()] = Some(reader);
+                continue;
+            }
+            Pending::Request(info, cluster) => (info, cluster),
+            Pending::Local(frame) => {
+                writer.write_all(&frame).await?;
+                writer.flush().await?;
+                continue;
+            }
+        };
+        let reader = readers[cluster.index()]
+            .as_mut()
+            .ok_or(ConnError::Unexpected(info.correlation_id))?;
+        let Some(frame) = reader.next().await? else {
+            return Ok(());
+        };
+        forward_response(frame, &mut writer, info, &advertise[cluster.index()]).await?;
+        writer.flush().await?;
+    }
+    Ok(())
+}

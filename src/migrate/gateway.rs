@@ -1,0 +1,196 @@
+//! `cutover.mode: gateway`: the steps that move clients through `kcp
+//! gateway`'s admin interface instead of hooks. The step ids stay those of
+//! the hook mode (so the migration state records and resumes them the same
+//! way); each call sets a route, which is idempotent, so a step re-run
+//! after a crash of kcp does what it did once.
+//!
+//! - a wave's stop: its groups `held`; kcp waits until the gateway reports
+//!   their clients parked (told to rejoin at their next heartbeat, they
+//!   revoked their partitions and wait to join again; those that do not
+//!   park within 10 s are disconnected), then until their committed
+//!   offsets on the source stay unchanged for 0.5 s;
+//! - a wave's offsets: the usual exact move;
+//! - a wave's start: its groups routed to the target;
+//! - the producers' stop: the plan's topics `held` (produce requests wait
+//!   in the gateway), then the source quiet for a second;
+//! - the drain: the usual;
+//! - the producers' start: the topics routed to the target.
+//!
+//! Rollback routes back: groups and topics to the source (groups that ran
+//! on the target are held and their offsets moved back first).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::execute::{ExecuteError, Run, Wait};
+use super::steps::Step;
+use crate::connect::admin;
+use crate::gateway::{AdminClient, Route};
+use crate::replicator::{self, CutoverMode, ReplicatorError};
+
+/// How long a group's committed offsets must stay unchanged after its
+/// clients were held and disconnected.
+const SETTLE: Duration = Duration::from_millis(500);
+/// How long kcp waits for a held group's clients to park (they do at
+/// their next heartbeat) before it disconnects them.
+const PARK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the source must stay quiet once producers are held.
+const PRODUCERS_QUIET_SECS: u64 = 1;
+
+impl Run<'_, '_> {
+    /// Whether clients move through a gateway.
+    pub(super) fn gateway_mode(&self) -> bool {
+        self.cutover().mode == CutoverMode::Gateway
+    }
+
+    fn gateway_admin(&self) -> Result<AdminClient, ExecuteError> {
+        let url = self.cutover().gateway.map(|g| g.admin).unwrap_or_default();
+        Ok(AdminClient::new(&url, self.cx.timeout)?)
+    }
+
+    /// Holds a wave's groups and disconnects their clients.
+    pub(super) fn gateway_hold_groups(
+        &mut self,
+        step: &Step,
+        groups: &[String],
+    ) -> Result<Value, ExecuteError> {
+        let gw = self.gateway_admin()?;
+        let routes = gw.set(groups, &[], Route::Held)?;
+        self.cx.operator.notice(&format!(
+            "gateway: {} held (routes version {}); waiting for their clients to park",
+            groups.join(", "),
+            routes.version
+        ));
+        let started = Instant::now();
+        let parked = self.wait(step, None, |_run| {
+            let mut waiting = Vec::new();
+            for group in groups {
+                let (clients, parked) = gw.group_status(group)?;
+                if parked < clients {
+                    waiting.push(format!("{group}: {parked} of {clients}"));
+                }
+            }
+            if waiting.is_empty() {
+                return Ok(Wait::Done(true));
+            }
+            if started.elapsed() >= PARK_TIMEOUT {
+                return Ok(Wait::Done(false));
+            }
+            Ok(Wait::Pending(format!(
+                "clients parked: {}",
+                waiting.join(", ")
+            )))
+        })?;
+        // Clients that did not park (a consumer that uses assign(), or one
+        // whose heartbeat did not come) are disconnected.
+        let mut closed = 0;
+        if !parked {
+            for group in groups {
+                closed += gw.close_group(group)?;
+            }
+            self.cx.operator.notice(&format!(
+                "gateway: not every client of {} parked within {} s: {closed} connection(s) closed",
+                groups.join(", "),
+                PARK_TIMEOUT.as_secs()
+            ));
+        }
+        self.wait_commits_settled(step, groups)?;
+        Ok(
+            json!({ "held": groups, "parked_after_ms": started.elapsed().as_millis() as u64, "connections_closed": closed }),
+        )
+    }
+
+    /// Routes groups (`route`: the target to switch, the source to roll
+    /// back).
+    pub(super) fn gateway_route_groups(
+        &mut self,
+        groups: &[String],
+        route: Route,
+    ) -> Result<Value, ExecuteError> {
+        let routes = self.gateway_admin()?.set(groups, &[], route)?;
+        self.cx.operator.notice(&format!(
+            "gateway: {} routed to the {route:?} (routes version {})",
+            groups.join(", "),
+            routes.version
+        ));
+        Ok(json!({ "groups": groups, "route": route, "version": routes.version }))
+    }
+
+    /// Holds produce requests for the plan's topics, then waits until the
+    /// source is quiet.
+    pub(super) fn gateway_hold_producers(&mut self, step: &Step) -> Result<Value, ExecuteError> {
+        let topics = self.plan_topics()?;
+        let routes = self.gateway_admin()?.set(&[], &topics, Route::Held)?;
+        self.cx.operator.notice(&format!(
+            "gateway: producers of {} topic(s) held (routes version {})",
+            topics.len(),
+            routes.version
+        ));
+        let started = Instant::now();
+        self.gateway_wait_quiet(step)?;
+        Ok(
+            json!({ "held_topics": topics.len(), "quiet_after_ms": started.elapsed().as_millis() as u64 }),
+        )
+    }
+
+    /// Routes the plan's topics' producers (`route`: the target to switch,
+    /// the source to roll back).
+    pub(super) fn gateway_route_producers(&mut self, route: Route) -> Result<Value, ExecuteError> {
+        let topics = self.plan_topics()?;
+        let routes = self.gateway_admin()?.set(&[], &topics, route)?;
+        self.cx.operator.notice(&format!(
+            "gateway: producers of {} topic(s) routed to the {route:?} (routes version {})",
+            topics.len(),
+            routes.version
+        ));
+        Ok(json!({ "topics": topics.len(), "route": route, "version": routes.version }))
+    }
+
+    fn plan_topics(&mut self) -> Result<Vec<String>, ExecuteError> {
+        let plan = self.cx.plan;
+        let (src, _) = self.conns()?;
+        Ok(replicator::source_partitions(src, plan)?
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect())
+    }
+
+    fn gateway_wait_quiet(&mut self, step: &Step) -> Result<(), ExecuteError> {
+        self.wait_source_quiet(step, PRODUCERS_QUIET_SECS)?;
+        Ok(())
+    }
+
+    /// Waits until `groups`' committed offsets on the source stay
+    /// unchanged for [`SETTLE`]: a commit that was on its way when the
+    /// clients were held lands before the offsets are moved.
+    fn wait_commits_settled(&mut self, step: &Step, groups: &[String]) -> Result<(), ExecuteError> {
+        let mut last: Option<(Vec<String>, Instant)> = None;
+        self.wait(step, None, |run| {
+            let (src, _) = run.conns()?;
+            let mut now = Vec::new();
+            for (group, result) in groups.iter().zip(admin::list_group_offsets(src, groups)) {
+                for o in result.map_err(ReplicatorError::from)? {
+                    now.push(format!(
+                        "{group}/{}/{}={:?}",
+                        o.topic,
+                        o.partition,
+                        o.offset.ok()
+                    ));
+                }
+            }
+            now.sort();
+            match &last {
+                Some((prev, since)) if *prev == now && since.elapsed() >= SETTLE => {
+                    return Ok(Wait::Done(()));
+                }
+                Some((prev, _)) if *prev == now => {}
+                _ => last = Some((now, Instant::now())),
+            }
+            Ok(Wait::Pending("waiting for the groups' last commits".into()))
+        })
+    }
+}

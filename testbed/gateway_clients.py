@@ -1,0 +1,190 @@
+"""A producer and a consumer whose configuration never changes: they know
+only the gateway's address, and `kcp gateway` moves them between clusters.
+
+    python testbed/gateway_clients.py produce --bootstrap B --topic T --log LOG
+        [--client-id ID] [--keys 20] [--rate 200]
+    python testbed/gateway_clients.py consume --bootstrap B --topic T --group G
+        --log LOG [--client-id ID]
+    python testbed/gateway_clients.py check --produced LOG --consumed LOG
+
+The producer (idempotent, acks=all) writes per-key sequence numbers; both
+clients log every record (JSON lines: key, sequence, time, partition,
+offset) and every error librdkafka reports to the application (`{"error":
+...}` lines: delivery failures, consumer errors, the error callback's
+fatal ones). The consumer commits synchronously after each batch. `check`
+counts lost records (acknowledged, never consumed), duplicates, per-key
+order violations and errors, and measures each client's longest pause:
+the largest gap between two consecutive acknowledged (producer) or
+consumed (consumer) records. Uses confluent-kafka (librdkafka).
+"""
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+from confluent_kafka import Consumer, KafkaError, Producer
+
+STOP = False
+
+
+def on_signal(_sig, _frame):
+    global STOP
+    STOP = True
+
+
+def error_logger(log):
+    def on_error(err):
+        # Transport errors (a connection closed by the gateway) are logged
+        # by librdkafka and retried; only fatal ones reach an application.
+        if err.fatal():
+            log.write(json.dumps({"error": str(err), "t": time.time()}) + "\n")
+    return on_error
+
+
+def produce(args):
+    log = open(args.log, "a", buffering=1)
+    seq = {}
+
+    def delivered(err, msg):
+        if err is not None:
+            log.write(json.dumps({"error": str(err), "t": time.time()}) + "\n")
+            return
+        key = msg.key().decode()
+        s = int(msg.value().decode().split(":")[1])
+        log.write(json.dumps({"k": key, "s": s, "t": time.time(),
+                              "p": msg.partition(), "o": msg.offset()}) + "\n")
+
+    producer = Producer({
+        "bootstrap.servers": args.bootstrap,
+        "client.id": args.client_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "error_cb": error_logger(log),
+    })
+    interval = 1.0 / args.rate
+    i = 0
+    while not STOP:
+        key = f"k{i % args.keys}"
+        s = seq.get(key, 0)
+        seq[key] = s + 1
+        while True:
+            try:
+                producer.produce(args.topic, key=key, value=f"{key}:{s}", on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        i += 1
+        time.sleep(interval)
+    producer.flush(30)
+    return 0 if len(producer) == 0 else 1
+
+
+def consume(args):
+    log = open(args.log, "a", buffering=1)
+    consumer = Consumer({
+        "bootstrap.servers": args.bootstrap,
+        "client.id": args.client_id,
+        "group.id": args.group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "error_cb": error_logger(log),
+    })
+    consumer.subscribe([args.topic])
+    while not STOP:
+        batch = consumer.consume(num_messages=200, timeout=0.2)
+        seen = False
+        for msg in batch:
+            if msg.error():
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    log.write(json.dumps({"error": str(msg.error()), "t": time.time()}) + "\n")
+                continue
+            key = msg.key().decode()
+            s = int(msg.value().decode().split(":")[1])
+            log.write(json.dumps({"k": key, "s": s, "t": time.time(),
+                                  "p": msg.partition(), "o": msg.offset()}) + "\n")
+            seen = True
+        if seen:
+            try:
+                consumer.commit(asynchronous=False)
+            except Exception as e:  # noqa: BLE001 - logged as an application error
+                log.write(json.dumps({"error": f"commit: {e}", "t": time.time()}) + "\n")
+    consumer.close()
+    return 0
+
+
+def load(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def longest_gap(records):
+    times = sorted(r["t"] for r in records)
+    return round(max((b - a for a, b in zip(times, times[1:])), default=0.0), 3)
+
+
+def check(args):
+    produced_all = load(args.produced)
+    consumed_all = load(args.consumed)
+    produced = [r for r in produced_all if "error" not in r]
+    consumed = [r for r in consumed_all if "error" not in r]
+    errors = [r["error"] for r in produced_all + consumed_all if "error" in r]
+    acked = {(r["k"], r["s"]) for r in produced}
+    seen = {}
+    duplicates, out_of_order = 0, 0
+    last = {}
+    for r in consumed:
+        ks = (r["k"], r["s"])
+        seen[ks] = seen.get(ks, 0) + 1
+        if seen[ks] > 1:
+            duplicates += 1
+        elif r["s"] <= last.get(r["k"], -1):
+            out_of_order += 1
+        last[r["k"]] = max(r["s"], last.get(r["k"], -1))
+    lost = sorted(acked - set(seen))
+    result = {
+        "produced": len(acked),
+        "consumed": len(consumed),
+        "lost": len(lost),
+        "first_lost": [list(x) for x in lost[:5]],
+        "unknown": len(set(seen) - acked),
+        "duplicates": duplicates,
+        "out_of_order": out_of_order,
+        "errors": len(errors),
+        "first_errors": errors[:5],
+        "producer_longest_pause_secs": longest_gap(produced),
+        "consumer_longest_pause_secs": longest_gap(consumed),
+    }
+    print(json.dumps(result))
+    ok = not lost and out_of_order == 0 and result["unknown"] == 0 and not errors
+    return 0 if ok else 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("produce", "consume"):
+        p = sub.add_parser(name)
+        p.add_argument("--bootstrap", required=True, help="the gateway's address")
+        p.add_argument("--topic", required=True)
+        p.add_argument("--log", required=True)
+        p.add_argument("--client-id", default=f"gateway-{name}")
+        if name == "produce":
+            p.add_argument("--keys", type=int, default=20)
+            p.add_argument("--rate", type=float, default=200.0, help="records per second")
+        else:
+            p.add_argument("--group", required=True)
+    p = sub.add_parser("check")
+    p.add_argument("--produced", required=True)
+    p.add_argument("--consumed", required=True)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return {"produce": produce, "consume": consume, "check": check}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
