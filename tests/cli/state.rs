@@ -358,7 +358,7 @@ fn validate_text(text: &str) -> crate::Run {
     run(kcp().args(["state", "validate", "--state-file"]).arg(&path))
 }
 
-const HEADER: &str = r#""schema_version": 4, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z", "written_by": {"name": "kcp", "version": "0.1.0"}"#;
+const HEADER: &str = r#""schema_version": 5, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z", "written_by": {"name": "kcp", "version": "0.1.0"}"#;
 
 #[test]
 fn corrupt_json_is_reported_with_its_location() {
