@@ -28,7 +28,7 @@ use self::aws::RegionClients;
 use self::metrics::{MetricQuery, cli_command, fetch, shell_word, sum_series};
 use crate::state::{
     CostData, MetricPoint, MetricSeries, MskAuth, MskCluster, MskClusterType, MskConfigurationRef,
-    MskRegion, State, Warning,
+    State, Warning,
 };
 
 /// Cost Explorer services: MSK and the services an MSK bill spills into.
@@ -610,10 +610,7 @@ pub fn cost_command(region: &str, start: NaiveDate, end: NaiveDate) -> String {
 /// `--skip-metrics` and `--skip-costs` keep what was there.
 pub fn merge(state: &mut State, results: &[RegionResult], req: &Request, now: DateTime<Utc>) {
     for r in results {
-        let region = state
-            .msk_regions
-            .entry(r.region.clone())
-            .or_insert_with(MskRegion::default);
+        let region = state.msk_regions.entry(r.region.clone()).or_default();
         region.discovered_at = Some(now);
         region.warnings = r.warnings.clone();
         platform::merge(region, &r.platform);

@@ -77,16 +77,18 @@ pub(crate) fn confluent_compatibility(glue: &str) -> Option<String> {
     }
 }
 
+/// A connector on the source: its region, name and inventory.
+type OnSource<'a> = (&'a str, &'a str, &'a MskConnector);
+/// A Glue registry: its name and inventory.
+type Registry<'a> = (&'a str, &'a GlueRegistry);
+
 /// The MSK Connect connectors on the source (bootstrap hosts shared with the
 /// scanned cluster or its MSK cluster) and, when the source is an MSK
 /// cluster, the Glue registries of its region.
 fn on_source<'a>(
     state: &'a State,
     cluster: &KafkaCluster,
-) -> (
-    Vec<(&'a str, &'a str, &'a MskConnector)>,
-    Vec<(&'a str, &'a GlueRegistry)>,
-) {
+) -> (Vec<OnSource<'a>>, Vec<Registry<'a>>) {
     let msk = super::msk_cluster(state, cluster);
     let mut known = hosts(&cluster.bootstrap_servers);
     if let Some(m) = msk {
@@ -183,7 +185,7 @@ fn connector_risk(r: &MskConnectorRow) -> Risk {
     }
 }
 
-fn schema_rows(registries: &[(&str, &GlueRegistry)], cluster: &KafkaCluster) -> Vec<GlueSchemaRow> {
+fn schema_rows(registries: &[Registry<'_>], cluster: &KafkaCluster) -> Vec<GlueSchemaRow> {
     let mut rows = Vec::new();
     for (registry, g) in registries {
         for (name, s) in &g.schemas {
