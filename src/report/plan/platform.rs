@@ -35,7 +35,9 @@ pub(crate) struct MskConnectorRow {
     pub topics: Vec<String>,
     /// Config keys whose values are secrets to provide on the target.
     pub secret_keys: Vec<String>,
-    /// The source cluster's topic holding a source connector's offsets.
+    /// The source cluster's topic holding a source connector's offsets:
+    /// MSK Connect's default name, unless the config names another (a
+    /// worker configuration may too; kcp does not read those).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offsets_topic: Option<String>,
     /// The consumer group of a sink connector.
@@ -149,10 +151,13 @@ fn connector_row(region: &str, name: &str, c: &MskConnector) -> MskConnectorRow 
         capacity,
         topics: transform::topics_of(&as_connect).into_iter().collect(),
         secret_keys: c.secret_keys.clone(),
-        offsets_topic: (c.is_source() && !c.config.contains_key("offset.storage.topic"))
-            .then(|| format!("__amazon_msk_connect_offsets_{name}_{id}"))
-            .or_else(|| c.config.get("offset.storage.topic").cloned()),
-        consumer_group: (!c.is_source()).then(|| transform::sink_group(name, &c.config)),
+        offsets_topic: c.is_source().then(|| {
+            c.config
+                .get("offset.storage.topic")
+                .cloned()
+                .unwrap_or_else(|| format!("__amazon_msk_connect_offsets_{name}_{id}"))
+        }),
+        consumer_group: (c.kind == "sink").then(|| transform::sink_group(name, &c.config)),
     }
 }
 
@@ -162,14 +167,15 @@ fn connector_risk(r: &MskConnectorRow) -> Risk {
     } else {
         format!(" (secrets to provide: {})", r.secret_keys.join(", "))
     };
-    let offsets = match &r.offsets_topic {
-        Some(topic) => format!(
+    let offsets = match (&r.offsets_topic, &r.consumer_group) {
+        (Some(topic), _) => format!(
             "; its source offsets are in the source cluster's topic `{topic}`: carry them into the target connector's offsets, or it starts over"
         ),
-        None => format!(
-            "; as a sink it resumes from its consumer group `{}` once the waves move that group's offsets",
-            r.consumer_group.as_deref().unwrap_or_default()
+        (None, Some(group)) => format!(
+            "; as a sink it resumes from its consumer group `{group}` once the waves move that group's offsets"
         ),
+        // DescribeConnector failed: no config, so neither is known.
+        (None, None) => "; run `kcp discover` with kafkaconnect:DescribeConnector granted to read its config first".to_owned(),
     };
     Risk {
         severity: "medium",
@@ -498,6 +504,28 @@ mod tests {
         assert!(risks[2].reason.contains("cannot be copied id-for-id"));
         assert!(risks[2].action.contains("secondary deserializer"));
         assert!(risks[1].action.contains("consumer group `connect-s3`"));
+
+        // A connector DescribeConnector could not read: no config, no kind.
+        let mut unread = connector("b-1.orders:9098", "", &[]);
+        unread.kind = "unknown".into();
+        state
+            .msk_regions
+            .get_mut("us-east-1")
+            .unwrap()
+            .msk_connectors
+            .insert("unread".into(), unread);
+        let (p, risks) = plan(&state, &cluster).unwrap();
+        let row = p
+            .msk_connectors
+            .iter()
+            .find(|r| r.connector == "unread")
+            .unwrap();
+        assert_eq!((&row.offsets_topic, &row.consumer_group), (&None, &None));
+        assert!(
+            risks
+                .iter()
+                .any(|r| r.subject == "us-east-1/unread" && r.action.contains("DescribeConnector"))
+        );
 
         // A source that is not on MSK and shares no host: nothing.
         let other = KafkaCluster {
