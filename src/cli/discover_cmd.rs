@@ -119,9 +119,17 @@ pub(super) fn run(
             printer.table(rows)?;
             for r in &summary.regions {
                 printer.status(&format!(
-                    "{}: {} cluster(s){}",
+                    "{}: {} cluster(s){}{}{}",
                     r.region,
                     r.clusters,
+                    r.msk_connectors
+                        .map_or(String::new(), |n| format!(", {n} MSK Connect connector(s)")),
+                    r.glue_registries
+                        .zip(r.glue_schemas)
+                        .map_or(String::new(), |(g, s)| format!(
+                            ", {g} Glue schema registr{} with {s} schema(s)",
+                            if g == 1 { "y" } else { "ies" }
+                        )),
                     r.cost_30d_usd.map_or(String::new(), |c| format!(
                         ", ${c:.2} over the last 30 days (unblended)"
                     ))
@@ -140,11 +148,7 @@ pub(super) fn run(
     // What is missing, grouped by call.
     let mut by_call: BTreeMap<(String, String), (usize, String)> = BTreeMap::new();
     for r in &results {
-        for w in r
-            .warnings
-            .iter()
-            .chain(r.clusters.iter().flat_map(|c| &c.warnings))
-        {
+        for w in r.all_warnings() {
             let e = by_call
                 .entry((w.call.clone(), w.code.clone()))
                 .or_insert((0, w.hint.clone()));

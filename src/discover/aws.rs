@@ -8,6 +8,7 @@
 //! (`ThrottlingException`, HTTP 429) is retried by the SDK's standard retry
 //! mode with exponential backoff.
 
+#[macro_use]
 mod convert;
 mod policy;
 
@@ -17,13 +18,16 @@ use aws_config::{BehaviorVersion, Region, retry::RetryConfig};
 use chrono::{DateTime, Utc};
 
 use self::convert::{
-    bootstrap_map, configuration, cost_filter, cost_group, cost_rows, metric_page, metric_query,
-    node, operation, parse_properties, to_smithy,
+    bootstrap_map, configuration, cost_filter, cost_group, cost_rows, glue_schema, glue_time,
+    metric_page, metric_query, node, operation, parse_properties, to_smithy,
 };
 pub(crate) use self::policy::{HasStatus, warning};
 pub(crate) use self::policy::{Op, iam_policy};
 use super::metrics::{MetricQuery, MetricSource, Page};
-use crate::state::{CostRow, IamPolicy, MskConfigurationRef, MskNode, MskOperation, Warning};
+use crate::state::{
+    CostRow, GlueRegistry, GlueSchema, GlueSchemaVersion, IamPolicy, MskConfigurationRef,
+    MskConnector, MskNode, MskOperation, Warning,
+};
 
 /// The SDK configuration for a region: the standard credential chain (or
 /// `profile`), `AWS_ENDPOINT_URL`, and six attempts per call (throttling and
@@ -73,6 +77,8 @@ pub(crate) struct RegionClients {
     kafka: aws_sdk_kafka::Client,
     cw: aws_sdk_cloudwatch::Client,
     ce: aws_sdk_costexplorer::Client,
+    kafkaconnect: aws_sdk_kafkaconnect::Client,
+    glue: aws_sdk_glue::Client,
     pub calls: AtomicUsize,
 }
 
@@ -90,23 +96,23 @@ impl RegionClients {
             kafka: aws_sdk_kafka::Client::new(&config),
             cw: aws_sdk_cloudwatch::Client::new(&config),
             ce: aws_sdk_costexplorer::Client::from_conf(ce_config),
+            kafkaconnect: aws_sdk_kafkaconnect::Client::new(&config),
+            glue: aws_sdk_glue::Client::new(&config),
             calls: AtomicUsize::new(0),
         }
     }
 
-    /// Clients built elsewhere (tests give them a canned HTTP client).
+    /// Clients sharing one SDK configuration (tests give it a canned
+    /// HTTP client).
     #[cfg(test)]
-    pub(crate) fn from_clients(
-        region: &str,
-        kafka: aws_sdk_kafka::Client,
-        cw: aws_sdk_cloudwatch::Client,
-        ce: aws_sdk_costexplorer::Client,
-    ) -> Self {
+    pub(crate) fn from_config(region: &str, config: &aws_config::SdkConfig) -> Self {
         RegionClients {
             region: region.to_owned(),
-            kafka,
-            cw,
-            ce,
+            kafka: aws_sdk_kafka::Client::new(config),
+            cw: aws_sdk_cloudwatch::Client::new(config),
+            ce: aws_sdk_costexplorer::Client::new(config),
+            kafkaconnect: aws_sdk_kafkaconnect::Client::new(config),
+            glue: aws_sdk_glue::Client::new(config),
             calls: AtomicUsize::new(0),
         }
     }
@@ -400,6 +406,153 @@ impl RegionClients {
     }
 }
 
+/// MSK Connect and AWS Glue Schema Registry.
+impl RegionClients {
+    /// ListConnectors, every page: the connectors by name, as the summaries
+    /// show them (everything but their configuration).
+    pub(crate) async fn list_connectors(&self) -> Result<Vec<(String, MskConnector)>, Warning> {
+        let mut out = Vec::new();
+        let mut pages = self.kafkaconnect.list_connectors().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = self.counted(Op::ListConnectors, page)?;
+            out.extend(page.connectors().iter().map(|c| connector!(c)));
+        }
+        Ok(out)
+    }
+
+    /// DescribeConnector: the connector with its configuration (secrets left out).
+    pub(crate) async fn describe_connector(&self, arn: &str) -> Result<MskConnector, Warning> {
+        let out = self.counted(
+            Op::DescribeConnector,
+            self.kafkaconnect
+                .describe_connector()
+                .connector_arn(arn)
+                .send()
+                .await,
+        )?;
+        let (_, mut c) = connector!(out);
+        convert::set_config(&mut c, out.connector_configuration());
+        Ok(c)
+    }
+
+    /// ListRegistries, every page: the registries by name, without schemas.
+    pub(crate) async fn list_registries(&self) -> Result<Vec<(String, GlueRegistry)>, Warning> {
+        let mut out = Vec::new();
+        let mut pages = self.glue.list_registries().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = self.counted(Op::ListRegistries, page)?;
+            out.extend(page.registries().iter().map(|r| {
+                (
+                    r.registry_name().unwrap_or_default().to_owned(),
+                    GlueRegistry {
+                        arn: r.registry_arn().unwrap_or_default().to_owned(),
+                        status: r
+                            .status()
+                            .map(|s| s.as_str().to_owned())
+                            .unwrap_or_default(),
+                        description: r.description().filter(|d| !d.is_empty()).map(str::to_owned),
+                        ..GlueRegistry::default()
+                    },
+                )
+            }));
+        }
+        Ok(out)
+    }
+
+    /// ListSchemas of a registry, every page: the schemas' ARNs.
+    pub(crate) async fn list_schemas(&self, registry: &str) -> Result<Vec<String>, Warning> {
+        use aws_sdk_glue::types::RegistryId;
+        let mut out = Vec::new();
+        let mut pages = self
+            .glue
+            .list_schemas()
+            .registry_id(RegistryId::builder().registry_name(registry).build())
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = self.counted(Op::ListSchemas, page)?;
+            out.extend(
+                page.schemas()
+                    .iter()
+                    .filter_map(|s| s.schema_arn().map(str::to_owned)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// GetSchema: the schema's name, format and compatibility, without versions.
+    pub(crate) async fn get_schema(&self, arn: &str) -> Result<(String, GlueSchema), Warning> {
+        use aws_sdk_glue::types::SchemaId;
+        let out = self.counted(
+            Op::GetSchema,
+            self.glue
+                .get_schema()
+                .schema_id(SchemaId::builder().schema_arn(arn).build())
+                .send()
+                .await,
+        )?;
+        Ok(glue_schema(&out))
+    }
+
+    /// ListSchemaVersions of a schema, every page, without their definitions.
+    pub(crate) async fn list_schema_versions(
+        &self,
+        arn: &str,
+    ) -> Result<Vec<GlueSchemaVersion>, Warning> {
+        use aws_sdk_glue::types::SchemaId;
+        let mut out = Vec::new();
+        let mut pages = self
+            .glue
+            .list_schema_versions()
+            .schema_id(SchemaId::builder().schema_arn(arn).build())
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = self.counted(Op::ListSchemaVersions, page)?;
+            out.extend(page.schemas().iter().map(|v| {
+                GlueSchemaVersion {
+                    version: v.version_number().unwrap_or_default(),
+                    version_id: v.schema_version_id().unwrap_or_default().to_owned(),
+                    status: v
+                        .status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    created_at: glue_time(v.created_time()),
+                    definition: None,
+                }
+            }));
+        }
+        Ok(out)
+    }
+
+    /// GetSchemaVersion: a version's definition.
+    pub(crate) async fn schema_definition(&self, version_id: &str) -> Result<String, Warning> {
+        let out = self.counted(
+            Op::GetSchemaVersion,
+            self.glue
+                .get_schema_version()
+                .schema_version_id(version_id)
+                .send()
+                .await,
+        )?;
+        Ok(out.schema_definition().unwrap_or_default().to_owned())
+    }
+}
+
+/// An SDK configuration whose HTTP client is `http`.
+#[cfg(test)]
+pub(crate) fn canned_config(
+    http: aws_sdk_kafka::config::SharedHttpClient,
+) -> aws_config::SdkConfig {
+    let creds = aws_sdk_kafka::config::Credentials::new("a", "b", None, None, "test");
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_kafka::config::SharedCredentialsProvider::new(creds))
+        .http_client(http)
+        .build()
+}
+
 impl MetricSource for RegionClients {
     type Error = Warning;
 
@@ -464,32 +617,7 @@ mod tests {
             };
             http::Response::builder().status(200).body(body).unwrap()
         });
-        let creds = aws_sdk_kafka::config::Credentials::new("a", "b", None, None, "test");
-        let kafka = aws_sdk_kafka::Client::from_conf(
-            aws_sdk_kafka::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(creds.clone())
-                .http_client(http.clone())
-                .build(),
-        );
-        let cw = aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(creds.clone())
-                .http_client(http.clone())
-                .build(),
-        );
-        let ce = aws_sdk_costexplorer::Client::from_conf(
-            aws_sdk_costexplorer::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new("us-east-1"))
-                .credentials_provider(creds)
-                .http_client(http)
-                .build(),
-        );
-        RegionClients::from_clients("us-east-1", kafka, cw, ce)
+        RegionClients::from_config("us-east-1", &canned_config(http))
     }
 
     #[tokio::test]

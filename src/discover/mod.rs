@@ -1,5 +1,6 @@
 //! `kcp discover`: the AWS MSK inventory of one or more regions, with
-//! CloudWatch metrics and Cost Explorer costs, merged into the state.
+//! CloudWatch metrics, Cost Explorer costs, MSK Connect connectors and AWS
+//! Glue schema registries ([`platform`]), merged into the state.
 //!
 //! [`discover`] talks to AWS (through [`aws`]) and returns per-region
 //! results; [`merge`] folds them into the state (pure: clusters deleted since
@@ -10,6 +11,7 @@
 
 pub(crate) mod aws;
 pub(crate) mod metrics;
+pub mod platform;
 pub(crate) mod template;
 
 use crate::exit::{Diagnostic, ExitStatus};
@@ -26,7 +28,7 @@ use self::aws::RegionClients;
 use self::metrics::{MetricQuery, cli_command, fetch, shell_word, sum_series};
 use crate::state::{
     CostData, MetricPoint, MetricSeries, MskAuth, MskCluster, MskClusterType, MskConfigurationRef,
-    MskRegion, State, Warning,
+    State, Warning,
 };
 
 /// Cost Explorer services: MSK and the services an MSK bill spills into.
@@ -154,8 +156,26 @@ pub struct RegionResult {
     /// Every cluster of the region was listed (so missing ones were deleted).
     pub listed_all: bool,
     pub costs: Option<CostData>,
+    /// MSK Connect connectors and Glue registries of the region.
+    pub platform: platform::Platform,
     pub warnings: Vec<Warning>,
     pub calls: usize,
+}
+
+impl RegionResult {
+    /// Every warning of the region: its own, its clusters' and its Glue
+    /// registries'.
+    pub fn all_warnings(&self) -> impl Iterator<Item = &Warning> {
+        let registries = self
+            .platform
+            .glue_registries
+            .iter()
+            .flat_map(|r| r.values());
+        self.warnings
+            .iter()
+            .chain(self.clusters.iter().flat_map(|c| &c.warnings))
+            .chain(registries.flat_map(|r| &r.warnings))
+    }
 }
 
 /// Resolves credentials once, before any call, so a missing identity is one
@@ -212,6 +232,11 @@ async fn discover_region(req: &Request, region: &str, progress: &dyn Progress) -
             }
         }
     };
+    progress.step(region, "MSK Connect connectors, Glue schema registries");
+    let platform = platform::Platform {
+        msk_connectors: platform::connectors(&clients, &mut warnings).await,
+        glue_registries: platform::glue_registries(&clients, &mut warnings).await,
+    };
     let configurations = match clients.configurations().await {
         Ok(c) => c,
         Err(w) => {
@@ -262,6 +287,7 @@ async fn discover_region(req: &Request, region: &str, progress: &dyn Progress) -
         clusters,
         listed_all,
         costs,
+        platform,
         warnings,
         calls: clients.calls.load(Ordering::Relaxed),
     }
@@ -584,17 +610,10 @@ pub fn cost_command(region: &str, start: NaiveDate, end: NaiveDate) -> String {
 /// `--skip-metrics` and `--skip-costs` keep what was there.
 pub fn merge(state: &mut State, results: &[RegionResult], req: &Request, now: DateTime<Utc>) {
     for r in results {
-        let region = state
-            .msk_regions
-            .entry(r.region.clone())
-            .or_insert_with(|| MskRegion {
-                discovered_at: None,
-                clusters: BTreeMap::new(),
-                costs: None,
-                warnings: Vec::new(),
-            });
+        let region = state.msk_regions.entry(r.region.clone()).or_default();
         region.discovered_at = Some(now);
         region.warnings = r.warnings.clone();
+        platform::merge(region, &r.platform);
         if r.listed_all {
             let found: BTreeSet<&str> = r.clusters.iter().map(|c| c.arn.as_str()).collect();
             region
@@ -632,6 +651,12 @@ pub struct RegionSummary {
     pub clusters: usize,
     /// UnblendedCost over the last 30 days of the window, USD.
     pub cost_30d_usd: Option<f64>,
+    /// MSK Connect connectors (absent when they could not be listed).
+    pub msk_connectors: Option<usize>,
+    /// AWS Glue schema registries and their schemas (absent when they could
+    /// not be listed).
+    pub glue_registries: Option<usize>,
+    pub glue_schemas: Option<usize>,
     pub warnings: usize,
 }
 
@@ -656,9 +681,8 @@ pub fn summarize(results: &[RegionResult]) -> Summary {
     let mut regions = Vec::new();
     let mut warnings = 0;
     for r in results {
-        warnings += r.warnings.len();
+        warnings += r.all_warnings().count();
         for c in &r.clusters {
-            warnings += c.warnings.len();
             let latest = |metric: &str| {
                 c.metrics
                     .iter()
@@ -710,7 +734,14 @@ pub fn summarize(results: &[RegionResult]) -> Summary {
             region: r.region.clone(),
             clusters: r.clusters.len(),
             cost_30d_usd: cost_30d_usd.map(|c| (c * 100.0).round() / 100.0),
-            warnings: r.warnings.len() + r.clusters.iter().map(|c| c.warnings.len()).sum::<usize>(),
+            msk_connectors: r.platform.msk_connectors.as_ref().map(BTreeMap::len),
+            glue_registries: r.platform.glue_registries.as_ref().map(BTreeMap::len),
+            glue_schemas: r
+                .platform
+                .glue_registries
+                .as_ref()
+                .map(|g| g.values().map(|r| r.schemas.len()).sum()),
+            warnings: r.all_warnings().count(),
         });
     }
     Summary {

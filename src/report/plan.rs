@@ -7,6 +7,7 @@
 //! cutover waves and `render.rs` the document and CSV views of a report.
 
 mod connectors;
+mod platform;
 mod render;
 mod risks;
 mod schemas;
@@ -73,6 +74,10 @@ pub(crate) struct PlanReport {
     /// The source's Kafka Connect clusters, when it has any in the state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connectors: Option<connectors::ConnectorsPlan>,
+    /// MSK Connect connectors on the source and Glue schemas of its region
+    /// (`kcp discover`), when the state has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_platform: Option<platform::PlatformPlan>,
     /// The source's client quotas, as scanned.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub client_quotas: Vec<crate::state::ClientQuota>,
@@ -443,6 +448,10 @@ pub(crate) fn build(
         risks.extend(found);
         Some(plan)
     };
+    let aws_platform = platform::plan(state, cluster).map(|(plan, found)| {
+        risks.extend(found);
+        plan
+    });
     risks::sort(&mut risks);
 
     let inventory = inventory(cluster, &walk, bytes_basis);
@@ -466,6 +475,7 @@ pub(crate) fn build(
         risks,
         schemas,
         connectors,
+        aws_platform,
         client_quotas: cluster.client_quotas.clone(),
     })
 }

@@ -5,12 +5,14 @@
 //! This module owns every byte of the state file. It does no networking and
 //! reads no clock: callers pass `now`.
 
+mod aws_model;
 mod connect_model;
 mod model;
 mod store;
 pub(crate) mod upgrade;
 mod validate;
 
+pub use aws_model::*;
 pub use connect_model::*;
 pub use model::*;
 

@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The schema version this build reads and writes.
-pub const CURRENT_SCHEMA_VERSION: u32 = 4;
+pub const CURRENT_SCHEMA_VERSION: u32 = 5;
 
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -181,6 +181,12 @@ pub struct MskRegion {
     /// Cost Explorer results for the region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub costs: Option<CostData>,
+    /// MSK Connect connectors of the region, keyed by name (schema version 5).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub msk_connectors: BTreeMap<String, super::MskConnector>,
+    /// AWS Glue schema registries of the region, keyed by name (schema version 5).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub glue_registries: BTreeMap<String, super::GlueRegistry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
 }
@@ -730,6 +736,7 @@ impl State {
         }
         for region in self.msk_regions.values_mut() {
             region.warnings.sort();
+            region.normalize_platform();
             if let Some(costs) = &mut region.costs {
                 costs.rows.sort_by(|a, b| {
                     (a.date, &a.service, &a.usage_type).cmp(&(b.date, &b.service, &b.usage_type))

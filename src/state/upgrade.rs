@@ -18,9 +18,13 @@
 //!   an "unknown field" error.
 //! - **3**: adds `connect_clusters` (`kcp scan connectors`); the step only
 //!   moves the version, as 1 → 2.
-//! - **4**: the current layout ([`super::model`]): adds `client_quotas` to
-//!   scanned clusters; a version 3 file has none, so the step only moves the
-//!   version (after checking that no cluster has quotas already).
+//! - **4**: adds `client_quotas` to scanned clusters; a version 3 file has
+//!   none, so the step only moves the version (after checking that no
+//!   cluster has quotas already).
+//! - **5**: the current layout ([`super::model`]): adds `msk_connectors` and
+//!   `glue_registries` to MSK regions (`kcp discover`); a version 4 file has
+//!   none, so the step only moves the version (after checking that no region
+//!   has them already).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
@@ -67,6 +71,11 @@ pub(crate) const STEPS: &[Step] = &[
         from: 3,
         description: "adds client_quotas to scanned clusters (kcp scan clusters); nothing else changes",
         apply: v3_to_v4,
+    },
+    Step {
+        from: 4,
+        description: "adds msk_connectors and glue_registries to MSK regions (kcp discover); nothing else changes",
+        apply: v4_to_v5,
     },
 ];
 
@@ -368,6 +377,39 @@ fn v3_to_v4(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
     }
 }
 
+/// v4 → v5: the layout is the same; MSK regions may now hold
+/// `msk_connectors` and `glue_registries`.
+fn v4_to_v5(doc: Value, _now: DateTime<Utc>) -> Result<Value, UpgradeError> {
+    if let Some(regions) = doc.get("msk_regions").and_then(Value::as_object) {
+        for (name, region) in regions {
+            for key in ["msk_connectors", "glue_registries"] {
+                if region.get(key).is_some() {
+                    return Err(err(
+                        4,
+                        format!(
+                            "/msk_regions/{}/{key}",
+                            name.replace('~', "~0").replace('/', "~1")
+                        ),
+                        "a version 4 file has no MSK Connect connectors or Glue registries (was the version edited by hand?)",
+                    ));
+                }
+            }
+        }
+    }
+    let mut doc = doc;
+    match doc.as_object_mut() {
+        Some(root) => {
+            root.insert("schema_version".into(), json!(5));
+            Ok(doc)
+        }
+        None => Err(err(
+            4,
+            "",
+            format!("expected an object, found {}", type_name(&doc)),
+        )),
+    }
+}
+
 /// A step that only moves the version of a file that cannot yet hold `key`.
 fn add_empty_section(doc: Value, from: u32, key: &str, what: &str) -> Result<Value, UpgradeError> {
     let mut root = match doc {
@@ -467,7 +509,7 @@ mod tests {
                 "cluster_id": null, "controller_id": null, "kafka_version": null, "scanned_at": null}}});
         let now = Utc::now();
         let up = upgrade(doc.clone(), 3, now).unwrap();
-        assert_eq!(up["schema_version"], json!(4));
+        assert_eq!(up["schema_version"], json!(CURRENT_SCHEMA_VERSION));
         assert_eq!(up["clusters"], doc["clusters"]);
         assert_eq!(up["upgrades"][0]["from"], json!(3));
         assert_eq!(up["upgrades"][0]["to"], json!(4));
@@ -480,6 +522,29 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.pointer, "/clusters/a~1b/client_quotas");
+    }
+
+    #[test]
+    fn v4_upgrades_to_v5_unchanged_but_for_the_version() {
+        let doc = json!({"schema_version": 4, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-02T00:00:00Z", "written_by": {"name": "kcp", "version": "0.1.0"},
+            "msk_regions": {"us-east-1": {"discovered_at": "2026-01-02T00:00:00Z", "clusters": {}}}});
+        let now = Utc::now();
+        let up = upgrade(doc.clone(), 4, now).unwrap();
+        assert_eq!(up["schema_version"], json!(5));
+        assert_eq!(up["msk_regions"], doc["msk_regions"]);
+        assert_eq!(up["upgrades"][0]["from"], json!(4));
+        assert_eq!(up["upgrades"][0]["to"], json!(5));
+        let typed: crate::state::State = serde_json::from_value(up).unwrap();
+        let region = &typed.msk_regions["us-east-1"];
+        assert!(region.msk_connectors.is_empty() && region.glue_registries.is_empty());
+        let e = upgrade(
+            json!({"schema_version": 4, "msk_regions": {"eu-west-1": {"glue_registries": {}}}}),
+            4,
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(e.pointer, "/msk_regions/eu-west-1/glue_registries");
     }
 
     #[test]

@@ -289,14 +289,14 @@ fn iam_policy_lists_exactly_the_calls_the_code_makes() {
     in_policy.sort();
     // Every SDK call in the AWS edge: `self.<client>.<operation>()`.
     let source = std::fs::read_to_string(crate::repo().join("src/discover/aws.rs")).unwrap();
-    let re = regex::Regex::new(r"self\s*\.(kafka|cw|ce)\s*\.([a-z0-9_]+)\(\)").unwrap();
+    let re = regex::Regex::new(r"self\s*\.(kafka|cw|ce|kafkaconnect|glue)\s*\.([a-z0-9_]+)\(\)")
+        .unwrap();
     let mut called: Vec<String> = re
         .captures_iter(&source)
         .map(|c| {
             let service = match &c[1] {
-                "kafka" => "kafka",
                 "cw" => "cloudwatch",
-                _ => "ce",
+                other => other,
             };
             let op: String = c[2]
                 .split('_')
@@ -313,6 +313,92 @@ fn iam_policy_lists_exactly_the_calls_the_code_makes() {
     called.sort();
     called.dedup();
     assert_eq!(in_policy, called);
+}
+
+/// Glue registries, schemas and versions seeded into moto with boto3.
+const GLUE_SEED: &str = r#"
+import boto3, json, sys
+g = boto3.client('glue', endpoint_url=sys.argv[1], region_name='us-east-1',
+                 aws_access_key_id='t', aws_secret_access_key='t')
+g.create_registry(RegistryName='orders', Description='Order events')
+v1 = {'type': 'record', 'name': 'Order', 'fields': [{'name': 'id', 'type': 'string'}]}
+g.create_schema(RegistryId={'RegistryName': 'orders'}, SchemaName='orders-value',
+                DataFormat='AVRO', Compatibility='BACKWARD', SchemaDefinition=json.dumps(v1))
+v1['fields'].append({'name': 'note', 'type': ['null', 'string'], 'default': None})
+g.register_schema_version(SchemaId={'RegistryName': 'orders', 'SchemaName': 'orders-value'},
+                          SchemaDefinition=json.dumps(v1))
+"#;
+
+/// moto serves ListRegistries but neither ListSchemas nor MSK Connect: the
+/// registry lands in the state, the rest become warnings naming the calls,
+/// and the clusters are all there.
+#[test]
+fn glue_registries_land_and_what_moto_lacks_becomes_warnings() {
+    let tb = require_testbed!();
+    let moto = Moto::start(&tb);
+    let seeded = seed(&tb, &moto, &["us-east-1:1:0"], &[]);
+    let out = Command::new(&tb.python)
+        .args(["-c", GLUE_SEED])
+        .arg(moto.upstream())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let r = discover(
+        &moto,
+        dir.path(),
+        &[
+            "--region",
+            "us-east-1",
+            "--skip-metrics",
+            "--skip-costs",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    for call in ["glue:ListSchemas", "kafkaconnect:ListConnectors"] {
+        assert!(
+            r.stderr.contains(&format!("{call} failed")),
+            "{call}: {}",
+            r.stderr
+        );
+    }
+    let summary: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(summary["regions"][0]["glue_registries"], 1, "{summary}");
+    assert_eq!(summary["regions"][0]["msk_connectors"], Value::Null);
+    let s = state(dir.path());
+    let region = &s["msk_regions"]["us-east-1"];
+    assert_eq!(
+        region["clusters"].as_object().unwrap().len(),
+        seeded["clusters"]["us-east-1"].as_array().unwrap().len(),
+        "nothing else is lost"
+    );
+    let orders = &region["glue_registries"]["orders"];
+    assert!(
+        orders["arn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":registry/orders"),
+        "{orders}"
+    );
+    assert_eq!(orders["description"], "Order events");
+    assert_eq!(orders["warnings"][0]["call"], "glue:ListSchemas");
+    let warned: Vec<&str> = region["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["call"].as_str().unwrap())
+        .collect();
+    assert!(
+        warned.contains(&"kafkaconnect:ListConnectors"),
+        "{warned:?}"
+    );
+    assert_eq!(s["schema_version"], kcp::state::CURRENT_SCHEMA_VERSION);
 }
 
 #[test]

@@ -52,7 +52,7 @@ fn version_and_completions() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["kcp"], env!("CARGO_PKG_VERSION"));
     assert_eq!(v["librdkafka"], "2.12.1");
-    assert_eq!(v["state_schema_version"], 4);
+    assert_eq!(v["state_schema_version"], 5);
 
     let out = run(kcp().args(["completions", "bash"]));
     assert_eq!(out.code, 0);

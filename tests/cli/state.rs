@@ -264,7 +264,7 @@ fn upgrade_from_v0_keeps_a_backup() {
     let out = run(kcp().args(["state", "upgrade", "--state-file"]).arg(&path));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stdout.contains("from schema version 0 to 4"),
+        out.stdout.contains("from schema version 0 to 5"),
         "{}",
         out.stdout
     );
@@ -282,11 +282,12 @@ fn upgrade_from_v0_keeps_a_backup() {
     assert_eq!(state.upgraded_from, None);
     let s = state.state;
     assert_eq!(s.created_at, at("2026-06-02T08:30:00Z"));
-    assert_eq!(s.upgrades.len(), 4);
+    assert_eq!(s.upgrades.len(), 5);
     assert_eq!((s.upgrades[0].from, s.upgrades[0].to), (0, 1));
     assert_eq!((s.upgrades[1].from, s.upgrades[1].to), (1, 2));
     assert_eq!((s.upgrades[2].from, s.upgrades[2].to), (2, 3));
     assert_eq!((s.upgrades[3].from, s.upgrades[3].to), (3, 4));
+    assert_eq!((s.upgrades[4].from, s.upgrades[4].to), (4, 5));
     let region = &s.msk_regions["eu-west-1"];
     assert_eq!(region.clusters.len(), 2);
     let serverless = region
@@ -358,7 +359,7 @@ fn validate_text(text: &str) -> crate::Run {
     run(kcp().args(["state", "validate", "--state-file"]).arg(&path))
 }
 
-const HEADER: &str = r#""schema_version": 4, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z", "written_by": {"name": "kcp", "version": "0.1.0"}"#;
+const HEADER: &str = r#""schema_version": 5, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T00:00:00Z", "written_by": {"name": "kcp", "version": "0.1.0"}"#;
 
 #[test]
 fn corrupt_json_is_reported_with_its_location() {

@@ -1,10 +1,141 @@
 //! SDK values to kcp's: times, bootstrap strings, nodes, operations,
-//! `server.properties`, metric queries and pages, Cost Explorer rows.
+//! `server.properties`, metric queries and pages, Cost Explorer rows, MSK
+//! Connect connectors and Glue schemas.
 
 use chrono::{DateTime, Utc};
 
 use crate::discover::metrics::{MetricQuery, Page};
-use crate::state::{Amount, CostRow, MskNode, MskOperation};
+use crate::state::{Amount, CostRow, GlueSchema, MskConnector, MskNode, MskOperation};
+
+/// `(name, connector)` of an MSK Connect `ConnectorSummary` or
+/// `DescribeConnectorOutput` (the two have the same accessors), without
+/// its configuration.
+macro_rules! connector {
+    ($c:expr) => {{
+        let c = &$c;
+        let capacity = c.capacity();
+        let auto = capacity.and_then(|k| k.auto_scaling());
+        let provisioned = capacity.and_then(|k| k.provisioned_capacity());
+        let servers = c
+            .kafka_cluster()
+            .and_then(|k| k.apache_kafka_cluster())
+            .and_then(|k| k.bootstrap_servers())
+            .unwrap_or_default();
+        (
+            c.connector_name().unwrap_or_default().to_owned(),
+            $crate::state::MskConnector {
+                arn: c.connector_arn().unwrap_or_default().to_owned(),
+                state: c
+                    .connector_state()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                created_at: c.creation_time().and_then(convert::to_chrono),
+                description: c
+                    .connector_description()
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_owned),
+                kafka_connect_version: c.kafka_connect_version().map(str::to_owned),
+                class: String::new(),
+                kind: "unknown".to_owned(),
+                capacity: $crate::state::MskConnectCapacity {
+                    mcu_count: provisioned
+                        .map(|p| p.mcu_count())
+                        .or(auto.map(|a| a.mcu_count())),
+                    workers: provisioned.map(|p| p.worker_count()),
+                    min_workers: auto.map(|a| a.min_worker_count()),
+                    max_workers: auto.map(|a| a.max_worker_count()),
+                },
+                bootstrap_servers: convert::split_servers(servers),
+                kafka_authentication: c
+                    .kafka_cluster_client_authentication()
+                    .and_then(|a| a.authentication_type())
+                    .map(|t| t.as_str().to_owned()),
+                encryption_in_transit: c
+                    .kafka_cluster_encryption_in_transit()
+                    .and_then(|e| e.encryption_type())
+                    .map(|t| t.as_str().to_owned()),
+                plugins: c
+                    .plugins()
+                    .iter()
+                    .filter_map(|p| p.custom_plugin())
+                    .map(|p| $crate::state::MskConnectRef {
+                        arn: p.custom_plugin_arn().unwrap_or_default().to_owned(),
+                        revision: p.revision(),
+                    })
+                    .collect(),
+                worker_configuration: c.worker_configuration().map(|w| {
+                    $crate::state::MskConnectRef {
+                        arn: w.worker_configuration_arn().unwrap_or_default().to_owned(),
+                        revision: w.revision(),
+                    }
+                }),
+                service_execution_role_arn: c.service_execution_role_arn().map(str::to_owned),
+                config: Default::default(),
+                secret_keys: Vec::new(),
+            },
+        )
+    }};
+}
+
+/// `host:port,host:port` as a list.
+pub(super) fn split_servers(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Sets a connector's class, type and config (secrets left out).
+pub(super) fn set_config(
+    c: &mut MskConnector,
+    config: Option<&std::collections::HashMap<String, String>>,
+) {
+    let config: std::collections::BTreeMap<String, String> = config
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    c.class = config.get("connector.class").cloned().unwrap_or_default();
+    c.kind = MskConnector::kind_of(&c.class, &config).to_owned();
+    let masked = crate::kafka_connect::mask::mask(&config);
+    c.config = masked.config;
+    c.secret_keys = masked.secret_keys;
+}
+
+/// A Glue time (ISO 8601 text).
+pub(super) fn glue_time(t: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(t?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `(name, schema)` of a GetSchema answer, without versions.
+pub(super) fn glue_schema(
+    out: &aws_sdk_glue::operation::get_schema::GetSchemaOutput,
+) -> (String, GlueSchema) {
+    (
+        out.schema_name().unwrap_or_default().to_owned(),
+        GlueSchema {
+            arn: out.schema_arn().unwrap_or_default().to_owned(),
+            data_format: out
+                .data_format()
+                .map(|f| f.as_str().to_owned())
+                .unwrap_or_default(),
+            compatibility: out
+                .compatibility()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            status: out
+                .schema_status()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            description: out
+                .description()
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+            versions: Vec::new(),
+        },
+    )
+}
 
 pub(super) fn to_chrono(t: &aws_sdk_kafka::primitives::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())

@@ -21,6 +21,13 @@ pub(crate) enum Op {
     GetMetricData,
     ListMetrics,
     GetCostAndUsage,
+    ListConnectors,
+    DescribeConnector,
+    ListRegistries,
+    ListSchemas,
+    GetSchema,
+    ListSchemaVersions,
+    GetSchemaVersion,
 }
 
 impl Op {
@@ -39,6 +46,13 @@ impl Op {
         Op::GetMetricData,
         Op::ListMetrics,
         Op::GetCostAndUsage,
+        Op::ListConnectors,
+        Op::DescribeConnector,
+        Op::ListRegistries,
+        Op::ListSchemas,
+        Op::GetSchema,
+        Op::ListSchemaVersions,
+        Op::GetSchemaVersion,
     ];
 
     /// The IAM action, e.g. `kafka:ListClustersV2`.
@@ -46,6 +60,12 @@ impl Op {
         let service = match self {
             Op::GetMetricData | Op::ListMetrics => "cloudwatch",
             Op::GetCostAndUsage => "ce",
+            Op::ListConnectors | Op::DescribeConnector => "kafkaconnect",
+            Op::ListRegistries
+            | Op::ListSchemas
+            | Op::GetSchema
+            | Op::ListSchemaVersions
+            | Op::GetSchemaVersion => "glue",
             _ => "kafka",
         };
         format!("{service}:{self:?}")
@@ -66,7 +86,9 @@ pub(crate) fn iam_policy() -> serde_json::Value {
         "Statement": [
             { "Sid": "KcpDiscoverMsk", "Effect": "Allow", "Action": actions("kafka"), "Resource": "*" },
             { "Sid": "KcpDiscoverMetrics", "Effect": "Allow", "Action": actions("cloudwatch"), "Resource": "*" },
-            { "Sid": "KcpDiscoverCosts", "Effect": "Allow", "Action": actions("ce"), "Resource": "*" }
+            { "Sid": "KcpDiscoverCosts", "Effect": "Allow", "Action": actions("ce"), "Resource": "*" },
+            { "Sid": "KcpDiscoverMskConnect", "Effect": "Allow", "Action": actions("kafkaconnect"), "Resource": "*" },
+            { "Sid": "KcpDiscoverGlueSchemas", "Effect": "Allow", "Action": actions("glue"), "Resource": "*" }
         ]
     })
 }
@@ -128,6 +150,8 @@ pub(crate) trait HasStatus {
     fn status(&self) -> u16;
 }
 
+// Every SDK's `HttpResponse` is the one of aws-smithy-runtime-api, so this
+// one impl serves the kafkaconnect and glue clients too.
 impl HasStatus for aws_sdk_kafka::config::http::HttpResponse {
     fn status(&self) -> u16 {
         self.status().as_u16()

@@ -15,6 +15,9 @@ impl PlanReport {
             Some(self.copy_section()),
             self.schemas_section(),
             self.connectors_section(),
+            self.aws_platform
+                .as_ref()
+                .map(super::platform::PlatformPlan::section),
             self.principals_section(),
             self.quotas_section(),
         ];
