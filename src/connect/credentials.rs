@@ -17,14 +17,23 @@
 //! variable `VAR` (`${VAR:-fallback}` gives a fallback, `$${` a literal `${`;
 //! a `${` with no `}` is an error), so secrets need not be written into the
 //! file.
+//!
+//! The file also names REST services (`schema_registries:`,
+//! `connect_clusters:`); their entries are [`rest`]'s.
 
-use crate::exit::{Diagnostic, ExitStatus};
+mod rest;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::exit::{Diagnostic, ExitStatus};
 use crate::secret::Secret;
+
+pub use rest::{
+    RegistryAuth, RegistryCredentials, RegistryTls, RestAuth, RestCredentials, RestTls,
+};
 
 /// A parsed, interpolated and validated credentials file.
 #[derive(Debug, Clone)]
@@ -46,83 +55,6 @@ struct RawFile {
     schema_registries: Vec<RegistryCredentials>,
     #[serde(default)]
     connect_clusters: Vec<RestCredentials>,
-}
-
-/// One REST service entry: a Schema Registry or a Kafka Connect cluster.
-///
-/// ```yaml
-/// schema_registries:
-///   - name: prod-sr
-///     url: https://sr.example.com:8081
-///     auth: { method: basic, username: kcp, password: "${SR_PASSWORD}" }
-///     tls: { ca_cert: /etc/kcp/ca.pem }
-/// connect_clusters:
-///   - name: prod-connect
-///     url: https://connect.example.com:8083
-///     auth: { method: bearer, token: "${CONNECT_TOKEN}" }
-/// ```
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestCredentials {
-    /// The name used on the command line and as the key in the state file.
-    pub name: String,
-    /// The registry's base URL (`http://` or `https://`), e.g.
-    /// `https://sr.example.com:8081` or Apicurio's `http://host:8080/apis/ccompat/v7`.
-    pub url: String,
-    /// How to authenticate; none when absent.
-    #[serde(default = "RestAuth::none")]
-    pub auth: RestAuth,
-    /// TLS settings for an `https://` URL.
-    #[serde(default)]
-    pub tls: Option<RestTls>,
-}
-
-/// A Schema Registry's entry.
-pub type RegistryCredentials = RestCredentials;
-/// A Schema Registry's auth.
-pub type RegistryAuth = RestAuth;
-/// A Schema Registry's TLS settings.
-pub type RegistryTls = RestTls;
-
-/// How kcp authenticates to a REST service (Schema Registry, Kafka
-/// Connect). The YAML key `method` selects the variant.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RestAuth {
-    /// No authentication.
-    None {},
-    /// HTTP basic authentication (Confluent Cloud: API key and secret).
-    Basic { username: String, password: Secret },
-    /// A bearer token (OAuth).
-    Bearer { token: Secret },
-}
-
-impl RestAuth {
-    fn none() -> Self {
-        RestAuth::None {}
-    }
-
-    /// The short name stored in the state (`basic`, ...). Never contains secrets.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RestAuth::None {} => "none",
-            RestAuth::Basic { .. } => "basic",
-            RestAuth::Bearer { .. } => "bearer",
-        }
-    }
-}
-
-/// TLS settings of a REST service: a CA to trust instead of the system's,
-/// and a client certificate for mutual TLS.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestTls {
-    #[serde(default)]
-    pub ca_cert: Option<PathBuf>,
-    #[serde(default)]
-    pub client_cert: Option<PathBuf>,
-    #[serde(default)]
-    pub client_key: Option<PathBuf>,
 }
 
 /// One cluster entry.
@@ -445,115 +377,20 @@ impl CredentialsFile {
             })
     }
 
-    /// The Schema Registry entry for `name`.
-    pub fn registry(&self, name: &str) -> Result<&RegistryCredentials, CredentialsError> {
-        self.schema_registries
-            .iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| CredentialsError::UnknownRegistry {
-                path: self.path.clone(),
-                name: name.to_owned(),
-                known: self
-                    .schema_registries
-                    .iter()
-                    .map(|r| r.name.clone())
-                    .collect(),
-            })
-    }
-
-    /// The Kafka Connect cluster entry for `name`.
-    pub fn connect_cluster(&self, name: &str) -> Result<&RestCredentials, CredentialsError> {
-        self.connect_clusters
-            .iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| CredentialsError::UnknownConnectCluster {
-                path: self.path.clone(),
-                name: name.to_owned(),
-                known: self
-                    .connect_clusters
-                    .iter()
-                    .map(|r| r.name.clone())
-                    .collect(),
-            })
-    }
-
     fn validate(&self) -> Result<(), CredentialsError> {
-        self.validate_rest(
+        rest::validate(
+            &self.path,
             "schema_registries",
             "schema registry",
             &self.schema_registries,
         )?;
-        self.validate_rest(
+        rest::validate(
+            &self.path,
             "connect_clusters",
             "Connect cluster",
             &self.connect_clusters,
         )?;
         self.validate_clusters()
-    }
-
-    /// Checks the entries of one REST section (`section`, e.g. `connect_clusters`).
-    fn validate_rest(
-        &self,
-        section: &str,
-        kind: &str,
-        entries: &[RestCredentials],
-    ) -> Result<(), CredentialsError> {
-        let invalid = |location: String, message: String| CredentialsError::Invalid {
-            path: self.path.clone(),
-            location,
-            message,
-        };
-        let mut names = BTreeSet::new();
-        for (i, registry) in entries.iter().enumerate() {
-            let at = format!("{section}[{i}]");
-            if registry.name.trim().is_empty() {
-                return Err(invalid(format!("{at}.name"), "must not be empty".into()));
-            }
-            if !names.insert(registry.name.as_str()) {
-                return Err(invalid(
-                    format!("{at}.name"),
-                    format!("{kind} `{}` is listed twice", registry.name),
-                ));
-            }
-            let url = registry.url.to_ascii_lowercase();
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || registry.url.contains(char::is_whitespace)
-            {
-                return Err(invalid(
-                    format!("{at}.url"),
-                    format!(
-                        "`{}` is not an http:// or https:// URL (e.g. `https://sr.example.com:8081`)",
-                        registry.url
-                    ),
-                ));
-            }
-            match &registry.auth {
-                RestAuth::Basic { username, password }
-                    if username.is_empty() || password.is_empty() =>
-                {
-                    return Err(invalid(
-                        format!("{at}.auth"),
-                        "basic auth needs a non-empty `username` and `password`".into(),
-                    ));
-                }
-                RestAuth::Bearer { token } if token.is_empty() => {
-                    return Err(invalid(
-                        format!("{at}.auth.token"),
-                        "must not be empty".into(),
-                    ));
-                }
-                _ => {}
-            }
-            if let Some(tls) = &registry.tls
-                && tls.client_cert.is_some() != tls.client_key.is_some()
-            {
-                return Err(invalid(
-                    format!("{at}.tls"),
-                    "give both `client_cert` and `client_key` for mutual TLS, or neither".into(),
-                ));
-            }
-        }
-        Ok(())
     }
 
     fn validate_clusters(&self) -> Result<(), CredentialsError> {
@@ -804,34 +641,6 @@ mod tests {
 
     fn parse(text: &str) -> Result<CredentialsFile, CredentialsError> {
         CredentialsFile::parse(Path::new("creds.yaml"), text, env)
-    }
-
-    #[test]
-    fn connect_clusters_are_checked_like_registries() {
-        let f = parse(
-            "connect_clusters:\n  - name: c\n    url: https://c:8083\n    auth: { method: basic, username: u, password: \"${PW}\" }\n    tls: { ca_cert: /ca.pem }\n",
-        )
-        .unwrap();
-        let c = f.connect_cluster("c").unwrap();
-        assert_eq!((c.url.as_str(), c.auth.kind()), ("https://c:8083", "basic"));
-        assert!(matches!(
-            f.connect_cluster("x"),
-            Err(CredentialsError::UnknownConnectCluster { .. })
-        ));
-        let e = parse(
-            "connect_clusters:\n  - name: c\n    url: http://a\n  - name: c\n    url: http://b\n",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("connect_clusters[1].name")
-                && e.contains("Connect cluster `c` is listed twice"),
-            "{e}"
-        );
-        let e = parse("connect_clusters:\n  - name: c\n    url: c:8083\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("connect_clusters[0].url"), "{e}");
     }
 
     #[test]
