@@ -11,6 +11,7 @@ mod credentials;
 mod kafka;
 mod msk_iam;
 mod scram;
+pub(crate) mod tls;
 pub mod wire;
 
 pub use credentials::{

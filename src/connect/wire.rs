@@ -4,8 +4,8 @@
 //! Blocking std networking, one broker connection: ApiVersions, then SASL
 //! (PLAIN, SCRAM-SHA-256/512) when the cluster's auth asks for it, then the
 //! quota calls, which any broker answers (KRaft forwards alterations to the
-//! controller). TLS and mutual TLS go through rustls, the TLS stack the
-//! REST clients use (`rest::client_tls`). Message types come from
+//! controller). TLS and mutual TLS go through rustls, configured as for the
+//! REST clients ([`super::tls`]). Message types come from
 //! the `kafka-protocol` crate; this module only frames, authenticates and
 //! turns answers into plain values.
 //!
@@ -543,7 +543,7 @@ fn security(
                 "`insecure_skip_verify` (give the brokers' CA as `ca_cert` instead)",
             ));
         }
-        crate::rest::client_tls(ca, client)
+        super::tls::client_config(ca, client)
             .map(|c| Some(Arc::new(c)))
             .map_err(|detail| WireError::Tls {
                 cluster: creds.name.clone(),
