@@ -29,6 +29,15 @@
 //!   the quota keys kcp set is kept in the offset-map topic too (key
 //!   `quotas;<source cluster id>;<target cluster id>;<plan>`), so a target
 //!   quota kcp did not set is never removed.
+//!
+//! The first round runs at start, not one interval in: what changed on the
+//! source while no replicator ran (or since `kcp migrate init`) reaches the
+//! target at once rather than up to `interval_secs` (two minutes by
+//! default) later, and under `kcp migrate execute` the source's ACLs and
+//! quotas are on the target before a short backfill lets clients move
+//! there; the first config round is also the baseline that later deletions
+//! are judged against. Its cost is the sync's own two connections, which
+//! every later round reuses, and one describe per side.
 
 mod acls;
 mod quotas;
