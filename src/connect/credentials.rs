@@ -217,6 +217,65 @@ impl AuthMethod {
             AuthMethod::MskIam { region, .. } => format!("AWS MSK IAM in {region}"),
         }
     }
+
+    /// The TLS this method connects with, or `None` for a plaintext
+    /// connection (MSK IAM is always over TLS, with the system's roots).
+    pub fn tls(&self) -> Option<TlsFiles<'_>> {
+        match self {
+            AuthMethod::Plaintext {} => None,
+            AuthMethod::Tls {
+                ca_cert,
+                insecure_skip_verify,
+            } => Some(TlsFiles {
+                ca_cert: ca_cert.as_deref(),
+                client: None,
+                insecure_skip_verify: *insecure_skip_verify,
+            }),
+            AuthMethod::Mtls {
+                ca_cert,
+                client_cert,
+                client_key,
+                client_key_password,
+                insecure_skip_verify,
+            } => Some(TlsFiles {
+                ca_cert: ca_cert.as_deref(),
+                client: Some(ClientCert {
+                    cert: client_cert,
+                    key: client_key,
+                    key_password: client_key_password.as_ref(),
+                }),
+                insecure_skip_verify: *insecure_skip_verify,
+            }),
+            AuthMethod::SaslPlain { tls, .. } | AuthMethod::SaslScram { tls, .. } => {
+                tls.as_ref().map(|t| TlsFiles {
+                    ca_cert: t.ca_cert.as_deref(),
+                    client: None,
+                    insecure_skip_verify: t.insecure_skip_verify,
+                })
+            }
+            AuthMethod::MskIam { .. } => Some(TlsFiles::default()),
+        }
+    }
+}
+
+/// The TLS side of an auth method ([`AuthMethod::tls`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsFiles<'a> {
+    /// The CA to trust instead of the system's roots.
+    pub ca_cert: Option<&'a Path>,
+    /// The client certificate of mutual TLS.
+    pub client: Option<ClientCert<'a>>,
+    /// Accept any server certificate.
+    pub insecure_skip_verify: bool,
+}
+
+/// A client certificate and its key (PEM files).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCert<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
+    /// The key's password when it is encrypted.
+    pub key_password: Option<&'a Secret>,
 }
 
 /// Librdkafka properties that carry security settings or secrets; they must
@@ -765,6 +824,34 @@ clusters:
         }
         // Debug output of the whole file never shows the secret.
         assert!(!format!("{file:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn each_method_says_its_tls() {
+        let file = parse(
+            r#"
+clusters:
+  - { name: plain, bootstrap_servers: ["k:1"], auth: { method: plaintext } }
+  - { name: scram, bootstrap_servers: ["k:1"], auth: { method: sasl_scram, mechanism: SCRAM-SHA-512, username: u, password: p } }
+  - { name: scram-tls, bootstrap_servers: ["k:1"], auth: { method: sasl_plain, username: u, password: p, tls: { ca_cert: /ca.pem, insecure_skip_verify: true } } }
+  - { name: mtls, bootstrap_servers: ["k:1"], auth: { method: mtls, client_cert: /c.pem, client_key: /k.pem, client_key_password: "${PW}" } }
+  - { name: iam, bootstrap_servers: ["k:1"], auth: { method: msk_iam, region: us-east-1 } }
+"#,
+        )
+        .unwrap();
+        let tls = |name: &str| file.cluster(name).unwrap().auth.tls();
+        assert!(tls("plain").is_none() && tls("scram").is_none());
+        let t = tls("scram-tls").unwrap();
+        assert_eq!(t.ca_cert, Some(Path::new("/ca.pem")));
+        assert!(t.insecure_skip_verify && t.client.is_none());
+        let client = tls("mtls").unwrap().client.unwrap();
+        assert_eq!(
+            (client.cert, client.key),
+            (Path::new("/c.pem"), Path::new("/k.pem"))
+        );
+        assert_eq!(client.key_password.map(Secret::expose), Some("s3cret"));
+        let iam = tls("iam").unwrap();
+        assert!(iam.ca_cert.is_none() && iam.client.is_none() && !iam.insecure_skip_verify);
     }
 
     #[test]
