@@ -7,7 +7,6 @@
 //! type holds). What an answer means is the caller's business: each API
 //! wraps a [`RestClient`] and turns [`ApiFailure`] into its own error type.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -18,8 +17,6 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 
 use crate::connect::{RestAuth, RestCredentials};
@@ -311,67 +308,8 @@ fn tls_config(creds: &RestCredentials) -> Result<rustls::ClientConfig, RestError
         (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
         _ => None,
     };
-    client_tls(tls.ca_cert.as_deref(), client).map_err(|message| RestError::Setup { message })
-}
-
-/// A rustls client configuration (aws-lc-rs): the system's roots or the CA
-/// certificates in `ca` (PEM), and a client certificate chain and
-/// unencrypted key (PEM) for mutual TLS. Shared by the REST clients and the
-/// Kafka quota client ([`crate::connect::wire`]).
-pub(crate) fn client_tls(
-    ca: Option<&std::path::Path>,
-    client: Option<(&std::path::Path, &std::path::Path)>,
-) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| {
-                    format!("cannot read CA certificates from `{}`: {e}", path.display())
-                })?;
-            if certs.is_empty() {
-                return Err(format!("`{}` holds no PEM certificate", path.display()));
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("bad CA certificate in `{}`: {e}", path.display()))?;
-            }
-        }
-        None => {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    match client {
-        Some((cert, key)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-                .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| {
-                    format!(
-                        "cannot read the client certificate `{}`: {e}",
-                        cert.display()
-                    )
-                })?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                format!(
-                    "cannot read the client key `{}` (PEM, unencrypted): {e}",
-                    key.display()
-                )
-            })?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("the client certificate and key do not fit: {e}"))
-        }
-        None => Ok(builder.with_no_client_auth()),
-    }
+    crate::connect::tls::client_config(tls.ca_cert.as_deref(), client)
+        .map_err(|message| RestError::Setup { message })
 }
 
 /// Standard base64 with padding (for the basic auth header).

@@ -328,6 +328,24 @@ pub enum ScanCommand {
     Connectors(ScanConnectorsArgs),
 }
 
+/// `--credentials-file` with its default, as most commands that read the
+/// credentials file take it (a command names what it needs from the file
+/// in its own help: `mut_arg("credentials_file", ...)`). The Connect
+/// commands' flag has no default.
+#[derive(Debug, Args)]
+pub struct CredentialsFileArg {
+    /// Credentials file naming the clusters and how to authenticate
+    #[arg(
+        id = "credentials_file",
+        long = "credentials-file",
+        env = "KCP_CREDENTIALS_FILE",
+        default_value = CREDENTIALS_FILE,
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub path: PathBuf,
+}
+
 /// `kcp scan connectors`.
 #[derive(Debug, Args)]
 pub struct ScanConnectorsArgs {
@@ -351,16 +369,10 @@ pub struct ScanConnectorsArgs {
 
 /// `kcp scan schema-registry`.
 #[derive(Debug, Args)]
+#[command(mut_arg("credentials_file", |a| a.help("Credentials file naming the registries (`schema_registries:`)")))]
 pub struct ScanRegistryArgs {
-    /// Credentials file naming the registries (`schema_registries:`)
-    #[arg(
-        long,
-        env = "KCP_CREDENTIALS_FILE",
-        default_value = CREDENTIALS_FILE,
-        value_name = "PATH",
-        hide_env_values = true
-    )]
-    pub credentials_file: PathBuf,
+    #[command(flatten)]
+    pub credentials: CredentialsFileArg,
 
     /// Only this registry from the credentials file (repeatable; default: all)
     #[arg(long = "registry", value_name = "NAME")]
@@ -374,15 +386,8 @@ pub struct ScanRegistryArgs {
 /// `kcp scan clusters`.
 #[derive(Debug, Args)]
 pub struct ScanClustersArgs {
-    /// Credentials file naming the clusters and how to authenticate
-    #[arg(
-        long,
-        env = "KCP_CREDENTIALS_FILE",
-        default_value = CREDENTIALS_FILE,
-        value_name = "PATH",
-        hide_env_values = true
-    )]
-    pub credentials_file: PathBuf,
+    #[command(flatten)]
+    pub credentials: CredentialsFileArg,
 
     /// Only this cluster from the credentials file (repeatable; default: all)
     #[arg(long = "cluster", value_name = "NAME")]
@@ -618,16 +623,10 @@ pub enum MigrateCommand {
 
 /// `kcp migrate quotas`.
 #[derive(Debug, Args)]
+#[command(mut_arg("credentials_file", |a| a.help("Credentials file naming both clusters")))]
 pub struct MigrateQuotasArgs {
-    /// Credentials file naming both clusters
-    #[arg(
-        long,
-        env = "KCP_CREDENTIALS_FILE",
-        default_value = CREDENTIALS_FILE,
-        value_name = "PATH",
-        hide_env_values = true
-    )]
-    pub credentials_file: PathBuf,
+    #[command(flatten)]
+    pub credentials: CredentialsFileArg,
     /// The source cluster (a name from the credentials file)
     #[arg(long, value_name = "CLUSTER")]
     pub source: String,
@@ -648,16 +647,10 @@ pub struct MigrateQuotasArgs {
 
 /// `kcp migrate schemas`.
 #[derive(Debug, Args)]
+#[command(mut_arg("credentials_file", |a| a.help("Credentials file naming both registries (`schema_registries:`)")))]
 pub struct MigrateSchemasArgs {
-    /// Credentials file naming both registries (`schema_registries:`)
-    #[arg(
-        long,
-        env = "KCP_CREDENTIALS_FILE",
-        default_value = CREDENTIALS_FILE,
-        value_name = "PATH",
-        hide_env_values = true
-    )]
-    pub credentials_file: PathBuf,
+    #[command(flatten)]
+    pub credentials: CredentialsFileArg,
     /// The source registry (a name from the credentials file)
     #[arg(long, value_name = "REGISTRY")]
     pub source: String,
@@ -738,6 +731,7 @@ pub struct MigrateConnectorsArgs {
 
 /// `kcp migrate init`.
 #[derive(Debug, Args)]
+#[command(mut_arg("credentials_file", |a| a.help("Credentials file naming both clusters")))]
 pub struct MigrateInitArgs {
     /// The source cluster (a name from the credentials file)
     #[arg(long, value_name = "CLUSTER")]
@@ -745,15 +739,8 @@ pub struct MigrateInitArgs {
     /// The target cluster (a name from the credentials file)
     #[arg(long, value_name = "CLUSTER")]
     pub target: String,
-    /// Credentials file naming both clusters
-    #[arg(
-        long,
-        env = "KCP_CREDENTIALS_FILE",
-        default_value = CREDENTIALS_FILE,
-        value_name = "PATH",
-        hide_env_values = true
-    )]
-    pub credentials_file: PathBuf,
+    #[command(flatten)]
+    pub credentials: CredentialsFileArg,
     /// Only topics matching this regular expression
     #[arg(long, value_name = "REGEX")]
     pub topics_include: Option<String>,

@@ -30,7 +30,7 @@ pub(super) fn run(
     let req = InitRequest {
         source: args.source,
         target: args.target,
-        credentials_file: args.credentials_file,
+        credentials_file: args.credentials.path,
         topics_include: args.topics_include,
         groups_include: args.groups_include,
         plan_out: args.plan_out,

@@ -26,7 +26,7 @@ pub(super) fn migrate(
         Some(path) => PrincipalMap::load(path)?,
         None => PrincipalMap::default(),
     };
-    let creds = CredentialsFile::load(&args.credentials_file)?;
+    let creds = CredentialsFile::load(&args.credentials.path)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let mut source = QuotaClient::connect(creds.cluster(&args.source)?, timeout)?;
     let mut target = QuotaClient::connect(creds.cluster(&args.target)?, timeout)?;

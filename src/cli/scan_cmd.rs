@@ -21,7 +21,7 @@ pub(super) fn clusters(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     super::signals::exit_on_signal()?;
-    let creds = CredentialsFile::load(&args.credentials_file)?;
+    let creds = CredentialsFile::load(&args.credentials.path)?;
     let selected: Vec<&ClusterCredentials> = if args.clusters.is_empty() {
         creds.clusters.iter().collect()
     } else {
@@ -33,7 +33,7 @@ pub(super) fn clusters(
     if selected.is_empty() {
         return Err(crate::exit::UsageError::new(format!(
             "credentials file `{}` names no cluster to scan",
-            args.credentials_file.display()
+            args.credentials.path.display()
         ))
         .with_hint("add a cluster under `clusters:` (kcp discover writes a template)")
         .into());

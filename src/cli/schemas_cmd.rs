@@ -93,7 +93,7 @@ pub(super) fn scan(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     super::signals::exit_on_signal()?;
-    let creds = CredentialsFile::load(&args.credentials_file)?;
+    let creds = CredentialsFile::load(&args.credentials.path)?;
     let selected: Vec<&RegistryCredentials> = if args.registries.is_empty() {
         creds.schema_registries.iter().collect()
     } else {
@@ -105,7 +105,7 @@ pub(super) fn scan(
     if selected.is_empty() {
         return Err(UsageError::new(format!(
             "credentials file `{}` names no schema registry to scan",
-            args.credentials_file.display()
+            args.credentials.path.display()
         ))
         .with_hint("add one under `schema_registries:` (see docs/reference/credentials.md)")
         .into());
@@ -231,7 +231,7 @@ pub(super) fn migrate(args: MigrateSchemasArgs, printer: &Printer) -> anyhow::Re
     if args.source == args.target {
         return Err(UsageError::new("--source and --target name the same registry").into());
     }
-    let creds = CredentialsFile::load(&args.credentials_file)?;
+    let creds = CredentialsFile::load(&args.credentials.path)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let source = Registry::new(creds.registry(&args.source)?, timeout)?;
     let target = Registry::new(creds.registry(&args.target)?, timeout)?;

@@ -17,14 +17,23 @@
 //! variable `VAR` (`${VAR:-fallback}` gives a fallback, `$${` a literal `${`;
 //! a `${` with no `}` is an error), so secrets need not be written into the
 //! file.
+//!
+//! The file also names REST services (`schema_registries:`,
+//! `connect_clusters:`); their entries are [`rest`]'s.
 
-use crate::exit::{Diagnostic, ExitStatus};
+mod rest;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::exit::{Diagnostic, ExitStatus};
 use crate::secret::Secret;
+
+pub use rest::{
+    RegistryAuth, RegistryCredentials, RegistryTls, RestAuth, RestCredentials, RestTls,
+};
 
 /// A parsed, interpolated and validated credentials file.
 #[derive(Debug, Clone)]
@@ -46,83 +55,6 @@ struct RawFile {
     schema_registries: Vec<RegistryCredentials>,
     #[serde(default)]
     connect_clusters: Vec<RestCredentials>,
-}
-
-/// One REST service entry: a Schema Registry or a Kafka Connect cluster.
-///
-/// ```yaml
-/// schema_registries:
-///   - name: prod-sr
-///     url: https://sr.example.com:8081
-///     auth: { method: basic, username: kcp, password: "${SR_PASSWORD}" }
-///     tls: { ca_cert: /etc/kcp/ca.pem }
-/// connect_clusters:
-///   - name: prod-connect
-///     url: https://connect.example.com:8083
-///     auth: { method: bearer, token: "${CONNECT_TOKEN}" }
-/// ```
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestCredentials {
-    /// The name used on the command line and as the key in the state file.
-    pub name: String,
-    /// The registry's base URL (`http://` or `https://`), e.g.
-    /// `https://sr.example.com:8081` or Apicurio's `http://host:8080/apis/ccompat/v7`.
-    pub url: String,
-    /// How to authenticate; none when absent.
-    #[serde(default = "RestAuth::none")]
-    pub auth: RestAuth,
-    /// TLS settings for an `https://` URL.
-    #[serde(default)]
-    pub tls: Option<RestTls>,
-}
-
-/// A Schema Registry's entry.
-pub type RegistryCredentials = RestCredentials;
-/// A Schema Registry's auth.
-pub type RegistryAuth = RestAuth;
-/// A Schema Registry's TLS settings.
-pub type RegistryTls = RestTls;
-
-/// How kcp authenticates to a REST service (Schema Registry, Kafka
-/// Connect). The YAML key `method` selects the variant.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RestAuth {
-    /// No authentication.
-    None {},
-    /// HTTP basic authentication (Confluent Cloud: API key and secret).
-    Basic { username: String, password: Secret },
-    /// A bearer token (OAuth).
-    Bearer { token: Secret },
-}
-
-impl RestAuth {
-    fn none() -> Self {
-        RestAuth::None {}
-    }
-
-    /// The short name stored in the state (`basic`, ...). Never contains secrets.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RestAuth::None {} => "none",
-            RestAuth::Basic { .. } => "basic",
-            RestAuth::Bearer { .. } => "bearer",
-        }
-    }
-}
-
-/// TLS settings of a REST service: a CA to trust instead of the system's,
-/// and a client certificate for mutual TLS.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestTls {
-    #[serde(default)]
-    pub ca_cert: Option<PathBuf>,
-    #[serde(default)]
-    pub client_cert: Option<PathBuf>,
-    #[serde(default)]
-    pub client_key: Option<PathBuf>,
 }
 
 /// One cluster entry.
@@ -285,6 +217,65 @@ impl AuthMethod {
             AuthMethod::MskIam { region, .. } => format!("AWS MSK IAM in {region}"),
         }
     }
+
+    /// The TLS this method connects with, or `None` for a plaintext
+    /// connection (MSK IAM is always over TLS, with the system's roots).
+    pub fn tls(&self) -> Option<TlsFiles<'_>> {
+        match self {
+            AuthMethod::Plaintext {} => None,
+            AuthMethod::Tls {
+                ca_cert,
+                insecure_skip_verify,
+            } => Some(TlsFiles {
+                ca_cert: ca_cert.as_deref(),
+                client: None,
+                insecure_skip_verify: *insecure_skip_verify,
+            }),
+            AuthMethod::Mtls {
+                ca_cert,
+                client_cert,
+                client_key,
+                client_key_password,
+                insecure_skip_verify,
+            } => Some(TlsFiles {
+                ca_cert: ca_cert.as_deref(),
+                client: Some(ClientCert {
+                    cert: client_cert,
+                    key: client_key,
+                    key_password: client_key_password.as_ref(),
+                }),
+                insecure_skip_verify: *insecure_skip_verify,
+            }),
+            AuthMethod::SaslPlain { tls, .. } | AuthMethod::SaslScram { tls, .. } => {
+                tls.as_ref().map(|t| TlsFiles {
+                    ca_cert: t.ca_cert.as_deref(),
+                    client: None,
+                    insecure_skip_verify: t.insecure_skip_verify,
+                })
+            }
+            AuthMethod::MskIam { .. } => Some(TlsFiles::default()),
+        }
+    }
+}
+
+/// The TLS side of an auth method ([`AuthMethod::tls`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsFiles<'a> {
+    /// The CA to trust instead of the system's roots.
+    pub ca_cert: Option<&'a Path>,
+    /// The client certificate of mutual TLS.
+    pub client: Option<ClientCert<'a>>,
+    /// Accept any server certificate.
+    pub insecure_skip_verify: bool,
+}
+
+/// A client certificate and its key (PEM files).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCert<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
+    /// The key's password when it is encrypted.
+    pub key_password: Option<&'a Secret>,
 }
 
 /// Librdkafka properties that carry security settings or secrets; they must
@@ -445,115 +436,20 @@ impl CredentialsFile {
             })
     }
 
-    /// The Schema Registry entry for `name`.
-    pub fn registry(&self, name: &str) -> Result<&RegistryCredentials, CredentialsError> {
-        self.schema_registries
-            .iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| CredentialsError::UnknownRegistry {
-                path: self.path.clone(),
-                name: name.to_owned(),
-                known: self
-                    .schema_registries
-                    .iter()
-                    .map(|r| r.name.clone())
-                    .collect(),
-            })
-    }
-
-    /// The Kafka Connect cluster entry for `name`.
-    pub fn connect_cluster(&self, name: &str) -> Result<&RestCredentials, CredentialsError> {
-        self.connect_clusters
-            .iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| CredentialsError::UnknownConnectCluster {
-                path: self.path.clone(),
-                name: name.to_owned(),
-                known: self
-                    .connect_clusters
-                    .iter()
-                    .map(|r| r.name.clone())
-                    .collect(),
-            })
-    }
-
     fn validate(&self) -> Result<(), CredentialsError> {
-        self.validate_rest(
+        rest::validate(
+            &self.path,
             "schema_registries",
             "schema registry",
             &self.schema_registries,
         )?;
-        self.validate_rest(
+        rest::validate(
+            &self.path,
             "connect_clusters",
             "Connect cluster",
             &self.connect_clusters,
         )?;
         self.validate_clusters()
-    }
-
-    /// Checks the entries of one REST section (`section`, e.g. `connect_clusters`).
-    fn validate_rest(
-        &self,
-        section: &str,
-        kind: &str,
-        entries: &[RestCredentials],
-    ) -> Result<(), CredentialsError> {
-        let invalid = |location: String, message: String| CredentialsError::Invalid {
-            path: self.path.clone(),
-            location,
-            message,
-        };
-        let mut names = BTreeSet::new();
-        for (i, registry) in entries.iter().enumerate() {
-            let at = format!("{section}[{i}]");
-            if registry.name.trim().is_empty() {
-                return Err(invalid(format!("{at}.name"), "must not be empty".into()));
-            }
-            if !names.insert(registry.name.as_str()) {
-                return Err(invalid(
-                    format!("{at}.name"),
-                    format!("{kind} `{}` is listed twice", registry.name),
-                ));
-            }
-            let url = registry.url.to_ascii_lowercase();
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || registry.url.contains(char::is_whitespace)
-            {
-                return Err(invalid(
-                    format!("{at}.url"),
-                    format!(
-                        "`{}` is not an http:// or https:// URL (e.g. `https://sr.example.com:8081`)",
-                        registry.url
-                    ),
-                ));
-            }
-            match &registry.auth {
-                RestAuth::Basic { username, password }
-                    if username.is_empty() || password.is_empty() =>
-                {
-                    return Err(invalid(
-                        format!("{at}.auth"),
-                        "basic auth needs a non-empty `username` and `password`".into(),
-                    ));
-                }
-                RestAuth::Bearer { token } if token.is_empty() => {
-                    return Err(invalid(
-                        format!("{at}.auth.token"),
-                        "must not be empty".into(),
-                    ));
-                }
-                _ => {}
-            }
-            if let Some(tls) = &registry.tls
-                && tls.client_cert.is_some() != tls.client_key.is_some()
-            {
-                return Err(invalid(
-                    format!("{at}.tls"),
-                    "give both `client_cert` and `client_key` for mutual TLS, or neither".into(),
-                ));
-            }
-        }
-        Ok(())
     }
 
     fn validate_clusters(&self) -> Result<(), CredentialsError> {
@@ -807,34 +703,6 @@ mod tests {
     }
 
     #[test]
-    fn connect_clusters_are_checked_like_registries() {
-        let f = parse(
-            "connect_clusters:\n  - name: c\n    url: https://c:8083\n    auth: { method: basic, username: u, password: \"${PW}\" }\n    tls: { ca_cert: /ca.pem }\n",
-        )
-        .unwrap();
-        let c = f.connect_cluster("c").unwrap();
-        assert_eq!((c.url.as_str(), c.auth.kind()), ("https://c:8083", "basic"));
-        assert!(matches!(
-            f.connect_cluster("x"),
-            Err(CredentialsError::UnknownConnectCluster { .. })
-        ));
-        let e = parse(
-            "connect_clusters:\n  - name: c\n    url: http://a\n  - name: c\n    url: http://b\n",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("connect_clusters[1].name")
-                && e.contains("Connect cluster `c` is listed twice"),
-            "{e}"
-        );
-        let e = parse("connect_clusters:\n  - name: c\n    url: c:8083\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("connect_clusters[0].url"), "{e}");
-    }
-
-    #[test]
     fn interpolation() {
         assert_eq!(interpolate_env("a-${USER}-b", env).unwrap(), "a-alice-b");
         assert_eq!(interpolate_env("${NOPE:-dflt}", env).unwrap(), "dflt");
@@ -956,6 +824,34 @@ clusters:
         }
         // Debug output of the whole file never shows the secret.
         assert!(!format!("{file:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn each_method_says_its_tls() {
+        let file = parse(
+            r#"
+clusters:
+  - { name: plain, bootstrap_servers: ["k:1"], auth: { method: plaintext } }
+  - { name: scram, bootstrap_servers: ["k:1"], auth: { method: sasl_scram, mechanism: SCRAM-SHA-512, username: u, password: p } }
+  - { name: scram-tls, bootstrap_servers: ["k:1"], auth: { method: sasl_plain, username: u, password: p, tls: { ca_cert: /ca.pem, insecure_skip_verify: true } } }
+  - { name: mtls, bootstrap_servers: ["k:1"], auth: { method: mtls, client_cert: /c.pem, client_key: /k.pem, client_key_password: "${PW}" } }
+  - { name: iam, bootstrap_servers: ["k:1"], auth: { method: msk_iam, region: us-east-1 } }
+"#,
+        )
+        .unwrap();
+        let tls = |name: &str| file.cluster(name).unwrap().auth.tls();
+        assert!(tls("plain").is_none() && tls("scram").is_none());
+        let t = tls("scram-tls").unwrap();
+        assert_eq!(t.ca_cert, Some(Path::new("/ca.pem")));
+        assert!(t.insecure_skip_verify && t.client.is_none());
+        let client = tls("mtls").unwrap().client.unwrap();
+        assert_eq!(
+            (client.cert, client.key),
+            (Path::new("/c.pem"), Path::new("/k.pem"))
+        );
+        assert_eq!(client.key_password.map(Secret::expose), Some("s3cret"));
+        let iam = tls("iam").unwrap();
+        assert!(iam.ca_cert.is_none() && iam.client.is_none() && !iam.insecure_skip_verify);
     }
 
     #[test]

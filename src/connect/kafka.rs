@@ -18,7 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 
-use super::credentials::{AuthMethod, ClusterCredentials, TlsOptions};
+use super::credentials::{AuthMethod, ClusterCredentials};
 
 /// Connection settings.
 #[derive(Debug, Clone, Copy)]
@@ -285,69 +285,13 @@ pub fn client_config(creds: &ClusterCredentials) -> Result<ClientConfig, Connect
             })
         }
     };
-    let tls = |config: &mut ClientConfig, opts: &TlsOptions| -> Result<(), ConnectError> {
-        if let Some(ca) = &opts.ca_cert {
-            config.set("ssl.ca.location", check_file("ca_cert", ca)?);
-        }
-        if opts.insecure_skip_verify {
-            config
-                .set("enable.ssl.certificate.verification", "false")
-                .set("ssl.endpoint.identification.algorithm", "none");
-        }
-        Ok(())
-    };
     match &creds.auth {
-        AuthMethod::Plaintext {} => {
-            config.set("security.protocol", "PLAINTEXT");
-        }
-        AuthMethod::Tls {
-            ca_cert,
-            insecure_skip_verify,
-        } => {
-            config.set("security.protocol", "SSL");
-            tls(
-                &mut config,
-                &TlsOptions {
-                    ca_cert: ca_cert.clone(),
-                    insecure_skip_verify: *insecure_skip_verify,
-                },
-            )?;
-        }
-        AuthMethod::Mtls {
-            ca_cert,
-            client_cert,
-            client_key,
-            client_key_password,
-            insecure_skip_verify,
-        } => {
-            config.set("security.protocol", "SSL");
-            tls(
-                &mut config,
-                &TlsOptions {
-                    ca_cert: ca_cert.clone(),
-                    insecure_skip_verify: *insecure_skip_verify,
-                },
-            )?;
-            config
-                .set(
-                    "ssl.certificate.location",
-                    check_file("client_cert", client_cert)?,
-                )
-                .set("ssl.key.location", check_file("client_key", client_key)?);
-            if let Some(password) = client_key_password {
-                config.set("ssl.key.password", password.expose());
-            }
-        }
+        AuthMethod::Plaintext {} | AuthMethod::Tls { .. } | AuthMethod::Mtls { .. } => {}
         AuthMethod::SaslPlain {
-            username,
-            password,
-            tls: tls_opts,
+            username, password, ..
         }
         | AuthMethod::SaslScram {
-            username,
-            password,
-            tls: tls_opts,
-            ..
+            username, password, ..
         } => {
             let mechanism = match &creds.auth {
                 AuthMethod::SaslScram { mechanism, .. } => mechanism.as_str(),
@@ -357,20 +301,42 @@ pub fn client_config(creds: &ClusterCredentials) -> Result<ClientConfig, Connect
                 .set("sasl.mechanism", mechanism)
                 .set("sasl.username", username)
                 .set("sasl.password", password.expose());
-            match tls_opts {
-                Some(opts) => {
-                    config.set("security.protocol", "SASL_SSL");
-                    tls(&mut config, opts)?;
-                }
-                None => {
-                    config.set("security.protocol", "SASL_PLAINTEXT");
-                }
-            }
         }
         AuthMethod::MskIam { .. } => {
+            config.set("sasl.mechanism", "OAUTHBEARER");
+        }
+    }
+    let sasl = !matches!(
+        creds.auth,
+        AuthMethod::Plaintext {} | AuthMethod::Tls { .. } | AuthMethod::Mtls { .. }
+    );
+    let tls = creds.auth.tls();
+    let protocol = match (sasl, tls.is_some()) {
+        (false, false) => "PLAINTEXT",
+        (false, true) => "SSL",
+        (true, false) => "SASL_PLAINTEXT",
+        (true, true) => "SASL_SSL",
+    };
+    config.set("security.protocol", protocol);
+    if let Some(tls) = tls {
+        if let Some(ca) = tls.ca_cert {
+            config.set("ssl.ca.location", check_file("ca_cert", ca)?);
+        }
+        if tls.insecure_skip_verify {
             config
-                .set("security.protocol", "SASL_SSL")
-                .set("sasl.mechanism", "OAUTHBEARER");
+                .set("enable.ssl.certificate.verification", "false")
+                .set("ssl.endpoint.identification.algorithm", "none");
+        }
+        if let Some(client) = tls.client {
+            config
+                .set(
+                    "ssl.certificate.location",
+                    check_file("client_cert", client.cert)?,
+                )
+                .set("ssl.key.location", check_file("client_key", client.key)?);
+            if let Some(password) = client.key_password {
+                config.set("ssl.key.password", password.expose());
+            }
         }
     }
     Ok(config)

@@ -11,12 +11,13 @@ mod credentials;
 mod kafka;
 mod msk_iam;
 mod scram;
+pub(crate) mod tls;
 pub mod wire;
 
 pub use credentials::{
-    AuthMethod, ClusterCredentials, CredentialsError, CredentialsFile, Interpolation, RegistryAuth,
-    RegistryCredentials, RegistryTls, RestAuth, RestCredentials, RestTls, ScramMechanism,
-    TlsOptions, interpolate_env,
+    AuthMethod, ClientCert, ClusterCredentials, CredentialsError, CredentialsFile, Interpolation,
+    RegistryAuth, RegistryCredentials, RegistryTls, RestAuth, RestCredentials, RestTls,
+    ScramMechanism, TlsFiles, TlsOptions, interpolate_env,
 };
 pub use kafka::{
     ClusterMetadata, ConnectError, ConnectOptions, Connection, KcpContext, MetadataBroker,

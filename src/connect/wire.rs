@@ -4,8 +4,8 @@
 //! Blocking std networking, one broker connection: ApiVersions, then SASL
 //! (PLAIN, SCRAM-SHA-256/512) when the cluster's auth asks for it, then the
 //! quota calls, which any broker answers (KRaft forwards alterations to the
-//! controller). TLS and mutual TLS go through rustls, the TLS stack the
-//! REST clients use (`rest::client_tls`). Message types come from
+//! controller). TLS and mutual TLS go through rustls, configured as for the
+//! REST clients ([`super::tls`]). Message types come from
 //! the `kafka-protocol` crate; this module only frames, authenticates and
 //! turns answers into plain values.
 //!
@@ -535,87 +535,49 @@ fn security(
         cluster: creds.name.clone(),
         what: what.to_owned(),
     };
-    let tls = |ca: Option<&std::path::Path>,
-               client: Option<(&std::path::Path, &std::path::Path)>,
-               insecure: bool| {
-        if insecure {
-            return Err(unsupported(
-                "`insecure_skip_verify` (give the brokers' CA as `ca_cert` instead)",
-            ));
-        }
-        crate::rest::client_tls(ca, client)
-            .map(|c| Some(Arc::new(c)))
-            .map_err(|detail| WireError::Tls {
-                cluster: creds.name.clone(),
-                detail,
-            })
-    };
-    Ok(match &creds.auth {
-        AuthMethod::Plaintext {} => (None, Sasl::None),
-        AuthMethod::Tls {
-            ca_cert,
-            insecure_skip_verify,
-        } => (
-            tls(ca_cert.as_deref(), None, *insecure_skip_verify)?,
-            Sasl::None,
-        ),
-        AuthMethod::Mtls {
-            ca_cert,
-            client_cert,
-            client_key,
-            client_key_password,
-            insecure_skip_verify,
-        } => {
-            if client_key_password.is_some() {
-                return Err(unsupported(
-                    "an encrypted client key (`client_key_password`); give an unencrypted PEM key",
-                ));
-            }
-            (
-                tls(
-                    ca_cert.as_deref(),
-                    Some((client_cert, client_key)),
-                    *insecure_skip_verify,
-                )?,
-                Sasl::None,
-            )
-        }
+    let sasl = match &creds.auth {
+        AuthMethod::Plaintext {} | AuthMethod::Tls { .. } | AuthMethod::Mtls { .. } => Sasl::None,
         AuthMethod::SaslPlain {
-            username,
-            password,
-            tls: t,
-        } => (
-            match t {
-                Some(t) => tls(t.ca_cert.as_deref(), None, t.insecure_skip_verify)?,
-                None => None,
-            },
-            Sasl::Plain {
-                username: username.clone(),
-                password: password.clone(),
-            },
-        ),
+            username, password, ..
+        } => Sasl::Plain {
+            username: username.clone(),
+            password: password.clone(),
+        },
         AuthMethod::SaslScram {
             mechanism,
             username,
             password,
-            tls: t,
-        } => (
-            match t {
-                Some(t) => tls(t.ca_cert.as_deref(), None, t.insecure_skip_verify)?,
-                None => None,
-            },
-            Sasl::Scram {
-                mechanism: *mechanism,
-                username: username.clone(),
-                password: password.clone(),
-            },
-        ),
+            ..
+        } => Sasl::Scram {
+            mechanism: *mechanism,
+            username: username.clone(),
+            password: password.clone(),
+        },
         AuthMethod::MskIam { .. } => {
             return Err(unsupported(
                 "AWS MSK IAM (SASL/OAUTHBEARER); client quotas need SASL/SCRAM or TLS credentials",
             ));
         }
-    })
+    };
+    let Some(tls) = creds.auth.tls() else {
+        return Ok((None, sasl));
+    };
+    if tls.client.is_some_and(|c| c.key_password.is_some()) {
+        return Err(unsupported(
+            "an encrypted client key (`client_key_password`); give an unencrypted PEM key",
+        ));
+    }
+    if tls.insecure_skip_verify {
+        return Err(unsupported(
+            "`insecure_skip_verify` (give the brokers' CA as `ca_cert` instead)",
+        ));
+    }
+    let config = super::tls::client_config(tls.ca_cert, tls.client.map(|c| (c.cert, c.key)))
+        .map_err(|detail| WireError::Tls {
+            cluster: creds.name.clone(),
+            detail,
+        })?;
+    Ok((Some(Arc::new(config)), sasl))
 }
 
 /// Why a broker could not be opened.
