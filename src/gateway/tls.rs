@@ -13,10 +13,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::GatewayError;
 use crate::connect::AuthMethod;
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
+use crate::connect::tls::provider;
 
 fn tls_error(message: String) -> GatewayError {
     GatewayError::Tls { message }
@@ -129,21 +126,7 @@ pub(crate) fn client_config(
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
     } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match &up.ca_cert {
-            Some(path) => {
-                for cert in certs(path, "CA certificate")? {
-                    roots.add(cert).map_err(|e| {
-                        tls_error(format!("bad CA certificate in `{}`: {e}", path.display()))
-                    })?;
-                }
-            }
-            None => {
-                for cert in rustls_native_certs::load_native_certs().certs {
-                    let _ = roots.add(cert);
-                }
-            }
-        }
+        let roots = crate::connect::tls::root_store(up.ca_cert.as_deref()).map_err(tls_error)?;
         builder.with_root_certificates(roots)
     };
     let config = match &up.client {
