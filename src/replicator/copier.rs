@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, Timestamp, TopicPartitionList};
@@ -67,6 +67,8 @@ struct Timers {
     watermarks: Instant,
     /// Metrics published (`--metrics-addr`).
     publish: Instant,
+    /// The plan's lease served (its group's events).
+    lease: Instant,
     /// The last notice of a transient source error (one per 10 s).
     transient: Option<Instant>,
 }
@@ -96,10 +98,19 @@ pub(super) struct Copier<'a> {
     /// The plan's target transactions, committed at each checkpoint.
     txn: Option<Transactions<'a>>,
     metrics: Option<Arc<ReplicatorMetrics>>,
+    /// The provenance header value of the record being copied (one buffer
+    /// for the run: no allocation per record).
+    provenance: String,
 }
 
 /// How often the copy loop publishes its metrics.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the copy loop serves the lease's consumer: its heartbeats
+/// run on librdkafka's threads, a poll only serves its group's events
+/// (well within `max.poll.interval.ms`). Not per record: a poll of a
+/// second client costs more instructions than the rest of the tick.
+const LEASE_EVERY: Duration = Duration::from_millis(200);
 
 impl Drop for Copier<'_> {
     fn drop(&mut self) {
@@ -151,6 +162,7 @@ impl<'a> Copier<'a> {
                 discovery: now,
                 watermarks: now - Duration::from_secs(60),
                 publish: now,
+                lease: now,
                 transient: None,
             },
             window: Window {
@@ -161,6 +173,7 @@ impl<'a> Copier<'a> {
             throttle,
             txn,
             metrics,
+            provenance: String::new(),
         };
         copier.add_topics(topics)?;
         // Record where each partition starts before copying anything, so
@@ -242,7 +255,9 @@ impl<'a> Copier<'a> {
         if self.bytes == 0 {
             tracing::debug!(elapsed = ?self.started.elapsed(), "first record read from the source");
         }
-        let Some(i) = self.slot_of(m.topic(), m.partition()) else {
+        // The topic's name is read (and checked) once per record.
+        let topic = m.topic();
+        let Some(i) = self.slot_of(topic, m.partition()) else {
             return Ok(());
         };
         // Not ours (any more), or fetched before a seek: never copy a
@@ -274,18 +289,25 @@ impl<'a> Copier<'a> {
             self.await_first_copy(i)?;
         }
         let partition = self.slots[i].partition;
-        let provenance =
-            Provenance::header_value(self.links.src_id, m.topic(), partition, m.offset());
-        let mut out = OwnedHeaders::new_with_capacity(headers.map_or(0, |h| h.count()) + 1);
+        Provenance::write_header_value(
+            &mut self.provenance,
+            self.links.src_id,
+            topic,
+            partition,
+            m.offset(),
+        );
         // Every header as it came, earlier hops' provenance included (a
-        // chained migration); this copy's goes last.
-        for (key, value) in header_iter() {
-            out = out.insert(Header { key, value });
-        }
-        out = out.insert(Header {
-            key: HEADER,
-            value: Some(provenance.as_bytes()),
-        });
+        // chained migration), copied by librdkafka in one call; this
+        // copy's goes last.
+        let out = headers
+            .map_or_else(
+                || OwnedHeaders::new_with_capacity(1),
+                BorrowedHeaders::detach,
+            )
+            .insert(Header {
+                key: HEADER,
+                value: Some(self.provenance.as_bytes()),
+            });
         let mut record: BaseRecord<'_, [u8], [u8], Box<(usize, i64)>> =
             BaseRecord::with_opaque_to(&self.target_topics[i], Box::new((i, m.offset())))
                 .partition(partition)
@@ -435,14 +457,17 @@ impl<'a> Copier<'a> {
     /// Everything on a timer: checkpoints, end offsets (and whether the
     /// copy is caught up), stats, topic discovery.
     fn tick(&mut self) -> Result<Flow, ReplicatorError> {
-        if let Some(lease) = self.links.lease {
-            lease.keep();
-        }
         let settings = &self.links.plan.plan.replication;
         let options = self.links.options;
         // One clock read per round: this runs after every record.
         let now = Instant::now();
         let due = |last: Instant, every: Duration| now.saturating_duration_since(last) >= every;
+        if let Some(lease) = self.links.lease
+            && due(self.timers.lease, LEASE_EVERY)
+        {
+            lease.keep();
+            self.timers.lease = now;
+        }
         if due(
             self.timers.checkpoint,
             Duration::from_millis(settings.checkpoint_interval_ms),
