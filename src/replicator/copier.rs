@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, Timestamp, TopicPartitionList};
@@ -297,17 +297,17 @@ impl<'a> Copier<'a> {
             m.offset(),
         );
         // Every header as it came, earlier hops' provenance included (a
-        // chained migration), copied by librdkafka in one call; this
-        // copy's goes last.
-        let out = headers
-            .map_or_else(
-                || OwnedHeaders::new_with_capacity(1),
-                BorrowedHeaders::detach,
-            )
-            .insert(Header {
-                key: HEADER,
-                value: Some(self.provenance.as_bytes()),
-            });
+        // chained migration); this copy's goes last. One by one into a
+        // list of the right size: `BorrowedHeaders::detach` then an insert
+        // costs about 1,000 instructions more per record (callgrind).
+        let mut out = OwnedHeaders::new_with_capacity(headers.map_or(0, |h| h.count()) + 1);
+        for (key, value) in header_iter() {
+            out = out.insert(Header { key, value });
+        }
+        out = out.insert(Header {
+            key: HEADER,
+            value: Some(self.provenance.as_bytes()),
+        });
         let mut record: BaseRecord<'_, [u8], [u8], Box<(usize, i64)>> =
             BaseRecord::with_opaque_to(&self.target_topics[i], Box::new((i, m.offset())))
                 .partition(partition)
