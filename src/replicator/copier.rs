@@ -67,8 +67,6 @@ struct Timers {
     watermarks: Instant,
     /// Metrics published (`--metrics-addr`).
     publish: Instant,
-    /// The plan's lease served (its group's events).
-    lease: Instant,
     /// The last notice of a transient source error (one per 10 s).
     transient: Option<Instant>,
 }
@@ -105,12 +103,6 @@ pub(super) struct Copier<'a> {
 
 /// How often the copy loop publishes its metrics.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-
-/// How often the copy loop serves the lease's consumer: its heartbeats
-/// run on librdkafka's threads, a poll only serves its group's events
-/// (well within `max.poll.interval.ms`). Not per record: a poll of a
-/// second client costs more instructions than the rest of the tick.
-const LEASE_EVERY: Duration = Duration::from_millis(200);
 
 impl Drop for Copier<'_> {
     fn drop(&mut self) {
@@ -162,7 +154,6 @@ impl<'a> Copier<'a> {
                 discovery: now,
                 watermarks: now - Duration::from_secs(60),
                 publish: now,
-                lease: now,
                 transient: None,
             },
             window: Window {
@@ -457,17 +448,14 @@ impl<'a> Copier<'a> {
     /// Everything on a timer: checkpoints, end offsets (and whether the
     /// copy is caught up), stats, topic discovery.
     fn tick(&mut self) -> Result<Flow, ReplicatorError> {
+        if let Some(lease) = self.links.lease {
+            lease.keep();
+        }
         let settings = &self.links.plan.plan.replication;
         let options = self.links.options;
         // One clock read per round: this runs after every record.
         let now = Instant::now();
         let due = |last: Instant, every: Duration| now.saturating_duration_since(last) >= every;
-        if let Some(lease) = self.links.lease
-            && due(self.timers.lease, LEASE_EVERY)
-        {
-            lease.keep();
-            self.timers.lease = now;
-        }
         if due(
             self.timers.checkpoint,
             Duration::from_millis(settings.checkpoint_interval_ms),
