@@ -96,6 +96,9 @@ pub(super) struct Copier<'a> {
     /// The plan's target transactions, committed at each checkpoint.
     txn: Option<Transactions<'a>>,
     metrics: Option<Arc<ReplicatorMetrics>>,
+    /// The provenance header value of the record being copied (one buffer
+    /// for the run: no allocation per record).
+    provenance: String,
 }
 
 /// How often the copy loop publishes its metrics.
@@ -161,6 +164,7 @@ impl<'a> Copier<'a> {
             throttle,
             txn,
             metrics,
+            provenance: String::new(),
         };
         copier.add_topics(topics)?;
         // Record where each partition starts before copying anything, so
@@ -242,7 +246,9 @@ impl<'a> Copier<'a> {
         if self.bytes == 0 {
             tracing::debug!(elapsed = ?self.started.elapsed(), "first record read from the source");
         }
-        let Some(i) = self.slot_of(m.topic(), m.partition()) else {
+        // The topic's name is read (and checked) once per record.
+        let topic = m.topic();
+        let Some(i) = self.slot_of(topic, m.partition()) else {
             return Ok(());
         };
         // Not ours (any more), or fetched before a seek: never copy a
@@ -274,17 +280,24 @@ impl<'a> Copier<'a> {
             self.await_first_copy(i)?;
         }
         let partition = self.slots[i].partition;
-        let provenance =
-            Provenance::header_value(self.links.src_id, m.topic(), partition, m.offset());
-        let mut out = OwnedHeaders::new_with_capacity(headers.map_or(0, |h| h.count()) + 1);
+        Provenance::write_header_value(
+            &mut self.provenance,
+            self.links.src_id,
+            topic,
+            partition,
+            m.offset(),
+        );
         // Every header as it came, earlier hops' provenance included (a
-        // chained migration); this copy's goes last.
+        // chained migration); this copy's goes last. One by one into a
+        // list of the right size: `BorrowedHeaders::detach` then an insert
+        // costs about 1,000 instructions more per record (callgrind).
+        let mut out = OwnedHeaders::new_with_capacity(headers.map_or(0, |h| h.count()) + 1);
         for (key, value) in header_iter() {
             out = out.insert(Header { key, value });
         }
         out = out.insert(Header {
             key: HEADER,
-            value: Some(provenance.as_bytes()),
+            value: Some(self.provenance.as_bytes()),
         });
         let mut record: BaseRecord<'_, [u8], [u8], Box<(usize, i64)>> =
             BaseRecord::with_opaque_to(&self.target_topics[i], Box::new((i, m.offset())))

@@ -28,7 +28,30 @@ impl Provenance {
     /// The header value of a copy, from borrowed parts (the per-record
     /// path builds no `Provenance`).
     pub fn header_value(cluster_id: &str, topic: &str, partition: i32, offset: i64) -> String {
-        format!("v1;{cluster_id};{topic};{partition};{offset}")
+        let mut out = String::new();
+        Self::write_header_value(&mut out, cluster_id, topic, partition, offset);
+        out
+    }
+
+    /// Writes the header value of a copy into `out`, replacing what it
+    /// held: the copy loop reuses one buffer, and spells the numbers out
+    /// without `core::fmt` (this runs once per record).
+    pub fn write_header_value(
+        out: &mut String,
+        cluster_id: &str,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) {
+        out.clear();
+        out.push_str("v1;");
+        out.push_str(cluster_id);
+        out.push(';');
+        out.push_str(topic);
+        out.push(';');
+        push_decimal(out, i64::from(partition));
+        out.push(';');
+        push_decimal(out, offset);
     }
 
     /// Parses a header value; `None` for anything else.
@@ -82,6 +105,27 @@ impl Provenance {
     }
 }
 
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +163,19 @@ mod tests {
             (HEADER, Some(encoded.as_bytes())),
         ];
         assert_eq!(Provenance::find(headers), Some(p));
+    }
+
+    #[test]
+    fn the_written_value_is_the_formatted_one() {
+        let mut buf = String::from("left over");
+        for (partition, offset) in [(0, 0), (7, 1_234_567), (-1, -1001), (i32::MAX, i64::MAX)] {
+            Provenance::write_header_value(&mut buf, "Xk3v9Q", "orders.v1-eu", partition, offset);
+            assert_eq!(buf, format!("v1;Xk3v9Q;orders.v1-eu;{partition};{offset}"));
+        }
+        assert_eq!(
+            Provenance::header_value("c", "t", 3, i64::MIN),
+            format!("v1;c;t;3;{}", i64::MIN)
+        );
     }
 
     #[test]
