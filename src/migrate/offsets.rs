@@ -243,15 +243,19 @@ pub fn move_group(
     timeout: Duration,
     back: Option<&Back>,
 ) -> Result<Vec<MovedOffset>, MoveError> {
+    let mut laps = Laps::start();
     let src = connect(source, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
     let dst = connect(target, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
+    laps.lap("connect");
     let mut maps = replicator::offset_maps(plan, &src, &dst)?;
+    laps.lap("maps");
     let committed = committed_on_source(&src, plan, group)?;
     if committed.is_empty() {
         return Err(MoveError::NoOffsets {
             group: group.to_owned(),
         });
     }
+    laps.lap("committed");
     let moved = match back {
         Some(back) => translate_across(group, plan, back, (&src, &dst), &mut maps, &committed)?,
         None => {
@@ -259,6 +263,7 @@ pub fn move_group(
             translate(group, plan, &maps, &committed)?
         }
     };
+    laps.lap("place");
 
     let entries: Vec<(String, i32, i64)> = moved
         .iter()
@@ -267,9 +272,43 @@ pub fn move_group(
     check_log_start(&dst, group, &entries)?;
     let plan_topics: Vec<String> = maps.keys().map(|(t, _)| plan.target_topic(t)).collect();
     clear_stale(&dst, group, &plan_topics, &entries)?;
+    laps.lap("checks");
     commit_checked(&dst, group, &entries)?;
+    laps.lap("commit");
     still_committed(&src, group, plan, &committed)?;
+    laps.lap("recheck");
+    tracing::debug!(group, laps = %laps, "group offsets moved");
     Ok(moved)
+}
+
+/// Where a move's time went, for `-vv`: `connect 120 ms, maps 300 ms, …`.
+struct Laps {
+    last: std::time::Instant,
+    laps: Vec<(&'static str, Duration)>,
+}
+
+impl Laps {
+    fn start() -> Self {
+        Laps {
+            last: std::time::Instant::now(),
+            laps: Vec::new(),
+        }
+    }
+    fn lap(&mut self, what: &'static str) {
+        let now = std::time::Instant::now();
+        self.laps.push((what, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Laps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (what, took)) in self.laps.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{what} {} ms", took.as_millis())?;
+        }
+        Ok(())
+    }
 }
 
 /// `group`'s committed offsets on the source, in the plan's topics:
