@@ -47,6 +47,9 @@ pub(super) struct CopyContext {
     /// Where this client reports that its cluster answers or not
     /// (`--metrics-addr` only).
     health: OnceLock<(Arc<Health>, Cluster)>,
+    /// A transactional producer: what follows a record refused for good
+    /// stays queued until the transaction is aborted.
+    transactional: bool,
 }
 
 impl CopyContext {
@@ -56,7 +59,13 @@ impl CopyContext {
             deliveries: Mutex::new(Vec::new()),
             rebalance,
             health: OnceLock::new(),
+            transactional: false,
         }
+    }
+
+    /// Whether this is a transactional producer's context.
+    pub(super) fn is_transactional(&self) -> bool {
+        self.transactional
     }
 
     /// Reports this client's view of `cluster` to `health`: all brokers
@@ -219,8 +228,12 @@ pub(super) fn target_producer(
         // after it, which a restart would take for a gap on the source.
         config.set("enable.gapless.guarantee", "true");
     }
+    let context = CopyContext {
+        transactional: plan.plan.replication.uses_transactions(),
+        ..CopyContext::new(target, None)
+    };
     config
-        .create_with_context(CopyContext::new(target, None))
+        .create_with_context(context)
         .map_err(ReplicatorError::kafka("creating the target producer"))
 }
 

@@ -22,7 +22,7 @@ use rdkafka::{Message, Offset, Timestamp, TopicPartitionList};
 use super::ReplicatorError;
 use super::clients::CopyContext;
 use super::deleted;
-use super::deliveries::{apply_deliveries, is_fatal, send_waiting};
+use super::deliveries::{apply_deliveries, is_fatal, send_waiting, settle};
 use super::engine::RunOptions;
 use super::group::GroupState;
 use super::lease::Lease;
@@ -762,6 +762,15 @@ impl<'a> Copier<'a> {
             m.checkpoint(wrote, chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
         }
         if let Some(txn) = self.txn {
+            // Every report in before the commit: a record refused for good
+            // is named, never hidden behind the commit's timed-out flush.
+            let timeout = self.links.options.timeout * 3;
+            settle(
+                self.links.producer,
+                &mut self.slots,
+                timeout,
+                "committing a target transaction",
+            )?;
             txn.commit()?;
         }
         self.links.observer.checkpointed();
@@ -784,10 +793,12 @@ impl<'a> Copier<'a> {
             links.consumer.unassign().ok();
         }
         let (producer, timeout) = (links.producer, links.options.timeout);
-        producer
-            .flush(timeout * 3)
-            .map_err(ReplicatorError::kafka("flushing the target producer"))?;
-        apply_deliveries(producer, &mut self.slots)?;
+        settle(
+            producer,
+            &mut self.slots,
+            timeout * 3,
+            "flushing the target producer",
+        )?;
         self.checkpoint()?;
         producer
             .flush(timeout)

@@ -3,7 +3,7 @@
 //! the run with the most telling failure among those reported (a gapless
 //! producer fails everything after the record at fault).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::ToBytes;
@@ -60,6 +60,10 @@ pub(super) fn apply_deliveries(
                     break;
                 }
             }
+            // A transactional producer holds what follows the refused
+            // record until its transaction is aborted, which drops it all:
+            // a flush would only wait out its timeout.
+            Some(_) if producer.context().is_transactional() => break,
             Some(_) => {
                 let _ = producer.flush(Duration::from_secs(30));
                 break;
@@ -67,6 +71,33 @@ pub(super) fn apply_deliveries(
         }
     }
     Err(failure.expect("a failure stops the loop").error)
+}
+
+/// Waits until every copy and checkpoint sent is acknowledged, applying the
+/// reports as they come in. A record refused for good stops the wait at
+/// once with its own error, where librdkafka's flush would wait out its
+/// timeout (a transactional producer holds what follows the refused record)
+/// and say only that it timed out.
+pub(super) fn settle(
+    producer: &BaseProducer<CopyContext>,
+    slots: &mut [Slot],
+    timeout: Duration,
+    operation: &str,
+) -> Result<(), ReplicatorError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        apply_deliveries(producer, slots)?;
+        if producer.in_flight_count() == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(ReplicatorError::Kafka {
+                operation: operation.to_owned(),
+                source: Box::new(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)),
+            });
+        }
+        producer.poll(Duration::from_millis(10));
+    }
 }
 
 /// A failed delivery and how much it says: lower ranks win.
