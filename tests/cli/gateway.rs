@@ -838,15 +838,10 @@ fn a_group_and_a_topic_are_switched_to_the_target_and_the_routes_resumed() {
 /// another producer: there its sequence numbers would be taken for that
 /// producer's, and a batch whose sequence matches one of the other's is
 /// acknowledged as a duplicate and never written. The gateway answers such
-/// must not let it: every record the producer was told was written must
-/// be on the target.
-///
-/// Fails today (5 of 5 acknowledged records missing): librdkafka never
-/// asks for a new id (on UNKNOWN_PRODUCER_ID or a wrong epoch it bumps
-/// its epoch itself), so the fix is for the gateway to take an id from
-/// the target for each switched producer and rewrite it in the batches.
+/// takes an id from the target for the switched producer and writes it
+/// into its batches (librdkafka never asks for a new id itself): every
+/// record the producer was told was written is on the target.
 #[test]
-#[ignore = "known bug (issue #21): a switched idempotent producer's id may be another producer's on the target"]
 fn a_switched_idempotent_producer_never_writes_to_the_target_under_a_producer_id_of_the_source() {
     let tb = require_testbed!();
     let source = KafkaCluster::start_named(&tb, "gwp-src");
@@ -1410,7 +1405,6 @@ impl GatewayMigration {
 /// made it fail. The clients, unchanged, end on the target with nothing
 /// lost, order kept and no error surfaced; their pauses are printed.
 #[test]
-#[ignore = "fails on the producer id bug (see a_switched_idempotent_producer_never_writes_...): the re-run bumps the replicator's epoch on the target and the switched librdkafka producer, whose id is the replicator's there, fails fatally"]
 fn a_gateway_killed_during_a_switch_is_restarted_and_the_clients_end_on_the_target() {
     let tb = require_testbed!();
     let mut m = gateway_migration(&tb, "gwk", true);
@@ -1443,7 +1437,6 @@ fn a_gateway_killed_during_a_switch_is_restarted_and_the_clients_end_on_the_targ
 /// the migration; the clients, unchanged, end on the target with nothing
 /// lost, order kept and no error surfaced; their pauses are printed.
 #[test]
-#[ignore = "fails on the producer id bug (see a_switched_idempotent_producer_never_writes_...): the re-run bumps the replicator's epoch on the target and the switched librdkafka producer, whose id is the replicator's there, fails fatally"]
 fn migrate_execute_killed_during_a_switch_resumes_and_the_clients_end_on_the_target() {
     let tb = require_testbed!();
     let mut m = gateway_migration(&tb, "gwx", true);
