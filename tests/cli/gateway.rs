@@ -1,7 +1,10 @@
 //! `kcp gateway` on the Kafka test bed: librdkafka clients that know only
 //! the gateway's address produce, consume in a group, commit and make admin
 //! calls; they see only gateway addresses; TLS towards the client, TLS and
-//! mutual TLS upstream, and SASL passed through to the broker.
+//! mutual TLS upstream, and SASL passed through to the broker. With a
+//! target: switching, the proof of issue #21 with librdkafka and Java
+//! clients moved by `migrate execute`, kill -9 of the gateway and of kcp
+//! during a switch, and switched producers' ids.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
