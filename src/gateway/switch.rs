@@ -380,9 +380,14 @@ impl Requests<'_> {
         let mapped = match known {
             Some(mapped) => mapped,
             None => {
-                let mapped = self.new_producer_id(cluster).await?;
+                // Two connections of the client may both ask: the first
+                // answer stays.
+                let fresh = self.new_producer_id(cluster).await?;
+                let mapped = *lock(ids)
+                    .on_target
+                    .entry((key.clone(), id))
+                    .or_insert(fresh);
                 tracing::info!(client = %key.client_id, id, mapped, "a switched producer's id replaced by one of the target");
-                lock(ids).on_target.insert((key, id), mapped);
                 mapped
             }
         };
