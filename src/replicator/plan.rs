@@ -123,8 +123,28 @@ impl CutoverMode {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CutoverGateway {
-    /// `http://HOST:PORT` of `kcp gateway --admin-addr`.
-    pub admin: String,
+    /// `http://HOST:PORT` of `kcp gateway --admin-addr`, or a list, one
+    /// per replica; a host resolving to several addresses (a Kubernetes
+    /// headless Service) stands for a replica at each.
+    pub admin: AdminAddresses,
+}
+
+/// `cutover.gateway.admin`: one address or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum AdminAddresses {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl AdminAddresses {
+    /// Every address given.
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            AdminAddresses::One(url) => vec![url.clone()],
+            AdminAddresses::Several(urls) => urls.clone(),
+        }
+    }
 }
 
 /// `cutover.schemas`: which registries (names under `schema_registries:`
@@ -973,8 +993,14 @@ mod tests {
             .unwrap();
         let c = p.plan.cutover.unwrap();
         assert_eq!(
-            (c.mode, c.gateway.unwrap().admin.as_str()),
-            (CutoverMode::Gateway, "http://127.0.0.1:19080")
+            (c.mode, c.gateway.unwrap().admin.urls()),
+            (CutoverMode::Gateway, vec!["http://127.0.0.1:19080".to_owned()])
+        );
+        let p = plan("cutover:\n  mode: gateway\n  gateway: { admin: ['http://a:1', 'http://b:1'] }\n")
+            .unwrap();
+        assert_eq!(
+            p.plan.cutover.unwrap().gateway.unwrap().admin.urls(),
+            ["http://a:1", "http://b:1"]
         );
         let e = plan("cutover:\n  mode: gateway\n").unwrap_err();
         assert!(e.to_string().contains("cutover.gateway"), "{e}");

@@ -21,15 +21,15 @@ use crate::require_testbed;
 use crate::support::{KafkaCluster, KafkaSpec, write_credentials};
 
 /// A running `kcp gateway`; SIGTERM then kill on drop.
-struct GatewayProcess {
+pub(crate) struct GatewayProcess {
     child: Child,
     /// What it printed on stdout (`--output json`).
-    listening: serde_json::Value,
+    pub(crate) listening: serde_json::Value,
     stderr: std::path::PathBuf,
 }
 
 impl GatewayProcess {
-    fn start(dir: &Path, creds: &Path, cluster: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(dir: &Path, creds: &Path, cluster: &str, extra: &[&str]) -> Self {
         let stderr = dir.join(format!("gateway-{cluster}.log"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_kcp"))
             .args(["gateway", "--output", "json", "--cluster", cluster])
@@ -64,7 +64,7 @@ impl GatewayProcess {
         }
     }
 
-    fn bootstrap(&self) -> String {
+    pub(crate) fn bootstrap(&self) -> String {
         self.listening["bootstrap"].as_str().unwrap().to_owned()
     }
 
@@ -78,7 +78,7 @@ impl GatewayProcess {
             .collect()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
@@ -108,7 +108,7 @@ impl Drop for GatewayProcess {
     }
 }
 
-fn client(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+pub(crate) fn client(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
     for (k, v) in extra {
@@ -589,7 +589,7 @@ fn the_java_client_works_through_the_gateway() {
 
 impl GatewayProcess {
     /// A call to the admin interface: (status, JSON body).
-    fn admin(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    pub(crate) fn admin(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
         let addr = self.listening["admin"].as_str().expect("an admin address");
         let port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
         let (status, text) = crate::support::http_json(port, method, path, body);
@@ -598,7 +598,7 @@ impl GatewayProcess {
         (status, value)
     }
 
-    fn route(&self, kind: &str, name: &str, cluster: &str) {
+    pub(crate) fn route(&self, kind: &str, name: &str, cluster: &str) {
         let (status, body) = self.admin(
             "PUT",
             &format!("/routes/{kind}/{name}"),
@@ -609,7 +609,7 @@ impl GatewayProcess {
     }
 
     /// The route the gateway gives the client with this client id.
-    fn client_route(&self, client_id: &str) -> Option<String> {
+    pub(crate) fn client_route(&self, client_id: &str) -> Option<String> {
         let (_, clients) = self.admin("GET", "/clients", None);
         clients
             .as_array()
@@ -659,7 +659,7 @@ fn commit(bootstrap: &str, group: &str, topic: &str, offsets: &[i64]) {
 }
 
 /// End offsets of a topic's partitions on the cluster at `bootstrap`.
-fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+pub(crate) fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
     let consumer: BaseConsumer = client(bootstrap, &[]).create().unwrap();
     (0..partitions)
         .map(|p| {
@@ -844,14 +844,14 @@ fn produce_range(bootstrap: &str, topic: &str, partitions: i32, from: usize, to:
 }
 
 /// A client of `testbed/gateway_clients.py`, killed on drop.
-struct PyClient {
-    child: Child,
-    log: std::path::PathBuf,
+pub(crate) struct PyClient {
+    pub(crate) child: Child,
+    pub(crate) log: std::path::PathBuf,
     err: std::path::PathBuf,
 }
 
 impl PyClient {
-    fn start(python: &Path, dir: &Path, role: &str, bootstrap: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(python: &Path, dir: &Path, role: &str, bootstrap: &str, extra: &[&str]) -> Self {
         let log = dir.join(format!("{role}.log"));
         let err = dir.join(format!("{role}.err"));
         let child = Command::new(python)
@@ -867,14 +867,14 @@ impl PyClient {
         PyClient { child, log, err }
     }
 
-    fn lines(&self) -> usize {
+    pub(crate) fn lines(&self) -> usize {
         std::fs::read_to_string(&self.log)
             .map(|t| t.lines().count())
             .unwrap_or(0)
     }
 
     /// Still the process started at the beginning (never restarted).
-    fn assert_running(&mut self, pid: u32) {
+    pub(crate) fn assert_running(&mut self, pid: u32) {
         assert_eq!(self.child.id(), pid);
         assert!(
             self.child.try_wait().unwrap().is_none(),
@@ -883,7 +883,7 @@ impl PyClient {
         );
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

@@ -1,0 +1,243 @@
+//! Several `kcp gateway` replicas sharing their routes through a compacted
+//! topic on the target (`--routes-topic`, issue #21 item 3), on the Kafka
+//! test bed: a change through one replica is applied by the other, a
+//! replica restarted after a change serves it from its first answer, and
+//! `migrate execute` moves a consumer group connected to one replica and a
+//! producer connected to the other while it sets routes through the first.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::gateway::{GatewayProcess, PyClient, end_offsets};
+use crate::require_testbed;
+use crate::support::KafkaCluster;
+
+const ROUTES_TOPIC: &str = "kcp-gateway.test.routes";
+
+fn replica(dir: &Path, creds: &Path, name: &str) -> GatewayProcess {
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    GatewayProcess::start(
+        &dir,
+        creds,
+        "src",
+        &[
+            "--target-cluster",
+            "dst",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--routes-topic",
+            ROUTES_TOPIC,
+        ],
+    )
+}
+
+fn routes(gw: &GatewayProcess) -> serde_json::Value {
+    let (status, routes) = gw.admin("GET", "/routes", None);
+    assert_eq!(status, 200, "{routes}");
+    routes
+}
+
+fn set(gw: &GatewayProcess, kind: &str, name: &str, cluster: &str) -> u64 {
+    let (status, body) = gw.admin(
+        "PUT",
+        &format!("/routes/{kind}/{name}"),
+        Some(&format!("{{\"cluster\": \"{cluster}\"}}")),
+    );
+    assert_eq!(status, 200, "{body}");
+    // Answered once this replica applied it.
+    assert_eq!(body[kind][name].as_str().unwrap_or("source"), cluster);
+    body["version"].as_u64().unwrap()
+}
+
+/// Waits until `gw` serves at least `version`; how long it took.
+fn applied(gw: &GatewayProcess, version: u64) -> (serde_json::Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let r = routes(gw);
+        if r["version"].as_u64().unwrap() >= version {
+            return (r, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not applied: {r}\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The topic's `cleanup.policy` on the cluster at `bootstrap`; `None`
+/// when the topic is not there.
+fn cleanup_policy(bootstrap: &str, topic: &str) -> Option<String> {
+    use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+    let admin = crate::kafka::admin(bootstrap);
+    let found = crate::kafka::block(admin.describe_configs(
+        &[ResourceSpecifier::Topic(topic)],
+        &AdminOptions::new().request_timeout(Some(Duration::from_secs(10))),
+    ))
+    .unwrap();
+    let resource = found.into_iter().next()?.ok()?;
+    resource
+        .get("cleanup.policy")
+        .and_then(|e| e.value.clone())
+}
+
+/// Two replicas: a route set through either is applied by the other (the
+/// same version, the same routes); a replica killed (-9) and started
+/// again after a change serves that change from its first answer, since
+/// it reads the topic before it opens its listeners. `--routes-file` and
+/// `--routes-topic` together are refused.
+#[test]
+fn two_replicas_share_routes_through_the_topic_and_a_restarted_one_resumes_them() {
+    let tb = require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "gwrep-src");
+    let target = KafkaCluster::start_named(&tb, "gwrep-dst");
+    let dir = tempfile::tempdir().unwrap();
+    let creds = crate::support::write_pair_credentials(dir.path(), &source, &target);
+    let a = replica(dir.path(), &creds, "a");
+    let b = replica(dir.path(), &creds, "b");
+
+    let v1 = set(&a, "groups", "billing", "held");
+    let (seen, took) = applied(&b, v1);
+    assert_eq!(seen["groups"]["billing"], "held", "{seen}");
+    eprintln!("a route set through replica a applied by replica b after {took:?}");
+    let v2 = set(&b, "topics", "orders", "target");
+    assert!(v2 > v1);
+    let (seen, _) = applied(&a, v2);
+    assert_eq!(seen["topics"]["orders"], "target", "{seen}");
+    assert_eq!(seen, routes(&b), "the same routes at the same version");
+
+    // Replica b dies; the group is switched meanwhile; b comes back.
+    drop(b);
+    let v3 = set(&a, "groups", "billing", "target");
+    let v4 = set(&a, "topics", "orders", "source");
+    let b = replica(dir.path(), &creds, "b");
+    let first = routes(&b);
+    assert_eq!(first["groups"]["billing"], "target", "{first}");
+    assert_eq!(first["topics"], serde_json::json!({}), "{first}");
+    assert!(first["version"].as_u64().unwrap() >= v4 && v4 > v3, "{first}");
+    assert_eq!(first, routes(&a));
+
+    // The topic is compacted, on the target only.
+    assert_eq!(
+        cleanup_policy(&target.bootstrap(), ROUTES_TOPIC).as_deref(),
+        Some("compact")
+    );
+    assert_eq!(cleanup_policy(&source.bootstrap(), ROUTES_TOPIC), None);
+
+    let both = Command::new(env!("CARGO_BIN_EXE_kcp"))
+        .args(["gateway", "--cluster", "src", "--target-cluster", "dst"])
+        .args(["--routes-file", "r.json", "--routes-topic", ROUTES_TOPIC])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+}
+
+/// `migrate execute` in gateway mode with two replicas: the plan names
+/// both admin interfaces; kcp sets every route through the first (a) and
+/// goes on only once the second (b) serves it. The consumer is connected
+/// to b only (its hold, park and switch happen there), the producer to a.
+/// Nothing is lost, no record is read twice, per-key order is kept, no
+/// error reaches either application and both processes run throughout.
+#[test]
+fn migrate_execute_with_two_replicas_moves_a_group_on_one_and_a_producer_on_the_other() {
+    let tb = require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "gwrm-src");
+    let target = KafkaCluster::start_named(&tb, "gwrm-dst");
+    crate::kafka::create_topics(&source.bootstrap(), &[("orders", 3, &[])]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let creds = crate::support::write_pair_credentials(d, &source, &target);
+    let a = replica(d, &creds, "a");
+    let b = replica(d, &creds, "b");
+    let admin = |gw: &GatewayProcess| format!("http://{}", gw.listening["admin"].as_str().unwrap());
+    let plan = d.join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: gwrm\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^orders$' }}\n\
+             replication: {{ checkpoint_interval_ms: 500 }}\n\
+             cutover:\n  mode: gateway\n  gateway: {{ admin: ['{}', '{}'] }}\n\
+             \x20 lag_threshold_records: 200\n  lag_sustain_secs: 2\n\
+             \x20 waves:\n    - name: wave-1\n      groups: [billing]\n      topics: [orders]\n",
+            creds.display(),
+            admin(&a),
+            admin(&b)
+        ),
+    )
+    .unwrap();
+    let mut producer = PyClient::start(
+        &tb.python,
+        d,
+        "produce",
+        &a.bootstrap(),
+        &["--client-id", "app-producer", "--rate", "200"],
+    );
+    let mut consumer = PyClient::start(
+        &tb.python,
+        d,
+        "consume",
+        &b.bootstrap(),
+        &["--client-id", "app-consumer", "--group", "billing"],
+    );
+    let pids = (producer.child.id(), consumer.child.id());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumer.lines() < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(consumer.lines() >= 300, "the consumer does not read through b");
+
+    let r = crate::run(
+        crate::kcp()
+            .args(["migrate", "execute", "--yes", "--plan"])
+            .arg(&plan)
+            .timeout(Duration::from_secs(240)),
+    );
+    let logs = || format!("--- a ---\n{}\n--- b ---\n{}", a.log(), b.log());
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, logs());
+    assert!(
+        r.stderr.contains("on 2 replicas"),
+        "the steps name both replicas: {}",
+        r.stderr
+    );
+    assert_eq!(b.client_route("app-consumer").as_deref(), Some("target"));
+    assert_eq!(a.client_route("app-producer").as_deref(), Some("target"));
+    assert_eq!(routes(&a), routes(&b));
+    std::thread::sleep(Duration::from_secs(3));
+
+    producer.assert_running(pids.0);
+    consumer.assert_running(pids.1);
+    producer.stop();
+    let produced = producer.lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumer.lines() < produced && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    consumer.stop();
+    let out = Command::new(&tb.python)
+        .arg(crate::support::testbed_dir().join("gateway_clients.py"))
+        .arg("check")
+        .arg("--produced")
+        .arg(&producer.log)
+        .arg("--consumed")
+        .arg(&consumer.log)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+    eprintln!("gateway cutover through two replicas: {v}");
+    for key in ["lost", "out_of_order", "unknown", "errors", "duplicates"] {
+        assert_eq!(v[key], 0, "{key}: {v}\n{}", logs());
+    }
+    let sum = |b: &str| end_offsets(b, "orders", 3).iter().sum::<i64>();
+    let (on_source, on_target) = (sum(&source.bootstrap()), sum(&target.bootstrap()));
+    let produced = v["produced"].as_i64().unwrap();
+    assert!(
+        on_source < produced && on_target >= produced,
+        "{on_source} {on_target} {v}"
+    );
+}
