@@ -513,7 +513,7 @@ pub enum ReportFormat {
 /// `kcp create-asset`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  kcp create-asset topics --source prod --target-type confluent-cloud --out ./assets/topics\n  kcp create-asset acls --source prod --target-type kafka --out ./assets/acls --dry-run"
+    after_help = "Examples:\n  kcp create-asset topics --source prod --target-type confluent-cloud --out ./assets/topics\n  kcp create-asset acls --source prod --target-type kafka --out ./assets/acls --dry-run\n  kcp create-asset gateway --source prod --target-type msk --target cloud --out ./assets/gateway"
 )]
 pub struct CreateAssetArgs {
     /// What to generate
@@ -532,7 +532,7 @@ pub struct CreateAssetArgs {
     #[arg(long, value_name = "REGEX")]
     pub topics_exclude: Option<String>,
     /// Name of the target: the new cluster's name (target-infra) or the
-    /// target's name in the credentials file (replicator) [default: <source>-target]
+    /// target's name in the credentials file (replicator, gateway) [default: <source>-target]
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
     /// YAML file mapping source principals to target principals or service accounts (acls, quotas)
@@ -575,6 +575,8 @@ pub enum AssetKind {
     /// Client quotas (by user, client id, IP) as Terraform and a
     /// kafka-configs script
     Quotas,
+    /// Kubernetes Deployment of kcp gateway replicas sharing their routes
+    Gateway,
 }
 
 /// Target types.

@@ -281,12 +281,17 @@ mod tests {
         }
         assert_eq!(replayed.groups, direct.groups);
         assert_eq!(replayed.topics, direct.topics);
-        assert!(replayed.topics.is_empty(), "a tombstone: back to the source");
+        assert!(
+            replayed.topics.is_empty(),
+            "a tombstone: back to the source"
+        );
         assert_eq!(replayed.version, 4, "the offset after the last record");
         let (key, value) = Change::Topic("t".into(), Route::Source).record();
         assert_eq!((key.as_str(), value), ("topic:t", None));
         // Compaction leaves gaps: the version is still the offset after.
-        replayed.apply_record(b"group:g", Some(br#"{"route":"held"}"#), 41).unwrap();
+        replayed
+            .apply_record(b"group:g", Some(br#"{"route":"held"}"#), 41)
+            .unwrap();
         assert_eq!((replayed.version, replayed.groups["g"]), (42, Route::Held));
         assert!(replayed.apply_record(b"acl:x", None, 42).is_err());
         assert!(replayed.apply_record(b"group:g", Some(b"{}"), 43).is_err());

@@ -60,7 +60,11 @@ impl RoutesTopic {
                 record = record.payload(v.as_slice());
             }
             // One request in flight (below): the records land in order.
-            sends.push(self.producer.send_result(record).map_err(|(e, _)| self.error(&e))?);
+            sends.push(
+                self.producer
+                    .send_result(record)
+                    .map_err(|(e, _)| self.error(&e))?,
+            );
         }
         let mut last = -1;
         for send in sends {

@@ -994,10 +994,14 @@ mod tests {
         let c = p.plan.cutover.unwrap();
         assert_eq!(
             (c.mode, c.gateway.unwrap().admin.urls()),
-            (CutoverMode::Gateway, vec!["http://127.0.0.1:19080".to_owned()])
+            (
+                CutoverMode::Gateway,
+                vec!["http://127.0.0.1:19080".to_owned()]
+            )
         );
-        let p = plan("cutover:\n  mode: gateway\n  gateway: { admin: ['http://a:1', 'http://b:1'] }\n")
-            .unwrap();
+        let p =
+            plan("cutover:\n  mode: gateway\n  gateway: { admin: ['http://a:1', 'http://b:1'] }\n")
+                .unwrap();
         assert_eq!(
             p.plan.cutover.unwrap().gateway.unwrap().admin.urls(),
             ["http://a:1", "http://b:1"]

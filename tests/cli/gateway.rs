@@ -589,7 +589,12 @@ fn the_java_client_works_through_the_gateway() {
 
 impl GatewayProcess {
     /// A call to the admin interface: (status, JSON body).
-    pub(crate) fn admin(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    pub(crate) fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         let addr = self.listening["admin"].as_str().expect("an admin address");
         let port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
         let (status, text) = crate::support::http_json(port, method, path, body);
@@ -851,7 +856,13 @@ pub(crate) struct PyClient {
 }
 
 impl PyClient {
-    pub(crate) fn start(python: &Path, dir: &Path, role: &str, bootstrap: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(
+        python: &Path,
+        dir: &Path,
+        role: &str,
+        bootstrap: &str,
+        extra: &[&str],
+    ) -> Self {
         let log = dir.join(format!("{role}.log"));
         let err = dir.join(format!("{role}.err"));
         let child = Command::new(python)

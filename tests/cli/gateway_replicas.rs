@@ -79,9 +79,7 @@ fn cleanup_policy(bootstrap: &str, topic: &str) -> Option<String> {
     ))
     .unwrap();
     let resource = found.into_iter().next()?.ok()?;
-    resource
-        .get("cleanup.policy")
-        .and_then(|e| e.value.clone())
+    resource.get("cleanup.policy").and_then(|e| e.value.clone())
 }
 
 /// Two replicas: a route set through either is applied by the other (the
@@ -117,7 +115,10 @@ fn two_replicas_share_routes_through_the_topic_and_a_restarted_one_resumes_them(
     let first = routes(&b);
     assert_eq!(first["groups"]["billing"], "target", "{first}");
     assert_eq!(first["topics"], serde_json::json!({}), "{first}");
-    assert!(first["version"].as_u64().unwrap() >= v4 && v4 > v3, "{first}");
+    assert!(
+        first["version"].as_u64().unwrap() >= v4 && v4 > v3,
+        "{first}"
+    );
     assert_eq!(first, routes(&a));
 
     // The topic is compacted, on the target only.
@@ -188,7 +189,10 @@ fn migrate_execute_with_two_replicas_moves_a_group_on_one_and_a_producer_on_the_
     while consumer.lines() < 300 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(consumer.lines() >= 300, "the consumer does not read through b");
+    assert!(
+        consumer.lines() >= 300,
+        "the consumer does not read through b"
+    );
 
     let r = crate::run(
         crate::kcp()
@@ -240,4 +244,168 @@ fn migrate_execute_with_two_replicas_moves_a_group_on_one_and_a_producer_on_the_
         on_source < produced && on_target >= produced,
         "{on_source} {on_target} {v}"
     );
+}
+
+/// `kcp create-asset gateway`: the Deployment runs at least two replicas
+/// sharing a routes topic, with the replicator's "restricted" pod
+/// security; the Service has the bootstrap port and one port per broker
+/// of both clusters (the target's from the state when it was scanned,
+/// assumed and reported otherwise), each matching the gateway's port
+/// arguments, with client-IP affinity; a headless Service reaches every
+/// replica's admin interface, which the plan's `cutover` keys name; a
+/// PodDisruptionBudget keeps one replica up.
+#[test]
+fn create_asset_gateway_writes_replicas_a_port_per_broker_and_restricted_pods() {
+    let dir = tempfile::tempdir().unwrap();
+    // The example state, with a scanned target (node ids 0..2).
+    let mut state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::repo().join("state-examples/msk-region.json")).unwrap(),
+    )
+    .unwrap();
+    let mut target = state["clusters"]["orders-prod"].clone();
+    target["brokers"] = serde_json::json!([
+        {"id": 0, "host": "b0.cloud", "port": 9092, "rack": null},
+        {"id": 1, "host": "b1.cloud", "port": 9092, "rack": null},
+        {"id": 2, "host": "b2.cloud", "port": 9092, "rack": null}
+    ]);
+    state["clusters"]["orders-cc"] = target;
+    let state_file = dir.path().join("state.json");
+    std::fs::write(&state_file, serde_json::to_string(&state).unwrap()).unwrap();
+    let generate = |target: &str, out: &str| {
+        crate::run(
+            crate::kcp()
+                .args(["--output", "json", "--state-file"])
+                .arg(&state_file)
+                .args(["create-asset", "gateway", "--source", "orders-prod"])
+                .args(["--target-type", "confluent-cloud", "--target", target])
+                .arg("--out")
+                .arg(dir.path().join(out)),
+        )
+    };
+    let r = generate("orders-cc", "scanned");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(summary["left_out"], serde_json::json!([]), "{summary}");
+    let out = dir.path().join("scanned");
+    let text = std::fs::read_to_string(out.join("kubernetes/kcp-gateway.yaml")).unwrap();
+    let docs: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["Deployment", "Service", "Service", "PodDisruptionBudget"]
+    );
+    let (deployment, service, admin, pdb) = (&docs[0], &docs[1], &docs[2], &docs[3]);
+    assert!(deployment["spec"]["replicas"].as_u64().unwrap() >= 2);
+
+    // The replicator's restricted settings, field for field.
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let container = &pod["containers"][0];
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["capabilities"]["drop"][0], "ALL");
+    let replicator = dir.path().join("replicator");
+    let r = crate::run(
+        crate::kcp()
+            .arg("--state-file")
+            .arg(&state_file)
+            .args(["create-asset", "replicator", "--source", "orders-prod"])
+            .args(["--target-type", "kafka", "--target", "orders-cc", "--out"])
+            .arg(&replicator),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(replicator.join("kubernetes/kcp-replicator.yaml")).unwrap();
+    let replicator: Vec<serde_norway::Value> = serde_norway::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let replicator_pod = &replicator[1]["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"], replicator_pod["securityContext"]);
+    assert_eq!(
+        security,
+        &replicator_pod["containers"][0]["securityContext"]
+    );
+
+    // Ports: the gateway's arguments, the container's and the Service's agree.
+    let args: Vec<&str> = container["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let arg = |flag: &str| -> &str {
+        let i = args
+            .iter()
+            .position(|a| *a == flag)
+            .unwrap_or_else(|| panic!("{flag}: {args:?}"));
+        args[i + 1]
+    };
+    assert_eq!(args[0], "gateway");
+    assert_eq!(arg("--cluster"), "orders-prod");
+    assert_eq!(arg("--target-cluster"), "orders-cc");
+    let routes_topic = arg("--routes-topic");
+    assert!(routes_topic.starts_with("kcp-gateway."), "{routes_topic}");
+    let port_of = |s: &str| s.rsplit_once(':').unwrap().1.parse::<u64>().unwrap();
+    let bootstrap = port_of(arg("--listen"));
+    let source_base: u64 = arg("--broker-port-base").parse().unwrap();
+    let target_base: u64 = arg("--target-broker-port-base").parse().unwrap();
+    let admin_port = port_of(arg("--admin-addr"));
+    let mut want: Vec<u64> = vec![bootstrap];
+    want.extend([1, 2, 3, 4, 5, 6].map(|n| source_base + n));
+    want.extend([0, 1, 2].map(|n| target_base + n));
+    let ports = |list: &serde_norway::Value, key: &str| -> Vec<u64> {
+        list.as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p[key].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ports(&service["spec"]["ports"], "port"), want);
+    let mut container_ports = ports(&container["ports"], "containerPort");
+    assert_eq!(container_ports.pop(), Some(admin_port));
+    assert_eq!(container_ports, want);
+    for p in service["spec"]["ports"].as_sequence().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        assert!(name.len() <= 15 && !name.is_empty(), "{name}");
+    }
+    assert_eq!(service["spec"]["sessionAffinity"], "ClientIP");
+    assert_eq!(
+        arg("--advertised-host"),
+        service["metadata"]["name"].as_str().unwrap()
+    );
+    let selector = &deployment["spec"]["selector"]["matchLabels"];
+    for d in [service, admin] {
+        assert_eq!(&d["spec"]["selector"], selector);
+    }
+    assert_eq!(&pdb["spec"]["selector"]["matchLabels"], selector);
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+
+    // The headless admin Service, as the plan's cutover keys name it.
+    assert_eq!(admin["spec"]["clusterIP"], "None");
+    assert_eq!(ports(&admin["spec"]["ports"], "port"), [admin_port]);
+    let cutover: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(out.join("plan-cutover.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(cutover["cutover"]["mode"], "gateway");
+    assert_eq!(
+        cutover["cutover"]["gateway"]["admin"].as_str().unwrap(),
+        format!(
+            "http://{}:{admin_port}",
+            admin["metadata"]["name"].as_str().unwrap()
+        )
+    );
+
+    // A target that was not scanned: its ports are assumed, and said so.
+    let r = generate("elsewhere", "assumed");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let reason = summary["left_out"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("node ids 0, 1, 2, 3, 4, 5"), "{summary}");
 }
