@@ -97,10 +97,14 @@ fn two_replicas_share_routes_through_the_topic_and_a_restarted_one_resumes_them(
     let a = replica(dir.path(), &creds, "a");
     let b = replica(dir.path(), &creds, "b");
 
+    let started = Instant::now();
     let v1 = set(&a, "groups", "billing", "held");
+    let answered = started.elapsed();
     let (seen, took) = applied(&b, v1);
     assert_eq!(seen["groups"]["billing"], "held", "{seen}");
-    eprintln!("a route set through replica a applied by replica b after {took:?}");
+    eprintln!(
+        "a route set through replica a: answered after {answered:?} (written and read back), served by replica b {took:?} later"
+    );
     let v2 = set(&b, "topics", "orders", "target");
     assert!(v2 > v1);
     let (seen, _) = applied(&a, v2);
