@@ -108,7 +108,7 @@ impl Drop for GatewayProcess {
     }
 }
 
-pub(crate) fn client(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+fn client(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
     for (k, v) in extra {
@@ -603,7 +603,7 @@ impl GatewayProcess {
         (status, value)
     }
 
-    pub(crate) fn route(&self, kind: &str, name: &str, cluster: &str) {
+    fn route(&self, kind: &str, name: &str, cluster: &str) {
         let (status, body) = self.admin(
             "PUT",
             &format!("/routes/{kind}/{name}"),

@@ -82,6 +82,30 @@ fn cleanup_policy(bootstrap: &str, topic: &str) -> Option<String> {
     resource.get("cleanup.policy").and_then(|e| e.value.clone())
 }
 
+/// A plan in gateway mode naming `replicas`' admin interfaces.
+fn write_plan(dir: &Path, creds: &Path, replicas: &[&GatewayProcess]) -> std::path::PathBuf {
+    let admins: Vec<String> = replicas
+        .iter()
+        .map(|gw| format!("'http://{}'", gw.listening["admin"].as_str().unwrap()))
+        .collect();
+    let plan = dir.join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "version: 1\nname: gwrm\ncredentials_file: {}\nsource: src\ntarget: dst\n\
+             topics: {{ include: '^orders$' }}\n\
+             replication: {{ checkpoint_interval_ms: 500 }}\n\
+             cutover:\n  mode: gateway\n  gateway: {{ admin: [{}] }}\n\
+             \x20 lag_threshold_records: 200\n  lag_sustain_secs: 2\n\
+             \x20 waves:\n    - name: wave-1\n      groups: [billing]\n      topics: [orders]\n",
+            creds.display(),
+            admins.join(", ")
+        ),
+    )
+    .unwrap();
+    plan
+}
+
 /// Two replicas: a route set through either is applied by the other (the
 /// same version, the same routes); a replica killed (-9) and started
 /// again after a change serves that change from its first answer, since
@@ -157,23 +181,7 @@ fn migrate_execute_with_two_replicas_moves_a_group_on_one_and_a_producer_on_the_
     let creds = crate::support::write_pair_credentials(d, &source, &target);
     let a = replica(d, &creds, "a");
     let b = replica(d, &creds, "b");
-    let admin = |gw: &GatewayProcess| format!("http://{}", gw.listening["admin"].as_str().unwrap());
-    let plan = d.join("plan.yaml");
-    std::fs::write(
-        &plan,
-        format!(
-            "version: 1\nname: gwrm\ncredentials_file: {}\nsource: src\ntarget: dst\n\
-             topics: {{ include: '^orders$' }}\n\
-             replication: {{ checkpoint_interval_ms: 500 }}\n\
-             cutover:\n  mode: gateway\n  gateway: {{ admin: ['{}', '{}'] }}\n\
-             \x20 lag_threshold_records: 200\n  lag_sustain_secs: 2\n\
-             \x20 waves:\n    - name: wave-1\n      groups: [billing]\n      topics: [orders]\n",
-            creds.display(),
-            admin(&a),
-            admin(&b)
-        ),
-    )
-    .unwrap();
+    let plan = write_plan(d, &creds, &[&a, &b]);
     let mut producer = PyClient::start(
         &tb.python,
         d,
@@ -247,6 +255,72 @@ fn migrate_execute_with_two_replicas_moves_a_group_on_one_and_a_producer_on_the_
     assert!(
         on_source < produced && on_target >= produced,
         "{on_source} {on_target} {v}"
+    );
+}
+
+/// Two gateways that do not share their routes (each its own routes
+/// file): `migrate execute` holds the wave's group through the first, the
+/// second never serves it, so the step fails after its 30 s wait naming
+/// the second, and nothing moves: the group is not routed to the target
+/// and its offsets step never ran.
+#[test]
+fn migrate_execute_stops_when_a_replica_does_not_serve_the_route() {
+    let tb = require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "gwst-src");
+    let target = KafkaCluster::start_named(&tb, "gwst-dst");
+    crate::kafka::create_topics(&source.bootstrap(), &[("orders", 1, &[])]);
+    crate::kafka::produce(&source.bootstrap(), "orders", &[10]);
+    crate::kafka::commit(&source.bootstrap(), "billing", &[("orders", 0, 10)]);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let creds = crate::support::write_pair_credentials(d, &source, &target);
+    let own_file = |name: &str| {
+        let sub = d.join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let file = sub.join("routes.json");
+        let args = [
+            "--target-cluster",
+            "dst",
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--routes-file",
+            file.to_str().unwrap(),
+        ];
+        GatewayProcess::start(&sub, &creds, "src", &args)
+    };
+    let (a, b) = (own_file("a"), own_file("b"));
+    let plan = write_plan(d, &creds, &[&a, &b]);
+    let r = crate::run(
+        crate::kcp()
+            .args(["migrate", "execute", "--yes", "--plan"])
+            .arg(&plan)
+            .timeout(Duration::from_secs(180)),
+    );
+    let b_admin = b.listening["admin"].as_str().unwrap();
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("has not applied the routes' version")
+            && r.stderr.contains(b_admin)
+            && r.stderr.contains("--routes-topic"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(routes(&a)["groups"]["billing"], "held");
+    assert_eq!(routes(&b)["groups"], serde_json::json!({}));
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(plan.with_file_name("plan.migration-state.json")).unwrap(),
+    )
+    .unwrap();
+    let done: Vec<&str> = state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(!done.is_empty(), "{state}");
+    assert!(
+        !done.iter().any(|id| id.starts_with("consumers/")),
+        "no consumer step is done: {done:?}"
     );
 }
 
