@@ -110,44 +110,7 @@ pub(crate) fn open(
         .set("fetch.wait.max.ms", "50")
         .create_with_context(KcpContext::new(creds))
         .map_err(kafka("creating its reader"))?;
-    let deadline = Instant::now() + timeout.max(Duration::from_secs(30));
-    // A topic just created may have no leader yet.
-    let end = loop {
-        match consumer.fetch_watermarks(topic, 0, timeout) {
-            Ok((_, end)) => break end,
-            Err(e) if Instant::now() >= deadline => {
-                return Err(kafka("reading its end offset")(e));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    };
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .map_err(kafka("assigning its partition"))?;
-    consumer
-        .assign(&assignment)
-        .map_err(kafka("assigning its partition"))?;
-    let mut routes = Routes::default();
-    let mut next = 0;
-    while next < end {
-        if Instant::now() >= deadline {
-            return Err(error(format!(
-                "read to offset {next} of {end} within {:?}",
-                timeout.max(Duration::from_secs(30))
-            )));
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                apply(&mut routes, topic, m.key(), m.payload(), m.offset());
-                next = m.offset() + 1;
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => break,
-            Some(Err(e)) => tracing::debug!("reading the routes topic `{topic}`: {e}"),
-            None => {}
-        }
-    }
-    routes.version = routes.version.max(u64::try_from(end).unwrap_or(0));
+    let (routes, end) = read_to_end(&consumer, topic, timeout).map_err(error)?;
     let producer: FutureProducer<KcpContext> = config
         .clone()
         .set("acks", "all")
@@ -175,6 +138,50 @@ pub(crate) fn open(
             consumer,
         },
     ))
+}
+
+/// Reads the topic from its beginning to the end it has now; the routes
+/// it holds and that end.
+fn read_to_end(
+    consumer: &BaseConsumer<KcpContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<(Routes, i64), String> {
+    let bound = timeout.max(Duration::from_secs(30));
+    let deadline = Instant::now() + bound;
+    // A topic just created may have no leader yet.
+    let end = loop {
+        match consumer.fetch_watermarks(topic, 0, timeout) {
+            Ok((_, end)) => break end,
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("reading its end offset: {e}"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .and_then(|()| consumer.assign(&assignment))
+        .map_err(|e| format!("assigning its partition: {e}"))?;
+    let mut routes = Routes::default();
+    let mut next = 0;
+    while next < end {
+        if Instant::now() >= deadline {
+            return Err(format!("read to offset {next} of {end} within {bound:?}"));
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                apply(&mut routes, topic, m.key(), m.payload(), m.offset());
+                next = m.offset() + 1;
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(e)) => tracing::debug!("reading the routes topic `{topic}`: {e}"),
+            None => {}
+        }
+    }
+    routes.version = routes.version.max(u64::try_from(end).unwrap_or(0));
+    Ok((routes, end))
 }
 
 fn apply(routes: &mut Routes, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, offset: i64) {
