@@ -849,20 +849,14 @@ fn produce_range(bootstrap: &str, topic: &str, partitions: i32, from: usize, to:
 }
 
 /// A client of `testbed/gateway_clients.py`, killed on drop.
-pub(crate) struct PyClient {
-    pub(crate) child: Child,
-    pub(crate) log: std::path::PathBuf,
+struct PyClient {
+    child: Child,
+    log: std::path::PathBuf,
     err: std::path::PathBuf,
 }
 
 impl PyClient {
-    pub(crate) fn start(
-        python: &Path,
-        dir: &Path,
-        role: &str,
-        bootstrap: &str,
-        extra: &[&str],
-    ) -> Self {
+    fn start(python: &Path, dir: &Path, role: &str, bootstrap: &str, extra: &[&str]) -> Self {
         let log = dir.join(format!("{role}.log"));
         let err = dir.join(format!("{role}.err"));
         let child = Command::new(python)
@@ -878,14 +872,14 @@ impl PyClient {
         PyClient { child, log, err }
     }
 
-    pub(crate) fn lines(&self) -> usize {
+    fn lines(&self) -> usize {
         std::fs::read_to_string(&self.log)
             .map(|t| t.lines().count())
             .unwrap_or(0)
     }
 
     /// Still the process started at the beginning (never restarted).
-    pub(crate) fn assert_running(&mut self, pid: u32) {
+    fn assert_running(&mut self, pid: u32) {
         assert_eq!(self.child.id(), pid);
         assert!(
             self.child.try_wait().unwrap().is_none(),
@@ -894,7 +888,7 @@ impl PyClient {
         );
     }
 
-    pub(crate) fn stop(&mut self) {
+    fn stop(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

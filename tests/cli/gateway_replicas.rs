@@ -5,15 +5,73 @@
 //! `migrate execute` moves a consumer group connected to one replica and a
 //! producer connected to the other while it sets routes through the first.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::gateway::{GatewayProcess, PyClient, end_offsets};
+use crate::gateway::{GatewayProcess, end_offsets};
 use crate::require_testbed;
 use crate::support::KafkaCluster;
 
 const ROUTES_TOPIC: &str = "kcp-gateway.test.routes";
+
+/// An application of `testbed/gateway_clients.py` (librdkafka) that
+/// knows only a gateway's address; killed on drop.
+struct App {
+    child: Child,
+    log: PathBuf,
+    err: PathBuf,
+}
+
+impl App {
+    fn start(python: &Path, dir: &Path, role: &str, bootstrap: &str, extra: &[&str]) -> Self {
+        let (log, err) = (
+            dir.join(format!("{role}.log")),
+            dir.join(format!("{role}.err")),
+        );
+        let child = Command::new(python)
+            .arg(crate::support::testbed_dir().join("gateway_clients.py"))
+            .arg(role)
+            .args(["--bootstrap", bootstrap, "--topic", "orders", "--log"])
+            .arg(&log)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        App { child, log, err }
+    }
+
+    fn lines(&self) -> usize {
+        std::fs::read_to_string(&self.log).map_or(0, |t| t.lines().count())
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Still the process started first, running; then stopped (SIGTERM)
+    /// with success.
+    fn check_and_stop(&mut self, pid: u32) {
+        assert_eq!(self.child.id(), pid);
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "exited: {}",
+            self.stderr()
+        );
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        assert!(self.child.wait().unwrap().success(), "{}", self.stderr());
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 fn replica(dir: &Path, creds: &Path, name: &str) -> GatewayProcess {
     let dir = dir.join(name);
@@ -182,14 +240,14 @@ fn migrate_execute_with_two_replicas_moves_a_group_on_one_and_a_producer_on_the_
     let a = replica(d, &creds, "a");
     let b = replica(d, &creds, "b");
     let plan = write_plan(d, &creds, &[&a, &b]);
-    let mut producer = PyClient::start(
+    let mut producer = App::start(
         &tb.python,
         d,
         "produce",
         &a.bootstrap(),
         &["--client-id", "app-producer", "--rate", "200"],
     );
-    let mut consumer = PyClient::start(
+    let mut consumer = App::start(
         &tb.python,
         d,
         "consume",
@@ -224,15 +282,18 @@ fn migrate_execute_with_two_replicas_moves_a_group_on_one_and_a_producer_on_the_
     assert_eq!(routes(&a), routes(&b));
     std::thread::sleep(Duration::from_secs(3));
 
-    producer.assert_running(pids.0);
-    consumer.assert_running(pids.1);
-    producer.stop();
+    assert!(
+        consumer.child.try_wait().unwrap().is_none(),
+        "{}",
+        consumer.stderr()
+    );
+    producer.check_and_stop(pids.0);
     let produced = producer.lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     while consumer.lines() < produced && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    consumer.stop();
+    consumer.check_and_stop(pids.1);
     let out = Command::new(&tb.python)
         .arg(crate::support::testbed_dir().join("gateway_clients.py"))
         .arg("check")
