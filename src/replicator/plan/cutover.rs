@@ -81,8 +81,28 @@ impl CutoverMode {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CutoverGateway {
-    /// `http://HOST:PORT` of `kcp gateway --admin-addr`.
-    pub admin: String,
+    /// `http://HOST:PORT` of `kcp gateway --admin-addr`, or a list, one
+    /// per replica; a host resolving to several addresses (a Kubernetes
+    /// headless Service) stands for a replica at each.
+    pub admin: AdminAddresses,
+}
+
+/// `cutover.gateway.admin`: one address or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum AdminAddresses {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl AdminAddresses {
+    /// Every address given.
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            AdminAddresses::One(url) => vec![url.clone()],
+            AdminAddresses::Several(urls) => urls.clone(),
+        }
+    }
 }
 
 /// `cutover.schemas`: which registries (names under `schema_registries:`

@@ -550,8 +550,18 @@ mod tests {
             .unwrap();
         let c = p.plan.cutover.unwrap();
         assert_eq!(
-            (c.mode, c.gateway.unwrap().admin.as_str()),
-            (CutoverMode::Gateway, "http://127.0.0.1:19080")
+            (c.mode, c.gateway.unwrap().admin.urls()),
+            (
+                CutoverMode::Gateway,
+                vec!["http://127.0.0.1:19080".to_owned()]
+            )
+        );
+        let p =
+            plan("cutover:\n  mode: gateway\n  gateway: { admin: ['http://a:1', 'http://b:1'] }\n")
+                .unwrap();
+        assert_eq!(
+            p.plan.cutover.unwrap().gateway.unwrap().admin.urls(),
+            ["http://a:1", "http://b:1"]
         );
         let e = plan("cutover:\n  mode: gateway\n").unwrap_err();
         assert!(e.to_string().contains("cutover.gateway"), "{e}");
