@@ -12,13 +12,15 @@
 //!
 //! Kinds: [`topics`], [`acls`] (with [`iam`] for MSK IAM policies),
 //! [`quotas`] (client quotas, Terraform and a kafka-configs script),
-//! [`infra`] (`target-infra`) and [`replicator`] (deployments of
+//! [`infra`] (`target-infra`), [`replicator`] (deployments of
 //! `kcp migrate replicate`, their alerting rules and dashboard
-//! (`monitoring`), and MirrorMaker 2 equivalents).
+//! (`monitoring`), and MirrorMaker 2 equivalents) and `gateway` (`kcp
+//! gateway`'s replicas as a Kubernetes Deployment).
 
 pub(crate) mod acls;
 pub(crate) mod connectors;
 mod connectors_tf;
+mod gateway;
 pub(crate) mod hcl;
 pub(crate) mod iam;
 pub(crate) mod infra;
@@ -50,6 +52,7 @@ pub enum AssetKind {
     Replicator,
     Connectors,
     Quotas,
+    Gateway,
 }
 
 impl AssetKind {
@@ -61,6 +64,7 @@ impl AssetKind {
             AssetKind::Replicator => "replicator",
             AssetKind::Connectors => "connectors",
             AssetKind::Quotas => "quotas",
+            AssetKind::Gateway => "gateway",
         }
     }
 }
@@ -184,6 +188,8 @@ pub enum AssetError {
     UnknownConnectCluster { name: String, known: Vec<String> },
     #[error("cluster `{cluster}` has no client quotas in the state")]
     NoQuotas { cluster: String },
+    #[error("{message}")]
+    Ports { message: String },
     #[error("internal error rendering template `{template}`: {message}")]
     Template { template: String, message: String },
 }
@@ -225,6 +231,9 @@ impl Diagnostic for AssetError {
             AssetError::NoQuotas { .. } => {
                 "run `kcp scan clusters` again; a `DescribeClientQuotas` warning on the cluster (`kcp report plan`) says why quotas could not be read".into()
             }
+            AssetError::Ports { .. } => {
+                "edit the generated ports by hand: --broker-port-base and --target-broker-port-base of `kcp gateway` take any base that keeps base + node id within 65535".into()
+            }
             AssetError::OutNotAFolder { .. } => {
                 "name a folder with --out (kcp creates it when missing)".into()
             }
@@ -243,6 +252,7 @@ pub fn generate(state: &State, req: &Request) -> Result<Project, AssetError> {
         AssetKind::Replicator => replicator::generate(cluster, req)?,
         AssetKind::Connectors => connectors::generate(state, cluster, req)?,
         AssetKind::Quotas => quotas::generate(cluster, req)?,
+        AssetKind::Gateway => gateway::generate(state, cluster, req)?,
     };
     let mut left_out = left_out;
     left_out.sort();
@@ -451,6 +461,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "replicator/mm2.properties.j2",
     "replicator/strimzi-mirrormaker2.yaml.j2",
     "replicator/README.md.j2",
+    "kubernetes/pod-security.yaml.j2",
+    "kubernetes/container-security.yaml.j2",
+    "gateway/kubernetes.yaml.j2",
+    "gateway/plan-cutover.yaml.j2",
+    "gateway/README.md.j2",
 );
 
 /// Writes a project under `out`. Refuses, before writing anything, what

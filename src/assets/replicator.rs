@@ -19,7 +19,7 @@ use crate::state::KafkaCluster;
 
 /// Where the deployments put the plan and the credentials file.
 const PLAN_DIR: &str = "/etc/kcp/plan";
-const CREDENTIALS_FILE: &str = "/etc/kcp/credentials/kcp-credentials.yaml";
+pub(crate) const CREDENTIALS_FILE: &str = "/etc/kcp/credentials/kcp-credentials.yaml";
 /// The port of kcp's metrics and health listener (`--metrics-addr`), 9464
 /// as for OpenTelemetry's Prometheus exporter.
 const METRICS_PORT: u16 = 9464;
@@ -220,7 +220,7 @@ pub(crate) fn generate(
 }
 
 /// A DNS-1123 label: lowercase letters, digits and `-`, at most 63 characters.
-fn k8s_name(name: &str) -> String {
+pub(crate) fn k8s_name(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {

@@ -184,7 +184,7 @@ pub enum Command {
 /// `kcp gateway`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  kcp gateway --cluster prod --listen 127.0.0.1:19092\n  kcp gateway --cluster prod --listen 0.0.0.0:19092 --advertised-host gw.example.com --tls-cert gw.pem --tls-key gw-key.pem\n  kcp gateway --cluster prod --target-cluster cloud --admin-addr 127.0.0.1:19080 --routes-file routes.json"
+    after_help = "Examples:\n  kcp gateway --cluster prod --listen 127.0.0.1:19092\n  kcp gateway --cluster prod --listen 0.0.0.0:19092 --advertised-host gw.example.com --tls-cert gw.pem --tls-key gw-key.pem\n  kcp gateway --cluster prod --target-cluster cloud --admin-addr 127.0.0.1:19080 --routes-file routes.json\n  kcp gateway --cluster prod --target-cluster cloud --listen 0.0.0.0:19092 --advertised-host gw.example.com --admin-addr 0.0.0.0:19080 --routes-topic kcp-gateway.prod.routes"
 )]
 pub struct GatewayArgs {
     /// Credentials file naming the cluster and how to reach it
@@ -240,6 +240,15 @@ pub struct GatewayArgs {
     /// The file routes are saved to and resumed from at start (needs --target-cluster)
     #[arg(long, value_name = "PATH", requires = "target_cluster")]
     pub routes_file: Option<PathBuf>,
+
+    /// A compacted topic on the target where several gateway replicas share the routes, e.g. kcp-gateway.<name>.routes (needs --target-cluster)
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        requires = "target_cluster",
+        conflicts_with = "routes_file"
+    )]
+    pub routes_topic: Option<String>,
 
     /// Milliseconds a held client's request may wait before its connection is closed
     #[arg(long, default_value_t = 15_000, value_name = "MS")]
@@ -504,7 +513,7 @@ pub enum ReportFormat {
 /// `kcp create-asset`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  kcp create-asset topics --source prod --target-type confluent-cloud --out ./assets/topics\n  kcp create-asset acls --source prod --target-type kafka --out ./assets/acls --dry-run"
+    after_help = "Examples:\n  kcp create-asset topics --source prod --target-type confluent-cloud --out ./assets/topics\n  kcp create-asset acls --source prod --target-type kafka --out ./assets/acls --dry-run\n  kcp create-asset gateway --source prod --target-type msk --target cloud --out ./assets/gateway"
 )]
 pub struct CreateAssetArgs {
     /// What to generate
@@ -523,7 +532,7 @@ pub struct CreateAssetArgs {
     #[arg(long, value_name = "REGEX")]
     pub topics_exclude: Option<String>,
     /// Name of the target: the new cluster's name (target-infra) or the
-    /// target's name in the credentials file (replicator) [default: <source>-target]
+    /// target's name in the credentials file (replicator, gateway) [default: <source>-target]
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
     /// YAML file mapping source principals to target principals or service accounts (acls, quotas)
@@ -566,6 +575,8 @@ pub enum AssetKind {
     /// Client quotas (by user, client id, IP) as Terraform and a
     /// kafka-configs script
     Quotas,
+    /// Kubernetes Deployment of kcp gateway replicas sharing their routes
+    Gateway,
 }
 
 /// Target types.

@@ -18,8 +18,9 @@ pub(super) fn run(
         Some(path) => PrincipalMap::load(path)?,
         None => PrincipalMap::default(),
     };
-    // A replicator plan connects to the target by this name.
-    let default_target = args.kind == AssetKind::Replicator && args.target.is_none();
+    // A replicator plan and a gateway connect to the target by this name.
+    let default_target =
+        matches!(args.kind, AssetKind::Replicator | AssetKind::Gateway) && args.target.is_none();
     let request = Request {
         kind: match args.kind {
             AssetKind::TargetInfra => assets::AssetKind::TargetInfra,
@@ -28,6 +29,7 @@ pub(super) fn run(
             AssetKind::Replicator => assets::AssetKind::Replicator,
             AssetKind::Connectors => assets::AssetKind::Connectors,
             AssetKind::Quotas => assets::AssetKind::Quotas,
+            AssetKind::Gateway => assets::AssetKind::Gateway,
         },
         source: args.source,
         target_type: match args.target_type {
@@ -82,8 +84,18 @@ pub(super) fn run(
     }
     if default_target {
         printer.warn(&format!(
-            "the replicator's plan names its target `{}`, a default no credentials file has: pass --target with the target's name in the credentials file (or edit `target:` in plan.yaml)",
-            request.target_name()
+            "the {} names its target `{}`, a default no credentials file has: pass --target with the target's name in the credentials file{}",
+            if args.kind == AssetKind::Gateway {
+                "gateway's Deployment"
+            } else {
+                "replicator's plan"
+            },
+            request.target_name(),
+            if args.kind == AssetKind::Gateway {
+                ""
+            } else {
+                " (or edit `target:` in plan.yaml)"
+            }
         ));
     }
     printer.status(&if args.dry_run {

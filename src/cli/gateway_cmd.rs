@@ -25,6 +25,7 @@ pub(super) fn run(args: GatewayArgs, printer: &Printer) -> anyhow::Result<ExitSt
         target_broker_port_base: args.target_broker_port_base,
         admin_addr: args.admin_addr,
         routes_file: args.routes_file,
+        routes_topic: args.routes_topic,
         hold_timeout: Duration::from_millis(args.hold_timeout_ms),
     };
     let target = match &args.target_cluster {

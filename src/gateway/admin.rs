@@ -14,8 +14,10 @@
 //! - `GET /groups/{group}`: how many clients the gateway knows in the group
 //!   and how many of them are parked (waiting to rejoin while held).
 //!
-//! A change is saved to `--routes-file` before it is answered; held
-//! requests are then released to the new route.
+//! A change is saved to `--routes-file` before it is answered, or, with
+//! `--routes-topic`, written to the topic and answered once this gateway
+//! read it back (the answer's `version` is then the same on every replica
+//! that applied it); held requests are then released to the new route.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -30,7 +32,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
 
 use super::GatewayError;
-use super::routes::{Route, Routes};
+use super::routes::{Change, Route};
 use super::server::{Shared, lock, resolve_listen};
 
 /// Binds `addr` and serves the admin interface in the current runtime.
@@ -116,8 +118,7 @@ async fn respond(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes
     };
     let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let change: Box<dyn FnOnce(&mut Routes) -> bool + Send> = match (method.as_str(), &segments[..])
-    {
+    let changes: Vec<Change> = match (method.as_str(), &segments[..]) {
         ("GET", ["routes"]) => return json(StatusCode::OK, &switch.routes()),
         ("GET", ["clients"]) => return json(StatusCode::OK, &clients(shared)),
         ("GET", ["groups", group]) => {
@@ -144,34 +145,26 @@ async fn respond(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes
                 Ok(s) => s,
                 Err(e) => return error(StatusCode::BAD_REQUEST, &bad_body(&e)),
             };
-            let (name, groups) = ((*name).to_owned(), *kind == "groups");
-            Box::new(move |r: &mut Routes| {
-                if groups {
-                    r.set_group(&name, set.cluster)
-                } else {
-                    r.set_topic(&name, set.cluster)
-                }
-            })
+            let name = (*name).to_owned();
+            vec![if *kind == "groups" {
+                Change::Group(name, set.cluster)
+            } else {
+                Change::Topic(name, set.cluster)
+            }]
         }
         ("POST", ["routes"]) => {
             let set: SetRoutes = match serde_json::from_slice(&body) {
                 Ok(s) => s,
                 Err(e) => return error(StatusCode::BAD_REQUEST, &bad_body(&e)),
             };
-            Box::new(move |r: &mut Routes| {
-                let mut changed = false;
-                for (g, route) in &set.groups {
-                    changed |= r.set_group(g, *route);
-                }
-                for (t, route) in &set.topics {
-                    changed |= r.set_topic(t, *route);
-                }
-                changed
-            })
+            let groups = set.groups.into_iter().map(|(g, r)| Change::Group(g, r));
+            groups
+                .chain(set.topics.into_iter().map(|(t, r)| Change::Topic(t, r)))
+                .collect()
         }
         _ => return error(StatusCode::NOT_FOUND, USAGE),
     };
-    match switch.update(change) {
+    match switch.update(&changes).await {
         Ok(routes) => {
             tracing::info!(version = routes.version, "routes are now {routes:?}");
             json(StatusCode::OK, &routes)

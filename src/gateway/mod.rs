@@ -12,7 +12,9 @@
 //! authenticates against the upstream broker through the gateway.
 //!
 //! With a target cluster it also switches clients between the two: routes
-//! per group and topic (`routes.rs`, saved to `--routes-file`), what a
+//! per group and topic (`routes.rs`, saved to `--routes-file`, or shared by
+//! several replicas through a compacted topic on the target,
+//! `routes_topic.rs`), what a
 //! request says about its client (`request.rs`), the routed connection
 //! (`switch.rs`), the admin interface that changes routes (`admin.rs`) and
 //! its client, which `migrate execute` uses (`client.rs`).
@@ -26,6 +28,7 @@ mod producer_id;
 mod request;
 mod rewrite;
 mod routes;
+mod routes_topic;
 mod server;
 mod switch;
 mod tls;
@@ -34,8 +37,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use client::{AdminClient, AdminError};
-pub use routes::{Cluster, Route, Routes};
+pub use client::{AdminClient, AdminError, Gateways};
+pub use routes::{Change, Cluster, Route, Routes};
 pub use server::Gateway;
 
 use crate::connect::ConnectError;
@@ -64,6 +67,9 @@ pub struct Config {
     pub admin_addr: Option<String>,
     /// Where routes are saved and resumed from (only with a target).
     pub routes_file: Option<PathBuf>,
+    /// The compacted topic on the target where several replicas keep the
+    /// routes they share (only with a target; not with `routes_file`).
+    pub routes_topic: Option<String>,
     /// How long a held client's request may wait.
     pub hold_timeout: Duration,
 }

@@ -1,5 +1,7 @@
 //! Routes: which cluster serves a consumer group or a topic, and which
-//! cluster a client is on (pure; the persistence is `load` and `save`).
+//! cluster a client is on (pure; the persistence is `load` and `save` for
+//! the routes file, `Change::record` and `Routes::apply_record` for the
+//! routes topic several replicas share, `routes_topic.rs`).
 //!
 //! A client is known by its address's IP and its `client.id` (every
 //! request header carries it; a Fetch names no group, so the connections of
@@ -67,6 +69,42 @@ pub struct Routes {
     pub topics: BTreeMap<String, Route>,
 }
 
+/// One route set through the admin interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Group(String, Route),
+    Topic(String, Route),
+}
+
+impl Change {
+    /// Applies it; whether anything changed (a new version when it did).
+    pub fn apply(&self, routes: &mut Routes) -> bool {
+        match self {
+            Change::Group(name, route) => routes.set_group(name, *route),
+            Change::Topic(name, route) => routes.set_topic(name, *route),
+        }
+    }
+
+    /// Its record in the routes topic: the key `group:NAME` or
+    /// `topic:NAME`, the value `{"route": ...}`, or no value (a tombstone)
+    /// for `source`, the default, so compaction forgets the name.
+    pub fn record(&self) -> (String, Option<Vec<u8>>) {
+        let (kind, name, route) = match self {
+            Change::Group(n, r) => ("group", n, r),
+            Change::Topic(n, r) => ("topic", n, r),
+        };
+        let value = (*route != Route::Source).then(|| {
+            serde_json::to_vec(&RouteRecord { route: *route }).expect("a route serializes")
+        });
+        (format!("{kind}:{name}"), value)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RouteRecord {
+    route: Route,
+}
+
 /// What the gateway learned of a client from its requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Client {
@@ -97,6 +135,36 @@ impl Routes {
         set(&mut self.topics, topic, route) && self.bump()
     }
 
+    /// Applies the routes topic's record at `offset` (`Change::record`'s
+    /// form); the version becomes the offset after it, so every replica
+    /// that read the topic up to the same place reports the same version
+    /// and the same routes. A record kcp cannot read (a newer kcp's) is
+    /// skipped, with the reason.
+    pub fn apply_record(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        offset: i64,
+    ) -> Result<(), String> {
+        self.version = self.version.max(u64::try_from(offset + 1).unwrap_or(0));
+        let key = std::str::from_utf8(key).map_err(|_| "a key that is not UTF-8".to_owned())?;
+        let route = match value {
+            None => Route::Source,
+            Some(v) => {
+                serde_json::from_slice::<RouteRecord>(v)
+                    .map_err(|e| format!("`{key}`: {e}"))?
+                    .route
+            }
+        };
+        let map = match key.split_once(':') {
+            Some(("group", name)) => (&mut self.groups, name),
+            Some(("topic", name)) => (&mut self.topics, name),
+            _ => return Err(format!("unknown key `{key}`")),
+        };
+        set(map.0, map.1, route);
+        Ok(())
+    }
+
     fn bump(&mut self) -> bool {
         self.version += 1;
         true
@@ -104,7 +172,7 @@ impl Routes {
 
     /// The routes saved at `path`; none when the file does not exist.
     pub fn load(path: &Path) -> Result<Routes, RoutesError> {
-        let io = |message: String| RoutesError {
+        let io = |message: String| RoutesError::File {
             path: path.display().to_string(),
             message,
         };
@@ -120,7 +188,7 @@ impl Routes {
         bytes.push(b'\n');
         fileio::write_atomic(path, &bytes, WriteOptions::REPLACE)
             .map(|_| ())
-            .map_err(|e| RoutesError {
+            .map_err(|e| RoutesError::File {
                 path: path.display().to_string(),
                 message: e.to_string(),
             })
@@ -149,12 +217,13 @@ fn combine<'a>(routes: impl Iterator<Item = Option<&'a Route>>) -> Route {
     result
 }
 
-/// The routes file could not be read or written.
+/// The routes file or topic could not be read or written.
 #[derive(Debug, thiserror::Error)]
-#[error("routes file `{path}`: {message}")]
-pub struct RoutesError {
-    pub path: String,
-    pub message: String,
+pub enum RoutesError {
+    #[error("routes file `{path}`: {message}")]
+    File { path: String, message: String },
+    #[error("routes topic `{topic}`: {message}")]
+    Topic { topic: String, message: String },
 }
 
 #[cfg(test)]
@@ -191,6 +260,42 @@ mod tests {
         );
         assert!(r.set_group("g", Route::Source));
         assert!(r.groups.is_empty(), "source is the default, not stored");
+    }
+
+    #[test]
+    fn records_of_the_routes_topic_replay_into_the_same_routes() {
+        let changes = [
+            Change::Group("billing".into(), Route::Held),
+            Change::Topic("orders:eu".into(), Route::Target),
+            Change::Group("billing".into(), Route::Target),
+            Change::Topic("orders:eu".into(), Route::Source),
+        ];
+        let mut direct = Routes::default();
+        let mut replayed = Routes::default();
+        for (offset, change) in changes.iter().enumerate() {
+            change.apply(&mut direct);
+            let (key, value) = change.record();
+            replayed
+                .apply_record(key.as_bytes(), value.as_deref(), offset as i64)
+                .unwrap();
+        }
+        assert_eq!(replayed.groups, direct.groups);
+        assert_eq!(replayed.topics, direct.topics);
+        assert!(
+            replayed.topics.is_empty(),
+            "a tombstone: back to the source"
+        );
+        assert_eq!(replayed.version, 4, "the offset after the last record");
+        let (key, value) = Change::Topic("t".into(), Route::Source).record();
+        assert_eq!((key.as_str(), value), ("topic:t", None));
+        // Compaction leaves gaps: the version is still the offset after.
+        replayed
+            .apply_record(b"group:g", Some(br#"{"route":"held"}"#), 41)
+            .unwrap();
+        assert_eq!((replayed.version, replayed.groups["g"]), (42, Route::Held));
+        assert!(replayed.apply_record(b"acl:x", None, 42).is_err());
+        assert!(replayed.apply_record(b"group:g", Some(b"{}"), 43).is_err());
+        assert_eq!((replayed.version, replayed.groups["g"]), (44, Route::Held));
     }
 
     #[test]

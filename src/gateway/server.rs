@@ -19,8 +19,8 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use super::conn::{self, Stream};
 use super::rewrite::Advertise;
 use super::routes::{Cluster, Routes};
-use super::switch::Switch;
-use super::{BrokerRoute, Config, GatewayError, Listening, admin, tls};
+use super::switch::{Store, Switch};
+use super::{BrokerRoute, Config, GatewayError, Listening, admin, routes_topic, tls};
 use crate::connect::{self, ClusterCredentials, ConnectOptions};
 
 /// Where a listener's connections go upstream.
@@ -116,9 +116,13 @@ impl Gateway {
             Some(base) => Some(base),
             None => port_base.map(|b| b.saturating_add(TARGET_PORT_OFFSET)),
         };
-        if target.is_none() && (config.admin_addr.is_some() || config.routes_file.is_some()) {
+        if target.is_none()
+            && (config.admin_addr.is_some()
+                || config.routes_file.is_some()
+                || config.routes_topic.is_some())
+        {
             return Err(GatewayError::Config {
-                message: "--admin-addr and --routes-file switch clients between two clusters: give the target with --target-cluster".into(),
+                message: "--admin-addr, --routes-file and --routes-topic switch clients between two clusters: give the target with --target-cluster".into(),
             });
         }
         let acceptor = match &config.tls {
@@ -131,20 +135,33 @@ impl Gateway {
             upstreams.push(upstream(t, target_port_base)?);
             probed.push(probe(t, config.timeout)?);
         }
+        if config.routes_file.is_some() && config.routes_topic.is_some() {
+            return Err(GatewayError::Config {
+                message: "--routes-file and --routes-topic both keep the routes: give one".into(),
+            });
+        }
+        let mut follower = None;
         let switch = match target {
             None => None,
-            Some(_) => {
-                let routes = match &config.routes_file {
-                    Some(path) => Routes::load(path).map_err(|e| GatewayError::Config {
-                        message: e.to_string(),
-                    })?,
-                    None => Routes::default(),
+            Some(t) => {
+                let config_error = |e: super::routes::RoutesError| GatewayError::Config {
+                    message: e.to_string(),
                 };
-                Some(Switch::new(
-                    routes,
-                    config.routes_file.clone(),
-                    config.hold_timeout,
-                ))
+                let (routes, store) = match (&config.routes_file, &config.routes_topic) {
+                    (Some(path), _) => (
+                        Routes::load(path).map_err(config_error)?,
+                        Store::File(path.clone()),
+                    ),
+                    // Read to its end before any listener opens.
+                    (None, Some(topic)) => {
+                        let (routes, writer, reader) =
+                            routes_topic::open(t, topic, config.timeout).map_err(config_error)?;
+                        follower = Some(reader);
+                        (routes, Store::Topic(writer))
+                    }
+                    (None, None) => (Routes::default(), Store::Memory),
+                };
+                Some(Switch::new(routes, store, config.hold_timeout))
             }
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -163,6 +180,9 @@ impl Gateway {
             next_id: AtomicU64::new(0),
             switch,
         }));
+        if let Some(reader) = follower {
+            routes_topic::follow(reader, shared.clone());
+        }
         let listening = runtime.block_on(async {
             let bootstrap = shared.listen(listen, "the bootstrap listener", Target::Bootstrap)?;
             let mut routes = [Vec::new(), Vec::new()];

@@ -40,7 +40,8 @@ use super::conn::{ConnError, End, Stream, forward_response};
 use super::frame::{FrameReader, MAX_REQUEST, MAX_RESPONSE, RequestInfo, request_info};
 use super::producer_id;
 use super::request::{self, Kind};
-use super::routes::{Client, Cluster, Route, Routes, RoutesError};
+use super::routes::{Change, Client, Cluster, Route, Routes, RoutesError};
+use super::routes_topic::RoutesTopic;
 use super::server::{Shared, Target, lock};
 
 /// A client: the IP it connects from and its `client.id`.
@@ -59,11 +60,21 @@ struct ProducerIds {
     on_target: HashMap<(ClientKey, i64), i64>,
 }
 
+/// Where routes are kept.
+pub(crate) enum Store {
+    /// In memory only.
+    Memory,
+    /// `--routes-file`: saved before a change is answered.
+    File(PathBuf),
+    /// `--routes-topic`: written to the topic, applied when read back.
+    Topic(RoutesTopic),
+}
+
 /// The routes, what is known of each client, and a signal for held
 /// requests that a route changed.
 pub(crate) struct Switch {
     routes: Mutex<Routes>,
-    file: Option<PathBuf>,
+    store: Store,
     pub(crate) clients: Mutex<HashMap<ClientKey, Client>>,
     /// Clients with a held request to (re)join a group (FindCoordinator,
     /// JoinGroup, SyncGroup): they consume nothing until released.
@@ -77,11 +88,11 @@ pub(crate) struct Switch {
 }
 
 impl Switch {
-    pub(crate) fn new(routes: Routes, file: Option<PathBuf>, hold_timeout: Duration) -> Switch {
+    pub(crate) fn new(routes: Routes, store: Store, hold_timeout: Duration) -> Switch {
         let (changed, _) = watch::channel(routes.version);
         Switch {
             routes: Mutex::new(routes),
-            file,
+            store,
             clients: Mutex::new(HashMap::new()),
             parked: Mutex::new(HashMap::new()),
             producer_ids: Mutex::new(ProducerIds::default()),
@@ -125,22 +136,58 @@ impl Switch {
         lock(&self.routes).of_client(&client)
     }
 
-    /// Changes the routes with `change`, saves them (before anyone is
-    /// told) and wakes the held requests. Returns the routes.
-    pub(crate) fn update(
-        &self,
-        change: impl FnOnce(&mut Routes) -> bool,
-    ) -> Result<Routes, RoutesError> {
+    /// Makes `changes` and returns the routes once they apply here: with
+    /// a file, saved before anyone is told; with the routes topic, written
+    /// to it and applied when this replica's follower reads them back (as
+    /// every other replica does). Held requests are woken.
+    pub(crate) async fn update(&self, changes: &[Change]) -> Result<Routes, RoutesError> {
+        let topic = match &self.store {
+            Store::Topic(topic) => topic,
+            Store::Memory | Store::File(_) => return self.update_here(changes),
+        };
+        let last = topic.write(changes).await?;
+        let want = u64::try_from(last + 1).unwrap_or(0);
+        let mut changed = self.changed.subscribe();
+        let seen = tokio::time::timeout(
+            topic.timeout(),
+            changed.wait_for(|version| *version >= want),
+        )
+        .await;
+        match seen {
+            Ok(Ok(_)) => Ok(self.routes()),
+            _ => Err(RoutesError::Topic {
+                topic: topic.topic().to_owned(),
+                message: format!(
+                    "written up to offset {last}, but this gateway has not read it back within {:?}",
+                    topic.timeout()
+                ),
+            }),
+        }
+    }
+
+    fn update_here(&self, changes: &[Change]) -> Result<Routes, RoutesError> {
         let mut routes = lock(&self.routes);
         let mut next = routes.clone();
-        if change(&mut next) {
-            if let Some(path) = &self.file {
+        let mut changed = false;
+        for change in changes {
+            changed |= change.apply(&mut next);
+        }
+        if changed {
+            if let Store::File(path) = &self.store {
                 next.save(path)?;
             }
             *routes = next;
             self.changed.send_replace(routes.version);
         }
         Ok(routes.clone())
+    }
+
+    /// Applies what the routes topic's follower read and wakes the held
+    /// requests.
+    pub(crate) fn apply(&self, read: impl FnOnce(&mut Routes)) {
+        let mut routes = lock(&self.routes);
+        read(&mut routes);
+        self.changed.send_replace(routes.version);
     }
 
     /// Records the groups and topics a client named.
@@ -161,6 +208,11 @@ impl Shared {
             .switch
             .as_ref()
             .expect("routed connections exist only with a target")
+    }
+
+    /// Applies what the routes topic's follower read.
+    pub(crate) fn apply_routes(&self, read: impl FnOnce(&mut Routes)) {
+        self.switch().apply(read);
     }
 
     /// Closes every connection of the clients in `group`; how many.

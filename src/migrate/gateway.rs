@@ -18,6 +18,11 @@
 //!
 //! Rollback routes back: groups and topics to the source (groups that ran
 //! on the target are held and their offsets moved back first).
+//!
+//! With several gateway replicas (`cutover.gateway.admin` a list, or a
+//! name resolving to each replica) a route is set through the first and a
+//! step goes on only once every replica serves it; a group counts as
+//! parked when it is on every replica.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -27,7 +32,7 @@ use serde_json::{Value, json};
 use super::execute::{ExecuteError, Run, Wait};
 use super::steps::Step;
 use crate::connect::admin;
-use crate::gateway::{AdminClient, Route};
+use crate::gateway::{Gateways, Route};
 use crate::replicator::{self, CutoverMode, ReplicatorError};
 
 /// How long a group's committed offsets must stay unchanged after its
@@ -38,6 +43,8 @@ const SETTLE: Duration = Duration::from_millis(500);
 const PARK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the source must stay quiet once producers are held.
 const PRODUCERS_QUIET_SECS: u64 = 1;
+/// How long every replica has to apply a route set through another.
+const REPLICAS_APPLY: Duration = Duration::from_secs(30);
 
 impl Run<'_, '_> {
     /// Whether clients move through a gateway.
@@ -45,9 +52,15 @@ impl Run<'_, '_> {
         self.cutover().mode == CutoverMode::Gateway
     }
 
-    fn gateway_admin(&self) -> Result<AdminClient, ExecuteError> {
-        let url = self.cutover().gateway.map(|g| g.admin).unwrap_or_default();
-        Ok(AdminClient::new(&url, self.cx.timeout)?)
+    /// The gateway's replicas, resolved again at each step (a replica
+    /// may have come or gone).
+    fn gateway_admin(&self) -> Result<Gateways, ExecuteError> {
+        let urls = self
+            .cutover()
+            .gateway
+            .map(|g| g.admin.urls())
+            .unwrap_or_default();
+        Ok(Gateways::new(&urls, self.cx.timeout)?)
     }
 
     /// Holds a wave's groups and disconnects their clients.
@@ -57,19 +70,26 @@ impl Run<'_, '_> {
         groups: &[String],
     ) -> Result<Value, ExecuteError> {
         let gw = self.gateway_admin()?;
-        let routes = gw.set(groups, &[], Route::Held)?;
+        let routes = gw.set(groups, &[], Route::Held, REPLICAS_APPLY)?;
         self.cx.operator.notice(&format!(
-            "gateway: {} held (routes version {}); waiting for their clients to park",
+            "gateway: {} held (routes version {}{}); waiting for their clients to park",
             groups.join(", "),
-            routes.version
+            routes.version,
+            replicas(&gw)
         ));
         let started = Instant::now();
         let parked = self.wait(step, None, |_run| {
             let mut waiting = Vec::new();
             for group in groups {
-                let (clients, parked) = gw.group_status(group)?;
-                if parked < clients {
-                    waiting.push(format!("{group}: {parked} of {clients}"));
+                for (url, clients, parked) in gw.group_status(group)? {
+                    if parked < clients {
+                        let at = if gw.len() > 1 {
+                            format!(" at {url}")
+                        } else {
+                            String::new()
+                        };
+                        waiting.push(format!("{group}: {parked} of {clients}{at}"));
+                    }
                 }
             }
             if waiting.is_empty() {
@@ -109,11 +129,13 @@ impl Run<'_, '_> {
         groups: &[String],
         route: Route,
     ) -> Result<Value, ExecuteError> {
-        let routes = self.gateway_admin()?.set(groups, &[], route)?;
+        let gw = self.gateway_admin()?;
+        let routes = gw.set(groups, &[], route, REPLICAS_APPLY)?;
         self.cx.operator.notice(&format!(
-            "gateway: {} routed to the {route:?} (routes version {})",
+            "gateway: {} routed to the {route:?} (routes version {}{})",
             groups.join(", "),
-            routes.version
+            routes.version,
+            replicas(&gw)
         ));
         Ok(json!({ "groups": groups, "route": route, "version": routes.version }))
     }
@@ -122,11 +144,13 @@ impl Run<'_, '_> {
     /// source is quiet.
     pub(super) fn gateway_hold_producers(&mut self, step: &Step) -> Result<Value, ExecuteError> {
         let topics = self.plan_topics()?;
-        let routes = self.gateway_admin()?.set(&[], &topics, Route::Held)?;
+        let gw = self.gateway_admin()?;
+        let routes = gw.set(&[], &topics, Route::Held, REPLICAS_APPLY)?;
         self.cx.operator.notice(&format!(
-            "gateway: producers of {} topic(s) held (routes version {})",
+            "gateway: producers of {} topic(s) held (routes version {}{})",
             topics.len(),
-            routes.version
+            routes.version,
+            replicas(&gw)
         ));
         let started = Instant::now();
         self.gateway_wait_quiet(step)?;
@@ -139,11 +163,13 @@ impl Run<'_, '_> {
     /// the source to roll back).
     pub(super) fn gateway_route_producers(&mut self, route: Route) -> Result<Value, ExecuteError> {
         let topics = self.plan_topics()?;
-        let routes = self.gateway_admin()?.set(&[], &topics, route)?;
+        let gw = self.gateway_admin()?;
+        let routes = gw.set(&[], &topics, route, REPLICAS_APPLY)?;
         self.cx.operator.notice(&format!(
-            "gateway: producers of {} topic(s) routed to the {route:?} (routes version {})",
+            "gateway: producers of {} topic(s) routed to the {route:?} (routes version {}{})",
             topics.len(),
-            routes.version
+            routes.version,
+            replicas(&gw)
         ));
         Ok(json!({ "topics": topics.len(), "route": route, "version": routes.version }))
     }
@@ -192,5 +218,14 @@ impl Run<'_, '_> {
             }
             Ok(Wait::Pending("waiting for the groups' last commits".into()))
         })
+    }
+}
+
+/// `, on N replicas` when there are several.
+fn replicas(gw: &Gateways) -> String {
+    if gw.len() > 1 {
+        format!(", on {} replicas", gw.len())
+    } else {
+        String::new()
     }
 }

@@ -1,10 +1,12 @@
 //! Places offsets inside loose runs (see `offset_map`): the map knows a
 //! loose run's extent on both sides but not where its gaps are, and every
 //! copy on the target names its source offset in its provenance header, so
-//! the target answers. A translation bisects the run's target range (about
-//! sixteen short reads for the largest run); a reverse translation reads
-//! forward to the first copy. Each answer is pinned in the (in-memory) map,
-//! so the pure translation then gives it.
+//! the target answers. A translation bisects the run's target range down
+//! to a span that a fetch or two cover, then reads that span forward to the
+//! first copy at or past the committed offset (two or three reads for a run
+//! of one checkpoint interval, about ten for the largest run); a reverse
+//! translation reads forward to the first copy. Each answer is pinned in the
+//! (in-memory) map, so the pure translation then gives it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -26,7 +28,17 @@ pub struct Placer<'a> {
     reader: BaseConsumer<KcpContext>,
     source_cluster: String,
     timeout: Duration,
+    /// Target offsets read forward rather than bisected further.
+    scan_span: i64,
 }
+
+/// A span of target offsets below which reading forward (a fetch or two,
+/// `FETCH_BYTES` each) beats another bisection step (one read each).
+const SCAN_SPAN: i64 = 1024;
+
+/// The most a read fetches per partition: a span of small records in one
+/// fetch, a few for large ones.
+const FETCH_BYTES: &str = "262144";
 
 impl<'a> Placer<'a> {
     /// A placer reading `dst` for copies from `src` (committed records
@@ -45,8 +57,8 @@ impl<'a> Placer<'a> {
                 ("isolation.level", "read_committed"),
                 ("enable.partition.eof", "false"),
                 ("fetch.wait.max.ms", "20"),
-                // A probe needs one record: do not fetch a megabyte for it.
-                ("max.partition.fetch.bytes", "65536"),
+                // A probe needs one record, a scan a span: not a megabyte.
+                ("max.partition.fetch.bytes", FETCH_BYTES),
             ],
         )?;
         Ok(Placer {
@@ -54,7 +66,16 @@ impl<'a> Placer<'a> {
             reader,
             source_cluster: cluster_id(src)?,
             timeout: dst.timeout(),
+            scan_span: SCAN_SPAN,
         })
+    }
+
+    /// Bisects down to `span` target offsets before reading forward (the
+    /// default suits every run; tests take 0 to bisect all the way).
+    #[doc(hidden)]
+    pub fn with_scan_span(mut self, span: i64) -> Self {
+        self.scan_span = span;
+        self
     }
 
     /// Pins every committed source offset (topic, partition, offset) that
@@ -84,11 +105,13 @@ impl<'a> Placer<'a> {
             return Ok(map.translate(committed));
         };
         // The first copy of a source offset >= `committed`: copies keep
-        // source order on the target, so bisect on target offsets.
+        // source order on the target, so bisect on target offsets, then
+        // read the last span forward. `found` is the first such copy at or
+        // past `hi`.
         let (mut lo, mut hi, mut found) = (dst_from, dst_to, None);
-        while lo < hi {
+        while hi - lo > self.scan_span.max(0) {
             let mid = lo + (hi - lo) / 2;
-            match self.first_copy(topic, partition, mid, hi)? {
+            match self.first_copy(topic, partition, mid, hi, |_| true)? {
                 Some((src, dst)) if src >= committed => {
                     found = Some((src, dst));
                     hi = mid;
@@ -96,6 +119,12 @@ impl<'a> Placer<'a> {
                 Some((_, dst)) => lo = dst + 1,
                 None => hi = mid,
             }
+        }
+        if lo < hi
+            && let Some(first) =
+                self.first_copy(topic, partition, lo, hi, |src| src >= committed)?
+        {
+            found = Some(first);
         }
         let at = found.map_or(dst_to, |(_, dst)| dst);
         map.pin(dst_to, (committed, at), found);
@@ -121,7 +150,7 @@ impl<'a> Placer<'a> {
                 dst_to,
                 src_to,
             } => {
-                let first = self.first_copy(topic, partition, dst_from, dst_to)?;
+                let first = self.first_copy(topic, partition, dst_from, dst_to, |_| true)?;
                 let src = first.map_or(src_to, |(src, _)| src);
                 map.pin(dst_to, (src, dst_from), first);
                 Ok(src)
@@ -130,13 +159,15 @@ impl<'a> Placer<'a> {
     }
 
     /// The first copy of `topic-partition` on the target at an offset in
-    /// `from..to`: (its source offset, its target offset).
+    /// `from..to` whose source offset is `wanted`: (its source offset, its
+    /// target offset).
     fn first_copy(
         &self,
         topic: &str,
         partition: i32,
         from: i64,
         to: i64,
+        wanted: impl Fn(i64) -> bool,
     ) -> Result<Option<(i64, i64)>, ReplicatorError> {
         let target_topic = self.plan.target_topic(topic);
         let mut list = TopicPartitionList::new();
@@ -160,6 +191,7 @@ impl<'a> Placer<'a> {
                         p.cluster_id == self.source_cluster
                             && p.topic == topic
                             && p.partition == partition
+                            && wanted(p.offset)
                     }) {
                         return Ok(Some((p.offset, m.offset())));
                     }

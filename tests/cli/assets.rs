@@ -111,6 +111,14 @@ const CASES: &[Case] = &[
         target_type: "kafka",
         extra: &["--target", "new-dc", "--topics-exclude", "documents\\..*"],
     },
+    Case {
+        name: "gateway_msk",
+        state: "msk-region.json",
+        source: "orders-prod",
+        kind: "gateway",
+        target_type: "msk",
+        extra: &["--target", "orders-msk"],
+    },
 ];
 
 fn example(name: &str) -> PathBuf {

@@ -24,15 +24,15 @@ use crate::require_testbed;
 use crate::support::{KafkaCluster, KafkaSpec, write_credentials};
 
 /// A running `kcp gateway`; SIGTERM then kill on drop.
-struct GatewayProcess {
+pub(crate) struct GatewayProcess {
     child: Child,
     /// What it printed on stdout (`--output json`).
-    listening: serde_json::Value,
+    pub(crate) listening: serde_json::Value,
     stderr: std::path::PathBuf,
 }
 
 impl GatewayProcess {
-    fn start(dir: &Path, creds: &Path, cluster: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(dir: &Path, creds: &Path, cluster: &str, extra: &[&str]) -> Self {
         let stderr = dir.join(format!("gateway-{cluster}.log"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_kcp"))
             .args(["gateway", "--output", "json", "--cluster", cluster])
@@ -71,7 +71,7 @@ impl GatewayProcess {
         }
     }
 
-    fn bootstrap(&self) -> String {
+    pub(crate) fn bootstrap(&self) -> String {
         self.listening["bootstrap"].as_str().unwrap().to_owned()
     }
 
@@ -85,7 +85,7 @@ impl GatewayProcess {
             .collect()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
@@ -596,7 +596,12 @@ fn the_java_client_works_through_the_gateway() {
 
 impl GatewayProcess {
     /// A call to the admin interface: (status, JSON body).
-    fn admin(&self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    pub(crate) fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, serde_json::Value) {
         let addr = self.listening["admin"].as_str().expect("an admin address");
         let port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
         let (status, text) = crate::support::http_json(port, method, path, body);
@@ -616,7 +621,7 @@ impl GatewayProcess {
     }
 
     /// The route the gateway gives the client with this client id.
-    fn client_route(&self, client_id: &str) -> Option<String> {
+    pub(crate) fn client_route(&self, client_id: &str) -> Option<String> {
         let (_, clients) = self.admin("GET", "/clients", None);
         clients
             .as_array()
@@ -666,7 +671,7 @@ fn commit(bootstrap: &str, group: &str, topic: &str, offsets: &[i64]) {
 }
 
 /// End offsets of a topic's partitions on the cluster at `bootstrap`.
-fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+pub(crate) fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
     let consumer: BaseConsumer = client(bootstrap, &[]).create().unwrap();
     (0..partitions)
         .map(|p| {

@@ -18,6 +18,7 @@ mod execute_lines;
 mod execute_platform;
 mod fan_in;
 mod gateway;
+mod gateway_replicas;
 mod getting_started;
 mod help;
 mod image;

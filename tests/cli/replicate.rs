@@ -476,7 +476,34 @@ fn translated_offsets_resume_exactly_where_the_source_consumer_would() {
     assert_eq!(summary["summary"]["skipped_cycles"], skipped);
 
     let api = Api::new(&p.plan);
-    let (mut maps, placer) = (api.offset_maps(), api.placer());
+    // Placed by reading forward (the default span covers these runs), by
+    // bisecting all the way, and by both: fresh maps each time, since a
+    // placed offset is pinned in its map.
+    for span in [None, Some(0), Some(7)] {
+        let placer = match span {
+            None => api.placer(),
+            Some(span) => api.placer().with_scan_span(span),
+        };
+        check_translations(
+            &p,
+            &mut api.offset_maps(),
+            &placer,
+            &copied_sources,
+            offsets,
+        );
+    }
+}
+
+/// Translates 40 random committed offsets of each `orders` partition with
+/// `placer` and checks that a target consumer starting there reads exactly
+/// the copies of what a source consumer would read next.
+fn check_translations(
+    p: &Pair,
+    maps: &mut std::collections::HashMap<(String, i32), kcp::replicator::OffsetMap>,
+    placer: &kcp::replicator::Placer<'_>,
+    copied_sources: &BTreeMap<i32, Vec<i64>>,
+    offsets: [i64; 2],
+) {
     let mut seed = 42u64;
     for partition in 0..2 {
         let map = maps.get_mut(&("orders".to_owned(), partition)).unwrap();

@@ -28,6 +28,17 @@ use serde::Deserialize;
 
 use super::start::{Start, StartFrom, StartOverride, StartRules};
 
+mod cutover;
+mod replication;
+
+use cutover::check_consumer_last;
+pub use cutover::{
+    Cutover, CutoverConnectors, CutoverGateway, CutoverMode, CutoverSchemas, FenceProducers, Wave,
+    anchored,
+};
+use replication::check_metadata_sync;
+pub use replication::{MetadataSync, OnDeleted, ReplicationSettings};
+
 /// Default name of the compacted topic on the target that holds offset maps.
 pub const DEFAULT_MAP_TOPIC: &str = "_kcp-offset-map";
 
@@ -47,202 +58,6 @@ pub struct Plan {
     /// The phased cutover (`kcp migrate init` writes it; `migrate execute` runs it).
     #[serde(default)]
     pub cutover: Option<Cutover>,
-}
-
-/// How consumers and producers move to the target.
-#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cutover {
-    /// Catch-up is done when every partition's lag stays below this many
-    /// records for `lag_sustain_secs`.
-    #[serde(default = "default_lag_threshold")]
-    pub lag_threshold_records: i64,
-    #[serde(default = "default_lag_sustain")]
-    pub lag_sustain_secs: u64,
-    /// Producers count as stopped when no source partition grows for this long.
-    #[serde(default = "default_quiet")]
-    pub producer_quiet_secs: u64,
-    /// Without a stop hook, how long a group's committed offsets must stay
-    /// unchanged before kcp takes its consumers as stopped when the cluster
-    /// cannot list group members (DescribeGroups refused).
-    #[serde(default = "default_group_quiet")]
-    pub group_quiet_secs: u64,
-    /// A hook still running after this long is killed and the step fails.
-    #[serde(default = "default_hook_timeout")]
-    pub hook_timeout_secs: u64,
-    /// Shell command that stops the producers writing to the source.
-    #[serde(default)]
-    pub stop_producers: Option<String>,
-    /// Shell command that starts the producers against the target (the
-    /// point of no return).
-    #[serde(default)]
-    pub start_producers: Option<String>,
-    /// Consumer groups in the order they move.
-    #[serde(default)]
-    pub waves: Vec<Wave>,
-    /// Fence the producers at `producers/stop`: deny-Write ACLs on the
-    /// plan's source topics (see `migrate::fence`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fence_producers: Option<FenceProducers>,
-    /// Copy the Schema Registry's subjects (ids kept) before the consumer
-    /// waves, and again before the producers move.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schemas: Option<CutoverSchemas>,
-    /// Move the Kafka Connect connectors: sinks as a wave after the
-    /// consumer waves, sources with the producers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connectors: Option<CutoverConnectors>,
-    /// How clients move: hooks and the operator (default), or `kcp
-    /// gateway`'s routes (`gateway`, with `cutover.gateway`).
-    #[serde(default, skip_serializing_if = "CutoverMode::is_hooks")]
-    pub mode: CutoverMode,
-    /// The gateway clients use, for `mode: gateway`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<CutoverGateway>,
-}
-
-/// `cutover.mode`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CutoverMode {
-    /// Hooks (or the operator) stop and start the applications.
-    #[default]
-    Hooks,
-    /// Clients stay connected to `kcp gateway`, whose routes kcp switches
-    /// (docs/gateway.md).
-    Gateway,
-}
-
-impl CutoverMode {
-    fn is_hooks(&self) -> bool {
-        *self == CutoverMode::Hooks
-    }
-}
-
-/// `cutover.gateway`: where kcp reaches the gateway's admin interface.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CutoverGateway {
-    /// `http://HOST:PORT` of `kcp gateway --admin-addr`.
-    pub admin: String,
-}
-
-/// `cutover.schemas`: which registries (names under `schema_registries:`
-/// in the credentials file) and which subjects.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CutoverSchemas {
-    pub source: String,
-    pub target: String,
-    /// Subjects whose whole name matches (default: all).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subjects: Option<String>,
-    /// Subjects left out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exclude_subjects: Option<String>,
-    /// Put target subjects in IMPORT mode for the copy (default). `false`
-    /// for a target without modes (Apicurio): `--without-import-mode`.
-    #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
-    pub import_mode: bool,
-}
-
-/// A selection pattern of the plan, anchored at both ends; `None` when
-/// absent. Patterns were checked when the plan was loaded.
-pub fn anchored(pattern: Option<&str>) -> Option<Regex> {
-    pattern.and_then(|r| Regex::new(&format!("^(?:{r})$")).ok())
-}
-
-/// `cutover.connectors`: which Connect clusters (names under
-/// `connect_clusters:` in the credentials file) and which connectors.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CutoverConnectors {
-    pub source: String,
-    pub target: String,
-    /// Connectors whose whole name matches (default: all).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include: Option<String>,
-}
-
-/// Which principals `producers/stop` denies Write on the plan's topics.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FenceProducers {
-    /// `User:orders-app`, ... Empty: every principal an ALLOW ACL on the
-    /// source lets write to one of the plan's topics.
-    #[serde(default)]
-    pub principals: Vec<String>,
-}
-
-impl Default for Cutover {
-    fn default() -> Self {
-        Cutover {
-            lag_threshold_records: default_lag_threshold(),
-            lag_sustain_secs: default_lag_sustain(),
-            producer_quiet_secs: default_quiet(),
-            group_quiet_secs: default_group_quiet(),
-            hook_timeout_secs: default_hook_timeout(),
-            stop_producers: None,
-            start_producers: None,
-            waves: Vec::new(),
-            fence_producers: None,
-            schemas: None,
-            connectors: None,
-            mode: CutoverMode::Hooks,
-            gateway: None,
-        }
-    }
-}
-
-/// Consumer groups that move together (they share topics).
-#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Wave {
-    pub name: String,
-    pub groups: Vec<String>,
-    /// Topics these groups read.
-    #[serde(default)]
-    pub topics: Vec<String>,
-    /// Shell command that stops the groups' consumers on the source (without
-    /// it, kcp waits until the groups have no members).
-    #[serde(default)]
-    pub stop_consumers: Option<String>,
-    /// Shell command that starts them against the target.
-    #[serde(default)]
-    pub start_consumers: Option<String>,
-    /// These groups' applications also produce (Kafka Streams and the
-    /// like): starting them on the target is a point of no return.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub also_produces: bool,
-    /// Consumer-last: this wave moves after the producers. Until it moves,
-    /// kcp copies the records the moved producers write to the target back
-    /// to the source (`reverse/start` to `reverse/stop`), so that its
-    /// consumers keep reading everything there.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub after_producers: bool,
-}
-
-impl Cutover {
-    /// Whether some wave moves after the producers (consumer-last).
-    pub fn consumer_last(&self) -> bool {
-        self.waves.iter().any(|w| w.after_producers)
-    }
-}
-
-fn default_lag_threshold() -> i64 {
-    1_000
-}
-fn default_lag_sustain() -> u64 {
-    30
-}
-fn default_quiet() -> u64 {
-    10
-}
-fn default_group_quiet() -> u64 {
-    5
-}
-fn default_hook_timeout() -> u64 {
-    600
 }
 
 /// Which topics to copy and what to call them on the target.
@@ -274,170 +89,6 @@ pub struct Rename {
     /// from a file): target name = source name without prefix and suffix.
     #[serde(skip)]
     pub invert: bool,
-}
-
-/// Replicator tuning.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplicationSettings {
-    /// Read only committed transactional data (aborted records are not copied).
-    #[serde(default = "yes")]
-    pub read_committed: bool,
-    #[serde(default)]
-    pub max_bytes_per_sec: Option<u64>,
-    #[serde(default = "default_checkpoint_ms")]
-    pub checkpoint_interval_ms: u64,
-    #[serde(default = "default_map_topic")]
-    pub offset_map_topic: String,
-    /// Compression of produced batches (librdkafka `compression.type`).
-    #[serde(default = "default_compression")]
-    pub compression: String,
-    /// Seconds between checks for new topics and partitions on the source.
-    #[serde(default = "default_discovery_secs")]
-    pub topic_discovery_interval_secs: u64,
-    /// Share the partitions with every other replicator process running
-    /// this plan, through a consumer group on the source. All processes of
-    /// a plan must agree (it is a plan setting for that reason).
-    #[serde(default)]
-    pub scale_out: bool,
-    /// What to do when source records are deleted (retention,
-    /// DeleteRecords) before they were copied.
-    #[serde(default)]
-    pub on_deleted_records: OnDeleted,
-    /// Write the copies and the offset-map checkpoints in target
-    /// transactions under one transactional id per plan: a copier that was
-    /// frozen, partitioned away or started twice is fenced, and nothing it
-    /// wrote after the last commit ever becomes visible. Costs one commit
-    /// per checkpoint interval (a marker in each target partition written,
-    /// absorbed by loose runs in the maps). Unset: on, unless the plan
-    /// scales out (see [`Self::uses_transactions`]).
-    #[serde(default)]
-    pub transactions: Option<bool>,
-    /// Where a partition without an offset map starts (see `start`).
-    #[serde(default)]
-    pub start_from: StartFrom,
-    /// Per topic pattern: another start, or explicit offsets.
-    #[serde(default)]
-    pub start_overrides: Vec<StartOverride>,
-    /// Topic configs and ACLs kept in sync while copying (see
-    /// `meta_sync`).
-    #[serde(default)]
-    pub metadata_sync: MetadataSync,
-    /// Set by kcp on the plan of a consumer-last migration's copy back
-    /// (target to source, see [`LoadedPlan::reversed`]); never read from a
-    /// file. Its target topics are the original source topics, whose record
-    /// size limit kcp raised by the header room on the other side: a
-    /// smaller limit there is reported, not refused.
-    #[serde(skip)]
-    pub copy_back: bool,
-}
-
-/// What the replicator keeps in sync from the source to the target while
-/// it copies, and how often (plan key `replication.metadata_sync`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetadataSync {
-    /// Seconds between two rounds (the first runs at start).
-    #[serde(default = "default_sync_secs")]
-    pub interval_secs: u64,
-    /// Apply changes of the source topics' carried configs (on by default).
-    #[serde(default = "yes")]
-    pub topic_configs: bool,
-    /// Apply the source's ACL bindings, principals mapped (off by default).
-    #[serde(default)]
-    pub acls: bool,
-    /// Apply the source's client quotas, users mapped (off by default).
-    #[serde(default)]
-    pub quotas: bool,
-    /// The principal mapping file of `kcp create-asset acls`, relative to
-    /// the plan; without it, principals keep their names (ACLs and quotas).
-    #[serde(default)]
-    pub principal_map: Option<PathBuf>,
-}
-
-impl Default for MetadataSync {
-    fn default() -> Self {
-        MetadataSync {
-            interval_secs: default_sync_secs(),
-            topic_configs: true,
-            acls: false,
-            quotas: false,
-            principal_map: None,
-        }
-    }
-}
-
-impl MetadataSync {
-    /// Whether the sync runs at all.
-    pub fn enabled(&self) -> bool {
-        self.topic_configs || self.acls || self.quotas
-    }
-}
-
-/// Two minutes, as Confluent Replicator: a retention change reaches the
-/// target well within a cutover's lag window, for one DescribeConfigs of
-/// the selected topics per cluster per round (MirrorMaker 2's ten minutes
-/// would let a change made during a rehearsal miss the cutover).
-fn default_sync_secs() -> u64 {
-    120
-}
-
-impl ReplicationSettings {
-    /// Whether copies go through target transactions: as the plan says,
-    /// by default yes for a single copier. Scale-out has no transactions
-    /// yet (one transactional id per plan would fence all processes but
-    /// one).
-    pub fn uses_transactions(&self) -> bool {
-        self.transactions.unwrap_or(!self.scale_out)
-    }
-}
-
-/// What the replicator does when records it has not copied yet are deleted
-/// on the source.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnDeleted {
-    /// Stop the run with an error naming the partitions and offsets.
-    #[default]
-    Stop,
-    /// Go on from the new log start; the records are counted and reported.
-    Skip,
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_checkpoint_ms() -> u64 {
-    2_000
-}
-fn default_map_topic() -> String {
-    DEFAULT_MAP_TOPIC.to_owned()
-}
-fn default_compression() -> String {
-    "lz4".to_owned()
-}
-fn default_discovery_secs() -> u64 {
-    30
-}
-
-impl Default for ReplicationSettings {
-    fn default() -> Self {
-        ReplicationSettings {
-            read_committed: true,
-            max_bytes_per_sec: None,
-            checkpoint_interval_ms: default_checkpoint_ms(),
-            offset_map_topic: default_map_topic(),
-            compression: default_compression(),
-            topic_discovery_interval_secs: default_discovery_secs(),
-            scale_out: false,
-            on_deleted_records: OnDeleted::Stop,
-            transactions: None,
-            start_from: StartFrom::Earliest,
-            start_overrides: Vec::new(),
-            metadata_sync: MetadataSync::default(),
-            copy_back: false,
-        }
-    }
 }
 
 /// Problems with a plan file.
@@ -475,80 +126,6 @@ impl Diagnostic for PlanError {
             }
         })
     }
-}
-
-/// Checks `replication.metadata_sync`: the field and the message of the
-/// first problem.
-fn check_metadata_sync(r: &ReplicationSettings) -> Result<(), (&'static str, String)> {
-    let sync = &r.metadata_sync;
-    if sync.interval_secs == 0 {
-        return Err((
-            "interval_secs",
-            "must be at least 1; to turn the sync off, set `topic_configs: false` (and leave `acls` and `quotas` off)".into(),
-        ));
-    }
-    if sync.principal_map.is_some() && !sync.acls && !sync.quotas {
-        return Err((
-            "principal_map",
-            "is only used by the ACL and quota syncs: set `acls: true` or `quotas: true` too, or remove it".into(),
-        ));
-    }
-    if sync.acls && r.scale_out {
-        return Err((
-            "acls",
-            "cannot be combined with `scale_out` yet: every process would sync the ACLs and record what it created; sync ACLs from a plan with one copier".into(),
-        ));
-    }
-    if sync.quotas && r.scale_out {
-        return Err((
-            "quotas",
-            "cannot be combined with `scale_out` yet: every process would sync the quotas and record what it set; sync quotas from a plan with one copier".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks the consumer-last waves (`after_producers`): what the copy back
-/// to the source needs. Returns the key and the message of the first
-/// problem.
-fn check_consumer_last(plan: &Plan) -> Result<(), (String, String)> {
-    let Some(cutover) = &plan.cutover else {
-        return Ok(());
-    };
-    if !cutover.consumer_last() {
-        return Ok(());
-    }
-    if let Some((j, w)) = cutover
-        .waves
-        .iter()
-        .enumerate()
-        .find(|(_, w)| w.after_producers && w.also_produces)
-    {
-        return Err((
-            format!("cutover.waves[{j}].also_produces"),
-            format!(
-                "wave `{}` also produces and moves after the producers: until it moves it would write to the source while the producers write to the target, and the copy back could no longer translate its offsets exactly; move it before the producers",
-                w.name
-            ),
-        ));
-    }
-    if cutover
-        .fence_producers
-        .as_ref()
-        .is_some_and(|f| f.principals.is_empty())
-    {
-        return Err((
-            "cutover.fence_producers.principals".into(),
-            "consumer-last copies records back to the source with the source's credentials: name the producers' principals to fence (an empty list would fence every writer, the copy back included)".into(),
-        ));
-    }
-    if cutover.mode == CutoverMode::Gateway {
-        return Err((
-            "cutover.mode".into(),
-            "consumer-last waves (`after_producers`) are not supported through the gateway yet: the gateway routes a topic's produce and fetch together; use `mode: hooks` for a consumer-last plan".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// A plan with its selection compiled.
@@ -973,8 +550,18 @@ mod tests {
             .unwrap();
         let c = p.plan.cutover.unwrap();
         assert_eq!(
-            (c.mode, c.gateway.unwrap().admin.as_str()),
-            (CutoverMode::Gateway, "http://127.0.0.1:19080")
+            (c.mode, c.gateway.unwrap().admin.urls()),
+            (
+                CutoverMode::Gateway,
+                vec!["http://127.0.0.1:19080".to_owned()]
+            )
+        );
+        let p =
+            plan("cutover:\n  mode: gateway\n  gateway: { admin: ['http://a:1', 'http://b:1'] }\n")
+                .unwrap();
+        assert_eq!(
+            p.plan.cutover.unwrap().gateway.unwrap().admin.urls(),
+            ["http://a:1", "http://b:1"]
         );
         let e = plan("cutover:\n  mode: gateway\n").unwrap_err();
         assert!(e.to_string().contains("cutover.gateway"), "{e}");
