@@ -16,6 +16,8 @@ counts lost records (acknowledged, never consumed), duplicates, per-key
 order violations and errors, and measures each client's longest pause:
 the largest gap between two consecutive acknowledged (producer) or
 consumed (consumer) records. Uses confluent-kafka (librdkafka).
+testbed/gateway-java/GatewayClients.java is the Java client's twin: it
+writes the same log, which `check` checks the same way.
 """
 
 import argparse

@@ -16,6 +16,9 @@
 #   $KCP_CACHE/schema-registry  Apicurio Registry 2.4.2 (a Confluent-compatible
 #                               Schema Registry) built from Maven Central by
 #                               testbed/schema-registry/pom.xml. ~40 s cold.
+#   $KCP_CACHE/gateway-java     testbed/gateway-java/GatewayClients.java (Java
+#                               producer and consumer for the gateway's
+#                               proof) compiled with javac. ~3 s cold.
 #   /usr/bin/chromium           Debian's chromium (apt-get, as root) for the
 #                               HTML report test, when missing.
 #   $KCP_CACHE/go-bin/hclfmt    hashicorp/hcl's formatter, built from the Go
@@ -154,6 +157,42 @@ for version in $kafka_versions; do
   step_done "connect plugins $version installed"
 done
 
+# --- The Java gateway clients ---------------------------------------------------
+# testbed/gateway-java/GatewayClients.java (the Java twin of
+# gateway_clients.py, for the gateway's proof tests), compiled with javac
+# against the newest release's kafka-clients jar into
+# $KCP_CACHE/gateway-java/classes; run with that folder and the release's
+# libs/ on the class path. Skipped while the stamp holds the source's
+# sha256 and the release. ~3 s cold.
+gw_java_dir="$cache/gateway-java"
+gw_java_release="${kafka_versions%% *}"
+gw_java_src="$here/gateway-java/GatewayClients.java"
+gw_java_sum="$(sha256sum "$gw_java_src" | cut -d' ' -f1) $gw_java_release"
+step "java gateway clients: checking $gw_java_dir/classes"
+if [[ -f "$gw_java_dir/.stamp" && "$(<"$gw_java_dir/.stamp")" == "$gw_java_sum" && -f "$gw_java_dir/classes/GatewayClients.class" ]]; then
+  step_done "java gateway clients present"
+else
+  javac_bin="$(dirname "$java_bin")/javac"
+  [[ -x "$javac_bin" ]] || javac_bin="$(command -v javac || true)"
+  [[ -n "$javac_bin" ]] || {
+    log "javac not found next to $java_bin nor on PATH: install a JDK (not only a JRE)"
+    exit 1
+  }
+  clients_jar="$kafka_root/$gw_java_release/libs/kafka-clients-$gw_java_release.jar"
+  [[ -f "$clients_jar" ]] || {
+    log "$clients_jar is missing: the Kafka step above did not install $gw_java_release"
+    exit 1
+  }
+  rm -rf "$gw_java_dir" && mkdir -p "$gw_java_dir/classes.tmp"
+  "$javac_bin" -Xlint:all -Werror -d "$gw_java_dir/classes.tmp" -cp "$clients_jar" "$gw_java_src" >&2 || {
+    log "javac could not compile $gw_java_src (see above)"
+    exit 1
+  }
+  mv "$gw_java_dir/classes.tmp" "$gw_java_dir/classes"
+  printf '%s\n' "$gw_java_sum" >"$gw_java_dir/.stamp"
+  step_done "java gateway clients compiled"
+fi
+
 # --- A Confluent-compatible Schema Registry ------------------------------------
 # Apicurio Registry (its Confluent API, /apis/ccompat/v7), built into a
 # runnable Quarkus application from its Maven Central artifacts by
@@ -233,6 +272,7 @@ printf 'export KCP_KAFKA_ROOT=%q\n' "$kafka_root"
 printf 'export KCP_KAFKA_VERSIONS=%q\n' "$kafka_versions"
 printf 'export KCP_JAVA=%q\n' "$java_bin"
 printf 'export KCP_SCHEMA_REGISTRY_JAR=%q\n' "$sr_jar"
+printf 'export KCP_GATEWAY_JAVA_CLASSES=%q\n' "$gw_java_dir/classes"
 printf 'export KCP_CHROMIUM=%q\n' /usr/bin/chromium
 command -v terraform >/dev/null 2>&1 || printf 'export KCP_HCLFMT=%q\n' "$hclfmt_bin"
 printf 'export KCP_TESTBED_PYTHON=%q\n' "$python"

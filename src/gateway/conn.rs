@@ -33,6 +33,8 @@ pub(crate) enum ConnError {
     OutOfOrder { got: i32, expected: i32 },
     #[error(transparent)]
     Rewrite(#[from] RewriteError),
+    #[error("the cluster gave no producer id for a switched producer (error code {0})")]
+    ProducerId(i16),
 }
 
 /// How a connection ended.
@@ -139,7 +141,7 @@ async fn next_response<W: AsyncWrite + Unpin>(
     forward_response(frame, writer, request, advertise).await
 }
 
-fn correlation_id(frame: &[u8]) -> i32 {
+pub(crate) fn correlation_id(frame: &[u8]) -> i32 {
     frame
         .get(4..8)
         .map_or(-1, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))

@@ -24,6 +24,7 @@ mod admin;
 mod client;
 mod conn;
 mod frame;
+mod producer_id;
 mod request;
 mod rewrite;
 mod routes;

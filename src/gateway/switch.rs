@@ -34,10 +34,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter, ReadHalf, WriteHalf};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::conn::{ConnError, End, Stream, forward_response};
 use super::frame::{FrameReader, MAX_REQUEST, MAX_RESPONSE, RequestInfo, request_info};
+use super::producer_id;
 use super::request::{self, Kind};
 use super::routes::{Change, Client, Cluster, Route, Routes, RoutesError};
 use super::routes_topic::RoutesTopic;
@@ -48,6 +49,15 @@ use super::server::{Shared, Target, lock};
 pub(crate) struct ClientKey {
     pub(crate) ip: IpAddr,
     pub(crate) client_id: String,
+}
+
+/// What the gateway knows of its clients' producer ids.
+#[derive(Default)]
+struct ProducerIds {
+    /// Where each client last sent InitProducerId.
+    origin: HashMap<ClientKey, Cluster>,
+    /// (client, its id) -> the id the target gave the gateway for it.
+    on_target: HashMap<(ClientKey, i64), i64>,
 }
 
 /// Where routes are kept.
@@ -69,6 +79,10 @@ pub(crate) struct Switch {
     /// Clients with a held request to (re)join a group (FindCoordinator,
     /// JoinGroup, SyncGroup): they consume nothing until released.
     pub(crate) parked: Mutex<HashMap<ClientKey, usize>>,
+    /// Producer ids (`producer_id.rs`): the cluster each client last asked
+    /// for one, and the target's id the gateway took for a client's id
+    /// from elsewhere.
+    producer_ids: Mutex<ProducerIds>,
     changed: watch::Sender<u64>,
     hold_timeout: Duration,
 }
@@ -81,6 +95,7 @@ impl Switch {
             store,
             clients: Mutex::new(HashMap::new()),
             parked: Mutex::new(HashMap::new()),
+            producer_ids: Mutex::new(ProducerIds::default()),
             changed,
             hold_timeout,
         }
@@ -232,6 +247,9 @@ enum Pending {
     Request(RequestInfo, Cluster),
     /// A response the gateway made itself.
     Local(Bytes),
+    /// The answer to a request of the gateway's own (correlation id),
+    /// handed to it instead of the client.
+    Internal(i32, Cluster, oneshot::Sender<Bytes>),
     Opened(Cluster, Reader),
 }
 
@@ -371,6 +389,7 @@ impl Requests<'_> {
         // NOT_COORDINATOR), so the client looks again and connects to the
         // right broker's gateway port.
         self.open(cluster, cluster == home).await?;
+        let frame = self.own_producer_id(frame, info, cluster).await?;
         if info.expects_response {
             // The receiver lives as long as this future's sibling.
             let _ = self.pending.send(Pending::Request(info, cluster));
@@ -379,6 +398,71 @@ impl Requests<'_> {
             writer.write_all(&frame).await?;
         }
         Ok(None)
+    }
+
+    /// An idempotent producer's id is valid on the cluster that gave it
+    /// only (`producer_id.rs`): a Produce request going to the target
+    /// with an id the client did not get from the target gets an id the
+    /// gateway took from the target for it (the same one for as long as
+    /// the client uses its id; a new one after a restart of the gateway).
+    async fn own_producer_id(
+        &mut self,
+        frame: Bytes,
+        info: RequestInfo,
+        cluster: Cluster,
+    ) -> Result<Bytes, ConnError> {
+        let Some(key) = self.key.clone() else {
+            return Ok(frame);
+        };
+        let ids = &self.shared.switch().producer_ids;
+        if info.api_key == INIT_PRODUCER_ID {
+            lock(ids).origin.insert(key, cluster);
+            return Ok(frame);
+        }
+        if info.api_key != PRODUCE
+            || cluster != Cluster::Target
+            || lock(ids).origin.get(&key) == Some(&Cluster::Target)
+        {
+            return Ok(frame);
+        }
+        let Some(id) = producer_id::idempotent_producer_id(&frame, info.api_version) else {
+            return Ok(frame);
+        };
+        let known = lock(ids).on_target.get(&(key.clone(), id)).copied();
+        let mapped = match known {
+            Some(mapped) => mapped,
+            None => {
+                // Two connections of the client may both ask: the first
+                // answer stays.
+                let fresh = self.new_producer_id(cluster).await?;
+                let mapped = *lock(ids)
+                    .on_target
+                    .entry((key.clone(), id))
+                    .or_insert(fresh);
+                tracing::info!(client = %key.client_id, id, mapped, "a switched producer's id replaced by one of the target");
+                mapped
+            }
+        };
+        Ok(producer_id::rewrite_produce(&frame, info.api_version, mapped).unwrap_or(frame))
+    }
+
+    /// Asks `cluster` (over this connection's upstream there, open) for a
+    /// new idempotent producer id.
+    async fn new_producer_id(&mut self, cluster: Cluster) -> Result<i64, ConnError> {
+        const CORRELATION_ID: i32 = i32::MIN;
+        let request =
+            producer_id::init_producer_id_request(CORRELATION_ID).ok_or(ConnError::NotARequest)?;
+        let Some(writer) = &mut self.upstreams[cluster.index()] else {
+            return Err(ConnError::ProducerId(-1));
+        };
+        let (answer, answered) = oneshot::channel();
+        let _ = self
+            .pending
+            .send(Pending::Internal(CORRELATION_ID, cluster, answer));
+        writer.write_all(&request).await?;
+        writer.flush().await?;
+        let response = answered.await.map_err(|_| ConnError::ProducerId(-1))?;
+        producer_id::init_producer_id_response(&response).map_err(ConnError::ProducerId)
     }
 
     /// Learns the client's key from the request and what it names.
@@ -421,6 +505,8 @@ impl Requests<'_> {
 }
 
 const HEARTBEAT: i16 = 12;
+const PRODUCE: i16 = 0;
+const INIT_PRODUCER_ID: i16 = 22;
 
 /// Whether a request may name a group or topics.
 fn names_something(api_key: i16) -> bool {
@@ -448,6 +534,23 @@ async fn responses<W: AsyncWrite + Unpin>(
             Pending::Local(frame) => {
                 writer.write_all(&frame).await?;
                 writer.flush().await?;
+                continue;
+            }
+            Pending::Internal(correlation_id, cluster, answer) => {
+                let reader = readers[cluster.index()]
+                    .as_mut()
+                    .ok_or(ConnError::Unexpected(correlation_id))?;
+                let Some(frame) = reader.next().await? else {
+                    return Ok(());
+                };
+                let got = super::conn::correlation_id(&frame);
+                if got != correlation_id {
+                    return Err(ConnError::OutOfOrder {
+                        got,
+                        expected: correlation_id,
+                    });
+                }
+                let _ = answer.send(frame);
                 continue;
             }
         };

@@ -1,7 +1,10 @@
 //! `kcp gateway` on the Kafka test bed: librdkafka clients that know only
 //! the gateway's address produce, consume in a group, commit and make admin
 //! calls; they see only gateway addresses; TLS towards the client, TLS and
-//! mutual TLS upstream, and SASL passed through to the broker.
+//! mutual TLS upstream, and SASL passed through to the broker. With a
+//! target: switching, the proof of issue #21 with librdkafka and Java
+//! clients moved by `migrate execute`, kill -9 of the gateway and of kcp
+//! during a switch, and switched producers' ids.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -35,7 +38,11 @@ impl GatewayProcess {
             .args(["gateway", "--output", "json", "--cluster", cluster])
             .arg("--credentials-file")
             .arg(creds)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(if extra.contains(&"--listen") {
+                &[][..]
+            } else {
+                &["--listen", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .env("KCP_LOG", "debug")
             .stdout(Stdio::piped())
@@ -834,6 +841,101 @@ fn a_group_and_a_topic_are_switched_to_the_target_and_the_routes_resumed() {
     assert_eq!(routes["topics"][topic], "target", "{routes}");
 }
 
+/// Producer ids are numbered per cluster, so an idempotent producer
+/// switched to the target carries an id that the target may have given to
+/// another producer: there its sequence numbers would be taken for that
+/// producer's, and a batch whose sequence matches one of the other's is
+/// acknowledged as a duplicate and never written. The gateway answers such
+/// takes an id from the target for the switched producer and writes it
+/// into its batches (librdkafka never asks for a new id itself): every
+/// record the producer was told was written is on the target.
+#[test]
+fn a_switched_idempotent_producer_never_writes_to_the_target_under_a_producer_id_of_the_source() {
+    let tb = require_testbed!();
+    let source = KafkaCluster::start_named(&tb, "gwp-src");
+    let target = KafkaCluster::start_named(&tb, "gwp-dst");
+    let dir = tempfile::tempdir().unwrap();
+    let creds = crate::support::write_pair_credentials(dir.path(), &source, &target);
+    let gw = GatewayProcess::start(
+        dir.path(),
+        &creds,
+        "src",
+        &["--target-cluster", "dst", "--admin-addr", "127.0.0.1:0"],
+    );
+    for cluster in [&source, &target] {
+        create_topic(&client(&cluster.bootstrap(), &[]), "events", 1, 1);
+    }
+    let idempotent = |bootstrap: &str, id: &str| -> BaseProducer {
+        client(
+            bootstrap,
+            &[("client.id", id), ("enable.idempotence", "true")],
+        )
+        .create()
+        .unwrap()
+    };
+    // One record per batch: batch i has sequence number i.
+    let send = |producer: &BaseProducer, prefix: &str, range: std::ops::Range<usize>| {
+        for i in range {
+            let value = format!("{prefix}-{i}");
+            producer
+                .send(
+                    BaseRecord::<(), _>::to("events")
+                        .payload(&value)
+                        .partition(0),
+                )
+                .unwrap();
+            producer.flush(Duration::from_secs(30)).unwrap();
+        }
+    };
+    // The target's first idempotent producer (id 0 there) writes 10.
+    let other = idempotent(&target.bootstrap(), "other-app");
+    send(&other, "other", 0..10);
+    // The application's producer (id 0 on the source) writes 5 through
+    // the gateway, is switched to the target and writes 5 more.
+    let app = idempotent(&gw.bootstrap(), "app-producer");
+    send(&app, "app", 0..5);
+    gw.route("topics", "events", "target");
+    send(&app, "app", 5..10);
+    let on_target: BTreeSet<String> = read_all(&target.bootstrap(), "events", 15)
+        .into_iter()
+        .collect();
+    let missing: Vec<String> = (5..10)
+        .map(|i| format!("app-{i}"))
+        .filter(|v| !on_target.contains(v))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not on the target: {missing:?}\n{}",
+        gw.log()
+    );
+}
+
+/// Every record value of `topic`'s partition 0 at `bootstrap`, waiting
+/// (10 s at most) until there are `n`.
+fn read_all(bootstrap: &str, topic: &str, n: usize) -> Vec<String> {
+    let consumer: BaseConsumer = client(
+        bootstrap,
+        &[
+            ("group.id", "kcp-test-reader"),
+            ("enable.auto.commit", "false"),
+        ],
+    )
+    .create()
+    .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while values.len() < n && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            values.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    values
+}
+
 /// Produces records `from..to` (key `p-i`, partition `i % partitions`)
 /// directly to the cluster at `bootstrap`.
 fn produce_range(bootstrap: &str, topic: &str, partitions: i32, from: usize, to: usize) {
@@ -848,28 +950,90 @@ fn produce_range(bootstrap: &str, topic: &str, partitions: i32, from: usize, to:
     producer.flush(Duration::from_secs(30)).unwrap();
 }
 
-/// A client of `testbed/gateway_clients.py`, killed on drop.
-struct PyClient {
+/// The language of a proof client: `testbed/gateway_clients.py`
+/// (librdkafka) or its Java twin `testbed/gateway-java/GatewayClients.java`
+/// (kafka-clients, compiled by `testbed/install.sh`). Both write the same
+/// log, which `gateway_clients.py check` checks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Lang {
+    Python,
+    Java,
+}
+
+/// Where `testbed/install.sh` compiled the Java gateway clients.
+fn gateway_java_classes() -> std::path::PathBuf {
+    let classes = std::env::var_os("KCP_GATEWAY_JAVA_CLASSES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/kcp/gateway-java/classes")
+        });
+    assert!(
+        classes.join("GatewayClients.class").is_file(),
+        "test bed incomplete: no Java gateway clients in {} (run `bash testbed/install.sh`)",
+        classes.display()
+    );
+    classes
+}
+
+/// A client of the proof, killed on drop.
+struct AppClient {
     child: Child,
     log: std::path::PathBuf,
     err: std::path::PathBuf,
 }
 
-impl PyClient {
-    fn start(python: &Path, dir: &Path, role: &str, bootstrap: &str, extra: &[&str]) -> Self {
-        let log = dir.join(format!("{role}.log"));
-        let err = dir.join(format!("{role}.err"));
-        let child = Command::new(python)
-            .arg(crate::support::testbed_dir().join("gateway_clients.py"))
+impl AppClient {
+    /// Starts `role` (`produce` or `consume`) on `topic`; its log and
+    /// stderr are `<name>.log` and `<name>.err` in `dir`.
+    fn start(
+        tb: &crate::support::Testbed,
+        lang: Lang,
+        dir: &Path,
+        name: &str,
+        role: &str,
+        args: &[&str],
+    ) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let err = dir.join(format!("{name}.err"));
+        let mut command = match lang {
+            Lang::Python => {
+                let mut c = Command::new(&tb.python);
+                c.arg(crate::support::testbed_dir().join("gateway_clients.py"));
+                c
+            }
+            Lang::Java => {
+                let mut c =
+                    Command::new(std::env::var_os("KCP_JAVA").unwrap_or_else(|| "java".into()));
+                let libs = tb
+                    .kafka_root
+                    .join(format!("{}/libs/*", crate::support::KAFKA_LATEST));
+                c.args(["-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp"])
+                    .arg(format!(
+                        "{}:{}",
+                        gateway_java_classes().display(),
+                        libs.display()
+                    ))
+                    .arg(format!(
+                        "-Dlog4j2.configurationFile={}",
+                        crate::support::testbed_dir()
+                            .join("gateway-java/log4j2.properties")
+                            .display()
+                    ))
+                    .arg("GatewayClients");
+                c
+            }
+        };
+        let child = command
             .arg(role)
-            .args(["--bootstrap", bootstrap, "--topic", "orders", "--log"])
+            .args(args)
+            .arg("--log")
             .arg(&log)
-            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
             .unwrap();
-        PyClient { child, log, err }
+        AppClient { child, log, err }
     }
 
     fn lines(&self) -> usize {
@@ -901,143 +1065,242 @@ impl PyClient {
     }
 }
 
-impl Drop for PyClient {
+impl Drop for AppClient {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// Two clusters, a switching gateway, a plan in gateway mode and the two
-/// librdkafka clients running through the gateway on the source.
+/// A producer and a consumer of one language on their own topic and group.
+struct ClientPair {
+    lang: Lang,
+    producer: AppClient,
+    consumer: AppClient,
+    /// Their process ids at start.
+    pids: (u32, u32),
+}
+
+impl ClientPair {
+    fn start(
+        tb: &crate::support::Testbed,
+        lang: Lang,
+        dir: &Path,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+    ) -> Self {
+        let tag = format!("{lang:?}").to_lowercase();
+        let common = ["--bootstrap", bootstrap, "--topic", topic];
+        let producer_id = format!("{tag}-producer");
+        let consumer_id = format!("{tag}-consumer");
+        let producer = AppClient::start(
+            tb,
+            lang,
+            dir,
+            &format!("{tag}-produce"),
+            "produce",
+            &[&common[..], &["--client-id", &producer_id, "--rate", "200"]].concat(),
+        );
+        let consumer = AppClient::start(
+            tb,
+            lang,
+            dir,
+            &format!("{tag}-consume"),
+            "consume",
+            &[
+                &common[..],
+                &["--client-id", &consumer_id, "--group", group],
+            ]
+            .concat(),
+        );
+        let pids = (producer.child.id(), consumer.child.id());
+        ClientPair {
+            lang,
+            producer,
+            consumer,
+            pids,
+        }
+    }
+
+    fn client_ids(&self) -> [String; 2] {
+        let tag = format!("{:?}", self.lang).to_lowercase();
+        [format!("{tag}-producer"), format!("{tag}-consumer")]
+    }
+}
+
+/// Two clusters, a switching gateway, a plan in gateway mode and the
+/// clients running through the gateway on the source: librdkafka's on
+/// `orders` (group `billing`, wave-1) and, with `java`, the Java client's
+/// on `payments` (group `shipping`, wave-2).
 struct GatewayMigration {
     source: KafkaCluster,
     target: KafkaCluster,
     gw: GatewayProcess,
+    /// How the gateway was started, to start it again on the same ports.
+    gw_args: Vec<String>,
+    creds: std::path::PathBuf,
     plan: std::path::PathBuf,
-    producer: PyClient,
-    consumer: PyClient,
-    pids: (u32, u32),
+    pairs: Vec<ClientPair>,
     python: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
-fn gateway_migration(tb: &crate::support::Testbed, name: &str) -> GatewayMigration {
+fn gateway_migration(tb: &crate::support::Testbed, name: &str, java: bool) -> GatewayMigration {
     let source = KafkaCluster::start_named(tb, &format!("{name}-src"));
     let target = KafkaCluster::start_named(tb, &format!("{name}-dst"));
-    crate::kafka::create_topics(&source.bootstrap(), &[("orders", 3, &[])]);
+    let mut topics = vec![("orders", 3, &[][..])];
+    if java {
+        topics.push(("payments", 3, &[][..]));
+    }
+    crate::kafka::create_topics(&source.bootstrap(), &topics);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let creds = crate::support::write_pair_credentials(d, &source, &target);
     let routes = d.join("routes.json");
+    let gw_args: Vec<String> = [
+        "--target-cluster",
+        "dst",
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--routes-file",
+        routes.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
     let gw = GatewayProcess::start(
         d,
         &creds,
         "src",
-        &[
-            "--target-cluster",
-            "dst",
-            "--admin-addr",
-            "127.0.0.1:0",
-            "--routes-file",
-            routes.to_str().unwrap(),
-        ],
+        &gw_args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     let admin = gw.listening["admin"].as_str().unwrap().to_owned();
     let plan = d.join("plan.yaml");
+    let (include, wave_2) = if java {
+        (
+            "^(orders|payments)$",
+            "    - name: wave-2\n      groups: [shipping]\n      topics: [payments]\n",
+        )
+    } else {
+        ("^orders$", "")
+    };
     std::fs::write(
         &plan,
         format!(
             "version: 1\nname: gw\ncredentials_file: {}\nsource: src\ntarget: dst\n\
-             topics: {{ include: '^orders$' }}\n\
+             topics: {{ include: '{include}' }}\n\
              replication: {{ checkpoint_interval_ms: 500 }}\n\
              cutover:\n  mode: gateway\n  gateway: {{ admin: 'http://{admin}' }}\n\
              \x20 lag_threshold_records: 200\n  lag_sustain_secs: 2\n\
-             \x20 waves:\n    - name: wave-1\n      groups: [billing]\n      topics: [orders]\n",
+             \x20 waves:\n    - name: wave-1\n      groups: [billing]\n      topics: [orders]\n{wave_2}",
             creds.display()
         ),
     )
     .unwrap();
     let bootstrap = gw.bootstrap();
-    let producer = PyClient::start(
-        &tb.python,
+    let mut pairs = vec![ClientPair::start(
+        tb,
+        Lang::Python,
         d,
-        "produce",
         &bootstrap,
-        &["--client-id", "app-producer", "--rate", "200"],
-    );
-    let consumer = PyClient::start(
-        &tb.python,
-        d,
-        "consume",
-        &bootstrap,
-        &["--client-id", "app-consumer", "--group", "billing"],
-    );
-    let pids = (producer.child.id(), consumer.child.id());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while consumer.lines() < 300 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
+        "orders",
+        "billing",
+    )];
+    if java {
+        pairs.push(ClientPair::start(
+            tb,
+            Lang::Java,
+            d,
+            &bootstrap,
+            "payments",
+            "shipping",
+        ));
     }
-    assert!(
-        consumer.lines() >= 300,
-        "the consumer does not read through the gateway"
-    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for pair in &pairs {
+        while pair.consumer.lines() < 300 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            pair.consumer.lines() >= 300,
+            "the {:?} consumer does not read through the gateway: {}",
+            pair.lang,
+            std::fs::read_to_string(&pair.consumer.err).unwrap_or_default()
+        );
+    }
     GatewayMigration {
         source,
         target,
         gw,
+        gw_args,
+        creds,
         plan,
-        producer,
-        consumer,
-        pids,
+        pairs,
         python: tb.python.clone(),
-        _dir: dir,
+        dir,
     }
 }
 
 impl GatewayMigration {
     /// Checks the clients are the processes started first, stops them
-    /// (the consumer once it read everything) and runs the checker.
-    fn finish_and_check(&mut self) -> serde_json::Value {
-        self.producer.assert_running(self.pids.0);
-        self.consumer.assert_running(self.pids.1);
-        self.producer.stop();
-        let produced = self.producer.lines();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.consumer.lines() < produced && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(200));
+    /// (each consumer once it read everything) and runs the checker on
+    /// each pair: its result per pair, in order.
+    fn finish_and_check(&mut self) -> Vec<serde_json::Value> {
+        for pair in &mut self.pairs {
+            pair.producer.assert_running(pair.pids.0);
+            pair.consumer.assert_running(pair.pids.1);
         }
-        self.consumer.stop();
-        let out = Command::new(&self.python)
-            .arg(crate::support::testbed_dir().join("gateway_clients.py"))
-            .arg("check")
-            .arg("--produced")
-            .arg(&self.producer.log)
-            .arg("--consumed")
-            .arg(&self.consumer.log)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let v: serde_json::Value = serde_json::from_str(text.trim())
-            .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
-        for key in ["lost", "out_of_order", "unknown", "errors"] {
-            assert_eq!(v[key], 0, "{key}: {v}\n{}", self.gw.log());
+        for pair in &mut self.pairs {
+            pair.producer.stop();
         }
-        v
+        let mut results = Vec::new();
+        for pair in &mut self.pairs {
+            let produced = pair.producer.lines();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while pair.consumer.lines() < produced && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            pair.consumer.stop();
+            let out = Command::new(&self.python)
+                .arg(crate::support::testbed_dir().join("gateway_clients.py"))
+                .arg("check")
+                .arg("--produced")
+                .arg(&pair.producer.log)
+                .arg("--consumed")
+                .arg(&pair.consumer.log)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let v: serde_json::Value = serde_json::from_str(text.trim())
+                .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+            for key in ["lost", "out_of_order", "unknown", "errors"] {
+                assert_eq!(
+                    v[key],
+                    0,
+                    "{:?} clients, {key}: {v}\n{}",
+                    pair.lang,
+                    self.gw.log()
+                );
+            }
+            results.push(v);
+        }
+        results
     }
 }
 
-/// The proof of issue #21 item 2 with librdkafka clients: a producer and a
-/// consumer (separate Python processes) that know only the gateway's
-/// address and never change their configuration; `migrate execute` with
-/// `cutover.mode: gateway` moves them to the target. No record lost, per-key
-/// order kept, no error reaches the applications, the same processes run
-/// throughout; duplicates and each client's longest pause are measured
-/// and printed.
+/// The proof of issue #21 item 2: a librdkafka producer and consumer
+/// (Python processes, `orders`, group `billing`) and a Java producer and
+/// consumer (kafka-clients, `payments`, group `shipping`) that know only
+/// the gateway's address and never change their configuration; `migrate
+/// execute` with `cutover.mode: gateway` moves them to the target in two
+/// consumer waves and then the producers. No record lost, per-key order
+/// kept, no error reaches the applications, the same processes run
+/// throughout, no duplicate for these synchronously committing consumers;
+/// each client's longest pause is measured and printed.
 #[test]
-fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_clients() {
+fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_and_java_clients() {
     let tb = require_testbed!();
-    let mut m = gateway_migration(&tb, "gwm");
+    let mut m = gateway_migration(&tb, "gwm", true);
     let r = crate::run(
         crate::kcp()
             .args(["migrate", "execute", "--yes", "--plan"])
@@ -1045,28 +1308,166 @@ fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_clients() {
             .timeout(Duration::from_secs(240)),
     );
     assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
-    let (_, clients) = m.gw.admin("GET", "/clients", None);
-    for id in ["app-producer", "app-consumer"] {
-        assert_eq!(
-            m.gw.client_route(id).as_deref(),
-            Some("target"),
-            "{id}: {clients}"
-        );
-    }
-    // The producer writes to the target for a while.
+    m.assert_on_target();
+    // The producers write to the target for a while.
     std::thread::sleep(Duration::from_secs(3));
-    let v = m.finish_and_check();
-    eprintln!("gateway cutover, librdkafka clients: {v}");
-    assert_eq!(v["duplicates"], 0, "{v}");
+    let results = m.finish_and_check();
+    for (pair, v) in m.pairs.iter().zip(&results) {
+        eprintln!("gateway cutover, {:?} clients: {v}", pair.lang);
+        assert_eq!(v["duplicates"], 0, "{:?}: {v}", pair.lang);
+    }
     // The latest records went to the target only (end offsets there also
     // count the replicator's transaction markers).
-    let sum = |b: &str| end_offsets(b, "orders", 3).iter().sum::<i64>();
-    let (on_source, on_target) = (sum(&m.source.bootstrap()), sum(&m.target.bootstrap()));
-    let produced = v["produced"].as_i64().unwrap();
-    assert!(
-        on_source < produced && on_target >= produced,
-        "{on_source} {on_target} {v}"
+    for (topic, v) in ["orders", "payments"].iter().zip(&results) {
+        let sum = |b: &str| end_offsets(b, topic, 3).iter().sum::<i64>();
+        let (on_source, on_target) = (sum(&m.source.bootstrap()), sum(&m.target.bootstrap()));
+        let produced = v["produced"].as_i64().unwrap();
+        assert!(
+            on_source < produced && on_target >= produced,
+            "{topic}: {on_source} {on_target} {v}"
+        );
+    }
+}
+
+impl GatewayMigration {
+    /// Every client of the proof is routed to the target.
+    fn assert_on_target(&self) {
+        let (_, clients) = self.gw.admin("GET", "/clients", None);
+        for id in self.pairs.iter().flat_map(ClientPair::client_ids) {
+            assert_eq!(
+                self.gw.client_route(&id).as_deref(),
+                Some("target"),
+                "{id}: {clients}"
+            );
+        }
+    }
+
+    /// The step `migrate execute` is at, from its state file.
+    fn current_step(&self) -> Option<String> {
+        let state = self.plan.with_file_name("plan.migration-state.json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&state).ok()?).ok()?;
+        v["current"]["id"].as_str().map(str::to_owned)
+    }
+
+    /// Starts `migrate execute` in the background and waits until it is
+    /// at `step` (and `delay` more).
+    fn execute_until(&self, step: &str, delay: Duration) -> Child {
+        let mut execute = Command::new(env!("CARGO_BIN_EXE_kcp"))
+            .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
+            .arg(&self.plan)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("execute-1.err")).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while self.current_step().as_deref() != Some(step) {
+            assert!(Instant::now() < deadline, "execute never reached {step}");
+            assert!(execute.try_wait().unwrap().is_none(), "execute ended early");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(delay);
+        execute
+    }
+
+    /// kill -9 of the gateway, then the same gateway again: same ports,
+    /// same routes file.
+    fn kill_and_restart_gateway(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.gw.child.id().to_string()])
+            .status();
+        let _ = self.gw.child.wait();
+        let port = |addr: &str| -> u16 { addr.rsplit_once(':').unwrap().1.parse().unwrap() };
+        let base = |brokers: &serde_json::Value| -> String {
+            let b = &brokers[0];
+            let node = b["node_id"].as_u64().unwrap() as u16;
+            (port(b["gateway"].as_str().unwrap()) - node).to_string()
+        };
+        let l = &self.gw.listening;
+        let mut args = self.gw_args.clone();
+        let admin = args.iter().position(|a| a == "--admin-addr").unwrap();
+        args[admin + 1] = l["admin"].as_str().unwrap().to_owned();
+        args.extend([
+            "--listen".to_owned(),
+            l["bootstrap"].as_str().unwrap().to_owned(),
+            "--broker-port-base".to_owned(),
+            base(&l["brokers"]),
+            "--target-broker-port-base".to_owned(),
+            base(&l["target_brokers"]),
+        ]);
+        let restarted = GatewayProcess::start(
+            self.dir.path(),
+            &self.creds,
+            "src",
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        assert_eq!(restarted.bootstrap(), self.gw.bootstrap());
+        self.gw = restarted;
+    }
+}
+
+/// A kill -9 of the gateway while `migrate execute` switches the Java
+/// consumers' wave (wave-1, the librdkafka consumers, already on the
+/// target); the same gateway is started again on the same ports with the
+/// same routes file, and `migrate execute` is run again when the crash
+/// made it fail. The clients, unchanged, end on the target with nothing
+/// lost, order kept and no error surfaced; their pauses are printed.
+#[test]
+fn a_gateway_killed_during_a_switch_is_restarted_and_the_clients_end_on_the_target() {
+    let tb = require_testbed!();
+    let mut m = gateway_migration(&tb, "gwk", true);
+    let mut execute = m.execute_until("consumers/wave-2/stop", Duration::from_millis(500));
+    m.kill_and_restart_gateway();
+    let status = execute.wait().unwrap();
+    eprintln!("execute during the gateway's crash: {status}");
+    if !status.success() {
+        let r = crate::run(
+            crate::kcp()
+                .args(["migrate", "execute", "--yes", "--plan"])
+                .arg(&m.plan)
+                .timeout(Duration::from_secs(240)),
+        );
+        assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+    }
+    m.assert_on_target();
+    std::thread::sleep(Duration::from_secs(3));
+    let results = m.finish_and_check();
+    for (pair, v) in m.pairs.iter().zip(results) {
+        eprintln!(
+            "gateway killed during a switch, {:?} clients: {v}",
+            pair.lang
+        );
+    }
+}
+
+/// A kill -9 of `kcp migrate execute` while it switches a consumer wave
+/// (its groups held in the gateway): the re-run resumes the step and ends
+/// the migration; the clients, unchanged, end on the target with nothing
+/// lost, order kept and no error surfaced; their pauses are printed.
+#[test]
+fn migrate_execute_killed_during_a_switch_resumes_and_the_clients_end_on_the_target() {
+    let tb = require_testbed!();
+    let mut m = gateway_migration(&tb, "gwx", true);
+    let mut execute = m.execute_until("consumers/wave-1/stop", Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-KILL", &execute.id().to_string()])
+        .status();
+    let _ = execute.wait();
+    let (_, routes) = m.gw.admin("GET", "/routes", None);
+    assert_eq!(routes["groups"]["billing"], "held", "{routes}");
+    let r = crate::run(
+        crate::kcp()
+            .args(["migrate", "execute", "--yes", "--plan"])
+            .arg(&m.plan)
+            .timeout(Duration::from_secs(240)),
     );
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+    m.assert_on_target();
+    std::thread::sleep(Duration::from_secs(3));
+    let results = m.finish_and_check();
+    for (pair, v) in m.pairs.iter().zip(results) {
+        eprintln!("kcp killed during a switch, {:?} clients: {v}", pair.lang);
+    }
 }
 
 /// `migrate execute` in gateway mode interrupted (SIGTERM) while the
@@ -1075,29 +1476,8 @@ fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_clients() {
 #[test]
 fn rollback_in_gateway_mode_routes_the_clients_back() {
     let tb = require_testbed!();
-    let mut m = gateway_migration(&tb, "gwr");
-    let state = m.plan.with_file_name("plan.migration-state.json");
-    let current = || -> Option<String> {
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&state).ok()?).ok()?;
-        v["current"]["id"].as_str().map(str::to_owned)
-    };
-    let mut execute = Command::new(env!("CARGO_BIN_EXE_kcp"))
-        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
-        .arg(&m.plan)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while current().as_deref() != Some("producers/stop") {
-        assert!(
-            Instant::now() < deadline,
-            "execute never reached producers/stop"
-        );
-        assert!(execute.try_wait().unwrap().is_none(), "execute ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut m = gateway_migration(&tb, "gwr", false);
+    let mut execute = m.execute_until("producers/stop", Duration::ZERO);
     let _ = Command::new("kill")
         .args(["-TERM", &execute.id().to_string()])
         .status();
@@ -1129,6 +1509,6 @@ fn rollback_in_gateway_mode_routes_the_clients_back() {
         .iter()
         .sum::<i64>();
     assert!(after > before, "the producer writes to the source again");
-    let v = m.finish_and_check();
+    let v = &m.finish_and_check()[0];
     eprintln!("gateway rollback, librdkafka clients: {v}");
 }
