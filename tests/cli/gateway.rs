@@ -1241,11 +1241,21 @@ fn gateway_migration(tb: &crate::support::Testbed, name: &str, java: bool) -> Ga
     }
 }
 
+/// What the checker must count 0 of after a switch: nothing lost, out of
+/// order or unknown, and no error reached an application.
+const CLEAN: &[&str] = &["lost", "out_of_order", "unknown", "errors"];
+/// After a crash of the gateway itself: nothing lost, out of order or
+/// unknown. A consumer whose commit was in flight when the gateway died may
+/// see it fail (and re-read what it had not committed); that is counted and
+/// printed, not refused.
+const CONSISTENT: &[&str] = &["lost", "out_of_order", "unknown"];
+
 impl GatewayMigration {
     /// Checks the clients are the processes started first, stops them
     /// (each consumer once it read everything) and runs the checker on
-    /// each pair: its result per pair, in order.
-    fn finish_and_check(&mut self) -> Vec<serde_json::Value> {
+    /// each pair, which must count 0 of each of `zero`: its result per
+    /// pair, in order.
+    fn finish_and_check(&mut self, zero: &[&str]) -> Vec<serde_json::Value> {
         for pair in &mut self.pairs {
             pair.producer.assert_running(pair.pids.0);
             pair.consumer.assert_running(pair.pids.1);
@@ -1273,7 +1283,7 @@ impl GatewayMigration {
             let text = String::from_utf8_lossy(&out.stdout);
             let v: serde_json::Value = serde_json::from_str(text.trim())
                 .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
-            for key in ["lost", "out_of_order", "unknown", "errors"] {
+            for key in zero {
                 assert_eq!(
                     v[key],
                     0,
@@ -1311,7 +1321,7 @@ fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_and_java_clients()
     m.assert_on_target();
     // The producers write to the target for a while.
     std::thread::sleep(Duration::from_secs(3));
-    let results = m.finish_and_check();
+    let results = m.finish_and_check(CLEAN);
     for (pair, v) in m.pairs.iter().zip(&results) {
         eprintln!("gateway cutover, {:?} clients: {v}", pair.lang);
         assert_eq!(v["duplicates"], 0, "{:?}: {v}", pair.lang);
@@ -1411,7 +1421,8 @@ impl GatewayMigration {
 /// target); the same gateway is started again on the same ports with the
 /// same routes file, and `migrate execute` is run again when the crash
 /// made it fail. The clients, unchanged, end on the target with nothing
-/// lost, order kept and no error surfaced; their pauses are printed.
+/// lost and order kept; errors surfaced (a commit in flight at the crash)
+/// and duplicates are printed with their pauses.
 #[test]
 fn a_gateway_killed_during_a_switch_is_restarted_and_the_clients_end_on_the_target() {
     let tb = require_testbed!();
@@ -1431,7 +1442,7 @@ fn a_gateway_killed_during_a_switch_is_restarted_and_the_clients_end_on_the_targ
     }
     m.assert_on_target();
     std::thread::sleep(Duration::from_secs(3));
-    let results = m.finish_and_check();
+    let results = m.finish_and_check(CONSISTENT);
     for (pair, v) in m.pairs.iter().zip(results) {
         eprintln!(
             "gateway killed during a switch, {:?} clients: {v}",
@@ -1464,7 +1475,7 @@ fn migrate_execute_killed_during_a_switch_resumes_and_the_clients_end_on_the_tar
     assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
     m.assert_on_target();
     std::thread::sleep(Duration::from_secs(3));
-    let results = m.finish_and_check();
+    let results = m.finish_and_check(CLEAN);
     for (pair, v) in m.pairs.iter().zip(results) {
         eprintln!("kcp killed during a switch, {:?} clients: {v}", pair.lang);
     }
@@ -1509,6 +1520,6 @@ fn rollback_in_gateway_mode_routes_the_clients_back() {
         .iter()
         .sum::<i64>();
     assert!(after > before, "the producer writes to the source again");
-    let v = &m.finish_and_check()[0];
+    let v = &m.finish_and_check(CLEAN)[0];
     eprintln!("gateway rollback, librdkafka clients: {v}");
 }
