@@ -221,17 +221,30 @@ fn the_dockerfile_pins_its_bases_and_runs_without_root_or_shell() {
         gid.parse().expect("a numeric gid"),
     );
     assert!(uid != 0 && gid != 0, "USER {user} is root");
-    let pod =
-        std::fs::read_to_string(repo().join("templates/assets/replicator/kubernetes.yaml.j2"))
+    // The pod security settings are one partial that every generated
+    // Deployment running kcp (the replicator's, the gateway's) includes.
+    let security =
+        std::fs::read_to_string(repo().join("templates/assets/kubernetes/pod-security.yaml.j2"))
             .unwrap();
     assert!(
-        pod.contains(&format!("runAsUser: {uid}")) && pod.contains(&format!("runAsGroup: {gid}")),
-        "the generated Deployment runs as another user than the image's {user}"
+        security.contains(&format!("runAsUser: {uid}"))
+            && security.contains(&format!("runAsGroup: {gid}")),
+        "the generated Deployments run as another user than the image's {user}"
     );
-    assert!(
-        pod.contains(r#"("kcp:" ~ version)"#),
-        "the Deployment runs kcp:<version>, the tag the docs build"
-    );
+    for asset in ["replicator", "gateway"] {
+        let pod = std::fs::read_to_string(
+            repo().join(format!("templates/assets/{asset}/kubernetes.yaml.j2")),
+        )
+        .unwrap();
+        assert!(
+            pod.contains(r#"{% include "kubernetes/pod-security.yaml.j2" %}"#),
+            "the {asset} Deployment takes the shared pod security settings"
+        );
+        assert!(
+            pod.contains(r#"("kcp:" ~ version)"#),
+            "the {asset} Deployment runs kcp:<version>, the tag the docs build"
+        );
+    }
 }
 
 /// `.dockerignore`: (pattern, negated) in order; the last match wins.
