@@ -1251,6 +1251,30 @@ const CLEAN: &[&str] = &["lost", "out_of_order", "unknown", "errors"];
 const CONSISTENT: &[&str] = &["lost", "out_of_order", "unknown"];
 
 impl GatewayMigration {
+    /// Runs `migrate execute` again (after a crash), which must end the
+    /// migration.
+    fn execute_again(&self) {
+        let r = crate::run(
+            crate::kcp()
+                .args(["migrate", "execute", "--yes", "--plan"])
+                .arg(&self.plan)
+                .timeout(Duration::from_secs(240)),
+        );
+        assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, self.gw.log());
+    }
+
+    /// Checks every client ended on the target, lets the consumers catch
+    /// up, checks the pairs (`zero` as in `finish_and_check`) and prints
+    /// each pair's result after `what`.
+    fn end_on_target(&mut self, zero: &[&str], what: &str) {
+        self.assert_on_target();
+        std::thread::sleep(Duration::from_secs(3));
+        let results = self.finish_and_check(zero);
+        for (pair, v) in self.pairs.iter().zip(results) {
+            eprintln!("{what}, {:?} clients: {v}", pair.lang);
+        }
+    }
+
     /// Checks the clients are the processes started first, stops them
     /// (each consumer once it read everything) and runs the checker on
     /// each pair, which must count 0 of each of `zero`: its result per
@@ -1432,23 +1456,9 @@ fn a_gateway_killed_during_a_switch_is_restarted_and_the_clients_end_on_the_targ
     let status = execute.wait().unwrap();
     eprintln!("execute during the gateway's crash: {status}");
     if !status.success() {
-        let r = crate::run(
-            crate::kcp()
-                .args(["migrate", "execute", "--yes", "--plan"])
-                .arg(&m.plan)
-                .timeout(Duration::from_secs(240)),
-        );
-        assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+        m.execute_again();
     }
-    m.assert_on_target();
-    std::thread::sleep(Duration::from_secs(3));
-    let results = m.finish_and_check(CONSISTENT);
-    for (pair, v) in m.pairs.iter().zip(results) {
-        eprintln!(
-            "gateway killed during a switch, {:?} clients: {v}",
-            pair.lang
-        );
-    }
+    m.end_on_target(CONSISTENT, "gateway killed during a switch");
 }
 
 /// A kill -9 of `kcp migrate execute` while it switches a consumer wave
@@ -1460,25 +1470,12 @@ fn migrate_execute_killed_during_a_switch_resumes_and_the_clients_end_on_the_tar
     let tb = require_testbed!();
     let mut m = gateway_migration(&tb, "gwx", true);
     let mut execute = m.execute_until("consumers/wave-1/stop", Duration::from_millis(500));
-    let _ = Command::new("kill")
-        .args(["-KILL", &execute.id().to_string()])
-        .status();
+    execute.kill().unwrap(); // SIGKILL
     let _ = execute.wait();
     let (_, routes) = m.gw.admin("GET", "/routes", None);
     assert_eq!(routes["groups"]["billing"], "held", "{routes}");
-    let r = crate::run(
-        crate::kcp()
-            .args(["migrate", "execute", "--yes", "--plan"])
-            .arg(&m.plan)
-            .timeout(Duration::from_secs(240)),
-    );
-    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
-    m.assert_on_target();
-    std::thread::sleep(Duration::from_secs(3));
-    let results = m.finish_and_check(CLEAN);
-    for (pair, v) in m.pairs.iter().zip(results) {
-        eprintln!("kcp killed during a switch, {:?} clients: {v}", pair.lang);
-    }
+    m.execute_again();
+    m.end_on_target(CLEAN, "kcp killed during a switch");
 }
 
 /// `migrate execute` in gateway mode interrupted (SIGTERM) while the
