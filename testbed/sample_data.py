@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -70,12 +70,35 @@ def main() -> int:
         topic = names[g % len(names)]
         partitions, _ = topics[topic]
         offsets = [TopicPartition(topic, p, args.messages // 2) for p in range(partitions)]
-        consumer.commit(offsets=offsets, asynchronous=False)
+        commit(consumer, offsets)
         consumer.close()
 
     print(f"loaded {len(topics)} topics, {sent} records, {args.groups} groups in {time.monotonic() - started:.1f}s",
           file=sys.stderr)
     return 0
+
+
+# Errors a group coordinator answers while it is still loading or moving; a
+# fresh cluster gives them for its first commits (seen in CI:
+# COORDINATOR_LOAD_IN_PROGRESS).
+COORDINATOR_NOT_READY = {
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+}
+
+
+def commit(consumer: Consumer, offsets: list, timeout: float = 60.0) -> None:
+    """Commits synchronously, retrying while the coordinator is not ready."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+            return
+        except KafkaException as e:
+            if e.args[0].code() not in COORDINATOR_NOT_READY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 if __name__ == "__main__":
