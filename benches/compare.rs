@@ -117,8 +117,11 @@ fn config() -> Config {
     }
 }
 
+/// A new target cluster, warmed up like one in use (`kit::warm_up`).
 fn fresh_target(tb: &support::Testbed) -> support::KafkaCluster {
-    support::KafkaCluster::start_named(tb, "target_cluster")
+    let target = support::KafkaCluster::start_named(tb, "target_cluster");
+    kit::warm_up(&target.bootstrap());
+    target
 }
 
 /// Longest a copy may run before it is stopped and reported as timed out.

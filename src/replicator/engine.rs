@@ -161,9 +161,12 @@ fn run_once(
     // Fan-in: no other source writes these target topics unless every
     // plan writing them asked to merge; refused before anything is made.
     claims::claim(plan, &src_id, &dst, &topics)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: topics claimed");
     let record_limit = target::prepare_target(&src, &dst, plan, &topics, observer)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: target topics ready");
     let map_topic = &plan.plan.replication.offset_map_topic;
     let map_watermarks = ensure_map_topic(&dst, map_topic)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: map topic ready");
     // One copier per plan, before a record is written (creating topics is
     // idempotent). The lease group follows the map topic, which exists now.
     let lease = if plan.plan.replication.scale_out {
@@ -171,7 +174,7 @@ fn run_once(
     } else {
         Some(Lease::take(&dst, plan, observer)?)
     };
-    tracing::debug!(elapsed = ?started.elapsed(), "start-up: topics listed, target prepared");
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: lease taken");
 
     // With transactions, earlier copiers of the plan are fenced before
     // anything is read from the target: what it holds is then final.
@@ -179,6 +182,7 @@ fn run_once(
     if let Some(txn) = Transactions::of(&producer, plan, options.timeout) {
         txn.init()?;
     }
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: target producer ready");
     // Maps as last checkpointed; each is repaired from what is really on
     // the target when its partition is added. Committed records only: an
     // aborted transaction's copies never happened.
