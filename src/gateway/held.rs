@@ -17,6 +17,8 @@
 //!   consumes meanwhile instead of pausing. Once parked it stays held (its
 //!   fetches too) until its route changes, even if its held JoinGroup
 //!   times out and it sends another.
+//! - **A member that joins on the other cluster joins as a new member**:
+//!   its member id was given by the cluster its last JoinGroup went to.
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,6 +32,8 @@ pub(crate) struct Held {
     writes: std::sync::Mutex<HashMap<ClientKey, usize>>,
     served: std::sync::Mutex<HashMap<ClientKey, Cluster>>,
     rejoining: std::sync::Mutex<HashSet<ClientKey>>,
+    /// Where each (client, group)'s last JoinGroup went.
+    joined: std::sync::Mutex<HashMap<(ClientKey, String), Cluster>>,
 }
 
 impl Held {
@@ -69,6 +73,14 @@ impl Held {
             return None;
         }
         lock(&self.served).get(key).copied()
+    }
+
+    /// Records that `key`'s JoinGroup for `group` goes to `cluster`;
+    /// whether its last one went to the other cluster (whose member id
+    /// this one is unknown here).
+    pub(crate) fn joins_elsewhere(&self, key: &ClientKey, group: &str, cluster: Cluster) -> bool {
+        let before = lock(&self.joined).insert((key.clone(), group.to_owned()), cluster);
+        before.is_some_and(|c| c != cluster)
     }
 
     /// `key` parked (a held request to rejoin its group).
@@ -113,4 +125,75 @@ impl Drop for InFlight {
 /// Produce (with a response), OffsetCommit, TxnOffsetCommit.
 pub(crate) fn is_write(api_key: i16, expects_response: bool) -> bool {
     matches!(api_key, 0 | 8 | 28) && expects_response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> ClientKey {
+        ClientKey {
+            ip: "127.0.0.1".parse().unwrap(),
+            client_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn a_held_member_is_served_where_it_was_until_it_parks_and_then_until_released() {
+        let held = Held::default();
+        let (a, b) = (key("a"), key("b"));
+        assert_eq!(held.still_served(&a), None, "never served: held");
+        held.served(&a, Cluster::Source);
+        held.served(&b, Cluster::Target);
+        assert_eq!(held.still_served(&a), Some(Cluster::Source));
+        assert_eq!(held.still_served(&b), Some(Cluster::Target));
+        held.rejoins(&a);
+        assert_eq!(held.still_served(&a), None, "parked once: held");
+        // A change of routes that leaves `a` held keeps it held...
+        held.released(|_| true);
+        assert_eq!(held.still_served(&a), None);
+        // ... one that releases it forgets that it rejoined.
+        held.released(|k| k != &a);
+        assert_eq!(held.still_served(&a), Some(Cluster::Source));
+        assert_eq!(held.still_served(&b), Some(Cluster::Target));
+    }
+
+    #[test]
+    fn a_join_on_the_other_cluster_than_the_last_is_told() {
+        let held = Held::default();
+        let a = key("a");
+        assert!(
+            !held.joins_elsewhere(&a, "g", Cluster::Source),
+            "first join"
+        );
+        assert!(!held.joins_elsewhere(&a, "g", Cluster::Source));
+        assert!(
+            !held.joins_elsewhere(&a, "h", Cluster::Target),
+            "another group"
+        );
+        assert!(held.joins_elsewhere(&a, "g", Cluster::Target));
+        assert!(!held.joins_elsewhere(&a, "g", Cluster::Target));
+        assert!(
+            held.joins_elsewhere(&a, "g", Cluster::Source),
+            "rolled back"
+        );
+    }
+
+    #[test]
+    fn writes_are_counted_until_each_is_done() {
+        let held = Held::default();
+        let a = key("a");
+        assert!(!held.writing(&a));
+        held.write_sent(&a);
+        held.write_sent(&a);
+        held.write_done(&a);
+        assert!(held.writing(&a));
+        held.write_done(&a);
+        assert!(!held.writing(&a));
+        held.write_done(&a);
+        assert!(!held.writing(&a), "never below zero");
+        assert!(is_write(0, true) && is_write(8, true) && is_write(28, true));
+        assert!(!is_write(0, false), "acks=0 has no answer to wait for");
+        assert!(!is_write(1, true));
+    }
 }

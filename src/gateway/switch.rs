@@ -458,6 +458,7 @@ impl Requests<'_> {
         // right broker's gateway port.
         self.open(cluster, cluster == home).await?;
         let frame = self.own_producer_id(frame, info, cluster).await?;
+        let frame = self.own_member_id(frame, info, cluster);
         if info.expects_response {
             // The receiver lives as long as this future's sibling.
             let _ = self
@@ -514,6 +515,26 @@ impl Requests<'_> {
             }
         };
         Ok(producer_id::rewrite_produce(&frame, info.api_version, mapped).unwrap_or(frame))
+    }
+
+    /// A JoinGroup going to the other cluster than the client's last one
+    /// for its group goes without its member id (`held.rs`).
+    fn own_member_id(&self, frame: Bytes, info: RequestInfo, cluster: Cluster) -> Bytes {
+        let Some(key) = &self.key else {
+            return frame;
+        };
+        if info.api_key != JOIN_GROUP {
+            return frame;
+        }
+        let Some((group, with_id)) = request::join_group(&frame, info.api_version) else {
+            return frame;
+        };
+        let held = &self.shared.switch().held;
+        if !held.joins_elsewhere(key, &group, cluster) || !with_id {
+            return frame;
+        }
+        tracing::debug!(client = %key.client_id, group, ?cluster, "a member joins on the other cluster as a new member");
+        request::join_as_new_member(&frame, info.api_version).unwrap_or(frame)
     }
 
     /// Asks `cluster` (over this connection's upstream there, open) for a
@@ -591,6 +612,7 @@ fn consumes(api_key: i16) -> bool {
 }
 
 const HEARTBEAT: i16 = 12;
+const JOIN_GROUP: i16 = 11;
 const PRODUCE: i16 = 0;
 const INIT_PRODUCER_ID: i16 = 22;
 
