@@ -12,7 +12,9 @@
 //!   by the gateway (the member revokes its partitions and rejoins, and
 //!   its JoinGroup then waits: the client is *parked*); other requests
 //!   wait (up to `--hold-timeout`, then the connection is closed and the
-//!   client retries), except a group's commit or leave, which pass;
+//!   client retries), except a group's commit or leave, which pass, and
+//!   the fetches (and ListOffsets, Metadata) of a member not parked yet,
+//!   which go where it was served (`held.rs`);
 //! - the client is on the home cluster: it goes there;
 //! - it is on the other cluster: the request goes to one of that
 //!   cluster's bootstrap brokers over a second upstream connection opened
