@@ -11,8 +11,11 @@
 //!   the group's clients (`{"closed": N}`);
 //! - `GET /clients`: the clients the gateway knows, their groups, topics,
 //!   route and open connections;
-//! - `GET /groups/{group}`: how many clients the gateway knows in the group
-//!   and how many of them are parked (waiting to rejoin while held).
+//! - `GET /groups/{group}`: how many clients the gateway knows in the group,
+//!   how many of them are parked (waiting to rejoin while held) and how many
+//!   have a commit in flight;
+//! - `GET /held`: how many clients are held and how many of them have a
+//!   write (a Produce sent before the hold) in flight.
 //!
 //! A change is saved to `--routes-file` before it is answered, or, with
 //! `--routes-topic`, written to the topic and answered once this gateway
@@ -122,10 +125,17 @@ async fn respond(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes
         ("GET", ["routes"]) => return json(StatusCode::OK, &switch.routes()),
         ("GET", ["clients"]) => return json(StatusCode::OK, &clients(shared)),
         ("GET", ["groups", group]) => {
-            let (clients, parked) = switch.group_status(group);
+            let (clients, parked, writing) = switch.group_status(group);
             return json(
                 StatusCode::OK,
-                &serde_json::json!({ "group": group, "clients": clients, "parked": parked }),
+                &serde_json::json!({ "group": group, "clients": clients, "parked": parked, "writing": writing }),
+            );
+        }
+        ("GET", ["held"]) => {
+            let (clients, writing) = switch.held_status();
+            return json(
+                StatusCode::OK,
+                &serde_json::json!({ "clients": clients, "writing": writing }),
             );
         }
         ("POST", ["connections", "close"]) => {
@@ -173,7 +183,7 @@ async fn respond(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes
     }
 }
 
-const USAGE: &str = "GET /routes, PUT /routes/groups/{group} or /routes/topics/{topic} with {\"cluster\": \"source\"|\"target\"|\"held\"}, POST /routes, POST /connections/close?group={group}, GET /clients, GET /groups/{group}";
+const USAGE: &str = "GET /routes, PUT /routes/groups/{group} or /routes/topics/{topic} with {\"cluster\": \"source\"|\"target\"|\"held\"}, POST /routes, POST /connections/close?group={group}, GET /clients, GET /groups/{group}, GET /held";
 
 fn bad_body(e: &serde_json::Error) -> String {
     format!("{e}: send {{\"cluster\": \"source\"|\"target\"|\"held\"}}")

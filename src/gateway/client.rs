@@ -119,13 +119,25 @@ impl AdminClient {
         Ok(value["closed"].as_u64().unwrap_or(0))
     }
 
-    /// How many clients of `group` the gateway knows, and how many of
-    /// them are parked (held while rejoining: they consume nothing).
-    pub fn group_status(&self, group: &str) -> Result<(u64, u64), AdminError> {
+    /// How many clients of `group` the gateway knows, how many of them
+    /// are parked (held while rejoining: they consume nothing) and how
+    /// many have a commit in flight.
+    pub fn group_status(&self, group: &str) -> Result<(u64, u64, u64), AdminError> {
         let value = self.call(Method::GET, &format!("/groups/{}", rest::seg(group)), None)?;
         Ok((
             value["clients"].as_u64().unwrap_or(0),
             value["parked"].as_u64().unwrap_or(0),
+            value["writing"].as_u64().unwrap_or(0),
+        ))
+    }
+
+    /// How many clients are held, and how many of them have a write in
+    /// flight.
+    pub fn held_status(&self) -> Result<(u64, u64), AdminError> {
+        let value = self.call(Method::GET, "/held", None)?;
+        Ok((
+            value["clients"].as_u64().unwrap_or(0),
+            value["writing"].as_u64().unwrap_or(0),
         ))
     }
 
@@ -250,16 +262,25 @@ impl Gateways {
         Ok(routes)
     }
 
-    /// Per replica: its URL, and how many of `group`'s clients it knows
-    /// and how many of them are parked.
-    pub fn group_status(&self, group: &str) -> Result<Vec<(String, u64, u64)>, AdminError> {
+    /// Per replica: its URL, and how many of `group`'s clients it knows,
+    /// how many of them are parked and how many are committing.
+    pub fn group_status(&self, group: &str) -> Result<Vec<(String, u64, u64, u64)>, AdminError> {
         self.replicas
             .iter()
             .map(|r| {
-                let (clients, parked) = r.group_status(group)?;
-                Ok((r.url().to_owned(), clients, parked))
+                let (clients, parked, writing) = r.group_status(group)?;
+                Ok((r.url().to_owned(), clients, parked, writing))
             })
             .collect()
+    }
+
+    /// How many held clients have a write in flight, over every replica.
+    pub fn held_writing(&self) -> Result<u64, AdminError> {
+        let mut writing = 0;
+        for r in &self.replicas {
+            writing += r.held_status()?.1;
+        }
+        Ok(writing)
     }
 
     /// Closes `group`'s clients' connections on every replica; how many.

@@ -16,7 +16,8 @@
 //! several replicas through a compacted topic on the target,
 //! `routes_topic.rs`), what a
 //! request says about its client (`request.rs`), the routed connection
-//! (`switch.rs`), the admin interface that changes routes (`admin.rs`) and
+//! (`switch.rs`), the writes in flight and the held members still
+//! consuming that make a switch exact and short (`held.rs`), the admin interface that changes routes (`admin.rs`) and
 //! its client, which `migrate execute` uses (`client.rs`).
 //! docs/gateway.md describes it, its limits and what clients must do.
 
@@ -24,6 +25,7 @@ mod admin;
 mod client;
 mod conn;
 mod frame;
+mod held;
 mod producer_id;
 mod request;
 mod rewrite;

@@ -144,6 +144,33 @@ pub(crate) fn rebalance_in_progress(frame: &Bytes, version: i16) -> Option<Bytes
     Some(out.freeze())
 }
 
+/// A JoinGroup's group and whether it carries a member id.
+pub(crate) fn join_group(frame: &Bytes, version: i16) -> Option<(String, bool)> {
+    let mut buf = frame.slice(4..);
+    RequestHeader::decode(&mut buf, ApiKey::JoinGroup.request_header_version(version)).ok()?;
+    let join = JoinGroupRequest::decode(&mut buf, version).ok()?;
+    Some((join.group_id.0.to_string(), !join.member_id.is_empty()))
+}
+
+/// The JoinGroup `frame` without its member id: a member id is given by
+/// the cluster that answered the member's JoinGroup, and another cluster
+/// answers it `UNKNOWN_MEMBER_ID` (after which librdkafka waits about a
+/// second before it joins again); with none, it is given one at once.
+pub(crate) fn join_as_new_member(frame: &Bytes, version: i16) -> Option<Bytes> {
+    let header_version = ApiKey::JoinGroup.request_header_version(version);
+    let mut buf = frame.slice(4..);
+    let header = RequestHeader::decode(&mut buf, header_version).ok()?;
+    let join = JoinGroupRequest::decode(&mut buf, version)
+        .ok()?
+        .with_member_id(Default::default());
+    let size = header.compute_size(header_version).ok()? + join.compute_size(version).ok()?;
+    let mut out = bytes::BytesMut::with_capacity(4 + size);
+    bytes::BufMut::put_u32(&mut out, u32::try_from(size).ok()?);
+    header.encode(&mut out, header_version).ok()?;
+    join.encode(&mut out, version).ok()?;
+    Some(out.freeze())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +193,28 @@ mod tests {
         out.put_u32(msg.len() as u32);
         out.extend_from_slice(&msg);
         out.freeze()
+    }
+
+    #[test]
+    fn a_join_loses_its_member_id_and_nothing_else() {
+        for version in [1, 5, 6, 9] {
+            let join = JoinGroupRequest::default()
+                .with_group_id(GroupId(s("billing")))
+                .with_member_id(s("m-1"))
+                .with_protocol_type(s("consumer"))
+                .with_session_timeout_ms(45_000);
+            let f = frame(11, version, &join);
+            assert_eq!(join_group(&f, version), Some(("billing".into(), true)));
+            let fresh = join_as_new_member(&f, version).unwrap();
+            assert_eq!(join_group(&fresh, version), Some(("billing".into(), false)));
+            let names = names(&fresh, 11, version).unwrap();
+            assert_eq!(names.client_id, "app-1");
+            let mut buf = fresh.slice(4..);
+            RequestHeader::decode(&mut buf, ApiKey::JoinGroup.request_header_version(version))
+                .unwrap();
+            let decoded = JoinGroupRequest::decode(&mut buf, version).unwrap();
+            assert_eq!(decoded, join.clone().with_member_id(s("")), "v{version}");
+        }
     }
 
     fn s(v: &'static str) -> StrBytes {

@@ -12,7 +12,9 @@
 //!   by the gateway (the member revokes its partitions and rejoins, and
 //!   its JoinGroup then waits: the client is *parked*); other requests
 //!   wait (up to `--hold-timeout`, then the connection is closed and the
-//!   client retries), except a group's commit or leave, which pass;
+//!   client retries), except a group's commit or leave, which pass, and
+//!   the fetches (and ListOffsets, Metadata) of a member not parked yet,
+//!   which go where it was served (`held.rs`);
 //! - the client is on the home cluster: it goes there;
 //! - it is on the other cluster: the request goes to one of that
 //!   cluster's bootstrap brokers over a second upstream connection opened
@@ -38,6 +40,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::conn::{ConnError, End, Stream, forward_response};
 use super::frame::{FrameReader, MAX_REQUEST, MAX_RESPONSE, RequestInfo, request_info};
+use super::held::{self, Held, InFlight};
 use super::producer_id;
 use super::request::{self, Kind};
 use super::routes::{Change, Client, Cluster, Route, Routes, RoutesError};
@@ -83,6 +86,8 @@ pub(crate) struct Switch {
     /// for one, and the target's id the gateway took for a client's id
     /// from elsewhere.
     producer_ids: Mutex<ProducerIds>,
+    /// Writes in flight, where clients were served, who rejoins (`held.rs`).
+    pub(crate) held: Held,
     changed: watch::Sender<u64>,
     hold_timeout: Duration,
 }
@@ -96,6 +101,7 @@ impl Switch {
             clients: Mutex::new(HashMap::new()),
             parked: Mutex::new(HashMap::new()),
             producer_ids: Mutex::new(ProducerIds::default()),
+            held: Held::default(),
             changed,
             hold_timeout,
         }
@@ -105,8 +111,9 @@ impl Switch {
         lock(&self.routes).clone()
     }
 
-    /// A group's known member clients and how many of them are parked.
-    pub(crate) fn group_status(&self, group: &str) -> (usize, usize) {
+    /// A group's known member clients, how many of them are parked and
+    /// how many have a write (a commit) in flight.
+    pub(crate) fn group_status(&self, group: &str) -> (usize, usize, usize) {
         let members: Vec<ClientKey> = lock(&self.clients)
             .iter()
             .filter(|(_, c)| c.groups.contains(group))
@@ -117,7 +124,23 @@ impl Switch {
             .iter()
             .filter(|k| parked.get(*k).is_some_and(|n| *n > 0))
             .count();
-        (members.len(), n)
+        drop(parked);
+        let writing = members.iter().filter(|k| self.held.writing(k)).count();
+        (members.len(), n, writing)
+    }
+
+    /// The clients whose route is held, and how many of them have a write
+    /// in flight (a Produce sent before the hold, not answered yet).
+    pub(crate) fn held_status(&self) -> (usize, usize) {
+        let clients = lock(&self.clients).clone();
+        let routes = self.routes();
+        let held: Vec<&ClientKey> = clients
+            .iter()
+            .filter(|(_, c)| routes.of_client(c) == Route::Held)
+            .map(|(k, _)| k)
+            .collect();
+        let writing = held.iter().filter(|k| self.held.writing(k)).count();
+        (held.len(), writing)
     }
 
     fn park(&self, key: &ClientKey, by: isize) {
@@ -129,11 +152,50 @@ impl Switch {
         }
     }
 
-    fn route_of(&self, key: &ClientKey) -> Route {
-        let clients = lock(&self.clients);
-        let client = clients.get(key).cloned().unwrap_or_default();
-        drop(clients);
-        lock(&self.routes).of_client(&client)
+    /// Where a request goes now. Decided under the routes' lock, and a
+    /// write is counted in flight before it is released: a change of
+    /// routes, once made, sees every write sent before it.
+    fn place(
+        &self,
+        shared: &Shared,
+        key: Option<&ClientKey>,
+        home: Option<Cluster>,
+        info: RequestInfo,
+    ) -> Placed {
+        let kind = request::kind(info.api_key);
+        let client = key.map(|k| lock(&self.clients).get(k).cloned().unwrap_or_default());
+        let routes = lock(&self.routes);
+        let route = client
+            .as_ref()
+            .map_or(Route::Source, |c| routes.of_client(c));
+        let go = match (route.cluster(), home) {
+            (_, Some(home)) if kind == Kind::Setup => Some(home),
+            (Some(cluster), _) => Some(cluster),
+            (None, _) if info.api_key == HEARTBEAT => return Placed::Rejoin,
+            (None, Some(home)) if kind == Kind::Passes => Some(home),
+            // A held member that has not parked yet goes on consuming
+            // where it was until it hears it must rejoin (`held.rs`).
+            (None, _) => match (key, &client) {
+                (Some(k), Some(c)) if !c.groups.is_empty() && consumes(info.api_key) => {
+                    self.held.still_served(k)
+                }
+                _ => None,
+            },
+        };
+        let Some(cluster) = go else {
+            return Placed::Wait;
+        };
+        let in_flight = match key {
+            Some(k) if held::is_write(info.api_key, info.expects_response) => {
+                Some(InFlight::new(shared, &self.held, k))
+            }
+            _ => None,
+        };
+        drop(routes);
+        if let (Some(k), Kind::Routed) = (key, kind) {
+            self.held.served(k, cluster);
+        }
+        Placed::Go(cluster, in_flight)
     }
 
     /// Makes `changes` and returns the routes once they apply here: with
@@ -177,9 +239,20 @@ impl Switch {
                 next.save(path)?;
             }
             *routes = next;
+            self.release_rejoining(&routes);
             self.changed.send_replace(routes.version);
         }
         Ok(routes.clone())
+    }
+
+    /// Forgets the rejoining of members no longer held.
+    fn release_rejoining(&self, routes: &Routes) {
+        let clients = lock(&self.clients);
+        self.held.released(|k| {
+            clients
+                .get(k)
+                .is_some_and(|c| routes.of_client(c) == Route::Held)
+        });
     }
 
     /// Applies what the routes topic's follower read and wakes the held
@@ -187,6 +260,7 @@ impl Switch {
     pub(crate) fn apply(&self, read: impl FnOnce(&mut Routes)) {
         let mut routes = lock(&self.routes);
         read(&mut routes);
+        self.release_rejoining(&routes);
         self.changed.send_replace(routes.version);
     }
 
@@ -244,7 +318,9 @@ impl Shared {
 /// What the response side reads next: a request's answer from one of the
 /// connection's upstreams, or a new upstream to read from.
 enum Pending {
-    Request(RequestInfo, Cluster),
+    /// A request sent upstream; a write stays counted in flight until its
+    /// answer is read.
+    Request(RequestInfo, Cluster, Option<InFlight>),
     /// A response the gateway made itself.
     Local(Bytes),
     /// The answer to a request of the gateway's own (correlation id),
@@ -330,20 +406,14 @@ impl Requests<'_> {
     async fn forward(&mut self, frame: Bytes) -> Result<Option<End>, ConnError> {
         let info = request_info(&frame).ok_or(ConnError::NotARequest)?;
         self.learn(&frame, info);
-        let kind = request::kind(info.api_key);
         let shared = self.shared;
         let switch = shared.switch();
         let mut changed = switch.changed.subscribe();
         let deadline = tokio::time::Instant::now() + switch.hold_timeout;
-        let cluster = loop {
-            let route = match &self.key {
-                Some(key) => switch.route_of(key),
-                None => Route::Source,
-            };
-            match (route.cluster(), self.home) {
-                (_, Some(home)) if kind == Kind::Setup => break home,
-                (Some(cluster), _) => break cluster,
-                (None, _) if info.api_key == HEARTBEAT => {
+        let (cluster, in_flight) = loop {
+            match switch.place(shared, self.key.as_ref(), self.home, info) {
+                Placed::Go(cluster, in_flight) => break (cluster, in_flight),
+                Placed::Rejoin => {
                     // A held group's member is told to rejoin: it stops
                     // consuming (revokes its partitions) and its JoinGroup
                     // waits here until the group is routed.
@@ -352,13 +422,13 @@ impl Requests<'_> {
                     let _ = self.pending.send(Pending::Local(answer));
                     return Ok(None);
                 }
-                (None, Some(home)) if kind == Kind::Passes => break home,
-                (None, _) => {
+                Placed::Wait => {
                     // Held: what was written so far must reach the broker.
                     self.flush().await?;
                     let parks = matches!(info.api_key, 10 | 11 | 14);
                     if let (true, Some(key)) = (parks, &self.key) {
                         switch.park(key, 1);
+                        switch.held.rejoins(key);
                     }
                     let woken = tokio::time::timeout_at(deadline, changed.changed()).await;
                     if let (true, Some(key)) = (parks, &self.key) {
@@ -390,9 +460,12 @@ impl Requests<'_> {
         // right broker's gateway port.
         self.open(cluster, cluster == home).await?;
         let frame = self.own_producer_id(frame, info, cluster).await?;
+        let frame = self.own_member_id(frame, info, cluster);
         if info.expects_response {
             // The receiver lives as long as this future's sibling.
-            let _ = self.pending.send(Pending::Request(info, cluster));
+            let _ = self
+                .pending
+                .send(Pending::Request(info, cluster, in_flight));
         }
         if let Some(writer) = &mut self.upstreams[cluster.index()] {
             writer.write_all(&frame).await?;
@@ -444,6 +517,26 @@ impl Requests<'_> {
             }
         };
         Ok(producer_id::rewrite_produce(&frame, info.api_version, mapped).unwrap_or(frame))
+    }
+
+    /// A JoinGroup going to the other cluster than the client's last one
+    /// for its group goes without its member id (`held.rs`).
+    fn own_member_id(&self, frame: Bytes, info: RequestInfo, cluster: Cluster) -> Bytes {
+        let Some(key) = &self.key else {
+            return frame;
+        };
+        if info.api_key != JOIN_GROUP {
+            return frame;
+        }
+        let Some((group, with_id)) = request::join_group(&frame, info.api_version) else {
+            return frame;
+        };
+        let held = &self.shared.switch().held;
+        if !held.joins_elsewhere(key, &group, cluster) || !with_id {
+            return frame;
+        }
+        tracing::debug!(client = %key.client_id, group, ?cluster, "a member joins on the other cluster as a new member");
+        request::join_as_new_member(&frame, info.api_version).unwrap_or(frame)
     }
 
     /// Asks `cluster` (over this connection's upstream there, open) for a
@@ -504,7 +597,24 @@ impl Requests<'_> {
     }
 }
 
+/// Where a request goes (`Switch::place`).
+enum Placed {
+    Go(Cluster, Option<InFlight>),
+    /// A held member's Heartbeat: answered `REBALANCE_IN_PROGRESS`.
+    Rejoin,
+    /// Held.
+    Wait,
+}
+
+/// What a consumer sends while it consumes (Fetch, ListOffsets, Metadata,
+/// OffsetForLeaderEpoch): a held member sends them where it was until it
+/// parks.
+fn consumes(api_key: i16) -> bool {
+    matches!(api_key, 1 | 2 | 3 | 23)
+}
+
 const HEARTBEAT: i16 = 12;
+const JOIN_GROUP: i16 = 11;
 const PRODUCE: i16 = 0;
 const INIT_PRODUCER_ID: i16 = 22;
 
@@ -525,12 +635,12 @@ async fn responses<W: AsyncWrite + Unpin>(
         shared.advertiser(Cluster::Target),
     ];
     while let Some(next) = pending.recv().await {
-        let (info, cluster) = match next {
+        let (info, cluster, in_flight) = match next {
             Pending::Opened(cluster, reader) => {
                 readers[cluster.index()] = Some(reader);
                 continue;
             }
-            Pending::Request(info, cluster) => (info, cluster),
+            Pending::Request(info, cluster, in_flight) => (info, cluster, in_flight),
             Pending::Local(frame) => {
                 writer.write_all(&frame).await?;
                 writer.flush().await?;
@@ -560,6 +670,8 @@ async fn responses<W: AsyncWrite + Unpin>(
         let Some(frame) = reader.next().await? else {
             return Ok(());
         };
+        // Answered: the write landed (or failed) upstream.
+        drop(in_flight);
         forward_response(frame, &mut writer, info, &advertise[cluster.index()]).await?;
         writer.flush().await?;
     }

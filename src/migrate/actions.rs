@@ -12,7 +12,7 @@ use super::execute::{Ends, ExecuteError, Run, Wait};
 use super::fence;
 use super::hooks::{self, HookEnv, HookError};
 use super::members::{self, Members};
-use super::offsets::{self, MoveError};
+use super::offsets::{self, Laps, MoveError};
 use super::replicating::Shared;
 use super::run_report::report;
 use super::run_state::{self, DoneStep, RunStateError};
@@ -133,8 +133,10 @@ impl Run<'_, '_> {
         let c = self.cutover();
         let wave = &c.waves[i];
         let mut moved = serde_json::Map::new();
+        let mut laps = Laps::start();
         // The consumers have stopped: their last commits are final.
         self.checkpoint_now(Duration::from_secs(2));
+        laps.lap("checkpoint");
         for group in &wave.groups {
             let offsets = self.move_group_waiting(step, group)?;
             moved.insert(
@@ -142,6 +144,8 @@ impl Run<'_, '_> {
                 serde_json::to_value(&offsets).unwrap_or_default(),
             );
         }
+        laps.lap("moved");
+        tracing::debug!(wave = %wave.name, laps = %laps, "wave's offsets moved");
         Ok(Value::Object(moved))
     }
 
@@ -153,15 +157,15 @@ impl Run<'_, '_> {
         group: &str,
     ) -> Result<Vec<offsets::MovedOffset>, ExecuteError> {
         let back = self.copy_back()?;
-        let offsets = self.wait(step, None, |run| {
-            match offsets::move_group(
-                run.cx.plan,
-                run.cx.source,
-                run.cx.target,
-                group,
-                run.cx.timeout,
-                back.as_ref(),
-            ) {
+        // In gateway mode the wave's clients are parked meanwhile.
+        let every = if self.gateway_mode() {
+            super::gateway::POLL
+        } else {
+            Duration::from_millis(250)
+        };
+        let offsets = self.wait_every(step, None, every, |run| {
+            let plan = run.cx.plan;
+            match offsets::move_group_on(plan, run.conns()?, group, back.as_ref()) {
                 Ok(m) => Ok(Wait::Done(m)),
                 Err(e @ MoveError::NotYetCopied { .. }) => {
                     run.checkpoint_soon();
@@ -272,36 +276,63 @@ impl Run<'_, '_> {
     }
 
     /// Waits until every partition is copied to the end it had when the
-    /// producers stopped, then stops the replicator.
+    /// producers stopped, then stops the replicator. In gateway mode the
+    /// producers are held, so it polls faster (clients wait) and reads the
+    /// ends again once copied to them: ends that moved are acknowledged
+    /// records the source's high watermark had not covered yet.
     fn drain(&mut self, step: &Step) -> Result<Value, ExecuteError> {
-        let ends = self.source_ends(replicator::copy_end(self.cx.plan))?;
+        let mut laps = Laps::start();
+        let gateway = self.gateway_mode();
+        let every = if gateway {
+            super::gateway::POLL
+        } else {
+            Duration::from_millis(250)
+        };
+        let mut ends = self.source_ends(replicator::copy_end(self.cx.plan))?;
+        laps.lap("ends");
         // With scale-out, other processes copy some partitions: their
         // progress is in the offset maps they checkpoint on the target.
         let mut others = Others::new(self.cx.plan.plan.replication.scale_out);
-        self.wait(step, None, |run| {
-            let Some(s) = run.stats() else {
-                return Ok(Wait::Pending("starting the replicator".into()));
-            };
-            let mut positions: HashMap<(String, i32), i64> = others.copied(run)?.clone();
-            for p in &s.partitions {
-                let known = positions.entry((p.topic.clone(), p.partition)).or_default();
-                *known = (*known).max(p.position);
+        for reads in 1.. {
+            self.wait_every(step, None, every, |run| {
+                run.stats_soon();
+                let Some(s) = run.stats() else {
+                    return Ok(Wait::Pending("starting the replicator".into()));
+                };
+                let mut positions: HashMap<(String, i32), i64> = others.copied(run)?.clone();
+                for p in &s.partitions {
+                    let known = positions.entry((p.topic.clone(), p.partition)).or_default();
+                    *known = (*known).max(p.position);
+                }
+                let behind = ends
+                    .iter()
+                    .filter(|(key, end)| positions.get(*key).is_none_or(|pos| pos < end))
+                    .count();
+                if behind == 0 {
+                    return Ok(Wait::Done(()));
+                }
+                Ok(Wait::Pending(format!(
+                    "draining: {behind} partition(s) not yet copied to their end"
+                )))
+            })?;
+            laps.lap("copied");
+            if !gateway || reads >= DRAIN_READS {
+                break;
             }
-            let behind = ends
-                .iter()
-                .filter(|(key, end)| positions.get(*key).is_none_or(|pos| pos < end))
-                .count();
-            if behind == 0 {
-                return Ok(Wait::Done(()));
+            let again = self.source_ends(replicator::copy_end(self.cx.plan))?;
+            laps.lap("ends");
+            if again == ends {
+                break;
             }
-            Ok(Wait::Pending(format!(
-                "draining: {behind} partition(s) not yet copied to their end"
-            )))
-        })?;
+            ends = again;
+        }
         let summary = self.stop_replicator()?;
+        laps.lap("stopped");
         // Anything written since the ends were read was not necessarily
         // copied: producers must not move while a straggler writes.
         let after = self.source_ends(replicator::copy_end(self.cx.plan))?;
+        laps.lap("checked");
+        tracing::debug!(laps = %laps, "drained");
         let grown = written_after(&ends, &after);
         if !grown.is_empty() {
             return Err(ExecuteError::WrittenAfterDrain(grown));
@@ -515,7 +546,7 @@ impl Run<'_, '_> {
     /// The selected source partitions' end offsets: `Latest` sees every
     /// write (is a producer still active?), [`replicator::copy_end`] is
     /// where the copy can get to (drain).
-    fn source_ends(&mut self, spec: OffsetSpec) -> Result<Ends, ExecuteError> {
+    pub(super) fn source_ends(&mut self, spec: OffsetSpec) -> Result<Ends, ExecuteError> {
         let plan = self.cx.plan;
         let (src, _) = self.conns()?;
         let parts = replicator::source_partitions(src, plan)?;
@@ -552,6 +583,11 @@ impl Run<'_, '_> {
         })
     }
 }
+
+/// How many times a gateway-mode drain reads the ends (producers held,
+/// they move only while the high watermark catches up); after that, ends
+/// that still move fail the drain as in hook mode.
+const DRAIN_READS: usize = 5;
 
 /// Committed offsets per group: `(topic, partition, offset)`.
 type Committed = BTreeMap<String, Vec<(String, i32, Option<i64>)>>;
@@ -643,7 +679,7 @@ pub(super) fn written_after(drained: &Ends, now: &Ends) -> Vec<String> {
         .collect()
 }
 
-fn ends_to_json(ends: &Ends) -> Value {
+pub(super) fn ends_to_json(ends: &Ends) -> Value {
     Value::Array(
         ends.iter()
             .map(|((t, p), e)| json!({ "topic": t, "partition": p, "end": e }))

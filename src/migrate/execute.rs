@@ -500,6 +500,17 @@ impl Run<'_, '_> {
         &mut self,
         step: &Step,
         limit: Option<Duration>,
+        f: impl FnMut(&mut Self) -> Result<Wait<T>, ExecuteError>,
+    ) -> Result<T, ExecuteError> {
+        self.wait_every(step, limit, Duration::from_millis(250), f)
+    }
+
+    /// [`Self::wait`], polling every `every` (while clients are paused).
+    pub(super) fn wait_every<T>(
+        &mut self,
+        step: &Step,
+        limit: Option<Duration>,
+        every: Duration,
         mut f: impl FnMut(&mut Self) -> Result<Wait<T>, ExecuteError>,
     ) -> Result<T, ExecuteError> {
         let started = Instant::now();
@@ -525,7 +536,7 @@ impl Run<'_, '_> {
                     self.cx.operator.progress(&progress);
                 }
             }
-            std::thread::sleep(Duration::from_millis(250));
+            std::thread::sleep(every);
         }
     }
 }

@@ -6,14 +6,19 @@
 //!
 //! - a wave's stop: its groups `held`; kcp waits until the gateway reports
 //!   their clients parked (told to rejoin at their next heartbeat, they
-//!   revoked their partitions and wait to join again; those that do not
-//!   park within 10 s are disconnected), then until their committed
-//!   offsets on the source stay unchanged for 0.5 s;
+//!   revoked their partitions and wait to join again; until then they go
+//!   on consuming) with no commit in flight: their committed offsets are
+//!   then final. Those that do not park within 10 s are disconnected, and
+//!   then (or when the gateway knows none of a group's clients) kcp waits
+//!   until the committed offsets stay unchanged for 0.5 s;
 //! - a wave's offsets: the usual exact move;
 //! - a wave's start: its groups routed to the target;
 //! - the producers' stop: the plan's topics `held` (produce requests wait
-//!   in the gateway), then the source quiet for a second;
-//! - the drain: the usual;
+//!   in the gateway); once the produce requests sent before are answered
+//!   (the gateway counts them), the source's end offsets bound every
+//!   acknowledged record;
+//! - the drain: the usual, polled faster, and until the end offsets read
+//!   again are those copied to;
 //! - the producers' start: the topics routed to the target.
 //!
 //! Rollback routes back: groups and topics to the source (groups that ran
@@ -29,9 +34,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::actions::ends_to_json;
 use super::execute::{ExecuteError, Run, Wait};
+use super::offsets::Laps;
 use super::steps::Step;
-use crate::connect::admin;
+use crate::connect::admin::{self, OffsetSpec};
 use crate::gateway::{Gateways, Route};
 use crate::replicator::{self, CutoverMode, ReplicatorError};
 
@@ -41,8 +48,8 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// How long kcp waits for a held group's clients to park (they do at
 /// their next heartbeat) before it disconnects them.
 const PARK_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the source must stay quiet once producers are held.
-const PRODUCERS_QUIET_SECS: u64 = 1;
+/// How often kcp asks while clients are paused.
+pub(super) const POLL: Duration = Duration::from_millis(20);
 /// How long every replica has to apply a route set through another.
 const REPLICAS_APPLY: Duration = Duration::from_secs(30);
 
@@ -63,14 +70,18 @@ impl Run<'_, '_> {
         Ok(Gateways::new(&urls, self.cx.timeout)?)
     }
 
-    /// Holds a wave's groups and disconnects their clients.
+    /// Holds a wave's groups and waits until their clients are parked
+    /// with no commit in flight (then their committed offsets are final);
+    /// clients that do not park are disconnected.
     pub(super) fn gateway_hold_groups(
         &mut self,
         step: &Step,
         groups: &[String],
     ) -> Result<Value, ExecuteError> {
+        let mut laps = Laps::start();
         let gw = self.gateway_admin()?;
         let routes = gw.set(groups, &[], Route::Held, REPLICAS_APPLY)?;
+        laps.lap("held");
         self.cx.operator.notice(&format!(
             "gateway: {} held (routes version {}{}); waiting for their clients to park",
             groups.join(", "),
@@ -78,17 +89,25 @@ impl Run<'_, '_> {
             replicas(&gw)
         ));
         let started = Instant::now();
-        let parked = self.wait(step, None, |_run| {
+        // A group no replica knows a client of (a gateway restarted since,
+        // clients not connected yet) says nothing of commits in flight.
+        let mut unknown = false;
+        let parked = self.wait_every(step, None, POLL, |_run| {
             let mut waiting = Vec::new();
+            unknown = false;
             for group in groups {
-                for (url, clients, parked) in gw.group_status(group)? {
-                    if parked < clients {
+                let status = gw.group_status(group)?;
+                unknown |= status.iter().all(|(_, clients, _, _)| *clients == 0);
+                for (url, clients, parked, writing) in status {
+                    if parked < clients || writing > 0 {
                         let at = if gw.len() > 1 {
                             format!(" at {url}")
                         } else {
                             String::new()
                         };
-                        waiting.push(format!("{group}: {parked} of {clients}{at}"));
+                        waiting.push(format!(
+                            "{group}: {parked} of {clients}{at}, {writing} committing"
+                        ));
                     }
                 }
             }
@@ -103,6 +122,7 @@ impl Run<'_, '_> {
                 waiting.join(", ")
             )))
         })?;
+        laps.lap("parked");
         // Clients that did not park (a consumer that uses assign(), or one
         // whose heartbeat did not come) are disconnected.
         let mut closed = 0;
@@ -116,7 +136,14 @@ impl Run<'_, '_> {
                 PARK_TIMEOUT.as_secs()
             ));
         }
-        self.wait_commits_settled(step, groups)?;
+        // Parked with nothing in flight: the committed offsets are final.
+        // Otherwise (connections closed, or clients unknown) they are
+        // taken as final once they stay unchanged for a while.
+        if !parked || unknown {
+            self.wait_commits_settled(step, groups)?;
+            laps.lap("settled");
+        }
+        tracing::debug!(groups = %groups.join(","), laps = %laps, "gateway: wave stopped");
         Ok(
             json!({ "held": groups, "parked_after_ms": started.elapsed().as_millis() as u64, "connections_closed": closed }),
         )
@@ -140,23 +167,35 @@ impl Run<'_, '_> {
         Ok(json!({ "groups": groups, "route": route, "version": routes.version }))
     }
 
-    /// Holds produce requests for the plan's topics, then waits until the
-    /// source is quiet.
+    /// Holds produce requests for the plan's topics, waits until those
+    /// sent before are answered, and reads the source's end offsets: every
+    /// record acknowledged on the source is below them.
     pub(super) fn gateway_hold_producers(&mut self, step: &Step) -> Result<Value, ExecuteError> {
+        let mut laps = Laps::start();
         let topics = self.plan_topics()?;
         let gw = self.gateway_admin()?;
         let routes = gw.set(&[], &topics, Route::Held, REPLICAS_APPLY)?;
+        laps.lap("held");
         self.cx.operator.notice(&format!(
             "gateway: producers of {} topic(s) held (routes version {}{})",
             topics.len(),
             routes.version,
             replicas(&gw)
         ));
-        let started = Instant::now();
-        self.gateway_wait_quiet(step)?;
-        Ok(
-            json!({ "held_topics": topics.len(), "quiet_after_ms": started.elapsed().as_millis() as u64 }),
-        )
+        self.wait_every(step, None, POLL, |_run| {
+            let writing = gw.held_writing()?;
+            if writing == 0 {
+                return Ok(Wait::Done(()));
+            }
+            Ok(Wait::Pending(format!(
+                "{writing} held client(s) with a produce request in flight"
+            )))
+        })?;
+        laps.lap("answered");
+        let ends = self.source_ends(OffsetSpec::Latest)?;
+        laps.lap("ends");
+        tracing::debug!(laps = %laps, "gateway: producers stopped");
+        Ok(json!({ "held_topics": topics.len(), "source_ends": ends_to_json(&ends) }))
     }
 
     /// Routes the plan's topics' producers (`route`: the target to switch,
@@ -183,11 +222,6 @@ impl Run<'_, '_> {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect())
-    }
-
-    fn gateway_wait_quiet(&mut self, step: &Step) -> Result<(), ExecuteError> {
-        self.wait_source_quiet(step, PRODUCERS_QUIET_SECS)?;
-        Ok(())
     }
 
     /// Waits until `groups`' committed offsets on the source stay

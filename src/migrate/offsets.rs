@@ -243,13 +243,22 @@ pub fn move_group(
     timeout: Duration,
     back: Option<&Back>,
 ) -> Result<Vec<MovedOffset>, MoveError> {
-    let mut laps = Laps::start();
     let src = connect(source, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
     let dst = connect(target, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
-    laps.lap("connect");
-    let mut maps = replicator::offset_maps(plan, &src, &dst)?;
+    move_group_on(plan, (&src, &dst), group, back)
+}
+
+/// [`move_group`] over connections already open (`migrate execute`'s).
+pub fn move_group_on(
+    plan: &LoadedPlan,
+    (src, dst): (&Connection, &Connection),
+    group: &str,
+    back: Option<&Back>,
+) -> Result<Vec<MovedOffset>, MoveError> {
+    let mut laps = Laps::start();
+    let mut maps = replicator::offset_maps(plan, src, dst)?;
     laps.lap("maps");
-    let committed = committed_on_source(&src, plan, group)?;
+    let committed = committed_on_source(src, plan, group)?;
     if committed.is_empty() {
         return Err(MoveError::NoOffsets {
             group: group.to_owned(),
@@ -257,9 +266,9 @@ pub fn move_group(
     }
     laps.lap("committed");
     let moved = match back {
-        Some(back) => translate_across(group, plan, back, (&src, &dst), &mut maps, &committed)?,
+        Some(back) => translate_across(group, plan, back, (src, dst), &mut maps, &committed)?,
         None => {
-            replicator::Placer::new(plan, &src, &dst)?.place_all(&mut maps, &committed)?;
+            replicator::Placer::new(plan, src, dst)?.place_all(&mut maps, &committed)?;
             translate(group, plan, &maps, &committed)?
         }
     };
@@ -269,32 +278,33 @@ pub fn move_group(
         .iter()
         .map(|m| (m.target_topic.clone(), m.partition, m.target_offset))
         .collect();
-    check_log_start(&dst, group, &entries)?;
+    check_log_start(dst, group, &entries)?;
     let plan_topics: Vec<String> = maps.keys().map(|(t, _)| plan.target_topic(t)).collect();
-    clear_stale(&dst, group, &plan_topics, &entries)?;
+    clear_stale(dst, group, &plan_topics, &entries)?;
     laps.lap("checks");
-    commit_checked(&dst, group, &entries)?;
+    commit_checked(dst, group, &entries)?;
     laps.lap("commit");
-    still_committed(&src, group, plan, &committed)?;
+    still_committed(src, group, plan, &committed)?;
     laps.lap("recheck");
     tracing::debug!(group, laps = %laps, "group offsets moved");
     Ok(moved)
 }
 
-/// Where a move's time went, for `-vv`: `connect 120 ms, maps 300 ms, …`.
-struct Laps {
+/// Where a move's (or a step's) time went, for `-vv`: `connect 120 ms,
+/// maps 300 ms, …`.
+pub(super) struct Laps {
     last: std::time::Instant,
     laps: Vec<(&'static str, Duration)>,
 }
 
 impl Laps {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         Laps {
             last: std::time::Instant::now(),
             laps: Vec::new(),
         }
     }
-    fn lap(&mut self, what: &'static str) {
+    pub(super) fn lap(&mut self, what: &'static str) {
         let now = std::time::Instant::now();
         self.laps.push((what, now - self.last));
         self.last = now;

@@ -22,6 +22,7 @@ pub(super) struct Shared {
     notices: Mutex<Vec<String>>,
     checkpoint: AtomicBool,
     checkpoints: AtomicU64,
+    stats_wanted: AtomicBool,
 }
 
 impl Observer for Shared {
@@ -41,6 +42,10 @@ impl Observer for Shared {
     fn checkpointed(&self) {
         self.checkpoints.fetch_add(1, Ordering::Release);
     }
+    fn stats_wanted(&self) -> bool {
+        self.stats_wanted.load(Ordering::Relaxed)
+            && self.stats_wanted.swap(false, Ordering::Relaxed)
+    }
 }
 
 pub(super) struct Replicating {
@@ -53,6 +58,14 @@ impl Run<'_, '_> {
     pub(super) fn stats(&self) -> Option<Stats> {
         let r = self.replicator.as_ref()?;
         r.shared.stats.lock().ok()?.clone()
+    }
+
+    /// Asks the replicator for its stats at once rather than at the next
+    /// interval (a drain while clients wait).
+    pub(super) fn stats_soon(&self) {
+        if let Some(r) = &self.replicator {
+            r.shared.stats_wanted.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Asks the replicator to checkpoint at once: its offset maps (and,

@@ -386,13 +386,13 @@ fn producer_steps(p: &Plan, c: &Cutover) -> Vec<Step> {
 fn through_gateway(s: &mut Step) {
     let does = match s.action {
         Action::StopConsumers(_) => {
-            "gateway: hold the wave's groups, wait until their clients are parked (told to rejoin, their JoinGroup waits in the gateway; disconnected after 10 s), then until their committed offsets stay unchanged"
+            "gateway: hold the wave's groups, wait until their clients are parked with no commit in flight (told to rejoin, their JoinGroup waits in the gateway; they consume until then; disconnected after 10 s, and then kcp waits until their committed offsets stay unchanged)"
         }
         Action::StartConsumers(_) => {
             "gateway: route the wave's groups to the target (their clients rejoin there, at the moved offsets)"
         }
         Action::StopProducers => {
-            "gateway: hold produce requests for the plan's topics; wait until no source partition grows for 1 s"
+            "gateway: hold produce requests for the plan's topics; wait until those sent before are answered, then read the source's end offsets"
         }
         Action::StartProducers => {
             "gateway: route the plan's topics to the target; the held produce requests go there"

@@ -57,6 +57,12 @@ pub trait Observer: Sync {
     /// Called after each checkpoint, once its map records are handed to
     /// the target producer (and, under transactions, committed).
     fn checkpointed(&self) {}
+    /// True once each time the observer wants stats now rather than at
+    /// the next interval (a drain while producers wait). Asked after every
+    /// record: keep it a load of an atomic.
+    fn stats_wanted(&self) -> bool {
+        false
+    }
 }
 
 /// What a run did.

@@ -1339,9 +1339,15 @@ fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_and_java_clients()
         crate::kcp()
             .args(["migrate", "execute", "--yes", "--plan"])
             .arg(&m.plan)
+            .env("KCP_LOG", "warn,kcp::migrate=debug")
             .timeout(Duration::from_secs(240)),
     );
     assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+    // Where the switch's time went (the gateway steps' and the drain's
+    // laps, each group's offset move).
+    for line in r.stderr.lines().filter(|l| l.contains("laps")) {
+        eprintln!("{line}");
+    }
     m.assert_on_target();
     // The producers write to the target for a while.
     std::thread::sleep(Duration::from_secs(3));

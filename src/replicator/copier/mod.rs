@@ -488,7 +488,7 @@ impl<'a> Copier<'a> {
                 return Ok(Flow::CaughtUp);
             }
         }
-        if due(self.timers.stats, options.stats_interval) {
+        if due(self.timers.stats, options.stats_interval) || self.links.observer.stats_wanted() {
             self.report_stats();
         }
         if due(self.timers.publish, PUBLISH_EVERY) {
