@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use crate::cutover::{assert_exactly_once, live_with, migration_state};
+use crate::cutover::{assert_exactly_once, done_ids, live_with, migration_state};
 use crate::kafka::{commit, create_topics, produce};
 use crate::proof::Execute;
 use crate::support::{KafkaCluster, write_pair_credentials};
@@ -78,14 +78,7 @@ fn the_producer_moves_first_and_the_consumer_last_reading_records_copied_back() 
     // waits 6 s) and the copy back runs; started again, it goes on.
     kill_execute_in(&l.plan, "consumers/wave-1/stop");
     let state = migration_state(&l.plan).unwrap();
-    assert!(
-        state["done"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["id"] == "producers/start"),
-        "{state}"
-    );
+    assert!(done_ids(&state).contains(&"producers/start"), "{state}");
     let r = run(kcp()
         .args(["migrate", "execute", "--yes", "--plan"])
         .arg(&l.plan)
@@ -238,13 +231,7 @@ fn a_write_to_the_source_after_the_drain_stops_the_copy_back_before_it_starts() 
     );
     let state = migration_state(&plan).unwrap();
     assert_eq!(state["current"]["id"], "reverse/start", "{state}");
-    let done = |state: &serde_json::Value, id: &str| {
-        state["done"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["id"] == id)
-    };
+    let done = |state: &serde_json::Value, id: &str| done_ids(state).contains(&id);
     assert!(
         !done(&state, "producers/drain"),
         "the drain is to do again: {state}"

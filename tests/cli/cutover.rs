@@ -212,6 +212,16 @@ pub(crate) fn migration_state(plan: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&text).ok()
 }
 
+/// The ids of the steps a migration-state file records as done.
+pub(crate) fn done_ids(state: &serde_json::Value) -> Vec<&str> {
+    state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn live_clients_move_with_no_loss_duplicate_or_reordering() {
     let _ = crate::require_testbed!();
@@ -370,13 +380,9 @@ fn survives_sigkill_in_every_phase() {
             killed_in.push(target.to_owned());
         }
         let state = migration_state(&l.plan);
-        let done = state.as_ref().is_some_and(|s| {
-            s["done"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["id"] == target)
-        });
+        let done = state
+            .as_ref()
+            .is_some_and(|s| done_ids(s).contains(&target));
         if done {
             // It finished between the announcement and the kill.
             killed_in.retain(|k| k != target);
@@ -710,12 +716,7 @@ fn a_write_to_the_source_during_the_drain_stops_the_cutover_before_producers_mov
         "{err}"
     );
     let state = migration_state(&plan).unwrap();
-    let done: Vec<&str> = state["done"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let done = done_ids(&state);
     assert!(!done.contains(&"producers/start"), "{done:?}");
 
     // The straggler is gone now: a second run copies its record and ends.

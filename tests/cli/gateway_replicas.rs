@@ -291,7 +291,12 @@ fn migrate_execute_with_two_replicas_moves_a_group_on_one_and_a_producer_on_the_
     producer.check_and_stop(pids.0);
     wait_consumed(producer.lines(), || consumer.lines());
     consumer.check_and_stop(pids.1);
-    let v = check_logs(&tb.python, "gateway_clients.py", &producer.log, &consumer.log);
+    let v = check_logs(
+        &tb.python,
+        "gateway_clients.py",
+        &producer.log,
+        &consumer.log,
+    );
     eprintln!("gateway cutover through two replicas: {v}");
     for key in ["lost", "out_of_order", "unknown", "errors", "duplicates"] {
         assert_eq!(v[key], 0, "{key}: {v}\n{}", logs());
@@ -355,12 +360,7 @@ fn migrate_execute_stops_when_a_replica_does_not_serve_the_route() {
     assert_eq!(routes(&a)["groups"]["billing"], "held");
     assert_eq!(routes(&b)["groups"], serde_json::json!({}));
     let state = crate::cutover::migration_state(&plan).unwrap();
-    let done: Vec<&str> = state["done"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let done = crate::cutover::done_ids(&state);
     assert!(!done.is_empty(), "{state}");
     assert!(
         !done.iter().any(|id| id.starts_with("consumers/")),
