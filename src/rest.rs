@@ -144,13 +144,36 @@ impl RestClient {
         timeout: Duration,
         media_type: &'static str,
     ) -> Result<Self, RestError> {
+        Self::with_idle(creds, timeout, media_type, usize::MAX)
+    }
+
+    /// A client like [`RestClient::new`]'s that keeps no idle connection:
+    /// each call opens its own. For a blocking caller whose runtime runs
+    /// only during a call, and so would not see the peer close an idle
+    /// connection before sending on it again.
+    pub fn without_idle_connections(
+        creds: &RestCredentials,
+        timeout: Duration,
+        media_type: &'static str,
+    ) -> Result<Self, RestError> {
+        Self::with_idle(creds, timeout, media_type, 0)
+    }
+
+    fn with_idle(
+        creds: &RestCredentials,
+        timeout: Duration,
+        media_type: &'static str,
+        max_idle: usize,
+    ) -> Result<Self, RestError> {
         let tls = tls_config(creds)?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .build();
-        let client = HyperClient::builder(TokioExecutor::new()).build(connector);
+        let client = HyperClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(max_idle)
+            .build(connector);
         let authorization = match &creds.auth {
             RestAuth::None {} => None,
             RestAuth::Basic { username, password } => Some(format!(

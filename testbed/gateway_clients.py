@@ -13,9 +13,9 @@ offset) and every error librdkafka reports to the application (`{"error":
 ...}` lines: delivery failures, consumer errors, the error callback's
 fatal ones). The consumer commits synchronously after each batch. `check`
 counts lost records (acknowledged, never consumed), duplicates, per-key
-order violations and errors, and measures each client's longest pause:
-the largest gap between two consecutive acknowledged (producer) or
-consumed (consumer) records. Uses confluent-kafka (librdkafka).
+order violations (testbed/record_check.py) and errors, and measures each
+client's longest pause: the largest gap between two consecutive
+acknowledged (producer) or consumed (consumer) records. Uses confluent-kafka (librdkafka).
 testbed/gateway-java/GatewayClients.java is the Java client's twin: it
 writes the same log, which `check` checks the same way.
 """
@@ -27,6 +27,7 @@ import sys
 import time
 
 from confluent_kafka import Consumer, KafkaError, Producer
+from record_check import load, sequences, verdict
 
 STOP = False
 
@@ -118,11 +119,6 @@ def consume(args):
     return 0
 
 
-def load(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def longest_gap(records):
     times = sorted(r["t"] for r in records)
     return round(max((b - a for a, b in zip(times, times[1:])), default=0.0), 3)
@@ -134,35 +130,14 @@ def check(args):
     produced = [r for r in produced_all if "error" not in r]
     consumed = [r for r in consumed_all if "error" not in r]
     errors = [r["error"] for r in produced_all + consumed_all if "error" in r]
-    acked = {(r["k"], r["s"]) for r in produced}
-    seen = {}
-    duplicates, out_of_order = 0, 0
-    last = {}
-    for r in consumed:
-        ks = (r["k"], r["s"])
-        seen[ks] = seen.get(ks, 0) + 1
-        if seen[ks] > 1:
-            duplicates += 1
-        elif r["s"] <= last.get(r["k"], -1):
-            out_of_order += 1
-        last[r["k"]] = max(r["s"], last.get(r["k"], -1))
-    lost = sorted(acked - set(seen))
     result = {
-        "produced": len(acked),
-        "consumed": len(consumed),
-        "lost": len(lost),
-        "first_lost": [list(x) for x in lost[:5]],
-        "unknown": len(set(seen) - acked),
-        "duplicates": duplicates,
-        "out_of_order": out_of_order,
+        **sequences(produced, consumed, reread_out_of_order=False),
         "errors": len(errors),
         "first_errors": errors[:5],
         "producer_longest_pause_secs": longest_gap(produced),
         "consumer_longest_pause_secs": longest_gap(consumed),
     }
-    print(json.dumps(result))
-    ok = not lost and out_of_order == 0 and result["unknown"] == 0 and not errors
-    return 0 if ok else 1
+    return verdict(result, ("lost", "out_of_order", "unknown", "errors"))
 
 
 def main():

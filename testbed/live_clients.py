@@ -18,10 +18,10 @@ changes the word and waits for the acknowledgement, so a kcp hook is just
 
 The producer writes per-key sequence numbers; both clients log every record
 (JSON lines). `check` proves that every acknowledged record was consumed
-exactly once and in per-key order, and measures the pauses: the time between
-the last record acknowledged by the source and the first by the target
-(producer), and between the last record consumed from the source and the
-first from the target (consumer). Uses confluent-kafka (librdkafka).
+exactly once and in per-key order (testbed/record_check.py), and measures
+the pauses: the time between the last record acknowledged by the source
+and the first by the target (producer), and between the last record
+consumed from the source and the first from the target (consumer). Uses confluent-kafka (librdkafka).
 """
 
 import argparse
@@ -32,6 +32,7 @@ import sys
 import time
 
 from confluent_kafka import Consumer, KafkaException, Producer
+from record_check import load, sequences, verdict
 
 STOP = False
 
@@ -192,11 +193,6 @@ def switch(args):
     return 1
 
 
-def load(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def pause(records, key="t"):
     """Seconds between the last record of the source and the first of the target."""
     last_source = max((r[key] for r in records if r["c"] == "source"), default=None)
@@ -209,35 +205,18 @@ def pause(records, key="t"):
 def check(args):
     produced = load(args.produced)
     consumed = load(args.consumed)
-    acked = {(r["k"], r["s"]) for r in produced}
-    seen = {}
-    duplicates, out_of_order = 0, 0
-    last = {}
-    for r in consumed:
-        ks = (r["k"], r["s"])
-        seen[ks] = seen.get(ks, 0) + 1
-        if seen[ks] > 1:
-            duplicates += 1
-        if r["s"] <= last.get(r["k"], -1):
-            out_of_order += 1
-        last[r["k"]] = max(r["s"], last.get(r["k"], -1))
-    lost = sorted(acked - set(seen))
+
+    def by_cluster(records):
+        return {c: sum(1 for r in records if r["c"] == c) for c in ("source", "target")}
+
     result = {
-        "produced": len(acked),
-        "produced_to": {c: sum(1 for r in produced if r["c"] == c) for c in ("source", "target")},
-        "consumed": len(consumed),
-        "consumed_from": {c: sum(1 for r in consumed if r["c"] == c) for c in ("source", "target")},
-        "lost": len(lost),
-        "first_lost": [list(x) for x in lost[:5]],
-        "unknown": len(set(seen) - acked),
-        "duplicates": duplicates,
-        "out_of_order": out_of_order,
+        **sequences(produced, consumed),
+        "produced_to": by_cluster(produced),
+        "consumed_from": by_cluster(consumed),
         "producer_pause_secs": pause(produced),
         "consumer_pause_secs": pause(consumed),
     }
-    print(json.dumps(result))
-    ok = not lost and duplicates == 0 and out_of_order == 0 and result["unknown"] == 0
-    return 0 if ok else 1
+    return verdict(result, ("lost", "duplicates", "out_of_order", "unknown"))
 
 
 def main():

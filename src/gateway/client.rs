@@ -1,6 +1,6 @@
 //! A client of a gateway's admin interface, for `migrate execute` with
-//! `cutover.mode: gateway`: blocking calls (each on a small runtime of its
-//! own) that set routes and close a group's connections; `Gateways`, every
+//! `cutover.mode: gateway`: blocking calls (on a current-thread runtime the
+//! client holds, built once) that set routes and close a group's connections; `Gateways`, every
 //! replica behind the plan's admin addresses, each of which must apply a
 //! change before a step goes on.
 
@@ -19,6 +19,9 @@ use crate::rest::{self, RestClient, RestError};
 /// The admin interface of one gateway.
 pub struct AdminClient {
     rest: RestClient,
+    /// Drives `rest`'s calls; runs only while a call blocks, so `rest`
+    /// keeps no idle connection between calls.
+    runtime: tokio::runtime::Runtime,
 }
 
 /// A call to the gateway's admin interface failed.
@@ -76,13 +79,16 @@ impl AdminClient {
             auth: RestAuth::None {},
             tls: None,
         };
-        let rest = RestClient::new(&creds, timeout, "application/json").map_err(|source| {
-            AdminError::Transport {
+        let rest = RestClient::without_idle_connections(&creds, timeout, "application/json")
+            .map_err(|source| AdminError::Transport {
                 url: url.to_owned(),
                 source,
-            }
-        })?;
-        Ok(AdminClient { rest })
+            })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(AdminError::Runtime)?;
+        Ok(AdminClient { rest, runtime })
     }
 
     /// Sets the routes of `groups` and `topics` in one change; the routes
@@ -142,11 +148,8 @@ impl AdminClient {
     }
 
     fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, AdminError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(AdminError::Runtime)?;
-        let (status, bytes) = runtime
+        let (status, bytes) = self
+            .runtime
             .block_on(self.rest.call(method, path, body))
             .map_err(|source| AdminError::Transport {
                 url: self.rest.url().to_owned(),

@@ -10,11 +10,11 @@
 //! past the drain (records that came back) exactly.
 
 use std::collections::HashSet;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::cutover::{assert_exactly_once, live_with, migration_state};
+use crate::cutover::{assert_exactly_once, done_ids, live_with, migration_state};
 use crate::kafka::{commit, create_topics, produce};
+use crate::proof::Execute;
 use crate::support::{KafkaCluster, write_pair_credentials};
 use crate::{kcp, run};
 
@@ -36,40 +36,10 @@ fn logged(path: &std::path::Path, on: &str) -> HashSet<(String, u64)> {
 
 /// Runs `migrate execute` until it announces `step`, then kills it.
 fn kill_execute_in(plan: &std::path::Path, step: &str) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
-        .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
-        .arg(plan)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) if line.starts_with(&format!("{step}: ")) => break,
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("execute never reached {step}:\n{}", seen.join("\n"));
-            }
-        }
+    let announced = format!("{step}: ");
+    if let Err(seen) = Execute::start(plan).kill_at(|line| line.starts_with(&announced)) {
+        panic!("execute never reached {step}:\n{}", seen.join("\n"));
     }
-    child.kill().unwrap();
-    let _ = child.wait();
 }
 
 #[test]
@@ -108,14 +78,7 @@ fn the_producer_moves_first_and_the_consumer_last_reading_records_copied_back() 
     // waits 6 s) and the copy back runs; started again, it goes on.
     kill_execute_in(&l.plan, "consumers/wave-1/stop");
     let state = migration_state(&l.plan).unwrap();
-    assert!(
-        state["done"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["id"] == "producers/start"),
-        "{state}"
-    );
+    assert!(done_ids(&state).contains(&"producers/start"), "{state}");
     let r = run(kcp()
         .args(["migrate", "execute", "--yes", "--plan"])
         .arg(&l.plan)
@@ -268,13 +231,7 @@ fn a_write_to_the_source_after_the_drain_stops_the_copy_back_before_it_starts() 
     );
     let state = migration_state(&plan).unwrap();
     assert_eq!(state["current"]["id"], "reverse/start", "{state}");
-    let done = |state: &serde_json::Value, id: &str| {
-        state["done"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["id"] == id)
-    };
+    let done = |state: &serde_json::Value, id: &str| done_ids(state).contains(&id);
     assert!(
         !done(&state, "producers/drain"),
         "the drain is to do again: {state}"

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::kafka::create_topics;
+use crate::proof::{Execute, check_logs, wait_consumed};
 use crate::support::{
     KAFKA_3, KafkaCluster, KafkaSpec, Testbed, testbed_dir, write_pair_credentials,
 };
@@ -93,23 +94,14 @@ impl Live {
     pub(crate) fn finish_and_check(&mut self) -> serde_json::Value {
         self.stop("produce");
         let produced = self.lines("produce");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.lines("consume") < produced && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_consumed(produced, || self.lines("consume"));
         self.stop("consume");
-        let out = Command::new(&self.tb.python)
-            .arg(script())
-            .arg("check")
-            .arg("--produced")
-            .arg(self.path("produce.log"))
-            .arg("--consumed")
-            .arg(self.path("consume.log"))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        let v: serde_json::Value = serde_json::from_str(text.trim())
-            .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+        let v = check_logs(
+            &self.tb.python,
+            "live_clients.py",
+            &self.path("produce.log"),
+            &self.path("consume.log"),
+        );
         eprintln!("live clients: {v}");
         v
     }
@@ -218,6 +210,16 @@ pub(crate) fn assert_exactly_once(v: &serde_json::Value) {
 pub(crate) fn migration_state(plan: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(plan.with_file_name("plan.migration-state.json")).ok()?;
     serde_json::from_str(&text).ok()
+}
+
+/// The ids of the steps a migration-state file records as done.
+pub(crate) fn done_ids(state: &serde_json::Value) -> Vec<&str> {
+    state["done"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect()
 }
 
 #[test]
@@ -368,55 +370,19 @@ fn survives_sigkill_in_every_phase() {
     ];
     let mut killed_in: Vec<String> = Vec::new();
     for target in targets {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kcp"))
-            .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
-            .arg(&l.plan)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         // kcp announces a step on stderr right after recording it as
         // current (a new migration's preflight is recorded nowhere: it
-        // writes nothing until it passes).
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(120);
+        // writes nothing until it passes). A run that ends (or hangs)
+        // before reaching the step is not killed in it.
         let (started, resumed) = (format!("{target}: "), format!("{target} (resumed): "));
-        loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if line.starts_with(&started) || line.starts_with(&resumed) => {
-                    child.kill().unwrap();
-                    killed_in.push(target.to_owned());
-                    break;
-                }
-                Ok(_) => {}
-                // The run ended (or hung) before reaching the step.
-                Err(_) => {
-                    let _ = child.kill();
-                    break;
-                }
-            }
+        let announced = |line: &str| line.starts_with(&started) || line.starts_with(&resumed);
+        if Execute::start(&l.plan).kill_at(announced).is_ok() {
+            killed_in.push(target.to_owned());
         }
-        let _ = child.wait();
         let state = migration_state(&l.plan);
-        let done = state.as_ref().is_some_and(|s| {
-            s["done"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|d| d["id"] == target)
-        });
+        let done = state
+            .as_ref()
+            .is_some_and(|s| done_ids(s).contains(&target));
         if done {
             // It finished between the announcement and the kill.
             killed_in.retain(|k| k != target);
@@ -750,12 +716,7 @@ fn a_write_to_the_source_during_the_drain_stops_the_cutover_before_producers_mov
         "{err}"
     );
     let state = migration_state(&plan).unwrap();
-    let done: Vec<&str> = state["done"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let done = done_ids(&state);
     assert!(!done.contains(&"producers/start"), "{done:?}");
 
     // The straggler is gone now: a second run copies its record and ends.

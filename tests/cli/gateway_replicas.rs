@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::gateway::{GatewayProcess, end_offsets};
+use crate::proof::{check_logs, wait_consumed};
 use crate::require_testbed;
 use crate::support::KafkaCluster;
 
@@ -288,24 +289,14 @@ fn migrate_execute_with_two_replicas_moves_a_group_on_one_and_a_producer_on_the_
         consumer.stderr()
     );
     producer.check_and_stop(pids.0);
-    let produced = producer.lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while consumer.lines() < produced && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_consumed(producer.lines(), || consumer.lines());
     consumer.check_and_stop(pids.1);
-    let out = Command::new(&tb.python)
-        .arg(crate::support::testbed_dir().join("gateway_clients.py"))
-        .arg("check")
-        .arg("--produced")
-        .arg(&producer.log)
-        .arg("--consumed")
-        .arg(&consumer.log)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+    let v = check_logs(
+        &tb.python,
+        "gateway_clients.py",
+        &producer.log,
+        &consumer.log,
+    );
     eprintln!("gateway cutover through two replicas: {v}");
     for key in ["lost", "out_of_order", "unknown", "errors", "duplicates"] {
         assert_eq!(v[key], 0, "{key}: {v}\n{}", logs());
@@ -368,16 +359,8 @@ fn migrate_execute_stops_when_a_replica_does_not_serve_the_route() {
     );
     assert_eq!(routes(&a)["groups"]["billing"], "held");
     assert_eq!(routes(&b)["groups"], serde_json::json!({}));
-    let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(plan.with_file_name("plan.migration-state.json")).unwrap(),
-    )
-    .unwrap();
-    let done: Vec<&str> = state["done"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let state = crate::cutover::migration_state(&plan).unwrap();
+    let done = crate::cutover::done_ids(&state);
     assert!(!done.is_empty(), "{state}");
     assert!(
         !done.iter().any(|id| id.starts_with("consumers/")),

@@ -27,6 +27,7 @@ mod map_identity;
 mod meta_sync;
 mod migrate;
 mod predict;
+mod proof;
 mod quotas;
 mod replicate;
 mod report;
