@@ -344,12 +344,15 @@ fn write(dst: &Connection, records: &[(String, Option<Vec<u8>>)]) -> Result<(), 
         .set("message.timeout.ms", timeout.as_millis().to_string())
         .create_with_context(KcpContext::new(dst.credentials()))
         .map_err(ReplicatorError::kafka("creating the claims producer"))?;
-    for (key, value) in records {
+    // All sent at once, then awaited: one round trip, not one per claim.
+    let sends = records.iter().map(|(key, value)| {
         let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(CLAIMS_TOPIC).key(key);
         if let Some(v) = value {
             record = record.payload(v.as_slice());
         }
-        let delivered = block(producer.send(record, timeout))?;
+        producer.send(record, timeout)
+    });
+    for delivered in block(futures_util::future::join_all(sends))? {
         delivered.map_err(|(e, _)| ReplicatorError::kafka("writing a claim")(e))?;
     }
     Ok(())

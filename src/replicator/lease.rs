@@ -24,6 +24,8 @@ use crate::connect::{Connection, KcpContext};
 
 /// How long a member stays after its process died.
 const SESSION: Duration = Duration::from_secs(6);
+/// How often the lease group is described while this process joins it.
+const JOIN_POLL: Duration = Duration::from_millis(25);
 
 /// The plan's lease group on the target.
 pub(super) fn lease_group(plan: &LoadedPlan) -> String {
@@ -126,7 +128,7 @@ impl Lease {
                     wait.as_secs()
                 )));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(JOIN_POLL);
         }
     }
 

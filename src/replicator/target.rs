@@ -267,11 +267,15 @@ fn await_leaders(dst: &Connection, topics: &[String]) -> Result<(), ReplicatorEr
                     ),
                 });
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(LEADER_POLL);
         }
     }
     Ok(())
 }
+
+/// How often new partitions are checked for leaders: one metadata request
+/// each time, for the fraction of a second a broker takes to elect them.
+const LEADER_POLL: Duration = Duration::from_millis(20);
 
 /// The target's topics and their partition counts (topics whose metadata
 /// carries an error count as existing, with no partition count).
