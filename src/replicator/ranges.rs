@@ -82,6 +82,14 @@ pub(crate) fn read_ranges(
                 }
                 false
             }
+            // A connection lost for a moment (librdkafka reconnects): the
+            // read goes on, bounded by the deadline like any other wait.
+            Some(Err(rdkafka::error::KafkaError::MessageConsumption(code)))
+                if super::clients::transient(code) =>
+            {
+                tracing::debug!("reading the target: {code}, retrying");
+                true
+            }
             Some(Err(e)) => {
                 return Err(ReplicatorError::Kafka {
                     operation: "reading the target".into(),

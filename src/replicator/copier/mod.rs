@@ -416,7 +416,7 @@ impl<'a> Copier<'a> {
         match e {
             // librdkafka recovers from these by itself (a broker down, a
             // leader moving): say so and keep polling.
-            KafkaError::MessageConsumption(code) if transient(code) => {
+            KafkaError::MessageConsumption(code) if super::clients::transient(code) => {
                 if let Some(m) = &self.metrics {
                     m.error(ErrorKind::source_retriable);
                     if code == RDKafkaErrorCode::AllBrokersDown {
@@ -674,28 +674,6 @@ impl<'a> Copier<'a> {
 /// there; scale-out shares partitions through it).
 pub(super) fn replicator_group(plan: &LoadedPlan) -> String {
     format!("kcp-replicator.{}", plan.plan.name)
-}
-
-/// Consumer errors librdkafka recovers from on its own (connections,
-/// leadership, timeouts). Anything else (authorization, a deleted topic, an
-/// offset out of range) stops the run.
-fn transient(code: RDKafkaErrorCode) -> bool {
-    matches!(
-        code,
-        RDKafkaErrorCode::BrokerTransportFailure
-            | RDKafkaErrorCode::Resolve
-            | RDKafkaErrorCode::AllBrokersDown
-            | RDKafkaErrorCode::OperationTimedOut
-            | RDKafkaErrorCode::LeaderNotAvailable
-            | RDKafkaErrorCode::NotLeaderForPartition
-            | RDKafkaErrorCode::RequestTimedOut
-            | RDKafkaErrorCode::BrokerNotAvailable
-            | RDKafkaErrorCode::ReplicaNotAvailable
-            | RDKafkaErrorCode::NetworkException
-            | RDKafkaErrorCode::KafkaStorageError
-            | RDKafkaErrorCode::FencedLeaderEpoch
-            | RDKafkaErrorCode::UnknownLeaderEpoch
-    )
 }
 
 #[cfg(test)]
