@@ -2,7 +2,7 @@
 only the gateway's address, and `kcp gateway` moves them between clusters.
 
     python testbed/gateway_clients.py produce --bootstrap B --topic T --log LOG
-        [--client-id ID] [--keys 20] [--rate 200]
+        [--client-id ID] [--keys 20] [--rate 200] [--transactional-id ID]
     python testbed/gateway_clients.py consume --bootstrap B --topic T --group G
         --log LOG [--client-id ID]
     python testbed/gateway_clients.py check --produced LOG --consumed LOG
@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from record_check import load, sequences, verdict
 
 STOP = False
@@ -59,14 +59,17 @@ def produce(args):
         log.write(json.dumps({"k": key, "s": s, "t": time.time(),
                               "p": msg.partition(), "o": msg.offset()}) + "\n")
 
-    producer = Producer({
+    config = {
         "bootstrap.servers": args.bootstrap,
         "client.id": args.client_id,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
         "error_cb": error_logger(log),
-    })
+    }
+    if args.transactional_id:
+        return produce_in_transactions(args, config, log)
+    producer = Producer(config)
     interval = 1.0 / args.rate
     i = 0
     while not STOP:
@@ -84,6 +87,66 @@ def produce(args):
         time.sleep(interval)
     producer.flush(30)
     return 0 if len(producer) == 0 else 1
+
+
+def produce_in_transactions(args, config, log):
+    """Like `produce`, in transactions of about 100 ms each. A record
+    counts as acknowledged when its transaction commits (all of its records
+    then log the commit's time). A transaction that fails is aborted and its
+    records sent again with the same sequence numbers; a producer that
+    fails for good is replaced, as an application would. Every such error
+    is logged: it reached the application."""
+    config = {**config, "transactional.id": args.transactional_id}
+
+    def start():
+        p = Producer(config)
+        p.init_transactions(60)
+        return p
+
+    def failed(what, e):
+        log.write(json.dumps({"error": f"{what}: {e}", "t": time.time()}) + "\n")
+
+    producer = start()
+    seq = {}
+    interval = 1.0 / args.rate
+    i = 0
+    while not STOP:
+        sent, acked, next_seq, first = [], [], dict(seq), i
+        try:
+            producer.begin_transaction()
+            until = time.time() + 0.1
+            while time.time() < until:
+                key = f"k{i % args.keys}"
+                s = next_seq.get(key, 0)
+                next_seq[key] = s + 1
+                producer.produce(args.topic, key=key, value=f"{key}:{s}",
+                                 on_delivery=lambda err, msg: acked.append((err, msg)))
+                sent.append(key)
+                producer.poll(0)
+                i += 1
+                time.sleep(interval)
+            producer.commit_transaction(60)
+        except KafkaException as e:
+            err = e.args[0]
+            failed("transaction", err)
+            i = first
+            try:
+                if err.txn_requires_abort():
+                    producer.abort_transaction(60)
+                    continue
+            except KafkaException as again:
+                failed("abort", again.args[0])
+            producer = start()
+            continue
+        now = time.time()
+        for err, msg in acked:
+            if err is None:
+                key = msg.key().decode()
+                s = int(msg.value().decode().split(":")[1])
+                log.write(json.dumps({"k": key, "s": s, "t": now,
+                                      "p": msg.partition(), "o": msg.offset()}) + "\n")
+        seq = next_seq
+    return 0
 
 
 def consume(args):
@@ -152,6 +215,7 @@ def main():
         if name == "produce":
             p.add_argument("--keys", type=int, default=20)
             p.add_argument("--rate", type=float, default=200.0, help="records per second")
+            p.add_argument("--transactional-id", help="produce in transactions with this id")
         else:
             p.add_argument("--group", required=True)
     p = sub.add_parser("check")
