@@ -1357,11 +1357,7 @@ fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_and_java_clients()
             .timeout(Duration::from_secs(240)),
     );
     assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
-    // Where the switch's time went (the gateway steps' and the drain's
-    // laps, each group's offset move).
-    for line in r.stderr.lines().filter(|l| l.contains("laps")) {
-        eprintln!("{line}");
-    }
+    print_laps(&r.stderr);
     m.assert_on_target();
     // The producers write to the target for a while.
     std::thread::sleep(Duration::from_secs(3));
@@ -1370,16 +1366,14 @@ fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_and_java_clients()
         eprintln!("gateway cutover, {:?} clients: {v}", pair.lang);
         assert_eq!(v["duplicates"], 0, "{:?}: {v}", pair.lang);
     }
-    // The latest records went to the target only (end offsets there also
-    // count the replicator's transaction markers).
-    for (topic, v) in ["orders", "payments"].iter().zip(&results) {
-        let sum = |b: &str| end_offsets(b, topic, 3).iter().sum::<i64>();
-        let (on_source, on_target) = (sum(&m.source.bootstrap()), sum(&m.target.bootstrap()));
-        let produced = v["produced"].as_i64().unwrap();
-        assert!(
-            on_source < produced && on_target >= produced,
-            "{topic}: {on_source} {on_target} {v}"
-        );
+    m.assert_latest_on_target(&["orders", "payments"], &results);
+}
+
+/// Where a switch's time went: the `laps` lines of `migrate execute`'s
+/// stderr (the gateway steps', the drain's, each group's offset move).
+fn print_laps(stderr: &str) {
+    for line in stderr.lines().filter(|l| l.contains("laps")) {
+        eprintln!("{line}");
     }
 }
 
@@ -1398,21 +1392,43 @@ fn a_transactional_producer_is_moved_with_its_uncommitted_records_sent_again() {
         crate::kcp()
             .args(["migrate", "execute", "--yes", "--plan"])
             .arg(&m.plan)
+            .env("KCP_LOG", "warn,kcp::migrate=debug")
             .timeout(Duration::from_secs(240)),
     );
     assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+    print_laps(&r.stderr);
     m.assert_on_target();
     std::thread::sleep(Duration::from_secs(3));
     let results = m.finish_and_check(&["lost", "out_of_order", "unknown", "duplicates"]);
-    eprintln!("gateway cutover, transactional producer: {}", results[0]);
+    let v = &results[0];
+    eprintln!("gateway cutover, transactional producer: {v}");
+    // Every committed record is on the target (its end offsets also count
+    // transaction markers; the source's count those of the aborted
+    // transaction too, so they are not compared).
+    let on_target: i64 = end_offsets(&m.target.bootstrap(), "orders", 3).iter().sum();
     assert!(
-        results[0]["produced"].as_i64().unwrap() > 0,
-        "{}",
-        results[0]
+        on_target >= v["produced"].as_i64().unwrap(),
+        "{on_target} {v}"
     );
 }
 
 impl GatewayMigration {
+    /// The latest records of each of `topics` (produced as `results`
+    /// says) went to the target only (end offsets there also count
+    /// transaction markers).
+    fn assert_latest_on_target(&self, topics: &[&str], results: &[serde_json::Value]) {
+        for (topic, v) in topics.iter().zip(results) {
+            let sum = |b: &str| end_offsets(b, topic, 3).iter().sum::<i64>();
+            let (on_source, on_target) =
+                (sum(&self.source.bootstrap()), sum(&self.target.bootstrap()));
+            let produced = v["produced"].as_i64().unwrap();
+            assert!(
+                on_source < produced && on_target >= produced,
+                "{topic}: {on_source} {on_target} {v}"
+            );
+        }
+    }
+
     /// Every client of the proof is routed to the target.
     fn assert_on_target(&self) {
         let (_, clients) = self.gw.admin("GET", "/clients", None);
