@@ -34,7 +34,9 @@
 //! copy after SIGKILLs is not exact: a CI check), KCP_COMPARE_CASES (default
 //! `throughput,offsets,crash,wan`), KCP_COMPARE_TOOLS (default
 //! `plain-loop,kcp,mm2,mm2-eos`), KCP_COMPARE_UPDATE_DOCS=1 (also write
-//! docs/benchmarks/compare.svg). Results: target/compare/results.json,
+//! docs/benchmarks/compare.svg), KCP_COMPARE_KEEP_LOGS=1 (keep each
+//! throughput copy's log, e.g. with `KCP_LOG=kcp=debug` for kcp's
+//! start-up laps; a failed copy's is always kept). Results: target/compare/results.json,
 //! summary.md and compare.svg (under CARGO_TARGET_DIR when set).
 #![allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub)] // a benchmark reports on stdout
 
@@ -202,6 +204,12 @@ fn copy_once(
             m.timed_out
         ));
         let _ = dir.keep();
+    } else if std::env::var("KCP_COMPARE_KEEP_LOGS").is_ok_and(|v| v == "1") {
+        kit::note(&format!(
+            "{}: log kept in {}",
+            tool.name(),
+            dir.keep().join(format!("{}.log", tool.name())).display()
+        ));
     }
     m
 }

@@ -13,7 +13,7 @@ use super::fence;
 use super::hooks::{self, HookEnv, HookError};
 use super::members::{self, Members};
 use super::offsets::{self, Laps, MoveError};
-use super::replicating::Shared;
+use super::replicating::{Maps, Shared};
 use super::run_report::report;
 use super::run_state::{self, DoneStep, RunStateError};
 use super::steps::{Action, Step};
@@ -134,11 +134,13 @@ impl Run<'_, '_> {
         let wave = &c.waves[i];
         let mut moved = serde_json::Map::new();
         let mut laps = Laps::start();
-        // The consumers have stopped: their last commits are final.
-        self.checkpoint_now(Duration::from_secs(2));
+        // The consumers have stopped: their last commits are final, and
+        // the replicator's maps after a checkpoint now cover them (as
+        // long as it has copied that far).
+        let maps = self.checkpointed_maps(Duration::from_secs(2));
         laps.lap("checkpoint");
         for group in &wave.groups {
-            let offsets = self.move_group_waiting(step, group)?;
+            let offsets = self.move_group_waiting(step, group, maps.clone())?;
             moved.insert(
                 group.clone(),
                 serde_json::to_value(&offsets).unwrap_or_default(),
@@ -150,11 +152,15 @@ impl Run<'_, '_> {
     }
 
     /// Moves one group's committed offsets to the target, waiting while
-    /// the replicator has not copied up to them yet.
+    /// the replicator has not copied up to them yet. `maps`: the
+    /// replicator's maps at a checkpoint just made, for the first try;
+    /// each later try asks for newer ones (or, with no replicator here,
+    /// reads them from the target).
     pub(super) fn move_group_waiting(
         &mut self,
         step: &Step,
         group: &str,
+        mut maps: Option<Maps>,
     ) -> Result<Vec<offsets::MovedOffset>, ExecuteError> {
         let back = self.copy_back()?;
         // In gateway mode the wave's clients are parked meanwhile.
@@ -165,10 +171,12 @@ impl Run<'_, '_> {
         };
         let offsets = self.wait_every(step, None, every, |run| {
             let plan = run.cx.plan;
-            match offsets::move_group_on(plan, run.conns()?, group, back.as_ref()) {
+            let known = maps
+                .take()
+                .or_else(|| run.checkpointed_maps(Duration::from_secs(2)));
+            match offsets::move_group_on(plan, run.conns()?, group, back.as_ref(), known) {
                 Ok(m) => Ok(Wait::Done(m)),
                 Err(e @ MoveError::NotYetCopied { .. }) => {
-                    run.checkpoint_soon();
                     run.back_checkpoint_soon();
                     Ok(Wait::Pending(format!("{e}; waiting for the replicator")))
                 }

@@ -245,19 +245,22 @@ pub fn move_group(
 ) -> Result<Vec<MovedOffset>, MoveError> {
     let src = connect(source, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
     let dst = connect(target, ConnectOptions { timeout }).map_err(ReplicatorError::from)?;
-    move_group_on(plan, (&src, &dst), group, back)
+    move_group_on(plan, (&src, &dst), group, back, None)
 }
 
 /// [`move_group`] over connections already open (`migrate execute`'s).
+/// `known`: the offset maps exactly as the target holds them, from the
+/// replicator running in this process (its last checkpoint); used when
+/// they cover every partition the group committed, else the maps are
+/// read from the target.
 pub fn move_group_on(
     plan: &LoadedPlan,
     (src, dst): (&Connection, &Connection),
     group: &str,
     back: Option<&Back>,
+    known: Option<HashMap<(String, i32), OffsetMap>>,
 ) -> Result<Vec<MovedOffset>, MoveError> {
     let mut laps = Laps::start();
-    let mut maps = replicator::offset_maps(plan, src, dst)?;
-    laps.lap("maps");
     let committed = committed_on_source(src, plan, group)?;
     if committed.is_empty() {
         return Err(MoveError::NoOffsets {
@@ -265,6 +268,14 @@ pub fn move_group_on(
         });
     }
     laps.lap("committed");
+    let mut maps = match known {
+        Some(maps) if covers(&maps, &committed) => maps,
+        _ => {
+            let maps = replicator::offset_maps(plan, src, dst)?;
+            laps.lap("maps read");
+            maps
+        }
+    };
     let moved = match back {
         Some(back) => translate_across(group, plan, back, (src, dst), &mut maps, &committed)?,
         None => {
@@ -288,6 +299,13 @@ pub fn move_group_on(
     laps.lap("recheck");
     tracing::debug!(group, laps = %laps, "group offsets moved");
     Ok(moved)
+}
+
+/// Whether `maps` has a map for every partition in `committed`.
+fn covers(maps: &HashMap<(String, i32), OffsetMap>, committed: &[(String, i32, i64)]) -> bool {
+    committed
+        .iter()
+        .all(|(t, p, _)| maps.contains_key(&(t.clone(), *p)))
 }
 
 /// Where a move's (or a step's) time went, for `-vv`: `connect 120 ms,
@@ -534,6 +552,23 @@ pub fn move_group_back(
 mod tests {
     use super::*;
     use std::path::Path;
+
+    /// The replicator's maps stand in for the target's only when they
+    /// cover every partition the group committed: a replicator scaled
+    /// out holds only its own partitions.
+    #[test]
+    fn known_maps_are_used_only_when_they_cover_every_committed_partition() {
+        let maps: HashMap<(String, i32), OffsetMap> =
+            [(("orders".into(), 0), OffsetMap::default())]
+                .into_iter()
+                .collect();
+        assert!(covers(&maps, &[("orders".into(), 0, 5)]));
+        assert!(!covers(
+            &maps,
+            &[("orders".into(), 0, 5), ("orders".into(), 1, 3)]
+        ));
+        assert!(covers(&maps, &[]));
+    }
 
     #[test]
     fn refuses_to_guess() {

@@ -163,7 +163,7 @@ impl Run<'_, '_> {
             .collect();
         let mut moved = serde_json::Map::new();
         for group in &groups {
-            match self.move_group_waiting(step, group) {
+            match self.move_group_waiting(step, group, None) {
                 Ok(offsets) => {
                     moved.insert(
                         group.clone(),

@@ -5,14 +5,17 @@
 //! step), stopped (drained, checkpointed) before the steps that need them
 //! finished.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::execute::{ExecuteError, Run};
 use crate::connect::ClusterCredentials;
-use crate::replicator::{self, LoadedPlan, Observer, ReplicatorError, RunOptions, Stats, Summary};
+use crate::replicator::{
+    self, LoadedPlan, Observer, OffsetMap, ReplicatorError, RunOptions, Stats, Summary,
+};
 use crate::telemetry::ReplicatorMetrics;
 
 /// Progress shared with the replicator thread.
@@ -21,9 +24,13 @@ pub(super) struct Shared {
     stats: Mutex<Option<Stats>>,
     notices: Mutex<Vec<String>>,
     checkpoint: AtomicBool,
-    checkpoints: AtomicU64,
     stats_wanted: AtomicBool,
+    maps_wanted: AtomicBool,
+    maps: Mutex<Option<Maps>>,
 }
+
+/// Offset maps by source topic and partition.
+pub(super) type Maps = HashMap<(String, i32), OffsetMap>;
 
 impl Observer for Shared {
     fn stats(&self, stats: &Stats) {
@@ -39,12 +46,17 @@ impl Observer for Shared {
     fn checkpoint_wanted(&self) -> bool {
         self.checkpoint.load(Ordering::Relaxed) && self.checkpoint.swap(false, Ordering::Relaxed)
     }
-    fn checkpointed(&self) {
-        self.checkpoints.fetch_add(1, Ordering::Release);
-    }
     fn stats_wanted(&self) -> bool {
         self.stats_wanted.load(Ordering::Relaxed)
             && self.stats_wanted.swap(false, Ordering::Relaxed)
+    }
+    fn maps_wanted(&self) -> bool {
+        self.maps_wanted.swap(false, Ordering::Relaxed)
+    }
+    fn maps(&self, maps: Maps) {
+        if let Ok(mut m) = self.maps.lock() {
+            *m = Some(maps);
+        }
     }
 }
 
@@ -68,32 +80,28 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Asks the replicator to checkpoint at once: its offset maps (and,
-    /// under transactions, its copies) then cover what it copied so far,
-    /// instead of what it had copied at the last interval.
-    pub(super) fn checkpoint_soon(&self) {
-        if let Some(r) = &self.replicator {
-            r.shared.checkpoint.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Asks the replicator to checkpoint at once and waits, at most
-    /// `limit`, until it has: the maps on the target then cover what it
-    /// had copied when asked. Used before a wave's offsets move, once its
-    /// consumers have stopped, so that the first attempt finds their
-    /// newest commits copied instead of failing and trying again.
-    pub(super) fn checkpoint_now(&self, limit: Duration) {
-        let Some(r) = &self.replicator else {
-            return;
-        };
-        let before = r.shared.checkpoints.load(Ordering::Acquire);
-        r.shared.checkpoint.store(true, Ordering::Relaxed);
+    /// Asks the replicator to checkpoint at once and hand over its
+    /// offset maps as that checkpoint left them, waiting at most `limit`:
+    /// exactly what the target holds, without reading the maps back from
+    /// it (about a second, while a wave's consumers are parked). `None`
+    /// when no replicator runs here or it did not answer in time; the
+    /// caller then reads the target.
+    pub(super) fn checkpointed_maps(&self, limit: Duration) -> Option<Maps> {
+        let r = self.replicator.as_ref()?;
+        let shared = &r.shared;
+        shared.maps.lock().ok()?.take();
+        shared.maps_wanted.store(true, Ordering::Relaxed);
+        shared.checkpoint.store(true, Ordering::Relaxed);
         let started = Instant::now();
-        while r.shared.checkpoints.load(Ordering::Acquire) == before
-            && started.elapsed() < limit
-            && !r.thread.is_finished()
-        {
-            std::thread::sleep(Duration::from_millis(5));
+        loop {
+            if let Some(maps) = shared.maps.lock().ok()?.take() {
+                return Some(maps);
+            }
+            if started.elapsed() >= limit || r.thread.is_finished() {
+                shared.maps_wanted.store(false, Ordering::Relaxed);
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 

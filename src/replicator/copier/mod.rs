@@ -604,7 +604,17 @@ impl<'a> Copier<'a> {
             )?;
             txn.commit()?;
         }
-        self.links.observer.checkpointed();
+        let observer = self.links.observer;
+        if observer.maps_wanted() {
+            observer.maps(
+                self.slots
+                    .iter()
+                    .filter(|s| s.active)
+                    .map(|s| ((s.topic.clone(), s.partition), s.map.clone()))
+                    .collect(),
+            );
+        }
+        observer.checkpointed();
         Ok(())
     }
 
