@@ -4,7 +4,7 @@ only the gateway's address, and `kcp gateway` moves them between clusters.
     python testbed/gateway_clients.py produce --bootstrap B --topic T --log LOG
         [--client-id ID] [--keys 20] [--rate 200] [--transactional-id ID]
     python testbed/gateway_clients.py consume --bootstrap B --topic T --group G
-        --log LOG [--client-id ID]
+        --log LOG [--client-id ID] [--group-protocol classic|consumer]
     python testbed/gateway_clients.py check --produced LOG --consumed LOG
 
 The producer (idempotent, acks=all) writes per-key sequence numbers; both
@@ -155,6 +155,7 @@ def consume(args):
         "bootstrap.servers": args.bootstrap,
         "client.id": args.client_id,
         "group.id": args.group,
+        "group.protocol": args.group_protocol,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "error_cb": error_logger(log),
@@ -218,6 +219,8 @@ def main():
             p.add_argument("--transactional-id", help="produce in transactions with this id")
         else:
             p.add_argument("--group", required=True)
+            p.add_argument("--group-protocol", default="classic",
+                           help="classic (JoinGroup) or consumer (KIP-848)")
     p = sub.add_parser("check")
     p.add_argument("--produced", required=True)
     p.add_argument("--consumed", required=True)

@@ -6,9 +6,10 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ConsumerGroupHeartbeatRequest, FindCoordinatorRequest, HeartbeatRequest,
-    HeartbeatResponse, JoinGroupRequest, LeaveGroupRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, RequestHeader, ResponseHeader, SyncGroupRequest, TxnOffsetCommitRequest,
+    ApiKey, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, FindCoordinatorRequest,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, LeaveGroupRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, SyncGroupRequest,
+    TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -125,15 +126,49 @@ pub(crate) fn names(frame: &Bytes, api_key: i16, version: i16) -> Option<Names> 
 /// Kafka's REBALANCE_IN_PROGRESS error code.
 const REBALANCE_IN_PROGRESS: i16 = 27;
 
+/// Kafka's FENCED_MEMBER_EPOCH error code.
+const FENCED_MEMBER_EPOCH: i16 = 110;
+
 /// The gateway's own answer to a Heartbeat request (`frame`, length
 /// prefix included): REBALANCE_IN_PROGRESS, which makes the member rejoin.
 /// The answer with its length prefix; `None` when the request is not one.
 pub(crate) fn rebalance_in_progress(frame: &Bytes, version: i16) -> Option<Bytes> {
-    let api = ApiKey::Heartbeat;
+    let body = HeartbeatResponse::default().with_error_code(REBALANCE_IN_PROGRESS);
+    answer(frame, ApiKey::Heartbeat, version, &body)
+}
+
+/// The group and member epoch of a ConsumerGroupHeartbeat (KIP-848):
+/// epoch 0 joins, above 0 is a member's heartbeat, below 0 leaves.
+pub(crate) fn consumer_heartbeat(frame: &Bytes, version: i16) -> Option<(String, i32)> {
+    let mut buf = frame.slice(4..);
+    RequestHeader::decode(
+        &mut buf,
+        ApiKey::ConsumerGroupHeartbeat.request_header_version(version),
+    )
+    .ok()?;
+    let r = ConsumerGroupHeartbeatRequest::decode(&mut buf, version).ok()?;
+    Some((r.group_id.0.to_string(), r.member_epoch))
+}
+
+/// The gateway's own answer to a ConsumerGroupHeartbeat (KIP-848):
+/// FENCED_MEMBER_EPOCH, on which the member gives up its partitions and
+/// joins again with epoch 0 (sending its whole subscription), the
+/// KIP-848 counterpart of a rejoin. With its length prefix; `None` when
+/// the request is not one.
+pub(crate) fn fenced_member_epoch(frame: &Bytes, version: i16) -> Option<Bytes> {
+    let body = ConsumerGroupHeartbeatResponse::default().with_error_code(FENCED_MEMBER_EPOCH);
+    answer(frame, ApiKey::ConsumerGroupHeartbeat, version, &body)
+}
+
+/// A response of `api` to the request `frame` (its correlation id),
+/// with its length prefix.
+fn answer<B: Encodable>(frame: &Bytes, api: ApiKey, version: i16, body: &B) -> Option<Bytes> {
     let mut buf = frame.slice(4..);
     let header = RequestHeader::decode(&mut buf, api.request_header_version(version)).ok()?;
+    if header.request_api_key != api as i16 {
+        return None;
+    }
     let response_header = ResponseHeader::default().with_correlation_id(header.correlation_id);
-    let body = HeartbeatResponse::default().with_error_code(REBALANCE_IN_PROGRESS);
     let header_version = api.response_header_version(version);
     let size =
         response_header.compute_size(header_version).ok()? + body.compute_size(version).ok()?;
@@ -289,6 +324,31 @@ mod tests {
             let m = HeartbeatResponse::decode(&mut out, version).unwrap();
             assert_eq!(m.error_code, 27, "v{version}");
         }
+    }
+
+    #[test]
+    fn a_kip_848_heartbeat_is_read_and_answered_fenced_at_every_version() {
+        for version in 0..=1 {
+            let r = ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s("g")))
+                .with_member_epoch(7);
+            let f = frame(68, version, &r);
+            assert_eq!(consumer_heartbeat(&f, version), Some(("g".into(), 7)));
+            let mut out = fenced_member_epoch(&f, version).unwrap();
+            let len = u32::from_be_bytes(out[..4].try_into().unwrap()) as usize;
+            assert_eq!(len, out.len() - 4);
+            let _ = out.split_to(4);
+            let hv = ApiKey::ConsumerGroupHeartbeat.response_header_version(version);
+            assert_eq!(
+                ResponseHeader::decode(&mut out, hv).unwrap().correlation_id,
+                1
+            );
+            let m = ConsumerGroupHeartbeatResponse::decode(&mut out, version).unwrap();
+            assert_eq!(m.error_code, 110, "v{version}");
+        }
+        // Not a ConsumerGroupHeartbeat: no answer of that kind.
+        let beat = HeartbeatRequest::default().with_group_id(GroupId(s("g")));
+        assert!(fenced_member_epoch(&frame(12, 4, &beat), 4).is_none());
     }
 
     #[test]

@@ -410,6 +410,10 @@ impl Requests<'_> {
         let switch = shared.switch();
         let mut changed = switch.changed.subscribe();
         let deadline = tokio::time::Instant::now() + switch.hold_timeout;
+        // A KIP-848 member's heartbeat: its group and member epoch.
+        let beat = (info.api_key == CONSUMER_GROUP_HEARTBEAT)
+            .then(|| request::consumer_heartbeat(&frame, info.api_version))
+            .flatten();
         let (cluster, in_flight) = loop {
             match switch.place(shared, self.key.as_ref(), self.home, info) {
                 Placed::Go(cluster, in_flight) => break (cluster, in_flight),
@@ -417,15 +421,18 @@ impl Requests<'_> {
                     // A held group's member is told to rejoin: it stops
                     // consuming (revokes its partitions) and its JoinGroup
                     // waits here until the group is routed.
-                    let answer = request::rebalance_in_progress(&frame, info.api_version)
-                        .ok_or(ConnError::NotARequest)?;
-                    let _ = self.pending.send(Pending::Local(answer));
-                    return Ok(None);
+                    return self.answer(request::rebalance_in_progress(&frame, info.api_version));
+                }
+                Placed::Wait if beat.as_ref().is_some_and(|(_, epoch)| *epoch > 0) => {
+                    // A held KIP-848 member is fenced: it gives up its
+                    // partitions and joins again (epoch 0), which parks.
+                    return self.answer(request::fenced_member_epoch(&frame, info.api_version));
                 }
                 Placed::Wait => {
                     // Held: what was written so far must reach the broker.
                     self.flush().await?;
-                    let parks = matches!(info.api_key, 10 | 11 | 14);
+                    let parks = matches!(info.api_key, 10 | 11 | 14)
+                        || beat.as_ref().is_some_and(|(_, epoch)| *epoch == 0);
                     if let (true, Some(key)) = (parks, &self.key) {
                         switch.park(key, 1);
                         switch.held.rejoins(key);
@@ -458,6 +465,11 @@ impl Requests<'_> {
         // the group's coordinator says so (NOT_LEADER_OR_FOLLOWER,
         // NOT_COORDINATOR), so the client looks again and connects to the
         // right broker's gateway port.
+        if self.member_elsewhere(beat.as_ref(), cluster) {
+            // Its epoch is the other cluster's: that cluster would fail
+            // it for good (GROUP_ID_NOT_FOUND); fenced, it joins here.
+            return self.answer(request::fenced_member_epoch(&frame, info.api_version));
+        }
         self.open(cluster, cluster == home).await?;
         let frame = self.own_producer_id(frame, info, cluster).await?;
         let frame = self.own_member_id(frame, info, cluster);
@@ -539,6 +551,24 @@ impl Requests<'_> {
         request::join_as_new_member(&frame, info.api_version).unwrap_or(frame)
     }
 
+    /// Whether a KIP-848 member's heartbeat (`beat`: group, epoch) goes
+    /// to `cluster` with an epoch from the other cluster (its last
+    /// heartbeat for the group went there). Records where it goes.
+    fn member_elsewhere(&self, beat: Option<&(String, i32)>, cluster: Cluster) -> bool {
+        let (Some(key), Some((group, epoch))) = (&self.key, beat) else {
+            return false;
+        };
+        let held = &self.shared.switch().held;
+        held.joins_elsewhere(key, group, cluster) && *epoch > 0
+    }
+
+    /// Sends the gateway's own `answer` to the client.
+    fn answer(&self, answer: Option<Bytes>) -> Result<Option<End>, ConnError> {
+        let answer = answer.ok_or(ConnError::NotARequest)?;
+        let _ = self.pending.send(Pending::Local(answer));
+        Ok(None)
+    }
+
     /// Asks `cluster` (over this connection's upstream there, open) for a
     /// new idempotent producer id.
     async fn new_producer_id(&mut self, cluster: Cluster) -> Result<i64, ConnError> {
@@ -614,6 +644,7 @@ fn consumes(api_key: i16) -> bool {
 }
 
 const HEARTBEAT: i16 = 12;
+const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
 const JOIN_GROUP: i16 = 11;
 const PRODUCE: i16 = 0;
 const INIT_PRODUCER_ID: i16 = 22;

@@ -1083,13 +1083,13 @@ struct ClientPair {
 
 impl ClientPair {
     /// A producer and a consumer of `topic` (consumer group `group`)
-    /// through `bootstrap`; the producer also gets `producer_args`.
+    /// through `bootstrap`, each also given its `args`.
     fn start(
         tb: &crate::support::Testbed,
         lang: Lang,
         dir: &Path,
         (bootstrap, topic, group): (&str, &str, &str),
-        producer_args: &[&str],
+        args: ClientArgs<'_>,
     ) -> Self {
         let tag = format!("{lang:?}").to_lowercase();
         let common = ["--bootstrap", bootstrap, "--topic", topic];
@@ -1104,7 +1104,7 @@ impl ClientPair {
             &[
                 &common[..],
                 &["--client-id", &producer_id, "--rate", "200"],
-                producer_args,
+                args.producer,
             ]
             .concat(),
         );
@@ -1117,6 +1117,7 @@ impl ClientPair {
             &[
                 &common[..],
                 &["--client-id", &consumer_id, "--group", group],
+                args.consumer,
             ]
             .concat(),
         );
@@ -1153,15 +1154,22 @@ struct GatewayMigration {
 }
 
 fn gateway_migration(tb: &crate::support::Testbed, name: &str, java: bool) -> GatewayMigration {
-    gateway_migration_with(tb, name, java, &[])
+    gateway_migration_with(tb, name, java, ClientArgs::default())
 }
 
-/// [`gateway_migration`] whose librdkafka producer gets `producer_args`.
+/// More arguments for a pair's producer and consumer.
+#[derive(Clone, Copy, Default)]
+struct ClientArgs<'a> {
+    producer: &'a [&'a str],
+    consumer: &'a [&'a str],
+}
+
+/// [`gateway_migration`] whose librdkafka clients get `args`.
 fn gateway_migration_with(
     tb: &crate::support::Testbed,
     name: &str,
     java: bool,
-    producer_args: &[&str],
+    args: ClientArgs<'_>,
 ) -> GatewayMigration {
     let source = KafkaCluster::start_named(tb, &format!("{name}-src"));
     let target = KafkaCluster::start_named(tb, &format!("{name}-dst"));
@@ -1219,7 +1227,7 @@ fn gateway_migration_with(
         Lang::Python,
         d,
         (&bootstrap, "orders", "billing"),
-        producer_args,
+        args,
     )];
     if java {
         pairs.push(ClientPair::start(
@@ -1227,7 +1235,7 @@ fn gateway_migration_with(
             Lang::Java,
             d,
             (&bootstrap, "payments", "shipping"),
-            &[],
+            ClientArgs::default(),
         ));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -1387,7 +1395,11 @@ fn print_laps(stderr: &str) {
 #[test]
 fn a_transactional_producer_is_moved_with_its_uncommitted_records_sent_again() {
     let tb = require_testbed!();
-    let mut m = gateway_migration_with(&tb, "gwt", false, &["--transactional-id", "orders-tx"]);
+    let args = ClientArgs {
+        producer: &["--transactional-id", "orders-tx"],
+        consumer: &[],
+    };
+    let mut m = gateway_migration_with(&tb, "gwt", false, args);
     let r = crate::run(
         crate::kcp()
             .args(["migrate", "execute", "--yes", "--plan"])
@@ -1410,6 +1422,33 @@ fn a_transactional_producer_is_moved_with_its_uncommitted_records_sent_again() {
         on_target >= v["produced"].as_i64().unwrap(),
         "{on_target} {v}"
     );
+}
+
+/// A librdkafka consumer on the KIP-848 group protocol
+/// (`group.protocol=consumer`, ConsumerGroupHeartbeat instead of
+/// JoinGroup) moved by `migrate execute` in gateway mode.
+#[test]
+fn a_kip_848_consumer_is_moved_by_migrate_execute_in_gateway_mode() {
+    let tb = require_testbed!();
+    let args = ClientArgs {
+        producer: &[],
+        consumer: &["--group-protocol", "consumer"],
+    };
+    let mut m = gateway_migration_with(&tb, "gwk", false, args);
+    let r = crate::run(
+        crate::kcp()
+            .args(["migrate", "execute", "--yes", "--plan"])
+            .arg(&m.plan)
+            .env("KCP_LOG", "warn,kcp::migrate=debug")
+            .timeout(Duration::from_secs(240)),
+    );
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
+    print_laps(&r.stderr);
+    m.assert_on_target();
+    std::thread::sleep(Duration::from_secs(3));
+    let results = m.finish_and_check(CLEAN);
+    eprintln!("gateway cutover, KIP-848 consumer: {}", results[0]);
+    assert_eq!(results[0]["duplicates"], 0, "{}", results[0]);
 }
 
 impl GatewayMigration {
