@@ -230,6 +230,8 @@ fn measured_json(tool: Tool, shape: &Shape, rep: usize, m: &Measured) -> Value {
         "steady_records_per_s": m.steady,
         "steady_mb_per_s": m.steady * (shape.value + kit::KEY_LEN) as f64 / 1e6,
         "first_record_s": m.first,
+        "t10_s": m.t10,
+        "t90_s": m.t90,
         "cpu_s": m.cpu,
         "cpu_s_per_gb": m.cpu / (bytes / 1e9),
         "peak_rss_mb": m.rss_mb,
@@ -292,13 +294,16 @@ fn throughput(tb: &support::Testbed, cfg: &Config, results: &mut Vec<Value>) {
                 let m = copy_once(tb, tool, &sb, &topic, shape, &[], &[], max_copy(shape));
                 let j = measured_json(tool, shape, rep, &m);
                 kit::note(&format!(
-                    "rep {rep} {} {}: {:.0} records/s, {:.1} MB/s, steady {:.0}/s, first {:.1} s, CPU {:.1} s/GB, RSS {:.0} MB",
+                    "rep {rep} {} {}: {:.0} records/s, {:.1} MB/s, steady {:.0}/s, first {:.1} s, 10 % at {:.1} s, 90 % at {:.1} s, last at {:.1} s, CPU {:.1} s/GB, RSS {:.0} MB",
                     shape.name,
                     tool.name(),
                     j["records_per_s"].as_f64().unwrap_or(0.0),
                     j["mb_per_s"].as_f64().unwrap_or(0.0),
                     m.steady,
                     m.first,
+                    m.t10,
+                    m.t90,
+                    m.wall,
                     j["cpu_s_per_gb"].as_f64().unwrap_or(0.0),
                     m.rss_mb
                 ));

@@ -565,6 +565,10 @@ pub struct Measured {
     pub first: f64,
     /// Records/s between 10 % and 90 % of the records on the target.
     pub steady: f64,
+    /// Seconds from start to 10 % and to 90 % of the records on the
+    /// target (where a run's start and end phases are slow).
+    pub t10: f64,
+    pub t90: f64,
     /// CPU seconds of the copier up to the last record.
     pub cpu: f64,
     pub rss_mb: f64,
@@ -685,6 +689,8 @@ pub fn measure(
         wall,
         first: first.unwrap_or(f64::NAN),
         steady,
+        t10: t10.unwrap_or(f64::NAN),
+        t90: t90.unwrap_or(f64::NAN),
         cpu,
         rss_mb: rss,
         landed: last_count,

@@ -230,6 +230,20 @@ mod tests {
         out.freeze()
     }
 
+    /// The body of the gateway's own answer `out` (length prefix and
+    /// header checked: the request's correlation id, 1).
+    fn answered<R: Decodable>(mut out: Bytes, api: ApiKey, version: i16) -> R {
+        let len = u32::from_be_bytes(out[..4].try_into().unwrap()) as usize;
+        assert_eq!(len, out.len() - 4);
+        let _ = out.split_to(4);
+        let hv = api.response_header_version(version);
+        assert_eq!(
+            ResponseHeader::decode(&mut out, hv).unwrap().correlation_id,
+            1
+        );
+        R::decode(&mut out, version).unwrap()
+    }
+
     #[test]
     fn a_join_loses_its_member_id_and_nothing_else() {
         for version in [1, 5, 6, 9] {
@@ -312,16 +326,8 @@ mod tests {
     fn a_heartbeat_is_answered_rebalance_in_progress_at_every_version() {
         for version in 0..=4 {
             let r = HeartbeatRequest::default().with_group_id(GroupId(s("g")));
-            let mut out = rebalance_in_progress(&frame(12, version, &r), version).unwrap();
-            let len = u32::from_be_bytes(out[..4].try_into().unwrap()) as usize;
-            assert_eq!(len, out.len() - 4);
-            let _ = out.split_to(4);
-            let hv = ApiKey::Heartbeat.response_header_version(version);
-            assert_eq!(
-                ResponseHeader::decode(&mut out, hv).unwrap().correlation_id,
-                1
-            );
-            let m = HeartbeatResponse::decode(&mut out, version).unwrap();
+            let out = rebalance_in_progress(&frame(12, version, &r), version).unwrap();
+            let m: HeartbeatResponse = answered(out, ApiKey::Heartbeat, version);
             assert_eq!(m.error_code, 27, "v{version}");
         }
     }
@@ -334,16 +340,9 @@ mod tests {
                 .with_member_epoch(7);
             let f = frame(68, version, &r);
             assert_eq!(consumer_heartbeat(&f, version), Some(("g".into(), 7)));
-            let mut out = fenced_member_epoch(&f, version).unwrap();
-            let len = u32::from_be_bytes(out[..4].try_into().unwrap()) as usize;
-            assert_eq!(len, out.len() - 4);
-            let _ = out.split_to(4);
-            let hv = ApiKey::ConsumerGroupHeartbeat.response_header_version(version);
-            assert_eq!(
-                ResponseHeader::decode(&mut out, hv).unwrap().correlation_id,
-                1
-            );
-            let m = ConsumerGroupHeartbeatResponse::decode(&mut out, version).unwrap();
+            let out = fenced_member_epoch(&f, version).unwrap();
+            let m: ConsumerGroupHeartbeatResponse =
+                answered(out, ApiKey::ConsumerGroupHeartbeat, version);
             assert_eq!(m.error_code, 110, "v{version}");
         }
         // Not a ConsumerGroupHeartbeat: no answer of that kind.

@@ -1357,16 +1357,7 @@ impl GatewayMigration {
 fn migrate_execute_in_gateway_mode_moves_unchanged_librdkafka_and_java_clients() {
     let tb = require_testbed!();
     let mut m = gateway_migration(&tb, "gwm", true);
-    let r = crate::run(
-        crate::kcp()
-            .args(["migrate", "execute", "--yes", "--plan"])
-            .arg(&m.plan)
-            .env("KCP_LOG", "warn,kcp::migrate=debug")
-            .timeout(Duration::from_secs(240)),
-    );
-    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
-    print_laps(&r.stderr);
-    m.assert_on_target();
+    m.execute();
     // The producers write to the target for a while.
     std::thread::sleep(Duration::from_secs(3));
     let results = m.finish_and_check(CLEAN);
@@ -1400,16 +1391,7 @@ fn a_transactional_producer_is_moved_with_its_uncommitted_records_sent_again() {
         consumer: &[],
     };
     let mut m = gateway_migration_with(&tb, "gwt", false, args);
-    let r = crate::run(
-        crate::kcp()
-            .args(["migrate", "execute", "--yes", "--plan"])
-            .arg(&m.plan)
-            .env("KCP_LOG", "warn,kcp::migrate=debug")
-            .timeout(Duration::from_secs(240)),
-    );
-    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
-    print_laps(&r.stderr);
-    m.assert_on_target();
+    m.execute();
     std::thread::sleep(Duration::from_secs(3));
     let results = m.finish_and_check(&["lost", "out_of_order", "unknown", "duplicates"]);
     let v = &results[0];
@@ -1434,17 +1416,8 @@ fn a_kip_848_consumer_is_moved_by_migrate_execute_in_gateway_mode() {
         producer: &[],
         consumer: &["--group-protocol", "consumer"],
     };
-    let mut m = gateway_migration_with(&tb, "gwk", false, args);
-    let r = crate::run(
-        crate::kcp()
-            .args(["migrate", "execute", "--yes", "--plan"])
-            .arg(&m.plan)
-            .env("KCP_LOG", "warn,kcp::migrate=debug")
-            .timeout(Duration::from_secs(240)),
-    );
-    assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, m.gw.log());
-    print_laps(&r.stderr);
-    m.assert_on_target();
+    let mut m = gateway_migration_with(&tb, "gwc", false, args);
+    m.execute();
     std::thread::sleep(Duration::from_secs(3));
     let results = m.finish_and_check(CLEAN);
     eprintln!("gateway cutover, KIP-848 consumer: {}", results[0]);
@@ -1452,6 +1425,21 @@ fn a_kip_848_consumer_is_moved_by_migrate_execute_in_gateway_mode() {
 }
 
 impl GatewayMigration {
+    /// Runs `migrate execute` in gateway mode to its end, prints where the
+    /// switch's time went and checks every client is on the target.
+    fn execute(&self) {
+        let r = crate::run(
+            crate::kcp()
+                .args(["migrate", "execute", "--yes", "--plan"])
+                .arg(&self.plan)
+                .env("KCP_LOG", "warn,kcp::migrate=debug")
+                .timeout(Duration::from_secs(240)),
+        );
+        assert_eq!(r.code, 0, "{}\n{}\n{}", r.stdout, r.stderr, self.gw.log());
+        print_laps(&r.stderr);
+        self.assert_on_target();
+    }
+
     /// The latest records of each of `topics` (produced as `results`
     /// says) went to the target only (end offsets there also count
     /// transaction markers).

@@ -464,8 +464,11 @@ impl<'a> Copier<'a> {
             self.checkpoint()?;
             self.timers.checkpoint = Instant::now();
         }
+        // A run that ends once caught up checks the source's end offsets
+        // often: the time between copying the last record and noticing
+        // is all idle (a ListOffsets request per check).
         let watermarks_every = if options.until_caught_up {
-            Duration::from_millis(500)
+            Duration::from_millis(100)
         } else {
             Duration::from_secs(2)
         };
