@@ -13,13 +13,14 @@ use super::fence;
 use super::hooks::{self, HookEnv, HookError};
 use super::members::{self, Members};
 use super::offsets::{self, Laps, MoveError};
-use super::replicating::{Maps, Shared};
+use super::replicating::Shared;
 use super::run_report::report;
 use super::run_state::{self, DoneStep, RunStateError};
 use super::steps::{Action, Step};
 use super::verify;
 use crate::connect::Connection;
 use crate::connect::admin::{self, OffsetSpec};
+use crate::replicator::Maps;
 use crate::replicator::{self, LoadedPlan, ReplicatorError, Stats};
 use crate::telemetry::HookOutcome;
 

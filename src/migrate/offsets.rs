@@ -8,6 +8,7 @@
 //! the target (its consumers start there only after this).
 
 use crate::exit::{Diagnostic, ExitStatus};
+use crate::replicator::Maps;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -126,7 +127,7 @@ impl Diagnostic for MoveError {
 pub fn translate(
     group: &str,
     plan: &LoadedPlan,
-    maps: &HashMap<(String, i32), OffsetMap>,
+    maps: &Maps,
     committed: &[(String, i32, i64)],
 ) -> Result<Vec<MovedOffset>, MoveError> {
     let empty = OffsetMap::default();
@@ -193,7 +194,7 @@ fn translate_across(
     plan: &LoadedPlan,
     back: &Back,
     (src, dst): (&Connection, &Connection),
-    forward: &mut HashMap<(String, i32), OffsetMap>,
+    forward: &mut Maps,
     committed: &[(String, i32, i64)],
 ) -> Result<Vec<MovedOffset>, MoveError> {
     // Read before the copy back's maps, which are repaired from the
@@ -258,7 +259,7 @@ pub fn move_group_on(
     (src, dst): (&Connection, &Connection),
     group: &str,
     back: Option<&Back>,
-    known: Option<HashMap<(String, i32), OffsetMap>>,
+    known: Option<Maps>,
 ) -> Result<Vec<MovedOffset>, MoveError> {
     let mut laps = Laps::start();
     let committed = committed_on_source(src, plan, group)?;
@@ -302,7 +303,7 @@ pub fn move_group_on(
 }
 
 /// Whether `maps` has a map for every partition in `committed`.
-fn covers(maps: &HashMap<(String, i32), OffsetMap>, committed: &[(String, i32, i64)]) -> bool {
+fn covers(maps: &Maps, committed: &[(String, i32, i64)]) -> bool {
     committed
         .iter()
         .all(|(t, p, _)| maps.contains_key(&(t.clone(), *p)))
@@ -558,10 +559,9 @@ mod tests {
     /// out holds only its own partitions.
     #[test]
     fn known_maps_are_used_only_when_they_cover_every_committed_partition() {
-        let maps: HashMap<(String, i32), OffsetMap> =
-            [(("orders".into(), 0), OffsetMap::default())]
-                .into_iter()
-                .collect();
+        let maps: Maps = [(("orders".into(), 0), OffsetMap::default())]
+            .into_iter()
+            .collect();
         assert!(covers(&maps, &[("orders".into(), 0, 5)]));
         assert!(!covers(
             &maps,

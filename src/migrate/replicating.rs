@@ -5,7 +5,6 @@
 //! step), stopped (drained, checkpointed) before the steps that need them
 //! finished.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::execute::{ExecuteError, Run};
 use crate::connect::ClusterCredentials;
 use crate::replicator::{
-    self, LoadedPlan, Observer, OffsetMap, ReplicatorError, RunOptions, Stats, Summary,
+    self, LoadedPlan, Maps, Observer, ReplicatorError, RunOptions, Stats, Summary,
 };
 use crate::telemetry::ReplicatorMetrics;
 
@@ -28,9 +27,6 @@ pub(super) struct Shared {
     maps_wanted: AtomicBool,
     maps: Mutex<Option<Maps>>,
 }
-
-/// Offset maps by source topic and partition.
-pub(super) type Maps = HashMap<(String, i32), OffsetMap>;
 
 impl Observer for Shared {
     fn stats(&self, stats: &Stats) {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::consumer_last::{Across, Back, across};
 use crate::connect::admin::{self, OffsetSpec};
 use crate::connect::{ClusterCredentials, ConnectOptions, connect};
+use crate::replicator::Maps;
 use crate::replicator::{self, LoadedPlan, OffsetMap, ReplicatorError, Translation};
 
 /// One reading of a migration.
@@ -86,8 +87,8 @@ pub fn sample(
 ) -> Result<Status, ReplicatorError> {
     let src = connect(source, ConnectOptions { timeout })?;
     let dst = connect(target, ConnectOptions { timeout })?;
-    let maps: HashMap<(String, i32), OffsetMap> = replicator::offset_maps(plan, &src, &dst)?;
-    let backs: HashMap<(String, i32), OffsetMap> = match back {
+    let maps: Maps = replicator::offset_maps(plan, &src, &dst)?;
+    let backs: Maps = match back {
         Some(b) => replicator::offset_maps(&b.plan, &dst, &src)?,
         None => HashMap::new(),
     };

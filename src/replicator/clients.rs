@@ -8,6 +8,7 @@
 //! tuning defaults yield to the cluster's `client_properties`.
 
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
@@ -188,6 +189,12 @@ pub(super) fn source_consumer(
         .map_err(ReplicatorError::kafka("creating the source consumer"))
 }
 
+/// How long the target producer retries a record before it gives up on it
+/// (`message.timeout.ms`, and the transaction timeout, which may not be
+/// shorter): a target unreachable for longer stops the copy; a shorter
+/// outage is waited out.
+pub(super) const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The target producer: idempotent, `acks=all`, and either gapless or
 /// transactional (the plan's `transactions`), always; the rest are tuning
 /// defaults the target's `client_properties` may override.
@@ -202,6 +209,7 @@ pub(super) fn target_producer(
 ) -> Result<BaseProducer<CopyContext>, ReplicatorError> {
     let mut config = client_config(target)?;
     let batch_size = batch_size(record_limit).to_string();
+    let delivery_timeout = DELIVERY_TIMEOUT.as_millis().to_string();
     set_defaults(
         &mut config,
         target,
@@ -216,13 +224,14 @@ pub(super) fn target_producer(
     config
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("compression.type", &plan.plan.replication.compression);
+        .set("compression.type", &plan.plan.replication.compression)
+        .set("message.timeout.ms", &delivery_timeout);
     if plan.plan.replication.uses_transactions() {
         // A record that fails for good aborts its transaction: nothing
         // after it becomes visible (see `txn`).
         config
             .set("transactional.id", super::txn::transactional_id(plan))
-            .set("transaction.timeout.ms", "60000");
+            .set("transaction.timeout.ms", &delivery_timeout);
     } else {
         // Gapless: a record that fails for good (too large, timed out) is
         // a fatal producer error, never a hole with later records landing

@@ -356,7 +356,7 @@ pub(crate) fn load(
     watermarks: &[(i32, i64)],
     scope: &Scope<'_>,
     timeout: Duration,
-) -> Result<HashMap<(String, i32), OffsetMap>, ReplicatorError> {
+) -> Result<Maps, ReplicatorError> {
     let ranges: Vec<_> = watermarks
         .iter()
         .map(|(p, hw)| (map_topic.to_owned(), *p, 0, *hw))
@@ -407,7 +407,7 @@ pub(crate) fn repair(
     consumer: &BaseConsumer<KcpContext>,
     cluster_id: &str,
     targets: &[(String, String, i32, i64)],
-    maps: &mut HashMap<(String, i32), OffsetMap>,
+    maps: &mut Maps,
     merged: &dyn Fn(&str) -> bool,
     timeout: Duration,
 ) -> Result<Repaired, ReplicatorError> {

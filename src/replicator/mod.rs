@@ -61,6 +61,7 @@ use rdkafka::error::KafkaError;
 
 pub(crate) use clients::{cluster_id, consumer};
 pub use engine::{RunOptions, run};
+pub(crate) use map_store::Maps;
 pub use offset_map::{OffsetMap, Reverse, Translation};
 pub use place::Placer;
 pub use plan::{

@@ -8,7 +8,6 @@
 //! translation reads forward to the first copy. Each answer is pinned in the
 //! (in-memory) map, so the pure translation then gives it.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -17,6 +16,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::ReplicatorError;
 use super::clients::{cluster_id, consumer};
+use super::map_store::Maps;
 use super::offset_map::{OffsetMap, Reverse, Translation};
 use super::plan::LoadedPlan;
 use super::provenance::Provenance;
@@ -82,7 +82,7 @@ impl<'a> Placer<'a> {
     /// falls inside a loose run, so that `maps` translate it exactly.
     pub fn place_all(
         &self,
-        maps: &mut HashMap<(String, i32), OffsetMap>,
+        maps: &mut Maps,
         committed: &[(String, i32, i64)],
     ) -> Result<(), ReplicatorError> {
         for (topic, partition, offset) in committed {

@@ -13,6 +13,7 @@ use super::ReplicatorError;
 use super::clients::{cluster_id, consumer};
 use super::deleted;
 use super::map_store;
+use super::map_store::Maps;
 use super::offset_map::{OffsetMap, TopicIds};
 use super::plan::{LoadedPlan, OnDeleted};
 use super::provenance::Provenance;
@@ -44,7 +45,7 @@ pub(super) fn resume_maps(
     plan: &LoadedPlan,
     reader: &BaseConsumer<KcpContext>,
     src_id: &str,
-    maps: &mut HashMap<(String, i32), OffsetMap>,
+    maps: &mut Maps,
     wanted: &[(String, i32)],
     timeout: Duration,
     notice: &mut dyn FnMut(String),
@@ -263,7 +264,7 @@ impl TopicIdsNow {
 /// written for a source topic since deleted and created again stops the
 /// run: its copy on the target is of the old topic.
 fn screen(
-    maps: &mut HashMap<(String, i32), OffsetMap>,
+    maps: &mut Maps,
     targets: &[(String, String, i32, i64)],
     ids: &TopicIdsNow,
     notice: &mut dyn FnMut(String),
@@ -371,7 +372,7 @@ pub fn offset_maps(
     plan: &LoadedPlan,
     src: &Connection,
     dst: &Connection,
-) -> Result<HashMap<(String, i32), OffsetMap>, ReplicatorError> {
+) -> Result<Maps, ReplicatorError> {
     let (target, timeout) = (dst.credentials(), dst.timeout());
     let src_id = cluster_id(src)?;
     let topics = source_topics(src, plan)?;

@@ -1,12 +1,11 @@
 //! What a run reports: periodic [`Stats`] and notices through an
 //! [`Observer`], and the closing [`Summary`].
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use super::offset_map::OffsetMap;
+use super::map_store::Maps;
 use super::slot::Slot;
 use crate::telemetry::{PartitionMetrics, PartitionSample, ReplicatorMetrics};
 
@@ -56,9 +55,6 @@ pub trait Observer: Sync {
     fn checkpoint_wanted(&self) -> bool {
         false
     }
-    /// Called after each checkpoint, once its map records are handed to
-    /// the target producer (and, under transactions, committed).
-    fn checkpointed(&self) {}
     /// True when the observer wants the offset maps of the next
     /// checkpoint (`maps`). Asked once per checkpoint.
     fn maps_wanted(&self) -> bool {
@@ -69,7 +65,7 @@ pub trait Observer: Sync {
     /// name is delivered and, under transactions, committed), so a cutover
     /// step can translate offsets without reading the maps back from the
     /// target. Called before `checkpointed`, only when `maps_wanted`.
-    fn maps(&self, _maps: HashMap<(String, i32), OffsetMap>) {}
+    fn maps(&self, _maps: Maps) {}
     /// True once each time the observer wants stats now rather than at
     /// the next interval (a drain while producers wait). Asked after every
     /// record: keep it a load of an atomic.

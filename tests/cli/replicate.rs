@@ -1090,6 +1090,51 @@ fn a_target_broker_killed_and_restarted_mid_copy_loses_and_duplicates_nothing() 
     assert_exact_copy(&p, "orders", PARTITIONS);
 }
 
+/// The whole target (one broker) goes away mid-copy for longer than three
+/// `--timeout`s and comes back: the copy waits for it, as long as
+/// librdkafka still retries the records in flight, and ends equal to the
+/// source.
+#[test]
+fn a_target_down_for_longer_than_three_timeouts_is_waited_for() {
+    let tb = require_testbed!();
+    let mut p = pair(&tb, "");
+    const PARTITIONS: i32 = 4;
+    const RECORDS: usize = 20_000;
+    create_topics(&p.source.bootstrap(), &[("orders", PARTITIONS, &[])]);
+    load_sequence(&p.source.bootstrap(), "orders", PARTITIONS, RECORDS);
+    let mut child = spawn_replicator(
+        &p.plan,
+        &[
+            "--until-caught-up",
+            "--max-bytes-per-sec",
+            "100000",
+            "--timeout",
+            "1",
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while target_count(&p, "orders", PARTITIONS).is_none_or(|n| n < 2_000) {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "the copy did not start: {}",
+            replicator_log(&p.plan)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    p.target.kill_node(1);
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the copy stopped while the target was away: {}",
+        replicator_log(&p.plan)
+    );
+    p.target.restart_node(&tb, 1);
+    let status = wait_or_kill(&mut child, Duration::from_secs(120));
+    let log = replicator_log(&p.plan);
+    assert!(status.is_some_and(|s| s.success()), "{log}");
+    assert_exact_copy(&p, "orders", PARTITIONS);
+}
+
 /// A transaction left open on the source holds a `read_committed` copy at
 /// its first record (the last stable offset) until it ends. Caught up is
 /// measured against that offset: `--until-caught-up` finishes with the

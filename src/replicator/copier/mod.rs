@@ -22,13 +22,13 @@ use rdkafka::{Message, Timestamp};
 mod partitions;
 
 use super::ReplicatorError;
-use super::clients::CopyContext;
+use super::clients::{CopyContext, DELIVERY_TIMEOUT};
 use super::deliveries::{apply_deliveries, is_fatal, send_waiting, settle};
 use super::engine::RunOptions;
 use super::group::GroupState;
 use super::lease::Lease;
 use super::map_store;
-use super::offset_map::OffsetMap;
+use super::map_store::Maps;
 use super::plan::LoadedPlan;
 use super::provenance::{HEADER, Provenance};
 use super::slot::{self, Slot};
@@ -82,7 +82,7 @@ pub(super) struct Copier<'a> {
     links: Links<'a>,
     started: Instant,
     topics: BTreeMap<String, i32>,
-    maps: HashMap<(String, i32), OffsetMap>,
+    maps: Maps,
     slots: Vec<Slot>,
     index: HashMap<String, Vec<Option<usize>>>,
     target_topics: Vec<String>,
@@ -125,7 +125,7 @@ impl<'a> Copier<'a> {
     pub(super) fn start(
         links: Links<'a>,
         topics: BTreeMap<String, i32>,
-        maps: HashMap<(String, i32), OffsetMap>,
+        maps: Maps,
         started: Instant,
     ) -> Result<Self, ReplicatorError> {
         let now = Instant::now();
@@ -598,7 +598,9 @@ impl<'a> Copier<'a> {
         if let Some(txn) = self.txn {
             // Every report in before the commit: a record refused for good
             // is named, never hidden behind the commit's timed-out flush.
-            let timeout = self.links.options.timeout * 3;
+            // A target that is away is waited for as long as librdkafka
+            // retries the records in flight: it reports each one by then.
+            let timeout = DELIVERY_TIMEOUT + self.links.options.timeout;
             settle(
                 self.links.producer,
                 &mut self.slots,
@@ -617,7 +619,6 @@ impl<'a> Copier<'a> {
                     .collect(),
             );
         }
-        observer.checkpointed();
         Ok(())
     }
 
@@ -693,6 +694,7 @@ pub(super) fn replicator_group(plan: &LoadedPlan) -> String {
 mod tests {
     use super::*;
     use crate::connect::ClusterCredentials;
+    use crate::replicator::OffsetMap;
     use rdkafka::Offset;
 
     fn creds(name: &str, bootstrap: String) -> ClusterCredentials {
