@@ -36,7 +36,9 @@
 //! `plain-loop,kcp,mm2,mm2-eos`), KCP_COMPARE_UPDATE_DOCS=1 (also write
 //! docs/benchmarks/compare.svg), KCP_COMPARE_KEEP_LOGS=1 (keep each
 //! throughput copy's log, e.g. with `KCP_LOG=kcp=debug` for kcp's
-//! start-up laps; a failed copy's is always kept). Results: target/compare/results.json,
+//! start-up laps; a failed copy's is always kept), KCP_COMPARE_KCP_PLAN
+//! (YAML appended to kcp's plan except in the offsets case, e.g.
+//! `replication: { transactions: false }`). Results: target/compare/results.json,
 //! summary.md and compare.svg (under CARGO_TARGET_DIR when set).
 #![allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub)] // a benchmark reports on stdout
 

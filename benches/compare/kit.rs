@@ -244,6 +244,7 @@ pub fn consumer(bootstrap: &str, group: &str, read_committed: bool) -> BaseConsu
             },
         )
         .set("fetch.max.bytes", "52428800")
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .unwrap()
 }
@@ -336,17 +337,30 @@ impl Watermarks {
             self.parts = partitions_of(&self.c, &self.topic);
         }
         let Some(parts) = self.parts else { return 0 };
-        let mut sum = 0;
+        // Every partition's end offset in one ListOffsets request (the
+        // timestamp -1 means the latest): read one by one, behind the
+        // copy's produce requests, a round took about 0.5 s, so "when the
+        // last record landed" was known only to the nearest half second.
+        let mut list = TopicPartitionList::new();
         for p in 0..parts {
-            match self
-                .c
-                .fetch_watermarks(&self.topic, p, Duration::from_secs(5))
+            if list
+                .add_partition_offset(&self.topic, p, Offset::End)
+                .is_err()
             {
-                Ok((_, hi)) => sum += hi.max(0) as u64,
-                Err(_) => return 0,
+                return 0;
             }
         }
-        sum
+        match self.c.offsets_for_times(list, Duration::from_secs(5)) {
+            Ok(ends) => ends
+                .elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(o) => o.max(0) as u64,
+                    _ => 0,
+                })
+                .sum(),
+            Err(_) => 0,
+        }
     }
 }
 
@@ -475,6 +489,11 @@ pub fn spawn(job: &CopyJob<'_>, kafka_root: &Path) -> Child {
                 );
                 if let Some(c) = job.kcp_execute_cutover {
                     plan.push_str(c);
+                } else if let Ok(extra) = std::env::var("KCP_COMPARE_KCP_PLAN") {
+                    // e.g. `replication: { transactions: false }`, to
+                    // measure what a setting costs.
+                    plan.push_str(&extra);
+                    plan.push('\n');
                 }
                 std::fs::write(job.dir.join("plan.yaml"), plan).unwrap();
             }
@@ -602,6 +621,7 @@ pub fn measure(
     max: Duration,
 ) -> Measured {
     let mut wm = Watermarks::new(target, topic);
+    let timeline = std::env::var("KCP_COMPARE_TIMELINE").is_ok_and(|v| v == "1");
     let mut samples: Vec<(f64, f64)> = Vec::new();
     let mut rss: f64 = 0.0;
     let (mut first, mut t10, mut t90) = (None, None, None);
@@ -616,6 +636,9 @@ pub fn measure(
         }
         let count = wm.total();
         let t = started.elapsed().as_secs_f64();
+        if timeline {
+            eprintln!("[timeline] {t:.2} {count}");
+        }
         if count != last_count {
             last_count = count;
             last_change = t;
@@ -714,6 +737,8 @@ pub fn plain_child() {
         .set("isolation.level", "read_committed")
         .set("fetch.max.bytes", "52428800")
         .set("queued.max.messages.kbytes", "32768")
+        // As kcp: no 1 s pause in fetching each time that queue fills.
+        .set("fetch.queue.backoff.ms", "10")
         .create()
         .unwrap();
     let producer: BaseProducer = ClientConfig::new()

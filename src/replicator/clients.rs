@@ -180,6 +180,10 @@ pub(super) fn source_consumer(
             // keep the peak RSS near 300 MB at full speed on Kafka
             // (64 + 64 MiB: ~490 MB, for no measurable gain).
             ("queued.max.messages.kbytes", "32768"),
+            // Once that queue is full librdkafka stops fetching for this
+            // long (1 s by default): the copy drained the queue in about
+            // 0.4 s and then waited, so the copy ran in bursts.
+            ("fetch.queue.backoff.ms", "10"),
             ("session.timeout.ms", "10000"),
             ("heartbeat.interval.ms", "1000"),
         ],

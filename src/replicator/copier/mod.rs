@@ -68,6 +68,9 @@ struct Timers {
     publish: Instant,
     /// The last notice of a transient source error (one per 10 s).
     transient: Option<Instant>,
+    /// Reads of the source's end offsets, and the time the copy loop
+    /// waited for them (logged at debug when the loop ends).
+    end_offset_reads: (u32, Duration),
 }
 
 /// Records and bytes since the last stats sample.
@@ -89,6 +92,9 @@ pub(super) struct Copier<'a> {
     bytes: u64,
     skipped: u64,
     caught_up: bool,
+    /// A poll of the source found nothing to copy since the last read of
+    /// its end offsets: the copy may be caught up.
+    ran_dry: bool,
     timers: Timers,
     window: Window,
     throttle: Option<Throttle>,
@@ -147,6 +153,7 @@ impl<'a> Copier<'a> {
             bytes: 0,
             skipped: 0,
             caught_up: false,
+            ran_dry: false,
             timers: Timers {
                 checkpoint: now,
                 stats: now,
@@ -154,6 +161,7 @@ impl<'a> Copier<'a> {
                 watermarks: now - Duration::from_secs(60),
                 publish: now,
                 transient: None,
+                end_offset_reads: (0, Duration::ZERO),
             },
             window: Window {
                 since: now,
@@ -216,7 +224,7 @@ impl<'a> Copier<'a> {
             match polled {
                 Some(Ok(m)) => self.on_record(&m)?,
                 Some(Err(e)) => self.on_poll_error(e)?,
-                None => {}
+                None => self.ran_dry = true,
             }
             if self.tick()? == Flow::CaughtUp {
                 self.caught_up = true;
@@ -465,18 +473,23 @@ impl<'a> Copier<'a> {
             self.timers.checkpoint = Instant::now();
         }
         // A run that ends once caught up checks the source's end offsets
-        // often: the time between copying the last record and noticing
-        // is all idle (a ListOffsets request per check).
-        let watermarks_every = if options.until_caught_up {
+        // often once the source has nothing more to give: the time between
+        // copying the last record and noticing is all idle. While records
+        // flow it is not caught up, and each check (a ListOffsets round
+        // trip) holds the copy loop up.
+        let watermarks_every = if options.until_caught_up && self.ran_dry {
             Duration::from_millis(100)
         } else {
             Duration::from_secs(2)
         };
         if due(self.timers.watermarks, watermarks_every) {
+            self.ran_dry = false;
             let end = slot::copy_end(self.links.plan);
             let read =
                 slot::refresh_watermarks(self.links.src, end, &mut self.slots, self.links.observer);
             self.timers.watermarks = Instant::now();
+            let reads = &mut self.timers.end_offset_reads;
+            *reads = (reads.0 + 1, reads.1 + (self.timers.watermarks - now));
             if let Some(m) = &self.metrics {
                 match read {
                     Ok(()) => m.health.answered(Cluster::Source),
@@ -601,13 +614,16 @@ impl<'a> Copier<'a> {
             // A target that is away is waited for as long as librdkafka
             // retries the records in flight: it reports each one by then.
             let timeout = DELIVERY_TIMEOUT + self.links.options.timeout;
+            let started = Instant::now();
             settle(
                 self.links.producer,
                 &mut self.slots,
                 timeout,
                 "committing a target transaction",
             )?;
+            let flushed = started.elapsed();
             txn.commit()?;
+            tracing::debug!(flush = ?flushed, commit = ?(started.elapsed() - flushed), "target transaction committed");
         }
         let observer = self.links.observer;
         if observer.maps_wanted() {
@@ -626,7 +642,8 @@ impl<'a> Copier<'a> {
     /// last checkpoint.
     fn drain(mut self, interrupted: bool) -> Result<Summary, ReplicatorError> {
         let links = &self.links;
-        tracing::debug!(elapsed = ?self.started.elapsed(), caught_up = self.caught_up, "copy loop left, draining");
+        let (reads, waited) = self.timers.end_offset_reads;
+        tracing::debug!(elapsed = ?self.started.elapsed(), caught_up = self.caught_up, end_offset_reads = reads, end_offset_wait = ?waited, "copy loop left, draining");
         if links.group.is_some() {
             // Stop fetching but stay in the group until the maps are
             // written: leaving (when the consumer closes) hands the
