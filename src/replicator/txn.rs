@@ -10,14 +10,14 @@
 //! is one). Copies and offset-map checkpoints are committed together at each
 //! checkpoint; a restart resumes from the committed records only.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaError};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::ReplicatorError;
-use super::clients::CopyContext;
+use super::clients::{CopyContext, DELIVERY_TIMEOUT};
 use super::plan::LoadedPlan;
 
 /// The plan's transactional id on the target.
@@ -74,15 +74,17 @@ impl<'a> Transactions<'a> {
 
     /// Commits what was sent since the last commit (flushing it first) and
     /// opens the next transaction. An abortable failure aborts: the run
-    /// then starts over from what the target committed.
+    /// then starts over from what the target committed. A commit that
+    /// times out is resumed for as long as a record is retried
+    /// ([`DELIVERY_TIMEOUT`]): a coordinator coming back after an outage
+    /// first reloads its transactions.
     pub(super) fn commit(&self) -> Result<(), ReplicatorError> {
-        let mut attempts = 0;
+        let deadline = Instant::now() + DELIVERY_TIMEOUT + self.timeout;
         loop {
             match self.producer.commit_transaction(self.timeout * 3) {
                 Ok(()) => return self.begin(),
-                Err(KafkaError::Transaction(e)) if e.is_retriable() && attempts < 3 => {
-                    attempts += 1;
-                }
+                Err(KafkaError::Transaction(e))
+                    if e.is_retriable() && Instant::now() < deadline => {}
                 Err(KafkaError::Transaction(e)) if e.txn_requires_abort() => {
                     let _ = self.producer.abort_transaction(self.timeout * 3);
                     return Err(ReplicatorError::Aborted {
