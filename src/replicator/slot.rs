@@ -126,17 +126,7 @@ pub(super) fn advance_idle_positions(
     consumer: &BaseConsumer<CopyContext>,
     slots: &mut [Slot],
 ) -> Result<(), ReplicatorError> {
-    let positions = consumer
-        .position()
-        .map_err(ReplicatorError::kafka("reading positions"))?;
-    let pos: HashMap<(String, i32), i64> = positions
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
-            _ => None,
-        })
-        .collect();
+    let pos = positions(consumer)?;
     for s in slots.iter_mut().filter(|s| s.in_flight == 0 && s.active) {
         if let Some(&p) = pos.get(&(s.topic.clone(), s.partition))
             && p > s.map.src_end
@@ -146,6 +136,42 @@ pub(super) fn advance_idle_positions(
         }
     }
     Ok(())
+}
+
+/// Every active partition read up to the source's end offset as last read
+/// (its records copied, in flight or skipped; control records passed).
+pub(super) fn read_to_end(
+    consumer: &BaseConsumer<CopyContext>,
+    slots: &[Slot],
+) -> Result<bool, ReplicatorError> {
+    let pos = positions(consumer)?;
+    let mut active = slots.iter().filter(|s| s.active).peekable();
+    Ok(active.peek().is_some()
+        && active.all(|s| {
+            s.high_watermark.is_some_and(|hw| {
+                s.next_offset() >= hw
+                    || pos
+                        .get(&(s.topic.clone(), s.partition))
+                        .is_some_and(|&p| p >= hw)
+            })
+        }))
+}
+
+/// The consumer's position of each assigned partition that has one.
+fn positions(
+    consumer: &BaseConsumer<CopyContext>,
+) -> Result<HashMap<(String, i32), i64>, ReplicatorError> {
+    let positions = consumer
+        .position()
+        .map_err(ReplicatorError::kafka("reading positions"))?;
+    Ok(positions
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The end offset a copy of `plan` can reach on the source: the last stable

@@ -548,6 +548,18 @@ impl<'a> Copier<'a> {
     /// Every active partition copied up to the source's end offset as last
     /// read, with nothing in flight.
     fn is_caught_up(&mut self) -> Result<bool, ReplicatorError> {
+        if self.slots.iter().any(|s| s.in_flight > 0)
+            && slot::read_to_end(self.links.consumer, &self.slots)?
+        {
+            // Nothing more to read: wait for the last copies' reports now
+            // rather than poll and look again later.
+            settle(
+                self.links.producer,
+                &mut self.slots,
+                DELIVERY_TIMEOUT + self.links.options.timeout,
+                "flushing the target producer",
+            )?;
+        }
         slot::advance_idle_positions(self.links.consumer, &mut self.slots)?;
         let mut active = self.slots.iter().filter(|s| s.active).peekable();
         Ok(active.peek().is_some()
