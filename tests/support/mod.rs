@@ -730,7 +730,9 @@ impl ConnectWorker {
         http_raw(self.port, method, path, body, "application/json", &auth)
     }
 
-    /// A call that must succeed; its JSON answer.
+    /// A call that must succeed; its JSON answer. A worker that answers
+    /// that its cluster is rebalancing (409, or 500 "a rebalance is
+    /// expected") is asked again for up to 60 s, as kcp's own client does.
     pub fn json(
         &self,
         method: &str,
@@ -738,7 +740,15 @@ impl ConnectWorker {
         body: Option<serde_json::Value>,
     ) -> serde_json::Value {
         let text = body.map(|b| b.to_string());
-        let (status, answer) = self.call(method, path, text.as_deref());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (status, answer) = loop {
+            let (status, answer) = self.call(method, path, text.as_deref());
+            let rebalancing = matches!(status, 409 | 500) && answer.contains("rebalance");
+            if !rebalancing || Instant::now() > deadline {
+                break (status, answer);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        };
         assert!(
             (200..300).contains(&status),
             "{method} {path}: {status} {answer}"
