@@ -1477,8 +1477,27 @@ impl GatewayMigration {
     }
 
     /// Starts `migrate execute` in the background and waits until it is
-    /// at `step` (and `delay` more).
-    fn execute_until(&self, step: &str, delay: Duration) -> Child {
+    /// at `step` and the gateway holds `group`: the switch is under way
+    /// (a wave parks, moves and is routed in well under a second, so a
+    /// fixed delay after the step may land past the switch).
+    fn execute_until_held(&self, step: &str, group: &str) -> Child {
+        let mut execute = self.execute_until(step);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let held = || self.gw.admin("GET", "/routes", None).1["groups"][group] == "held";
+        while !held() {
+            if Instant::now() >= deadline {
+                let _ = execute.kill();
+                let _ = execute.wait();
+                panic!("{group} never held");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        execute
+    }
+
+    /// Starts `migrate execute` in the background and waits until it is
+    /// at `step`.
+    fn execute_until(&self, step: &str) -> Child {
         let mut execute = Command::new(env!("CARGO_BIN_EXE_kcp"))
             .args(["--no-progress", "migrate", "execute", "--yes", "--plan"])
             .arg(&self.plan)
@@ -1492,7 +1511,6 @@ impl GatewayMigration {
             assert!(execute.try_wait().unwrap().is_none(), "execute ended early");
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(delay);
         execute
     }
 
@@ -1543,7 +1561,7 @@ impl GatewayMigration {
 fn a_gateway_killed_during_a_switch_is_restarted_and_the_clients_end_on_the_target() {
     let tb = require_testbed!();
     let mut m = gateway_migration(&tb, "gwk", true);
-    let mut execute = m.execute_until("consumers/wave-2/stop", Duration::from_millis(500));
+    let mut execute = m.execute_until_held("consumers/wave-2/stop", "shipping");
     m.kill_and_restart_gateway();
     let status = execute.wait().unwrap();
     eprintln!("execute during the gateway's crash: {status}");
@@ -1561,11 +1579,12 @@ fn a_gateway_killed_during_a_switch_is_restarted_and_the_clients_end_on_the_targ
 fn migrate_execute_killed_during_a_switch_resumes_and_the_clients_end_on_the_target() {
     let tb = require_testbed!();
     let mut m = gateway_migration(&tb, "gwx", true);
-    let mut execute = m.execute_until("consumers/wave-1/stop", Duration::from_millis(500));
+    let mut execute = m.execute_until_held("consumers/wave-1/stop", "billing");
     execute.kill().unwrap(); // SIGKILL
     let _ = execute.wait();
     let (_, routes) = m.gw.admin("GET", "/routes", None);
-    assert_eq!(routes["groups"]["billing"], "held", "{routes}");
+    let err = std::fs::read_to_string(m.dir.path().join("execute-1.err")).unwrap_or_default();
+    assert_eq!(routes["groups"]["billing"], "held", "{routes}\n{err}");
     m.execute_again();
     m.end_on_target(CLEAN, "kcp killed during a switch");
 }
@@ -1577,7 +1596,7 @@ fn migrate_execute_killed_during_a_switch_resumes_and_the_clients_end_on_the_tar
 fn rollback_in_gateway_mode_routes_the_clients_back() {
     let tb = require_testbed!();
     let mut m = gateway_migration(&tb, "gwr", false);
-    let mut execute = m.execute_until("producers/stop", Duration::ZERO);
+    let mut execute = m.execute_until("producers/stop");
     let _ = Command::new("kill")
         .args(["-TERM", &execute.id().to_string()])
         .status();
