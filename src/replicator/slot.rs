@@ -122,11 +122,7 @@ pub(super) fn build_index(slots: &[Slot]) -> (HashMap<String, Vec<Option<usize>>
 /// Partitions with nothing in flight have processed everything up to the
 /// consumer's position (transaction markers and skipped records included):
 /// their maps advance to it.
-pub(super) fn advance_idle_positions(
-    consumer: &BaseConsumer<CopyContext>,
-    slots: &mut [Slot],
-) -> Result<(), ReplicatorError> {
-    let pos = positions(consumer)?;
+pub(super) fn advance_idle_positions(pos: &Positions, slots: &mut [Slot]) {
     for s in slots.iter_mut().filter(|s| s.in_flight == 0 && s.active) {
         if let Some(&p) = pos.get(&(s.topic.clone(), s.partition))
             && p > s.map.src_end
@@ -135,18 +131,13 @@ pub(super) fn advance_idle_positions(
             s.dirty = true;
         }
     }
-    Ok(())
 }
 
 /// Every active partition read up to the source's end offset as last read
 /// (its records copied, in flight or skipped; control records passed).
-pub(super) fn read_to_end(
-    consumer: &BaseConsumer<CopyContext>,
-    slots: &[Slot],
-) -> Result<bool, ReplicatorError> {
-    let pos = positions(consumer)?;
+pub(super) fn read_to_end(pos: &Positions, slots: &[Slot]) -> bool {
     let mut active = slots.iter().filter(|s| s.active).peekable();
-    Ok(active.peek().is_some()
+    active.peek().is_some()
         && active.all(|s| {
             s.high_watermark.is_some_and(|hw| {
                 s.next_offset() >= hw
@@ -154,13 +145,16 @@ pub(super) fn read_to_end(
                         .get(&(s.topic.clone(), s.partition))
                         .is_some_and(|&p| p >= hw)
             })
-        }))
+        })
 }
 
+/// The consumer's next offset per assigned partition.
+pub(super) type Positions = HashMap<(String, i32), i64>;
+
 /// The consumer's position of each assigned partition that has one.
-fn positions(
+pub(super) fn positions(
     consumer: &BaseConsumer<CopyContext>,
-) -> Result<HashMap<(String, i32), i64>, ReplicatorError> {
+) -> Result<Positions, ReplicatorError> {
     let positions = consumer
         .position()
         .map_err(ReplicatorError::kafka("reading positions"))?;

@@ -468,7 +468,8 @@ impl<'a> Copier<'a> {
             Duration::from_millis(settings.checkpoint_interval_ms),
         ) || self.links.observer.checkpoint_wanted()
         {
-            slot::advance_idle_positions(self.links.consumer, &mut self.slots)?;
+            let pos = slot::positions(self.links.consumer)?;
+            slot::advance_idle_positions(&pos, &mut self.slots);
             self.checkpoint()?;
             self.timers.checkpoint = Instant::now();
         }
@@ -548,9 +549,10 @@ impl<'a> Copier<'a> {
     /// Every active partition copied up to the source's end offset as last
     /// read, with nothing in flight.
     fn is_caught_up(&mut self) -> Result<bool, ReplicatorError> {
-        if self.slots.iter().any(|s| s.in_flight > 0)
-            && slot::read_to_end(self.links.consumer, &self.slots)?
-        {
+        // Positions move only when the consumer is polled: one read serves
+        // both checks.
+        let pos = slot::positions(self.links.consumer)?;
+        if self.slots.iter().any(|s| s.in_flight > 0) && slot::read_to_end(&pos, &self.slots) {
             // Nothing more to read: wait for the last copies' reports now
             // rather than poll and look again later.
             settle(
@@ -560,7 +562,7 @@ impl<'a> Copier<'a> {
                 "flushing the target producer",
             )?;
         }
-        slot::advance_idle_positions(self.links.consumer, &mut self.slots)?;
+        slot::advance_idle_positions(&pos, &mut self.slots);
         let mut active = self.slots.iter().filter(|s| s.active).peekable();
         Ok(active.peek().is_some()
             && active.all(|s| {
