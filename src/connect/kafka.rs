@@ -385,6 +385,9 @@ pub struct Connection {
     options: ConnectOptions,
     consumer: BaseConsumer<KcpContext>,
     metadata: ClusterMetadata,
+    /// Made at first use and kept: each new client costs a connection
+    /// and a metadata round trip (tens of ms, on every step of a start-up).
+    admin: std::sync::OnceLock<rdkafka::admin::AdminClient<KcpContext>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -463,6 +466,7 @@ pub fn connect(
                     options,
                     consumer,
                     metadata,
+                    admin: std::sync::OnceLock::new(),
                 });
             }
             Err(e) => last_error = Some(e),
@@ -596,11 +600,17 @@ impl Connection {
             .operation_timeout(Some(self.options.timeout))
     }
 
-    /// Creates an admin client with the same configuration and context kind.
-    pub fn admin_client(&self) -> Result<rdkafka::admin::AdminClient<KcpContext>, ConnectError> {
-        client_config(&self.creds)?
+    /// This connection's admin client (same configuration and context
+    /// kind), made at the first call.
+    pub fn admin_client(&self) -> Result<&rdkafka::admin::AdminClient<KcpContext>, ConnectError> {
+        if let Some(admin) = self.admin.get() {
+            return Ok(admin);
+        }
+        let admin = client_config(&self.creds)?
             .create_with_context(KcpContext::new(&self.creds))
-            .map_err(|e| config_error(&self.creds, e))
+            .map_err(|e| config_error(&self.creds, e))?;
+        // Two threads may both make one; the first kept wins.
+        Ok(self.admin.get_or_init(|| admin))
     }
 }
 

@@ -20,15 +20,14 @@
 //! refused after writing withdraws (tombstones) the claims it added.
 //! Preflight only reads ([`check`]).
 
-use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 use super::ReplicatorError;
 use super::clients::consumer;
+use super::internal_topics::{self, block};
 use super::plan::LoadedPlan;
 use super::ranges::read_ranges;
 use crate::connect::admin::{self, OffsetSpec};
@@ -200,7 +199,7 @@ pub(super) fn check(
     dst: &Connection,
     topics: &BTreeMap<String, i32>,
 ) -> Result<(), ReplicatorError> {
-    let stored = read(plan, dst)?;
+    let stored = read(dst, &reader(plan, dst)?)?;
     refuse(
         plan,
         &collisions(&ours(plan, source_cluster_id, topics), &stored),
@@ -208,21 +207,24 @@ pub(super) fn check(
 }
 
 /// Checks, records the plan's claims on the target, and checks again;
-/// refused after writing, withdraws the claims it added.
+/// refused after writing, withdraws the claims it added. `reader` reads
+/// the claims (a run passes the target reader it keeps: each consumer
+/// made and dropped costs about 0.1 s).
 pub(super) fn claim(
     plan: &LoadedPlan,
     source_cluster_id: &str,
     dst: &Connection,
+    reader: &BaseConsumer<KcpContext>,
     topics: &BTreeMap<String, i32>,
 ) -> Result<(), ReplicatorError> {
     let mine = ours(plan, source_cluster_id, topics);
-    let before = read(plan, dst)?;
+    let before = read(dst, reader)?;
     refuse(plan, &collisions(&mine, &before))?;
     let new: Vec<&Claim> = mine.iter().filter(|c| !before.contains(c)).collect();
     if new.is_empty() {
         return Ok(());
     }
-    ensure_topic(dst)?;
+    internal_topics::ensure(dst, &[(CLAIMS_TOPIC, internal_topics::CLAIMS)])?;
     let added: Vec<&Claim> = new
         .iter()
         .copied()
@@ -234,7 +236,7 @@ pub(super) fn claim(
         .collect::<Result<_, serde_json::Error>>()
         .map_err(|e| ReplicatorError::Setup(format!("cannot encode a claim: {e}")))?;
     write(dst, &writes)?;
-    let found = collisions(&mine, &read(plan, dst)?);
+    let found = collisions(&mine, &read(dst, reader)?);
     if !found.is_empty() {
         let withdraw: Vec<(String, Option<Vec<u8>>)> =
             added.iter().map(|c| (c.key(), None)).collect();
@@ -254,9 +256,25 @@ fn refuse(plan: &LoadedPlan, found: &[Collision]) -> Result<(), ReplicatorError>
     .into())
 }
 
+/// A consumer that can read the claims: no group membership, and no
+/// offset commit (`read_ranges`).
+pub(super) fn reader(
+    plan: &LoadedPlan,
+    dst: &Connection,
+) -> Result<BaseConsumer<KcpContext>, ReplicatorError> {
+    let group = format!("{}.claims", super::copier::replicator_group(plan));
+    consumer(
+        dst.credentials(),
+        &[("group.id", &group), ("enable.auto.commit", "false")],
+    )
+}
+
 /// The claims stored on the target, the latest per key (none when the
 /// topic does not exist yet). Unreadable records are skipped.
-fn read(plan: &LoadedPlan, dst: &Connection) -> Result<Vec<Claim>, ReplicatorError> {
+fn read(
+    dst: &Connection,
+    reader: &BaseConsumer<KcpContext>,
+) -> Result<Vec<Claim>, ReplicatorError> {
     let md = dst.fetch_metadata(Some(CLAIMS_TOPIC))?;
     let parts: Vec<(String, i32)> = md
         .topics()
@@ -276,13 +294,8 @@ fn read(plan: &LoadedPlan, dst: &Connection) -> Result<Vec<Claim>, ReplicatorErr
             .into_iter()
             .map(|o| (o.topic, o.partition, 0, o.offset.unwrap_or(0)))
             .collect();
-    let group = format!("{}.claims", super::copier::replicator_group(plan));
-    let reader: BaseConsumer<KcpContext> = consumer(
-        dst.credentials(),
-        &[("group.id", &group), ("enable.auto.commit", "false")],
-    )?;
     let mut latest: HashMap<Vec<u8>, Option<Claim>> = HashMap::new();
-    read_ranges(&reader, &ranges, dst.timeout(), |_, _, _, key, value, _| {
+    read_ranges(reader, &ranges, dst.timeout(), |_, _, _, key, value, _| {
         if let Some(key) = key {
             latest.insert(
                 key.to_vec(),
@@ -291,45 +304,6 @@ fn read(plan: &LoadedPlan, dst: &Connection) -> Result<Vec<Claim>, ReplicatorErr
         }
     })?;
     Ok(latest.into_values().flatten().collect())
-}
-
-/// Runs an admin or delivery future to completion (`target` has the same
-/// helper; `target` depends on this module, not the other way round).
-fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ReplicatorError::Setup(format!("cannot start a runtime: {e}")))?;
-    Ok(rt.block_on(f))
-}
-
-/// Creates the claims topic if missing (compacted, one partition).
-fn ensure_topic(dst: &Connection) -> Result<(), ReplicatorError> {
-    let md = dst.fetch_metadata(Some(CLAIMS_TOPIC))?;
-    if md
-        .topics()
-        .first()
-        .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty())
-    {
-        return Ok(());
-    }
-    let new = NewTopic::new(CLAIMS_TOPIC, 1, TopicReplication::Fixed(-1))
-        .set("cleanup.policy", "compact");
-    let results = block(
-        dst.admin_client()?
-            .create_topics(&[new], &dst.admin_options()),
-    )?
-    .map_err(ReplicatorError::kafka("creating the claims topic"))?;
-    for r in results {
-        if let Err((name, code)) = r
-            && code != RDKafkaErrorCode::TopicAlreadyExists
-        {
-            return Err(ReplicatorError::Setup(format!(
-                "cannot create the claims topic `{name}` on the target: {code}"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Writes records (a `None` value is a tombstone) and waits until each is

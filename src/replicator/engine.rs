@@ -23,6 +23,7 @@ use super::claims;
 use super::clients::{self, Rebalance, cluster_id};
 use super::copier::{Copier, Links, replicator_group};
 use super::group::GroupState;
+use super::internal_topics;
 use super::lease::Lease;
 use super::map_store;
 use super::meta_sync;
@@ -144,8 +145,20 @@ fn run_once(
     let timeout = ConnectOptions {
         timeout: options.timeout,
     };
-    let (src, dst) = (connect(source, timeout)?, connect(target, timeout)?);
-    let (src_id, dst_id) = (cluster_id(&src)?, cluster_id(&dst)?);
+    // Both clusters at once: each is a few round trips.
+    let open = |creds| -> Result<_, ReplicatorError> {
+        let conn = connect(creds, timeout)?;
+        let id = cluster_id(&conn)?;
+        Ok((conn, id))
+    };
+    let ((src, src_id), (dst, dst_id)) = std::thread::scope(|scope| {
+        let target = scope.spawn(|| open(target));
+        let source = open(source);
+        let target = target
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        Ok::<_, ReplicatorError>((source?, target?))
+    })?;
     if src_id == dst_id {
         return Err(ReplicatorError::Setup(format!(
             "source and target are the same cluster (id {src_id})"
@@ -158,34 +171,13 @@ fn run_once(
             cluster: plan.plan.source.clone(),
         });
     }
-    // Fan-in: no other source writes these target topics unless every
-    // plan writing them asked to merge; refused before anything is made.
-    claims::claim(plan, &src_id, &dst, &topics)?;
-    tracing::debug!(elapsed = ?started.elapsed(), "start-up: topics claimed");
-    let record_limit = target::prepare_target(&src, &dst, plan, &topics, observer)?;
-    tracing::debug!(elapsed = ?started.elapsed(), "start-up: target topics ready");
+    // kcp's own topics first, in one request; then fan-in: no other
+    // source writes these target topics unless every plan writing them
+    // asked to merge, refused before any of them is made.
     let map_topic = &plan.plan.replication.offset_map_topic;
-    let map_watermarks = ensure_map_topic(&dst, map_topic)?;
-    tracing::debug!(elapsed = ?started.elapsed(), "start-up: map topic ready");
-    // One copier per plan, before a record is written (creating topics is
-    // idempotent). The lease group follows the map topic, which exists now.
-    let lease = if plan.plan.replication.scale_out {
-        None
-    } else {
-        Some(Lease::take(&dst, plan, observer)?)
-    };
-    tracing::debug!(elapsed = ?started.elapsed(), "start-up: lease taken");
-
-    // With transactions, earlier copiers of the plan are fenced before
-    // anything is read from the target: what it holds is then final.
-    let producer = Arc::new(clients::target_producer(target, plan, record_limit)?);
-    if let Some(txn) = Transactions::of(&producer, plan, options.timeout) {
-        txn.init()?;
-    }
-    tracing::debug!(elapsed = ?started.elapsed(), "start-up: target producer ready");
-    // Maps as last checkpointed; each is repaired from what is really on
-    // the target when its partition is added. Committed records only: an
-    // aborted transaction's copies never happened.
+    internal_topics::ensure_both(&dst, map_topic)?;
+    // What the run reads of the target (claims, maps, repairs): committed
+    // records only, as an aborted transaction's copies never happened.
     let group = replicator_group(plan);
     let reader = clients::consumer(
         target,
@@ -195,6 +187,44 @@ fn run_once(
             ("isolation.level", "read_committed"),
         ],
     )?;
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: kcp's topics ready");
+    // One copier per plan, before a record is written: the lease (a
+    // group that follows the map topic, which exists now) is taken while
+    // the target topics are claimed and made (creating them is
+    // idempotent, and the claims' refusal wins over the lease's).
+    let (record_limit, lease) = std::thread::scope(|scope| {
+        let lease = (!plan.plan.replication.scale_out).then(|| {
+            scope.spawn(|| {
+                let lease = Lease::take(&dst, plan, observer);
+                tracing::debug!(elapsed = ?started.elapsed(), "start-up: lease taken");
+                lease
+            })
+        });
+        let limit = claims::claim(plan, &src_id, &dst, &reader, &topics).and_then(|()| {
+            tracing::debug!(elapsed = ?started.elapsed(), "start-up: topics claimed");
+            target::prepare_target(&src, &dst, plan, &topics, observer)
+        });
+        let lease = lease
+            .map(|taking| {
+                taking
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
+            .transpose();
+        Ok::<_, ReplicatorError>((limit?, lease?))
+    })?;
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: target topics ready");
+    let map_watermarks = ensure_map_topic(&dst, map_topic)?;
+
+    // With transactions, earlier copiers of the plan are fenced before
+    // anything is read from the target: what it holds is then final.
+    let producer = Arc::new(clients::target_producer(target, plan, record_limit)?);
+    if let Some(txn) = Transactions::of(&producer, plan, options.timeout) {
+        txn.init()?;
+    }
+    tracing::debug!(elapsed = ?started.elapsed(), "start-up: target producer ready");
+    // Maps as last checkpointed; each is repaired from what is really on
+    // the target when its partition is added.
     let target_topic = |t: &str| plan.target_topic(t);
     let scope = map_store::Scope {
         source_cluster: &src_id,

@@ -38,6 +38,7 @@ pub(crate) mod deleted;
 mod deliveries;
 pub(crate) mod engine;
 mod group;
+mod internal_topics;
 mod lease;
 pub(crate) mod map_store;
 mod meta_sync;

@@ -12,18 +12,11 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::ReplicatorError;
 use super::clients::{CopyContext, cluster_id};
+use super::internal_topics::{self, await_leaders, block};
 use super::plan::LoadedPlan;
 use super::stats::Observer;
 use crate::connect::Connection;
 use crate::connect::admin::{self, OffsetSpec};
-
-fn block<F: std::future::Future>(f: F) -> Result<F::Output, ReplicatorError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ReplicatorError::Setup(format!("cannot start a runtime: {e}")))?;
-    Ok(rt.block_on(f))
-}
 
 /// The selected source topics whose metadata reads without error, and the
 /// last selected one whose metadata carries an error (a leader not
@@ -141,7 +134,9 @@ pub fn prepare(
     observer: &dyn Observer,
 ) -> Result<(), ReplicatorError> {
     let topics = preflight(plan, src, dst)?;
-    super::claims::claim(plan, &cluster_id(src)?, dst, &topics)?;
+    internal_topics::ensure_both(dst, &plan.plan.replication.offset_map_topic)?;
+    let reader = super::claims::reader(plan, dst)?;
+    super::claims::claim(plan, &cluster_id(src)?, dst, &reader, &topics)?;
     prepare_target(src, dst, plan, &topics, observer)?;
     ensure_map_topic(dst, &plan.plan.replication.offset_map_topic)?;
     Ok(())
@@ -241,41 +236,6 @@ pub(super) fn prepare_target(
     await_leaders(dst, &created)?;
     Ok(existing_limit.into_iter().chain(created_limit).min())
 }
-
-/// Waits until every partition of the `topics` just created has a leader:
-/// until then, ListOffsets on them fails ("no leaders found"), which a
-/// loaded broker shows for a moment after CreateTopics.
-fn await_leaders(dst: &Connection, topics: &[String]) -> Result<(), ReplicatorError> {
-    let deadline = Instant::now() + dst.timeout();
-    for topic in topics {
-        loop {
-            let md = dst.fetch_metadata(Some(topic))?;
-            let led = md.topics().first().is_some_and(|t| {
-                t.error().is_none()
-                    && !t.partitions().is_empty()
-                    && t.partitions()
-                        .iter()
-                        .all(|p| p.leader() >= 0 && p.error().is_none())
-            });
-            if led {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(ReplicatorError::Stalled {
-                    what: format!(
-                        "waiting for the partitions of the new target topic `{topic}` to get leaders"
-                    ),
-                });
-            }
-            std::thread::sleep(LEADER_POLL);
-        }
-    }
-    Ok(())
-}
-
-/// How often new partitions are checked for leaders: one metadata request
-/// each time, for the fraction of a second a broker takes to elect them.
-const LEADER_POLL: Duration = Duration::from_millis(20);
 
 /// The target's topics and their partition counts (topics whose metadata
 /// carries an error count as existing, with no partition count).
@@ -534,31 +494,13 @@ pub(super) fn explain_refusal(
     }
 }
 
+/// Creates the offset-map topic if missing, checks it has one partition
+/// and returns its watermarks.
 pub(super) fn ensure_map_topic(
     dst: &Connection,
     topic: &str,
 ) -> Result<Vec<(i32, i64)>, ReplicatorError> {
-    let md = dst.fetch_metadata(Some(topic))?;
-    let exists = md
-        .topics()
-        .first()
-        .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty());
-    if !exists {
-        let admin_dst = dst.admin_client()?;
-        let new =
-            NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
-        let results = block(admin_dst.create_topics(&[new], &dst.admin_options()))?
-            .map_err(ReplicatorError::kafka("creating the offset-map topic"))?;
-        for r in results {
-            if let Err((name, code)) = r
-                && code != RDKafkaErrorCode::TopicAlreadyExists
-            {
-                return Err(ReplicatorError::Setup(format!(
-                    "cannot create the offset-map topic `{name}`: {code}"
-                )));
-            }
-        }
-    }
+    internal_topics::ensure(dst, &[(topic, internal_topics::OFFSET_MAP)])?;
     let md = dst.fetch_metadata(Some(topic))?;
     let partitions: Vec<(String, i32)> = md
         .topics()

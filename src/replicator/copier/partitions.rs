@@ -32,7 +32,7 @@ impl Copier<'_> {
             "new topics or partitions on the source: {}",
             grown.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
-        super::super::claims::claim(links.plan, links.src_id, links.dst, &grown)?;
+        super::super::claims::claim(links.plan, links.src_id, links.dst, links.reader, &grown)?;
         target::grow_target(links.dst, links.plan, &grown, &self.topics)?;
         target::prepare_target(links.src, links.dst, links.plan, &grown, links.observer)?;
         target::await_partitions(links.producer, links.plan, &grown, links.options.timeout)?;
