@@ -825,7 +825,19 @@ pub fn commit_group(bootstrap: &str, group: &str, topic: &str, offsets: &[(i32, 
         list.add_partition_offset(topic, *p, Offset::Offset(*o))
             .unwrap();
     }
-    c.commit(&list, CommitMode::Sync).unwrap();
+    // A coordinator that moves or still loads (a fresh cluster creating
+    // `__consumer_offsets`) is asked again, as a client would.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match c.commit(&list, CommitMode::Sync) {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                note(&format!("commit of {group} asked again: {e}"));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("commit of {group}: {e}"),
+        }
+    }
 }
 
 /// The committed offsets of `group` on `topic` (partition -> offset; absent

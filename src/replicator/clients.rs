@@ -7,6 +7,7 @@
 //! settings the no-loss, no-duplicate guarantee rests on are forced here;
 //! tuning defaults yield to the cluster's `client_properties`.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -146,6 +147,25 @@ impl ConsumerContext for CopyContext {
             other => handler.failed(consumer, other),
         }
     }
+}
+
+/// The source consumer of a run that assigns its partitions itself, its
+/// connection already open: a metadata request for the first of `topics`
+/// (best effort: a failure shows again, and is handled, once it copies).
+pub(super) fn open_source_consumer(
+    source: &ClusterCredentials,
+    plan: &LoadedPlan,
+    group: &str,
+    topics: &BTreeMap<String, i32>,
+    timeout: Duration,
+) -> Result<BaseConsumer<CopyContext>, ReplicatorError> {
+    let consumer = source_consumer(source, plan, group, None)?;
+    if let Some(topic) = topics.keys().next()
+        && let Err(e) = consumer.fetch_metadata(Some(topic), timeout)
+    {
+        tracing::debug!("the source consumer's first metadata request failed: {e}");
+    }
+    Ok(consumer)
 }
 
 /// The source consumer. It assigns partitions explicitly (or, with

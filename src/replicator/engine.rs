@@ -11,16 +11,17 @@
 //!    the target past the map's end, and copying resumes right after the
 //!    last source offset present on the target.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 
 use super::ReplicatorError;
 use super::claims;
-use super::clients::{self, Rebalance, cluster_id};
+use super::clients::{self, CopyContext, Rebalance, cluster_id};
 use super::copier::{Copier, Links, replicator_group};
 use super::group::GroupState;
 use super::internal_topics;
@@ -31,7 +32,7 @@ use super::plan::LoadedPlan;
 use super::stats::{Observer, Summary};
 use super::target::{self, ensure_map_topic, source_topics};
 use super::txn::Transactions;
-use crate::connect::{ClusterCredentials, ConnectOptions, connect};
+use crate::connect::{ClusterCredentials, ConnectOptions, Connection, KcpContext, connect};
 use crate::telemetry::{Cluster, ErrorKind, ReplicatorMetrics};
 
 /// How to run.
@@ -129,6 +130,102 @@ fn error_kind(e: &ReplicatorError) -> ErrorKind {
     }
 }
 
+/// What a run has once both clusters are ready for the copy.
+struct Prepared {
+    /// What the run reads of the target (claims, maps, repairs).
+    reader: BaseConsumer<KcpContext>,
+    /// The smallest record size limit of the target topics, where known.
+    record_limit: Option<i64>,
+    lease: Option<Lease>,
+    /// The source consumer, connected; `None` when the copy is scaled out
+    /// (its consumer joins the plan's group once the rebalance handler
+    /// exists).
+    consumer: Option<BaseConsumer<CopyContext>>,
+    map_watermarks: Vec<(i32, i64)>,
+}
+
+/// Prepares both sides at once. On the target: kcp's own topics in one
+/// request, then the claims (fan-in: no other source writes these target
+/// topics unless every plan writing them asked to merge, refused before
+/// any of them is made), the target topics and the plan's lease (one
+/// copier per plan, before a record is written; a group that follows the
+/// map topic). On the source, meanwhile, on threads of their own: the
+/// topics' configs (for the topics to create) and the consumer with its
+/// connection open; over a long link each is several round trips.
+#[allow(clippy::too_many_arguments)]
+fn prepare(
+    plan: &LoadedPlan,
+    (source, target): (&ClusterCredentials, &ClusterCredentials),
+    (src, dst): (&Connection, &Connection),
+    src_id: &str,
+    topics: &BTreeMap<String, i32>,
+    group: &str,
+    options: &RunOptions,
+    observer: &dyn Observer,
+    started: Instant,
+) -> Result<Prepared, ReplicatorError> {
+    let scale_out = plan.plan.replication.scale_out;
+    let map_topic = &plan.plan.replication.offset_map_topic;
+    let lap = |step: &str| tracing::debug!(elapsed = ?started.elapsed(), "start-up: {step}");
+    std::thread::scope(|scope| {
+        let configs = scope.spawn(|| target::source_configs(src, topics));
+        let consumer = (!scale_out).then(|| {
+            scope.spawn(|| {
+                let consumer =
+                    clients::open_source_consumer(source, plan, group, topics, options.timeout);
+                lap("source consumer connected");
+                consumer
+            })
+        });
+        internal_topics::ensure_both(dst, map_topic)?;
+        // Committed records only: an aborted transaction's copies never
+        // happened.
+        let reader = clients::consumer(
+            target,
+            &[
+                ("group.id", group),
+                ("enable.auto.commit", "false"),
+                ("isolation.level", "read_committed"),
+            ],
+        )?;
+        lap("kcp's topics ready");
+        let record_limit = claims::claim(plan, src_id, dst, &reader, topics)
+            .and_then(|()| {
+                lap("topics claimed");
+                join(configs)
+            })
+            .and_then(|configs| target::prepare_target(&configs, dst, plan, topics, observer));
+        let consumer = consumer.map(join).transpose();
+        let (record_limit, consumer) = (record_limit?, consumer?);
+        lap("target topics ready");
+        let map_watermarks = ensure_map_topic(dst, map_topic)?;
+        // Not on a thread of its own beside the claims: librdkafka 2.12
+        // aborted the process (`rd_kafka_enq_once_del_source_return:
+        // Assertion eonce->refcnt > 0`) when the lease's DescribeGroups
+        // timed out while other admin requests ran on the same client.
+        let lease = if scale_out {
+            None
+        } else {
+            Some(Lease::take(dst, plan, observer)?)
+        };
+        lap("lease taken");
+        Ok(Prepared {
+            reader,
+            record_limit,
+            lease,
+            consumer,
+            map_watermarks,
+        })
+    })
+}
+
+/// A start-up thread's result (its panic goes on in this thread).
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 /// In-process restarts after an unconfirmed delivery before giving up.
 const MAX_RESTARTS: u32 = 3;
 
@@ -154,10 +251,7 @@ fn run_once(
     let ((src, src_id), (dst, dst_id)) = std::thread::scope(|scope| {
         let target = scope.spawn(|| open(target));
         let source = open(source);
-        let target = target
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        Ok::<_, ReplicatorError>((source?, target?))
+        Ok::<_, ReplicatorError>((source?, join(target)?))
     })?;
     if src_id == dst_id {
         return Err(ReplicatorError::Setup(format!(
@@ -171,50 +265,24 @@ fn run_once(
             cluster: plan.plan.source.clone(),
         });
     }
-    // kcp's own topics first, in one request; then fan-in: no other
-    // source writes these target topics unless every plan writing them
-    // asked to merge, refused before any of them is made.
-    let map_topic = &plan.plan.replication.offset_map_topic;
-    internal_topics::ensure_both(&dst, map_topic)?;
-    // What the run reads of the target (claims, maps, repairs): committed
-    // records only, as an aborted transaction's copies never happened.
     let group = replicator_group(plan);
-    let reader = clients::consumer(
-        target,
-        &[
-            ("group.id", &group),
-            ("enable.auto.commit", "false"),
-            ("isolation.level", "read_committed"),
-        ],
+    let Prepared {
+        reader,
+        record_limit,
+        lease,
+        consumer: early_consumer,
+        map_watermarks,
+    } = prepare(
+        plan,
+        (source, target),
+        (&src, &dst),
+        &src_id,
+        &topics,
+        &group,
+        options,
+        observer,
+        started,
     )?;
-    tracing::debug!(elapsed = ?started.elapsed(), "start-up: kcp's topics ready");
-    // One copier per plan, before a record is written: the lease (a
-    // group that follows the map topic, which exists now) is taken while
-    // the target topics are claimed and made (creating them is
-    // idempotent, and the claims' refusal wins over the lease's).
-    let (record_limit, lease) = std::thread::scope(|scope| {
-        let lease = (!plan.plan.replication.scale_out).then(|| {
-            scope.spawn(|| {
-                let lease = Lease::take(&dst, plan, observer);
-                tracing::debug!(elapsed = ?started.elapsed(), "start-up: lease taken");
-                lease
-            })
-        });
-        let limit = claims::claim(plan, &src_id, &dst, &reader, &topics).and_then(|()| {
-            tracing::debug!(elapsed = ?started.elapsed(), "start-up: topics claimed");
-            target::prepare_target(&src, &dst, plan, &topics, observer)
-        });
-        let lease = lease
-            .map(|taking| {
-                taking
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            })
-            .transpose();
-        Ok::<_, ReplicatorError>((limit?, lease?))
-    })?;
-    tracing::debug!(elapsed = ?started.elapsed(), "start-up: target topics ready");
-    let map_watermarks = ensure_map_topic(&dst, map_topic)?;
 
     // With transactions, earlier copiers of the plan are fenced before
     // anything is read from the target: what it holds is then final.
@@ -231,6 +299,7 @@ fn run_once(
         target_cluster: &dst_id,
         target_topic: &target_topic,
     };
+    let map_topic = &plan.plan.replication.offset_map_topic;
     let maps = map_store::load(&reader, map_topic, &map_watermarks, &scope, options.timeout)?;
     tracing::debug!(elapsed = ?started.elapsed(), "start-up: offset maps loaded");
     // Scale-out: the rebalance handler works with its own connections.
@@ -255,7 +324,10 @@ fn run_once(
         None
     };
     let rebalance = group_state.clone().map(|g| g as Arc<dyn Rebalance>);
-    let consumer = clients::source_consumer(source, plan, &group, rebalance)?;
+    let consumer = match early_consumer {
+        Some(consumer) => consumer,
+        None => clients::source_consumer(source, plan, &group, rebalance)?,
+    };
     if let Some(m) = &options.metrics {
         consumer.context().watch(m.health.clone(), Cluster::Source);
         producer.context().watch(m.health.clone(), Cluster::Target);

@@ -137,7 +137,7 @@ pub fn prepare(
     internal_topics::ensure_both(dst, &plan.plan.replication.offset_map_topic)?;
     let reader = super::claims::reader(plan, dst)?;
     super::claims::claim(plan, &cluster_id(src)?, dst, &reader, &topics)?;
-    prepare_target(src, dst, plan, &topics, observer)?;
+    prepare_target(&source_configs(src, &topics)?, dst, plan, &topics, observer)?;
     ensure_map_topic(dst, &plan.plan.replication.offset_map_topic)?;
     Ok(())
 }
@@ -166,8 +166,10 @@ pub(super) struct SourceConfigs {
 /// limit too small for what the source accepts. Returns the smallest record
 /// size limit among the target topics, where known: the producer's batches
 /// must fit in it (librdkafka does not split a batch the broker refuses).
+/// `sources`: the topics' [`source_configs`], read beforehand (a run reads
+/// them while it prepares the target).
 pub(super) fn prepare_target(
-    src: &Connection,
+    sources: &HashMap<String, SourceConfigs>,
     dst: &Connection,
     plan: &LoadedPlan,
     topics: &BTreeMap<String, i32>,
@@ -175,8 +177,7 @@ pub(super) fn prepare_target(
 ) -> Result<Option<i64>, ReplicatorError> {
     let existing = target_topics(dst)?;
     check_partition_counts(plan, topics, &existing)?;
-    let sources = source_configs(src, topics)?;
-    let existing_limit = check_existing_targets(dst, plan, topics, &existing, &sources, observer)?;
+    let existing_limit = check_existing_targets(dst, plan, topics, &existing, sources, observer)?;
     let to_create: Vec<(&String, String, i32)> = topics
         .iter()
         .map(|(topic, partitions)| (topic, plan.target_topic(topic), *partitions))

@@ -34,7 +34,8 @@ impl Copier<'_> {
         ));
         super::super::claims::claim(links.plan, links.src_id, links.dst, links.reader, &grown)?;
         target::grow_target(links.dst, links.plan, &grown, &self.topics)?;
-        target::prepare_target(links.src, links.dst, links.plan, &grown, links.observer)?;
+        let sources = target::source_configs(links.src, &grown)?;
+        target::prepare_target(&sources, links.dst, links.plan, &grown, links.observer)?;
         target::await_partitions(links.producer, links.plan, &grown, links.options.timeout)?;
         self.add_topics(grown)
     }
