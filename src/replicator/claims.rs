@@ -199,7 +199,15 @@ pub(super) fn check(
     dst: &Connection,
     topics: &BTreeMap<String, i32>,
 ) -> Result<(), ReplicatorError> {
-    let stored = read(dst, &reader(plan, dst)?)?;
+    // A reader is made only when there are claims to read: its group id
+    // alone makes a brand-new target create `__consumer_offsets`, and a
+    // check changes nothing.
+    let parts = partitions(dst)?;
+    let stored = if parts.is_empty() {
+        Vec::new()
+    } else {
+        read_from(dst, &reader(plan, dst)?, &parts)?
+    };
     refuse(
         plan,
         &collisions(&ours(plan, source_cluster_id, topics), &stored),
@@ -275,8 +283,13 @@ fn read(
     dst: &Connection,
     reader: &BaseConsumer<KcpContext>,
 ) -> Result<Vec<Claim>, ReplicatorError> {
+    read_from(dst, reader, &partitions(dst)?)
+}
+
+/// The claims topic's partitions (none when it does not exist yet).
+fn partitions(dst: &Connection) -> Result<Vec<(String, i32)>, ReplicatorError> {
     let md = dst.fetch_metadata(Some(CLAIMS_TOPIC))?;
-    let parts: Vec<(String, i32)> = md
+    Ok(md
         .topics()
         .iter()
         .filter(|t| t.error().is_none())
@@ -285,12 +298,20 @@ fn read(
                 .iter()
                 .map(|p| (CLAIMS_TOPIC.to_owned(), p.id()))
         })
-        .collect();
+        .collect())
+}
+
+/// The claims stored in `parts`, the latest per key.
+fn read_from(
+    dst: &Connection,
+    reader: &BaseConsumer<KcpContext>,
+    parts: &[(String, i32)],
+) -> Result<Vec<Claim>, ReplicatorError> {
     if parts.is_empty() {
         return Ok(Vec::new());
     }
     let ranges: Vec<(String, i32, i64, i64)> =
-        admin::list_offsets(dst, &parts, OffsetSpec::LastStable)?
+        admin::list_offsets(dst, parts, OffsetSpec::LastStable)?
             .into_iter()
             .map(|o| (o.topic, o.partition, 0, o.offset.unwrap_or(0)))
             .collect();
