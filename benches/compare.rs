@@ -24,12 +24,12 @@
 //!    40 ms netem delay on both ends (80 ms RTT), then also 0.1 % loss.
 //!
 //! Environment: KCP_COMPARE_QUICK=1 (tiny counts, one repetition),
-//! KCP_COMPARE_RECORDS (100 B records, default 3,000,000),
-//! KCP_COMPARE_RECORDS_1K (1 KiB records, default 600,000),
+//! KCP_COMPARE_RECORDS (100 B records, default 6,000,000),
+//! KCP_COMPARE_RECORDS_1K (1 KiB records, default 1,800,000),
 //! KCP_COMPARE_REPS (default 3), KCP_COMPARE_EOS_REPS (repetitions that
 //! include MM2 exactly-once, the slowest copier; default 1),
 //! KCP_COMPARE_CRASH_RECORDS (default 500,000), KCP_COMPARE_WAN_RECORDS
-//! (default 150,000 of 1 KiB), KCP_COMPARE_WAN_MAX_SECS (default 120),
+//! (default 1,000,000 of 1 KiB), KCP_COMPARE_WAN_MAX_SECS (default 300),
 //! KCP_COMPARE_ASSERT=1 (fail when kcp's offsets are not exact or its
 //! copy after SIGKILLs is not exact: a CI check), KCP_COMPARE_CASES (default
 //! `throughput,offsets,crash,wan`), KCP_COMPARE_TOOLS (default
@@ -81,11 +81,11 @@ fn config() -> Config {
     let quick = std::env::var("KCP_COMPARE_QUICK").is_ok_and(|v| v == "1");
     let small = env_usize(
         "KCP_COMPARE_RECORDS",
-        if quick { 20_000 } else { 3_000_000 },
+        if quick { 20_000 } else { 6_000_000 },
     );
     let large = env_usize(
         "KCP_COMPARE_RECORDS_1K",
-        if quick { 5_000 } else { 600_000 },
+        if quick { 5_000 } else { 1_800_000 },
     );
     let cases = std::env::var("KCP_COMPARE_CASES")
         .unwrap_or_else(|_| "throughput,offsets,crash,wan".into())

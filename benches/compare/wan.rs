@@ -371,11 +371,7 @@ pub fn wan_case(
             records: std::env::var("KCP_COMPARE_WAN_RECORDS")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(if base.records < 150_000 {
-                    base.records
-                } else {
-                    150_000
-                }),
+                .unwrap_or(base.records.min(1_000_000)),
             ..base
         };
         let topic = format!("wan-{}", shape.name);
@@ -386,7 +382,7 @@ pub fn wan_case(
             std::env::var("KCP_COMPARE_WAN_MAX_SECS")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(120),
+                .unwrap_or(300),
         );
         // 40 ms each way from here on.
         broker.proxy.delay_ms.store(40, Ordering::Relaxed);

@@ -385,9 +385,11 @@ pub struct Connection {
     options: ConnectOptions,
     consumer: BaseConsumer<KcpContext>,
     metadata: ClusterMetadata,
-    /// Made at first use and kept: each new client costs a connection
-    /// and a metadata round trip (tens of ms, on every step of a start-up).
-    admin: std::sync::OnceLock<rdkafka::admin::AdminClient<KcpContext>>,
+    /// Made with the connection and kept: librdkafka starts connecting a
+    /// client when it is made, so its connection and first metadata
+    /// request overlap the probe (a few round trips, each a whole RTT over
+    /// a long link), and no admin call pays for a new client.
+    admin: rdkafka::admin::AdminClient<KcpContext>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -435,6 +437,9 @@ pub fn connect(
     let consumer: BaseConsumer<KcpContext> = config
         .create_with_context(KcpContext::new(creds))
         .map_err(|e| config_error(creds, e))?;
+    let admin = config
+        .create_with_context(KcpContext::new(creds))
+        .map_err(|e| config_error(creds, e))?;
     let deadline = Instant::now() + options.timeout;
     let mut last_error = None;
     loop {
@@ -466,7 +471,7 @@ pub fn connect(
                     options,
                     consumer,
                     metadata,
-                    admin: std::sync::OnceLock::new(),
+                    admin,
                 });
             }
             Err(e) => last_error = Some(e),
@@ -601,16 +606,9 @@ impl Connection {
     }
 
     /// This connection's admin client (same configuration and context
-    /// kind), made at the first call.
-    pub fn admin_client(&self) -> Result<&rdkafka::admin::AdminClient<KcpContext>, ConnectError> {
-        if let Some(admin) = self.admin.get() {
-            return Ok(admin);
-        }
-        let admin = client_config(&self.creds)?
-            .create_with_context(KcpContext::new(&self.creds))
-            .map_err(|e| config_error(&self.creds, e))?;
-        // Two threads may both make one; the first kept wins.
-        Ok(self.admin.get_or_init(|| admin))
+    /// kind), made with the connection.
+    pub fn admin_client(&self) -> &rdkafka::admin::AdminClient<KcpContext> {
+        &self.admin
     }
 }
 

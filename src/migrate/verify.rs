@@ -483,7 +483,7 @@ fn described_compacted<'a>(
         .iter()
         .map(|(t, _)| rdkafka::admin::ResourceSpecifier::Topic(t))
         .collect();
-    let admin = conn.admin_client()?;
+    let admin = conn.admin_client();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::ReplicatorError;
 use super::clients::consumer;
-use super::internal_topics::{self, block};
+use super::internal_topics::block;
 use super::plan::LoadedPlan;
 use super::ranges::read_ranges;
 use crate::connect::admin::{self, OffsetSpec};
@@ -217,12 +217,14 @@ pub(super) fn check(
 /// Checks, records the plan's claims on the target, and checks again;
 /// refused after writing, withdraws the claims it added. `reader` reads
 /// the claims (a run passes the target reader it keeps: each consumer
-/// made and dropped costs about 0.1 s).
+/// made and dropped costs about 0.1 s); `writer` writes them (made early,
+/// its connection is open by then). The claims topic exists
+/// (`internal_topics`).
 pub(super) fn claim(
     plan: &LoadedPlan,
     source_cluster_id: &str,
     dst: &Connection,
-    reader: &BaseConsumer<KcpContext>,
+    (reader, writer): (&BaseConsumer<KcpContext>, &Writer),
     topics: &BTreeMap<String, i32>,
 ) -> Result<(), ReplicatorError> {
     let mine = ours(plan, source_cluster_id, topics);
@@ -232,7 +234,6 @@ pub(super) fn claim(
     if new.is_empty() {
         return Ok(());
     }
-    internal_topics::ensure(dst, &[(CLAIMS_TOPIC, internal_topics::CLAIMS)])?;
     let added: Vec<&Claim> = new
         .iter()
         .copied()
@@ -243,12 +244,12 @@ pub(super) fn claim(
         .map(|c| Ok((c.key(), Some(serde_json::to_vec(c)?))))
         .collect::<Result<_, serde_json::Error>>()
         .map_err(|e| ReplicatorError::Setup(format!("cannot encode a claim: {e}")))?;
-    write(dst, &writes)?;
+    writer.write(&writes)?;
     let found = collisions(&mine, &read(dst, reader)?);
     if !found.is_empty() {
         let withdraw: Vec<(String, Option<Vec<u8>>)> =
             added.iter().map(|c| (c.key(), None)).collect();
-        write(dst, &withdraw)?;
+        writer.write(&withdraw)?;
     }
     refuse(plan, &found)
 }
@@ -327,30 +328,43 @@ fn read_from(
     Ok(latest.into_values().flatten().collect())
 }
 
-/// Writes records (a `None` value is a tombstone) and waits until each is
-/// acknowledged by every in-sync replica. Not idempotent: a claim written
-/// twice is the same claim, and the producer needs no producer id (nor
-/// the rights to one).
-fn write(dst: &Connection, records: &[(String, Option<Vec<u8>>)]) -> Result<(), ReplicatorError> {
-    let timeout = dst.timeout();
-    let producer: FutureProducer<KcpContext> = client_config(dst.credentials())?
-        .set("acks", "all")
-        .set("enable.idempotence", "false")
-        .set("message.timeout.ms", timeout.as_millis().to_string())
-        .create_with_context(KcpContext::new(dst.credentials()))
-        .map_err(ReplicatorError::kafka("creating the claims producer"))?;
-    // All sent at once, then awaited: one round trip, not one per claim.
-    let sends = records.iter().map(|(key, value)| {
-        let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(CLAIMS_TOPIC).key(key);
-        if let Some(v) = value {
-            record = record.payload(v.as_slice());
-        }
-        producer.send(record, timeout)
-    });
-    for delivered in block(futures_util::future::join_all(sends))? {
-        delivered.map_err(|(e, _)| ReplicatorError::kafka("writing a claim")(e))?;
+/// What writes claims: a producer of its own, acknowledged by every
+/// in-sync replica. Not idempotent: a claim written twice is the same
+/// claim, and the producer needs no producer id (nor the rights to one).
+pub(super) struct Writer {
+    producer: FutureProducer<KcpContext>,
+    timeout: std::time::Duration,
+}
+
+impl Writer {
+    /// Made before it is needed: librdkafka opens its connection at once.
+    pub(super) fn new(dst: &Connection) -> Result<Writer, ReplicatorError> {
+        let timeout = dst.timeout();
+        let producer = client_config(dst.credentials())?
+            .set("acks", "all")
+            .set("enable.idempotence", "false")
+            .set("message.timeout.ms", timeout.as_millis().to_string())
+            .create_with_context(KcpContext::new(dst.credentials()))
+            .map_err(ReplicatorError::kafka("creating the claims producer"))?;
+        Ok(Writer { producer, timeout })
     }
-    Ok(())
+
+    /// Writes records (a `None` value is a tombstone) and waits until each
+    /// is acknowledged.
+    fn write(&self, records: &[(String, Option<Vec<u8>>)]) -> Result<(), ReplicatorError> {
+        // All sent at once, then awaited: one round trip, not one per claim.
+        let sends = records.iter().map(|(key, value)| {
+            let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(CLAIMS_TOPIC).key(key);
+            if let Some(v) = value {
+                record = record.payload(v.as_slice());
+            }
+            self.producer.send(record, self.timeout)
+        });
+        for delivered in block(futures_util::future::join_all(sends))? {
+            delivered.map_err(|(e, _)| ReplicatorError::kafka("writing a claim")(e))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -149,23 +149,20 @@ impl ConsumerContext for CopyContext {
     }
 }
 
-/// The source consumer of a run that assigns its partitions itself, its
-/// connection already open: a metadata request for the first of `topics`
-/// (best effort: a failure shows again, and is handled, once it copies).
-pub(super) fn open_source_consumer(
-    source: &ClusterCredentials,
-    plan: &LoadedPlan,
-    group: &str,
+/// Opens the connection of a run's source consumer (one that assigns its
+/// partitions itself): a metadata request for the first of `topics`, so
+/// that the copy's first fetch finds the leaders known. Best effort: a
+/// failure shows again, and is handled, once it copies.
+pub(super) fn warm_up(
+    consumer: &BaseConsumer<CopyContext>,
     topics: &BTreeMap<String, i32>,
     timeout: Duration,
-) -> Result<BaseConsumer<CopyContext>, ReplicatorError> {
-    let consumer = source_consumer(source, plan, group, None)?;
+) {
     if let Some(topic) = topics.keys().next()
         && let Err(e) = consumer.fetch_metadata(Some(topic), timeout)
     {
         tracing::debug!("the source consumer's first metadata request failed: {e}");
     }
-    Ok(consumer)
 }
 
 /// The source consumer. It assigns partitions explicitly (or, with

@@ -30,7 +30,7 @@ use super::map_store;
 use super::meta_sync;
 use super::plan::LoadedPlan;
 use super::stats::{Observer, Summary};
-use super::target::{self, ensure_map_topic, source_topics};
+use super::target::{self, source_topics};
 use super::txn::Transactions;
 use crate::connect::{ClusterCredentials, ConnectOptions, Connection, KcpContext, connect};
 use crate::telemetry::{Cluster, ErrorKind, ReplicatorMetrics};
@@ -130,6 +130,20 @@ fn error_kind(e: &ReplicatorError) -> ErrorKind {
     }
 }
 
+/// What a run's start-up works with: the plan, both clusters' connections
+/// (and the target's credentials, for its reader), the source's id, and
+/// when the run began (for the start-up laps logged at debug level).
+#[derive(Clone, Copy)]
+struct Start<'a> {
+    plan: &'a LoadedPlan,
+    target: &'a ClusterCredentials,
+    conns: (&'a Connection, &'a Connection),
+    src_id: &'a str,
+    options: &'a RunOptions,
+    observer: &'a dyn Observer,
+    started: Instant,
+}
+
 /// What a run has once both clusters are ready for the copy.
 struct Prepared {
     /// What the run reads of the target (claims, maps, repairs).
@@ -147,39 +161,42 @@ struct Prepared {
 /// Prepares both sides at once. On the target: kcp's own topics in one
 /// request, then the claims (fan-in: no other source writes these target
 /// topics unless every plan writing them asked to merge, refused before
-/// any of them is made), the target topics and the plan's lease (one
-/// copier per plan, before a record is written; a group that follows the
-/// map topic). On the source, meanwhile, on threads of their own: the
-/// topics' configs (for the topics to create) and the consumer with its
-/// connection open; over a long link each is several round trips.
-#[allow(clippy::too_many_arguments)]
+/// any of them is made) and the target topics, while the plan's lease is
+/// taken on a thread (one copier per plan, before a record is written).
+/// On the source, meanwhile, on threads of their own: the
+/// topics' configs (for the topics to create) and the copy's `consumer`
+/// (made before the clusters were connected, so that its connection
+/// overlapped theirs) led to the topics' leaders; over a long link each
+/// is several round trips.
 fn prepare(
-    plan: &LoadedPlan,
-    (source, target): (&ClusterCredentials, &ClusterCredentials),
-    (src, dst): (&Connection, &Connection),
-    src_id: &str,
+    start: &Start<'_>,
     topics: &BTreeMap<String, i32>,
     group: &str,
-    options: &RunOptions,
-    observer: &dyn Observer,
-    started: Instant,
+    consumer: Option<BaseConsumer<CopyContext>>,
 ) -> Result<Prepared, ReplicatorError> {
+    let Start {
+        plan,
+        target,
+        conns: (src, dst),
+        src_id,
+        options,
+        observer,
+        started,
+    } = *start;
     let scale_out = plan.plan.replication.scale_out;
     let map_topic = &plan.plan.replication.offset_map_topic;
     let lap = |step: &str| tracing::debug!(elapsed = ?started.elapsed(), "start-up: {step}");
     std::thread::scope(|scope| {
         let configs = scope.spawn(|| target::source_configs(src, topics));
-        let consumer = (!scale_out).then(|| {
-            scope.spawn(|| {
-                let consumer =
-                    clients::open_source_consumer(source, plan, group, topics, options.timeout);
+        let consumer = consumer.map(|consumer| {
+            scope.spawn(move || {
+                clients::warm_up(&consumer, topics, options.timeout);
                 lap("source consumer connected");
                 consumer
             })
         });
-        internal_topics::ensure_both(dst, map_topic)?;
-        // Committed records only: an aborted transaction's copies never
-        // happened.
+        // Made first, so that their connections open meanwhile. Committed
+        // records only: an aborted transaction's copies never happened.
         let reader = clients::consumer(
             target,
             &[
@@ -188,27 +205,41 @@ fn prepare(
                 ("isolation.level", "read_committed"),
             ],
         )?;
+        let writer = claims::Writer::new(dst)?;
+        internal_topics::ensure_both(dst, map_topic)?;
         lap("kcp's topics ready");
-        let record_limit = claims::claim(plan, src_id, dst, &reader, topics)
+        // The lease group follows the map topic, which exists now. Its
+        // own connection: librdkafka 2.12 aborted the process
+        // (`rd_kafka_enq_once_del_source_return: Assertion eonce->refcnt >
+        // 0`) when the lease's DescribeGroups timed out while the claims'
+        // admin requests ran on the same client.
+        let lease = (!scale_out).then(|| {
+            scope.spawn(|| {
+                let own = connect(
+                    target,
+                    ConnectOptions {
+                        timeout: options.timeout,
+                    },
+                )?;
+                let lease = Lease::take(&own, plan, observer);
+                lap("lease taken");
+                lease
+            })
+        });
+        let record_limit = claims::claim(plan, src_id, dst, (&reader, &writer), topics)
             .and_then(|()| {
                 lap("topics claimed");
                 join(configs)
             })
             .and_then(|configs| target::prepare_target(&configs, dst, plan, topics, observer));
-        let consumer = consumer.map(join).transpose();
-        let (record_limit, consumer) = (record_limit?, consumer?);
+        drop(writer);
+        let consumer = consumer.map(join);
+        let lease = lease.map(join);
+        // The claims' refusal is the one to report when both fail.
+        let record_limit = record_limit?;
         lap("target topics ready");
-        let map_watermarks = ensure_map_topic(dst, map_topic)?;
-        // Not on a thread of its own beside the claims: librdkafka 2.12
-        // aborted the process (`rd_kafka_enq_once_del_source_return:
-        // Assertion eonce->refcnt > 0`) when the lease's DescribeGroups
-        // timed out while other admin requests ran on the same client.
-        let lease = if scale_out {
-            None
-        } else {
-            Some(Lease::take(dst, plan, observer)?)
-        };
-        lap("lease taken");
+        let lease = lease.transpose()?;
+        let map_watermarks = target::map_watermarks(dst, map_topic)?;
         Ok(Prepared {
             reader,
             record_limit,
@@ -242,6 +273,16 @@ fn run_once(
     let timeout = ConnectOptions {
         timeout: options.timeout,
     };
+    // The copy's consumer first: librdkafka connects a client as soon as
+    // it is made, so its connection overlaps the ones below. A scaled-out
+    // copy's consumer joins the plan's group once the rebalance handler
+    // exists.
+    let group = replicator_group(plan);
+    let early_consumer = if plan.plan.replication.scale_out {
+        None
+    } else {
+        Some(clients::source_consumer(source, plan, &group, None)?)
+    };
     // Both clusters at once: each is a few round trips.
     let open = |creds| -> Result<_, ReplicatorError> {
         let conn = connect(creds, timeout)?;
@@ -265,23 +306,25 @@ fn run_once(
             cluster: plan.plan.source.clone(),
         });
     }
-    let group = replicator_group(plan);
     let Prepared {
         reader,
         record_limit,
         lease,
-        consumer: early_consumer,
+        consumer: ready_consumer,
         map_watermarks,
     } = prepare(
-        plan,
-        (source, target),
-        (&src, &dst),
-        &src_id,
+        &Start {
+            plan,
+            target,
+            conns: (&src, &dst),
+            src_id: &src_id,
+            options,
+            observer,
+            started,
+        },
         &topics,
         &group,
-        options,
-        observer,
-        started,
+        early_consumer,
     )?;
 
     // With transactions, earlier copiers of the plan are fenced before
@@ -324,7 +367,7 @@ fn run_once(
         None
     };
     let rebalance = group_state.clone().map(|g| g as Arc<dyn Rebalance>);
-    let consumer = match early_consumer {
+    let consumer = match ready_consumer {
         Some(consumer) => consumer,
         None => clients::source_consumer(source, plan, &group, rebalance)?,
     };

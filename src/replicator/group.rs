@@ -33,7 +33,7 @@ use super::clients::{CopyContext, Rebalance};
 use super::map_store;
 use super::plan::LoadedPlan;
 use super::resume::{Resumed, resume_maps};
-use super::target::ensure_map_topic;
+use super::target::map_watermarks;
 use crate::connect::{Connection, KcpContext};
 
 /// What a rebalance did, for the copy loop.
@@ -112,7 +112,7 @@ impl GroupState {
     /// Resume points of newly assigned partitions.
     fn resume(&self, wanted: &[(String, i32)]) -> Result<Vec<Resumed>, ReplicatorError> {
         let map_topic = &self.plan.plan.replication.offset_map_topic;
-        let watermarks = ensure_map_topic(&self.dst, map_topic)?;
+        let watermarks = map_watermarks(&self.dst, map_topic)?;
         let target_topic = |t: &str| self.plan.target_topic(t);
         let scope = map_store::Scope {
             source_cluster: &self.cluster_ids.0,

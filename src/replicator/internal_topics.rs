@@ -3,7 +3,8 @@
 //! run creates the missing ones in one request before it claims anything
 //! and waits until they are led, so that its first write to them does
 //! not wait for a metadata retry. Also home of the two admin helpers the
-//! target's preparation shares: [`block`] and [`await_leaders`].
+//! target's preparation shares: [`block`], [`await_leaders`] and
+//! [`poll_until`].
 
 use std::time::{Duration, Instant};
 
@@ -47,13 +48,9 @@ pub(super) fn ensure(dst: &Connection, topics: &[(&str, &str)]) -> Result<(), Re
             NewTopic::new(name, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact")
         })
         .collect();
-    let results = block(
-        dst.admin_client()?
-            .create_topics(&new, &dst.admin_options()),
-    )?
-    .map_err(ReplicatorError::kafka(
-        "creating kcp's topics on the target",
-    ))?;
+    let results = block(dst.admin_client().create_topics(&new, &dst.admin_options()))?.map_err(
+        ReplicatorError::kafka("creating kcp's topics on the target"),
+    )?;
     let mut created = Vec::new();
     for r in results {
         match r {
@@ -86,29 +83,38 @@ pub(super) fn block<F: std::future::Future>(f: F) -> Result<F::Output, Replicato
 /// until then, ListOffsets on them fails ("no leaders found"), which a
 /// loaded broker shows for a moment after CreateTopics.
 pub(super) fn await_leaders(dst: &Connection, topics: &[String]) -> Result<(), ReplicatorError> {
-    let deadline = Instant::now() + dst.timeout();
     for topic in topics {
-        loop {
+        let what = || {
+            format!("waiting for the partitions of the new target topic `{topic}` to get leaders")
+        };
+        poll_until(dst.timeout(), LEADER_POLL, what, || {
             let md = dst.fetch_metadata(Some(topic))?;
-            let led = md.topics().first().is_some_and(|t| {
+            Ok(md.topics().first().is_some_and(|t| {
                 t.error().is_none()
                     && !t.partitions().is_empty()
                     && t.partitions()
                         .iter()
                         .all(|p| p.leader() >= 0 && p.error().is_none())
-            });
-            if led {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(ReplicatorError::Stalled {
-                    what: format!(
-                        "waiting for the partitions of the new target topic `{topic}` to get leaders"
-                    ),
-                });
-            }
-            std::thread::sleep(LEADER_POLL);
+            }))
+        })?;
+    }
+    Ok(())
+}
+
+/// Asks `done` every `every` until it says yes; after `timeout`, fails as
+/// stalled on `what`.
+pub(super) fn poll_until(
+    timeout: Duration,
+    every: Duration,
+    what: impl Fn() -> String,
+    mut done: impl FnMut() -> Result<bool, ReplicatorError>,
+) -> Result<(), ReplicatorError> {
+    let deadline = Instant::now() + timeout;
+    while !done()? {
+        if Instant::now() >= deadline {
+            return Err(ReplicatorError::Stalled { what: what() });
         }
+        std::thread::sleep(every);
     }
     Ok(())
 }

@@ -366,7 +366,7 @@ impl Sync<'_> {
     /// (`None` when there is none, or it was deleted).
     fn read_record(&self, key: &str) -> Result<Option<Vec<u8>>, ReplicatorError> {
         let map_topic = &self.plan.plan.replication.offset_map_topic;
-        let watermarks = target::ensure_map_topic(&self.dst, map_topic)?;
+        let watermarks = target::map_watermarks(&self.dst, map_topic)?;
         let reader = clients::consumer(
             self.target_creds,
             &[

@@ -12,7 +12,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::ReplicatorError;
 use super::clients::{CopyContext, cluster_id};
-use super::internal_topics::{self, await_leaders, block};
+use super::internal_topics::{self, await_leaders, block, poll_until};
 use super::plan::LoadedPlan;
 use super::stats::Observer;
 use crate::connect::Connection;
@@ -135,10 +135,13 @@ pub fn prepare(
 ) -> Result<(), ReplicatorError> {
     let topics = preflight(plan, src, dst)?;
     internal_topics::ensure_both(dst, &plan.plan.replication.offset_map_topic)?;
-    let reader = super::claims::reader(plan, dst)?;
-    super::claims::claim(plan, &cluster_id(src)?, dst, &reader, &topics)?;
+    let io = (
+        &super::claims::reader(plan, dst)?,
+        &super::claims::Writer::new(dst)?,
+    );
+    super::claims::claim(plan, &cluster_id(src)?, dst, io, &topics)?;
     prepare_target(&source_configs(src, &topics)?, dst, plan, &topics, observer)?;
-    ensure_map_topic(dst, &plan.plan.replication.offset_map_topic)?;
+    map_watermarks(dst, &plan.plan.replication.offset_map_topic)?;
     Ok(())
 }
 
@@ -212,11 +215,8 @@ pub(super) fn prepare_target(
             )
         })
         .collect();
-    let results = block(
-        dst.admin_client()?
-            .create_topics(&new, &dst.admin_options()),
-    )?
-    .map_err(ReplicatorError::kafka("creating target topics"))?;
+    let results = block(dst.admin_client().create_topics(&new, &dst.admin_options()))?
+        .map_err(ReplicatorError::kafka("creating target topics"))?;
     let mut created = Vec::new();
     for result in results {
         match result {
@@ -332,7 +332,7 @@ pub(super) fn describe(
         .iter()
         .map(|t| rdkafka::admin::ResourceSpecifier::Topic(t))
         .collect();
-    let admin = conn.admin_client()?;
+    let admin = conn.admin_client();
     let mut described: Vec<Option<Vec<rdkafka::admin::ConfigEntry>>> =
         match block(admin.describe_configs(&specs, &conn.admin_options()))? {
             Ok(results) => results
@@ -495,13 +495,12 @@ pub(super) fn explain_refusal(
     }
 }
 
-/// Creates the offset-map topic if missing, checks it has one partition
-/// and returns its watermarks.
-pub(super) fn ensure_map_topic(
+/// Checks that the offset-map topic (made at start-up, see
+/// `internal_topics`) has one partition and returns its watermarks.
+pub(super) fn map_watermarks(
     dst: &Connection,
     topic: &str,
 ) -> Result<Vec<(i32, i64)>, ReplicatorError> {
-    internal_topics::ensure(dst, &[(topic, internal_topics::OFFSET_MAP)])?;
     let md = dst.fetch_metadata(Some(topic))?;
     let partitions: Vec<(String, i32)> = md
         .topics()
@@ -510,6 +509,13 @@ pub(super) fn ensure_map_topic(
         .collect();
     // A map is several records (segments, then the head): only one
     // partition keeps them in order, and "the latest head wins" meaningful.
+    if partitions.is_empty() {
+        return Err(ReplicatorError::Setup(format!(
+            "the offset-map topic `{topic}` is gone from the target (deleted while kcp ran?); \
+             run the replicator again: it creates the topic and rebuilds the maps from the \
+             provenance headers of the copied records"
+        )));
+    }
     if partitions.len() > 1 {
         return Err(ReplicatorError::Setup(format!(
             "the offset-map topic `{topic}` on the target has {} partitions; kcp needs exactly one. \
@@ -540,7 +546,7 @@ pub(super) fn grow_target(
     if growing.is_empty() {
         return Ok(());
     }
-    let admin_dst = dst.admin_client()?;
+    let admin_dst = dst.admin_client();
     let new: Vec<NewPartitions<'_>> = growing
         .iter()
         .map(|(t, n)| NewPartitions::new(t, *n))
@@ -570,11 +576,12 @@ pub(super) fn await_partitions(
     grown: &BTreeMap<String, i32>,
     timeout: Duration,
 ) -> Result<(), ReplicatorError> {
-    let deadline = Instant::now() + timeout;
     for (topic, partitions) in grown {
         let target = plan.target_topic(topic);
-        loop {
-            let known = producer
+        let what =
+            || format!("waiting for the target to show {partitions} partitions of `{target}`");
+        poll_until(timeout, Duration::from_millis(100), what, || {
+            Ok(producer
                 .client()
                 .fetch_metadata(Some(&target), Duration::from_secs(1))
                 .ok()
@@ -582,19 +589,8 @@ pub(super) fn await_partitions(
                     let t = md.topics().first()?;
                     Some(t.error().is_none() && t.partitions().len() as i32 >= *partitions)
                 })
-                .unwrap_or(false);
-            if known {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(ReplicatorError::Stalled {
-                    what: format!(
-                        "waiting for the target to show {partitions} partitions of `{target}`"
-                    ),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+                .unwrap_or(false))
+        })?;
     }
     Ok(())
 }

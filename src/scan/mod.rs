@@ -302,18 +302,7 @@ fn read_configs(
     topics: &mut BTreeMap<String, Topic>,
     warnings: &mut Vec<Warning>,
 ) {
-    let admin_client = match conn.admin_client() {
-        Ok(a) => a,
-        Err(e) => {
-            warnings.push(Warning {
-                call: "DescribeConfigs".into(),
-                code: "_INVALID_ARG".into(),
-                message: e.to_string(),
-                hint: "topic configs are not in the state".into(),
-            });
-            return;
-        }
-    };
+    let admin_client = conn.admin_client();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()

@@ -32,7 +32,14 @@ impl Copier<'_> {
             "new topics or partitions on the source: {}",
             grown.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
-        super::super::claims::claim(links.plan, links.src_id, links.dst, links.reader, &grown)?;
+        let writer = super::super::claims::Writer::new(links.dst)?;
+        super::super::claims::claim(
+            links.plan,
+            links.src_id,
+            links.dst,
+            (links.reader, &writer),
+            &grown,
+        )?;
         target::grow_target(links.dst, links.plan, &grown, &self.topics)?;
         let sources = target::source_configs(links.src, &grown)?;
         target::prepare_target(&sources, links.dst, links.plan, &grown, links.observer)?;
