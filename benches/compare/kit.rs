@@ -93,44 +93,86 @@ pub const WARM_UP_TOPIC: &str = "warm-up";
 /// committed transactions, so that the broker has created its
 /// `__consumer_offsets` and `__transaction_state` topics (about 1.5 s on a
 /// fresh cluster, paid once per cluster by whatever client uses a group or
-/// a transaction first) and loaded their partitions. Those load one by one
-/// after the topic is made: a group or transactional id whose partition is
-/// still loading is answered `COORDINATOR_LOAD_IN_PROGRESS` and librdkafka
-/// asks again about 0.5 s later. So rounds with fresh ids go on until three
-/// in a row are quick (each id lands on a partition of its own hash).
-/// Every tool then starts on the same kind of target.
+/// a transaction first) and loaded every partition of both. Those load one
+/// by one after the topic is made: a group or transactional id whose
+/// partition is still loading is answered `COORDINATOR_LOAD_IN_PROGRESS`
+/// and librdkafka asks again about 0.5 s later, a cost a cluster in use
+/// does not have. So one group commits and one transactional id is
+/// initialised on every partition (ids chosen by Kafka's own hash), and
+/// each is asked again until answered. Every tool then starts on the same
+/// kind of target.
 pub fn warm_up(bootstrap: &str) {
+    let started = Instant::now();
     create_topic(bootstrap, WARM_UP_TOPIC, 1, &[]);
-    let (mut quick, mut last) = (0, (Duration::ZERO, Duration::ZERO));
-    for round in 0..20 {
-        let id = format!("{WARM_UP_TOPIC}-{round}");
-        let started = Instant::now();
-        commit_group(bootstrap, &id, WARM_UP_TOPIC, &[(0, 0)]);
-        let commit = started.elapsed();
-        let p = producer(bootstrap, &[("transactional.id", &id)]);
-        let t = Duration::from_secs(30);
-        let started = Instant::now();
-        p.init_transactions(t).unwrap();
-        let init = started.elapsed();
-        p.begin_transaction().unwrap();
-        send(&p, BaseRecord::to(WARM_UP_TOPIC).key("k").payload("v"));
-        p.commit_transaction(t).unwrap();
-        let fast = Duration::from_millis(250);
-        quick = if commit < fast && init < fast {
-            quick + 1
-        } else {
-            0
-        };
-        if quick == 3 {
-            return;
+    let id = format!("{WARM_UP_TOPIC}-first");
+    commit_group(bootstrap, &id, WARM_UP_TOPIC, &[(0, 0)]);
+    transaction(bootstrap, &id);
+    let groups = ids_covering("group", partition_count(bootstrap, "__consumer_offsets"));
+    let txns = ids_covering("txn", partition_count(bootstrap, "__transaction_state"));
+    std::thread::scope(|scope| {
+        for id in &groups {
+            scope.spawn(move || commit_group(bootstrap, id, WARM_UP_TOPIC, &[(0, 0)]));
         }
-        last = (commit, init);
-    }
+        for id in &txns {
+            scope.spawn(move || init_transactional(bootstrap, id));
+        }
+    });
     note(&format!(
-        "warm-up of {bootstrap}: still slow after 20 rounds (commit {} ms, init {} ms)",
-        last.0.as_millis(),
-        last.1.as_millis()
+        "warm-up of {bootstrap}: {} group and {} transaction coordinator partitions loaded in {:.1} s",
+        groups.len(),
+        txns.len(),
+        started.elapsed().as_secs_f64()
     ));
+}
+
+/// One committed transaction under a new transactional id.
+fn transaction(bootstrap: &str, id: &str) {
+    let p = init_transactional(bootstrap, id);
+    let t = Duration::from_secs(30);
+    p.begin_transaction().unwrap();
+    send(&p, BaseRecord::to(WARM_UP_TOPIC).key("k").payload("v"));
+    p.commit_transaction(t).unwrap();
+}
+
+/// A transactional producer with its id initialised (librdkafka asks again
+/// while the coordinator loads).
+fn init_transactional(bootstrap: &str, id: &str) -> BaseProducer {
+    let p = producer(bootstrap, &[("transactional.id", id)]);
+    p.init_transactions(Duration::from_secs(30)).unwrap();
+    p
+}
+
+/// The partition count of `topic` (one of the broker's internal topics).
+fn partition_count(bootstrap: &str, topic: &str) -> i32 {
+    let md = producer(bootstrap, &[])
+        .client()
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let count = md.topics().first().map_or(0, |t| t.partitions().len());
+    assert!(count > 0, "{topic} has no partitions on {bootstrap}");
+    count as i32
+}
+
+/// Ids `<prefix>-<n>`, one for each of `partitions` coordinator partitions:
+/// Kafka places a group or transactional id on partition
+/// `Utils.abs(id.hashCode()) % partitions` (Java's `String.hashCode`;
+/// `Utils.abs` maps `i32::MIN` to 0).
+fn ids_covering(prefix: &str, partitions: i32) -> Vec<String> {
+    let mut found: Vec<Option<String>> = vec![None; partitions as usize];
+    for n in 0.. {
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+        let id = format!("{WARM_UP_TOPIC}-{prefix}-{n}");
+        let hash = id
+            .encode_utf16()
+            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+        let slot = &mut found[(hash.checked_abs().unwrap_or(0) % partitions) as usize];
+        if slot.is_none() {
+            *slot = Some(id);
+        }
+    }
+    found.into_iter().flatten().collect()
 }
 
 pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> BaseProducer {

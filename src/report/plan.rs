@@ -24,10 +24,11 @@ use crate::state::{KafkaCluster, MskCluster, State, Topic};
 pub(crate) use waves::group_components;
 
 /// Replication throughput assumed when `--replication-mbps` is not given:
-/// one kcp process copied 34 MB/s (100-byte records) to 117 MB/s (1 KiB)
-/// against Apache Kafka on loopback on 2 cores (`cargo bench --bench
-/// compare`, docs/benchmarks.md); 40, near the small-record figure, leaves
-/// room for a real network, TLS and a busy target between the clusters.
+/// one kcp process copied 43 MB/s (100-byte records) to 181 MB/s (1 KiB)
+/// against Apache Kafka on loopback on 2 cores, and 129 MB/s of 1 KiB
+/// records from a source 80 ms away (`cargo bench --bench compare`,
+/// docs/benchmarks.md, 2026-12-05); 40, near the small-record figure,
+/// leaves room for TLS, a busy target and records smaller than 100 bytes.
 pub(crate) const DEFAULT_REPLICATION_MBPS: f64 = 40.0;
 
 /// Bytes per record assumed when neither partition sizes nor MSK metrics give one.
