@@ -276,13 +276,12 @@ fn run_once(
     // The copy's consumer first: librdkafka connects a client as soon as
     // it is made, so its connection overlaps the ones below. A scaled-out
     // copy's consumer joins the plan's group once the rebalance handler
-    // exists.
+    // exists. One librdkafka refuses is made again later: the connection
+    // below reports the refused setting first, naming it without its value.
     let group = replicator_group(plan);
-    let early_consumer = if plan.plan.replication.scale_out {
-        None
-    } else {
-        Some(clients::source_consumer(source, plan, &group, None)?)
-    };
+    let early_consumer = (!plan.plan.replication.scale_out)
+        .then(|| clients::source_consumer(source, plan, &group, None).ok())
+        .flatten();
     // Both clusters at once: each is a few round trips.
     let open = |creds| -> Result<_, ReplicatorError> {
         let conn = connect(creds, timeout)?;

@@ -296,3 +296,33 @@ fn a_duplicate_key_is_reported_at_its_line() {
         r.stderr
     );
 }
+
+/// The same for the replicator: a source property librdkafka refuses is
+/// named as such before anything is connected or copied (the copy's
+/// consumer is made first, and must not answer in its own words).
+#[test]
+fn a_bad_source_client_property_is_named_by_replicate() {
+    let dir = temp();
+    std::fs::write(
+        dir.path().join("credentials.yaml"),
+        "clusters:\n  - name: a\n    bootstrap_servers: [\"127.0.0.1:1\"]\n    auth: { method: plaintext }\n    client_properties:\n      fetch.max.bytes: \"lots\"\n  - name: b\n    bootstrap_servers: [\"127.0.0.1:1\"]\n    auth: { method: plaintext }\n",
+    )
+    .unwrap();
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "version: 1\nname: p\ncredentials_file: credentials.yaml\nsource: a\ntarget: b\ntopics:\n  include: orders\n",
+    )
+    .unwrap();
+    let r = crate::run(
+        kcp()
+            .args(["migrate", "replicate", "--timeout", "2", "--plan"])
+            .arg(&plan),
+    );
+    assert!(
+        r.stderr.contains("client_properties.fetch.max.bytes"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("lots"), "{}", r.stderr);
+}
