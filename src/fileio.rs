@@ -156,7 +156,7 @@ pub enum LockError {
 /// this value lives; the kernel releases it when the process dies.
 #[derive(Debug)]
 pub struct LockFile {
-    _file: File,
+    file: File,
 }
 
 impl LockFile {
@@ -200,7 +200,15 @@ impl LockFile {
             let _ = file.rewind();
             let _ = write!(file, "{}", std::process::id());
         }
-        Ok(LockFile { _file: file })
+        Ok(LockFile { file })
+    }
+}
+
+impl Drop for LockFile {
+    /// Releases the lock now, not when the last copy of its descriptor
+    /// closes: a child forked by another thread holds copies until it execs.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
     }
 }
 
@@ -303,6 +311,21 @@ mod tests {
         let _b = LockFile::acquire(&path, LockMode::Shared).unwrap();
         assert!(LockFile::acquire(&path, LockMode::Exclusive).is_err());
         drop(a);
+    }
+
+    #[test]
+    fn dropping_a_lock_releases_it_even_while_a_copy_of_its_descriptor_lives() {
+        // A child process forked by another thread holds a copy of every
+        // open descriptor until it execs; an flock lasts while any copy of
+        // its descriptor is open. Dropping the lock must release it anyway.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let held = LockFile::acquire(&path, LockMode::Exclusive).unwrap();
+        let inherited = held.file.try_clone().unwrap();
+        drop(held);
+        let again = LockFile::acquire(&path, LockMode::Exclusive);
+        assert!(again.is_ok(), "{again:?}");
+        drop(inherited);
     }
 
     #[test]
