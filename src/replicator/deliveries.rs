@@ -2,17 +2,47 @@
 //! and delivery reports applied to the slots' maps. A failed delivery stops
 //! the run with the most telling failure among those reported (a gapless
 //! producer fails everything after the record at fault).
+//!
+//! Waits for acknowledgements poll in [`POLL_SLICE`]s: rdkafka's
+//! `BaseProducer::poll` serves events until its whole timeout has passed,
+//! and its `flush` polls in slices of 100 ms, so a wait for one report
+//! would last a whole timeout. [`flush`] is the prompt flush.
 
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::ToBytes;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::ReplicatorError;
 use super::clients::CopyContext;
 use super::slot::Slot;
+
+/// How long a wait for acknowledgements polls the producer at a time: a
+/// report is served at most this long after it arrives.
+pub(super) const POLL_SLICE: Duration = Duration::from_millis(1);
+
+/// Waits until everything sent is acknowledged (librdkafka's flush, which
+/// also sends batches still lingering), serving delivery reports, for at
+/// most `timeout`; returns within a [`POLL_SLICE`] of the last report.
+pub(super) fn flush<C: ProducerContext>(
+    producer: &BaseProducer<C>,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        // A zero timeout only checks (and sends what lingers).
+        match producer.flush(Duration::ZERO) {
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                if Instant::now() < deadline =>
+            {
+                producer.poll(POLL_SLICE);
+            }
+            done => return done,
+        }
+    }
+}
 
 /// A fatal error of the producer, which fails every send and delivery after
 /// its cause.
@@ -53,7 +83,7 @@ pub(super) fn apply_deliveries(
             // nothing may be in flight when the restart reads the target's
             // tail anyway.
             Some(f) if f.rank > Failure::SPECIFIC => {
-                let _ = producer.flush(Duration::from_secs(30));
+                let _ = flush(producer, Duration::from_secs(30));
                 producer.poll(Duration::ZERO);
                 reports = producer.context().take_deliveries()?;
                 if reports.is_empty() {
@@ -65,7 +95,7 @@ pub(super) fn apply_deliveries(
             // a flush would only wait out its timeout.
             Some(_) if producer.context().is_transactional() => break,
             Some(_) => {
-                let _ = producer.flush(Duration::from_secs(30));
+                let _ = flush(producer, Duration::from_secs(30));
                 break;
             }
         }
@@ -96,7 +126,7 @@ pub(super) fn settle(
                 source: Box::new(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)),
             });
         }
-        producer.poll(Duration::from_millis(10));
+        producer.poll(POLL_SLICE);
     }
 }
 

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::producer::BaseProducer;
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -172,7 +172,7 @@ impl Rebalance for GroupState {
 
     fn revoke(&self, consumer: &BaseConsumer<CopyContext>, tpl: &TopicPartitionList) {
         // Everything sent for these partitions lands before they go.
-        if let Err(e) = self.producer.flush(self.timeout * 3) {
+        if let Err(e) = super::deliveries::flush(&self.producer, self.timeout * 3) {
             self.fail(ReplicatorError::kafka("flushing before a rebalance")(e));
         }
         self.push(GroupEvent::Revoked(partitions(tpl)));

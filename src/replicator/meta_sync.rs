@@ -409,8 +409,7 @@ impl Sync<'_> {
         producer
             .send(BaseRecord::<str, [u8]>::to(topic).key(key).payload(value))
             .map_err(|(e, _)| ReplicatorError::kafka(&operation)(e))?;
-        producer
-            .flush(self.timeout)
+        super::deliveries::flush(producer, self.timeout)
             .map_err(ReplicatorError::kafka(&operation))?;
         match producer.context().take() {
             Some(Ok(())) => Ok(()),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Timestamp};
 
@@ -23,7 +23,7 @@ mod partitions;
 
 use super::ReplicatorError;
 use super::clients::{CopyContext, DELIVERY_TIMEOUT};
-use super::deliveries::{apply_deliveries, is_fatal, send_waiting, settle};
+use super::deliveries::{self, POLL_SLICE, apply_deliveries, is_fatal, send_waiting, settle};
 use super::engine::RunOptions;
 use super::group::GroupState;
 use super::lease::Lease;
@@ -174,10 +174,12 @@ impl<'a> Copier<'a> {
             provenance: String::new(),
         };
         copier.add_topics(topics)?;
-        // Record where each partition starts before copying anything, so
-        // that a crash before the first periodic checkpoint still leaves a
-        // map.
-        copier.checkpoint()?;
+        // Where each partition starts goes out before any copy, so that a
+        // crash before the first periodic checkpoint still leaves a map.
+        // With transactions it goes into the first one, with the first
+        // copies: a crash aborts both, and waiting for its commit here
+        // would only delay the copy (40-80 ms).
+        copier.write_maps()?;
         if let Some(m) = &copier.metrics {
             m.health.copy_loop(true);
             copier.publish();
@@ -239,7 +241,7 @@ impl<'a> Copier<'a> {
     /// failed record's own delivery report does.
     fn cause_of_fatal(&mut self, fatal: ReplicatorError) -> ReplicatorError {
         let producer = self.links.producer;
-        let _ = producer.flush(Duration::from_secs(5));
+        let _ = deliveries::flush(producer, Duration::from_secs(5));
         producer.poll(Duration::ZERO);
         match apply_deliveries(producer, &mut self.slots) {
             Err(cause) if !is_fatal(&cause) => cause,
@@ -374,7 +376,7 @@ impl<'a> Copier<'a> {
         let producer = self.links.producer;
         let mut waited = false;
         while self.slots[i].in_flight > 0 && !self.slots[i].confirmed {
-            producer.poll(Duration::from_millis(10));
+            producer.poll(POLL_SLICE);
             apply_deliveries(producer, &mut self.slots)?;
             if let Some(m) = &self.metrics {
                 // Waiting for the target is the loop going round.
@@ -590,35 +592,10 @@ impl<'a> Copier<'a> {
         self.timers.stats = Instant::now();
     }
 
-    /// Writes the maps that changed (active partitions only: a revoked
-    /// partition's map is the next owner's to write); with transactions,
-    /// commits them with every copy sent so far.
+    /// Writes the maps that changed; with transactions, commits them with
+    /// every copy sent so far.
     fn checkpoint(&mut self) -> Result<(), ReplicatorError> {
-        let map_topic = &self.links.plan.plan.replication.offset_map_topic;
-        let mut wrote = false;
-        for s in self.slots.iter_mut().filter(|s| s.dirty && s.active) {
-            wrote = true;
-            // New segments first, then the head that names them.
-            let key = map_store::MapKey {
-                source_cluster: self.links.src_id,
-                topic: &s.topic,
-                partition: s.partition,
-                target_cluster: self.links.dst_id,
-                target_topic: &s.target_topic,
-            };
-            let records = map_store::encode(&key, &mut s.map)
-                .map_err(|e| ReplicatorError::Setup(format!("cannot encode an offset map: {e}")))?;
-            for (key, value) in &records {
-                let record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> =
-                    BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0)))
-                        .key(key.as_str())
-                        .payload(value.as_slice());
-                send_waiting(self.links.producer, record, "writing offset maps", |_| {
-                    Ok(())
-                })?;
-            }
-            s.dirty = false;
-        }
+        let wrote = self.write_maps()?;
         if let Some(m) = &self.metrics {
             m.checkpoint(wrote, chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
         }
@@ -652,6 +629,38 @@ impl<'a> Copier<'a> {
         Ok(())
     }
 
+    /// Sends the maps that changed (active partitions only: a revoked
+    /// partition's map is the next owner's to write); returns whether
+    /// there were any.
+    fn write_maps(&mut self) -> Result<bool, ReplicatorError> {
+        let map_topic = &self.links.plan.plan.replication.offset_map_topic;
+        let mut wrote = false;
+        for s in self.slots.iter_mut().filter(|s| s.dirty && s.active) {
+            wrote = true;
+            // New segments first, then the head that names them.
+            let key = map_store::MapKey {
+                source_cluster: self.links.src_id,
+                topic: &s.topic,
+                partition: s.partition,
+                target_cluster: self.links.dst_id,
+                target_topic: &s.target_topic,
+            };
+            let records = map_store::encode(&key, &mut s.map)
+                .map_err(|e| ReplicatorError::Setup(format!("cannot encode an offset map: {e}")))?;
+            for (key, value) in &records {
+                let record: BaseRecord<'_, str, [u8], Box<(usize, i64)>> =
+                    BaseRecord::with_opaque_to(map_topic, Box::new((usize::MAX, 0)))
+                        .key(key.as_str())
+                        .payload(value.as_slice());
+                send_waiting(self.links.producer, record, "writing offset maps", |_| {
+                    Ok(())
+                })?;
+            }
+            s.dirty = false;
+        }
+        Ok(wrote)
+    }
+
     /// Stops fetching, flushes, applies the last deliveries and writes the
     /// last checkpoint.
     fn drain(mut self, interrupted: bool) -> Result<Summary, ReplicatorError> {
@@ -676,8 +685,7 @@ impl<'a> Copier<'a> {
             "flushing the target producer",
         )?;
         self.checkpoint()?;
-        producer
-            .flush(timeout)
+        deliveries::flush(producer, timeout)
             .map_err(ReplicatorError::kafka("flushing the offset maps"))?;
         if self.links.group.is_some() {
             self.links.consumer.unsubscribe();
@@ -727,6 +735,7 @@ mod tests {
     use crate::connect::ClusterCredentials;
     use crate::replicator::OffsetMap;
     use rdkafka::Offset;
+    use rdkafka::producer::Producer;
 
     fn creds(name: &str, bootstrap: String) -> ClusterCredentials {
         ClusterCredentials::plaintext(name, bootstrap)
