@@ -4,12 +4,13 @@
 //! `replicate`, is refused instead of copying everything twice.
 //!
 //! A copier joins the group before it writes anything and stays in it
-//! while it runs (heartbeats from librdkafka, polled at every tick). A new
-//! copier that finds members waits for one session (a killed copier's
-//! membership expires then) and is refused, naming them, if they are still
-//! there. Two copiers started within the same second can both pass; with
-//! `transactions: true` the later one fences the earlier then. Scale-out
-//! plans share their partitions on purpose and take no lease.
+//! while it runs (heartbeats from librdkafka; the copy loop serves its
+//! consumer every 100 ms). A new copier that finds members waits for one
+//! session (a killed copier's membership expires then) and is refused,
+//! naming them, if they are still there. Two copiers started within the
+//! same second can both pass; with `transactions: true` the later one
+//! fences the earlier then. Scale-out plans share their partitions on
+//! purpose and take no lease.
 
 use std::time::{Duration, Instant};
 
