@@ -275,6 +275,55 @@ fn sorted(mut o: Vec<ConnectorOffset>) -> Vec<ConnectorOffset> {
     o
 }
 
+/// Reads a connector's offsets back until every carried one is there. A
+/// worker answers from its own copy of the offsets topic, which follows the
+/// write a moment later: a read-back that differs is asked again for up to
+/// 30 s.
+async fn verify_offsets(
+    target: &Worker,
+    name: &str,
+    offsets: &[ConnectorOffset],
+) -> Result<(), Error> {
+    let mut tries = 0;
+    loop {
+        let back = match scan::offsets(target, name).await? {
+            Ok(o) => o,
+            Err(why) => {
+                return Err(Error::NoOffsetsApi {
+                    cluster: target.name.clone(),
+                    detail: why,
+                });
+            }
+        };
+        // The target may hold more partitions (from an earlier life of the
+        // connector); every carried one must read back equal.
+        let back: BTreeMap<String, &Value> = back
+            .iter()
+            .map(|o| (o.partition.to_string(), &o.offset))
+            .collect();
+        let Some(o) = offsets
+            .iter()
+            .find(|o| back.get(&o.partition.to_string()) != Some(&&o.offset))
+        else {
+            return Ok(());
+        };
+        tries += 1;
+        if tries >= 60 {
+            return Err(Error::Verify {
+                cluster: target.name.clone(),
+                message: format!(
+                    "connector `{name}`: offset of {} reads back as {}, not {}, after 30 s",
+                    o.partition,
+                    back.get(&o.partition.to_string())
+                        .map_or_else(|| "nothing".to_owned(), |v| v.to_string()),
+                    o.offset
+                ),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Reads a created connector's config back: it must be the one sent.
 async fn verify_config(target: &Worker, p: &Planned) -> Result<(), Error> {
     let path = format!("/connectors/{}/config", seg(&p.name));
@@ -330,36 +379,7 @@ async fn create(
         )
         .await?;
     }
-    let back = match scan::offsets(target, &p.name).await? {
-        Ok(o) => o,
-        Err(why) => {
-            return Err(Error::NoOffsetsApi {
-                cluster: target.name.clone(),
-                detail: why,
-            });
-        }
-    };
-    // The target may hold more partitions (from an earlier life of the
-    // connector); every carried one must read back equal.
-    let back: BTreeMap<String, &Value> = back
-        .iter()
-        .map(|o| (o.partition.to_string(), &o.offset))
-        .collect();
-    for o in offsets {
-        if back.get(&o.partition.to_string()) != Some(&&o.offset) {
-            return Err(Error::Verify {
-                cluster: target.name.clone(),
-                message: format!(
-                    "connector `{}`: offset of {} reads back as {}, not {}",
-                    p.name,
-                    o.partition,
-                    back.get(&o.partition.to_string())
-                        .map_or_else(|| "nothing".to_owned(), |v| v.to_string()),
-                    o.offset
-                ),
-            });
-        }
-    }
+    verify_offsets(target, &p.name, offsets).await?;
     let _: Value = send_retrying(
         target,
         Method::PUT,
