@@ -36,6 +36,7 @@ mod clients;
 mod copier;
 pub(crate) mod deleted;
 mod deliveries;
+mod end_offsets;
 pub(crate) mod engine;
 mod group;
 mod internal_topics;

@@ -10,13 +10,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use super::ReplicatorError;
 use super::clients::CopyContext;
+use super::end_offsets::Ends;
 use super::group::GroupEvent;
 use super::offset_map::OffsetMap;
 use super::plan::LoadedPlan;
 use super::resume::Resumed;
 use super::stats::{Observer, SlotMeter};
-use crate::connect::Connection;
-use crate::connect::admin::{self, OffsetSpec};
+use crate::connect::admin::OffsetSpec;
 
 /// A partition being copied.
 pub(super) struct Slot {
@@ -180,25 +180,24 @@ pub fn copy_end(plan: &LoadedPlan) -> OffsetSpec {
     }
 }
 
-/// Reads the source's end offsets (see [`copy_end`]) of the active slots;
-/// a failure is reported and returned.
-pub(super) fn refresh_watermarks(
-    src: &Connection,
-    end: OffsetSpec,
-    slots: &mut [Slot],
-    observer: &dyn Observer,
-) -> Result<(), String> {
-    let parts: Vec<(String, i32)> = slots
+/// The partitions the slots copy now (their end offsets are read).
+pub(super) fn active_partitions(slots: &[Slot]) -> Vec<(String, i32)> {
+    slots
         .iter()
         .filter(|s| s.active)
         .map(|s| (s.topic.clone(), s.partition))
-        .collect();
-    match admin::list_offsets(src, &parts, end) {
-        Ok(offsets) => {
-            let hw: HashMap<(String, i32), i64> = offsets
-                .into_iter()
-                .filter_map(|o| Some(((o.topic, o.partition), o.offset.ok()?)))
-                .collect();
+        .collect()
+}
+
+/// Applies a read of the source's end offsets (see [`copy_end`]) to the
+/// slots; a failed read is reported and returned.
+pub(super) fn apply_end_offsets(
+    ends: Ends,
+    slots: &mut [Slot],
+    observer: &dyn Observer,
+) -> Result<(), String> {
+    match ends {
+        Ok(hw) => {
             for s in slots.iter_mut() {
                 if let Some(&h) = hw.get(&(s.topic.clone(), s.partition))
                     && let Some(notice) = s.observe_end(h)
@@ -208,10 +207,10 @@ pub(super) fn refresh_watermarks(
             }
             Ok(())
         }
-        // Lag is unknown until the next refresh; copying goes on.
+        // Lag is unknown until the next read; copying goes on.
         Err(e) => {
             observer.notice(&format!("cannot read the source's latest offsets: {e}"));
-            Err(e.to_string())
+            Err(e)
         }
     }
 }

@@ -24,6 +24,7 @@ mod partitions;
 use super::ReplicatorError;
 use super::clients::{CopyContext, DELIVERY_TIMEOUT};
 use super::deliveries::{self, POLL_SLICE, apply_deliveries, is_fatal, send_waiting, settle};
+use super::end_offsets::EndOffsets;
 use super::engine::RunOptions;
 use super::group::GroupState;
 use super::lease::Lease;
@@ -70,8 +71,8 @@ struct Timers {
     lease: Instant,
     /// The last notice of a transient source error (one per 10 s).
     transient: Option<Instant>,
-    /// Reads of the source's end offsets, and the time the copy loop
-    /// waited for them (logged at debug when the loop ends).
+    /// Reads of the source's end offsets, and the time they took on their
+    /// thread (logged at debug when the loop ends).
     end_offset_reads: (u32, Duration),
 }
 
@@ -197,8 +198,15 @@ impl<'a> Copier<'a> {
     /// Copies until `stop` is set or, with `until_caught_up`, until every
     /// partition is copied; then drains.
     pub(super) fn run(mut self, stop: &AtomicBool) -> Result<Summary, ReplicatorError> {
-        let (txn, dst) = (self.txn, self.links.dst);
-        let result = match self.copy(stop) {
+        let (txn, dst, src) = (self.txn, self.links.dst, self.links.src);
+        let end = slot::copy_end(self.links.plan);
+        // The end offsets' reader stops with the copy loop, before the
+        // drain.
+        let copied = std::thread::scope(|scope| {
+            let mut ends = EndOffsets::start(scope, src, end);
+            self.copy(stop, &mut ends)
+        });
+        let result = match copied {
             Ok(()) => self.drain(stop.load(Ordering::Relaxed)),
             Err(e) if is_fatal(&e) => Err(self.cause_of_fatal(e)),
             Err(e) => Err(e),
@@ -221,7 +229,7 @@ impl<'a> Copier<'a> {
     }
 
     /// The copy loop, until stopped or caught up.
-    fn copy(&mut self, stop: &AtomicBool) -> Result<(), ReplicatorError> {
+    fn copy(&mut self, stop: &AtomicBool, ends: &mut EndOffsets) -> Result<(), ReplicatorError> {
         let consumer = self.links.consumer;
         while !stop.load(Ordering::Relaxed) {
             // Delivery reports first (acks before new work).
@@ -235,7 +243,7 @@ impl<'a> Copier<'a> {
                 Some(Err(e)) => self.on_poll_error(e)?,
                 None => self.ran_dry = true,
             }
-            if self.tick()? == Flow::CaughtUp {
+            if self.tick(ends)? == Flow::CaughtUp {
                 self.caught_up = true;
                 break;
             }
@@ -463,7 +471,7 @@ impl<'a> Copier<'a> {
 
     /// Everything on a timer: checkpoints, end offsets (and whether the
     /// copy is caught up), stats, topic discovery.
-    fn tick(&mut self) -> Result<Flow, ReplicatorError> {
+    fn tick(&mut self, ends: &mut EndOffsets) -> Result<Flow, ReplicatorError> {
         let settings = &self.links.plan.plan.replication;
         let options = self.links.options;
         // One clock read per round: this runs after every record.
@@ -485,24 +493,25 @@ impl<'a> Copier<'a> {
             self.checkpoint()?;
             self.timers.checkpoint = Instant::now();
         }
-        // A run that ends once caught up checks the source's end offsets
+        // A run that ends once caught up reads the source's end offsets
         // often once the source has nothing more to give: the time between
         // copying the last record and noticing is all idle. While records
-        // flow it is not caught up, and each check (a ListOffsets round
-        // trip) holds the copy loop up.
+        // flow it is not caught up. Reads run on their own thread; the
+        // answer is applied at a later tick.
         let watermarks_every = if options.until_caught_up && self.ran_dry {
             Duration::from_millis(100)
         } else {
             Duration::from_secs(2)
         };
-        if due(self.timers.watermarks, watermarks_every) {
+        if !ends.pending() && due(self.timers.watermarks, watermarks_every) {
             self.ran_dry = false;
-            let end = slot::copy_end(self.links.plan);
-            let read =
-                slot::refresh_watermarks(self.links.src, end, &mut self.slots, self.links.observer);
-            self.timers.watermarks = Instant::now();
+            ends.ask(slot::active_partitions(&self.slots));
+            self.timers.watermarks = now;
+        }
+        if let Some(answer) = ends.answer() {
             let reads = &mut self.timers.end_offset_reads;
-            *reads = (reads.0 + 1, reads.1 + (self.timers.watermarks - now));
+            *reads = (reads.0 + 1, reads.1 + answer.took);
+            let read = slot::apply_end_offsets(answer.ends, &mut self.slots, self.links.observer);
             if let Some(m) = &self.metrics {
                 match read {
                     Ok(()) => m.health.answered(Cluster::Source),
@@ -675,8 +684,8 @@ impl<'a> Copier<'a> {
     /// last checkpoint.
     fn drain(mut self, interrupted: bool) -> Result<Summary, ReplicatorError> {
         let links = &self.links;
-        let (reads, waited) = self.timers.end_offset_reads;
-        tracing::debug!(elapsed = ?self.started.elapsed(), caught_up = self.caught_up, end_offset_reads = reads, end_offset_wait = ?waited, "copy loop left, draining");
+        let (reads, took) = self.timers.end_offset_reads;
+        tracing::debug!(elapsed = ?self.started.elapsed(), caught_up = self.caught_up, end_offset_reads = reads, end_offset_time = ?took, "copy loop left, draining");
         if links.group.is_some() {
             // Stop fetching but stay in the group until the maps are
             // written: leaving (when the consumer closes) hands the
