@@ -44,10 +44,11 @@ pub(super) struct Slot {
     /// `on_deleted_records: skip`).
     pub(super) deleted: u64,
     /// The target acknowledged a copy of this partition from this
-    /// producer. Until then one record at a time is in flight: the broker
-    /// keeps no sequence state for a producer that never wrote to the
-    /// partition, so a second batch sent behind a first that fails for
-    /// good would be accepted after the gap.
+    /// producer. Until then, without transactions, one record at a time is
+    /// in flight: the broker keeps no sequence state for a producer that
+    /// never wrote to the partition, so a second batch sent behind a first
+    /// that fails for good would be accepted after the gap. (With
+    /// transactions that batch is aborted with the failed one.)
     pub(super) confirmed: bool,
     /// Its Prometheus series (`--metrics-addr` only).
     pub(super) meter: Option<SlotMeter>,

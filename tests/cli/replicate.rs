@@ -1404,11 +1404,27 @@ fn incompressible(len: usize) -> Vec<u8> {
 /// added (target limit equal to the source's, record at the limit) stops
 /// the copy at that record with a clear error, every time, and nothing
 /// after it lands: no hole that a restart could take for a gap. Once the
-/// limit is raised, the copy resumes there and is exact.
+/// limit is raised, the copy resumes there and is exact. With transactions
+/// (the default) the refused record's transaction is aborted, and with it
+/// whatever landed behind it.
 #[test]
 fn a_record_that_does_not_fit_on_the_target_stops_the_copy_without_a_hole() {
+    record_too_large_stops_the_copy(true);
+}
+
+/// As above without transactions: the producer is gapless, and a
+/// partition's first copy is acknowledged before the next is sent.
+#[test]
+fn a_record_that_does_not_fit_stops_a_copy_without_transactions_without_a_hole() {
+    record_too_large_stops_the_copy(false);
+}
+
+fn record_too_large_stops_the_copy(transactions: bool) {
     let tb = require_testbed!();
     let p = pair(&tb, "");
+    if !transactions {
+        without_transactions(&p);
+    }
     let source = p.source.bootstrap();
     let limit = [("max.message.bytes", "3000")];
     create_topics(&source, &[("edge", 1, &limit)]);

@@ -300,7 +300,11 @@ impl<'a> Copier<'a> {
             }
             return Ok(());
         }
-        if !self.slots[i].confirmed {
+        // Without transactions a partition's first copy is acknowledged
+        // before the next is sent (see `Slot::confirmed`). With them, a
+        // copy refused for good aborts its transaction, and whatever
+        // landed behind it with it: nothing to wait for.
+        if !self.slots[i].confirmed && self.txn.is_none() {
             self.await_first_copy(i)?;
         }
         let partition = self.slots[i].partition;
