@@ -168,6 +168,7 @@ fn copy_once(
         // kcp and MM2 create the target topic themselves; the loop does not.
         kit::create_topic(&target_bootstrap, topic, kit::PARTITIONS, &[]);
     }
+    kit::settle_disk();
     let started = Instant::now();
     let mut child = kit::spawn(&job, &tb.kafka_root);
     let n = shape.records as u64;
@@ -259,6 +260,7 @@ fn throughput(tb: &support::Testbed, cfg: &Config, results: &mut Vec<Value>) {
         for shape in &cfg.shapes {
             let topic = format!("load-{}", shape.name);
             // The limits of this machine: one consumer, one producer.
+            kit::settle_disk();
             let c = kit::consume_only(&sb, &topic, shape.records);
             let target = fresh_target(tb);
             kit::create_topic(&target.bootstrap(), "baseline", kit::PARTITIONS, &[]);

@@ -912,6 +912,23 @@ pub fn out_dir() -> PathBuf {
     d
 }
 
+/// Writes the page cache's dirty pages out before a timed copy, so that
+/// no copier pays for the previous one's writes (the source's load and
+/// the produce-only run leave gigabytes dirty; the kernel writes them out
+/// about 30 s later, in the middle of whichever copy runs then).
+pub fn settle_disk() {
+    let started = Instant::now();
+    let ok = Command::new("sync").status().is_ok_and(|s| s.success());
+    let took = started.elapsed();
+    if !ok || took > Duration::from_secs(1) {
+        note(&format!(
+            "sync before the copy: {} in {:.1} s",
+            if ok { "done" } else { "failed" },
+            took.as_secs_f64()
+        ));
+    }
+}
+
 /// Appends a line to the bench's log (stderr and out_dir/log.txt).
 pub fn note(line: &str) {
     eprintln!("[compare] {line}");
