@@ -38,7 +38,9 @@
 //! throughput copy's log, e.g. with `KCP_LOG=kcp=debug` for kcp's
 //! start-up laps; a failed copy's is always kept), KCP_COMPARE_KCP_PLAN
 //! (YAML appended to kcp's plan except in the offsets case, e.g.
-//! `replication: { transactions: false }`). Results: target/compare/results.json,
+//! `replication: { transactions: false }`), KCP_COMPARE_KCP_TARGET_PROPS
+//! (librdkafka properties added to kcp's target client properties in the
+//! throughput and WAN cases, e.g. `message.max.bytes=1048576`). Results: target/compare/results.json,
 //! summary.md and compare.svg (under CARGO_TARGET_DIR when set).
 #![allow(clippy::print_stdout, clippy::print_stderr, unreachable_pub)] // a benchmark reports on stdout
 
@@ -151,6 +153,12 @@ fn copy_once(
         .tempdir()
         .unwrap();
     let target_bootstrap = target.bootstrap();
+    // e.g. `message.max.bytes=1048576,debug=eos`, to measure a setting.
+    let extra = std::env::var("KCP_COMPARE_KCP_TARGET_PROPS").unwrap_or_default();
+    let kcp_target_props: Vec<(&str, &str)> = extra
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .collect();
     let job = CopyJob {
         tool,
         source,
@@ -160,7 +168,7 @@ fn copy_once(
         records: shape.records,
         dir: dir.path(),
         kcp_source_props,
-        kcp_target_props: &[],
+        kcp_target_props: &kcp_target_props,
         mm2_extra,
         kcp_execute_cutover: None,
     };

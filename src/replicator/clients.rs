@@ -268,6 +268,13 @@ pub(super) fn target_producer(
         .map_err(ReplicatorError::kafka("creating the target producer"))
 }
 
+/// Whether a producer made without knowing the target topics' limit
+/// (`target_producer(.., None)`) suits topics whose smallest limit is
+/// `record_limit`: its batches fit in them.
+pub(super) fn producer_fits(record_limit: Option<i64>) -> bool {
+    batch_size(record_limit) == batch_size(None)
+}
+
 /// The producer's batch size: 1 MiB, or less when a target topic takes
 /// smaller record batches (with 512 bytes for the batch's own framing).
 fn batch_size(record_limit: Option<i64>) -> i64 {
@@ -372,5 +379,16 @@ mod tests {
         );
         assert_eq!(config.get("fetch.max.bytes"), Some("1048576"));
         assert_eq!(config.get("queued.max.messages.kbytes"), Some("65536"));
+    }
+
+    #[test]
+    fn a_producer_made_before_the_limits_are_known_fits_full_size_topics_only() {
+        // Kafka's default max.message.bytes, and kcp's 1 KiB of room on it.
+        assert!(producer_fits(None));
+        assert!(producer_fits(Some(1_048_588 + 1024)));
+        assert!(producer_fits(Some(20 << 20)));
+        // A target topic that takes smaller batches needs its own producer.
+        assert!(!producer_fits(Some(1_048_588)));
+        assert!(!producer_fits(Some(3000)));
     }
 }

@@ -282,6 +282,13 @@ fn run_once(
     let early_consumer = (!plan.plan.replication.scale_out)
         .then(|| clients::source_consumer(source, plan, &group, None).ok())
         .flatten();
+    // The target producer too, for target topics that take full-size
+    // batches (the usual case; see `clients::producer_fits`): its
+    // connection and metadata are ready by the time its transactions
+    // start, which is then two round trips, not a wait of 0.5 s when
+    // librdkafka looked for the coordinator before any broker was up.
+    // It sends nothing before the lease is held.
+    let early_producer = clients::target_producer(target, plan, None).ok();
     // Both clusters at once: each is a few round trips.
     let open = |creds| -> Result<_, ReplicatorError> {
         let conn = connect(creds, timeout)?;
@@ -328,7 +335,11 @@ fn run_once(
 
     // With transactions, earlier copiers of the plan are fenced before
     // anything is read from the target: what it holds is then final.
-    let producer = Arc::new(clients::target_producer(target, plan, record_limit)?);
+    let producer = match early_producer {
+        Some(p) if clients::producer_fits(record_limit) => p,
+        _ => clients::target_producer(target, plan, record_limit)?,
+    };
+    let producer = Arc::new(producer);
     if let Some(txn) = Transactions::of(&producer, plan, options.timeout) {
         txn.init()?;
     }
