@@ -75,7 +75,7 @@ fn the_producer_moves_first_and_the_consumer_last_reading_records_copied_back() 
     );
 
     // Killed while the consumer still reads on the source (its stop hook
-    // waits 6 s) and the copy back runs; started again, it goes on.
+    // waits 15 s) and the copy back runs; started again, it goes on.
     kill_execute_in(&l.plan, "consumers/wave-1/stop");
     let state = migration_state(&l.plan).unwrap();
     assert!(done_ids(&state).contains(&"producers/start"), "{state}");

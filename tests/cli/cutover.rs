@@ -156,8 +156,12 @@ pub(crate) fn live_with(consumer_last: bool) -> Option<Live> {
             rename = if consumer_last { ", rename: { prefix: 'new.' }" } else { "" },
             sp = hook(&tb.python, "produce", d, "paused"),
             stp = hook(&tb.python, "produce", d, start_on),
+            // Consumer-last: the consumer reads on the source for 15 s
+            // more, while the copy back runs; a copy back started again
+            // after a kill first waits out the killed copier's lease
+            // (up to 9 s), so 6 s left nothing to read on a loaded machine.
             sc = if consumer_last {
-                format!("sleep 6 && {}", hook(&tb.python, "consume", d, "paused"))
+                format!("sleep 15 && {}", hook(&tb.python, "consume", d, "paused"))
             } else {
                 hook(&tb.python, "consume", d, "paused")
             },
