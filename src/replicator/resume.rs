@@ -50,24 +50,17 @@ pub(super) fn resume_maps(
     timeout: Duration,
     notice: &mut dyn FnMut(String),
 ) -> Result<Vec<Resumed>, ReplicatorError> {
-    let target_parts: Vec<(String, i32)> = wanted
-        .iter()
-        .map(|(t, p)| (plan.target_topic(t), *p))
-        .collect();
-    let target_hw = admin::list_offsets(dst, &target_parts, OffsetSpec::LastStable)?;
-    let hw_of: HashMap<(String, i32), i64> = target_hw
-        .into_iter()
-        .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
-        .collect();
-    let targets: Vec<(String, String, i32, i64)> = wanted
-        .iter()
-        .map(|(t, p)| {
-            let dst_topic = plan.target_topic(t);
-            let hw = hw_of.get(&(dst_topic.clone(), *p)).copied().unwrap_or(0);
-            (t.clone(), dst_topic, *p, hw)
-        })
-        .collect();
-    let ids = TopicIdsNow::read(src, dst, &targets);
+    // The source's log starts are read meanwhile, on a thread: over a long
+    // link each source request is a round trip.
+    let (earliest, targets, ids) = std::thread::scope(|scope| {
+        let earliest = scope.spawn(|| admin::list_offsets(src, wanted, OffsetSpec::Earliest));
+        let targets = target_ends(dst, plan, wanted)?;
+        let ids = TopicIdsNow::read(src, dst, &targets);
+        let earliest = earliest
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        Ok::<_, ReplicatorError>((earliest, targets, ids))
+    })?;
     screen(maps, &targets, &ids, notice)?;
     let repaired = map_store::repair(reader, src_id, &targets, maps, &|t| plan.merges(t), timeout)?;
     if repaired.found > 0 {
@@ -76,7 +69,6 @@ pub(super) fn resume_maps(
             repaired.found
         ));
     }
-    let earliest = admin::list_offsets(src, wanted, OffsetSpec::Earliest)?;
     let earliest_of: HashMap<(String, i32), i64> = earliest
         .into_iter()
         .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
@@ -220,6 +212,32 @@ fn refuse_holes(
     }
 }
 
+/// (source topic, target topic, partition, target end) of each of
+/// `wanted`: the target's last stable offsets.
+fn target_ends(
+    dst: &Connection,
+    plan: &LoadedPlan,
+    wanted: &[(String, i32)],
+) -> Result<Vec<(String, String, i32, i64)>, ReplicatorError> {
+    let target_parts: Vec<(String, i32)> = wanted
+        .iter()
+        .map(|(t, p)| (plan.target_topic(t), *p))
+        .collect();
+    let hw_of: HashMap<(String, i32), i64> =
+        admin::list_offsets(dst, &target_parts, OffsetSpec::LastStable)?
+            .into_iter()
+            .map(|o| ((o.topic, o.partition), o.offset.unwrap_or(0)))
+            .collect();
+    Ok(wanted
+        .iter()
+        .map(|(t, p)| {
+            let dst_topic = plan.target_topic(t);
+            let hw = hw_of.get(&(dst_topic.clone(), *p)).copied().unwrap_or(0);
+            (t.clone(), dst_topic, *p, hw)
+        })
+        .collect())
+}
+
 /// The topic ids of the source and target topics now; a topic whose id
 /// is unknown (not created yet, a cluster without ids, a failed call) is
 /// absent, and its maps are checked by their claims alone.
@@ -242,10 +260,17 @@ impl TopicIdsNow {
                 HashMap::new()
             })
         };
-        TopicIdsNow {
-            source: ids(src, names(|t| &t.0)),
-            target: ids(dst, names(|t| &t.1)),
-        }
+        // Both clusters at once: each is a round trip.
+        std::thread::scope(|scope| {
+            let source = scope.spawn(|| ids(src, names(|t| &t.0)));
+            let target = ids(dst, names(|t| &t.1));
+            TopicIdsNow {
+                source: source
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                target,
+            }
+        })
     }
 
     /// The ids a map of `topic` copied to `target_topic` is written with.
