@@ -74,6 +74,28 @@ fn stats(mut v: Vec<f64>) -> Value {
     json!({"median": median, "min": v[0], "max": v[v.len() - 1], "n": v.len()})
 }
 
+/// `a`'s metric `k` over `b`'s, one ratio per repetition both completed:
+/// each repetition's copies run back to back, so a ratio per repetition
+/// cancels what the machine's pace does between repetitions.
+fn paired_ratios(
+    by: &BTreeMap<(String, String), Vec<&Value>>,
+    shape: &str,
+    a: &str,
+    b: &str,
+    k: &str,
+) -> Vec<f64> {
+    let runs = |tool: &str| by.get(&(shape.to_owned(), tool.to_owned()));
+    let (Some(ra), Some(rb)) = (runs(a), runs(b)) else {
+        return Vec::new();
+    };
+    ra.iter()
+        .filter_map(|x| {
+            let y = rb.iter().find(|y| y["rep"] == x["rep"])?;
+            Some(x[k].as_f64()? / y[k].as_f64().filter(|v| *v > 0.0)?)
+        })
+        .collect()
+}
+
 /// Per shape and tool: median, min, max of every metric; the ratios the
 /// goals are judged on.
 pub fn summarize(runs: &[Value]) -> Value {
@@ -120,6 +142,7 @@ pub fn summarize(runs: &[Value]) -> Value {
     let med = |s: &Value, tool: &str, k: &str| s[tool][k]["median"].as_f64();
     let mut ratios = serde_json::Map::new();
     for (shape, s) in &shapes {
+        let paired = |k: &str| stats(paired_ratios(&by, shape, "kcp", "plain-loop", k));
         let r = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) if b > 0.0 => json!(a / b),
             _ => Value::Null,
@@ -133,6 +156,8 @@ pub fn summarize(runs: &[Value]) -> Value {
                 "kcp_vs_mm2_peak_rss": r(med(s, "kcp", "peak_rss_mb"), med(s, "mm2", "peak_rss_mb")),
                 "kcp_vs_plain_records_per_s": r(med(s, "kcp", "records_per_s"), med(s, "plain-loop", "records_per_s")),
                 "kcp_steady_vs_plain_steady": r(med(s, "kcp", "steady_records_per_s"), med(s, "plain-loop", "steady_records_per_s")),
+                "kcp_vs_plain_per_rep": paired("records_per_s"),
+                "kcp_steady_vs_plain_steady_per_rep": paired("steady_records_per_s"),
             }),
         );
     }
@@ -219,13 +244,16 @@ pub fn markdown(doc: &Value) -> String {
             let r = &doc["summary"]["ratios"][shape];
             let _ = writeln!(
                 o,
-                "\nRatios (medians): kcp/MM2 records/s {}, kcp/MM2-EOS records/s {}, kcp/MM2 CPU per GB {}, kcp/MM2 peak RSS {}, kcp/plain loop whole run {}, steady {}",
+                "\nRatios (medians): kcp/MM2 records/s {}, kcp/MM2-EOS records/s {}, kcp/MM2 CPU per GB {}, kcp/MM2 peak RSS {}, kcp/plain loop whole run {}, steady {}; \
+                 kcp/plain loop per repetition (copies back to back), whole run {}, steady {}",
                 f(&r["kcp_vs_mm2_records_per_s"], 2),
                 f(&r["kcp_vs_mm2_eos_records_per_s"], 2),
                 f(&r["kcp_vs_mm2_cpu_per_gb"], 2),
                 f(&r["kcp_vs_mm2_peak_rss"], 2),
                 f(&r["kcp_vs_plain_records_per_s"], 2),
                 f(&r["kcp_steady_vs_plain_steady"], 2),
+                cell(&r["kcp_vs_plain_per_rep"], 2),
+                cell(&r["kcp_steady_vs_plain_steady_per_rep"], 2),
             );
         }
     }
@@ -270,19 +298,51 @@ pub fn markdown(doc: &Value) -> String {
                 wan["records"],
                 wan["max_secs"]
             );
-            o.push_str("| network | tool | records/s | MB/s | steady MB/s | first record (s) | landed | stopped at limit |\n|---|---|---:|---:|---:|---:|---:|---|\n");
+            o.push_str("| network | tool | records/s | MB/s | steady MB/s | first record (s) | × own loopback median | × same path without delay, per repetition | landed (min) | stopped at limit |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+            let shape = wan["shape"].as_str().unwrap_or("");
+            // (network, tool) in the order first run.
+            let mut keys: Vec<(&Value, &Value)> = Vec::new();
             for r in runs {
+                let key = (&r["network"], &r["tool"]);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            for (network, tool) in keys {
+                let these: Vec<&Value> = runs
+                    .iter()
+                    .filter(|r| r["network"] == *network && r["tool"] == *tool)
+                    .collect();
+                let of = |k: &str| stats(these.iter().filter_map(|r| r[k].as_f64()).collect());
+                let mb = of("mb_per_s");
+                let loopback = &doc["summary"]["by_shape"][shape][tool.as_str().unwrap_or("")]["mb_per_s"]
+                    ["median"];
+                let undelayed = stats(
+                    these
+                        .iter()
+                        .filter_map(|r| {
+                            let u = runs.iter().find(|u| {
+                                u["tool"] == *tool
+                                    && u["rep"] == r["rep"]
+                                    && u["network"] == NO_DELAY
+                            })?;
+                            ratio(&r["mb_per_s"], &u["mb_per_s"]).as_f64()
+                        })
+                        .collect(),
+                );
                 let _ = writeln!(
                     o,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                    r["network"].as_str().unwrap_or(""),
-                    r["tool"].as_str().unwrap_or(""),
-                    f(&r["records_per_s"], 0),
-                    f(&r["mb_per_s"], 1),
-                    f(&r["steady_mb_per_s"], 1),
-                    f(&r["first_record_s"], 1),
-                    r["landed"],
-                    r["timed_out"]
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    network.as_str().unwrap_or(""),
+                    tool.as_str().unwrap_or(""),
+                    cell(&of("records_per_s"), 0),
+                    cell(&mb, 1),
+                    cell(&of("steady_mb_per_s"), 1),
+                    cell(&of("first_record_s"), 1),
+                    f(&ratio(&mb["median"], loopback), 2),
+                    cell(&undelayed, 2),
+                    f(&of("landed")["min"], 0),
+                    these.iter().any(|r| r["timed_out"] == true),
                 );
             }
         } else if let Some(e) = wan.get("error") {
@@ -290,6 +350,18 @@ pub fn markdown(doc: &Value) -> String {
         }
     }
     o
+}
+
+/// The WAN case's network without delay or loss: the same namespace,
+/// veth pair and proxy, for what the path itself costs.
+pub const NO_DELAY: &str = "same-path-no-delay";
+
+/// `a / b`, or null when either is missing or `b` is not positive.
+fn ratio(a: &Value, b: &Value) -> Value {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) if b > 0.0 => json!(a / b),
+        _ => Value::Null,
+    }
 }
 
 fn esc(s: &str) -> String {

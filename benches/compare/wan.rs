@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::kit::{self, Shape, Tool};
+use crate::report;
 use crate::support;
 
 const NS: &str = "kcpcmp";
@@ -371,7 +372,8 @@ pub fn wan_case(
             records: std::env::var("KCP_COMPARE_WAN_RECORDS")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(base.records.min(1_000_000)),
+                // The loopback case's workload: the same comparison.
+                .unwrap_or(base.records),
             ..base
         };
         let topic = format!("wan-{}", shape.name);
@@ -384,39 +386,53 @@ pub fn wan_case(
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(300),
         );
-        // 40 ms each way from here on.
-        broker.proxy.delay_ms.store(40, Ordering::Relaxed);
-        for (label, loss) in [("rtt-80ms", 0), ("rtt-80ms-loss-0.1%", 1)] {
-            ns.loss(loss)?;
-            let rtt = probe_rtt(&broker.bootstrap);
-            kit::note(&format!(
-                "wan {label}: 40 ms proxy delay each way, {loss}/1000 packets dropped each way on the veth pair; metadata round trip {rtt:.0} ms"
-            ));
-            for &tool in tools {
-                if tool == Tool::Mm2Eos {
-                    continue;
-                }
-                let props: &[(&str, &str)] = if tool == Tool::Kcp {
-                    &KCP_WAN_SOURCE
-                } else {
-                    &[]
-                };
-                let m = crate::copy_once(tb, tool, &sb, &topic, &shape, props, &[], max);
-                let mut j = crate::measured_json(tool, &shape, 0, &m);
-                j["network"] = json!(label);
+        // Each repetition: first the same path without delay (what the
+        // namespace, the veth pair and the proxy cost by themselves), then
+        // 40 ms each way, without and with loss; the tools' order rotates.
+        let reps = crate::env_usize("KCP_COMPARE_WAN_REPS", 1);
+        for rep in 0..reps {
+            for (label, delay, loss) in [
+                (report::NO_DELAY, 0, 0),
+                ("rtt-80ms", 40, 0),
+                ("rtt-80ms-loss-0.1%", 40, 1),
+            ] {
+                broker.proxy.delay_ms.store(delay, Ordering::Relaxed);
+                ns.loss(loss)?;
+                let rtt = probe_rtt(&broker.bootstrap);
                 kit::note(&format!(
-                    "wan {label} {}: {:.0} records/s, {:.1} MB/s, first {:.1} s{}",
-                    tool.name(),
-                    j["records_per_s"].as_f64().unwrap_or(0.0),
-                    j["mb_per_s"].as_f64().unwrap_or(0.0),
-                    m.first,
-                    if m.timed_out {
-                        " (stopped at the time limit)"
-                    } else {
-                        ""
-                    }
+                    "wan rep {rep} {label}: {delay} ms proxy delay each way, {loss}/1000 packets dropped each way on the veth pair; metadata round trip {rtt:.0} ms"
                 ));
-                runs.push(j);
+                let mut order: Vec<Tool> = tools
+                    .iter()
+                    .copied()
+                    .filter(|t| *t != Tool::Mm2Eos)
+                    .collect();
+                let k = rep % order.len().max(1);
+                order.rotate_left(k);
+                for tool in order {
+                    let props: &[(&str, &str)] = if tool == Tool::Kcp {
+                        &KCP_WAN_SOURCE
+                    } else {
+                        &[]
+                    };
+                    let m = crate::copy_once(tb, tool, &sb, &topic, &shape, props, &[], max);
+                    let mut j = crate::measured_json(tool, &shape, rep, &m);
+                    j["network"] = json!(label);
+                    kit::note(&format!(
+                        "wan rep {rep} {label} {}: {:.0} records/s, {:.1} MB/s, steady {:.1} MB/s, first {:.1} s{}",
+                        tool.name(),
+                        j["records_per_s"].as_f64().unwrap_or(0.0),
+                        j["mb_per_s"].as_f64().unwrap_or(0.0),
+                        j["steady_mb_per_s"].as_f64().unwrap_or(0.0),
+                        m.first,
+                        if m.timed_out {
+                            " (stopped at the time limit)"
+                        } else {
+                            ""
+                        }
+                    ));
+                    runs.push(j);
+                }
             }
         }
         ns.loss(0)?;
@@ -424,7 +440,7 @@ pub fn wan_case(
         drop(broker);
         drop(ns);
         Ok(json!({
-            "shape": shape.name, "records": shape.records, "max_secs": max.as_secs(),
+            "shape": shape.name, "records": shape.records, "max_secs": max.as_secs(), "reps": reps,
             "emulation": "40 ms each way by a delaying TCP proxy on the host end of the veth pair (the kernel has no sch_netem); loss by nftables numgen in the namespace",
             "kcp_source_client_properties": KCP_WAN_SOURCE.iter().map(|(k, v)| json!({k.to_string(): v})).collect::<Vec<_>>(),
             "runs": runs,
