@@ -29,7 +29,8 @@
 //! KCP_COMPARE_REPS (default 3), KCP_COMPARE_EOS_REPS (repetitions that
 //! include MM2 exactly-once, the slowest copier; default 1),
 //! KCP_COMPARE_CRASH_RECORDS (default 500,000), KCP_COMPARE_WAN_RECORDS
-//! (default 1,000,000 of 1 KiB), KCP_COMPARE_WAN_MAX_SECS (default 300),
+//! (default: KCP_COMPARE_RECORDS_1K, records of 1 KiB),
+//! KCP_COMPARE_WAN_REPS (default 1), KCP_COMPARE_WAN_MAX_SECS (default 300),
 //! KCP_COMPARE_ASSERT=1 (fail when kcp's offsets are not exact or its
 //! copy after SIGKILLs is not exact: a CI check), KCP_COMPARE_CASES (default
 //! `throughput,offsets,crash,wan`), KCP_COMPARE_TOOLS (default
