@@ -91,7 +91,7 @@ fn paired_ratios(
     ra.iter()
         .filter_map(|x| {
             let y = rb.iter().find(|y| y["rep"] == x["rep"])?;
-            Some(x[k].as_f64()? / y[k].as_f64().filter(|v| *v > 0.0)?)
+            ratio(&x[k], &y[k]).as_f64()
         })
         .collect()
 }
@@ -143,10 +143,7 @@ pub fn summarize(runs: &[Value]) -> Value {
     let mut ratios = serde_json::Map::new();
     for (shape, s) in &shapes {
         let paired = |k: &str| stats(paired_ratios(&by, shape, "kcp", "plain-loop", k));
-        let r = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => json!(a / b),
-            _ => Value::Null,
-        };
+        let r = div;
         ratios.insert(
             shape.clone(),
             json!({
@@ -357,11 +354,16 @@ pub fn markdown(doc: &Value) -> String {
 pub const NO_DELAY: &str = "same-path-no-delay";
 
 /// `a / b`, or null when either is missing or `b` is not positive.
-fn ratio(a: &Value, b: &Value) -> Value {
-    match (a.as_f64(), b.as_f64()) {
+fn div(a: Option<f64>, b: Option<f64>) -> Value {
+    match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => json!(a / b),
         _ => Value::Null,
     }
+}
+
+/// [`div`] of two JSON numbers.
+fn ratio(a: &Value, b: &Value) -> Value {
+    div(a.as_f64(), b.as_f64())
 }
 
 fn esc(s: &str) -> String {

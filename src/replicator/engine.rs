@@ -25,6 +25,7 @@ use super::clients::{self, CopyContext, Rebalance, cluster_id};
 use super::copier::{Copier, Links, replicator_group};
 use super::group::GroupState;
 use super::internal_topics;
+use super::join;
 use super::lease::Lease;
 use super::map_store;
 use super::meta_sync;
@@ -248,13 +249,6 @@ fn prepare(
             map_watermarks,
         })
     })
-}
-
-/// A start-up thread's result (its panic goes on in this thread).
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    handle
-        .join()
-        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// In-process restarts after an unconfirmed delivery before giving up.

@@ -344,3 +344,10 @@ impl Diagnostic for ReplicatorError {
         }
     }
 }
+
+/// A start-up thread's result (its panic goes on in this thread).
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+}

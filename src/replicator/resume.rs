@@ -12,6 +12,7 @@ use rdkafka::consumer::BaseConsumer;
 use super::ReplicatorError;
 use super::clients::{cluster_id, consumer};
 use super::deleted;
+use super::join;
 use super::map_store;
 use super::map_store::Maps;
 use super::offset_map::{OffsetMap, TopicIds};
@@ -56,9 +57,7 @@ pub(super) fn resume_maps(
         let earliest = scope.spawn(|| admin::list_offsets(src, wanted, OffsetSpec::Earliest));
         let targets = target_ends(dst, plan, wanted)?;
         let ids = TopicIdsNow::read(src, dst, &targets);
-        let earliest = earliest
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        let earliest = join(earliest)?;
         Ok::<_, ReplicatorError>((earliest, targets, ids))
     })?;
     screen(maps, &targets, &ids, notice)?;
@@ -265,9 +264,7 @@ impl TopicIdsNow {
             let source = scope.spawn(|| ids(src, names(|t| &t.0)));
             let target = ids(dst, names(|t| &t.1));
             TopicIdsNow {
-                source: source
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                source: join(source),
                 target,
             }
         })
